@@ -1,0 +1,171 @@
+//! epoll(7): one epoll instance and a reused event buffer; poll checks what epoll refuses.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::epoll::{self as ep, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::signal::SigSet;
+
+use super::poll::Poll;
+use super::{Backend, Mode, Readiness, Registered, millis, registered};
+use crate::error::{Error, Result};
+use crate::readiness::{Conditions, Raw};
+use crate::spec::Interest;
+
+pub struct Epoll {
+    ep: ep::Epoll,
+    /// EPOLLET / EPOLLONESHOT bits added to every registration.
+    mode: EpollFlags,
+    /// The event buffer, sized to the registrations and reused between waits.
+    events: Vec<EpollEvent>,
+    registered: usize,
+    /// Regular files, devices (EPERM) and O_PATH fds (EBADF): epoll_ctl refuses them,
+    /// so poll, which reports them as the kernel sees them, checks them instead.
+    fallback: Poll,
+}
+
+impl Epoll {
+    pub fn new(mode: Mode) -> Result<Epoll> {
+        let ep = ep::Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .map_err(|e| Error::sys("epoll", "epoll_create1", e))?;
+        let mut flags = EpollFlags::empty();
+        flags.set(EpollFlags::EPOLLET, mode.edge);
+        flags.set(EpollFlags::EPOLLONESHOT, mode.oneshot);
+        let mut fallback = Poll::new(false);
+        fallback.fallback = true;
+        Ok(Epoll {
+            ep,
+            mode: flags,
+            events: vec![EpollEvent::empty(); 1],
+            registered: 0,
+            fallback,
+        })
+    }
+}
+
+/// The events to register. RDHUP rides along with read: the kernel sets it only when asked.
+fn flags(i: Interest) -> EpollFlags {
+    let mut f = EpollFlags::empty();
+    f.set(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP, i.read);
+    f.set(EpollFlags::EPOLLOUT, i.write);
+    f.set(EpollFlags::EPOLLPRI, i.urgent);
+    f
+}
+
+/// Returned events in normalized words (epoll has no NVAL: it refuses such fds at add).
+fn conditions(events: u32) -> Conditions {
+    let on = |bits: i32| events & bits as u32 != 0;
+    let mut c = Conditions::empty();
+    c.set_if(on(libc::EPOLLIN | libc::EPOLLRDNORM), Conditions::READ);
+    c.set_if(on(libc::EPOLLOUT | libc::EPOLLWRNORM), Conditions::WRITE);
+    c.set_if(on(libc::EPOLLPRI), Conditions::URGENT);
+    c.set_if(on(libc::EPOLLHUP), Conditions::HANGUP);
+    c.set_if(on(libc::EPOLLRDHUP), Conditions::RDHUP);
+    c.set_if(on(libc::EPOLLERR), Conditions::ERROR);
+    c
+}
+
+impl Backend for Epoll {
+    fn call(&self) -> &'static str {
+        "epoll_wait"
+    }
+
+    fn add(&mut self, fd: RawFd, token: usize, interest: Interest) -> Result<Registered> {
+        let ev = EpollEvent::new(flags(interest) | self.mode, token as u64);
+        match self.ep.add(registered(fd), ev) {
+            Ok(()) => {
+                self.registered += 1;
+                self.events.resize(self.registered, EpollEvent::empty());
+                Ok(Registered::Kernel)
+            }
+            Err(e @ (Errno::EPERM | Errno::EBADF)) => {
+                self.fallback.add(fd, token, interest)?;
+                Ok(Registered::PollFallback(e))
+            }
+            Err(e) => Err(Error::sys(format!("fd {fd}"), "epoll_ctl(ADD)", e)),
+        }
+    }
+
+    fn delete(&mut self, fd: RawFd) -> Result<()> {
+        if self.fallback.contains(fd) {
+            return self.fallback.delete(fd);
+        }
+        self.ep
+            .delete(registered(fd))
+            .map_err(|e| Error::sys(format!("fd {fd}"), "epoll_ctl(DEL)", e))?;
+        self.registered = self.registered.saturating_sub(1);
+        Ok(())
+    }
+
+    fn wait(
+        &mut self,
+        mut timeout: Option<Duration>,
+        mask: Option<&SigSet>,
+        out: &mut Vec<Readiness>,
+    ) -> nix::Result<usize> {
+        let before = out.len();
+        // Refused fds are files and devices, ready at once or never: one zero-timeout
+        // poll decides, and if any is ready the epoll wait must not block either.
+        if !self.fallback.is_empty() && self.fallback.wait(Some(Duration::ZERO), None, out)? > 0 {
+            timeout = Some(Duration::ZERO);
+        }
+        let n = match mask {
+            None => {
+                let t = EpollTimeout::try_from(millis(timeout)).unwrap_or(EpollTimeout::NONE);
+                self.ep.wait(&mut self.events, t)?
+            }
+            Some(m) => {
+                // SAFETY: nix has no epoll_pwait. The buffer holds `len` EpollEvents, which
+                // are repr(transparent) over libc::epoll_event; the mask outlives the call.
+                let r = unsafe {
+                    libc::epoll_pwait(
+                        self.ep.0.as_raw_fd(),
+                        self.events.as_mut_ptr().cast(),
+                        self.events.len() as i32,
+                        millis(timeout),
+                        m.as_ref(),
+                    )
+                };
+                Errno::result(r)? as usize
+            }
+        };
+        let mode = self.mode.bits() as u32;
+        for ev in &self.events[..n] {
+            let events = ev.events().bits() as u32;
+            out.push(Readiness {
+                token: ev.data() as usize,
+                cond: conditions(events),
+                raw: Raw::Epoll { events, mode },
+            });
+        }
+        Ok(out.len() - before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping_table() {
+        let table: &[(i32, &str)] = &[
+            (libc::EPOLLIN, "read"),
+            (libc::EPOLLOUT, "write"),
+            (libc::EPOLLPRI | libc::EPOLLIN, "read urgent"),
+            (libc::EPOLLHUP, "hangup"),
+            (libc::EPOLLIN | libc::EPOLLRDHUP, "read rdhup"),
+            (libc::EPOLLOUT | libc::EPOLLERR, "write error"),
+        ];
+        for (bits, words) in table {
+            assert_eq!(conditions(*bits as u32).to_string(), *words, "{bits:#x}");
+        }
+    }
+
+    #[test]
+    fn registration_flags() {
+        let r = flags(Interest::READ);
+        assert_eq!(r, EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP);
+    }
+}

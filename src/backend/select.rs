@@ -1,0 +1,151 @@
+//! select(2) and pselect(2): fd_set bitmaps, refused beyond FD_SETSIZE.
+
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use nix::sys::select::{FD_SETSIZE, FdSet};
+use nix::sys::signal::SigSet;
+use nix::sys::time::{TimeSpec, TimeVal, TimeValLike};
+
+use super::{Backend, Readiness, Registered, registered};
+use crate::error::{Error, Result};
+use crate::readiness::{Conditions, Raw};
+use crate::spec::Interest;
+
+pub struct Select {
+    /// pselect (takes a signal mask, ns timeout) rather than select.
+    masked: bool,
+    /// Master sets, copied (128 bytes each) into the call on every wait.
+    read: FdSet<'static>,
+    write: FdSet<'static>,
+    except: FdSet<'static>,
+    /// Registered fds in registration order, with their tokens.
+    fds: Vec<(RawFd, usize)>,
+    /// Highest registered fd + 1, kept current so a wait does no O(N) work before the call.
+    nfds: i32,
+}
+
+impl Select {
+    pub fn new(masked: bool) -> Select {
+        Select {
+            masked,
+            read: FdSet::new(),
+            write: FdSet::new(),
+            except: FdSet::new(),
+            fds: Vec::new(),
+            nfds: 0,
+        }
+    }
+}
+
+/// The select sets in normalized words: the select family knows only these three.
+fn conditions(r: bool, w: bool, x: bool) -> Conditions {
+    let mut c = Conditions::empty();
+    c.set_if(r, Conditions::READ);
+    c.set_if(w, Conditions::WRITE);
+    c.set_if(x, Conditions::URGENT);
+    c
+}
+
+impl Backend for Select {
+    fn call(&self) -> &'static str {
+        if self.masked { "pselect6" } else { "select" }
+    }
+
+    fn add(&mut self, fd: RawFd, token: usize, interest: Interest) -> Result<Registered> {
+        // Checked before any FdSet is touched: FD_SET beyond FD_SETSIZE is undefined behaviour.
+        if usize::try_from(fd).map_or(true, |n| n >= FD_SETSIZE) {
+            return Err(Error::Usage(format!(
+                "fd {fd}: select and pselect cannot watch fds >= FD_SETSIZE ({FD_SETSIZE}); use -b poll or -b epoll"
+            )));
+        }
+        let b = registered(fd);
+        if interest.read {
+            self.read.insert(b);
+        }
+        if interest.write {
+            self.write.insert(b);
+        }
+        if interest.urgent {
+            self.except.insert(b);
+        }
+        self.fds.push((fd, token));
+        self.nfds = self.nfds.max(fd + 1);
+        Ok(Registered::Kernel)
+    }
+
+    fn delete(&mut self, fd: RawFd) -> Result<()> {
+        if let Some(i) = self.fds.iter().position(|&(f, _)| f == fd) {
+            self.fds.remove(i);
+            let b = registered(fd);
+            self.read.remove(b);
+            self.write.remove(b);
+            self.except.remove(b);
+            self.nfds = self.fds.iter().map(|&(f, _)| f + 1).max().unwrap_or(0);
+        }
+        Ok(())
+    }
+
+    fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        mask: Option<&SigSet>,
+        out: &mut Vec<Readiness>,
+    ) -> nix::Result<usize> {
+        let (mut r, mut w, mut x) = (self.read, self.write, self.except);
+        let nfds = self.nfds;
+        let n = if self.masked {
+            let ts = timeout.map(TimeSpec::from);
+            nix::sys::select::pselect(nfds, &mut r, &mut w, &mut x, ts.as_ref(), mask)?
+        } else {
+            // Microseconds, rounded up so a wait is never shorter than asked.
+            let mut tv = timeout.map(|d| {
+                let us = crate::timeout::ceil_to(d, Duration::from_micros(1));
+                TimeVal::microseconds(i64::try_from(us).unwrap_or(i64::MAX))
+            });
+            nix::sys::select::select(nfds, &mut r, &mut w, &mut x, tv.as_mut())?
+        };
+        // `n` counts set bits; stop scanning once all are found.
+        let mut left = usize::try_from(n).unwrap_or(0);
+        let before = out.len();
+        for &(fd, token) in &self.fds {
+            if left == 0 {
+                break;
+            }
+            let b = registered(fd);
+            let (rr, ww, xx) = (r.contains(b), w.contains(b), x.contains(b));
+            let bits = usize::from(rr) + usize::from(ww) + usize::from(xx);
+            if bits > 0 {
+                left = left.saturating_sub(bits);
+                out.push(Readiness {
+                    token,
+                    cond: conditions(rr, ww, xx),
+                    raw: Raw::Select { r: rr, w: ww, x: xx },
+                });
+            }
+        }
+        Ok(out.len() - before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping() {
+        assert_eq!(conditions(true, false, true).to_string(), "read urgent");
+        assert!(conditions(false, false, false).is_empty());
+    }
+
+    #[test]
+    fn refuses_fd_setsize_before_touching_a_set() {
+        let mut s = Select::new(false);
+        let e = s
+            .add(FD_SETSIZE as RawFd, 0, Interest::READ)
+            .expect_err("beyond FD_SETSIZE");
+        let m = e.to_string();
+        assert!(m.contains("FD_SETSIZE") && m.contains("poll") && m.contains("epoll"), "{m}");
+        assert!(s.add(-1, 0, Interest::READ).is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! What an fd is (pipe:[ino], FIFO path, tty, file, socket addresses), from fstat and /proc,
+//! and the cheap per-event facts: bytes queued (FIONREAD) and pipe capacity.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::libc;
+use nix::sys::socket::{self, AddressFamily, SockType, SockaddrLike, SockaddrStorage, sockopt};
+use nix::sys::stat::{SFlag, fstat};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Pipe,
+    Fifo,
+    Tty,
+    CharDev,
+    BlockDev,
+    File,
+    Dir,
+    Socket,
+    /// Opened with O_PATH: no I/O possible (poll reports POLLNVAL).
+    PathOnly,
+    Other,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Pipe => "pipe",
+            Kind::Fifo => "fifo",
+            Kind::Tty => "tty",
+            Kind::CharDev => "chardev",
+            Kind::BlockDev => "blockdev",
+            Kind::File => "file",
+            Kind::Dir => "dir",
+            Kind::Socket => "socket",
+            Kind::PathOnly => "path",
+            Kind::Other => "other",
+        }
+    }
+
+    /// FIONREAD means "bytes queued" for these.
+    fn has_queue(self) -> bool {
+        matches!(self, Kind::Pipe | Kind::Fifo | Kind::Tty | Kind::Socket)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Description {
+    pub kind: Kind,
+    pub what: String,
+}
+
+/// Describes an open fd. Never fails: unknown things are described as /proc shows them.
+pub fn describe(fd: BorrowedFd<'_>) -> Description {
+    let link = nix::fcntl::readlink(format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| format!("fd {}", fd.as_raw_fd()));
+    let o_path = fcntl(fd, FcntlArg::F_GETFL)
+        .is_ok_and(|fl| OFlag::from_bits_retain(fl).contains(OFlag::O_PATH));
+    if o_path {
+        return Description {
+            kind: Kind::PathOnly,
+            what: format!("path {link}"),
+        };
+    }
+    let Ok(st) = fstat(fd) else {
+        return Description {
+            kind: Kind::Other,
+            what: link,
+        };
+    };
+    let (kind, what) = match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFIFO if link.starts_with("pipe:") => (Kind::Pipe, link),
+        SFlag::S_IFIFO => (Kind::Fifo, format!("fifo {link}")),
+        SFlag::S_IFCHR if nix::unistd::isatty(fd).unwrap_or(false) => {
+            (Kind::Tty, format!("tty {link}"))
+        }
+        SFlag::S_IFCHR => (Kind::CharDev, format!("chardev {link}")),
+        SFlag::S_IFBLK => (Kind::BlockDev, format!("blockdev {link}")),
+        SFlag::S_IFREG => (Kind::File, format!("file {link}")),
+        SFlag::S_IFDIR => (Kind::Dir, format!("dir {link}")),
+        SFlag::S_IFSOCK => (Kind::Socket, socket_what(fd, &link)),
+        _ => (Kind::Other, link),
+    };
+    Description { kind, what }
+}
+
+/// `tcp 127.0.0.1:5000 -> 127.0.0.1:40122`, `tcp listen 0.0.0.0:8888`, `unix stream /path`.
+fn socket_what(fd: BorrowedFd<'_>, link: &str) -> String {
+    let raw = fd.as_raw_fd();
+    let local: Option<SockaddrStorage> = socket::getsockname(raw).ok();
+    let peer: Option<SockaddrStorage> = socket::getpeername(raw).ok();
+    let ty = socket::getsockopt(&fd, sockopt::SockType).ok();
+    let listening = socket::getsockopt(&fd, sockopt::AcceptConn).unwrap_or(false);
+    let family = local.as_ref().and_then(|a| a.family());
+    let proto = match (family, ty) {
+        (Some(AddressFamily::Inet | AddressFamily::Inet6), Some(SockType::Stream)) => "tcp",
+        (Some(AddressFamily::Inet | AddressFamily::Inet6), Some(SockType::Datagram)) => "udp",
+        (Some(AddressFamily::Unix), Some(SockType::Stream)) => "unix stream",
+        (Some(AddressFamily::Unix), Some(SockType::Datagram)) => "unix dgram",
+        (Some(AddressFamily::Unix), Some(SockType::SeqPacket)) => "unix seqpacket",
+        _ => return link.to_owned(),
+    };
+    let show = |a: &Option<SockaddrStorage>| match a {
+        Some(a) if a.family() == Some(AddressFamily::Unix) => a
+            .as_unix_addr()
+            .and_then(|u| u.path().map(|p| p.display().to_string()))
+            .unwrap_or_else(|| "(unnamed)".into()),
+        Some(a) => a.to_string(),
+        None => "?".into(),
+    };
+    if listening {
+        format!("{proto} listen {}", show(&local))
+    } else if peer.is_some() {
+        format!("{proto} {} -> {}", show(&local), show(&peer))
+    } else {
+        format!("{proto} {} ({link})", show(&local))
+    }
+}
+
+/// Bytes queued for reading (FIONREAD), where that is what FIONREAD means.
+pub fn queued(fd: BorrowedFd<'_>, kind: Kind) -> Option<i32> {
+    if !kind.has_queue() {
+        return None;
+    }
+    let mut n: libc::c_int = 0;
+    // SAFETY: nix has no FIONREAD wrapper; FIONREAD writes one c_int to the pointer,
+    // and `fd` is open for the duration of the borrow.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    (r == 0).then_some(n)
+}
+
+/// A pipe's or FIFO's capacity (F_GETPIPE_SZ).
+pub fn pipe_size(fd: BorrowedFd<'_>, kind: Kind) -> Option<i32> {
+    if !matches!(kind, Kind::Pipe | Kind::Fifo) {
+        return None;
+    }
+    fcntl(fd, FcntlArg::F_GETPIPE_SZ).ok()
+}

@@ -1,0 +1,66 @@
+//! What the user sees: one enum of events, serialized by the printers.
+
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use crate::readiness::{Conditions, Raw};
+use crate::timeout::Timeout;
+
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// An fd is ready: normalized conditions, the backend's raw flags, queue facts.
+    Ready {
+        fd: RawFd,
+        what: &'a str,
+        kind: &'static str,
+        cond: Conditions,
+        raw: Raw,
+        backend: &'static str,
+        queued: Option<i32>,
+        pipe_size: Option<i32>,
+    },
+    /// Something failed or is unusable for one fd (the run goes on).
+    Error {
+        fd: Option<RawFd>,
+        what: &'a str,
+        errno: Errno,
+        message: &'a str,
+    },
+    /// The wait ended with nothing ready.
+    Timeout { timeout: Duration },
+    /// `-v`: one backend call.
+    Wait {
+        call: &'static str,
+        timeout: Option<Duration>,
+        blocked: Duration,
+        result: Result<usize, Errno>,
+    },
+    /// `-v`: how fdwatch is watching something.
+    Note { fd: Option<RawFd>, message: &'a str },
+    /// The end of a run.
+    Summary(&'a Summary),
+}
+
+impl Event<'_> {
+    /// Whether `--count` counts it: diagnostics (`-v`) and the summary do not.
+    pub fn counts(&self) -> bool {
+        !matches!(self, Event::Wait { .. } | Event::Note { .. } | Event::Summary(_))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub backend: &'static str,
+    pub waits: u64,
+    pub events: u64,
+    /// Fds reported ready (one-shot: in the single wait that returned).
+    pub ready_fds: u64,
+    /// Time spent inside the backend's wait calls.
+    pub blocked: Duration,
+    pub timeout: Timeout,
+    /// What was left of the timeout when the run ended (`None` for forever).
+    pub left: Option<Duration>,
+    pub elapsed: Duration,
+}

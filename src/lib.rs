@@ -1,0 +1,36 @@
+//! fdwatch: show whether file descriptors are ready, for what, and when.
+//!
+//! The flow of one run: argv → `cli::Args` → `spec::Spec`s → `open::WatchSet` →
+//! `backend::Backend::wait` → `backend::Readiness` → `event::Event` → `output::Printer`.
+
+pub mod backend;
+pub mod cli;
+pub mod describe;
+pub mod error;
+pub mod event;
+pub mod open;
+pub mod output;
+pub mod readiness;
+pub mod spec;
+pub mod timeout;
+pub mod watch;
+
+use std::io::Write;
+
+/// Prints `fdwatch: MSG` as one line on stderr; a closed stderr is ignored.
+pub fn report_error(msg: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "fdwatch: {msg}");
+}
+
+/// Runs a parsed command line and returns the exit status (SPEC §4.7).
+pub fn run(args: &cli::Args) -> u8 {
+    match watch::run(args) {
+        Ok(code) => code,
+        // `fdwatch ... | head -1`: the reader left; that is a normal, quiet end.
+        Err(error::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            report_error(&e.to_string());
+            2
+        }
+    }
+}

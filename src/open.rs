@@ -1,0 +1,213 @@
+//! The watch set: inherited fds (borrowed, never closed, flags never changed) and the
+//! fds fdwatch opened itself (owned), each with its interest and description.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::libc;
+use nix::sys::stat::{Mode, SFlag, stat};
+
+use crate::describe::{Description, describe};
+use crate::error::{Error, Result};
+use crate::spec::{self, Interest, Spec, Target};
+
+/// Ownership in the type: fdwatch closes only what it opened.
+#[derive(Debug)]
+enum Handle {
+    Owned(OwnedFd),
+    Inherited(BorrowedFd<'static>),
+}
+
+#[derive(Debug)]
+pub struct Watched {
+    /// The fd number (the user's number for inherited fds).
+    pub fd: RawFd,
+    pub interest: Interest,
+    pub desc: Description,
+    handle: Handle,
+}
+
+impl Watched {
+    pub fn borrow(&self) -> BorrowedFd<'_> {
+        match &self.handle {
+            Handle::Owned(o) => o.as_fd(),
+            Handle::Inherited(b) => *b,
+        }
+    }
+
+    pub fn inherited(&self) -> bool {
+        matches!(self.handle, Handle::Inherited(_))
+    }
+}
+
+/// A write-side FIFO that had no reader (ENXIO): reported, and its open retried.
+#[derive(Debug)]
+pub struct Pending {
+    pub path: PathBuf,
+    pub interest: Interest,
+    pub what: String,
+}
+
+#[derive(Debug, Default)]
+pub struct WatchSet {
+    pub fds: Vec<Watched>,
+    pub pending: Vec<Pending>,
+}
+
+/// Whether `fd` is open in this process (F_GETFD succeeds).
+fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the fd table; an unopened number gives EBADF.
+    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
+}
+
+/// Borrows an inherited fd for the life of the process.
+fn borrow_inherited(fd: RawFd) -> Option<BorrowedFd<'static>> {
+    // SAFETY: checked open just now; fdwatch never closes inherited fds, so the
+    // borrow stays valid for the rest of the process.
+    is_open(fd).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// The inherited fds in `lo..=hi` that are open, from /proc/self/fd (cheap for huge ranges).
+fn open_in_range(lo: RawFd, hi: RawFd) -> Vec<RawFd> {
+    let listed: Option<Vec<RawFd>> = std::fs::read_dir("/proc/self/fd").ok().map(|d| {
+        d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|n| (lo..=hi).contains(n))
+            .collect()
+    });
+    // The directory's own fd was in the listing; is_open drops it now that it is closed.
+    let mut fds = listed.unwrap_or_else(|| (lo..=hi.min(lo.saturating_add(65535))).collect());
+    fds.retain(|&n| is_open(n));
+    fds.sort_unstable();
+    fds
+}
+
+impl WatchSet {
+    /// Checks inherited fds, then opens paths (never blocking), in spec order.
+    pub fn open(specs: &[Spec]) -> Result<WatchSet> {
+        let specs = spec::merge(specs);
+        let mut set = WatchSet::default();
+        // Inherited fds first, before fdwatch opens anything of its own, so that a
+        // number fdwatch would have opened cannot pass for an inherited one.
+        let mut slots: Vec<Vec<(RawFd, BorrowedFd<'static>)>> = Vec::with_capacity(specs.len());
+        for s in &specs {
+            let fds = match s.target {
+                Target::Fd(n) => {
+                    let b = borrow_inherited(n)
+                        .ok_or_else(|| Error::Usage(format!("fd {n} is not open")))?;
+                    vec![(n, b)]
+                }
+                Target::FdRange(lo, hi) => {
+                    let v: Vec<_> = open_in_range(lo, hi)
+                        .into_iter()
+                        .filter_map(|n| Some((n, borrow_inherited(n)?)))
+                        .collect();
+                    if v.is_empty() {
+                        return Err(Error::Usage(format!("spec '{s}': no fd in {lo}-{hi} is open")));
+                    }
+                    v
+                }
+                Target::Path(_) => Vec::new(),
+            };
+            slots.push(fds);
+        }
+        for (s, inherited) in specs.iter().zip(slots) {
+            match &s.target {
+                Target::Path(p) => set.open_path(s, p)?,
+                _ => {
+                    for (n, b) in inherited {
+                        set.add_inherited(n, b, s.interest);
+                    }
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// An fd named twice (`0r 0-2w`) is watched once with the merged interest.
+    fn add_inherited(&mut self, n: RawFd, b: BorrowedFd<'static>, interest: Interest) {
+        if let Some(w) = self.fds.iter_mut().find(|w| w.inherited() && w.fd == n) {
+            w.interest = w.interest.merge(interest);
+            return;
+        }
+        self.fds.push(Watched {
+            fd: n,
+            interest,
+            desc: describe(b),
+            handle: Handle::Inherited(b),
+        });
+    }
+
+    fn open_path(&mut self, s: &Spec, path: &Path) -> Result<()> {
+        match open_nonblocking(path, s.interest) {
+            Ok(fd) => {
+                self.push_owned(fd, s.interest);
+                Ok(())
+            }
+            Err(Errno::ENXIO) if is_fifo(path) => {
+                self.pending.push(Pending {
+                    path: path.to_owned(),
+                    interest: s.interest,
+                    what: format!("fifo {} (no reader)", path.display()),
+                });
+                Ok(())
+            }
+            Err(e) => Err(Error::sys(format!("spec '{s}'"), "open", e)),
+        }
+    }
+
+    fn push_owned(&mut self, fd: OwnedFd, interest: Interest) -> &Watched {
+        let desc = describe(fd.as_fd());
+        let n = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        self.fds.push(Watched {
+            fd: n,
+            interest,
+            desc,
+            handle: Handle::Owned(fd),
+        });
+        &self.fds[self.fds.len() - 1]
+    }
+
+    /// Retries the write-side FIFOs that had no reader; returns the indexes of the
+    /// newly opened entries in `fds`, for the caller to register.
+    pub fn retry_pending(&mut self) -> Result<Vec<usize>> {
+        let mut opened = Vec::new();
+        let mut still = Vec::new();
+        for p in std::mem::take(&mut self.pending) {
+            match open_nonblocking(&p.path, p.interest) {
+                Ok(fd) => {
+                    self.push_owned(fd, p.interest);
+                    opened.push(self.fds.len() - 1);
+                }
+                Err(Errno::ENXIO) => still.push(p),
+                Err(e) => {
+                    return Err(Error::sys(p.path.display().to_string(), "open", e));
+                }
+            }
+        }
+        self.pending = still;
+        Ok(opened)
+    }
+}
+
+/// Opens a path for `interest` without ever blocking: O_NONBLOCK (a FIFO with no
+/// writer opens at once; one with no reader fails with ENXIO), O_NOCTTY, O_CLOEXEC.
+fn open_nonblocking(path: &Path, i: Interest) -> nix::Result<OwnedFd> {
+    let access = match (i.read || i.urgent, i.write) {
+        (_, false) => OFlag::O_RDONLY,
+        (false, true) => OFlag::O_WRONLY,
+        (true, true) => OFlag::O_RDWR,
+    };
+    let flags = access | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    nix::fcntl::open(path, flags, Mode::empty())
+}
+
+fn is_fifo(path: &Path) -> bool {
+    stat(path).is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO)
+}
+
+/// The status flags of an fd (O_NONBLOCK and friends), for the guarantee checks.
+pub fn status_flags(fd: BorrowedFd<'_>) -> nix::Result<OFlag> {
+    fcntl(fd, FcntlArg::F_GETFL).map(OFlag::from_bits_retain)
+}

@@ -1,0 +1,175 @@
+//! JSON Lines: one object per event, stable field names (SPEC §3).
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use super::Printer;
+use crate::event::Event;
+
+pub struct Json<W: Write> {
+    out: W,
+}
+
+impl<W: Write> Json<W> {
+    pub fn new(out: W) -> Json<W> {
+        Json { out }
+    }
+}
+
+/// Writes `s` as a JSON string literal.
+fn string(out: &mut impl Write, s: &str) -> io::Result<()> {
+    out.write_all(b"\"")?;
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0..=0x1f | 0x7f => None,
+            _ => continue,
+        };
+        out.write_all(&s.as_bytes()[start..i])?;
+        match esc {
+            Some(e) => out.write_all(e)?,
+            None => write!(out, "\\u{b:04x}")?,
+        }
+        start = i + 1;
+    }
+    out.write_all(&s.as_bytes()[start..])?;
+    out.write_all(b"\"")
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// `null` or a number of seconds.
+fn opt_secs(out: &mut impl Write, d: Option<Duration>) -> io::Result<()> {
+    match d {
+        Some(d) => write!(out, "{:.6}", secs(d)),
+        None => out.write_all(b"null"),
+    }
+}
+
+fn opt_num(out: &mut impl Write, n: Option<i64>) -> io::Result<()> {
+    match n {
+        Some(n) => write!(out, "{n}"),
+        None => out.write_all(b"null"),
+    }
+}
+
+impl<W: Write> Printer for Json<W> {
+    fn event(&mut self, t: Duration, ev: &Event<'_>) -> io::Result<()> {
+        let o = &mut self.out;
+        let name = match ev {
+            Event::Ready { .. } => "ready",
+            Event::Error { .. } => "error",
+            Event::Timeout { .. } => "timeout",
+            Event::Wait { .. } => "wait",
+            Event::Note { .. } => "note",
+            Event::Summary(_) => "summary",
+        };
+        write!(o, "{{\"event\":\"{name}\",\"t\":{:.6}", secs(t))?;
+        match ev {
+            Event::Ready {
+                fd,
+                what,
+                kind,
+                cond,
+                raw,
+                backend,
+                queued,
+                pipe_size,
+            } => {
+                write!(o, ",\"fd\":{fd},\"what\":")?;
+                string(o, what)?;
+                write!(o, ",\"kind\":\"{kind}\",\"ready\":[")?;
+                for (i, n) in cond.names().enumerate() {
+                    let comma = if i > 0 { "," } else { "" };
+                    write!(o, "{comma}\"{n}\"")?;
+                }
+                write!(o, "],\"raw\":\"{raw}\",\"backend\":\"{backend}\"")?;
+                if let crate::readiness::Raw::Poll { fallback: true, .. } = raw {
+                    o.write_all(b",\"fallback\":\"poll\"")?;
+                }
+                o.write_all(b",\"queued\":")?;
+                opt_num(o, queued.map(i64::from))?;
+                o.write_all(b",\"pipe_size\":")?;
+                opt_num(o, pipe_size.map(i64::from))?;
+            }
+            Event::Error {
+                fd,
+                what,
+                errno,
+                message,
+            } => {
+                o.write_all(b",\"fd\":")?;
+                opt_num(o, fd.map(i64::from))?;
+                o.write_all(b",\"what\":")?;
+                string(o, what)?;
+                write!(o, ",\"errno\":\"{errno:?}\",\"message\":")?;
+                string(o, message)?;
+            }
+            Event::Timeout { timeout } => {
+                write!(o, ",\"timeout\":{:.6}", secs(*timeout))?;
+            }
+            Event::Wait {
+                call,
+                timeout,
+                blocked,
+                result,
+            } => {
+                write!(o, ",\"call\":\"{call}\",\"timeout\":")?;
+                opt_secs(o, *timeout)?;
+                write!(o, ",\"blocked\":{:.6}", secs(*blocked))?;
+                match result {
+                    Ok(n) => write!(o, ",\"ret\":{n}")?,
+                    Err(e) => write!(o, ",\"ret\":-1,\"errno\":\"{e:?}\"")?,
+                }
+            }
+            Event::Note { fd, message } => {
+                o.write_all(b",\"fd\":")?;
+                opt_num(o, fd.map(i64::from))?;
+                o.write_all(b",\"message\":")?;
+                string(o, message)?;
+            }
+            Event::Summary(s) => {
+                write!(
+                    o,
+                    ",\"backend\":\"{}\",\"waits\":{},\"events\":{},\"ready_fds\":{},\"blocked\":{:.6},\"timeout\":",
+                    s.backend,
+                    s.waits,
+                    s.events,
+                    s.ready_fds,
+                    secs(s.blocked)
+                )?;
+                opt_secs(o, match s.timeout {
+                    crate::timeout::Timeout::Forever => None,
+                    crate::timeout::Timeout::After(d) => Some(d),
+                })?;
+                o.write_all(b",\"left\":")?;
+                opt_secs(o, s.left)?;
+                write!(o, ",\"elapsed\":{:.6}", secs(s.elapsed))?;
+            }
+        }
+        o.write_all(b"}\n")
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        let mut v = Vec::new();
+        string(&mut v, "a\"b\\c\nd\u{1}é").expect("vec write");
+        assert_eq!(String::from_utf8_lossy(&v), r#""a\"b\\c\nd\u0001é""#);
+    }
+}

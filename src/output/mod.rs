@@ -1,0 +1,123 @@
+//! Printers behind one trait over any `Write`: text (aligned, coloured) and JSON Lines.
+
+mod json;
+mod text;
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+pub use json::Json;
+pub use text::Text;
+
+use crate::event::Event;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimeStyle {
+    /// Seconds since start.
+    #[default]
+    Elapsed,
+    /// Seconds since the previous event.
+    Delta,
+    /// Local wall-clock time.
+    Wall,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Decides colour once: `always`/`never` win; `auto` honours NO_COLOR (any non-empty
+/// value turns colour off), then CLICOLOR_FORCE (non-empty and not "0" turns it on),
+/// then colours only a terminal.
+pub fn use_color(
+    choice: ColorChoice,
+    no_color: Option<&str>,
+    clicolor_force: Option<&str>,
+    is_tty: bool,
+) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            if no_color.is_some_and(|v| !v.is_empty()) {
+                false
+            } else if clicolor_force.is_some_and(|v| !v.is_empty() && v != "0") {
+                true
+            } else {
+                is_tty
+            }
+        }
+    }
+}
+
+pub trait Printer {
+    /// Writes one event stamped `t` after the start of the run.
+    fn event(&mut self, t: Duration, ev: &Event<'_>) -> io::Result<()>;
+    /// Called once per wait, so a pipe reader sees events live.
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+/// `-q`: events are silenced; the exit status answers.
+pub struct Quiet;
+
+impl Printer for Quiet {
+    fn event(&mut self, _: Duration, _: &Event<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The printer for the options given, over `out`.
+pub fn printer<'w, W: Write + 'w>(
+    format: Format,
+    time: TimeStyle,
+    color: bool,
+    quiet: bool,
+    out: W,
+) -> Box<dyn Printer + 'w> {
+    if quiet {
+        return Box::new(Quiet);
+    }
+    match format {
+        Format::Json => Box::new(Json::new(out)),
+        Format::Text => Box::new(Text::new(out, time, color)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn color_decision_table() {
+        use ColorChoice::*;
+        let table: &[(ColorChoice, Option<&str>, Option<&str>, bool, bool)] = &[
+            (Always, Some("1"), None, false, true),
+            (Never, None, Some("1"), true, false),
+            (Auto, None, None, true, true),
+            (Auto, None, None, false, false),
+            (Auto, Some("1"), None, true, false),
+            (Auto, Some(""), None, true, true),
+            (Auto, None, Some("1"), false, true),
+            (Auto, None, Some("0"), false, false),
+            (Auto, Some("1"), Some("1"), true, false),
+        ];
+        for &(c, nc, cf, tty, want) in table {
+            assert_eq!(use_color(c, nc, cf, tty), want, "{c:?} {nc:?} {cf:?} {tty}");
+        }
+    }
+}

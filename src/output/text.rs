@@ -1,0 +1,200 @@
+//! Aligned text lines; the only module that knows about colours.
+
+use std::fmt::Display;
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime};
+
+use owo_colors::{OwoColorize, Style};
+
+use super::{Printer, TimeStyle};
+use crate::event::{Event, Summary};
+use crate::readiness::Raw;
+use crate::timeout::{Timeout, seconds};
+
+pub struct Text<W: Write> {
+    out: W,
+    time: TimeStyle,
+    color: bool,
+    last: Duration,
+}
+
+/// Column widths; longer values push the line out rather than being cut.
+const WHAT: usize = 26;
+const COND: usize = 14;
+const RAW: usize = 18;
+
+fn word_style(word: &str) -> Style {
+    let s = Style::new();
+    match word {
+        "read" => s.green(),
+        "write" => s.blue(),
+        "urgent" => s.magenta(),
+        "hangup" | "rdhup" => s.yellow(),
+        "error" | "invalid" => s.red(),
+        _ => s,
+    }
+}
+
+impl<W: Write> Text<W> {
+    pub fn new(out: W, time: TimeStyle, color: bool) -> Text<W> {
+        Text {
+            out,
+            time,
+            color,
+            last: Duration::ZERO,
+        }
+    }
+
+    fn styled(&mut self, text: impl Display, style: Style) -> io::Result<()> {
+        if self.color {
+            write!(self.out, "{}", text.style(style))
+        } else {
+            write!(self.out, "{text}")
+        }
+    }
+
+    fn stamp(&mut self, t: Duration) -> io::Result<()> {
+        let text = match self.time {
+            TimeStyle::Elapsed => format!("{:>11.6}  ", t.as_secs_f64()),
+            TimeStyle::Delta => format!("+{:<10.6}  ", t.saturating_sub(self.last).as_secs_f64()),
+            TimeStyle::Wall => format!("{}  ", wall_clock(SystemTime::now())),
+            TimeStyle::None => return Ok(()),
+        };
+        self.last = t;
+        self.styled(text, Style::new().dimmed())
+    }
+
+    /// `fd 3  ` or `      ` when there is no fd.
+    fn fd_col(&mut self, fd: Option<i32>) -> io::Result<()> {
+        match fd {
+            Some(fd) => write!(self.out, "fd {fd:<5} "),
+            None => write!(self.out, "{:9}", ""),
+        }
+    }
+
+    fn summary(&mut self, s: &Summary) -> io::Result<()> {
+        let plural = |n: u64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        write!(
+            self.out,
+            "{:9}{} ready after {} ({}, {}), blocked {}",
+            "",
+            plural(s.ready_fds, "fd"),
+            seconds(s.elapsed),
+            s.backend,
+            plural(s.waits, "wait"),
+            seconds(s.blocked),
+        )?;
+        match (s.timeout, s.left) {
+            (Timeout::After(t), Some(left)) => {
+                write!(self.out, ", {} of {} left", seconds(left), seconds(t))
+            }
+            _ => write!(self.out, ", no timeout"),
+        }
+    }
+}
+
+impl<W: Write> Printer for Text<W> {
+    fn event(&mut self, t: Duration, ev: &Event<'_>) -> io::Result<()> {
+        self.stamp(t)?;
+        match ev {
+            Event::Ready {
+                fd,
+                what,
+                cond,
+                raw,
+                queued,
+                pipe_size,
+                ..
+            } => {
+                self.fd_col(Some(*fd))?;
+                write!(self.out, "{what:<WHAT$} ")?;
+                let mut width = 0;
+                for (i, w) in cond.names().enumerate() {
+                    if i > 0 {
+                        self.out.write_all(b" ")?;
+                        width += 1;
+                    }
+                    self.styled(w, word_style(w))?;
+                    width += w.len();
+                }
+                write!(self.out, "{:pad$} ", "", pad = COND.saturating_sub(width))?;
+                write!(self.out, "{:<RAW$}", raw.to_string())?;
+                if let Raw::Poll { fallback: true, .. } = raw {
+                    self.out.write_all(b" (poll: epoll refuses this fd)")?;
+                }
+                if let Some(q) = queued {
+                    write!(self.out, " {q} queued")?;
+                }
+                if let Some(p) = pipe_size {
+                    write!(self.out, " (pipe {p})")?;
+                }
+            }
+            Event::Error {
+                fd,
+                what,
+                errno,
+                message,
+            } => {
+                self.fd_col(*fd)?;
+                write!(self.out, "{what:<WHAT$} ")?;
+                self.styled(format_args!("error {errno:?}: {message}"), Style::new().red())?;
+            }
+            Event::Timeout { timeout } => {
+                self.fd_col(None)?;
+                self.styled(
+                    format_args!("timeout after {}: nothing ready", seconds(*timeout)),
+                    Style::new().yellow(),
+                )?;
+            }
+            Event::Wait {
+                call,
+                timeout,
+                blocked,
+                result,
+            } => {
+                self.fd_col(None)?;
+                let t = timeout.map_or_else(|| "forever".to_owned(), seconds);
+                let r = match result {
+                    Ok(n) => n.to_string(),
+                    Err(e) => format!("-1 {e:?}"),
+                };
+                self.styled(
+                    format_args!("wait {call}(timeout {t}) = {r} after {}", seconds(*blocked)),
+                    Style::new().dimmed(),
+                )?;
+            }
+            Event::Note { fd, message } => {
+                self.fd_col(*fd)?;
+                self.styled(format_args!("note: {message}"), Style::new().dimmed())?;
+            }
+            Event::Summary(s) => self.summary(s)?,
+        }
+        self.out.write_all(b"\n")
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Local time of day, `HH:MM:SS.micros`.
+fn wall_clock(now: SystemTime) -> String {
+    let since = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as nix::libc::time_t;
+    // SAFETY: `tm` is plain old data (integers and a pointer), so all-zero is valid.
+    let mut tm: nix::libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: nix has no localtime_r; both pointers are valid for the call, and
+    // localtime_r (unlike localtime) touches no shared buffer.
+    let ok = unsafe { !nix::libc::localtime_r(&secs, &mut tm).is_null() };
+    if ok {
+        format!(
+            "{:02}:{:02}:{:02}.{:06}",
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec,
+            since.subsec_micros()
+        )
+    } else {
+        format!("{}.{:06}", since.as_secs(), since.subsec_micros())
+    }
+}

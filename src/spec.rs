@@ -1,0 +1,338 @@
+//! The SPEC grammar (what to watch, for which events): pure parsing, no syscalls.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::io::RawFd;
+use std::path::PathBuf;
+
+/// Which conditions the user asked for: `r`, `w`, `e`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Interest {
+    pub read: bool,
+    pub write: bool,
+    pub urgent: bool,
+}
+
+impl Interest {
+    pub const READ: Interest = Interest {
+        read: true,
+        write: false,
+        urgent: false,
+    };
+
+    pub fn merge(self, other: Interest) -> Interest {
+        Interest {
+            read: self.read || other.read,
+            write: self.write || other.write,
+            urgent: self.urgent || other.urgent,
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        !(self.read || self.write || self.urgent)
+    }
+
+    /// Parses a run of event letters; `Err` carries the first bad letter.
+    fn from_letters(s: &[u8]) -> Result<Interest, char> {
+        let mut i = Interest::default();
+        for &b in s {
+            match b {
+                b'r' => i.read = true,
+                b'w' => i.write = true,
+                b'e' => i.urgent = true,
+                other => return Err(first_char(other, s)),
+            }
+        }
+        Ok(i)
+    }
+}
+
+/// The character that starts at byte `b` (best effort for non-ASCII input).
+fn first_char(b: u8, s: &[u8]) -> char {
+    let at = s.iter().position(|&x| x == b).unwrap_or(0);
+    String::from_utf8_lossy(&s[at..])
+        .chars()
+        .next()
+        .unwrap_or(char::REPLACEMENT_CHARACTER)
+}
+
+impl fmt::Display for Interest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (on, c) in [(self.read, "r"), (self.write, "w"), (self.urgent, "e")] {
+            if on {
+                f.write_str(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a SPEC names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// An fd this process inherited.
+    Fd(RawFd),
+    /// An inclusive range of inherited fds; fds in it that are not open are skipped.
+    FdRange(RawFd, RawFd),
+    /// A path to open (file, FIFO, tty, device, /proc/PID/fd/N).
+    Path(PathBuf),
+}
+
+/// One parsed SPEC argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub target: Target,
+    pub interest: Interest,
+}
+
+impl fmt::Display for Spec {
+    /// Prints back a form that parses to the same value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Target::Fd(n) => write!(f, "{n}{}", self.interest),
+            Target::FdRange(a, b) => write!(f, "{a}-{b}{}", self.interest),
+            Target::Path(p) => {
+                let shown = p.display().to_string();
+                // A relative path that could read as an fd spec needs `./`.
+                let prefix = if !p.is_absolute() && !shown.starts_with("./") {
+                    "./"
+                } else {
+                    ""
+                };
+                write!(f, "{prefix}{shown}:{}", self.interest)
+            }
+        }
+    }
+}
+
+/// A SPEC that does not parse; displays as one line naming the argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecError {
+    pub arg: String,
+    pub reason: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "spec '{}': {}", self.arg, self.reason)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Prefixes of spec forms that later versions open (sockets, other processes).
+const NOT_YET: [&str; 5] = ["tcp:", "tcp-listen:", "unix:", "unix-listen:", "pid:"];
+
+/// Parses one SPEC argument. Never panics; errors name the argument.
+pub fn parse(arg: &OsStr) -> Result<Spec, SpecError> {
+    let bytes = arg.as_bytes();
+    let err = |reason: String| SpecError {
+        arg: arg.to_string_lossy().into_owned(),
+        reason,
+    };
+    if bytes.is_empty() {
+        return Err(err("empty spec (expected an fd like 0r, a range like 3-5, or a path)".into()));
+    }
+    if bytes == b"-" {
+        return Ok(Spec {
+            target: Target::Fd(0),
+            interest: Interest::READ,
+        });
+    }
+    if let Some(p) = NOT_YET.iter().find(|p| bytes.starts_with(p.as_bytes())) {
+        return Err(err(format!(
+            "'{p}' specs are not supported by this version of fdwatch"
+        )));
+    }
+    if bytes[0] == b'-' && bytes.get(1).is_some_and(u8::is_ascii_digit) {
+        return Err(err("fd numbers cannot be negative".into()));
+    }
+    if bytes[0].is_ascii_digit() {
+        return parse_fd(bytes).map_err(err);
+    }
+    parse_path(bytes).map_err(err)
+}
+
+/// `N[rwe]` or `N-M[rwe]`.
+fn parse_fd(bytes: &[u8]) -> Result<Spec, String> {
+    let (first, rest) = take_number(bytes)?;
+    let (target, letters) = match rest.strip_prefix(b"-") {
+        Some(after) => {
+            if !after.first().is_some_and(u8::is_ascii_digit) {
+                return Err("a range needs an end fd, as in 3-5r".into());
+            }
+            let (last, letters) = take_number(after)?;
+            if last < first {
+                return Err(format!("range {first}-{last} ends before it starts"));
+            }
+            (Target::FdRange(first, last), letters)
+        }
+        None => (Target::Fd(first), rest),
+    };
+    let interest = letters_or_default(letters)?;
+    Ok(Spec { target, interest })
+}
+
+/// Splits a leading decimal fd number (fits in an i32) from the rest.
+fn take_number(bytes: &[u8]) -> Result<(RawFd, &[u8]), String> {
+    let end = bytes
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(bytes.len());
+    let digits = std::str::from_utf8(&bytes[..end]).unwrap_or("");
+    let n = digits
+        .parse::<RawFd>()
+        .map_err(|_| format!("fd number {digits} is too large"))?;
+    Ok((n, &bytes[end..]))
+}
+
+fn letters_or_default(letters: &[u8]) -> Result<Interest, String> {
+    if letters.is_empty() {
+        return Ok(Interest::READ);
+    }
+    Interest::from_letters(letters)
+        .map_err(|c| format!("unknown event letter '{c}' (expected r, w, e)"))
+}
+
+/// `PATH[:rwe]`: the suffix counts only when it is `:` plus letters from `rwe`.
+fn parse_path(bytes: &[u8]) -> Result<Spec, String> {
+    let (path, interest) = match bytes.iter().rposition(|&b| b == b':') {
+        Some(colon)
+            if colon + 1 < bytes.len()
+                && bytes[colon + 1..].iter().all(|b| b"rwe".contains(b)) =>
+        {
+            let i = letters_or_default(&bytes[colon + 1..])?;
+            (&bytes[..colon], i)
+        }
+        _ => (bytes, Interest::READ),
+    };
+    if path.is_empty() {
+        return Err("empty path".into());
+    }
+    Ok(Spec {
+        target: Target::Path(PathBuf::from(OsString::from_vec(path.to_vec()))),
+        interest,
+    })
+}
+
+/// Merges specs naming the same target (`0r 0w` is `0rw`), keeping first-seen order.
+pub fn merge(specs: &[Spec]) -> Vec<Spec> {
+    let mut out: Vec<Spec> = Vec::with_capacity(specs.len());
+    for s in specs {
+        match out.iter_mut().find(|o| o.target == s.target) {
+            Some(o) => o.interest = o.interest.merge(s.interest),
+            None => out.push(s.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Spec, SpecError> {
+        parse(OsStr::new(s))
+    }
+
+    fn i(r: bool, w: bool, e: bool) -> Interest {
+        Interest {
+            read: r,
+            write: w,
+            urgent: e,
+        }
+    }
+
+    #[test]
+    fn good_specs() {
+        let table: &[(&str, Target, Interest)] = &[
+            ("0", Target::Fd(0), i(true, false, false)),
+            ("0r", Target::Fd(0), i(true, false, false)),
+            ("1w", Target::Fd(1), i(false, true, false)),
+            ("0rw", Target::Fd(0), i(true, true, false)),
+            ("3re", Target::Fd(3), i(true, false, true)),
+            ("3ewr", Target::Fd(3), i(true, true, true)),
+            ("3rr", Target::Fd(3), i(true, false, false)),
+            ("-", Target::Fd(0), i(true, false, false)),
+            ("3-5", Target::FdRange(3, 5), i(true, false, false)),
+            ("3-3w", Target::FdRange(3, 3), i(false, true, false)),
+            ("0-1023rw", Target::FdRange(0, 1023), i(true, true, false)),
+            ("/tmp/f", Target::Path("/tmp/f".into()), i(true, false, false)),
+            ("/tmp/f:w", Target::Path("/tmp/f".into()), i(false, true, false)),
+            ("/tmp/f:rwe", Target::Path("/tmp/f".into()), i(true, true, true)),
+            ("./0r", Target::Path("./0r".into()), i(true, false, false)),
+            ("a:b", Target::Path("a:b".into()), i(true, false, false)),
+            ("a:rx", Target::Path("a:rx".into()), i(true, false, false)),
+            ("a:r:w", Target::Path("a:r".into()), i(false, true, false)),
+            ("a:", Target::Path("a:".into()), i(true, false, false)),
+            ("/dev/pts/3:rw", Target::Path("/dev/pts/3".into()), i(true, true, false)),
+        ];
+        for (s, target, interest) in table {
+            let got = p(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(&got.target, target, "{s}");
+            assert_eq!(&got.interest, interest, "{s}");
+        }
+    }
+
+    #[test]
+    fn bad_specs_name_the_argument() {
+        let table: &[(&str, &str)] = &[
+            ("", "empty spec"),
+            ("0q", "unknown event letter 'q' (expected r, w, e)"),
+            ("3rwx", "unknown event letter 'x'"),
+            ("3-1r", "range 3-1 ends before it starts"),
+            ("3-r", "needs an end fd"),
+            ("3-", "needs an end fd"),
+            ("-1r", "negative"),
+            ("99999999999r", "too large"),
+            ("3-99999999999", "too large"),
+            (":r", "empty path"),
+            ("tcp:127.0.0.1:80", "not supported"),
+            ("pid:1", "not supported"),
+            ("0é", "unknown event letter 'é'"),
+        ];
+        for (s, want) in table {
+            let e = p(s).expect_err(s);
+            assert_eq!(e.arg, *s);
+            let line = e.to_string();
+            assert!(line.starts_with(&format!("spec '{s}': ")), "{line}");
+            assert!(line.contains(want), "{s}: {line}");
+            assert!(!line.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn non_utf8_path_is_kept_byte_exact() {
+        let raw = OsStr::from_bytes(b"/tmp/\xff\xfe:w");
+        let s = parse(raw).expect("non-UTF-8 paths are paths");
+        assert_eq!(
+            s.target,
+            Target::Path(PathBuf::from(OsStr::from_bytes(b"/tmp/\xff\xfe")))
+        );
+        assert_eq!(s.interest, i(false, true, false));
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["0r", "3-5we", "/tmp/f:rw", "./0r:r", "a:r:w"] {
+            let spec = p(s).expect(s);
+            let again = p(&spec.to_string()).expect("display parses");
+            assert_eq!(spec, again, "{s} -> {spec}");
+        }
+    }
+
+    #[test]
+    fn duplicates_merge() {
+        let specs: Vec<Spec> = ["0r", "1w", "0w", "0e", "/x:r", "/x:w"]
+            .iter()
+            .map(|s| p(s).expect(s))
+            .collect();
+        let m = merge(&specs);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].target, Target::Fd(0));
+        assert_eq!(m[0].interest, i(true, true, true));
+        assert_eq!(m[1].interest, i(false, true, false));
+        assert_eq!(m[2].interest, i(true, true, false));
+    }
+}
