@@ -3,6 +3,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
 use nix::sys::socket::{self, AddressFamily, SockType, SockaddrLike, SockaddrStorage, sockopt};
@@ -73,7 +74,8 @@ pub fn describe(fd: BorrowedFd<'_>) -> Description {
     let (kind, what) = match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
         SFlag::S_IFIFO if link.starts_with("pipe:") => (Kind::Pipe, link),
         SFlag::S_IFIFO => (Kind::Fifo, format!("fifo {link}")),
-        SFlag::S_IFCHR if nix::unistd::isatty(fd).unwrap_or(false) => {
+        // A hung-up tty (its pty master closed) fails TCGETS with EIO, not ENOTTY.
+        SFlag::S_IFCHR if matches!(nix::unistd::isatty(fd), Ok(true) | Err(Errno::EIO)) => {
             (Kind::Tty, format!("tty {link}"))
         }
         SFlag::S_IFCHR => (Kind::CharDev, format!("chardev {link}")),

@@ -46,7 +46,10 @@ pub enum Event<'a> {
 impl Event<'_> {
     /// Whether `--count` counts it: diagnostics (`-v`) and the summary do not.
     pub fn counts(&self) -> bool {
-        !matches!(self, Event::Wait { .. } | Event::Note { .. } | Event::Summary(_))
+        !matches!(
+            self,
+            Event::Wait { .. } | Event::Note { .. } | Event::Summary(_)
+        )
     }
 }
 

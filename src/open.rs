@@ -104,7 +104,9 @@ impl WatchSet {
                         .filter_map(|n| Some((n, borrow_inherited(n)?)))
                         .collect();
                     if v.is_empty() {
-                        return Err(Error::Usage(format!("spec '{s}': no fd in {lo}-{hi} is open")));
+                        return Err(Error::Usage(format!(
+                            "spec '{s}': no fd in {lo}-{hi} is open"
+                        )));
                     }
                     v
                 }
@@ -204,7 +206,8 @@ fn open_nonblocking(path: &Path, i: Interest) -> nix::Result<OwnedFd> {
 }
 
 fn is_fifo(path: &Path) -> bool {
-    stat(path).is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO)
+    stat(path)
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO)
 }
 
 /// The status flags of an fd (O_NONBLOCK and friends), for the guarantee checks.

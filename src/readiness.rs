@@ -112,7 +112,12 @@ const EPOLL_NAMES: [(u32, &str); 8] = [
 /// Writes `A|B|C` for the named bits of `bits`, and any unnamed rest in hex.
 fn write_flags<T>(f: &mut fmt::Formatter<'_>, bits: T, names: &[(T, &str)]) -> fmt::Result
 where
-    T: Copy + PartialEq + Default + fmt::LowerHex + std::ops::BitAnd<Output = T> + std::ops::Not<Output = T>,
+    T: Copy
+        + PartialEq
+        + Default
+        + fmt::LowerHex
+        + std::ops::BitAnd<Output = T>
+        + std::ops::Not<Output = T>,
 {
     let mut rest = bits;
     let mut first = true;

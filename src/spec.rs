@@ -94,12 +94,12 @@ impl fmt::Display for Spec {
             Target::FdRange(a, b) => write!(f, "{a}-{b}{}", self.interest),
             Target::Path(p) => {
                 let shown = p.display().to_string();
-                // A relative path that could read as an fd spec needs `./`.
-                let prefix = if !p.is_absolute() && !shown.starts_with("./") {
-                    "./"
-                } else {
-                    ""
-                };
+                // A path that would read as an fd spec, `-` or a socket spec needs `./`
+                // (parse never produces one, so the round trip holds).
+                let b = shown.as_bytes();
+                let ambiguous = b.first().is_some_and(|c| c.is_ascii_digit() || *c == b'-')
+                    || NOT_YET.iter().any(|p| shown.starts_with(p));
+                let prefix = if ambiguous { "./" } else { "" };
                 write!(f, "{prefix}{shown}:{}", self.interest)
             }
         }
@@ -132,7 +132,9 @@ pub fn parse(arg: &OsStr) -> Result<Spec, SpecError> {
         reason,
     };
     if bytes.is_empty() {
-        return Err(err("empty spec (expected an fd like 0r, a range like 3-5, or a path)".into()));
+        return Err(err(
+            "empty spec (expected an fd like 0r, a range like 3-5, or a path)".into(),
+        ));
     }
     if bytes == b"-" {
         return Ok(Spec {
@@ -199,8 +201,7 @@ fn letters_or_default(letters: &[u8]) -> Result<Interest, String> {
 fn parse_path(bytes: &[u8]) -> Result<Spec, String> {
     let (path, interest) = match bytes.iter().rposition(|&b| b == b':') {
         Some(colon)
-            if colon + 1 < bytes.len()
-                && bytes[colon + 1..].iter().all(|b| b"rwe".contains(b)) =>
+            if colon + 1 < bytes.len() && bytes[colon + 1..].iter().all(|b| b"rwe".contains(b)) =>
         {
             let i = letters_or_default(&bytes[colon + 1..])?;
             (&bytes[..colon], i)
@@ -258,15 +259,31 @@ mod tests {
             ("3-5", Target::FdRange(3, 5), i(true, false, false)),
             ("3-3w", Target::FdRange(3, 3), i(false, true, false)),
             ("0-1023rw", Target::FdRange(0, 1023), i(true, true, false)),
-            ("/tmp/f", Target::Path("/tmp/f".into()), i(true, false, false)),
-            ("/tmp/f:w", Target::Path("/tmp/f".into()), i(false, true, false)),
-            ("/tmp/f:rwe", Target::Path("/tmp/f".into()), i(true, true, true)),
+            (
+                "/tmp/f",
+                Target::Path("/tmp/f".into()),
+                i(true, false, false),
+            ),
+            (
+                "/tmp/f:w",
+                Target::Path("/tmp/f".into()),
+                i(false, true, false),
+            ),
+            (
+                "/tmp/f:rwe",
+                Target::Path("/tmp/f".into()),
+                i(true, true, true),
+            ),
             ("./0r", Target::Path("./0r".into()), i(true, false, false)),
             ("a:b", Target::Path("a:b".into()), i(true, false, false)),
             ("a:rx", Target::Path("a:rx".into()), i(true, false, false)),
             ("a:r:w", Target::Path("a:r".into()), i(false, true, false)),
             ("a:", Target::Path("a:".into()), i(true, false, false)),
-            ("/dev/pts/3:rw", Target::Path("/dev/pts/3".into()), i(true, true, false)),
+            (
+                "/dev/pts/3:rw",
+                Target::Path("/dev/pts/3".into()),
+                i(true, true, false),
+            ),
         ];
         for (s, target, interest) in table {
             let got = p(s).unwrap_or_else(|e| panic!("{s}: {e}"));

@@ -59,7 +59,9 @@ pub fn parse(arg: &str) -> Result<Timeout, TimeoutError> {
             return Err(err("negative; use 0 to poll once or '-' to wait forever"));
         }
         if !secs.is_finite() || secs > MAX.as_secs_f64() {
-            return Err(err("too long (at most 2147483.647 s); use '-' to wait forever"));
+            return Err(err(
+                "too long (at most 2147483.647 s); use '-' to wait forever",
+            ));
         }
         Duration::from_secs_f64(secs)
     } else {
@@ -68,7 +70,9 @@ pub fn parse(arg: &str) -> Result<Timeout, TimeoutError> {
         })?
     };
     if d > MAX {
-        return Err(err("too long (at most 2147483.647 s); use '-' to wait forever"));
+        return Err(err(
+            "too long (at most 2147483.647 s); use '-' to wait forever",
+        ));
     }
     Ok(Timeout::After(d))
 }

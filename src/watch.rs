@@ -21,11 +21,11 @@ const RETRY: Duration = Duration::from_millis(100);
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, so large fd sets fit.
 fn raise_nofile_limit() {
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            // Failure only means the old limit stays; opening will say if it matters.
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        // Failure only means the old limit stays; opening will say if it matters.
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
 
@@ -45,7 +45,9 @@ impl Reporter<'_> {
         if ev.counts() {
             self.events += 1;
         }
-        self.out.event(self.start.elapsed(), ev).map_err(Error::Output)
+        self.out
+            .event(self.start.elapsed(), ev)
+            .map_err(Error::Output)
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -129,6 +131,8 @@ pub fn run(args: &Args) -> Result<u8> {
         }
     }
 
+    // Report in the order the specs named the fds, whatever order the backend used.
+    ready.sort_unstable_by_key(|r| r.token);
     for r in &ready {
         let w = &set.fds[r.token];
         let fd = w.borrow();
@@ -144,10 +148,10 @@ pub fn run(args: &Args) -> Result<u8> {
         })?;
     }
     let now = Instant::now();
-    if ready.is_empty() {
-        if let Timeout::After(t) = args.timeout {
-            rep.emit(&Event::Timeout { timeout: t })?;
-        }
+    if ready.is_empty()
+        && let Timeout::After(t) = args.timeout
+    {
+        rep.emit(&Event::Timeout { timeout: t })?;
     }
     let summary = Summary {
         backend: args.backend.name(),
@@ -167,7 +171,12 @@ pub fn run(args: &Args) -> Result<u8> {
 }
 
 /// Registers `set.fds[i]`, saying under `-v` when epoll refused it and poll stands in.
-fn register(backend: &mut dyn Backend, set: &WatchSet, i: usize, rep: &mut Reporter<'_>) -> Result<()> {
+fn register(
+    backend: &mut dyn Backend,
+    set: &WatchSet,
+    i: usize,
+    rep: &mut Reporter<'_>,
+) -> Result<()> {
     let w = &set.fds[i];
     if let Registered::PollFallback(e) = backend.add(w.fd, i, w.interest)? {
         let msg = format!(

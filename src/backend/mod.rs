@@ -39,7 +39,10 @@ impl BackendKind {
 
     /// Whether the wait call itself takes a signal mask (race-free signal handling).
     pub fn takes_mask(self) -> bool {
-        matches!(self, BackendKind::Pselect | BackendKind::Ppoll | BackendKind::Epoll)
+        matches!(
+            self,
+            BackendKind::Pselect | BackendKind::Ppoll | BackendKind::Epoll
+        )
     }
 }
 

@@ -63,8 +63,14 @@ pub fn events(i: Interest) -> i16 {
 pub fn conditions(revents: i16) -> Conditions {
     let on = |bits: i16| revents & bits != 0;
     let mut c = Conditions::empty();
-    c.set_if(on(libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND), Conditions::READ);
-    c.set_if(on(libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND), Conditions::WRITE);
+    c.set_if(
+        on(libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND),
+        Conditions::READ,
+    );
+    c.set_if(
+        on(libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND),
+        Conditions::WRITE,
+    );
     c.set_if(on(libc::POLLPRI), Conditions::URGENT);
     c.set_if(on(libc::POLLHUP), Conditions::HANGUP);
     c.set_if(on(libc::POLLRDHUP), Conditions::RDHUP);
@@ -106,7 +112,9 @@ impl Backend for Poll {
         let ptr = self.fds.as_mut_ptr();
         let n = if self.masked {
             let ts = timeout.map(TimeSpec::from);
-            let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t.as_ref() as *const _);
+            let ts_ptr = ts
+                .as_ref()
+                .map_or(std::ptr::null(), |t| t.as_ref() as *const _);
             let mask_ptr = mask.map_or(std::ptr::null(), |m| m.as_ref() as *const _);
             // SAFETY: `ptr` points to `nfds` initialized pollfds owned by self; the
             // timespec and sigset live until the call returns.

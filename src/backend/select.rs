@@ -120,7 +120,11 @@ impl Backend for Select {
                 out.push(Readiness {
                     token,
                     cond: conditions(rr, ww, xx),
-                    raw: Raw::Select { r: rr, w: ww, x: xx },
+                    raw: Raw::Select {
+                        r: rr,
+                        w: ww,
+                        x: xx,
+                    },
                 });
             }
         }
@@ -145,7 +149,10 @@ mod tests {
             .add(FD_SETSIZE as RawFd, 0, Interest::READ)
             .expect_err("beyond FD_SETSIZE");
         let m = e.to_string();
-        assert!(m.contains("FD_SETSIZE") && m.contains("poll") && m.contains("epoll"), "{m}");
+        assert!(
+            m.contains("FD_SETSIZE") && m.contains("poll") && m.contains("epoll"),
+            "{m}"
+        );
         assert!(s.add(-1, 0, Interest::READ).is_err());
     }
 }

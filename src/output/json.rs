@@ -145,10 +145,13 @@ impl<W: Write> Printer for Json<W> {
                     s.ready_fds,
                     secs(s.blocked)
                 )?;
-                opt_secs(o, match s.timeout {
-                    crate::timeout::Timeout::Forever => None,
-                    crate::timeout::Timeout::After(d) => Some(d),
-                })?;
+                opt_secs(
+                    o,
+                    match s.timeout {
+                        crate::timeout::Timeout::Forever => None,
+                        crate::timeout::Timeout::After(d) => Some(d),
+                    },
+                )?;
                 o.write_all(b",\"left\":")?;
                 opt_secs(o, s.left)?;
                 write!(o, ",\"elapsed\":{:.6}", secs(s.elapsed))?;

@@ -105,7 +105,15 @@ mod tests {
     #[test]
     fn color_decision_table() {
         use ColorChoice::*;
-        let table: &[(ColorChoice, Option<&str>, Option<&str>, bool, bool)] = &[
+        // (choice, NO_COLOR, CLICOLOR_FORCE, stdout is a tty, colour?)
+        type Row = (
+            ColorChoice,
+            Option<&'static str>,
+            Option<&'static str>,
+            bool,
+            bool,
+        );
+        let table: &[Row] = &[
             (Always, Some("1"), None, false, true),
             (Never, None, Some("1"), true, false),
             (Auto, None, None, true, true),

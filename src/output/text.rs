@@ -118,8 +118,13 @@ impl<W: Write> Printer for Text<W> {
                     width += w.len();
                 }
                 write!(self.out, "{:pad$} ", "", pad = COND.saturating_sub(width))?;
-                write!(self.out, "{:<RAW$}", raw.to_string())?;
-                if let Raw::Poll { fallback: true, .. } = raw {
+                let fallback = matches!(raw, Raw::Poll { fallback: true, .. });
+                if fallback || queued.is_some() || pipe_size.is_some() {
+                    write!(self.out, "{:<RAW$}", raw.to_string())?;
+                } else {
+                    write!(self.out, "{raw}")?;
+                }
+                if fallback {
                     self.out.write_all(b" (poll: epoll refuses this fd)")?;
                 }
                 if let Some(q) = queued {
@@ -137,7 +142,10 @@ impl<W: Write> Printer for Text<W> {
             } => {
                 self.fd_col(*fd)?;
                 write!(self.out, "{what:<WHAT$} ")?;
-                self.styled(format_args!("error {errno:?}: {message}"), Style::new().red())?;
+                self.styled(
+                    format_args!("error {errno:?}: {message}"),
+                    Style::new().red(),
+                )?;
             }
             Event::Timeout { timeout } => {
                 self.fd_col(None)?;
@@ -179,7 +187,9 @@ impl<W: Write> Printer for Text<W> {
 
 /// Local time of day, `HH:MM:SS.micros`.
 fn wall_clock(now: SystemTime) -> String {
-    let since = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = since.as_secs() as nix::libc::time_t;
     // SAFETY: `tm` is plain old data (integers and a pointer), so all-zero is valid.
     let mut tm: nix::libc::tm = unsafe { std::mem::zeroed() };

@@ -1,0 +1,91 @@
+//! The man page, shell completions and README must match the clap definition.
+//! Regenerate with `FDWATCH_REGEN_DOCS=1 cargo test --test docs`.
+
+use std::path::{Path, PathBuf};
+
+use clap_complete::Shell;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Compares a generated file with the committed one, or rewrites it when asked.
+fn check(rel: &str, generated: &[u8]) {
+    let path = root().join(rel);
+    if std::env::var_os("FDWATCH_REGEN_DOCS").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create docs dir");
+        }
+        std::fs::write(&path, generated).expect("write generated docs");
+        return;
+    }
+    let committed = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{rel} is out of date with the CLI; run FDWATCH_REGEN_DOCS=1 cargo test --test docs"
+    );
+}
+
+#[test]
+fn man_page_is_fresh() {
+    // clap's sections, then fdwatch's own roff sections instead of the raw after_help text.
+    let man = clap_mangen::Man::new(fdwatch::cli::command());
+    let mut out = Vec::new();
+    man.render_title(&mut out).expect("title");
+    man.render_name_section(&mut out).expect("name");
+    man.render_synopsis_section(&mut out).expect("synopsis");
+    man.render_description_section(&mut out)
+        .expect("description");
+    man.render_options_section(&mut out).expect("options");
+    out.extend_from_slice(fdwatch::cli::MAN_EXTRA.as_bytes());
+    man.render_version_section(&mut out).expect("version");
+    check("man/fdwatch.1", &out);
+}
+
+#[test]
+fn completions_are_fresh() {
+    for (shell, rel) in [
+        (Shell::Bash, "completions/fdwatch.bash"),
+        (Shell::Zsh, "completions/_fdwatch"),
+        (Shell::Fish, "completions/fdwatch.fish"),
+    ] {
+        let mut cmd = fdwatch::cli::command();
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut cmd, "fdwatch", &mut out);
+        check(rel, &out);
+    }
+}
+
+#[test]
+fn readme_documents_every_option() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let cmd = fdwatch::cli::command();
+    for arg in cmd.get_arguments() {
+        if let Some(long) = arg.get_long() {
+            if long == "help" || long == "version" {
+                continue;
+            }
+            assert!(
+                readme.contains(&format!("--{long}")),
+                "README.md does not mention --{long}"
+            );
+        }
+    }
+    for value in ["select", "pselect", "poll", "ppoll", "epoll"] {
+        assert!(
+            readme.contains(value),
+            "README.md does not mention backend {value}"
+        );
+    }
+}
+
+#[test]
+fn docs_dir_has_no_strays() {
+    // Only the generated files live in completions/; a renamed shell file would go stale.
+    let mut names: Vec<String> = std::fs::read_dir(Path::new(&root()).join("completions"))
+        .expect("completions/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["_fdwatch", "fdwatch.bash", "fdwatch.fish"]);
+}
