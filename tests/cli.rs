@@ -713,27 +713,3 @@ fn verbose_notes_epoll_refusing_a_regular_file() {
     let evs = events(&out.stdout);
     assert!(of_kind(&evs, "note").is_empty(), "{case}: {evs:?}");
 }
-
-// 10. Duplicates merge.
-
-#[test]
-fn duplicate_specs_merge_into_one_fd() {
-    for b in BACKENDS {
-        let case = format!("0 3r 3w 3-3e, -b {b}");
-        let (s, peer) = socketpair();
-        write(&peer, b"m");
-        let out = Fdwatch::new(["-b", b, "--format", "json", "0", "3r", "3w", "3-3e"])
-            .fd(s.as_fd(), 3)
-            .run();
-        assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
-        let evs = events(&out.stdout);
-        assert_eq!(of_kind(&evs, "ready").len(), 1, "{case}: {evs:?}");
-        assert_eq!(
-            ready_words(&evs, 3),
-            Some(vec!["read".to_owned(), "write".to_owned()]),
-            "{case}: {evs:?}"
-        );
-        assert_eq!(summary(&case, &evs)["ready_fds"], 1, "{case}: {evs:?}");
-        assert_eq!(fionread(&s), 1, "{case}: data consumed");
-    }
-}
