@@ -23,7 +23,7 @@ _fdwatch() {
 
     case "${cmd}" in
         fdwatch)
-            opts="-b -q -v -h -V --backend --edge --oneshot --format --time --color --quiet --verbose --help --version"
+            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --count --read --read-size --peek --tee --once --interval --format --time --color --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -35,6 +35,26 @@ _fdwatch() {
                     ;;
                 -b)
                     COMPREPLY=($(compgen -W "select pselect poll ppoll epoll" -- "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --read)
+                    COMPREPLY=($(compgen -W "count text hex" -- "${cur}"))
+                    return 0
+                    ;;
+                --read-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --format)

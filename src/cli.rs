@@ -1,13 +1,14 @@
 //! The command line: clap's view of it, typed at the edge, with one-line errors.
 
 use std::ffi::{OsStr, OsString};
+use std::time::Duration;
 
-use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
-use clap::{Arg, Command, CommandFactory, FromArgMatches, Parser};
+use clap::{Command, CommandFactory, FromArgMatches, Parser};
 
 use crate::backend::BackendKind;
 use crate::output::{ColorChoice, Format, TimeStyle};
+use crate::reader::ReadMode;
 use crate::spec::{self, Spec};
 use crate::timeout::{self, Timeout};
 
@@ -34,6 +35,9 @@ Examples:
   fdwatch 2.5 /tmp/fifo 3r         FIFO and fd 3, up to 2.5 s
   fdwatch -b select 0 0r 1w        t_select-style check, no waiting
   fdwatch --format json 0 0-9 | jq .ready
+  fdwatch -m - /tmp/jobs.fifo      every writer, burst and hang-up, until Ctrl-C
+  producer | fdwatch -m --tee - | consumer
+                                   a pipeline monitor: data passes, events to stderr
 
 Exit status: 0 something was ready, 1 timeout with nothing ready,
 2 usage or system error, 128+N ended by signal N.";
@@ -48,12 +52,21 @@ Exit status: 0 something was ready, 1 timeout with nothing ready,
     max_term_width = 100
 )]
 pub struct Args {
-    /// How long to wait: '-' forever, 0 polls once, seconds (2, 0.25) or a duration (250ms, 1m30s)
-    #[arg(value_name = "TIMEOUT", allow_negative_numbers = true, value_parser = TimeoutParser)]
-    pub timeout: Timeout,
+    /// How long to wait: '-' forever, 0 polls once, seconds (2, 0.25) or a duration
+    /// (250ms, 1m30s). With -m it is the idle timeout and may be left out (forever)
+    #[arg(value_name = "TIMEOUT", allow_negative_numbers = true)]
+    first: OsString,
 
     /// What to watch: N[rwe], N-M[rwe], PATH[:rwe] or - (see below)
-    #[arg(value_name = "SPEC", required = true, num_args = 1.., value_parser = SpecParser)]
+    #[arg(value_name = "SPEC", num_args = 0..)]
+    rest: Vec<OsString>,
+
+    /// TIMEOUT, typed (filled in from the positionals by `resolve`).
+    #[arg(skip = Timeout::Forever)]
+    pub timeout: Timeout,
+
+    /// The SPECs, typed (filled in from the positionals by `resolve`).
+    #[arg(skip)]
     pub specs: Vec<Spec>,
 
     /// The multiplexer to wait with
@@ -67,6 +80,47 @@ pub struct Args {
     /// Register with EPOLLONESHOT (epoll only)
     #[arg(long)]
     pub oneshot: bool,
+
+    /// Keep watching and report every change, until all fds are gone, --count events,
+    /// the idle TIMEOUT (time with no event), or --once's end of file
+    #[arg(short = 'm', long)]
+    pub monitor: bool,
+
+    /// Stop after N events (the summary is not counted)
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Consume data when readable and report it: count (bytes, rate), text (escaped), hex
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "count"
+    )]
+    pub read: Option<ReadMode>,
+
+    /// Largest single read for --read, --tee and --peek, in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 65536,
+          value_parser = clap::value_parser!(u32).range(1..=(16 << 20)))]
+    pub read_size: u32,
+
+    /// Show queued data without consuming it (tee(2) for pipes, MSG_PEEK for sockets)
+    #[arg(long, conflicts_with_all = ["read", "tee"])]
+    pub peek: bool,
+
+    /// Pass consumed data to stdout unchanged; events go to stderr (implies --read=count)
+    #[arg(long)]
+    pub tee: bool,
+
+    /// With -m: end at the first end of file or hang-up instead of reopening FIFOs
+    #[arg(long, requires = "monitor")]
+    pub once: bool,
+
+    /// How often fds that stay ready are re-checked, and FIFOs without a reader re-opened
+    #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_interval)]
+    pub interval: Duration,
 
     /// Output format: aligned text, or JSON Lines (one object per event)
     #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
@@ -194,7 +248,13 @@ where
         .try_get_matches_from(&argv)
         .and_then(|mut m| Args::from_arg_matches_mut(&mut m));
     match res {
-        Ok(a) => Parsed::Run(Box::new(a)),
+        Ok(mut a) => match a.resolve() {
+            Ok(()) => Parsed::Run(Box::new(a)),
+            Err(msg) => {
+                crate::report_error(&msg);
+                Parsed::Exit(2)
+            }
+        },
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             // A closed stdout here is not worth an error.
             let _ = e.print();
@@ -204,6 +264,11 @@ where
             let msg = match e.kind() {
                 ErrorKind::UnknownArgument => {
                     dash_value_error(&argv).unwrap_or_else(|| one_line(&e))
+                }
+                // Only the first positional is required by clap; say what the form is.
+                ErrorKind::MissingRequiredArgument => {
+                    "missing TIMEOUT and SPEC: fdwatch [OPTIONS] TIMEOUT SPEC... (see --help)"
+                        .into()
                 }
                 _ => one_line(&e),
             };
@@ -263,33 +328,54 @@ fn one_line(e: &clap::Error) -> String {
     joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
 }
 
-/// A value parser whose error is our own one-line message.
-fn invalid(cmd: &Command, msg: impl std::fmt::Display) -> clap::Error {
-    clap::Error::raw(ErrorKind::ValueValidation, format!("{msg}\n")).with_cmd(cmd)
-}
-
-#[derive(Clone)]
-struct TimeoutParser;
-
-impl TypedValueParser for TimeoutParser {
-    type Value = Timeout;
-    fn parse_ref(&self, cmd: &Command, _: Option<&Arg>, v: &OsStr) -> Result<Timeout, clap::Error> {
-        let s = v.to_str().ok_or_else(|| {
-            invalid(
-                cmd,
-                format!("timeout '{}': not valid UTF-8", v.to_string_lossy()),
-            )
-        })?;
-        timeout::parse(s).map_err(|e| invalid(cmd, e))
+/// `--interval`: a humantime duration from 1 ms to 1 hour.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|_| format!("interval '{s}': expected a duration like 100ms or 1s"))?;
+    if d < Duration::from_millis(1) || d > Duration::from_secs(3600) {
+        return Err(format!("interval '{s}': must be between 1ms and 1h"));
     }
+    Ok(d)
 }
 
-#[derive(Clone)]
-struct SpecParser;
+impl Args {
+    /// Types the positionals: TIMEOUT then SPECs. In monitor mode TIMEOUT may be left
+    /// out (`fdwatch -m --tee -`): a lone positional, or a first one that is no
+    /// timeout but is a SPEC, starts the SPECs and the idle timeout is forever.
+    fn resolve(&mut self) -> Result<(), String> {
+        let first = self.first.to_str().map(timeout::parse);
+        let first_is_spec = spec::parse(&self.first).is_ok();
+        let rest: &[OsString] = &self.rest;
+        let (timeout, specs): (Timeout, Vec<&OsString>) = match first {
+            _ if self.monitor && first_is_spec && rest.is_empty() => {
+                (Timeout::Forever, vec![&self.first])
+            }
+            Some(Ok(t)) => (t, rest.iter().collect()),
+            _ if self.monitor && first_is_spec => (
+                Timeout::Forever,
+                std::iter::once(&self.first).chain(rest).collect(),
+            ),
+            Some(Err(e)) => return Err(e.to_string()),
+            None => {
+                return Err(format!(
+                    "timeout '{}': not valid UTF-8",
+                    self.first.to_string_lossy()
+                ));
+            }
+        };
+        if specs.is_empty() {
+            return Err("missing SPEC: what to watch (fdwatch TIMEOUT SPEC..., see --help)".into());
+        }
+        self.specs = specs
+            .into_iter()
+            .map(|s| spec::parse(s).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        self.timeout = timeout;
+        Ok(())
+    }
 
-impl TypedValueParser for SpecParser {
-    type Value = Spec;
-    fn parse_ref(&self, cmd: &Command, _: Option<&Arg>, v: &OsStr) -> Result<Spec, clap::Error> {
-        spec::parse(v).map_err(|e| invalid(cmd, e))
+    /// How data is consumed: `--read`, or `--tee` alone meaning `--read=count`.
+    pub fn read_mode(&self) -> Option<ReadMode> {
+        self.read.or(self.tee.then_some(ReadMode::Count))
     }
 }

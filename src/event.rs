@@ -28,6 +28,34 @@ pub enum Event<'a> {
         errno: Errno,
         message: &'a str,
     },
+    /// Bytes consumed (`--read`, `--tee`) or shown (`--peek`, which consumes nothing).
+    Data {
+        fd: RawFd,
+        what: &'a str,
+        /// Bytes in this event.
+        bytes: u64,
+        /// Bytes consumed from this fd so far (`None` for --peek).
+        total: Option<u64>,
+        /// Bytes per second since the first data (--read=count).
+        rate: Option<f64>,
+        /// The bytes, escaped (--read=text, --peek).
+        text: Option<&'a str>,
+        /// Offset/hex/ASCII rows (--read=hex).
+        hex: Option<&'a [String]>,
+    },
+    /// A read returned end of file.
+    Eof {
+        fd: RawFd,
+        what: &'a str,
+        total: u64,
+    },
+    /// The other side is gone and fdwatch acted on it: `reopen` (FIFOs are not over at
+    /// end of file), `remove` (the fd leaves the watch set) or `end` (--once).
+    Hangup {
+        fd: RawFd,
+        what: &'a str,
+        action: &'static str,
+    },
     /// The wait ended with nothing ready.
     Timeout { timeout: Duration },
     /// `-v`: one backend call.
@@ -66,4 +94,13 @@ pub struct Summary {
     /// What was left of the timeout when the run ended (`None` for forever).
     pub left: Option<Duration>,
     pub elapsed: Duration,
+    /// Bytes consumed per fd (monitor with --read/--tee), in watch order.
+    pub bytes: Vec<FdBytes>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FdBytes {
+    pub fd: RawFd,
+    pub what: String,
+    pub bytes: u64,
 }

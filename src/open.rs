@@ -18,6 +18,8 @@ use crate::spec::{self, Interest, Spec, Target};
 enum Handle {
     Owned(OwnedFd),
     Inherited(BorrowedFd<'static>),
+    /// No longer watched (an owned fd is closed by then).
+    Closed,
 }
 
 #[derive(Debug)]
@@ -26,19 +28,34 @@ pub struct Watched {
     pub fd: RawFd,
     pub interest: Interest,
     pub desc: Description,
+    /// The path fdwatch opened it from (None for inherited fds).
+    pub path: Option<PathBuf>,
     handle: Handle,
 }
 
 impl Watched {
-    pub fn borrow(&self) -> BorrowedFd<'_> {
+    /// The fd, while it is watched.
+    pub fn borrow(&self) -> Option<BorrowedFd<'_>> {
         match &self.handle {
-            Handle::Owned(o) => o.as_fd(),
-            Handle::Inherited(b) => *b,
+            Handle::Owned(o) => Some(o.as_fd()),
+            Handle::Inherited(b) => Some(*b),
+            Handle::Closed => None,
         }
     }
 
     pub fn inherited(&self) -> bool {
         matches!(self.handle, Handle::Inherited(_))
+    }
+
+    /// A FIFO path fdwatch opened itself: reopened rather than dropped at hang-up.
+    pub fn owned_fifo(&self) -> bool {
+        matches!(self.handle, Handle::Owned(_)) && self.desc.kind == crate::describe::Kind::Fifo
+    }
+
+    /// Stops watching: closes an owned fd, forgets an inherited one (never closed).
+    /// The caller has removed it from every backend first.
+    pub fn close(&mut self) {
+        self.handle = Handle::Closed;
     }
 }
 
@@ -137,6 +154,7 @@ impl WatchSet {
             fd: n,
             interest,
             desc: describe(b),
+            path: None,
             handle: Handle::Inherited(b),
         });
     }
@@ -144,7 +162,7 @@ impl WatchSet {
     fn open_path(&mut self, s: &Spec, path: &Path) -> Result<()> {
         match open_nonblocking(path, s.interest) {
             Ok(fd) => {
-                self.push_owned(fd, s.interest);
+                self.push_owned(fd, path, s.interest);
                 Ok(())
             }
             Err(Errno::ENXIO) if is_fifo(path) => {
@@ -159,16 +177,54 @@ impl WatchSet {
         }
     }
 
-    fn push_owned(&mut self, fd: OwnedFd, interest: Interest) -> &Watched {
+    fn push_owned(&mut self, fd: OwnedFd, path: &Path, interest: Interest) {
         let desc = describe(fd.as_fd());
         let n = std::os::fd::AsRawFd::as_raw_fd(&fd);
         self.fds.push(Watched {
             fd: n,
             interest,
             desc,
+            path: Some(path.to_owned()),
             handle: Handle::Owned(fd),
         });
-        &self.fds[self.fds.len() - 1]
+    }
+
+    /// Opens the path of entry `t` again, while its current fd stays open.
+    pub fn open_again(&self, t: usize) -> Result<OwnedFd> {
+        let w = &self.fds[t];
+        let path = w
+            .path
+            .as_deref()
+            .ok_or_else(|| Error::Usage(format!("fd {}: not opened from a path", w.fd)))?;
+        open_nonblocking(path, w.interest)
+            .map_err(|e| Error::sys(path.display().to_string(), "open", e))
+    }
+
+    /// Puts `new` in the place of entry `t`'s fd under the same number: dup3 closes
+    /// the old open file and installs the new one in one step, so with `open_again`
+    /// first there is never a moment without a reader (SPEC §7). The caller has taken
+    /// the old registration out of every backend.
+    pub fn replace(&mut self, t: usize, new: OwnedFd) -> Result<()> {
+        let w = &mut self.fds[t];
+        match &mut w.handle {
+            Handle::Owned(old) => nix::unistd::dup3(&new, old, OFlag::O_CLOEXEC)
+                .map_err(|e| Error::sys(format!("fd {}", w.fd), "dup3", e)),
+            _ => Err(Error::Usage(format!("fd {}: not opened by fdwatch", w.fd))),
+        }
+    }
+
+    /// Closes entry `t` (already out of every backend) and retries its path until the
+    /// open works again: a write-side FIFO whose reader left.
+    pub fn back_to_pending(&mut self, t: usize) {
+        let w = &mut self.fds[t];
+        w.close();
+        if let Some(path) = w.path.clone() {
+            self.pending.push(Pending {
+                what: format!("fifo {} (no reader)", path.display()),
+                path,
+                interest: w.interest,
+            });
+        }
     }
 
     /// Retries the write-side FIFOs that had no reader; returns the indexes of the
@@ -179,7 +235,7 @@ impl WatchSet {
         for p in std::mem::take(&mut self.pending) {
             match open_nonblocking(&p.path, p.interest) {
                 Ok(fd) => {
-                    self.push_owned(fd, p.interest);
+                    self.push_owned(fd, &p.path, p.interest);
                     opened.push(self.fds.len() - 1);
                 }
                 Err(Errno::ENXIO) => still.push(p),

@@ -39,6 +39,10 @@ impl Conditions {
         self.0 & other.0 == other.0
     }
 
+    pub fn without(self, other: Conditions) -> Conditions {
+        Conditions(self.0 & !other.0)
+    }
+
     pub fn set_if(&mut self, on: bool, c: Conditions) {
         if on {
             self.0 |= c.0;

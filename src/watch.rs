@@ -1,23 +1,32 @@
-//! Watch mode, one-shot: open the targets, register them, wait once (EINTR retried
-//! with the time left on the monotonic clock), report each ready fd, exit 0 or 1.
+//! Watch mode: open the targets, register them, wait (EINTR retried with the time left
+//! on the monotonic clock) and report. One-shot ends after the first wait that finds
+//! something; monitor (`-m`) reports every change until the fds are gone.
+//!
+//! Monitor mode never spins. epoll registers edge-triggered, so each new write is one
+//! event. Level-triggered registrations (select, poll, files under epoll, --oneshot)
+//! are "parked" once reported: taken out of the main wait and re-checked every
+//! `--interval` by a second backend of the same kind, until they change.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
-use crate::backend::{self, Backend, Mode, Readiness, Registered};
+use crate::backend::{self, Backend, BackendKind, Mode, Readiness, Registered};
 use crate::cli::Args;
-use crate::describe;
+use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
-use crate::event::{Event, Summary};
+use crate::event::{Event, FdBytes, Summary};
 use crate::open::WatchSet;
-use crate::output::{self, Printer};
+use crate::output;
+use crate::reader::{self, Peeker, ReadMode, Source, Step};
+use crate::readiness::{Conditions, Raw};
+use crate::report::Reporter;
 use crate::timeout::{Deadline, Timeout};
 
-/// How often a write-side FIFO with no reader is re-opened (bounded, never a spin).
-const RETRY: Duration = Duration::from_millis(100);
+/// Reads per fd per wake-up before others get their turn; the rest follows without waiting.
+const MAX_READS: usize = 16;
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, so large fd sets fit.
 fn raise_nofile_limit() {
@@ -29,164 +38,722 @@ fn raise_nofile_limit() {
     }
 }
 
-/// Events go through here: stamped, counted, printed.
-struct Reporter<'w> {
-    out: Box<dyn Printer + 'w>,
-    start: Instant,
-    events: u64,
-    verbose: bool,
-}
-
-impl Reporter<'_> {
-    fn emit(&mut self, ev: &Event<'_>) -> Result<()> {
-        if !self.verbose && matches!(ev, Event::Wait { .. } | Event::Note { .. }) {
-            return Ok(());
-        }
-        if ev.counts() {
-            self.events += 1;
-        }
-        self.out
-            .event(self.start.elapsed(), ev)
-            .map_err(Error::Output)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.out.flush().map_err(Error::Output)
-    }
-}
-
 pub fn run(args: &Args) -> Result<u8> {
     let start = Instant::now();
     raise_nofile_limit();
-    let mut set = WatchSet::open(&args.specs)?;
+    let set = WatchSet::open(&args.specs)?;
+    // Monitor mode with epoll is edge-triggered internally (unless --oneshot).
+    let internal_edge = args.monitor && args.backend == BackendKind::Epoll && !args.oneshot;
     let mode = Mode {
-        edge: args.edge,
+        edge: args.edge || internal_edge,
         oneshot: args.oneshot,
     };
-    let mut backend = backend::new(args.backend, mode)?;
+    let main = backend::new(args.backend, mode)?;
+    let recheck = backend::new(args.backend, Mode::default())?;
 
-    let stdout = io::stdout();
+    // With --tee, stdout carries the data and events go to stderr.
+    let (sink, is_tty): (Box<dyn Write>, bool) = if args.tee {
+        let e = io::stderr();
+        let tty = e.is_terminal();
+        (Box::new(BufWriter::new(e)), tty)
+    } else {
+        let o = io::stdout();
+        let tty = o.is_terminal();
+        (Box::new(BufWriter::new(o.lock())), tty)
+    };
     let color = output::use_color(
         args.color,
         std::env::var("NO_COLOR").ok().as_deref(),
         std::env::var("CLICOLOR_FORCE").ok().as_deref(),
-        stdout.is_terminal(),
+        is_tty,
     );
-    let sink = io::BufWriter::new(stdout.lock());
-    let mut rep = Reporter {
-        out: output::printer(args.format, args.time, color, args.quiet, sink),
-        start,
-        events: 0,
-        verbose: args.verbose,
+    let printer = output::printer(args.format, args.time, color, args.quiet, sink);
+    let rep = Reporter::new(printer, start, args.count, args.verbose);
+    let n = set.fds.len();
+    let mut engine = Engine {
+        args,
+        read_mode: args.read_mode(),
+        set,
+        main,
+        recheck,
+        tracks: Vec::with_capacity(n),
+        rep,
+        buf: vec![0; args.read_size as usize],
+        peeker: Peeker::default(),
+        splice_ok: true,
+        more: Vec::new(),
+        stop: None,
+        recheck_buf: Vec::new(),
     };
-
-    for i in 0..set.fds.len() {
-        register(&mut *backend, &set, i, &mut rep)?;
-    }
-    for p in &set.pending {
-        rep.emit(&Event::Error {
-            fd: None,
-            what: &p.what,
-            errno: Errno::ENXIO,
-            message: "no reader yet; retrying the open",
-        })?;
-    }
-    rep.flush()?;
-
-    let deadline = Deadline::new(args.timeout, start);
-    let mut ready: Vec<Readiness> = Vec::with_capacity(set.fds.len());
-    let mut waits = 0u64;
-    let mut blocked = Duration::ZERO;
-    loop {
-        let remaining = deadline.remaining(Instant::now());
-        let slice = match (set.pending.is_empty(), remaining) {
-            (true, r) => r,
-            (false, None) => Some(RETRY),
-            (false, Some(r)) => Some(r.min(RETRY)),
-        };
-        ready.clear();
-        let t0 = Instant::now();
-        let res = backend.wait(slice, None, &mut ready);
-        let took = t0.elapsed();
-        blocked += took;
-        waits += 1;
-        rep.emit(&Event::Wait {
-            call: backend.call(),
-            timeout: slice,
-            blocked: took,
-            result: res,
-        })?;
-        match res {
-            Ok(n) if n > 0 => break,
-            // A signal interrupted the wait: go on with the time left (recomputed above).
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys(args.backend.name(), backend.call(), e)),
-            Ok(_) => {}
-        }
-        if deadline.remaining(Instant::now()) == Some(Duration::ZERO) {
-            break;
-        }
-        for i in set.retry_pending()? {
-            register(&mut *backend, &set, i, &mut rep)?;
-        }
-    }
-
-    // Report in the order the specs named the fds, whatever order the backend used.
-    ready.sort_unstable_by_key(|r| r.token);
-    for r in &ready {
-        let w = &set.fds[r.token];
-        let fd = w.borrow();
-        rep.emit(&Event::Ready {
-            fd: w.fd,
-            what: &w.desc.what,
-            kind: w.desc.kind.name(),
-            cond: r.cond,
-            raw: r.raw,
-            backend: args.backend.name(),
-            queued: describe::queued(fd, w.desc.kind),
-            pipe_size: describe::pipe_size(fd, w.desc.kind),
-        })?;
-    }
-    let now = Instant::now();
-    if ready.is_empty()
-        && let Timeout::After(t) = args.timeout
-    {
-        rep.emit(&Event::Timeout { timeout: t })?;
-    }
-    let summary = Summary {
-        backend: args.backend.name(),
-        waits,
-        events: rep.events,
-        ready_fds: ready.len() as u64,
-        blocked,
-        timeout: args.timeout,
-        left: deadline.remaining(now),
-        elapsed: now.duration_since(start),
-    };
-    rep.emit(&Event::Summary(&summary))?;
-    rep.flush()?;
-    // Watched fds stay registered until the process ends: the epoll instance and the
-    // owned fds close together at exit, and inherited fds are never touched.
-    Ok(if ready.is_empty() { 1 } else { 0 })
+    engine.run()
 }
 
-/// Registers `set.fds[i]`, saying under `-v` when epoll refused it and poll stands in.
-fn register(
-    backend: &mut dyn Backend,
-    set: &WatchSet,
-    i: usize,
-    rep: &mut Reporter<'_>,
-) -> Result<()> {
-    let w = &set.fds[i];
-    if let Registered::PollFallback(e) = backend.add(w.fd, i, w.interest)? {
-        let msg = format!(
-            "epoll_ctl refused {} ({e:?}); poll checks it instead (files and devices are always ready)",
-            w.desc.what
-        );
-        rep.emit(&Event::Note {
-            fd: Some(w.fd),
-            message: &msg,
-        })?;
+/// Why a monitor run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// All fds gone, --count reached, or --once.
+    Done,
+    /// The idle timeout passed with no event.
+    Idle,
+}
+
+/// What consuming an fd found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Read until EAGAIN: nothing left for now.
+    Drained,
+    /// The per-wake budget ran out; more follows without waiting.
+    More,
+    /// End of file.
+    Eof,
+    /// A read failed (reported as an error event).
+    Failed,
+}
+
+/// Per watched fd: how it is registered and what was last reported.
+#[derive(Debug, Default)]
+struct Track {
+    /// How the main backend holds it; None once it left the set.
+    reg: Option<Registered>,
+    /// Out of the main wait, re-checked every --interval.
+    parked: bool,
+    /// The conditions last reported, and FIONREAD then.
+    state: Conditions,
+    queued: Option<i32>,
+    last_raw: Option<Raw>,
+    ever_ready: bool,
+    /// Where --read takes bytes from (private reopen for inherited fds).
+    source: Option<Source>,
+    total: u64,
+    /// --read=count: bytes consumed but not yet in a data event.
+    unreported: u64,
+    first_data: Option<Instant>,
+    last_data_event: Option<Instant>,
+}
+
+struct Engine<'a> {
+    args: &'a Args,
+    read_mode: Option<ReadMode>,
+    set: WatchSet,
+    main: Box<dyn Backend>,
+    recheck: Box<dyn Backend>,
+    tracks: Vec<Track>,
+    rep: Reporter<'a>,
+    buf: Vec<u8>,
+    peeker: Peeker,
+    /// --tee with --read=count moves bytes with splice(2) until it says it cannot.
+    splice_ok: bool,
+    /// Fds whose budget ran out mid-drain.
+    more: Vec<usize>,
+    stop: Option<End>,
+    recheck_buf: Vec<Readiness>,
+}
+
+fn readable(c: Conditions) -> bool {
+    c.contains(Conditions::READ)
+        || c.contains(Conditions::HANGUP)
+        || c.contains(Conditions::RDHUP)
+        || c.contains(Conditions::ERROR)
+}
+
+impl Engine<'_> {
+    fn monitor(&self) -> bool {
+        self.args.monitor
     }
-    Ok(())
+
+    fn run(&mut self) -> Result<u8> {
+        let start = self.rep.start;
+        for t in 0..self.set.fds.len() {
+            self.register(t)?;
+        }
+        for p in &self.set.pending {
+            self.rep.emit(&Event::Error {
+                fd: None,
+                what: &p.what,
+                errno: Errno::ENXIO,
+                message: "no reader yet; retrying the open",
+            })?;
+        }
+        self.rep.flush()?;
+
+        let deadline = Deadline::new(self.args.timeout, start);
+        let idle = match self.args.timeout {
+            Timeout::Forever => None,
+            Timeout::After(d) => Some(d),
+        };
+        let interval = self.args.interval;
+        let mut last_event_at = start;
+        let mut next_recheck = start + interval;
+        let mut ready: Vec<Readiness> = Vec::with_capacity(self.set.fds.len());
+        let (mut waits, mut blocked, mut found) = (0u64, Duration::ZERO, false);
+        loop {
+            if self.rep.limit_reached() {
+                self.stop = Some(End::Done);
+            }
+            let now = Instant::now();
+            if self.monitor() {
+                if self.tracks.iter().all(|t| t.reg.is_none()) && self.set.pending.is_empty() {
+                    self.stop.get_or_insert(End::Done);
+                }
+                if self.stop.is_none()
+                    && let Some(d) = idle
+                    && now >= last_event_at + d
+                {
+                    self.rep.emit(&Event::Timeout { timeout: d })?;
+                    self.stop = Some(End::Idle);
+                }
+            } else if waits > 0 && deadline.remaining(now) == Some(Duration::ZERO) {
+                break;
+            }
+            if self.stop.is_some() {
+                break;
+            }
+            let mut slice = if self.monitor() {
+                idle.map(|d| (last_event_at + d).saturating_duration_since(now))
+            } else {
+                deadline.remaining(now)
+            };
+            if !self.more.is_empty() {
+                slice = Some(Duration::ZERO);
+            }
+            let rechecking = self.tracks.iter().any(|t| t.parked) || !self.set.pending.is_empty();
+            if rechecking {
+                let until = next_recheck.saturating_duration_since(now);
+                slice = Some(slice.map_or(until, |s| s.min(until)));
+            }
+
+            ready.clear();
+            let t0 = Instant::now();
+            let res = self.main.wait(slice, None, &mut ready);
+            let took = t0.elapsed();
+            waits += 1;
+            blocked += took;
+            self.rep.emit(&Event::Wait {
+                call: self.main.call(),
+                timeout: slice,
+                blocked: took,
+                result: res,
+            })?;
+            match res {
+                // A signal interrupted the wait: go on with the time left.
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys(self.args.backend.name(), self.main.call(), e)),
+                Ok(_) => {}
+            }
+            let before = self.rep.events;
+            // Report in the order the specs named the fds, whatever order the backend used.
+            ready.sort_unstable_by_key(|r| r.token);
+            for r in &ready {
+                self.on_ready(r.token, r.cond, r.raw)?;
+            }
+            for t in std::mem::take(&mut self.more) {
+                let (cond, raw) = (self.tracks[t].state, self.tracks[t].last_raw);
+                if let Some(raw) = raw {
+                    self.on_ready(t, cond, raw)?;
+                }
+            }
+            if rechecking && Instant::now() >= next_recheck {
+                self.recheck_parked()?;
+                for t in self.set.retry_pending()? {
+                    self.register(t)?;
+                }
+                next_recheck = Instant::now() + interval;
+            }
+            if self.rep.events > before {
+                last_event_at = Instant::now();
+            }
+            self.rep.flush()?;
+            if !self.monitor() && !ready.is_empty() {
+                found = true;
+                break;
+            }
+        }
+        self.finish(deadline, waits, blocked, found)
+    }
+
+    /// Final count-mode data, the timeout (one-shot), the summary; the exit status.
+    fn finish(
+        &mut self,
+        deadline: Deadline,
+        waits: u64,
+        blocked: Duration,
+        found: bool,
+    ) -> Result<u8> {
+        for t in 0..self.tracks.len() {
+            self.flush_count(t)?;
+        }
+        let now = Instant::now();
+        if !self.monitor()
+            && !found
+            && let Timeout::After(t) = self.args.timeout
+        {
+            self.rep.emit(&Event::Timeout { timeout: t })?;
+        }
+        let bytes = if self.read_mode.is_some() {
+            self.set
+                .fds
+                .iter()
+                .zip(&self.tracks)
+                .filter(|(w, _)| w.interest.read)
+                .map(|(w, t)| FdBytes {
+                    fd: w.fd,
+                    what: w.desc.what.clone(),
+                    bytes: t.total,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let summary = Summary {
+            backend: self.args.backend.name(),
+            waits,
+            events: self.rep.events,
+            ready_fds: self.tracks.iter().filter(|t| t.ever_ready).count() as u64,
+            blocked,
+            timeout: self.args.timeout,
+            left: if self.monitor() {
+                None
+            } else {
+                deadline.remaining(now)
+            },
+            elapsed: now.duration_since(self.rep.start),
+            bytes,
+        };
+        self.rep.emit(&Event::Summary(&summary))?;
+        self.rep.flush()?;
+        // Watched fds stay registered until the process ends: the epoll instance and
+        // the owned fds close together at exit, and inherited fds are never touched.
+        Ok(match (self.monitor(), self.stop) {
+            (true, Some(End::Idle)) => 1,
+            (true, _) => 0,
+            (false, _) => u8::from(!found),
+        })
+    }
+
+    /// Registers `set.fds[t]` with the main backend (saying under -v when epoll
+    /// refused it and poll stands in).
+    fn register(&mut self, t: usize) -> Result<()> {
+        let w = &self.set.fds[t];
+        let reg = self.main.add(w.fd, t, w.interest)?;
+        if let Registered::PollFallback(e) = reg {
+            let msg = format!(
+                "epoll_ctl refused {} ({e:?}); poll checks it instead (files and devices are always ready)",
+                w.desc.what
+            );
+            self.rep.emit(&Event::Note {
+                fd: Some(w.fd),
+                message: &msg,
+            })?;
+        }
+        if t >= self.tracks.len() {
+            self.tracks.resize_with(t + 1, Track::default);
+        }
+        self.tracks[t] = Track {
+            reg: Some(reg),
+            ..Track::default()
+        };
+        Ok(())
+    }
+
+    /// One readiness report for fd `t`: report it if it changed, consume or peek,
+    /// then decide what the fd needs so the next wait does not spin on it.
+    fn on_ready(&mut self, t: usize, cond: Conditions, raw: Raw) -> Result<()> {
+        if self.tracks[t].reg.is_none() {
+            return Ok(());
+        }
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow() else {
+            return Ok(());
+        };
+        let reading = self.read_mode.is_some() && w.interest.read;
+        let queued = describe::queued(fd, w.desc.kind);
+        let tr = &mut self.tracks[t];
+        tr.last_raw = Some(raw);
+        let more_data =
+            !reading && cond.contains(Conditions::READ) && queued.is_some() && queued != tr.queued;
+        let changed = cond != tr.state || more_data;
+        if changed {
+            tr.state = cond;
+            tr.queued = queued;
+            tr.ever_ready = true;
+            self.rep.emit(&Event::Ready {
+                fd: w.fd,
+                what: &w.desc.what,
+                kind: w.desc.kind.name(),
+                cond,
+                raw,
+                backend: self.args.backend.name(),
+                queued,
+                pipe_size: describe::pipe_size(fd, w.desc.kind),
+            })?;
+            if self.args.peek && cond.contains(Conditions::READ) && w.interest.read {
+                self.peek(t)?;
+            }
+        }
+        let outcome = if reading && readable(cond) {
+            self.consume(t)?
+        } else {
+            Outcome::Drained
+        };
+        if !self.monitor() {
+            return Ok(());
+        }
+        let w = &self.set.fds[t];
+        let (read_side, write_only) = (w.interest.read, w.interest.write && !w.interest.read);
+        if cond.contains(Conditions::INVALID) {
+            return self.remove(t);
+        }
+        match outcome {
+            Outcome::Eof | Outcome::Failed => return self.on_end(t),
+            Outcome::More => return Ok(()),
+            Outcome::Drained => {}
+        }
+        // Not reading: a hang-up with nothing left queued is the end of this writer;
+        // a FIFO is reopened even with bytes still queued (they stay in the pipe).
+        // The select family folds hang-up into "readable"; for a pipe or FIFO,
+        // readable with nothing queued says the same (read would return 0).
+        let pipe_like = matches!(w.desc.kind, Kind::Pipe | Kind::Fifo);
+        let hung_up = cond.contains(Conditions::HANGUP)
+            || (pipe_like && cond.contains(Conditions::READ) && queued == Some(0));
+        if !reading && read_side && hung_up && (w.owned_fifo() || queued.unwrap_or(0) == 0) {
+            return self.on_end(t);
+        }
+        // A write end whose reader left stays in error for good.
+        if write_only && cond.contains(Conditions::ERROR) {
+            return self.on_end(t);
+        }
+        let consumed_all =
+            reading && !cond.contains(Conditions::WRITE) && !cond.contains(Conditions::URGENT);
+        match self.tracks[t].reg {
+            Some(Registered::OneShot) if consumed_all => {
+                let w = &self.set.fds[t];
+                self.main.modify(w.fd, t, w.interest)
+            }
+            Some(Registered::Level | Registered::PollFallback(_) | Registered::OneShot)
+                if !consumed_all =>
+            {
+                self.park(t)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads what fd `t` has (up to MAX_READS reads), tees it, reports it.
+    fn consume(&mut self, t: usize) -> Result<Outcome> {
+        let Some(mode) = self.read_mode else {
+            return Ok(Outcome::Drained);
+        };
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow() else {
+            return Ok(Outcome::Drained);
+        };
+        let kind = w.desc.kind;
+        let tr = &mut self.tracks[t];
+        if tr.source.is_none() {
+            tr.source = Some(Source::for_watched(w, fd)?);
+        }
+        let Some(src) = tr.source.as_ref() else {
+            return Ok(Outcome::Drained);
+        };
+        let tee = self.args.tee;
+        let mut use_splice = tee && mode == ReadMode::Count && self.splice_ok && src.is_pipe(kind);
+        let mut outcome = Outcome::More;
+        let mut reads = 0;
+        while reads < MAX_READS {
+            let s = if use_splice {
+                reader::splice_to_stdout(src, self.buf.len())
+            } else {
+                reader::read(src, kind, &mut self.buf)
+            };
+            match s {
+                Step::Data(n) => {
+                    reads += 1;
+                    if tee && !use_splice {
+                        reader::write_stdout(&self.buf[..n])?;
+                    }
+                    let offset = tr.total;
+                    tr.total += n as u64;
+                    let now = Instant::now();
+                    tr.first_data.get_or_insert(now);
+                    match mode {
+                        ReadMode::Count => tr.unreported += n as u64,
+                        ReadMode::Text => {
+                            let text = reader::escape(&self.buf[..n]);
+                            self.rep.emit(&Event::Data {
+                                fd: w.fd,
+                                what: &w.desc.what,
+                                bytes: n as u64,
+                                total: Some(tr.total),
+                                rate: None,
+                                text: Some(&text),
+                                hex: None,
+                            })?;
+                        }
+                        ReadMode::Hex => {
+                            let rows = reader::hex_rows(offset, &self.buf[..n]);
+                            self.rep.emit(&Event::Data {
+                                fd: w.fd,
+                                what: &w.desc.what,
+                                bytes: n as u64,
+                                total: Some(tr.total),
+                                rate: None,
+                                text: None,
+                                hex: Some(&rows),
+                            })?;
+                        }
+                    }
+                }
+                Step::Again => {
+                    outcome = Outcome::Drained;
+                    break;
+                }
+                Step::Eof => {
+                    outcome = Outcome::Eof;
+                    break;
+                }
+                // splice cannot serve this pair (stdout a tty, say): read and write instead.
+                Step::Fail(Errno::EINVAL) if use_splice => {
+                    self.splice_ok = false;
+                    use_splice = false;
+                }
+                // The reader of our stdout left: a quiet end, as for the events.
+                Step::Fail(Errno::EPIPE) if tee => {
+                    return Err(Error::Output(io::ErrorKind::BrokenPipe.into()));
+                }
+                Step::Fail(e) => {
+                    self.rep.emit(&Event::Error {
+                        fd: Some(w.fd),
+                        what: &w.desc.what,
+                        errno: e,
+                        message: "read failed",
+                    })?;
+                    outcome = Outcome::Failed;
+                    break;
+                }
+            }
+        }
+        if outcome == Outcome::More {
+            self.more.push(t);
+        }
+        let due = tr
+            .last_data_event
+            .is_none_or(|at| at.elapsed() >= self.args.interval);
+        if outcome == Outcome::Eof || due {
+            self.flush_count(t)?;
+        }
+        if outcome == Outcome::Eof {
+            let w = &self.set.fds[t];
+            self.rep.emit(&Event::Eof {
+                fd: w.fd,
+                what: &w.desc.what,
+                total: self.tracks[t].total,
+            })?;
+        }
+        Ok(outcome)
+    }
+
+    /// --read=count: one data event for the bytes not yet reported (at most one per
+    /// --interval per fd, so a fast stream is a readable trickle of events).
+    fn flush_count(&mut self, t: usize) -> Result<()> {
+        let tr = &mut self.tracks[t];
+        if tr.unreported == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let secs = tr
+            .first_data
+            .map_or(0.0, |f| now.duration_since(f).as_secs_f64());
+        let rate = (secs > 0.0).then(|| tr.total as f64 / secs);
+        let w = &self.set.fds[t];
+        let bytes = std::mem::take(&mut tr.unreported);
+        tr.last_data_event = Some(now);
+        self.rep.emit(&Event::Data {
+            fd: w.fd,
+            what: &w.desc.what,
+            bytes,
+            total: Some(tr.total),
+            rate,
+            text: None,
+            hex: None,
+        })
+    }
+
+    /// --peek: what is queued, without consuming it.
+    fn peek(&mut self, t: usize) -> Result<()> {
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow() else {
+            return Ok(());
+        };
+        let got = self.peeker.peek(fd, w.desc.kind, &mut self.buf)?;
+        let (bytes, text) = match got {
+            Some(n) => (n as u64, Some(reader::escape(&self.buf[..n]))),
+            None => (
+                describe::queued(fd, w.desc.kind).unwrap_or(0).max(0) as u64,
+                None,
+            ),
+        };
+        self.rep.emit(&Event::Data {
+            fd: w.fd,
+            what: &w.desc.what,
+            bytes,
+            total: None,
+            rate: None,
+            text: text.as_deref(),
+            hex: None,
+        })
+    }
+
+    /// The other side of fd `t` is gone: end (--once), reopen a FIFO, or drop the fd.
+    fn on_end(&mut self, t: usize) -> Result<()> {
+        let w = &self.set.fds[t];
+        let (fd, owned_fifo, read_side) = (w.fd, w.owned_fifo(), w.interest.read);
+        let action = if self.args.once {
+            "end"
+        } else if owned_fifo {
+            "reopen"
+        } else {
+            "remove"
+        };
+        self.rep.emit(&Event::Hangup {
+            fd,
+            what: &self.set.fds[t].desc.what,
+            action,
+        })?;
+        match action {
+            "reopen" if read_side => self.reopen(t),
+            "reopen" => {
+                // A write-side FIFO whose reader left: retried until a reader comes.
+                self.unregister(t)?;
+                self.set.back_to_pending(t);
+                Ok(())
+            }
+            _ => {
+                if self.args.once {
+                    self.stop = Some(End::Done);
+                }
+                self.remove(t)
+            }
+        }
+    }
+
+    /// Reopens a FIFO after its last writer left, keeping its fd number: the new read
+    /// end is open before the old one closes, so no writer finds the FIFO without a
+    /// reader, and no byte already queued is lost (it stays in the pipe).
+    fn reopen(&mut self, t: usize) -> Result<()> {
+        let new = self.set.open_again(t)?;
+        let fd = self.set.fds[t].fd;
+        // DEL before the old open file goes away (epoll keys on it).
+        self.unregister_fd(t, fd)?;
+        self.set.replace(t, new)?;
+        let w = &self.set.fds[t];
+        let reg = self.main.add(w.fd, t, w.interest)?;
+        let tr = &mut self.tracks[t];
+        tr.reg = Some(reg);
+        tr.parked = false;
+        // The new fd has no hang-up; what is still queued was already reported.
+        tr.state = tr.state.without(Conditions::HANGUP);
+        Ok(())
+    }
+
+    /// Takes fd `t` out of every backend.
+    fn unregister(&mut self, t: usize) -> Result<()> {
+        let fd = self.set.fds[t].fd;
+        self.unregister_fd(t, fd)?;
+        self.tracks[t].reg = None;
+        Ok(())
+    }
+
+    fn unregister_fd(&mut self, t: usize, fd: i32) -> Result<()> {
+        let tr = &self.tracks[t];
+        if tr.parked {
+            self.recheck.delete(fd)?;
+        }
+        // A parked level registration is already out of the main backend.
+        let in_main = !(tr.parked
+            && matches!(
+                tr.reg,
+                Some(Registered::Level | Registered::PollFallback(_))
+            ));
+        if in_main {
+            self.main.delete(fd)?;
+        }
+        Ok(())
+    }
+
+    /// Fd `t` leaves the watch set for good.
+    fn remove(&mut self, t: usize) -> Result<()> {
+        self.unregister(t)?;
+        let tr = &mut self.tracks[t];
+        tr.parked = false;
+        tr.source = None;
+        self.set.fds[t].close();
+        Ok(())
+    }
+
+    /// Moves a level-triggered fd that stays ready out of the main wait.
+    fn park(&mut self, t: usize) -> Result<()> {
+        let tr = &self.tracks[t];
+        if tr.parked {
+            return Ok(());
+        }
+        let w = &self.set.fds[t];
+        match tr.reg {
+            Some(Registered::Level | Registered::PollFallback(_)) => {
+                self.main.delete(w.fd)?;
+                self.recheck.add(w.fd, t, w.interest)?;
+            }
+            // A oneshot registration is already silent in the main backend.
+            Some(Registered::OneShot) => {
+                self.recheck.add(w.fd, t, w.interest)?;
+            }
+            _ => return Ok(()),
+        }
+        self.tracks[t].parked = true;
+        Ok(())
+    }
+
+    /// Back into the main wait once a parked fd is no longer ready.
+    fn unpark(&mut self, t: usize) -> Result<()> {
+        let w = &self.set.fds[t];
+        self.recheck.delete(w.fd)?;
+        match self.tracks[t].reg {
+            Some(Registered::OneShot) => self.main.modify(w.fd, t, w.interest)?,
+            _ => {
+                self.main.add(w.fd, t, w.interest)?;
+            }
+        }
+        let tr = &mut self.tracks[t];
+        tr.parked = false;
+        tr.state = Conditions::empty();
+        tr.queued = None;
+        Ok(())
+    }
+
+    /// The bounded-rate check of parked fds: report changes, unpark the quiet ones.
+    fn recheck_parked(&mut self) -> Result<()> {
+        let parked: Vec<usize> = (0..self.tracks.len())
+            .filter(|&t| self.tracks[t].parked)
+            .collect();
+        if parked.is_empty() {
+            return Ok(());
+        }
+        let mut out = std::mem::take(&mut self.recheck_buf);
+        out.clear();
+        match self.recheck.wait(Some(Duration::ZERO), None, &mut out) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::sys(self.args.backend.name(), self.recheck.call(), e)),
+        }
+        out.sort_unstable_by_key(|r| r.token);
+        for r in &out {
+            self.on_ready(r.token, r.cond, r.raw)?;
+        }
+        for t in parked {
+            let still_ready = out.iter().any(|r| r.token == t);
+            if !still_ready && self.tracks[t].parked && self.tracks[t].reg.is_some() {
+                self.unpark(t)?;
+            }
+        }
+        self.recheck_buf = out;
+        Ok(())
+    }
 }

@@ -78,7 +78,13 @@ impl Backend for Epoll {
             Ok(()) => {
                 self.registered += 1;
                 self.events.resize(self.registered, EpollEvent::empty());
-                Ok(Registered::Kernel)
+                Ok(if self.mode.contains(EpollFlags::EPOLLONESHOT) {
+                    Registered::OneShot
+                } else if self.mode.contains(EpollFlags::EPOLLET) {
+                    Registered::Edge
+                } else {
+                    Registered::Level
+                })
             }
             Err(e @ (Errno::EPERM | Errno::EBADF)) => {
                 self.fallback.add(fd, token, interest)?;
@@ -97,6 +103,16 @@ impl Backend for Epoll {
             .map_err(|e| Error::sys(format!("fd {fd}"), "epoll_ctl(DEL)", e))?;
         self.registered = self.registered.saturating_sub(1);
         Ok(())
+    }
+
+    fn modify(&mut self, fd: RawFd, token: usize, interest: Interest) -> Result<()> {
+        if self.fallback.contains(fd) {
+            return Ok(());
+        }
+        let mut ev = EpollEvent::new(flags(interest) | self.mode, token as u64);
+        self.ep
+            .modify(registered(fd), &mut ev)
+            .map_err(|e| Error::sys(format!("fd {fd}"), "epoll_ctl(MOD)", e))
     }
 
     fn wait(

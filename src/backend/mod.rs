@@ -61,11 +61,17 @@ pub struct Readiness {
     pub raw: Raw,
 }
 
-/// How an fd ended up registered.
+/// How an fd ended up registered, which decides how a monitor avoids spinning on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Registered {
-    Kernel,
-    /// epoll refused the fd (EPERM: files, devices; EBADF: O_PATH); poll checks it instead.
+    /// Reported on every wait while ready (select, poll, epoll without flags).
+    Level,
+    /// EPOLLET: reported on each new edge, such as every write to a pipe.
+    Edge,
+    /// EPOLLONESHOT: reported once, then silent until re-armed with `modify`.
+    OneShot,
+    /// epoll refused the fd (EPERM: files, devices; EBADF: O_PATH); poll checks it
+    /// instead, level-triggered.
     PollFallback(Errno),
 }
 
@@ -76,6 +82,10 @@ pub trait Backend {
     fn add(&mut self, fd: RawFd, token: usize, interest: Interest) -> Result<Registered>;
     /// Stops watching `fd` (before the caller closes it).
     fn delete(&mut self, fd: RawFd) -> Result<()>;
+    /// Re-arms a registration (EPOLL_CTL_MOD: needed after an EPOLLONESHOT event).
+    fn modify(&mut self, _fd: RawFd, _token: usize, _interest: Interest) -> Result<()> {
+        Ok(())
+    }
     /// One wait: `None` blocks. `mask` is the signal mask during the wait, for the
     /// backends whose call takes one. Appends to `out` and returns how many it added.
     fn wait(

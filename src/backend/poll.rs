@@ -91,7 +91,7 @@ impl Backend for Poll {
             revents: 0,
         });
         self.tokens.push(token);
-        Ok(Registered::Kernel)
+        Ok(Registered::Level)
     }
 
     fn delete(&mut self, fd: RawFd) -> Result<()> {

@@ -71,7 +71,7 @@ impl Backend for Select {
         }
         self.fds.push((fd, token));
         self.nfds = self.nfds.max(fd + 1);
-        Ok(Registered::Kernel)
+        Ok(Registered::Level)
     }
 
     fn delete(&mut self, fd: RawFd) -> Result<()> {

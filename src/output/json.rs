@@ -66,6 +66,9 @@ impl<W: Write> Printer for Json<W> {
         let name = match ev {
             Event::Ready { .. } => "ready",
             Event::Error { .. } => "error",
+            Event::Data { .. } => "data",
+            Event::Eof { .. } => "eof",
+            Event::Hangup { .. } => "hangup",
             Event::Timeout { .. } => "timeout",
             Event::Wait { .. } => "wait",
             Event::Note { .. } => "note",
@@ -112,6 +115,48 @@ impl<W: Write> Printer for Json<W> {
                 write!(o, ",\"errno\":\"{errno:?}\",\"message\":")?;
                 string(o, message)?;
             }
+            Event::Data {
+                fd,
+                what,
+                bytes,
+                total,
+                rate,
+                text,
+                hex,
+            } => {
+                write!(o, ",\"fd\":{fd},\"what\":")?;
+                string(o, what)?;
+                write!(o, ",\"bytes\":{bytes},\"total\":")?;
+                opt_num(o, total.map(|t| t as i64))?;
+                if let Some(r) = rate {
+                    write!(o, ",\"rate\":{r:.0}")?;
+                }
+                if let Some(t) = text {
+                    o.write_all(b",\"text\":")?;
+                    string(o, t)?;
+                }
+                if let Some(rows) = hex {
+                    o.write_all(b",\"hex\":[")?;
+                    for (i, row) in rows.iter().enumerate() {
+                        if i > 0 {
+                            o.write_all(b",")?;
+                        }
+                        string(o, row)?;
+                    }
+                    o.write_all(b"]")?;
+                }
+                write!(o, ",\"peek\":{}", total.is_none())?;
+            }
+            Event::Eof { fd, what, total } => {
+                write!(o, ",\"fd\":{fd},\"what\":")?;
+                string(o, what)?;
+                write!(o, ",\"total\":{total}")?;
+            }
+            Event::Hangup { fd, what, action } => {
+                write!(o, ",\"fd\":{fd},\"what\":")?;
+                string(o, what)?;
+                write!(o, ",\"action\":\"{action}\"")?;
+            }
             Event::Timeout { timeout } => {
                 write!(o, ",\"timeout\":{:.6}", secs(*timeout))?;
             }
@@ -154,7 +199,14 @@ impl<W: Write> Printer for Json<W> {
                 )?;
                 o.write_all(b",\"left\":")?;
                 opt_secs(o, s.left)?;
-                write!(o, ",\"elapsed\":{:.6}", secs(s.elapsed))?;
+                write!(o, ",\"elapsed\":{:.6},\"bytes\":[", secs(s.elapsed))?;
+                for (i, b) in s.bytes.iter().enumerate() {
+                    let comma = if i > 0 { "," } else { "" };
+                    write!(o, "{comma}{{\"fd\":{},\"what\":", b.fd)?;
+                    string(o, &b.what)?;
+                    write!(o, ",\"bytes\":{}}}", b.bytes)?;
+                }
+                o.write_all(b"]")?;
             }
         }
         o.write_all(b"}\n")

@@ -72,6 +72,17 @@ impl<W: Write> Text<W> {
         }
     }
 
+    /// Where text after the time and fd columns starts, for continuation lines.
+    fn indent(&self) -> usize {
+        let time = match self.time {
+            TimeStyle::Elapsed => 13,
+            TimeStyle::Delta => 13,
+            TimeStyle::Wall => 17,
+            TimeStyle::None => 0,
+        };
+        time + 9
+    }
+
     fn summary(&mut self, s: &Summary) -> io::Result<()> {
         let plural = |n: u64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         write!(
@@ -86,10 +97,15 @@ impl<W: Write> Text<W> {
         )?;
         match (s.timeout, s.left) {
             (Timeout::After(t), Some(left)) => {
-                write!(self.out, ", {} of {} left", seconds(left), seconds(t))
+                write!(self.out, ", {} of {} left", seconds(left), seconds(t))?
             }
-            _ => write!(self.out, ", no timeout"),
+            (Timeout::Forever, _) => write!(self.out, ", no timeout")?,
+            _ => {}
         }
+        for b in &s.bytes {
+            write!(self.out, "; fd {} read {} bytes", b.fd, b.bytes)?;
+        }
+        Ok(())
     }
 }
 
@@ -147,6 +163,50 @@ impl<W: Write> Printer for Text<W> {
                     Style::new().red(),
                 )?;
             }
+            Event::Data {
+                fd,
+                what,
+                bytes,
+                total,
+                rate,
+                text,
+                hex,
+            } => {
+                self.fd_col(Some(*fd))?;
+                write!(self.out, "{what:<WHAT$} ")?;
+                let label = if total.is_none() { "peek" } else { "data" };
+                self.styled(format_args!("{label} {bytes} bytes"), Style::new().green())?;
+                if let Some(t) = total {
+                    write!(self.out, " (total {t})")?;
+                }
+                if let Some(r) = rate {
+                    write!(self.out, " {}", human_rate(*r))?;
+                }
+                if let Some(t) = text {
+                    write!(self.out, " \"{t}\"")?;
+                }
+                for row in hex.unwrap_or_default() {
+                    write!(self.out, "\n{:w$}{row}", "", w = self.indent())?;
+                }
+            }
+            Event::Eof { fd, what, total } => {
+                self.fd_col(Some(*fd))?;
+                write!(self.out, "{what:<WHAT$} ")?;
+                self.styled(
+                    format_args!("eof after {total} bytes"),
+                    Style::new().yellow(),
+                )?;
+            }
+            Event::Hangup { fd, what, action } => {
+                self.fd_col(Some(*fd))?;
+                write!(self.out, "{what:<WHAT$} ")?;
+                let done = match *action {
+                    "reopen" => "hangup: reopened",
+                    "remove" => "hangup: no longer watched",
+                    _ => "hangup: done",
+                };
+                self.styled(done, Style::new().yellow())?;
+            }
             Event::Timeout { timeout } => {
                 self.fd_col(None)?;
                 self.styled(
@@ -183,6 +243,18 @@ impl<W: Write> Printer for Text<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// `12.3 MB/s`, decimal units as pv and dd print them.
+fn human_rate(r: f64) -> String {
+    let units = ["B/s", "kB/s", "MB/s", "GB/s", "TB/s"];
+    let mut v = r;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", units[u])
 }
 
 /// Local time of day, `HH:MM:SS.micros`.

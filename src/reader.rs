@@ -1,0 +1,345 @@
+//! Consuming and peeking without touching the caller's flags, and how bytes are shown.
+//!
+//! Inherited pipes, FIFOs and ttys are read through a private reopen of
+//! /proc/self/fd/N with O_NONBLOCK (its own open file description, so the caller's
+//! O_NONBLOCK bit never changes); inherited sockets with MSG_DONTWAIT; fds fdwatch
+//! opened itself are already non-blocking; files and devices never block on read.
+
+use std::fmt::Write as _;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, SpliceFFlags};
+use nix::libc;
+use nix::sys::socket::{self, MsgFlags};
+use nix::sys::stat::Mode;
+
+use crate::describe::Kind;
+use crate::error::{Error, Result};
+use crate::open::Watched;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadMode {
+    /// Bytes and rate.
+    Count,
+    /// The bytes as escaped text.
+    Text,
+    /// Offset, hex and ASCII rows.
+    Hex,
+}
+
+/// Where the bytes of one watched fd are read from.
+#[derive(Debug)]
+pub enum Source {
+    /// The watched fd itself: opened by fdwatch (non-blocking), or a file or device.
+    Direct(RawFd),
+    /// A private non-blocking reopen of an inherited pipe, FIFO or tty.
+    Private(OwnedFd),
+    /// An inherited socket, read with MSG_DONTWAIT.
+    Socket(RawFd),
+}
+
+impl Source {
+    /// How to read `w` without blocking and without changing its flags.
+    pub fn for_watched(w: &Watched, fd: BorrowedFd<'_>) -> Result<Source> {
+        let raw = fd.as_raw_fd();
+        if !w.inherited() {
+            return Ok(Source::Direct(raw));
+        }
+        Ok(match w.desc.kind {
+            Kind::Pipe | Kind::Fifo | Kind::Tty => {
+                let path = format!("/proc/self/fd/{raw}");
+                let flags =
+                    OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+                let private = nix::fcntl::open(path.as_str(), flags, Mode::empty())
+                    .map_err(|e| Error::sys(format!("fd {raw}"), "open(/proc/self/fd)", e))?;
+                Source::Private(private)
+            }
+            Kind::Socket => Source::Socket(raw),
+            _ => Source::Direct(raw),
+        })
+    }
+
+    pub fn raw(&self) -> RawFd {
+        match self {
+            Source::Direct(fd) | Source::Socket(fd) => *fd,
+            Source::Private(o) => o.as_raw_fd(),
+        }
+    }
+
+    /// Whether splice(2) can take from it: a pipe or FIFO.
+    pub fn is_pipe(&self, kind: Kind) -> bool {
+        matches!(kind, Kind::Pipe | Kind::Fifo) && !matches!(self, Source::Socket(_))
+    }
+}
+
+/// What one read gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Data(usize),
+    /// Nothing more right now (EAGAIN).
+    Again,
+    /// End of file: the writers are gone (or a pty's other side: EIO).
+    Eof,
+    Fail(Errno),
+}
+
+fn step(r: nix::Result<usize>, kind: Kind) -> Step {
+    match r {
+        Ok(0) => Step::Eof,
+        Ok(n) => Step::Data(n),
+        Err(Errno::EAGAIN) => Step::Again,
+        // A pty master whose slave closed reads EIO, never 0 (REPORT row 19).
+        Err(Errno::EIO) if kind == Kind::Tty => Step::Eof,
+        Err(e) => Step::Fail(e),
+    }
+}
+
+/// One read of at most `buf.len()` bytes, retried on EINTR.
+pub fn read(src: &Source, kind: Kind, buf: &mut [u8]) -> Step {
+    loop {
+        let r = match src {
+            Source::Socket(fd) => socket::recv(*fd, buf, MsgFlags::MSG_DONTWAIT),
+            _ => nix::unistd::read(borrow(src.raw()), buf),
+        };
+        if r != Err(Errno::EINTR) {
+            return step(r, kind);
+        }
+    }
+}
+
+/// Moves up to `len` bytes from a pipe straight to stdout (--tee with --read=count).
+/// A full stdout pipe is waited for (backpressure); `Fail(EINVAL)` means splice cannot
+/// serve this pair and the caller should read and write instead.
+pub fn splice_to_stdout(src: &Source, len: usize) -> Step {
+    let stdout = std::io::stdout();
+    let mut retried = false;
+    loop {
+        let r = nix::fcntl::splice(
+            borrow(src.raw()),
+            None,
+            stdout.as_fd(),
+            None,
+            len,
+            SpliceFFlags::SPLICE_F_MOVE,
+        );
+        match r {
+            Err(Errno::EINTR) => continue,
+            // The source is non-blocking, which makes splice non-blocking on both pipes,
+            // and EAGAIN does not say which side: an empty input, or a full stdout
+            // (even at end of input). Wait for a full stdout; once stdout has room,
+            // one more try tells (only we fill it).
+            Err(Errno::EAGAIN) => {
+                if !writable_now(stdout.as_fd()) {
+                    if let Err(e) = wait_writable(stdout.as_fd()) {
+                        return Step::Fail(e);
+                    }
+                } else if retried {
+                    return Step::Again;
+                } else {
+                    retried = true;
+                }
+            }
+            r => return step(r, Kind::Pipe),
+        }
+    }
+}
+
+fn writable_now(fd: BorrowedFd<'_>) -> bool {
+    poll_out(fd, 0).is_ok_and(|r| r != 0)
+}
+
+/// Writes all of `data` to stdout, waiting while a non-blocking stdout is full.
+pub fn write_stdout(mut data: &[u8]) -> Result<()> {
+    let stdout = std::io::stdout();
+    while !data.is_empty() {
+        match nix::unistd::write(stdout.as_fd(), data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                wait_writable(stdout.as_fd()).map_err(|e| Error::Output(e.into()))?
+            }
+            Err(e) => return Err(Error::Output(e.into())),
+        }
+    }
+    Ok(())
+}
+
+/// Blocks until `fd` can take more bytes.
+fn wait_writable(fd: BorrowedFd<'_>) -> std::result::Result<(), Errno> {
+    poll_out(fd, -1).map(drop)
+}
+
+/// poll(POLLOUT) on one fd: its revents, or EPIPE when the reader is gone.
+fn poll_out(fd: BorrowedFd<'_>, timeout_ms: i32) -> std::result::Result<i16, Errno> {
+    let mut p = [libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    }];
+    loop {
+        // SAFETY: one initialized pollfd, valid for the call.
+        let r = unsafe { libc::poll(p.as_mut_ptr(), 1, timeout_ms) };
+        match Errno::result(r) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) if p[0].revents & (libc::POLLERR | libc::POLLHUP) != 0 => {
+                return Err(Errno::EPIPE);
+            }
+            Ok(_) => return Ok(p[0].revents),
+        }
+    }
+}
+
+/// A borrow of a source fd for nix calls.
+fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: sources are only used while their watched fd (or private reopen) is open.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Shows queued bytes without consuming them: tee(2) into a private pipe for pipes
+/// and FIFOs, MSG_PEEK for sockets; `None` where only FIONREAD can tell.
+#[derive(Default)]
+pub struct Peeker {
+    pipe: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl Peeker {
+    pub fn peek(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        kind: Kind,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>> {
+        let raw = fd.as_raw_fd();
+        match kind {
+            Kind::Pipe | Kind::Fifo => {
+                if self.pipe.is_none() {
+                    let p = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+                        .map_err(|e| Error::sys("peek", "pipe2", e))?;
+                    // Room for a whole read; failure (pipe-max-size) leaves 64 KiB.
+                    let _ = nix::fcntl::fcntl(
+                        &p.1,
+                        nix::fcntl::FcntlArg::F_SETPIPE_SZ(buf.len() as i32),
+                    );
+                    self.pipe = Some(p);
+                }
+                let Some((pr, pw)) = &self.pipe else {
+                    return Ok(None);
+                };
+                let n = match nix::fcntl::tee(fd, pw, buf.len(), SpliceFFlags::SPLICE_F_NONBLOCK) {
+                    Ok(n) => n,
+                    Err(Errno::EAGAIN) => 0,
+                    Err(e) => return Err(Error::sys(format!("fd {raw}"), "tee", e)),
+                };
+                // Empty the private pipe completely, so the next tee starts clean.
+                let mut got = 0;
+                while got < n {
+                    match nix::unistd::read(pr, &mut buf[got..n]) {
+                        Ok(0) | Err(Errno::EAGAIN) => break,
+                        Ok(k) => got += k,
+                        Err(Errno::EINTR) => {}
+                        Err(e) => return Err(Error::sys("peek", "read", e)),
+                    }
+                }
+                Ok(Some(got))
+            }
+            Kind::Socket => {
+                match socket::recv(raw, buf, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(Errno::EAGAIN) => Ok(Some(0)),
+                    Err(e) => Err(Error::sys(format!("fd {raw}"), "recv(MSG_PEEK)", e)),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Bytes as one line of text: printable UTF-8 kept, C escapes for the rest (lossless).
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// `00000010  68 65 6c 6c 6f 0a ...  |hello.|` rows, 16 bytes each, from `offset`.
+pub fn hex_rows(offset: u64, bytes: &[u8]) -> Vec<String> {
+    bytes
+        .chunks(16)
+        .enumerate()
+        .map(|(i, row)| {
+            let mut s = format!("{:08x} ", offset + 16 * i as u64);
+            for j in 0..16 {
+                match row.get(j) {
+                    Some(b) => {
+                        let _ = write!(s, " {b:02x}");
+                    }
+                    None => s.push_str("   "),
+                }
+                if j == 7 {
+                    s.push(' ');
+                }
+            }
+            s.push_str("  |");
+            s.extend(row.iter().map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '.'
+                }
+            }));
+            s.push('|');
+            s
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_is_lossless_and_one_line() {
+        assert_eq!(escape(b"hello\n"), "hello\\n");
+        assert_eq!(escape(b"a\tb\\c\r"), "a\\tb\\\\c\\r");
+        assert_eq!(escape(b"\x00\x1b\x7f"), "\\x00\\x1b\\x7f");
+        assert_eq!(escape("héllo".as_bytes()), "héllo");
+        assert_eq!(escape(b"\xff\xfeok"), "\\xff\\xfeok");
+    }
+
+    #[test]
+    fn hex_layout() {
+        // A full row as `hexdump -C` prints it.
+        let full = hex_rows(0, b"hello world\n\0\0\0\0");
+        assert_eq!(
+            full,
+            ["00000000  68 65 6c 6c 6f 20 77 6f  72 6c 64 0a 00 00 00 00  |hello world.....|"]
+        );
+        // A short row keeps the ASCII column where full rows have it.
+        let short = &hex_rows(16, b"hello\n")[0];
+        assert!(
+            short.starts_with("00000010  68 65 6c 6c 6f 0a  "),
+            "{short}"
+        );
+        assert_eq!(short.find('|'), full[0].find('|'));
+        assert!(short.ends_with("|hello.|"));
+        assert_eq!(hex_rows(0, &[0u8; 17]).len(), 2);
+    }
+}

@@ -1,0 +1,62 @@
+//! The reporter: every event goes through it to be stamped, counted (`--count`) and printed.
+
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::output::Printer;
+
+pub struct Reporter<'w> {
+    out: Box<dyn Printer + 'w>,
+    pub start: Instant,
+    /// Events that `--count` counts, so far.
+    pub events: u64,
+    limit: Option<u64>,
+    verbose: bool,
+}
+
+impl<'w> Reporter<'w> {
+    pub fn new(
+        out: Box<dyn Printer + 'w>,
+        start: Instant,
+        limit: Option<u64>,
+        verbose: bool,
+    ) -> Self {
+        Reporter {
+            out,
+            start,
+            events: 0,
+            limit,
+            verbose,
+        }
+    }
+
+    /// Prints one event. Diagnostics (`wait`, `note`) need `-v`; once `--count` events
+    /// were printed, only the summary still is.
+    pub fn emit(&mut self, ev: &Event<'_>) -> Result<()> {
+        if !self.verbose && matches!(ev, Event::Wait { .. } | Event::Note { .. }) {
+            return Ok(());
+        }
+        if ev.counts() {
+            if self.limit_reached() {
+                return Ok(());
+            }
+            self.events += 1;
+        }
+        self.out
+            .event(self.start.elapsed(), ev)
+            .map_err(Error::Output)
+    }
+
+    pub fn limit_reached(&self) -> bool {
+        self.limit.is_some_and(|n| self.events >= n)
+    }
+
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(Error::Output)
+    }
+}
