@@ -180,9 +180,24 @@ With \fB\-\-format json\fR each event is one JSON object per line:
 {"event":"ready","t":0.000412,"fd":0,"what":"pipe:[1234]","kind":"pipe",
  "ready":["read"],"raw":"POLLIN","backend":"poll","queued":5,"pipe_size":65536}
 .fi
-Events: \fBready\fR, \fBerror\fR (fd, what, errno, message), \fBtimeout\fR,
-\fBwait\fR and \fBnote\fR (with \fB\-v\fR), \fBsummary\fR (backend, waits, events,
-ready_fds, blocked, timeout, left, elapsed). \fBt\fR is seconds since start.
+Events: \fBready\fR; \fBdata\fR (fd, what, bytes, total, rate, text, hex, peek);
+\fBeof\fR (fd, what, total); \fBhangup\fR (fd, what, action: reopen, remove or end);
+\fBerror\fR (fd, what, errno, message); \fBtimeout\fR; \fBwait\fR and \fBnote\fR
+(with \fB\-v\fR); \fBsummary\fR (backend, waits, events, ready_fds, blocked, timeout,
+left, elapsed, bytes per fd). \fBt\fR is seconds since start.
+.SH "MONITOR MODE"
+With \fB\-m\fR, fdwatch reports every readiness change until all fds are gone,
+\fB\-\-count\fR events, \fB\-\-once\fR's first end of file, or the idle TIMEOUT (time
+with no event), which may then be left out. It never busy\-loops: epoll registers
+edge\-triggered, so every new write is one event; level\-triggered registrations
+(select, poll, files under epoll, \fB\-\-oneshot\fR) are reported once and then
+re\-checked every \fB\-\-interval\fR. A FIFO path is not over at end of file: when its
+last writer leaves, a new read end is opened before the old one is closed, under the
+same fd number. A write\-side FIFO whose reader left is retried until the next reader.
+.PP
+Without \fB\-\-read\fR or \fB\-\-tee\fR no byte is consumed. Inherited pipes, FIFOs and
+ttys are read through a private reopen of /proc/self/fd/N, so the caller's O_NONBLOCK
+is never changed.
 .SH "EXIT STATUS"
 .TP
 0
@@ -222,6 +237,12 @@ A t_select\-style check that does not wait.
 .TP
 fdwatch \-\-format json 0 0\-9 | jq \-c .ready
 Which of fds 0 to 9 are ready, as JSON.
+.TP
+fdwatch \-m \-\-read=text /tmp/jobs.fifo
+Every writer of a FIFO, its lines, and each hang\-up, until interrupted.
+.TP
+producer | fdwatch \-m \-\-tee \- | consumer
+A pipeline monitor: the bytes pass unchanged, events go to standard error.
 "#;
 
 /// clap's definition, for the man page and completions too.

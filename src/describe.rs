@@ -140,3 +140,19 @@ pub fn pipe_size(fd: BorrowedFd<'_>, kind: Kind) -> Option<i32> {
     }
     fcntl(fd, FcntlArg::F_GETPIPE_SZ).ok()
 }
+
+/// Whether a pipe or FIFO write end has lost its last reader (POLLERR). The select
+/// family cannot show this (such an fd stays "writable"), so a monitor asks poll.
+pub fn reader_gone(fd: BorrowedFd<'_>, kind: Kind) -> bool {
+    if !matches!(kind, Kind::Pipe | Kind::Fifo) {
+        return false;
+    }
+    let mut p = [libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    }];
+    // SAFETY: one initialized pollfd for the call; a zero timeout never blocks.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), 1, 0) };
+    r == 1 && p[0].revents & libc::POLLERR != 0
+}

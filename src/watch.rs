@@ -418,8 +418,17 @@ impl Engine<'_> {
         if !reading && read_side && hung_up && (w.owned_fifo() || queued.unwrap_or(0) == 0) {
             return self.on_end(t);
         }
-        // A write end whose reader left stays in error for good.
-        if write_only && cond.contains(Conditions::ERROR) {
+        // A write end whose reader left stays in error for good. The select family
+        // shows it only as "writable", so for pipes and FIFOs poll is asked.
+        let select_family = matches!(
+            self.args.backend,
+            BackendKind::Select | BackendKind::Pselect
+        );
+        let reader_gone = || {
+            w.borrow()
+                .is_some_and(|fd| describe::reader_gone(fd, w.desc.kind))
+        };
+        if write_only && (cond.contains(Conditions::ERROR) || (select_family && reader_gone())) {
             return self.on_end(t);
         }
         let consumed_all =
@@ -477,28 +486,21 @@ impl Engine<'_> {
                     tr.first_data.get_or_insert(now);
                     match mode {
                         ReadMode::Count => tr.unreported += n as u64,
-                        ReadMode::Text => {
-                            let text = reader::escape(&self.buf[..n]);
+                        ReadMode::Text | ReadMode::Hex => {
+                            let bytes = &self.buf[..n];
+                            let (text, rows) = if mode == ReadMode::Text {
+                                (Some(reader::escape(bytes)), None)
+                            } else {
+                                (None, Some(reader::hex_rows(offset, bytes)))
+                            };
                             self.rep.emit(&Event::Data {
                                 fd: w.fd,
                                 what: &w.desc.what,
                                 bytes: n as u64,
                                 total: Some(tr.total),
                                 rate: None,
-                                text: Some(&text),
-                                hex: None,
-                            })?;
-                        }
-                        ReadMode::Hex => {
-                            let rows = reader::hex_rows(offset, &self.buf[..n]);
-                            self.rep.emit(&Event::Data {
-                                fd: w.fd,
-                                what: &w.desc.what,
-                                bytes: n as u64,
-                                total: Some(tr.total),
-                                rate: None,
-                                text: None,
-                                hex: Some(&rows),
+                                text: text.as_deref(),
+                                hex: rows.as_deref(),
                             })?;
                         }
                     }
