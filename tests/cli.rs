@@ -69,23 +69,6 @@ fn raise_nofile() -> u64 {
     hard
 }
 
-fn set_nonblock(fd: impl AsFd) {
-    let fl = status_flags(&fd);
-    fcntl(fd.as_fd(), FcntlArg::F_SETFL(fl | OFlag::O_NONBLOCK)).expect("F_SETFL");
-}
-
-fn summary(case: &str, evs: &[Value]) -> Value {
-    let s = of_kind(evs, "summary");
-    assert_eq!(s.len(), 1, "{case}: one summary expected: {evs:?}");
-    s[0].clone()
-}
-
-fn num(case: &str, v: &Value, field: &str) -> f64 {
-    v[field]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{case}: field {field:?} is not a number: {v}"))
-}
-
 // 1. Bad inputs: exit 2, one line, naming the argument, never a panic.
 
 #[test]
@@ -290,9 +273,7 @@ fn wait_forever_wakes_on_data_without_consuming_it() {
             "{case}: {evs:?}"
         );
         assert_eq!(fionread(&r), 1, "{case}: fdwatch consumed the byte");
-        let mut buf = [0u8; 8];
-        let n = nix::unistd::read(&r, &mut buf).expect("read back");
-        assert_eq!(&buf[..n], b"x", "{case}: the byte read back");
+        assert_eq!(read_back(&r, 1), b"x", "{case}: the byte read back");
     }
 }
 

@@ -9,173 +9,22 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, ErrorKind, Lines, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
-use std::process::{Child, ChildStdout, ExitStatus, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread::{self, JoinHandle};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsFd;
+use std::process::{ExitStatus, Stdio};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use nix::fcntl::OFlag;
-use nix::sys::signal::{Signal, kill};
-use nix::sys::stat::Mode;
-use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 const MIB: usize = 1 << 20;
-
-/// Kills a child that outlives `limit`, or that is still running when the test panics.
-/// A guard against hangs only: nothing waits on it to synchronize.
-struct Watchdog {
-    pid: u32,
-    disarm: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Watchdog {
-    fn new(pid: u32, limit: Duration, label: &str) -> Watchdog {
-        let (tx, rx) = mpsc::channel::<()>();
-        let label = label.to_owned();
-        let thread = thread::spawn(move || {
-            if rx.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
-                eprintln!("{label}: fdwatch (pid {pid}) still running after {limit:?}: killed");
-                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            }
-        });
-        Watchdog {
-            pid,
-            disarm: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
-        }
-        drop(self.disarm.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A child's JSON Lines, read one at a time to synchronize with it.
-struct Stream {
-    label: String,
-    lines: Lines<BufReader<ChildStdout>>,
-    /// Every event read so far.
-    all: Vec<Value>,
-}
-
-impl Stream {
-    fn of(child: &mut Child, label: &str) -> Stream {
-        Stream {
-            label: label.to_owned(),
-            lines: BufReader::new(child.stdout.take().expect("piped stdout")).lines(),
-            all: Vec::new(),
-        }
-    }
-
-    fn next(&mut self) -> Option<Value> {
-        let line = self
-            .lines
-            .next()?
-            .unwrap_or_else(|e| panic!("{}: reading fdwatch's stdout: {e}", self.label));
-        let v: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("{}: not JSON: {line:?}: {e}", self.label));
-        self.all.push(v.clone());
-        Some(v)
-    }
-
-    /// Reads events up to and including the first one `hit` accepts; returns them all.
-    fn until(&mut self, step: &str, hit: impl Fn(&Value) -> bool) -> Vec<Value> {
-        let mut got = Vec::new();
-        loop {
-            let Some(v) = self.next() else {
-                panic!(
-                    "{}: {step}: fdwatch's output ended first; this step: {got:?}; last events: {:?}",
-                    self.label,
-                    &self.all[self.all.len().saturating_sub(12)..]
-                );
-            };
-            let done = hit(&v);
-            got.push(v);
-            if done {
-                return got;
-            }
-        }
-    }
-
-    /// Everything up to the end of the output (the child exits).
-    fn rest(&mut self) -> Vec<Value> {
-        std::iter::from_fn(|| self.next()).collect()
-    }
-}
-
-fn is(name: &'static str) -> impl Fn(&Value) -> bool {
-    move |e| e["event"] == name
-}
 
 fn kinds(evs: &[Value]) -> Vec<String> {
     evs.iter()
         .map(|e| e["event"].as_str().unwrap_or("?").to_owned())
         .collect()
-}
-
-/// Runs `f` for each backend in its own named thread; fails naming every backend that failed.
-fn each_backend(backends: &[&str], f: impl Fn(&str) + Sync) {
-    let f = &f;
-    let failed: Vec<&str> = thread::scope(|s| {
-        let running: Vec<_> = backends
-            .iter()
-            .map(|&b| {
-                let h = thread::Builder::new()
-                    .name(b.to_owned())
-                    .spawn_scoped(s, move || f(b))
-                    .expect("spawn a thread");
-                (b, h)
-            })
-            .collect();
-        running
-            .into_iter()
-            .filter_map(|(b, h)| h.join().is_err().then_some(b))
-            .collect()
-    });
-    assert!(
-        failed.is_empty(),
-        "failed for backends {failed:?} (their panics are printed above)"
-    );
-}
-
-/// A writer end of `fifo`, non-blocking: ENXIO here would mean a moment with no reader,
-/// which fdwatch's reopen must never leave (SPEC §7). Close-on-exec like every fd here.
-fn fifo_writer(fifo: &Path, label: &str) -> OwnedFd {
-    nix::fcntl::open(
-        fifo,
-        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .unwrap_or_else(|e| panic!("{label}: opening a writer of the FIFO failed: {e:?}"))
-}
-
-fn words(ev: &Value) -> Vec<&str> {
-    ev["ready"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no ready words: {ev}"))
-        .iter()
-        .map(|w| w.as_str().expect("a word"))
-        .collect()
-}
-
-fn summary(evs: &[Value], label: &str) -> Value {
-    let s = of_kind(evs, "summary");
-    assert_eq!(s.len(), 1, "{label}: one summary: {evs:?}");
-    s[0].clone()
 }
 
 // 1. -----------------------------------------------------------------------------
@@ -190,9 +39,9 @@ fn writer_churn(b: &str) {
     // The idle timeout (2 s) ends the run after the last cycle; every cycle is synced.
     let args = ["-b", b, "-m", "--read=text", "--format", "json", "2", path];
     let mut child = Fdwatch::new(args).spawn();
-    let _dog = Watchdog::new(child.id(), Duration::from_secs(120), &label);
+    let _dog = Watchdog::new(&child, Duration::from_secs(120), &label);
     wait_blocked(child.id());
-    let mut evs = Stream::of(&mut child, &label);
+    let mut evs = EventStream::new(&mut child, &label);
 
     let mut total = 0u64;
     let mut fd = None;
@@ -239,7 +88,7 @@ fn writer_churn(b: &str) {
     assert_eq!(status.code(), Some(1), "{label}: idle timeout: {tail:?}");
     assert_eq!(kinds(&tail), ["timeout", "summary"], "{label}: {tail:?}");
 
-    let all = &evs.all;
+    let all = evs.seen();
     let hangups = of_kind(all, "hangup");
     assert_eq!(hangups.len(), CYCLES, "{label}: hangup events");
     let fd = fd.expect("at least one cycle");
@@ -257,7 +106,7 @@ fn writer_churn(b: &str) {
         .collect();
     let expected: String = (0..CYCLES).map(|n| format!("line {n}\\n")).collect();
     assert_eq!(text, expected, "{label}: all data");
-    let s = summary(all, &label);
+    let s = summary(&label, all);
     assert_eq!(s["bytes"][0]["fd"], fd, "{label}: {s}");
     assert_eq!(s["bytes"][0]["bytes"], total, "{label}: {s}");
 }
@@ -283,8 +132,8 @@ fn write_side_fifo(b: &str) {
     let spec = format!("{}:w", fifo.display());
     let args = ["-b", b, "-m", "--format", "json", "1", spec.as_str()];
     let mut child = Fdwatch::new(args).spawn();
-    let _dog = Watchdog::new(child.id(), Duration::from_secs(60), &label);
-    let mut evs = Stream::of(&mut child, &label);
+    let _dog = Watchdog::new(&child, Duration::from_secs(60), &label);
+    let mut evs = EventStream::new(&mut child, &label);
 
     let first = evs.until("start", |_| true).remove(0);
     assert_eq!(first["event"], "error", "{label}: {first}");
@@ -324,10 +173,10 @@ fn write_side_fifo(b: &str) {
     assert_eq!(status.code(), Some(1), "{label}: idle timeout: {tail:?}");
     assert_eq!(kinds(&tail), ["timeout", "summary"], "{label}: {tail:?}");
     assert_eq!(
-        of_kind(&evs.all, "error").len(),
+        of_kind(evs.seen(), "error").len(),
         1,
         "{label}: ENXIO is reported once, retries are silent: {:?}",
-        evs.all
+        evs.seen()
     );
 }
 
@@ -357,12 +206,12 @@ fn once_ends_at_first_eof() {
             path,
         ];
         let mut child = Fdwatch::new(args).spawn();
-        let _dog = Watchdog::new(child.id(), Duration::from_secs(60), &label);
+        let _dog = Watchdog::new(&child, Duration::from_secs(60), &label);
         wait_blocked(child.id());
         let w = fifo_writer(&fifo, &label);
         write(&w, b"x\n");
         drop(w);
-        let mut evs = Stream::of(&mut child, &label);
+        let mut evs = EventStream::new(&mut child, &label);
         let all = evs.rest();
         let status = child.wait().expect("wait");
         assert_eq!(status.code(), Some(0), "{label}: {all:?}");
@@ -372,8 +221,8 @@ fn once_ends_at_first_eof() {
         assert_eq!(data[0]["text"], "x\\n", "{label}");
         assert_eq!(of_kind(&all, "eof")[0]["total"], 2, "{label}");
         assert_eq!(of_kind(&all, "hangup")[0]["action"], "end", "{label}");
-        let s = summary(&all, &label);
-        let elapsed = s["elapsed"].as_f64().expect("elapsed");
+        let s = summary(&label, &all);
+        let elapsed = num(&label, &s, "elapsed");
         assert!(elapsed < 2.0, "{label}: --once did not end promptly: {s}");
     });
 }
@@ -390,9 +239,9 @@ fn no_byte_lost(b: &str) {
     let path = fifo.to_str().expect("utf-8 path");
     let mine = open(&fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK);
     let mut child = Fdwatch::new(["-b", b, "-m", "--format", "json", "1", path]).spawn();
-    let _dog = Watchdog::new(child.id(), Duration::from_secs(60), &label);
+    let _dog = Watchdog::new(&child, Duration::from_secs(60), &label);
     wait_blocked(child.id());
-    let mut evs = Stream::of(&mut child, &label);
+    let mut evs = EventStream::new(&mut child, &label);
     for (n, byte) in [(1, b"a"), (2, b"b")] {
         let step = format!("writer {n}");
         let w = fifo_writer(&fifo, &format!("{label} {step}"));
@@ -408,8 +257,9 @@ fn no_byte_lost(b: &str) {
         let got = evs.until(&step, is("hangup"));
         assert_eq!(got.last().expect("hangup")["action"], "reopen", "{label}");
         assert!(
-            got.iter()
-                .any(|e| e["event"] == "ready" && words(e).contains(&"hangup") && e["queued"] == n),
+            got.iter().any(|e| e["event"] == "ready"
+                && words(e).iter().any(|w| w == "hangup")
+                && e["queued"] == n),
             "{label}: {step}: a hang-up with {n} byte(s) queued: {got:?}"
         );
         assert!(of_kind(&got, "data").is_empty(), "{label}: {step}: {got:?}");
@@ -418,13 +268,15 @@ fn no_byte_lost(b: &str) {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(1), "{label}: idle timeout: {tail:?}");
     assert!(
-        of_kind(&evs.all, "error").is_empty(),
+        of_kind(evs.seen(), "error").is_empty(),
         "{label}: {:?}",
-        evs.all
+        evs.seen()
     );
-    let mut buf = [0u8; 16];
-    let n = nix::unistd::read(&mine, &mut buf).unwrap_or_else(|e| panic!("{label}: read: {e}"));
-    assert_eq!(&buf[..n], b"ab", "{label}: bytes left in the FIFO");
+    assert_eq!(
+        read_back(&mine, 2),
+        b"ab",
+        "{label}: bytes left in the FIFO"
+    );
 }
 
 #[test]
@@ -463,7 +315,7 @@ fn tee_stream(label: &str, extra: &[&str], chunks: u64) -> TeeRun {
     args.extend(extra);
     args.extend(["--format", "json", "-"]);
     let mut child = Fdwatch::new(args).stdin(Stdio::piped()).spawn();
-    let _dog = Watchdog::new(child.id(), Duration::from_secs(600), label);
+    let _dog = Watchdog::new(&child, Duration::from_secs(600), label);
     let mut stdin = child.stdin.take().expect("piped stdin");
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
@@ -560,7 +412,7 @@ fn tee_passes_one_gib_unchanged() {
     let eof = of_kind(evs, "eof");
     assert_eq!(eof.len(), 1, "{label}: {eof:?}");
     assert_eq!(eof[0]["total"], GIB, "{label}");
-    let s = summary(evs, label);
+    let s = summary(label, evs);
     let bytes: Vec<(Value, Value)> = s["bytes"]
         .as_array()
         .expect("bytes")
@@ -595,7 +447,7 @@ fn tee_closed_stdout_is_quiet() {
         let mut child = Fdwatch::new(["-m", "--tee", extra, "-"])
             .stdin(Stdio::piped())
             .spawn();
-        let _dog = Watchdog::new(child.id(), Duration::from_secs(60), &label);
+        let _dog = Watchdog::new(&child, Duration::from_secs(60), &label);
         let mut stdin = child.stdin.take().expect("piped stdin");
         // Fed until fdwatch goes away (EPIPE), but never more than 256 MiB: a fdwatch
         // that kept reading after its stdout closed ends at end of input instead.

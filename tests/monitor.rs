@@ -7,9 +7,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Lines, Read};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::process::{Child, ChildStdout, Output, Stdio};
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{Child, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,11 +21,6 @@ use serde_json::{Value, json};
 
 /// Far beyond any idle timeout used here.
 const WATCHDOG: Duration = Duration::from_secs(30);
-
-fn set_nonblock(fd: impl AsFd) {
-    let fl = status_flags(&fd);
-    fcntl(fd.as_fd(), FcntlArg::F_SETFL(fl | OFlag::O_NONBLOCK)).expect("F_SETFL");
-}
 
 /// A pipe filled to F_GETPIPE_SZ: (read end, write end). Only the test's own write end
 /// is made non-blocking (to fill it); fdwatch gets the read end.
@@ -48,39 +43,6 @@ fn full_pipe() -> (OwnedFd, OwnedFd) {
     (r, w)
 }
 
-/// Kills `child` with SIGKILL if it still runs after `limit`. Through a pidfd, so a
-/// reaped child's reused pid is never signalled.
-fn watchdog(child: &Child, limit: Duration) {
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: pidfd_open(pid, 0) returns a new close-on-exec fd or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    assert!(raw >= 0, "pidfd_open: {}", Errno::last());
-    // SAFETY: a fresh fd that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(i32::try_from(raw).expect("fd")) };
-    let ms = i32::try_from(limit.as_millis()).expect("limit");
-    std::thread::spawn(move || {
-        let mut p = [libc::pollfd {
-            fd: pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: one initialized pollfd, valid for the call.
-        let r = unsafe { libc::poll(p.as_mut_ptr(), 1, ms) };
-        if r == 0 {
-            // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    pidfd.as_raw_fd(),
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                );
-            }
-        }
-    });
-}
-
 /// The exit code; a death by signal (the watchdog's SIGKILL) fails naming the case.
 fn exit_code(case: &str, out: &Output) -> i32 {
     out.status.code().unwrap_or_else(|| {
@@ -99,92 +61,12 @@ fn blocked(pid: u32, case: &str) {
     }
 }
 
-/// Spawns with stdout and stderr piped, under the watchdog.
-fn spawn(f: Fdwatch) -> Child {
+/// Spawns with stdout and stderr piped, under the watchdog (keep it until the child is
+/// waited for).
+fn spawn(case: &str, f: Fdwatch) -> (Child, Watchdog) {
     let child = f.spawn();
-    watchdog(&child, WATCHDOG);
-    child
-}
-
-/// More events than any correct streamed run here prints.
-const MAX_LINES: usize = 100_000;
-
-/// A child's JSON events, read as they come.
-struct Events {
-    lines: Lines<BufReader<ChildStdout>>,
-    seen: Vec<Value>,
-    case: String,
-}
-
-impl Events {
-    fn new(child: &mut Child, case: &str) -> Events {
-        let out = child.stdout.take().expect("stdout");
-        Events {
-            lines: BufReader::new(out).lines(),
-            seen: Vec::new(),
-            case: case.to_owned(),
-        }
-    }
-
-    /// The next event; None when the child closed its stdout (it ended).
-    fn next(&mut self) -> Option<Value> {
-        let line = self.lines.next()?.expect("read a line");
-        // Dropping self closes the pipe, which ends the child.
-        assert!(
-            self.seen.len() < MAX_LINES,
-            "{}: endless output (a loop?): {:?}",
-            self.case,
-            &self.seen[..20]
-        );
-        let v: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("{}: not JSON: {line:?}: {e}", self.case));
-        self.seen.push(v.clone());
-        Some(v)
-    }
-
-    /// Reads on to the next event named `name`.
-    fn until(&mut self, name: &str) -> Value {
-        loop {
-            match self.next() {
-                Some(v) if v["event"] == name => return v,
-                Some(_) => {}
-                None => panic!(
-                    "{}: output ended without a {name:?} event: {:?}",
-                    self.case, self.seen
-                ),
-            }
-        }
-    }
-
-    /// Everything, reading to the end of the output.
-    fn all(mut self) -> Vec<Value> {
-        while self.next().is_some() {}
-        self.seen
-    }
-}
-
-fn summary(case: &str, evs: &[Value]) -> Value {
-    let s = of_kind(evs, "summary");
-    assert_eq!(s.len(), 1, "{case}: one summary expected: {evs:?}");
-    assert_eq!(
-        evs.last().map(|e| &e["event"]),
-        Some(&json!("summary")),
-        "{case}: the summary comes last: {evs:?}"
-    );
-    s[0].clone()
-}
-
-fn num(case: &str, v: &Value, field: &str) -> f64 {
-    v[field]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{case}: field {field:?} is not a number: {v}"))
-}
-
-fn read_back(fd: impl AsFd, n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n + 1];
-    let got = nix::unistd::read(fd, &mut buf).expect("read back");
-    buf.truncate(got);
-    buf
+    let dog = Watchdog::new(&child, WATCHDOG, case);
+    (child, dog)
 }
 
 /// More output than any correct run here prints: a child that prints events in a loop
@@ -206,7 +88,7 @@ fn drain(r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
 
 /// `Fdwatch::run`, under the watchdog and with bounded output.
 fn run(case: &str, f: Fdwatch) -> Output {
-    let mut child = spawn(f);
+    let (mut child, _dog) = spawn(case, f);
     let out = drain(child.stdout.take().expect("stdout"));
     let err = drain(child.stderr.take().expect("stderr"));
     let stdout = out.join().expect("stdout thread");
@@ -229,6 +111,7 @@ fn run(case: &str, f: Fdwatch) -> Output {
 struct Spin {
     case: String,
     child: Child,
+    _dog: Watchdog,
     start: Instant,
     out: JoinHandle<Vec<u8>>,
     err: JoinHandle<Vec<u8>>,
@@ -258,12 +141,13 @@ fn no_busy_loop() {
                 spec => Fdwatch::new(base.iter().chain(&[spec])),
             };
             let start = Instant::now();
-            let mut child = spawn(f);
+            let (mut child, dog) = spawn(&case, f);
             let out = drain(child.stdout.take().expect("stdout"));
             let err = drain(child.stderr.take().expect("stderr"));
             runs.push(Spin {
                 case,
                 child,
+                _dog: dog,
                 start,
                 out,
                 err,
@@ -273,7 +157,7 @@ fn no_busy_loop() {
     // A writer comes, writes a line and leaves: the FIFO holds data and is hung up.
     for (i, path) in &fifos {
         blocked(runs[*i].child.id(), &runs[*i].case);
-        let w = open(path, OFlag::O_WRONLY | OFlag::O_NONBLOCK);
+        let w = fifo_writer(path, &runs[*i].case);
         write(&w, b"a line\n");
     }
 
@@ -374,7 +258,7 @@ fn count_stops_after_n_events() {
                 counted.iter().all(|e| e["event"] == "ready"),
                 "{case}: {evs:?}"
             );
-            let s = summary(&case, &evs);
+            let s = last_summary(&case, &evs);
             assert_eq!(s["events"], 3, "{case}: {s}");
             if verbose {
                 assert!(!of_kind(&evs, "wait").is_empty(), "{case}: {evs:?}");
@@ -401,7 +285,7 @@ fn idle_timeout_exits_1() {
         let t = of_kind(&evs, "timeout");
         assert_eq!(t.len(), 1, "{case}: {evs:?}");
         assert_eq!(num(&case, t[0], "timeout"), 0.3, "{case}");
-        let elapsed = num(&case, &summary(&case, &evs), "elapsed");
+        let elapsed = num(&case, &last_summary(&case, &evs), "elapsed");
         assert!(elapsed >= 0.3, "{case}: elapsed {elapsed} < 0.3");
         assert!(elapsed < 5.0, "{case}: elapsed {elapsed}");
     }
@@ -435,15 +319,10 @@ fn event_counts_per_mode() {
         ("poll --interval 1h", &["-b", "poll", "--interval", "1h"], 1),
     ];
     // Each mode ends by its 1 s idle timeout: run them side by side.
-    std::thread::scope(|s| {
-        for (case, opts, want) in modes {
-            // Named after the case, so a panic inside says which mode failed.
-            std::thread::Builder::new()
-                .name(case.to_owned())
-                .spawn_scoped(s, move || three_writes(case, opts, want))
-                .expect("spawn a thread");
-        }
-    });
+    in_named_threads(
+        modes.map(|(case, opts, want)| (case, (case, opts, want))),
+        |(case, opts, want)| three_writes(case, opts, want),
+    );
 }
 
 /// One byte written three times to a watched pipe fdwatch does not read.
@@ -452,18 +331,18 @@ fn three_writes(case: &str, opts: &[&str], want: usize) {
     let mut argv = vec!["-m", "--format", "json"];
     argv.extend(opts);
     argv.extend(["1", "3r"]);
-    let mut child = spawn(Fdwatch::new(&argv).fd(r.as_fd(), 3));
+    let (mut child, _dog) = spawn(case, Fdwatch::new(&argv).fd(r.as_fd(), 3));
     let pid = child.id();
-    let mut evs = Events::new(&mut child, case);
+    let mut evs = EventStream::new(&mut child, case);
     blocked(pid, case);
     write(&w, b"a");
-    let first = evs.until("ready");
+    let first = evs.next_named("ready");
     assert_eq!(first["queued"], 1, "{case}: {first}");
     if want == 3 {
         // Each write is a new edge: wait for its event before the next write.
         for q in [2, 3] {
             write(&w, b"a");
-            let e = evs.until("ready");
+            let e = evs.next_named("ready");
             assert_eq!(e["queued"], q, "{case}: {e}");
         }
     } else {
@@ -499,7 +378,8 @@ fn three_writes(case: &str, opts: &[&str], want: usize) {
 fn oneshot_with_read_rearms() {
     let case = "--oneshot --read=text";
     let (r, w) = pipe();
-    let mut child = spawn(
+    let (mut child, _dog) = spawn(
+        case,
         Fdwatch::new([
             "-m",
             "--oneshot",
@@ -512,11 +392,11 @@ fn oneshot_with_read_rearms() {
         .fd(r.as_fd(), 3),
     );
     let pid = child.id();
-    let mut evs = Events::new(&mut child, case);
+    let mut evs = EventStream::new(&mut child, case);
     blocked(pid, case);
     for (i, byte) in ["a", "b", "c"].iter().enumerate() {
         write(&w, byte.as_bytes());
-        let d = evs.until("data");
+        let d = evs.next_named("data");
         assert_eq!(d["text"], *byte, "{case}: write {i}: {d}");
         assert_eq!(d["bytes"], 1, "{case}: {d}");
         assert_eq!(d["total"], i + 1, "{case}: {d}");
@@ -528,7 +408,7 @@ fn oneshot_with_read_rearms() {
     let data = of_kind(&evs, "data");
     let texts: Vec<&Value> = data.iter().map(|d| &d["text"]).collect();
     assert_eq!(texts, [&json!("a"), &json!("b"), &json!("c")], "{case}");
-    let s = summary(case, &evs);
+    let s = last_summary(case, &evs);
     assert_eq!(s["bytes"][0]["bytes"], 3, "{case}: {s}");
     assert_eq!(fionread(&r), 0, "{case}: all read");
 }
@@ -542,10 +422,12 @@ fn nothing_consumed_without_read() {
     for b in BACKENDS {
         let case = format!("no --read, 10 writes, -b {b}");
         let (r, w) = pipe();
-        let mut child =
-            spawn(Fdwatch::new(["-m", "-b", b, "--format", "json", "0.5", "3r"]).fd(r.as_fd(), 3));
+        let (mut child, _dog) = spawn(
+            &case,
+            Fdwatch::new(["-m", "-b", b, "--format", "json", "0.5", "3r"]).fd(r.as_fd(), 3),
+        );
         let pid = child.id();
-        let mut evs = Events::new(&mut child, &case);
+        let mut evs = EventStream::new(&mut child, &case);
         blocked(pid, &case);
         let mut expect = Vec::new();
         for i in 0..CHUNKS {
@@ -554,7 +436,7 @@ fn nothing_consumed_without_read() {
             expect.extend_from_slice(&chunk);
             if b == "epoll" {
                 // Edge-triggered: every write is an event with the new queue length.
-                let e = evs.until("ready");
+                let e = evs.next_named("ready");
                 assert_eq!(e["queued"], expect.len(), "{case}: write {i}: {e}");
             }
         }
@@ -640,7 +522,7 @@ fn read_text_and_eof_on_a_pipe() {
         assert_eq!(hup.len(), 1, "{case}: {evs:?}");
         assert_eq!(hup[0]["action"], "remove", "{case}: {evs:?}");
         assert!(of_kind(&evs, "timeout").is_empty(), "{case}: {evs:?}");
-        let s = summary(&case, &evs);
+        let s = last_summary(&case, &evs);
         let bytes = s["bytes"].as_array().expect("summary bytes");
         assert_eq!(bytes.len(), 1, "{case}: {s}");
         assert_eq!(bytes[0]["fd"], 3, "{case}: {s}");
@@ -678,15 +560,16 @@ fn inherited_stdin_flags_unchanged_with_read() {
         // Normal end: the writer writes and leaves; end of file; all fds gone.
         let case = format!("stdin flags, normal end, {tag}");
         let (r, w, before) = fresh();
-        let mut child = spawn(
+        let (mut child, _dog) = spawn(
+            &case,
             Fdwatch::new(["-m", "--read=text", "--format", "json", "2", "-"]).stdin(stdin(&r)),
         );
-        let mut evs = Events::new(&mut child, &case);
+        let mut evs = EventStream::new(&mut child, &case);
         blocked(child.id(), &case);
         write(&w, b"end\n");
         drop(w);
         let evs_all = {
-            evs.until("eof");
+            evs.next_named("eof");
             evs.all()
         };
         let out = child.wait_with_output().expect("wait fdwatch");
@@ -722,7 +605,8 @@ fn inherited_stdin_flags_unchanged_with_read() {
         let case = format!("stdin flags, closed stdout, {tag}");
         let (r, w, before) = fresh();
         let start = Instant::now();
-        let mut child = spawn(
+        let (mut child, _dog) = spawn(
+            &case,
             Fdwatch::new(["-m", "5", "--read=count", "--format", "json", "-"]).stdin(stdin(&r)),
         );
         drop(child.stdout.take());

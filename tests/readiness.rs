@@ -10,7 +10,6 @@ use common::*;
 // (select, pselect). `None` means "not ready": exit 1 and a timeout event.
 
 use std::os::fd::{AsFd, OwnedFd, RawFd};
-use std::path::Path;
 use std::process::Output;
 use std::sync::{Mutex, MutexGuard};
 
@@ -112,16 +111,6 @@ fn stdout_text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The words of a ready event.
-fn words_of(ev: &Value) -> Vec<String> {
-    ev["ready"]
-        .as_array()
-        .expect("ready is an array")
-        .iter()
-        .map(|w| w.as_str().expect("ready word is a string").to_owned())
-        .collect()
-}
-
 /// Runs one case on one backend; returns a failure message instead of panicking so a
 /// table reports every mismatch at once.
 fn run_case(case: &Case, backend: &str) -> Result<(), String> {
@@ -174,7 +163,7 @@ fn run_case(case: &Case, backend: &str) -> Result<(), String> {
             "{tag}: expected ready {want:?}, not reported (exit {code}):\n{text}"
         ));
     };
-    let got = words_of(ev);
+    let got = words(ev);
     let mut problems = Vec::new();
     if got != want {
         problems.push(format!("ready {got:?}, kernel says {want:?}"));
@@ -259,10 +248,6 @@ fn fifo_reader(dir: &TempDir) -> (OwnedFd, std::path::PathBuf) {
     let p = dir.fifo("f");
     let r = open(&p, OFlag::O_RDONLY | OFlag::O_NONBLOCK);
     (r, p)
-}
-
-fn fifo_writer(p: &Path) -> OwnedFd {
-    open(p, OFlag::O_WRONLY | OFlag::O_NONBLOCK)
 }
 
 fn queued_is(ctx: &Ctx, n: i64) {
@@ -389,7 +374,7 @@ fn fifos() {
             name: "row 10: FIFO read end, a writer wrote \"x\"",
             setup: |dir| {
                 let (r, p) = fifo_reader(dir);
-                let w = fifo_writer(&p);
+                let w = fifo_writer(&p, "row 10");
                 write(&w, b"x");
                 Fds::new().pass(r, 3).keep(w)
             },
@@ -403,7 +388,7 @@ fn fifos() {
             name: "row 11: FIFO read end, writer came and went, drained",
             setup: |dir| {
                 let (r, p) = fifo_reader(dir);
-                let w = fifo_writer(&p);
+                let w = fifo_writer(&p, "row 11");
                 write(&w, b"x");
                 drop(w);
                 read_some(&r, 1);
@@ -662,9 +647,8 @@ fn several_ready_fds_get_one_event_each() {
             of_kind(&evs, "timeout").is_empty(),
             "{b}: pipe 3r 4w: timeout with fds ready"
         );
-        let summary = of_kind(&evs, "summary");
-        assert_eq!(summary.len(), 1, "{b}: pipe 3r 4w: one summary");
-        assert_eq!(summary[0]["ready_fds"], 2, "{b}: pipe 3r 4w: summary");
+        let s = summary(&format!("{b}: pipe 3r 4w"), &evs);
+        assert_eq!(s["ready_fds"], 2, "{b}: pipe 3r 4w: summary");
         assert_eq!(fionread(&r), 5, "{b}: pipe 3r 4w: fdwatch consumed data");
     }
 }

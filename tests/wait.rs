@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -90,10 +89,9 @@ fn write_side_fifo_without_reader_is_reported_then_seen_when_a_reader_comes() {
     let spec = format!("{}:w", fifo.display());
     for b in BACKENDS {
         let mut child = Fdwatch::new(["-b", b, "--format", "json", "-", spec.as_str()]).spawn();
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut stream = EventStream::new(&mut child, b);
         // Synchronize on the first event: the open failed with ENXIO and was reported.
-        let first = lines.next().expect("an event").expect("utf-8 line");
-        let ev: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+        let ev = stream.next().expect("an event");
         assert_eq!(ev["event"], "error", "{b}: {ev}");
         assert_eq!(ev["errno"], "ENXIO", "{b}: {ev}");
         assert!(
@@ -102,10 +100,9 @@ fn write_side_fifo_without_reader_is_reported_then_seen_when_a_reader_comes() {
         );
         // Now a reader appears; the retried open succeeds and the FIFO is writable.
         let _reader = open(&fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK);
-        let rest: Vec<String> = lines.map(|l| l.expect("line")).collect();
+        let evs = stream.rest();
         let status = child.wait().expect("wait");
-        assert_eq!(status.code(), Some(0), "{b}: {rest:?}");
-        let evs = events(rest.join("\n").as_bytes());
+        assert_eq!(status.code(), Some(0), "{b}: {evs:?}");
         let ready = of_kind(&evs, "ready");
         assert_eq!(ready.len(), 1, "{b}: {evs:?}");
         assert_eq!(ready[0]["kind"], "fifo", "{b}");

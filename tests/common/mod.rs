@@ -6,16 +6,21 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::io::{BufRead, BufReader, Lines};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const BACKENDS: [&str; 5] = ["select", "pselect", "poll", "ppoll", "epoll"];
 
@@ -44,6 +49,21 @@ pub fn fionread(fd: impl AsFd) -> i32 {
 
 pub fn status_flags(fd: impl AsFd) -> OFlag {
     OFlag::from_bits_retain(fcntl(fd.as_fd(), FcntlArg::F_GETFL).expect("F_GETFL"))
+}
+
+/// Sets O_NONBLOCK on the open file description of `fd`, keeping its other flags.
+pub fn set_nonblock(fd: impl AsFd) {
+    let fl = status_flags(&fd);
+    fcntl(fd.as_fd(), FcntlArg::F_SETFL(fl | OFlag::O_NONBLOCK)).expect("F_SETFL");
+}
+
+/// One read of at most `n + 1` bytes: what `fd` holds when `n` are expected, plus one
+/// byte more if there is more, so a surplus shows in the comparison.
+pub fn read_back(fd: impl AsFd, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n + 1];
+    let got = nix::unistd::read(fd, &mut buf).expect("read back");
+    buf.truncate(got);
+    buf
 }
 
 /// A temporary directory, removed on drop.
@@ -77,6 +97,17 @@ impl Drop for TempDir {
 pub fn open(path: &Path, flags: OFlag) -> OwnedFd {
     nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::empty())
         .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+}
+
+/// A writer end of `fifo`, non-blocking: ENXIO here means a moment with no reader
+/// (which fdwatch's reopen must never leave, SPEC §7). Close-on-exec like every fd here.
+pub fn fifo_writer(fifo: &Path, label: &str) -> OwnedFd {
+    nix::fcntl::open(
+        fifo,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .unwrap_or_else(|e| panic!("{label}: opening a writer of the FIFO failed: {e:?}"))
 }
 
 /// A pseudo-terminal pair, both ends close-on-exec, the slave in canonical mode.
@@ -217,14 +248,47 @@ pub fn ready_words(evs: &[Value], fd: i64) -> Option<Vec<String>> {
         "fd {fd} reported {} times: {evs:?}",
         hits.len()
     );
-    hits.first().map(|e| {
-        e["ready"]
-            .as_array()
-            .expect("ready is an array")
-            .iter()
-            .map(|w| w.as_str().expect("word").to_owned())
-            .collect()
-    })
+    hits.first().map(|e| words(e))
+}
+
+/// The `ready` words of one ready event.
+pub fn words(ev: &Value) -> Vec<String> {
+    ev["ready"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ready words: {ev}"))
+        .iter()
+        .map(|w| w.as_str().expect("a ready word is a string").to_owned())
+        .collect()
+}
+
+/// Matches the events named `name`.
+pub fn is(name: &'static str) -> impl Fn(&Value) -> bool {
+    move |e| e["event"] == name
+}
+
+/// The one summary event; fails naming the case unless there is exactly one.
+pub fn summary(case: &str, evs: &[Value]) -> Value {
+    let s = of_kind(evs, "summary");
+    assert_eq!(s.len(), 1, "{case}: one summary expected: {evs:?}");
+    s[0].clone()
+}
+
+/// `summary`, also failing unless the summary is the last event.
+pub fn last_summary(case: &str, evs: &[Value]) -> Value {
+    let s = summary(case, evs);
+    assert_eq!(
+        evs.last().map(|e| &e["event"]),
+        Some(&json!("summary")),
+        "{case}: the summary comes last: {evs:?}"
+    );
+    s
+}
+
+/// A numeric field of an event; fails naming the case when it is not a number.
+pub fn num(case: &str, v: &Value, field: &str) -> f64 {
+    v[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{case}: field {field:?} is not a number: {v}"))
 }
 
 /// Waits until `pid` sleeps inside a multiplexer call (read from /proc/PID/syscall),
@@ -261,4 +325,206 @@ pub fn code(out: &Output) -> i32 {
 /// Stderr as text, for assertions.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Kills a child with SIGKILL if it outlives `limit`, or if it still runs when the test
+/// panics (the guard drops while unwinding). A guard against hangs only: nothing waits on
+/// it to synchronize. The signal goes through a pidfd, a handle to that exact process, so
+/// a reaped child's reused pid is never signalled.
+pub struct Watchdog {
+    pidfd: Arc<OwnedFd>,
+    /// Closing this write end wakes the watchdog thread and ends it.
+    disarm: Option<OwnedFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watchdog {
+    /// Call it before anything waits for (reaps) `child`.
+    pub fn new(child: &Child, limit: Duration, label: &str) -> Watchdog {
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        // SAFETY: pidfd_open(pid, 0) returns a new close-on-exec fd or -1.
+        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        assert!(raw >= 0, "{label}: pidfd_open: {}", Errno::last());
+        // SAFETY: a fresh fd that nothing else owns.
+        let pidfd = Arc::new(unsafe { OwnedFd::from_raw_fd(RawFd::try_from(raw).expect("fd")) });
+        let (quiet, disarm) = pipe();
+        let label = label.to_owned();
+        let thread = {
+            let pidfd = Arc::clone(&pidfd);
+            thread::spawn(move || {
+                let deadline = Instant::now() + limit;
+                loop {
+                    // Readable when the child ends; the pipe when the guard is dropped.
+                    let mut fds = [
+                        PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+                        PollFd::new(quiet.as_fd(), PollFlags::POLLIN),
+                    ];
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+                    match nix::poll::poll(&mut fds, ms) {
+                        // poll rounds down to whole milliseconds: wait out the rest.
+                        Ok(0) if Instant::now() < deadline => {}
+                        Ok(0) => {
+                            eprintln!(
+                                "{label}: fdwatch (pid {pid}) still running after {limit:?}: killed"
+                            );
+                            pidfd_kill(pidfd.as_fd());
+                            return;
+                        }
+                        Ok(_) => return,
+                        Err(Errno::EINTR) => {}
+                        Err(e) => panic!("{label}: watchdog poll: {e}"),
+                    }
+                }
+            })
+        };
+        Watchdog {
+            pidfd,
+            disarm: Some(disarm),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            pidfd_kill(self.pidfd.as_fd());
+        }
+        drop(self.disarm.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// SIGKILL through a pidfd; a process that already ended (ESRCH) is left alone.
+fn pidfd_kill(pidfd: BorrowedFd<'_>) {
+    // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
+/// More events than any correct streamed run here prints.
+const MAX_LINES: usize = 100_000;
+
+/// A child's JSON Lines, read one at a time as they come, to synchronize with it.
+/// Dropping it closes the pipe, which ends the child (a closed stdout ends fdwatch).
+pub struct EventStream {
+    label: String,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// Every event read so far.
+    seen: Vec<Value>,
+}
+
+impl EventStream {
+    /// Takes the child's piped stdout.
+    pub fn new(child: &mut Child, label: &str) -> EventStream {
+        EventStream {
+            label: label.to_owned(),
+            lines: BufReader::new(child.stdout.take().expect("piped stdout")).lines(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next event; None when the child closed its stdout (it ended). Fails on
+    /// endless output (more than MAX_LINES events).
+    pub fn next(&mut self) -> Option<Value> {
+        let line = self
+            .lines
+            .next()?
+            .unwrap_or_else(|e| panic!("{}: reading fdwatch's stdout: {e}", self.label));
+        assert!(
+            self.seen.len() < MAX_LINES,
+            "{}: endless output (a loop?): {:?}",
+            self.label,
+            &self.seen[..20]
+        );
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("{}: not JSON: {line:?}: {e}", self.label));
+        self.seen.push(v.clone());
+        Some(v)
+    }
+
+    /// Reads events up to and including the first one `hit` accepts; returns them all.
+    pub fn until(&mut self, step: &str, hit: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut got = Vec::new();
+        loop {
+            let Some(v) = self.next() else {
+                panic!(
+                    "{}: {step}: fdwatch's output ended first; this step: {got:?}; last events: {:?}",
+                    self.label,
+                    &self.seen[self.seen.len().saturating_sub(12)..]
+                );
+            };
+            let done = hit(&v);
+            got.push(v);
+            if done {
+                return got;
+            }
+        }
+    }
+
+    /// Reads on to the next event named `name` and returns it.
+    pub fn next_named(&mut self, name: &'static str) -> Value {
+        let mut got = self.until(&format!("waiting for a {name:?} event"), is(name));
+        got.pop().expect("the event")
+    }
+
+    /// Everything from here to the end of the output (the child exits).
+    pub fn rest(&mut self) -> Vec<Value> {
+        std::iter::from_fn(|| self.next()).collect()
+    }
+
+    /// Every event read so far.
+    pub fn seen(&self) -> &[Value] {
+        &self.seen
+    }
+
+    /// Every event, reading to the end of the output.
+    pub fn all(mut self) -> Vec<Value> {
+        self.rest();
+        self.seen
+    }
+}
+
+/// Runs `f` on each item in its own thread, named after the item so a panic inside says
+/// which one failed; all run to the end, then the test fails naming every one that failed.
+pub fn in_named_threads<'a, T: Send>(
+    items: impl IntoIterator<Item = (&'a str, T)>,
+    f: impl Fn(T) + Sync,
+) {
+    let f = &f;
+    let failed: Vec<&str> = thread::scope(|s| {
+        let running: Vec<_> = items
+            .into_iter()
+            .map(|(name, item)| {
+                let h = thread::Builder::new()
+                    .name(name.to_owned())
+                    .spawn_scoped(s, move || f(item))
+                    .expect("spawn a thread");
+                (name, h)
+            })
+            .collect();
+        running
+            .into_iter()
+            .filter_map(|(name, h)| h.join().is_err().then_some(name))
+            .collect()
+    });
+    assert!(
+        failed.is_empty(),
+        "failed for {failed:?} (their panics are printed above)"
+    );
+}
+
+/// `in_named_threads` over backends: `f(backend)` in a thread named after it.
+pub fn each_backend(backends: &[&str], f: impl Fn(&str) + Sync) {
+    in_named_threads(backends.iter().map(|&b| (b, b)), f);
 }
