@@ -1,30 +1,69 @@
-complete -c fdwatch -s b -l backend -d 'The multiplexer to wait with' -r -f -a "select\t''
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_fdwatch_global_optspecs
+    string join \n b/backend= edge oneshot m/monitor c/count= read= read-size= peek tee oobinline once interval= format= time= color= q/quiet v/verbose h/help V/version
+end
+
+function __fish_fdwatch_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_fdwatch_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_fdwatch_using_subcommand
+    set -l cmd (__fish_fdwatch_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -s b -l backend -d 'The multiplexer to wait with' -r -f -a "select\t''
 pselect\t''
 poll\t''
 ppoll\t''
 epoll\t''"
-complete -c fdwatch -s c -l count -d 'Stop after N events (the summary is not counted)' -r
-complete -c fdwatch -l read -d 'Consume data when readable and report it: count (bytes, rate), text (escaped), hex' -r -f -a "count\t'Bytes and rate'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -s c -l count -d 'Stop after N events (the summary is not counted)' -r
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l read -d 'Consume data when readable and report it: count (bytes, rate), text (escaped), hex' -r -f -a "count\t'Bytes and rate'
 text\t'The bytes as escaped text'
 hex\t'Offset, hex and ASCII rows'"
-complete -c fdwatch -l read-size -d 'Largest single read for --read, --tee and --peek, in bytes' -r
-complete -c fdwatch -l interval -d 'How often fds that stay ready are re-checked, and FIFOs without a reader re-opened' -r
-complete -c fdwatch -l format -d 'Output format: aligned text, or JSON Lines (one object per event)' -r -f -a "text\t''
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l read-size -d 'Largest single read for --read, --tee and --peek, in bytes' -r
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l interval -d 'How often fds that stay ready are re-checked, and FIFOs without a reader re-opened' -r
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l format -d 'Output format: aligned text, or JSON Lines (one object per event)' -r -f -a "text\t''
 json\t''"
-complete -c fdwatch -l time -d 'Timestamp style in text output (JSON always has "t", seconds since start)' -r -f -a "elapsed\t'Seconds since start'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l time -d 'Timestamp style in text output (JSON always has "t", seconds since start)' -r -f -a "elapsed\t'Seconds since start'
 delta\t'Seconds since the previous event'
 wall\t'Local wall-clock time'
 none\t''"
-complete -c fdwatch -l color -d 'When to colour text output (auto: stdout is a terminal; honours NO_COLOR, CLICOLOR_FORCE)' -r -f -a "auto\t''
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l color -d 'When to colour text output (auto: stdout is a terminal; honours NO_COLOR, CLICOLOR_FORCE)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c fdwatch -l edge -d 'Register with EPOLLET, edge-triggered (epoll only)'
-complete -c fdwatch -l oneshot -d 'Register with EPOLLONESHOT (epoll only)'
-complete -c fdwatch -s m -l monitor -d 'Keep watching and report every change, until all fds are gone, --count events, the idle TIMEOUT (time with no event), or --once\'s end of file'
-complete -c fdwatch -l peek -d 'Show queued data without consuming it (tee(2) for pipes, MSG_PEEK for sockets)'
-complete -c fdwatch -l tee -d 'Pass consumed data to stdout unchanged; events go to stderr (implies --read=count)'
-complete -c fdwatch -l once -d 'With -m: end at the first end of file or hang-up instead of reopening FIFOs'
-complete -c fdwatch -s q -l quiet -d 'No output; the exit status answers'
-complete -c fdwatch -s v -l verbose -d 'Also report each wait (call, timeout, time blocked, result) and how each fd is watched'
-complete -c fdwatch -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c fdwatch -s V -l version -d 'Print version'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l edge -d 'Register with EPOLLET, edge-triggered (epoll only)'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l oneshot -d 'Register with EPOLLONESHOT (epoll only)'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -s m -l monitor -d 'Keep watching and report every change, until all fds are gone, --count events, the idle TIMEOUT (time with no event), or --once\'s end of file'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l peek -d 'Show queued data without consuming it (tee(2) for pipes, MSG_PEEK for sockets)'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l tee -d 'Pass consumed data to stdout unchanged; events go to stderr (implies --read=count)'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l oobinline -d 'Set SO_OOBINLINE on the sockets fdwatch opens: urgent bytes stay in the stream and the output shows where the mark falls'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l once -d 'With -m: end at the first end of file or hang-up instead of reopening FIFOs'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -s q -l quiet -d 'No output; the exit status answers'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -s v -l verbose -d 'Also report each wait (call, timeout, time blocked, result) and how each fd is watched'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -s V -l version -d 'Print version'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l data -d 'Normal data to send (escapes: \\n \\r \\t \\0 \\\\ \\xHH); repeatable, in order with --urgent' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l urgent -d 'Data sent with send(MSG_OOB): its last byte is the urgent byte; repeatable' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l delay -d 'Pause between sends (a duration: 10ms, 1s)' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l repeat -d 'Send the whole sequence N times on each connection' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l connections -d 'Open N concurrent client connections (load for a listener)' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l shutdown -d 'shutdown(SHUT_WR) after sending, before closing'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l rst -d 'Close with SO_LINGER 0, so the peer gets a reset (RST)'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -s h -l help -d 'Print help'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send help" -f -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

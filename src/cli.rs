@@ -9,6 +9,7 @@ use clap::{Command, CommandFactory, FromArgMatches, Parser};
 use crate::backend::BackendKind;
 use crate::output::{ColorChoice, Format, TimeStyle};
 use crate::reader::ReadMode;
+use crate::send::{Plan, Step, unescape};
 use crate::spec::{self, Spec};
 use crate::timeout::{self, Timeout};
 
@@ -49,13 +50,18 @@ Exit status: 0 something was ready, 1 timeout with nothing ready,
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
-    max_term_width = 100
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+
     /// How long to wait: '-' forever, 0 polls once, seconds (2, 0.25) or a duration
     /// (250ms, 1m30s). With -m it is the idle timeout and may be left out (forever)
-    #[arg(value_name = "TIMEOUT", allow_negative_numbers = true)]
-    first: OsString,
+    #[arg(value_name = "TIMEOUT", allow_negative_numbers = true, required = true)]
+    first: Option<OsString>,
 
     /// What to watch: N[rwe], N-M[rwe], PATH[:rwe] or - (see below)
     #[arg(value_name = "SPEC", num_args = 0..)]
@@ -113,6 +119,11 @@ pub struct Args {
     /// Pass consumed data to stdout unchanged; events go to stderr (implies --read=count)
     #[arg(long)]
     pub tee: bool,
+
+    /// Set SO_OOBINLINE on the sockets fdwatch opens: urgent bytes stay in the stream
+    /// and the output shows where the mark falls
+    #[arg(long)]
+    pub oobinline: bool,
 
     /// With -m: end at the first end of file or hang-up instead of reopening FIFOs
     #[arg(long, requires = "monitor")]
@@ -245,6 +256,76 @@ producer | fdwatch \-m \-\-tee \- | consumer
 A pipeline monitor: the bytes pass unchanged, events go to standard error.
 "#;
 
+#[derive(clap::Subcommand, Debug)]
+pub enum Sub {
+    /// Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in
+    /// command-line order: a test client for urgent-data debugging
+    Send(SendArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SendArgs {
+    /// Where to connect: tcp:HOST:PORT or unix:PATH
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+
+    /// Normal data to send (escapes: \n \r \t \0 \\ \xHH); repeatable, in order with --urgent
+    #[arg(long, value_name = "STR")]
+    pub data: Vec<String>,
+
+    /// Data sent with send(MSG_OOB): its last byte is the urgent byte; repeatable
+    #[arg(long, value_name = "BYTES")]
+    pub urgent: Vec<String>,
+
+    /// Pause between sends (a duration: 10ms, 1s)
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    pub delay: Option<Duration>,
+
+    /// Send the whole sequence N times on each connection
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeat: u64,
+
+    /// Open N concurrent client connections (load for a listener)
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub connections: u32,
+
+    /// shutdown(SHUT_WR) after sending, before closing
+    #[arg(long)]
+    pub shutdown: bool,
+
+    /// Close with SO_LINGER 0, so the peer gets a reset (RST)
+    #[arg(long, conflicts_with = "shutdown")]
+    pub rst: bool,
+
+    /// The sends in command-line order (filled in by `parse`).
+    #[arg(skip)]
+    pub plan: Plan,
+}
+
+/// --data and --urgent in the order they were given, from clap's argument indices.
+fn send_steps(m: &clap::ArgMatches) -> Result<Vec<Step>, String> {
+    let mut steps: Vec<(usize, Step)> = Vec::new();
+    for (id, urgent) in [("data", false), ("urgent", true)] {
+        let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_many::<String>(id)) else {
+            continue;
+        };
+        for (i, v) in idx.zip(vals) {
+            let bytes = unescape(v).map_err(|e| format!("--{id} {e}"))?;
+            steps.push((
+                i,
+                if urgent {
+                    Step::Urgent(bytes)
+                } else {
+                    Step::Data(bytes)
+                },
+            ));
+        }
+    }
+    steps.sort_by_key(|(i, _)| *i);
+    Ok(steps.into_iter().map(|(_, s)| s).collect())
+}
+
 /// clap's definition, for the man page and completions too.
 pub fn command() -> Command {
     Args::command()
@@ -265,11 +346,15 @@ where
     T: Into<OsString> + Clone,
 {
     let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
-    let res = command()
-        .try_get_matches_from(&argv)
-        .and_then(|mut m| Args::from_arg_matches_mut(&mut m));
+    let res = command().try_get_matches_from(&argv).and_then(|mut m| {
+        let steps = match m.subcommand() {
+            Some(("send", sm)) => Some(send_steps(sm)),
+            _ => None,
+        };
+        Args::from_arg_matches_mut(&mut m).map(|a| (a, steps))
+    });
     match res {
-        Ok(mut a) => match a.resolve() {
+        Ok((mut a, steps)) => match a.resolve().and_then(|()| a.fill_plan(steps)) {
             Ok(()) => Parsed::Run(Box::new(a)),
             Err(msg) => {
                 crate::report_error(&msg);
@@ -364,23 +449,26 @@ impl Args {
     /// out (`fdwatch -m --tee -`): a lone positional, or a first one that is no
     /// timeout but is a SPEC, starts the SPECs and the idle timeout is forever.
     fn resolve(&mut self) -> Result<(), String> {
-        let first = self.first.to_str().map(timeout::parse);
-        let first_is_spec = spec::parse(&self.first).is_ok();
+        let Some(first) = self.first.clone() else {
+            return Ok(());
+        };
+        let first_is_spec = spec::parse(&first).is_ok();
+        let first_timeout = first.to_str().map(timeout::parse);
         let rest: &[OsString] = &self.rest;
-        let (timeout, specs): (Timeout, Vec<&OsString>) = match first {
+        let (timeout, specs): (Timeout, Vec<&OsString>) = match first_timeout {
             _ if self.monitor && first_is_spec && rest.is_empty() => {
-                (Timeout::Forever, vec![&self.first])
+                (Timeout::Forever, vec![&first])
             }
             Some(Ok(t)) => (t, rest.iter().collect()),
             _ if self.monitor && first_is_spec => (
                 Timeout::Forever,
-                std::iter::once(&self.first).chain(rest).collect(),
+                std::iter::once(&first).chain(rest).collect(),
             ),
             Some(Err(e)) => return Err(e.to_string()),
             None => {
                 return Err(format!(
                     "timeout '{}': not valid UTF-8",
-                    self.first.to_string_lossy()
+                    first.to_string_lossy()
                 ));
             }
         };
@@ -392,6 +480,21 @@ impl Args {
             .map(|s| spec::parse(s).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?;
         self.timeout = timeout;
+        Ok(())
+    }
+
+    /// `send`: the plan from its options and the ordered steps.
+    fn fill_plan(&mut self, steps: Option<Result<Vec<Step>, String>>) -> Result<(), String> {
+        if let (Some(Sub::Send(s)), Some(steps)) = (&mut self.command, steps) {
+            s.plan = Plan {
+                steps: steps?,
+                delay: s.delay,
+                repeat: s.repeat,
+                connections: s.connections,
+                shutdown: s.shutdown,
+                rst: s.rst,
+            };
+        }
         Ok(())
     }
 

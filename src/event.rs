@@ -56,6 +56,22 @@ pub enum Event<'a> {
         what: &'a str,
         action: &'static str,
     },
+    /// A listener accepted a connection; `fd` is the new socket, now watched.
+    Accept {
+        fd: RawFd,
+        what: &'a str,
+        listener: RawFd,
+        peer: &'a str,
+    },
+    /// A non-blocking connect finished: `error` is SO_ERROR (None: connected).
+    Connect {
+        fd: RawFd,
+        what: &'a str,
+        error: Option<Errno>,
+    },
+    /// Urgent (out-of-band) data, reported in stream order: `offset` is how many
+    /// normal bytes came before the mark on this fd.
+    Urgent(Urgent<'a>),
     /// The wait ended with nothing ready.
     Timeout { timeout: Duration },
     /// `-v`: one backend call.
@@ -103,4 +119,24 @@ pub struct FdBytes {
     pub fd: RawFd,
     pub what: String,
     pub bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Urgent<'a> {
+    pub fd: RawFd,
+    pub what: &'a str,
+    /// The urgent byte (None with SO_OOBINLINE, or when there was none to take).
+    pub byte: Option<u8>,
+    /// SIOCATMARK after the bytes before the mark were read (or now, for --peek).
+    pub atmark: Option<bool>,
+    pub offset: u64,
+    /// Copied with MSG_PEEK, not consumed.
+    pub peek: bool,
+    /// SO_OOBINLINE: the byte stays in the stream at `offset`; this marks the place.
+    pub inline: bool,
+    /// An earlier urgent byte, reported and never read, that this one replaced
+    /// (TCP keeps one urgent pointer, REPORT row 26).
+    pub replaced: Option<u8>,
+    /// Why there is no byte: EINVAL (none) or EOPNOTSUPP (not supported here).
+    pub errno: Option<Errno>,
 }

@@ -8,13 +8,16 @@ pub mod cli;
 pub mod describe;
 pub mod error;
 pub mod event;
+pub mod net;
 pub mod open;
 pub mod output;
 pub mod reader;
 pub mod readiness;
 pub mod report;
+pub mod send;
 pub mod spec;
 pub mod timeout;
+pub mod urgent;
 pub mod watch;
 
 use std::io::Write;
@@ -26,7 +29,11 @@ pub fn report_error(msg: &str) {
 
 /// Runs a parsed command line and returns the exit status (SPEC §4.7).
 pub fn run(args: &cli::Args) -> u8 {
-    match watch::run(args) {
+    let result = match &args.command {
+        Some(cli::Sub::Send(s)) => send::run(&s.address, &s.plan),
+        None => watch::run(args),
+    };
+    match result {
         Ok(code) => code,
         // `fdwatch ... | head -1`: the reader left; that is a normal, quiet end.
         Err(error::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,

@@ -11,6 +11,7 @@ use nix::sys::stat::{Mode, SFlag, stat};
 
 use crate::describe::{Description, describe};
 use crate::error::{Error, Result};
+use crate::net::{self, Role};
 use crate::spec::{self, Interest, Spec, Target};
 
 /// Ownership in the type: fdwatch closes only what it opened.
@@ -30,6 +31,8 @@ pub struct Watched {
     pub desc: Description,
     /// The path fdwatch opened it from (None for inherited fds).
     pub path: Option<PathBuf>,
+    /// For sockets fdwatch opened: connecting, listening or a stream.
+    pub role: Role,
     handle: Handle,
 }
 
@@ -127,13 +130,17 @@ impl WatchSet {
                     }
                     v
                 }
-                Target::Path(_) => Vec::new(),
+                Target::Path(_) | Target::Socket(_) => Vec::new(),
             };
             slots.push(fds);
         }
         for (s, inherited) in specs.iter().zip(slots) {
             match &s.target {
                 Target::Path(p) => set.open_path(s, p)?,
+                Target::Socket(sock) => {
+                    let (fd, role) = net::open(sock, &format!("spec '{s}'"))?;
+                    set.push_socket(fd, role, s.interest);
+                }
                 _ => {
                     for (n, b) in inherited {
                         set.add_inherited(n, b, s.interest);
@@ -155,6 +162,7 @@ impl WatchSet {
             interest,
             desc: describe(b),
             path: None,
+            role: Role::Stream,
             handle: Handle::Inherited(b),
         });
     }
@@ -185,8 +193,23 @@ impl WatchSet {
             interest,
             desc,
             path: Some(path.to_owned()),
+            role: Role::Stream,
             handle: Handle::Owned(fd),
         });
+    }
+
+    /// Adds a socket fdwatch opened or accepted; returns its index.
+    pub fn push_socket(&mut self, fd: OwnedFd, role: Role, interest: Interest) -> usize {
+        let desc = describe(fd.as_fd());
+        self.fds.push(Watched {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&fd),
+            interest,
+            desc,
+            path: None,
+            role,
+            handle: Handle::Owned(fd),
+        });
+        self.fds.len() - 1
     }
 
     /// Opens the path of entry `t` again, while its current fd stays open.

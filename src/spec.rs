@@ -21,6 +21,13 @@ impl Interest {
         urgent: false,
     };
 
+    /// Sockets watch for data and urgent data unless told otherwise.
+    pub const SOCKET: Interest = Interest {
+        read: true,
+        write: false,
+        urgent: true,
+    };
+
     pub fn merge(self, other: Interest) -> Interest {
         Interest {
             read: self.read || other.read,
@@ -77,6 +84,50 @@ pub enum Target {
     FdRange(RawFd, RawFd),
     /// A path to open (file, FIFO, tty, device, /proc/PID/fd/N).
     Path(PathBuf),
+    /// A socket to open: connect to, or listen on, a TCP or UNIX address.
+    Socket(SocketSpec),
+}
+
+/// `tcp:HOST:PORT`, `tcp-listen:[HOST:]PORT`, `unix:PATH`, `unix-listen:PATH`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SocketSpec {
+    Tcp { host: String, port: u16 },
+    TcpListen { host: Option<String>, port: u16 },
+    Unix(PathBuf),
+    UnixListen(PathBuf),
+}
+
+impl SocketSpec {
+    pub fn is_listener(&self) -> bool {
+        matches!(
+            self,
+            SocketSpec::TcpListen { .. } | SocketSpec::UnixListen(_)
+        )
+    }
+}
+
+/// `[::1]` for IPv6 literals, as they are written in a spec.
+fn show_host(h: &str) -> String {
+    if h.contains(':') {
+        format!("[{h}]")
+    } else {
+        h.to_owned()
+    }
+}
+
+impl fmt::Display for SocketSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SocketSpec::Tcp { host, port } => write!(f, "tcp:{}:{port}", show_host(host)),
+            SocketSpec::TcpListen { host: None, port } => write!(f, "tcp-listen:{port}"),
+            SocketSpec::TcpListen {
+                host: Some(h),
+                port,
+            } => write!(f, "tcp-listen:{}:{port}", show_host(h)),
+            SocketSpec::Unix(p) => write!(f, "unix:{}", p.display()),
+            SocketSpec::UnixListen(p) => write!(f, "unix-listen:{}", p.display()),
+        }
+    }
 }
 
 /// One parsed SPEC argument.
@@ -92,6 +143,7 @@ impl fmt::Display for Spec {
         match &self.target {
             Target::Fd(n) => write!(f, "{n}{}", self.interest),
             Target::FdRange(a, b) => write!(f, "{a}-{b}{}", self.interest),
+            Target::Socket(sock) => write!(f, "{sock}/{}", self.interest),
             Target::Path(p) => {
                 let shown = p.display().to_string();
                 // A path that would read as an fd spec, `-` or a socket spec needs `./`
@@ -121,7 +173,7 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
-/// Prefixes of spec forms that later versions open (sockets, other processes).
+/// Prefixes that make a spec something other than a path.
 const NOT_YET: [&str; 5] = ["tcp:", "tcp-listen:", "unix:", "unix-listen:", "pid:"];
 
 /// Parses one SPEC argument. Never panics; errors name the argument.
@@ -142,10 +194,13 @@ pub fn parse(arg: &OsStr) -> Result<Spec, SpecError> {
             interest: Interest::READ,
         });
     }
+    if bytes.starts_with(b"pid:") {
+        return Err(err(
+            "'pid:' specs are not supported by this version of fdwatch".into(),
+        ));
+    }
     if let Some(p) = NOT_YET.iter().find(|p| bytes.starts_with(p.as_bytes())) {
-        return Err(err(format!(
-            "'{p}' specs are not supported by this version of fdwatch"
-        )));
+        return parse_socket(p, &bytes[p.len()..]).map_err(err);
     }
     if bytes[0] == b'-' && bytes.get(1).is_some_and(u8::is_ascii_digit) {
         return Err(err("fd numbers cannot be negative".into()));
@@ -215,6 +270,65 @@ fn parse_path(bytes: &[u8]) -> Result<Spec, String> {
         target: Target::Path(PathBuf::from(OsString::from_vec(path.to_vec()))),
         interest,
     })
+}
+
+/// A socket spec after its prefix: the address, then an optional `/rwe` suffix.
+fn parse_socket(prefix: &str, rest: &[u8]) -> Result<Spec, String> {
+    let rest = std::str::from_utf8(rest)
+        .map_err(|_| "socket addresses must be valid UTF-8".to_string())?;
+    // The suffix counts when it is `/` plus letters from rwe after a non-empty address.
+    let (addr, interest) = match rest.rsplit_once('/') {
+        Some((a, l))
+            if !a.is_empty() && !l.is_empty() && l.bytes().all(|b| b"rwe".contains(&b)) =>
+        {
+            (a, letters_or_default(l.as_bytes())?)
+        }
+        _ => (rest, Interest::SOCKET),
+    };
+    if addr.is_empty() {
+        return Err("missing address".into());
+    }
+    let sock = match prefix {
+        "tcp:" => {
+            let (host, port) = host_port(addr)?;
+            let host = host.ok_or("expected HOST:PORT, as in tcp:127.0.0.1:8888")?;
+            SocketSpec::Tcp { host, port }
+        }
+        "tcp-listen:" => {
+            let (host, port) = host_port(addr)?;
+            SocketSpec::TcpListen { host, port }
+        }
+        "unix:" => SocketSpec::Unix(PathBuf::from(addr)),
+        _ => SocketSpec::UnixListen(PathBuf::from(addr)),
+    };
+    Ok(Spec {
+        target: Target::Socket(sock),
+        interest,
+    })
+}
+
+/// `HOST:PORT`, `[V6]:PORT` or a bare `PORT`.
+fn host_port(addr: &str) -> Result<(Option<String>, u16), String> {
+    let (host, port) = match addr.rsplit_once(':') {
+        Some((h, p)) => (Some(h), p),
+        None => (None, addr),
+    };
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("port '{port}' is not a number from 0 to 65535"))?;
+    let host = match host {
+        Some(h) if h.starts_with('[') && h.ends_with(']') && h.len() > 2 => {
+            Some(h[1..h.len() - 1].to_owned())
+        }
+        Some(h) if h.is_empty() || h.contains(['[', ']']) || h.contains(':') => {
+            return Err(format!(
+                "host '{h}' is not valid (write IPv6 addresses as [::1])"
+            ));
+        }
+        Some(h) => Some(h.to_owned()),
+        None => None,
+    };
+    Ok((host, port))
 }
 
 /// Merges specs naming the same target (`0r 0w` is `0rw`), keeping first-seen order.
@@ -305,7 +419,14 @@ mod tests {
             ("99999999999r", "too large"),
             ("3-99999999999", "too large"),
             (":r", "empty path"),
-            ("tcp:127.0.0.1:80", "not supported"),
+            ("tcp:127.0.0.1", "not a number"),
+            ("tcp:8888", "HOST:PORT"),
+            ("tcp:[::1:80", "not valid"),
+            ("tcp::1:80", "not valid"),
+            ("tcp:h:99999", "not a number"),
+            ("tcp-listen:", "missing address"),
+            ("tcp:h:80/rx", "not a number"),
+            ("unix:", "missing address"),
             ("pid:1", "not supported"),
             ("0é", "unknown event letter 'é'"),
         ];
@@ -316,6 +437,70 @@ mod tests {
             assert!(line.starts_with(&format!("spec '{s}': ")), "{line}");
             assert!(line.contains(want), "{s}: {line}");
             assert!(!line.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn socket_specs() {
+        let re = Interest::SOCKET;
+        let table: &[(&str, SocketSpec, Interest)] = &[
+            (
+                "tcp:127.0.0.1:8888",
+                SocketSpec::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 8888,
+                },
+                re,
+            ),
+            (
+                "tcp:[::1]:8888/r",
+                SocketSpec::Tcp {
+                    host: "::1".into(),
+                    port: 8888,
+                },
+                i(true, false, false),
+            ),
+            (
+                "tcp:localhost:80/rwe",
+                SocketSpec::Tcp {
+                    host: "localhost".into(),
+                    port: 80,
+                },
+                i(true, true, true),
+            ),
+            (
+                "tcp-listen:8888",
+                SocketSpec::TcpListen {
+                    host: None,
+                    port: 8888,
+                },
+                re,
+            ),
+            (
+                "tcp-listen:127.0.0.1:0/re",
+                SocketSpec::TcpListen {
+                    host: Some("127.0.0.1".into()),
+                    port: 0,
+                },
+                re,
+            ),
+            ("unix:/tmp/s", SocketSpec::Unix("/tmp/s".into()), re),
+            (
+                "unix:/tmp/s/w",
+                SocketSpec::Unix("/tmp/s".into()),
+                i(false, true, false),
+            ),
+            (
+                "unix-listen:/tmp/x.sock",
+                SocketSpec::UnixListen("/tmp/x.sock".into()),
+                re,
+            ),
+        ];
+        for (s, sock, interest) in table {
+            let got = p(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(got.target, Target::Socket(sock.clone()), "{s}");
+            assert_eq!(&got.interest, interest, "{s}");
+            assert_eq!(p(&got.to_string()).as_ref(), Ok(&got), "{s} round trip");
         }
     }
 

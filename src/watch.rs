@@ -8,6 +8,7 @@
 //! `--interval` by a second backend of the same kind, until they change.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -17,13 +18,17 @@ use crate::backend::{self, Backend, BackendKind, Mode, Readiness, Registered};
 use crate::cli::Args;
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
-use crate::event::{Event, FdBytes, Summary};
+use crate::event::{Event, FdBytes, Summary, Urgent};
+use crate::net::{self, Role};
 use crate::open::WatchSet;
+use crate::open::Watched;
 use crate::output;
 use crate::reader::{self, Peeker, ReadMode, Source, Step};
 use crate::readiness::{Conditions, Raw};
 use crate::report::Reporter;
+use crate::spec::Interest;
 use crate::timeout::{Deadline, Timeout};
+use crate::urgent::{self, Oob};
 
 /// Reads per fd per wake-up before others get their turn; the rest follows without waiting.
 const MAX_READS: usize = 16;
@@ -129,6 +134,15 @@ struct Track {
     unreported: u64,
     first_data: Option<Instant>,
     last_data_event: Option<Instant>,
+    /// An urgent byte taken with MSG_OOB, reported when reading reaches its mark.
+    pending_oob: Option<u8>,
+    /// SO_OOBINLINE: the mark is to be reported when reading reaches it.
+    mark_pending: bool,
+    /// Not consuming: the urgent byte last shown (to report it once, and a newer one
+    /// replacing it).
+    urgent_seen: Option<u8>,
+    /// A "no urgent byte" (EINVAL/EOPNOTSUPP) was reported for this PRI episode.
+    urgent_none_said: bool,
 }
 
 struct Engine<'a> {
@@ -147,6 +161,58 @@ struct Engine<'a> {
     more: Vec<usize>,
     stop: Option<End>,
     recheck_buf: Vec<Readiness>,
+}
+
+/// --read=count: one data event for the bytes not yet reported.
+fn flush_count(rep: &mut Reporter<'_>, w: &Watched, tr: &mut Track) -> Result<()> {
+    if tr.unreported == 0 {
+        return Ok(());
+    }
+    let now = Instant::now();
+    let secs = tr
+        .first_data
+        .map_or(0.0, |f| now.duration_since(f).as_secs_f64());
+    let rate = (secs > 0.0).then(|| tr.total as f64 / secs);
+    let bytes = std::mem::take(&mut tr.unreported);
+    tr.last_data_event = Some(now);
+    rep.emit(&Event::Data {
+        fd: w.fd,
+        what: &w.desc.what,
+        bytes,
+        total: Some(tr.total),
+        rate,
+        text: None,
+        hex: None,
+    })
+}
+
+/// While consuming a socket: once the read position reaches the urgent mark, the
+/// urgent byte taken earlier is reported, after the bytes that came before it.
+fn urgent_at_mark(
+    rep: &mut Reporter<'_>,
+    w: &Watched,
+    tr: &mut Track,
+    fd: BorrowedFd<'_>,
+) -> Result<()> {
+    if tr.pending_oob.is_none() && !tr.mark_pending {
+        return Ok(());
+    }
+    if urgent::at_mark(fd) != Some(true) {
+        return Ok(());
+    }
+    flush_count(rep, w, tr)?;
+    let inline = std::mem::take(&mut tr.mark_pending) && tr.pending_oob.is_none();
+    rep.emit(&Event::Urgent(Urgent {
+        fd: w.fd,
+        what: &w.desc.what,
+        byte: tr.pending_oob.take(),
+        atmark: Some(true),
+        offset: tr.total,
+        peek: false,
+        inline,
+        replaced: None,
+        errno: None,
+    }))
 }
 
 fn readable(c: Conditions) -> bool {
@@ -334,7 +400,24 @@ impl Engine<'_> {
     /// refused it and poll stands in).
     fn register(&mut self, t: usize) -> Result<()> {
         let w = &self.set.fds[t];
-        let reg = self.main.add(w.fd, t, w.interest)?;
+        // A connect in progress finishes as writability (or an error).
+        let interest = if w.role == Role::Connecting {
+            w.interest.merge(Interest {
+                write: true,
+                ..Interest::default()
+            })
+        } else {
+            w.interest
+        };
+        if self.args.oobinline
+            && w.desc.kind == Kind::Socket
+            && !w.inherited()
+            && let Some(fd) = w.borrow()
+        {
+            net::set_oobinline(fd)
+                .map_err(|e| Error::sys(format!("fd {}", w.fd), "setsockopt(SO_OOBINLINE)", e))?;
+        }
+        let reg = self.main.add(w.fd, t, interest)?;
         if let Registered::PollFallback(e) = reg {
             let msg = format!(
                 "epoll_ctl refused {} ({e:?}); poll checks it instead (files and devices are always ready)",
@@ -365,6 +448,9 @@ impl Engine<'_> {
         let Some(fd) = w.borrow() else {
             return Ok(());
         };
+        if w.role == Role::Connecting {
+            return self.on_connected(t, cond);
+        }
         let reading = self.read_mode.is_some() && w.interest.read;
         let queued = describe::queued(fd, w.desc.kind);
         let tr = &mut self.tracks[t];
@@ -386,8 +472,31 @@ impl Engine<'_> {
                 queued,
                 pipe_size: describe::pipe_size(fd, w.desc.kind),
             })?;
-            if self.args.peek && cond.contains(Conditions::READ) && w.interest.read {
+            if self.args.peek
+                && cond.contains(Conditions::READ)
+                && w.interest.read
+                && w.role == Role::Stream
+            {
                 self.peek(t)?;
+            }
+        }
+        let w = &self.set.fds[t];
+        if w.role == Role::Listener {
+            // Accepting drains the readiness, so there is nothing to park.
+            return if cond.contains(Conditions::READ) {
+                self.accept_all(t)
+            } else {
+                Ok(())
+            };
+        }
+        // The urgent byte is taken before any normal read of this fd.
+        if w.desc.kind == Kind::Socket {
+            if cond.contains(Conditions::URGENT) {
+                self.on_urgent(t, reading)?;
+            } else {
+                let tr = &mut self.tracks[t];
+                tr.urgent_seen = None;
+                tr.urgent_none_said = false;
             }
         }
         let outcome = if reading && readable(cond) {
@@ -413,7 +522,11 @@ impl Engine<'_> {
         // The select family folds hang-up into "readable"; for a pipe or FIFO,
         // readable with nothing queued says the same (read would return 0).
         let pipe_like = matches!(w.desc.kind, Kind::Pipe | Kind::Fifo);
+        // A TCP peer that closed gives RDHUP and no HUP (REPORT row 28-29).
+        let peer_done =
+            w.desc.kind == Kind::Socket && cond.contains(Conditions::RDHUP) && !w.interest.write;
         let hung_up = cond.contains(Conditions::HANGUP)
+            || peer_done
             || (pipe_like && cond.contains(Conditions::READ) && queued == Some(0));
         if !reading && read_side && hung_up && (w.owned_fifo() || queued.unwrap_or(0) == 0) {
             return self.on_end(t);
@@ -461,14 +574,19 @@ impl Engine<'_> {
         if tr.source.is_none() {
             tr.source = Some(Source::for_watched(w, fd)?);
         }
-        let Some(src) = tr.source.as_ref() else {
+        // Out of the track while reading (the loop updates the track); back after.
+        let Some(source) = tr.source.take() else {
             return Ok(Outcome::Drained);
         };
+        let src = &source;
         let tee = self.args.tee;
         let mut use_splice = tee && mode == ReadMode::Count && self.splice_ok && src.is_pipe(kind);
         let mut outcome = Outcome::More;
         let mut reads = 0;
         while reads < MAX_READS {
+            // Reads never cross the urgent mark, so checking before each read
+            // reports the urgent byte exactly between the bytes around it.
+            urgent_at_mark(&mut self.rep, w, tr, fd)?;
             let s = if use_splice {
                 reader::splice_to_stdout(src, self.buf.len())
             } else {
@@ -536,7 +654,10 @@ impl Engine<'_> {
         }
         if outcome == Outcome::More {
             self.more.push(t);
+        } else {
+            urgent_at_mark(&mut self.rep, w, tr, fd)?;
         }
+        tr.source = Some(source);
         let due = tr
             .last_data_event
             .is_none_or(|at| at.elapsed() >= self.args.interval);
@@ -557,27 +678,7 @@ impl Engine<'_> {
     /// --read=count: one data event for the bytes not yet reported (at most one per
     /// --interval per fd, so a fast stream is a readable trickle of events).
     fn flush_count(&mut self, t: usize) -> Result<()> {
-        let tr = &mut self.tracks[t];
-        if tr.unreported == 0 {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let secs = tr
-            .first_data
-            .map_or(0.0, |f| now.duration_since(f).as_secs_f64());
-        let rate = (secs > 0.0).then(|| tr.total as f64 / secs);
-        let w = &self.set.fds[t];
-        let bytes = std::mem::take(&mut tr.unreported);
-        tr.last_data_event = Some(now);
-        self.rep.emit(&Event::Data {
-            fd: w.fd,
-            what: &w.desc.what,
-            bytes,
-            total: Some(tr.total),
-            rate,
-            text: None,
-            hex: None,
-        })
+        flush_count(&mut self.rep, &self.set.fds[t], &mut self.tracks[t])
     }
 
     /// --peek: what is queued, without consuming it.
@@ -586,7 +687,20 @@ impl Engine<'_> {
         let Some(fd) = w.borrow() else {
             return Ok(());
         };
-        let got = self.peeker.peek(fd, w.desc.kind, &mut self.buf)?;
+        let got = match self.peeker.peek(fd, w.desc.kind, &mut self.buf) {
+            Ok(got) => got,
+            // A socket that is not connected yet, say: reported, and the run goes on.
+            Err(Error::Sys { errno, call, .. }) => {
+                let msg = format!("{call} failed");
+                return self.rep.emit(&Event::Error {
+                    fd: Some(w.fd),
+                    what: &w.desc.what,
+                    errno,
+                    message: &msg,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let (bytes, text) = match got {
             Some(n) => (n as u64, Some(reader::escape(&self.buf[..n]))),
             None => (
@@ -603,6 +717,134 @@ impl Engine<'_> {
             text: text.as_deref(),
             hex: None,
         })
+    }
+
+    /// A non-blocking connect finished: report SO_ERROR, then watch the user's letters.
+    fn on_connected(&mut self, t: usize, cond: Conditions) -> Result<()> {
+        let done = cond.contains(Conditions::WRITE)
+            || cond.contains(Conditions::ERROR)
+            || cond.contains(Conditions::HANGUP);
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow().filter(|_| done) else {
+            return Ok(());
+        };
+        let error = net::connect_error(fd);
+        self.tracks[t].ever_ready = true;
+        self.rep.emit(&Event::Connect {
+            fd: w.fd,
+            what: &w.desc.what,
+            error,
+        })?;
+        if error.is_some() {
+            return self.remove(t);
+        }
+        // Connected: now it has a peer to show, and only the user's letters matter.
+        let desc = describe::describe(fd);
+        let w = &mut self.set.fds[t];
+        w.desc = desc;
+        w.role = Role::Stream;
+        self.main.modify(w.fd, t, w.interest)
+    }
+
+    /// Accepts every pending connection on listener `t`; each joins the watch set
+    /// with the listener's letters.
+    fn accept_all(&mut self, t: usize) -> Result<()> {
+        let (listener, interest) = (self.set.fds[t].fd, self.set.fds[t].interest);
+        loop {
+            let Some(fd) = self.set.fds[t].borrow() else {
+                return Ok(());
+            };
+            let (sock, peer) = match net::accept(fd) {
+                Ok(Some(a)) => a,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    // Out of fds, say: report it and re-check the listener at the
+                    // bounded rate instead of spinning on it.
+                    let w = &self.set.fds[t];
+                    self.rep.emit(&Event::Error {
+                        fd: Some(listener),
+                        what: &w.desc.what,
+                        errno: e,
+                        message: "accept failed",
+                    })?;
+                    return self.park(t);
+                }
+            };
+            let n = self.set.push_socket(sock, Role::Stream, interest);
+            if let Err(e) = self.register(n) {
+                // select cannot take fds >= FD_SETSIZE: refuse this one, keep serving.
+                let w = &self.set.fds[n];
+                let msg = e.to_string();
+                self.rep.emit(&Event::Error {
+                    fd: Some(w.fd),
+                    what: &w.desc.what,
+                    errno: Errno::EMFILE,
+                    message: &msg,
+                })?;
+                self.set.fds[n].close();
+                continue;
+            }
+            let w = &self.set.fds[n];
+            self.rep.emit(&Event::Accept {
+                fd: w.fd,
+                what: &w.desc.what,
+                listener,
+                peer: &peer,
+            })?;
+        }
+    }
+
+    /// PRI on a socket: take the urgent byte now (to report it at its mark), or, when
+    /// not consuming, show it with MSG_PEEK once, saying when a newer one replaced it.
+    fn on_urgent(&mut self, t: usize, reading: bool) -> Result<()> {
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow() else {
+            return Ok(());
+        };
+        let tr = &mut self.tracks[t];
+        let oob = urgent::take(fd, !reading);
+        let (byte, errno) = match oob {
+            Oob::Byte(b) if reading => {
+                tr.pending_oob = Some(b);
+                return Ok(());
+            }
+            Oob::Byte(b) if tr.urgent_seen == Some(b) => return Ok(()),
+            Oob::Byte(b) => (Some(b), None),
+            // SO_OOBINLINE: the byte is in the stream; reading reports the mark.
+            Oob::NoByte if self.args.oobinline && reading => {
+                tr.mark_pending = true;
+                return Ok(());
+            }
+            Oob::NoByte | Oob::Unsupported if tr.urgent_none_said => return Ok(()),
+            Oob::NoByte => (None, Some(Errno::EINVAL)),
+            Oob::Unsupported => (None, Some(Errno::EOPNOTSUPP)),
+            Oob::NotYet => return Ok(()),
+            Oob::Failed(e) => {
+                return self.rep.emit(&Event::Error {
+                    fd: Some(w.fd),
+                    what: &w.desc.what,
+                    errno: e,
+                    message: "recv(MSG_OOB) failed",
+                });
+            }
+        };
+        let replaced = byte.and(tr.urgent_seen);
+        if byte.is_some() {
+            tr.urgent_seen = byte;
+        } else {
+            tr.urgent_none_said = true;
+        }
+        self.rep.emit(&Event::Urgent(Urgent {
+            fd: w.fd,
+            what: &w.desc.what,
+            byte,
+            atmark: urgent::at_mark(fd),
+            offset: tr.total,
+            peek: byte.is_some(),
+            inline: false,
+            replaced,
+            errno,
+        }))
     }
 
     /// The other side of fd `t` is gone: end (--once), reopen a FIFO, or drop the fd.

@@ -180,9 +180,9 @@ fn bad_inputs_are_one_line_usage_errors() {
             vec!["'99999999999r'"],
         ),
         (
-            "tcp: not supported",
-            args(&["0", "tcp:127.0.0.1:1"]),
-            vec!["'tcp:127.0.0.1:1'"],
+            "tcp: port out of range",
+            args(&["0", "tcp:127.0.0.1:99999"]),
+            vec!["'tcp:127.0.0.1:99999'", "port"],
         ),
         ("pid: not supported", args(&["0", "pid:1"]), vec!["'pid:1'"]),
         (

@@ -102,6 +102,13 @@ impl Backend for Poll {
         Ok(())
     }
 
+    fn modify(&mut self, fd: RawFd, _token: usize, interest: Interest) -> Result<()> {
+        if let Some(p) = self.fds.iter_mut().find(|p| p.fd == fd) {
+            p.events = events(interest);
+        }
+        Ok(())
+    }
+
     fn wait(
         &mut self,
         timeout: Option<Duration>,

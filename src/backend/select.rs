@@ -86,6 +86,11 @@ impl Backend for Select {
         Ok(())
     }
 
+    fn modify(&mut self, fd: RawFd, token: usize, interest: Interest) -> Result<()> {
+        self.delete(fd)?;
+        self.add(fd, token, interest).map(drop)
+    }
+
     fn wait(
         &mut self,
         timeout: Option<Duration>,

@@ -67,6 +67,9 @@ impl<W: Write> Printer for Json<W> {
             Event::Ready { .. } => "ready",
             Event::Error { .. } => "error",
             Event::Data { .. } => "data",
+            Event::Accept { .. } => "accept",
+            Event::Connect { .. } => "connect",
+            Event::Urgent(_) => "urgent",
             Event::Eof { .. } => "eof",
             Event::Hangup { .. } => "hangup",
             Event::Timeout { .. } => "timeout",
@@ -146,6 +149,58 @@ impl<W: Write> Printer for Json<W> {
                     o.write_all(b"]")?;
                 }
                 write!(o, ",\"peek\":{}", total.is_none())?;
+            }
+            Event::Accept {
+                fd,
+                what,
+                listener,
+                peer,
+            } => {
+                write!(o, ",\"fd\":{fd},\"what\":")?;
+                string(o, what)?;
+                write!(o, ",\"listener\":{listener},\"peer\":")?;
+                string(o, peer)?;
+            }
+            Event::Connect { fd, what, error } => {
+                write!(o, ",\"fd\":{fd},\"what\":")?;
+                string(o, what)?;
+                match error {
+                    None => o.write_all(b",\"result\":\"ok\"")?,
+                    Some(e) => {
+                        write!(o, ",\"result\":\"{e:?}\",\"message\":")?;
+                        string(o, e.desc())?;
+                    }
+                }
+            }
+            Event::Urgent(u) => {
+                write!(o, ",\"fd\":{},\"what\":", u.fd)?;
+                string(o, u.what)?;
+                let byte = |o: &mut W, b: Option<u8>| match b {
+                    Some(b) => string(o, &crate::reader::escape(&[b])),
+                    None => o.write_all(b"null"),
+                };
+                o.write_all(b",\"byte\":")?;
+                byte(o, u.byte)?;
+                match u.byte {
+                    Some(b) => write!(o, ",\"hex\":\"{b:02x}\"")?,
+                    None => o.write_all(b",\"hex\":null")?,
+                }
+                o.write_all(b",\"atmark\":")?;
+                match u.atmark {
+                    Some(m) => write!(o, "{m}")?,
+                    None => o.write_all(b"null")?,
+                }
+                write!(
+                    o,
+                    ",\"offset\":{},\"peek\":{},\"inline\":{},\"replaced\":",
+                    u.offset, u.peek, u.inline
+                )?;
+                byte(o, u.replaced)?;
+                o.write_all(b",\"errno\":")?;
+                match u.errno {
+                    Some(e) => write!(o, "\"{e:?}\"")?,
+                    None => o.write_all(b"null")?,
+                }
             }
             Event::Eof { fd, what, total } => {
                 write!(o, ",\"fd\":{fd},\"what\":")?;

@@ -189,6 +189,55 @@ impl<W: Write> Printer for Text<W> {
                     write!(self.out, "\n{:w$}{row}", "", w = self.indent())?;
                 }
             }
+            Event::Accept {
+                fd,
+                what,
+                listener,
+                peer,
+            } => {
+                self.fd_col(Some(*fd))?;
+                write!(self.out, "{what:<WHAT$} ")?;
+                self.styled(
+                    format_args!("accept from {peer} (listener fd {listener})"),
+                    Style::new().cyan(),
+                )?;
+            }
+            Event::Connect { fd, what, error } => {
+                self.fd_col(Some(*fd))?;
+                write!(self.out, "{what:<WHAT$} ")?;
+                match error {
+                    None => self.styled("connect: connected", Style::new().cyan())?,
+                    Some(e) => self.styled(
+                        format_args!("connect failed: {} ({e:?})", e.desc()),
+                        Style::new().red(),
+                    )?,
+                }
+            }
+            Event::Urgent(u) => {
+                self.fd_col(Some(u.fd))?;
+                write!(self.out, "{:<WHAT$} ", u.what)?;
+                let verb = if u.peek { "urgent (peek)" } else { "urgent" };
+                let text = match (u.byte, u.errno) {
+                    (Some(b), _) => format!("{verb} \"{}\" 0x{b:02x}", crate::reader::escape(&[b])),
+                    (None, _) if u.inline => format!("urgent mark (inline) at offset {}", u.offset),
+                    (None, Some(e)) => format!("{verb}: no urgent byte ({e:?})"),
+                    (None, None) => format!("{verb}: no urgent byte"),
+                };
+                self.styled(text, Style::new().magenta())?;
+                if u.byte.is_some() {
+                    write!(self.out, " after {} bytes", u.offset)?;
+                }
+                if let Some(m) = u.atmark {
+                    write!(self.out, ", atmark {m}")?;
+                }
+                if let Some(r) = u.replaced {
+                    write!(
+                        self.out,
+                        ", replaced unread \"{}\"",
+                        crate::reader::escape(&[r])
+                    )?;
+                }
+            }
             Event::Eof { fd, what, total } => {
                 self.fd_col(Some(*fd))?;
                 write!(self.out, "{what:<WHAT$} ")?;

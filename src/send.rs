@@ -1,0 +1,169 @@
+//! `fdwatch send`: a test client that sends normal and urgent data in order, so
+//! debugging urgent data needs no second tool.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, MsgFlags, Shutdown, sockopt};
+
+use crate::error::{Error, Result};
+use crate::spec::{self, SocketSpec, Target};
+
+/// One send, in command-line order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Data(Vec<u8>),
+    /// Sent with MSG_OOB: TCP makes its last byte the urgent byte.
+    Urgent(Vec<u8>),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub delay: Option<Duration>,
+    pub repeat: u64,
+    pub connections: u32,
+    pub shutdown: bool,
+    pub rst: bool,
+}
+
+/// C escapes in --data/--urgent: `\n \r \t \0 \\ \xHH`.
+pub fn unescape(s: &str) -> std::result::Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut it = s.bytes();
+    while let Some(b) = it.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match it.next() {
+            Some(b'n') => out.push(b'\n'),
+            Some(b'r') => out.push(b'\r'),
+            Some(b't') => out.push(b'\t'),
+            Some(b'0') => out.push(0),
+            Some(b'\\') => out.push(b'\\'),
+            Some(b'x') => {
+                let hex: Vec<u8> = it.by_ref().take(2).collect();
+                let v = std::str::from_utf8(&hex)
+                    .ok()
+                    .filter(|h| h.len() == 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("'{s}': \\x needs two hex digits"))?;
+                out.push(v);
+            }
+            Some(c) => return Err(format!("'{s}': unknown escape '\\{}'", c as char)),
+            None => return Err(format!("'{s}': ends with a lone backslash")),
+        }
+    }
+    Ok(out)
+}
+
+/// Connects to `address` (`tcp:HOST:PORT` or `unix:PATH`), blocking.
+fn connect(address: &str, sock: &SocketSpec) -> Result<OwnedFd> {
+    let io_err = |e: io::Error| {
+        let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
+        Error::sys(format!("send {address}"), "connect", errno)
+    };
+    match sock {
+        SocketSpec::Tcp { host, port } => {
+            let addrs = crate::net::resolve(host, *port)
+                .map_err(|m| Error::Usage(format!("send {address}: {m}")))?;
+            std::net::TcpStream::connect(&addrs[..])
+                .map(OwnedFd::from)
+                .map_err(io_err)
+        }
+        SocketSpec::Unix(path) => UnixStream::connect(path).map(OwnedFd::from).map_err(io_err),
+        _ => Err(Error::Usage(format!(
+            "send: address '{address}': expected tcp:HOST:PORT or unix:PATH"
+        ))),
+    }
+}
+
+/// Sends all of `data` (MSG_NOSIGNAL: a dead peer is an error, not SIGPIPE).
+fn send_all(fd: &OwnedFd, mut data: &[u8], urgent: bool, address: &str) -> Result<()> {
+    let mut flags = MsgFlags::MSG_NOSIGNAL;
+    if urgent {
+        flags |= MsgFlags::MSG_OOB;
+    }
+    while !data.is_empty() {
+        match socket::send(fd.as_raw_fd(), data, flags) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::sys(format!("send {address}"), "send", e)),
+        }
+    }
+    Ok(())
+}
+
+pub fn run(address: &str, plan: &Plan) -> Result<u8> {
+    let sock = match spec::parse(address.as_ref()) {
+        Ok(spec::Spec {
+            target: Target::Socket(s),
+            ..
+        }) if matches!(s, SocketSpec::Tcp { .. } | SocketSpec::Unix(_)) => s,
+        Err(e) if address.starts_with("tcp:") || address.starts_with("unix:") => {
+            return Err(Error::Usage(format!("send: {e}")));
+        }
+        _ => {
+            return Err(Error::Usage(format!(
+                "send: address '{address}': expected tcp:HOST:PORT or unix:PATH"
+            )));
+        }
+    };
+    // All clients connect first, so a listener sees them at once.
+    let conns = (0..plan.connections)
+        .map(|_| connect(address, &sock))
+        .collect::<Result<Vec<_>>>()?;
+    for _ in 0..plan.repeat {
+        for c in &conns {
+            for (i, step) in plan.steps.iter().enumerate() {
+                if i > 0
+                    && let Some(d) = plan.delay
+                {
+                    std::thread::sleep(d);
+                }
+                match step {
+                    Step::Data(d) => send_all(c, d, false, address)?,
+                    Step::Urgent(d) => send_all(c, d, true, address)?,
+                }
+            }
+        }
+    }
+    for c in &conns {
+        if plan.shutdown {
+            socket::shutdown(c.as_raw_fd(), Shutdown::Write)
+                .map_err(|e| Error::sys(format!("send {address}"), "shutdown", e))?;
+        }
+        if plan.rst {
+            // SO_LINGER {on, 0}: close sends RST instead of FIN.
+            let linger = nix::libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            socket::setsockopt(&c.as_fd(), sockopt::Linger, &linger)
+                .map_err(|e| Error::sys(format!("send {address}"), "setsockopt(SO_LINGER)", e))?;
+        }
+    }
+    drop(conns);
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape("hell").as_deref(), Ok(&b"hell"[..]));
+        assert_eq!(
+            unescape(r"a\nb\t\\\x00\xff").as_deref(),
+            Ok(&b"a\nb\t\\\x00\xff"[..])
+        );
+        assert!(unescape(r"\x1").is_err());
+        assert!(unescape(r"\q").is_err());
+        assert!(unescape("end\\").is_err());
+    }
+}
