@@ -209,6 +209,29 @@ same fd number. A write\-side FIFO whose reader left is retried until the next r
 Without \fB\-\-read\fR or \fB\-\-tee\fR no byte is consumed. Inherited pipes, FIFOs and
 ttys are read through a private reopen of /proc/self/fd/N, so the caller's O_NONBLOCK
 is never changed.
+.SH "SOCKETS AND URGENT DATA"
+\fBtcp:HOST:PORT\fR and \fBunix:PATH\fR connect without blocking; the result is a
+\fBconnect\fR event (SO_ERROR). \fBtcp\-listen:[HOST:]PORT\fR and \fBunix\-listen:PATH\fR
+listen; each accepted connection is an \fBaccept\fR event (new fd, peer) and is watched
+with the listener's letters (default \fBre\fR) until its peer closes.
+.PP
+When a socket reports exceptional readiness (select's exceptfds, POLLPRI, EPOLLPRI),
+fdwatch takes the urgent byte with recv(MSG_OOB) before any normal read (a normal read
+at the mark destroys it), then reports it in stream order: the data before the mark,
+then an \fBurgent\fR event with SIOCATMARK, then the data after it. Without \fB\-\-read\fR
+the byte is shown with MSG_OOB|MSG_PEEK and never consumed, and a newer urgent byte
+replacing an unread one is reported as \fBreplaced\fR. EINVAL (no urgent byte, or
+SO_OOBINLINE) and EOPNOTSUPP are reported in the event, not as failures.
+\fB\-\-oobinline\fR sets SO_OOBINLINE on the sockets fdwatch opens and marks the offset.
+.SH "FDWATCH SEND"
+\fBfdwatch send\fR \fIADDRESS\fR [\fB\-\-data\fR \fISTR\fR] [\fB\-\-urgent\fR \fIBYTES\fR]
+[\fB\-\-delay\fR \fIDUR\fR] [\fB\-\-repeat\fR \fIN\fR] [\fB\-\-connections\fR \fIN\fR]
+[\fB\-\-shutdown\fR | \fB\-\-rst\fR]
+.PP
+Connects to \fBtcp:\fR or \fBunix:\fR addresses and sends \fB\-\-data\fR and \fB\-\-urgent\fR
+(send with MSG_OOB; its last byte is the urgent byte) in command\-line order, on
+\fIN\fR concurrent connections, \fIN\fR times. Escapes: \e\fBn\fR \e\fBr\fR \e\fBt\fR \e\fB0\fR \e\e \e\fBxHH\fR.
+\fB\-\-shutdown\fR sends SHUT_WR before closing; \fB\-\-rst\fR closes with SO_LINGER 0 (a reset).
 .SH "EXIT STATUS"
 .TP
 0

@@ -360,7 +360,7 @@ impl Engine<'_> {
                 .fds
                 .iter()
                 .zip(&self.tracks)
-                .filter(|(w, _)| w.interest.read)
+                .filter(|(w, _)| w.interest.read && w.role != Role::Listener)
                 .map(|(w, t)| FdBytes {
                     fd: w.fd,
                     what: w.desc.what.clone(),

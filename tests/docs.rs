@@ -37,9 +37,28 @@ fn man_page_is_fresh() {
     man.render_description_section(&mut out)
         .expect("description");
     man.render_options_section(&mut out).expect("options");
+    man.render_subcommands_section(&mut out)
+        .expect("subcommands");
     out.extend_from_slice(fdwatch::cli::MAN_EXTRA.as_bytes());
     man.render_version_section(&mut out).expect("version");
     check("man/fdwatch.1", &out);
+}
+
+#[test]
+fn subcommand_man_pages_are_fresh() {
+    let cmd = fdwatch::cli::command();
+    for sub in cmd.get_subcommands() {
+        let name = format!("fdwatch-{}", sub.get_name());
+        let page = sub
+            .clone()
+            .display_name(name.clone())
+            .bin_name(name.clone());
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut out)
+            .expect("render subcommand page");
+        check(&format!("man/{name}.1"), &out);
+    }
 }
 
 #[test]
@@ -60,7 +79,8 @@ fn completions_are_fresh() {
 fn readme_documents_every_option() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
     let cmd = fdwatch::cli::command();
-    for arg in cmd.get_arguments() {
+    let subs = cmd.get_subcommands().flat_map(|c| c.get_arguments());
+    for arg in cmd.get_arguments().chain(subs) {
         if let Some(long) = arg.get_long() {
             if long == "help" || long == "version" {
                 continue;
