@@ -156,3 +156,11 @@ pub fn reader_gone(fd: BorrowedFd<'_>, kind: Kind) -> bool {
     let r = unsafe { libc::poll(p.as_mut_ptr(), 1, 0) };
     r == 1 && p[0].revents & libc::POLLERR != 0
 }
+
+/// Whether a stream socket's peer has closed its side: a one-byte MSG_PEEK returns 0.
+/// Consumes nothing (a peek never clears urgent data either).
+pub fn peer_closed(fd: BorrowedFd<'_>) -> bool {
+    let mut b = [0u8; 1];
+    let flags = socket::MsgFlags::MSG_PEEK | socket::MsgFlags::MSG_DONTWAIT;
+    matches!(socket::recv(fd.as_raw_fd(), &mut b, flags), Ok(0))
+}

@@ -81,6 +81,8 @@ pub enum Step {
     Again,
     /// End of file: the writers are gone (or a pty's other side: EIO).
     Eof,
+    /// Nothing read; measure and try again (a socket got bytes meanwhile).
+    Retry,
     Fail(Errno),
 }
 
@@ -105,6 +107,40 @@ pub fn read(src: &Source, kind: Kind, buf: &mut [u8]) -> Step {
         if r != Err(Errno::EINTR) {
             return step(r, kind);
         }
+    }
+}
+
+/// One read of a socket that can never start at the urgent mark: at most `queued`
+/// bytes, as measured (FIONREAD) *before* the caller checked SIOCATMARK. Bytes that
+/// arrive later lie beyond them, so the kernel never skips (and so destroys) an urgent
+/// byte at the read position (REPORT row 22). With nothing queued, a one-byte MSG_PEEK
+/// tells end of file from "not yet" without consuming anything.
+pub fn read_socket(src: &Source, queued: i32, buf: &mut [u8]) -> Step {
+    let fd = src.raw();
+    let plain = |b: &mut [u8]| loop {
+        let r = match src {
+            Source::Socket(_) => socket::recv(fd, b, MsgFlags::MSG_DONTWAIT),
+            _ => nix::unistd::read(borrow(fd), b),
+        };
+        if r != Err(Errno::EINTR) {
+            return step(r, Kind::Socket);
+        }
+    };
+    if let Ok(n) = usize::try_from(queued)
+        && n > 0
+    {
+        let len = n.min(buf.len());
+        return plain(&mut buf[..len]);
+    }
+    let mut one = [0u8; 1];
+    loop {
+        return match socket::recv(fd, &mut one, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+            Ok(0) => Step::Eof,
+            // Bytes arrived since FIONREAD: measure again before reading them.
+            Ok(_) => Step::Retry,
+            Err(Errno::EINTR) => continue,
+            r => step(r, Kind::Socket),
+        };
     }
 }
 

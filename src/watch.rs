@@ -188,31 +188,51 @@ fn flush_count(rep: &mut Reporter<'_>, w: &Watched, tr: &mut Track) -> Result<()
 
 /// While consuming a socket: once the read position reaches the urgent mark, the
 /// urgent byte taken earlier is reported, after the bytes that came before it.
+/// Returns whether the read position is at the mark with the urgent byte already
+/// taken (or none there): then a normal read may pass the mark, and must, because
+/// TCP's FIONREAD counts only the bytes before the mark and says 0 there.
 fn urgent_at_mark(
     rep: &mut Reporter<'_>,
     w: &Watched,
     tr: &mut Track,
     fd: BorrowedFd<'_>,
-) -> Result<()> {
-    if tr.pending_oob.is_none() && !tr.mark_pending {
-        return Ok(());
+    oobinline: bool,
+) -> Result<bool> {
+    if w.desc.kind != Kind::Socket || urgent::at_mark(fd) != Some(true) {
+        return Ok(false);
     }
-    if urgent::at_mark(fd) != Some(true) {
-        return Ok(());
-    }
+    // At the mark with no byte taken yet (it came after the wake-up, or the socket is
+    // watched without `e`): take it now, before the next normal read.
+    let byte = match tr.pending_oob.take() {
+        Some(b) => Some(b),
+        None if tr.mark_pending => None,
+        None => match urgent::take(fd, false) {
+            Oob::Byte(b) => Some(b),
+            // Announced but not here yet: reading on would skip it.
+            Oob::NotYet => return Ok(false),
+            // SO_OOBINLINE: the byte is the next one in the stream; mark its place
+            // (reading it moves past the mark, so this is said once).
+            Oob::NoByte if oobinline => {
+                tr.mark_pending = true;
+                None
+            }
+            _ => return Ok(true),
+        },
+    };
     flush_count(rep, w, tr)?;
-    let inline = std::mem::take(&mut tr.mark_pending) && tr.pending_oob.is_none();
+    let inline = std::mem::take(&mut tr.mark_pending) && byte.is_none();
     rep.emit(&Event::Urgent(Urgent {
         fd: w.fd,
         what: &w.desc.what,
-        byte: tr.pending_oob.take(),
+        byte,
         atmark: Some(true),
         offset: tr.total,
         peek: false,
         inline,
         replaced: None,
         errno: None,
-    }))
+    }))?;
+    Ok(true)
 }
 
 fn readable(c: Conditions) -> bool {
@@ -522,9 +542,16 @@ impl Engine<'_> {
         // The select family folds hang-up into "readable"; for a pipe or FIFO,
         // readable with nothing queued says the same (read would return 0).
         let pipe_like = matches!(w.desc.kind, Kind::Pipe | Kind::Fifo);
-        // A TCP peer that closed gives RDHUP and no HUP (REPORT row 28-29).
-        let peer_done =
-            w.desc.kind == Kind::Socket && cond.contains(Conditions::RDHUP) && !w.interest.write;
+        // A TCP peer that closed gives RDHUP and no HUP (REPORT row 28-29); the select
+        // family shows neither, only "readable" with nothing queued, and a peek says
+        // whether that is the end of the stream.
+        let stream = w.desc.kind == Kind::Socket && w.role == Role::Stream;
+        let peer_done = stream
+            && !w.interest.write
+            && (cond.contains(Conditions::RDHUP)
+                || (cond.contains(Conditions::READ)
+                    && queued == Some(0)
+                    && w.borrow().is_some_and(describe::peer_closed)));
         let hung_up = cond.contains(Conditions::HANGUP)
             || peer_done
             || (pipe_like && cond.contains(Conditions::READ) && queued == Some(0));
@@ -580,14 +607,25 @@ impl Engine<'_> {
         };
         let src = &source;
         let tee = self.args.tee;
+        let oobinline = self.args.oobinline && !w.inherited();
         let mut use_splice = tee && mode == ReadMode::Count && self.splice_ok && src.is_pipe(kind);
         let mut outcome = Outcome::More;
         let mut reads = 0;
+        let total_before = tr.total;
         while reads < MAX_READS {
             // Reads never cross the urgent mark, so checking before each read
-            // reports the urgent byte exactly between the bytes around it.
-            urgent_at_mark(&mut self.rep, w, tr, fd)?;
-            let s = if use_splice {
+            // reports the urgent byte exactly between the bytes around it. For a
+            // socket, FIONREAD is taken first: see reader::read_socket.
+            let s = if kind == Kind::Socket {
+                let queued = describe::queued(fd, kind).unwrap_or(0);
+                let past_mark = urgent_at_mark(&mut self.rep, w, tr, fd, oobinline)?;
+                let bound = if past_mark {
+                    self.buf.len() as i32
+                } else {
+                    queued
+                };
+                reader::read_socket(src, bound, &mut self.buf)
+            } else if use_splice {
                 reader::splice_to_stdout(src, self.buf.len())
             } else {
                 reader::read(src, kind, &mut self.buf)
@@ -631,6 +669,8 @@ impl Engine<'_> {
                     outcome = Outcome::Eof;
                     break;
                 }
+                // Counts against the budget, so a busy socket cannot hold the loop.
+                Step::Retry => reads += 1,
                 // splice cannot serve this pair (stdout a tty, say): read and write instead.
                 Step::Fail(Errno::EINVAL) if use_splice => {
                     self.splice_ok = false;
@@ -652,10 +692,15 @@ impl Engine<'_> {
                 }
             }
         }
+        // Budget spent without a byte (only retries): wait for the next readiness
+        // rather than come straight back.
+        if outcome == Outcome::More && tr.total == total_before {
+            outcome = Outcome::Drained;
+        }
         if outcome == Outcome::More {
             self.more.push(t);
         } else {
-            urgent_at_mark(&mut self.rep, w, tr, fd)?;
+            urgent_at_mark(&mut self.rep, w, tr, fd, oobinline)?;
         }
         tr.source = Some(source);
         let due = tr
