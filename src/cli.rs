@@ -133,6 +133,15 @@ pub struct Args {
     #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_interval)]
     pub interval: Duration,
 
+    /// Signals to catch and report as events (USR1,USR2,CHLD, numbers, RTMIN+N); with
+    /// pselect, ppoll and epoll they are unblocked only inside the wait
+    #[arg(long, value_name = "LIST", value_parser = parse_signals)]
+    pub signals: Option<SigList>,
+
+    /// Signals kept blocked through the wait; reported at exit if pending (then discarded)
+    #[arg(long, value_name = "LIST", value_parser = parse_signals)]
+    pub mask: Option<SigList>,
+
     /// Output format: aligned text, or JSON Lines (one object per event)
     #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
     pub format: Format,
@@ -223,6 +232,15 @@ the byte is shown with MSG_OOB|MSG_PEEK and never consumed, and a newer urgent b
 replacing an unread one is reported as \fBreplaced\fR. EINVAL (no urgent byte, or
 SO_OOBINLINE) and EOPNOTSUPP are reported in the event, not as failures.
 \fB\-\-oobinline\fR sets SO_OOBINLINE on the sockets fdwatch opens and marks the offset.
+.SH SIGNALS
+Signals named by \fB\-\-signals\fR are blocked from startup and reported as \fBsignal\fR
+events with the sender's pid. With pselect, ppoll and epoll (epoll_pwait) the wait's
+mask unblocks them only inside the wait, so none is lost between two waits; with
+select and poll a self\-pipe in the watch set receives them. A caught signal does not
+end a one\-shot wait: it goes on with the time left. In monitor mode SIGINT, SIGTERM
+and SIGHUP end the run: summary first, then death by the same signal. Signals named by
+\fB\-\-mask\fR stay blocked during the wait; those pending at exit are reported
+(\fBpending\fR) and discarded.
 .SH "FDWATCH SEND"
 \fBfdwatch send\fR \fIADDRESS\fR [\fB\-\-data\fR \fISTR\fR] [\fB\-\-urgent\fR \fIBYTES\fR]
 [\fB\-\-delay\fR \fIDUR\fR] [\fB\-\-repeat\fR \fIN\fR] [\fB\-\-connections\fR \fIN\fR]
@@ -455,6 +473,14 @@ fn one_line(e: &clap::Error) -> String {
         .collect();
     let joined = para.join(" ");
     joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
+}
+
+/// A list of signal numbers from `--signals` / `--mask`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SigList(pub Vec<i32>);
+
+fn parse_signals(s: &str) -> Result<SigList, String> {
+    crate::signals::parse_list(s).map(SigList)
 }
 
 /// `--interval`: a humantime duration from 1 ms to 1 hour.

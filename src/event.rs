@@ -72,6 +72,14 @@ pub enum Event<'a> {
     /// Urgent (out-of-band) data, reported in stream order: `offset` is how many
     /// normal bytes came before the mark on this fd.
     Urgent(Urgent<'a>),
+    /// A caught signal (`pending`: a --mask signal still blocked at exit).
+    Signal {
+        number: i32,
+        name: &'a str,
+        pid: Option<i32>,
+        uid: Option<u32>,
+        pending: bool,
+    },
     /// The wait ended with nothing ready.
     Timeout { timeout: Duration },
     /// `-v`: one backend call.

@@ -15,6 +15,7 @@ pub mod reader;
 pub mod readiness;
 pub mod report;
 pub mod send;
+pub mod signals;
 pub mod spec;
 pub mod timeout;
 pub mod urgent;

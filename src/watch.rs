@@ -26,6 +26,7 @@ use crate::output;
 use crate::reader::{self, Peeker, ReadMode, Source, Step};
 use crate::readiness::{Conditions, Raw};
 use crate::report::Reporter;
+use crate::signals::{self, Caught, Signals};
 use crate::spec::Interest;
 use crate::timeout::{Deadline, Timeout};
 use crate::urgent::{self, Oob};
@@ -46,6 +47,22 @@ fn raise_nofile_limit() {
 pub fn run(args: &Args) -> Result<u8> {
     let start = Instant::now();
     raise_nofile_limit();
+    // Signals first: blocked before anything else happens (there are no threads).
+    let mut caught: Vec<i32> = args
+        .signals
+        .as_ref()
+        .map(|l| l.0.clone())
+        .unwrap_or_default();
+    if args.monitor {
+        caught.extend(
+            signals::TERMINATING
+                .iter()
+                .filter(|s| !caught.contains(s))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let masked = args.mask.as_ref().map(|l| l.0.clone()).unwrap_or_default();
+    let signals = Signals::setup(&caught, &masked, args.backend.takes_mask())?;
     let set = WatchSet::open(&args.specs)?;
     // Monitor mode with epoll is edge-triggered internally (unless --oneshot).
     let internal_edge = args.monitor && args.backend == BackendKind::Epoll && !args.oneshot;
@@ -89,6 +106,8 @@ pub fn run(args: &Args) -> Result<u8> {
         more: Vec::new(),
         stop: None,
         recheck_buf: Vec::new(),
+        signals,
+        caught: Vec::new(),
     };
     engine.run()
 }
@@ -100,6 +119,8 @@ enum End {
     Done,
     /// The idle timeout passed with no event.
     Idle,
+    /// SIGINT, SIGTERM or SIGHUP.
+    Signal(i32),
 }
 
 /// What consuming an fd found.
@@ -161,7 +182,12 @@ struct Engine<'a> {
     more: Vec<usize>,
     stop: Option<End>,
     recheck_buf: Vec<Readiness>,
+    signals: Option<Signals>,
+    caught: Vec<Caught>,
 }
+
+/// The token of the signal self-pipe in the main backend (select, poll).
+const SIGNAL_TOKEN: usize = usize::MAX;
 
 /// --read=count: one data event for the bytes not yet reported.
 fn flush_count(rep: &mut Reporter<'_>, w: &Watched, tr: &mut Track) -> Result<()> {
@@ -252,6 +278,29 @@ impl Engine<'_> {
         for t in 0..self.set.fds.len() {
             self.register(t)?;
         }
+        if let Some(sig) = &self.signals
+            && sig.wait_mask.is_none()
+        {
+            let read_only = Interest::READ;
+            self.main.add(sig.read_fd(), SIGNAL_TOKEN, read_only)?;
+        }
+        if self.rep.verbose() && self.signals.is_some() {
+            let how = if self.args.backend.takes_mask() {
+                format!(
+                    "signals are blocked except inside {} (its mask unblocks them)",
+                    self.main.call()
+                )
+            } else {
+                format!(
+                    "signals go to a self-pipe watched by {} (no mask in the call)",
+                    self.main.call()
+                )
+            };
+            self.rep.emit(&Event::Note {
+                fd: None,
+                message: &how,
+            })?;
+        }
         for p in &self.set.pending {
             self.rep.emit(&Event::Error {
                 fd: None,
@@ -310,7 +359,8 @@ impl Engine<'_> {
 
             ready.clear();
             let t0 = Instant::now();
-            let res = self.main.wait(slice, None, &mut ready);
+            let mask = self.signals.as_ref().and_then(|s| s.wait_mask.as_ref());
+            let res = self.main.wait(slice, mask, &mut ready);
             let took = t0.elapsed();
             waits += 1;
             blocked += took;
@@ -320,6 +370,8 @@ impl Engine<'_> {
                 blocked: took,
                 result: res,
             })?;
+            self.take_signals()?;
+            ready.retain(|r| r.token != SIGNAL_TOKEN);
             match res {
                 // A signal interrupted the wait: go on with the time left.
                 Err(Errno::EINTR) => continue,
@@ -405,8 +457,24 @@ impl Engine<'_> {
             elapsed: now.duration_since(self.rep.start),
             bytes,
         };
+        if let Some(sig) = &self.signals {
+            for n in sig.pending_masked() {
+                let name = signals::name(n);
+                self.rep.emit(&Event::Signal {
+                    number: n,
+                    name: &name,
+                    pid: None,
+                    uid: None,
+                    pending: true,
+                })?;
+            }
+        }
         self.rep.emit(&Event::Summary(&summary))?;
         self.rep.flush()?;
+        if let Some(End::Signal(n)) = self.stop {
+            signals::reraise(n);
+            return Ok(128u8.saturating_add(n as u8));
+        }
         // Watched fds stay registered until the process ends: the epoll instance and
         // the owned fds close together at exit, and inherited fds are never touched.
         Ok(match (self.monitor(), self.stop) {
@@ -414,6 +482,30 @@ impl Engine<'_> {
             (true, _) => 0,
             (false, _) => u8::from(!found),
         })
+    }
+
+    /// Reports the signals caught since the last look; SIGINT, SIGTERM and SIGHUP end
+    /// a monitor run.
+    fn take_signals(&mut self) -> Result<()> {
+        let Some(sig) = &self.signals else {
+            return Ok(());
+        };
+        self.caught.clear();
+        sig.drain(&mut self.caught);
+        for c in std::mem::take(&mut self.caught) {
+            let name = signals::name(c.signo);
+            self.rep.emit(&Event::Signal {
+                number: c.signo,
+                name: &name,
+                pid: Some(c.pid),
+                uid: Some(c.uid),
+                pending: false,
+            })?;
+            if self.monitor() && signals::TERMINATING.contains(&c.signo) {
+                self.stop = Some(End::Signal(c.signo));
+            }
+        }
+        Ok(())
     }
 
     /// Registers `set.fds[t]` with the main backend (saying under -v when epoll

@@ -70,6 +70,7 @@ impl<W: Write> Printer for Json<W> {
             Event::Accept { .. } => "accept",
             Event::Connect { .. } => "connect",
             Event::Urgent(_) => "urgent",
+            Event::Signal { .. } => "signal",
             Event::Eof { .. } => "eof",
             Event::Hangup { .. } => "hangup",
             Event::Timeout { .. } => "timeout",
@@ -201,6 +202,19 @@ impl<W: Write> Printer for Json<W> {
                     Some(e) => write!(o, "\"{e:?}\"")?,
                     None => o.write_all(b"null")?,
                 }
+            }
+            Event::Signal {
+                number,
+                name,
+                pid,
+                uid,
+                pending,
+            } => {
+                write!(o, ",\"name\":\"{name}\",\"number\":{number},\"pid\":")?;
+                opt_num(o, pid.map(i64::from))?;
+                o.write_all(b",\"uid\":")?;
+                opt_num(o, uid.map(i64::from))?;
+                write!(o, ",\"pending\":{pending}")?;
             }
             Event::Eof { fd, what, total } => {
                 write!(o, ",\"fd\":{fd},\"what\":")?;

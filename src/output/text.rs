@@ -238,6 +238,25 @@ impl<W: Write> Printer for Text<W> {
                     )?;
                 }
             }
+            Event::Signal {
+                number,
+                name,
+                pid,
+                pending,
+                ..
+            } => {
+                self.fd_col(None)?;
+                let from = pid.map(|p| format!(" from pid {p}")).unwrap_or_default();
+                let state = if *pending {
+                    " (pending, blocked by --mask)"
+                } else {
+                    ""
+                };
+                self.styled(
+                    format_args!("signal {name} ({number}){from}{state}"),
+                    Style::new().magenta(),
+                )?;
+            }
             Event::Eof { fd, what, total } => {
                 self.fd_col(Some(*fd))?;
                 write!(self.out, "{what:<WHAT$} ")?;

@@ -1,0 +1,250 @@
+//! Signals: blocked from startup, reported as events with the sender's pid.
+//!
+//! Handlers (signal-hook-registry) write a 12-byte record (signo, pid, uid) to a
+//! non-blocking self-pipe: write(2) is async-signal-safe and atomic below PIPE_BUF.
+//! With pselect, ppoll and epoll_pwait the signals stay blocked except inside the wait
+//! (the wait's mask unblocks them), so none can arrive between a check and the wait:
+//! it interrupts the wait at once (REPORT rows 46-47), one handler per interruption.
+//! select and poll have no mask: the signals are unblocked and the pipe's read end
+//! joins the watch set instead.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::libc;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+
+use crate::error::{Error, Result};
+
+/// Signals that end a monitor run (summary first, then death by the same signal).
+pub const TERMINATING: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// `USR1`, `SIGUSR1`, `10`, `RTMIN`, `RTMIN+3`, `RTMAX-1` → signal numbers.
+pub fn parse_list(s: &str) -> std::result::Result<Vec<i32>, String> {
+    s.split(',').map(|w| parse_one(w.trim())).collect()
+}
+
+fn parse_one(w: &str) -> std::result::Result<i32, String> {
+    let bad = |why: &str| format!("signal '{w}': {why}");
+    let up = w.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = if let Ok(n) = name.parse::<i32>() {
+        n
+    } else if let Some(rest) = name.strip_prefix("RTMIN") {
+        rt(libc::SIGRTMIN(), rest).ok_or_else(|| bad("expected RTMIN or RTMIN+N"))?
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        rt(libc::SIGRTMAX(), rest).ok_or_else(|| bad("expected RTMAX or RTMAX-N"))?
+    } else {
+        Signal::iterator()
+            .find(|s| s.as_str().strip_prefix("SIG") == Some(name))
+            .map(|s| s as i32)
+            .ok_or_else(|| bad("unknown signal name"))?
+    };
+    if !(1..=libc::SIGRTMAX()).contains(&n) {
+        return Err(bad("no such signal number"));
+    }
+    if signal_hook_registry::FORBIDDEN.contains(&n) || n == libc::SIGKILL || n == libc::SIGSTOP {
+        return Err(bad("cannot be caught"));
+    }
+    Ok(n)
+}
+
+/// `+N` / `-N` / `` after RTMIN or RTMAX.
+fn rt(base: i32, rest: &str) -> Option<i32> {
+    let n = match rest.as_bytes().first() {
+        None => 0,
+        Some(b'+') => rest[1..].parse::<i32>().ok()?,
+        Some(b'-') => -rest[1..].parse::<i32>().ok()?,
+        _ => return None,
+    };
+    let v = base + n;
+    (libc::SIGRTMIN()..=libc::SIGRTMAX())
+        .contains(&v)
+        .then_some(v)
+}
+
+/// `USR1`, or `RTMIN+n` for real-time signals.
+pub fn name(signo: i32) -> String {
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signo) {
+        return match signo - libc::SIGRTMIN() {
+            0 => "RTMIN".into(),
+            n => format!("RTMIN+{n}"),
+        };
+    }
+    Signal::try_from(signo)
+        .map(|s| s.as_str().trim_start_matches("SIG").to_owned())
+        .unwrap_or_else(|_| signo.to_string())
+}
+
+/// One caught signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caught {
+    pub signo: i32,
+    pub pid: i32,
+    pub uid: u32,
+}
+
+pub struct Signals {
+    read: OwnedFd,
+    /// Kept open for the handlers, which write to its number.
+    _write: OwnedFd,
+    /// The mask to wait with (pselect, ppoll, epoll_pwait), or None (select, poll).
+    pub wait_mask: Option<SigSet>,
+    masked: Vec<i32>,
+}
+
+/// `base` with `add` added and `del` removed; by number, since real-time signals have
+/// no nix `Signal`.
+fn edited(base: &SigSet, add: &[i32], del: &[i32]) -> SigSet {
+    let mut raw: libc::sigset_t = *base.as_ref();
+    // SAFETY: `raw` is a valid sigset; the numbers were checked by parse_list (or are
+    // the constants of TERMINATING).
+    unsafe {
+        for &n in add {
+            libc::sigaddset(&mut raw, n);
+        }
+        for &n in del {
+            libc::sigdelset(&mut raw, n);
+        }
+        SigSet::from_sigset_t_unchecked(raw)
+    }
+}
+
+fn set_of(sigs: &[i32]) -> SigSet {
+    edited(&SigSet::empty(), sigs, &[])
+}
+
+impl Signals {
+    /// Blocks `caught` and `masked`, installs the handlers, and prepares the wait mask.
+    /// Call before any thread exists: the mask is per thread.
+    pub fn setup(caught: &[i32], masked: &[i32], with_mask: bool) -> Result<Option<Signals>> {
+        if caught.is_empty() && masked.is_empty() {
+            return Ok(None);
+        }
+        let sys = |call, e| Error::sys("signals", call, e);
+        let mut old = SigSet::empty();
+        let all: Vec<i32> = caught.iter().chain(masked).copied().collect();
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set_of(&all)), Some(&mut old))
+            .map_err(|e| sys("pthread_sigmask", e))?;
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(|e| sys("pipe2", e))?;
+        // Room for a storm: 1 MiB holds 87,000 records; failure leaves 64 KiB.
+        let _ = fcntl(&write, FcntlArg::F_SETPIPE_SZ(1 << 20));
+        let wfd: RawFd = write.as_raw_fd();
+        for &sig in caught {
+            let handler = move |info: &libc::siginfo_t| {
+                // SAFETY (in the handler): si_pid/si_uid read the siginfo union the
+                // kernel filled; write(2) is async-signal-safe and atomic for 12 bytes.
+                let (pid, uid) = unsafe { (info.si_pid(), info.si_uid()) };
+                let rec: [u32; 3] = [info.si_signo as u32, pid as u32, uid];
+                unsafe { libc::write(wfd, rec.as_ptr().cast(), 12) };
+            };
+            // SAFETY: the handler only does async-signal-safe work (see above).
+            unsafe { signal_hook_registry::register_sigaction(sig, handler) }.map_err(|e| {
+                Error::sys(
+                    format!("signal {}", name(sig)),
+                    "sigaction",
+                    Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                )
+            })?;
+        }
+        let wait_mask = if with_mask {
+            // The caller's mask, minus what is caught, plus what stays masked.
+            Some(edited(&old, masked, caught))
+        } else {
+            // No mask in the call: deliver now, to the self-pipe in the watch set.
+            pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set_of(caught)), None)
+                .map_err(|e| sys("pthread_sigmask", e))?;
+            None
+        };
+        Ok(Some(Signals {
+            read,
+            _write: write,
+            wait_mask,
+            masked: masked.to_vec(),
+        }))
+    }
+
+    /// The self-pipe's read end, for the watch set (select, poll).
+    pub fn read_fd(&self) -> RawFd {
+        self.read.as_raw_fd()
+    }
+
+    /// Takes every record written so far.
+    pub fn drain(&self, out: &mut Vec<Caught>) {
+        let mut buf = [0u8; 12 * 256];
+        loop {
+            match nix::unistd::read(self.read.as_fd(), &mut buf) {
+                Ok(n) if n >= 12 => {
+                    for rec in buf[..n - n % 12].chunks_exact(12) {
+                        let word = |i: usize| {
+                            u32::from_ne_bytes([rec[i], rec[i + 1], rec[i + 2], rec[i + 3]])
+                        };
+                        out.push(Caught {
+                            signo: word(0) as i32,
+                            pid: word(4) as i32,
+                            uid: word(8),
+                        });
+                    }
+                }
+                Err(Errno::EINTR) => {}
+                _ => return,
+            }
+        }
+    }
+
+    /// The --mask signals pending now; they are discarded when the process exits.
+    pub fn pending_masked(&self) -> Vec<i32> {
+        // SAFETY: sigpending fills the set; sigismember only reads it.
+        unsafe {
+            let mut p: libc::sigset_t = std::mem::zeroed();
+            if libc::sigpending(&mut p) != 0 {
+                return Vec::new();
+            }
+            self.masked
+                .iter()
+                .copied()
+                .filter(|&n| libc::sigismember(&p, n) == 1)
+                .collect()
+        }
+    }
+}
+
+/// Dies by `signo` with its default action, so the parent sees the real signal
+/// (exit status 128+N in a shell). Returns only if that did not kill us.
+pub fn reraise(signo: i32) {
+    // SAFETY: resetting a disposition to the default and raising are plain syscalls;
+    // no handler of ours runs afterwards.
+    unsafe {
+        libc::signal(signo, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signo);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signo);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(
+            parse_list("USR1,SIGUSR2,10"),
+            Ok(vec![libc::SIGUSR1, libc::SIGUSR2, 10])
+        );
+        assert_eq!(parse_list("rtmin+2"), Ok(vec![libc::SIGRTMIN() + 2]));
+        assert_eq!(parse_list("RTMAX-1"), Ok(vec![libc::SIGRTMAX() - 1]));
+        assert_eq!(name(libc::SIGRTMIN() + 3), "RTMIN+3");
+        assert_eq!(name(libc::SIGUSR1), "USR1");
+        for bad in [
+            "KILL", "STOP", "9", "NOPE", "0", "99", "RTMIN+99", "RTMINX", "",
+        ] {
+            let e = parse_list(bad).expect_err(bad);
+            assert!(e.starts_with("signal '"), "{e}");
+        }
+    }
+}
