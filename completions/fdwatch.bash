@@ -35,7 +35,7 @@ _fdwatch() {
 
     case "${cmd}" in
         fdwatch)
-            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --count --read --read-size --peek --tee --oobinline --once --interval --format --time --color --quiet --verbose --help --version send help"
+            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --count --read --read-size --peek --tee --oobinline --once --interval --signals --mask --format --time --color --quiet --verbose --help --version send help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -66,6 +66,14 @@ _fdwatch() {
                     return 0
                     ;;
                 --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signals)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mask)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

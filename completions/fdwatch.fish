@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_fdwatch_global_optspecs
-    string join \n b/backend= edge oneshot m/monitor c/count= read= read-size= peek tee oobinline once interval= format= time= color= q/quiet v/verbose h/help V/version
+    string join \n b/backend= edge oneshot m/monitor c/count= read= read-size= peek tee oobinline once interval= signals= mask= format= time= color= q/quiet v/verbose h/help V/version
 end
 
 function __fish_fdwatch_needs_command
@@ -35,6 +35,8 @@ text\t'The bytes as escaped text'
 hex\t'Offset, hex and ASCII rows'"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l read-size -d 'Largest single read for --read, --tee and --peek, in bytes' -r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l interval -d 'How often fds that stay ready are re-checked, and FIFOs without a reader re-opened' -r
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l signals -d 'Signals to catch and report as events (USR1,USR2,CHLD, numbers, RTMIN+N); with pselect, ppoll and epoll they are unblocked only inside the wait' -r
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l mask -d 'Signals kept blocked through the wait; reported at exit if pending (then discarded)' -r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l format -d 'Output format: aligned text, or JSON Lines (one object per event)' -r -f -a "text\t''
 json\t''"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l time -d 'Timestamp style in text output (JSON always has "t", seconds since start)' -r -f -a "elapsed\t'Seconds since start'
