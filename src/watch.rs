@@ -370,15 +370,21 @@ impl Engine<'_> {
                 blocked: took,
                 result: res,
             })?;
+            let before = self.rep.events;
             self.take_signals()?;
             ready.retain(|r| r.token != SIGNAL_TOKEN);
             match res {
-                // A signal interrupted the wait: go on with the time left.
-                Err(Errno::EINTR) => continue,
+                // A signal interrupted the wait: report it now, go on with the time left.
+                Err(Errno::EINTR) => {
+                    if self.rep.events > before {
+                        last_event_at = Instant::now();
+                    }
+                    self.rep.flush()?;
+                    continue;
+                }
                 Err(e) => return Err(Error::sys(self.args.backend.name(), self.main.call(), e)),
                 Ok(_) => {}
             }
-            let before = self.rep.events;
             // Report in the order the specs named the fds, whatever order the backend used.
             ready.sort_unstable_by_key(|r| r.token);
             for r in &ready {

@@ -528,3 +528,12 @@ pub fn in_named_threads<'a, T: Send>(
 pub fn each_backend(backends: &[&str], f: impl Fn(&str) + Sync) {
     in_named_threads(backends.iter().map(|&b| (b, b)), f);
 }
+
+impl Fdwatch {
+    /// The command with its fds placed, not yet spawned: for a test that adds its own
+    /// child-side setup (more `pre_exec` steps, which run after the fd placement).
+    pub fn into_command(mut self) -> Command {
+        self.prepare();
+        self.cmd
+    }
+}
