@@ -108,6 +108,8 @@ pub fn run(args: &Args) -> Result<u8> {
         recheck_buf: Vec::new(),
         signals,
         caught: Vec::new(),
+        live: 0,
+        parked: std::collections::BTreeSet::new(),
     };
     engine.run()
 }
@@ -184,6 +186,10 @@ struct Engine<'a> {
     recheck_buf: Vec<Readiness>,
     signals: Option<Signals>,
     caught: Vec<Caught>,
+    /// Tracks still registered (so the loop knows when all fds are gone without a scan).
+    live: usize,
+    /// Tokens of parked fds, in order (re-checked every --interval).
+    parked: std::collections::BTreeSet<usize>,
 }
 
 /// The token of the signal self-pipe in the main backend (select, poll).
@@ -327,7 +333,7 @@ impl Engine<'_> {
             }
             let now = Instant::now();
             if self.monitor() {
-                if self.tracks.iter().all(|t| t.reg.is_none()) && self.set.pending.is_empty() {
+                if self.live == 0 && self.set.pending.is_empty() {
                     self.stop.get_or_insert(End::Done);
                 }
                 if self.stop.is_none()
@@ -351,7 +357,7 @@ impl Engine<'_> {
             if !self.more.is_empty() {
                 slice = Some(Duration::ZERO);
             }
-            let rechecking = self.tracks.iter().any(|t| t.parked) || !self.set.pending.is_empty();
+            let rechecking = !self.parked.is_empty() || !self.set.pending.is_empty();
             if rechecking {
                 let until = next_recheck.saturating_duration_since(now);
                 slice = Some(slice.map_or(until, |s| s.min(until)));
@@ -549,11 +555,33 @@ impl Engine<'_> {
         if t >= self.tracks.len() {
             self.tracks.resize_with(t + 1, Track::default);
         }
-        self.tracks[t] = Track {
-            reg: Some(reg),
-            ..Track::default()
-        };
+        // A fresh track; whatever an earlier one counted is released through the setters.
+        self.set_reg(t, None);
+        self.set_parked(t, false);
+        self.tracks[t] = Track::default();
+        self.set_reg(t, Some(reg));
         Ok(())
+    }
+
+    /// The only place `reg` changes, so `live` stays the count of registered fds.
+    fn set_reg(&mut self, t: usize, reg: Option<Registered>) {
+        let tr = &mut self.tracks[t];
+        match (tr.reg.is_some(), reg.is_some()) {
+            (false, true) => self.live += 1,
+            (true, false) => self.live -= 1,
+            _ => {}
+        }
+        tr.reg = reg;
+    }
+
+    /// The only place `parked` changes, so the set of parked tokens stays in step.
+    fn set_parked(&mut self, t: usize, on: bool) {
+        self.tracks[t].parked = on;
+        if on {
+            self.parked.insert(t);
+        } else {
+            self.parked.remove(&t);
+        }
     }
 
     /// One readiness report for fd `t`: report it if it changed, consume or peek,
@@ -1034,9 +1062,9 @@ impl Engine<'_> {
         self.set.replace(t, new)?;
         let w = &self.set.fds[t];
         let reg = self.main.add(w.fd, t, w.interest)?;
+        self.set_reg(t, Some(reg));
+        self.set_parked(t, false);
         let tr = &mut self.tracks[t];
-        tr.reg = Some(reg);
-        tr.parked = false;
         // The new fd has no hang-up; what is still queued was already reported.
         tr.state = tr.state.without(Conditions::HANGUP);
         Ok(())
@@ -1046,7 +1074,8 @@ impl Engine<'_> {
     fn unregister(&mut self, t: usize) -> Result<()> {
         let fd = self.set.fds[t].fd;
         self.unregister_fd(t, fd)?;
-        self.tracks[t].reg = None;
+        self.set_reg(t, None);
+        self.set_parked(t, false);
         Ok(())
     }
 
@@ -1070,9 +1099,7 @@ impl Engine<'_> {
     /// Fd `t` leaves the watch set for good.
     fn remove(&mut self, t: usize) -> Result<()> {
         self.unregister(t)?;
-        let tr = &mut self.tracks[t];
-        tr.parked = false;
-        tr.source = None;
+        self.tracks[t].source = None;
         self.set.fds[t].close();
         Ok(())
     }
@@ -1095,7 +1122,7 @@ impl Engine<'_> {
             }
             _ => return Ok(()),
         }
-        self.tracks[t].parked = true;
+        self.set_parked(t, true);
         Ok(())
     }
 
@@ -1109,8 +1136,8 @@ impl Engine<'_> {
                 self.main.add(w.fd, t, w.interest)?;
             }
         }
+        self.set_parked(t, false);
         let tr = &mut self.tracks[t];
-        tr.parked = false;
         tr.state = Conditions::empty();
         tr.queued = None;
         Ok(())
@@ -1118,9 +1145,7 @@ impl Engine<'_> {
 
     /// The bounded-rate check of parked fds: report changes, unpark the quiet ones.
     fn recheck_parked(&mut self) -> Result<()> {
-        let parked: Vec<usize> = (0..self.tracks.len())
-            .filter(|&t| self.tracks[t].parked)
-            .collect();
+        let parked: Vec<usize> = self.parked.iter().copied().collect();
         if parked.is_empty() {
             return Ok(());
         }
