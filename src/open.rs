@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::stat::{Mode, SFlag, stat};
 
@@ -287,9 +287,4 @@ fn open_nonblocking(path: &Path, i: Interest) -> nix::Result<OwnedFd> {
 fn is_fifo(path: &Path) -> bool {
     stat(path)
         .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO)
-}
-
-/// The status flags of an fd (O_NONBLOCK and friends), for the guarantee checks.
-pub fn status_flags(fd: BorrowedFd<'_>) -> nix::Result<OFlag> {
-    fcntl(fd, FcntlArg::F_GETFL).map(OFlag::from_bits_retain)
 }
