@@ -144,17 +144,26 @@ pub fn pipe_size(fd: BorrowedFd<'_>, kind: Kind) -> Option<i32> {
 /// Whether a pipe or FIFO write end has lost its last reader (POLLERR). The select
 /// family cannot show this (such an fd stays "writable"), so a monitor asks poll.
 pub fn reader_gone(fd: BorrowedFd<'_>, kind: Kind) -> bool {
-    if !matches!(kind, Kind::Pipe | Kind::Fifo) {
-        return false;
-    }
+    matches!(kind, Kind::Pipe | Kind::Fifo) && poll_out(fd, 0).is_ok_and(|r| r & libc::POLLERR != 0)
+}
+
+/// poll(POLLOUT) on one fd, retried on EINTR; `timeout_ms` -1 blocks. Its revents
+/// (0 when the timeout passed).
+pub fn poll_out(fd: BorrowedFd<'_>, timeout_ms: i32) -> nix::Result<i16> {
     let mut p = [libc::pollfd {
         fd: fd.as_raw_fd(),
         events: libc::POLLOUT,
         revents: 0,
     }];
-    // SAFETY: one initialized pollfd for the call; a zero timeout never blocks.
-    let r = unsafe { libc::poll(p.as_mut_ptr(), 1, 0) };
-    r == 1 && p[0].revents & libc::POLLERR != 0
+    loop {
+        // SAFETY: one initialized pollfd, valid for the call.
+        let r = unsafe { libc::poll(p.as_mut_ptr(), 1, timeout_ms) };
+        match nix::errno::Errno::result(r) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(p[0].revents),
+        }
+    }
 }
 
 /// Whether a stream socket's peer has closed its side: a one-byte MSG_PEEK returns 0.

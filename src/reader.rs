@@ -182,7 +182,7 @@ pub fn splice_to_stdout(src: &Source, len: usize) -> Step {
 }
 
 fn writable_now(fd: BorrowedFd<'_>) -> bool {
-    poll_out(fd, 0).is_ok_and(|r| r != 0)
+    room(fd, 0).unwrap_or(false)
 }
 
 /// Writes all of `data` to stdout, waiting while a non-blocking stdout is full.
@@ -203,28 +203,16 @@ pub fn write_stdout(mut data: &[u8]) -> Result<()> {
 
 /// Blocks until `fd` can take more bytes.
 fn wait_writable(fd: BorrowedFd<'_>) -> std::result::Result<(), Errno> {
-    poll_out(fd, -1).map(drop)
+    room(fd, -1).map(drop)
 }
 
-/// poll(POLLOUT) on one fd: its revents, or EPIPE when the reader is gone.
-fn poll_out(fd: BorrowedFd<'_>, timeout_ms: i32) -> std::result::Result<i16, Errno> {
-    let mut p = [libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    }];
-    loop {
-        // SAFETY: one initialized pollfd, valid for the call.
-        let r = unsafe { libc::poll(p.as_mut_ptr(), 1, timeout_ms) };
-        match Errno::result(r) {
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-            Ok(_) if p[0].revents & (libc::POLLERR | libc::POLLHUP) != 0 => {
-                return Err(Errno::EPIPE);
-            }
-            Ok(_) => return Ok(p[0].revents),
-        }
+/// Whether stdout can take bytes within `timeout_ms`; EPIPE once its reader is gone.
+fn room(fd: BorrowedFd<'_>, timeout_ms: i32) -> std::result::Result<bool, Errno> {
+    let revents = crate::describe::poll_out(fd, timeout_ms)?;
+    if revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+        return Err(Errno::EPIPE);
     }
+    Ok(revents != 0)
 }
 
 /// A borrow of a source fd for nix calls.
