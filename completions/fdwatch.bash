@@ -16,11 +16,17 @@ _fdwatch() {
             ",$1")
                 cmd="fdwatch"
                 ;;
+            fdwatch,bench)
+                cmd="fdwatch__subcmd__bench"
+                ;;
             fdwatch,help)
                 cmd="fdwatch__subcmd__help"
                 ;;
             fdwatch,send)
                 cmd="fdwatch__subcmd__send"
+                ;;
+            fdwatch__subcmd__help,bench)
+                cmd="fdwatch__subcmd__help__subcmd__bench"
                 ;;
             fdwatch__subcmd__help,help)
                 cmd="fdwatch__subcmd__help__subcmd__help"
@@ -35,7 +41,7 @@ _fdwatch() {
 
     case "${cmd}" in
         fdwatch)
-            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --count --read --read-size --peek --tee --oobinline --once --interval --signals --mask --format --time --color --quiet --verbose --help --version send help"
+            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --count --read --read-size --peek --tee --oobinline --once --interval --signals --mask --format --time --color --quiet --verbose --help --version send bench help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -96,9 +102,73 @@ _fdwatch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        fdwatch__subcmd__help)
-            opts="send help"
+        fdwatch__subcmd__bench)
+            opts="-h --backends --fds --active --rounds --repeats --timeout --wake --cpu --format --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --backends)
+                    COMPREPLY=($(compgen -W "none select pselect poll ppoll epoll" -- "${cur}"))
+                    return 0
+                    ;;
+                --fds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --active)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rounds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repeats)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpu)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        fdwatch__subcmd__help)
+            opts="send bench help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        fdwatch__subcmd__help__subcmd__bench)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -58,6 +58,7 @@ complete -c fdwatch -n "__fish_fdwatch_needs_command" -s v -l verbose -d 'Also r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -s V -l version -d 'Print version'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "bench" -d 'The select/poll/epoll scaling experiment on this kernel: N pipes, K active, one byte written, waited for and read per event; ns per event and events/s per backend and N, as a table and a log-scale bar chart, or JSON Lines'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l data -d 'Normal data to send (escapes: \\n \\r \\t \\0 \\\\ \\xHH); repeatable, in order with --urgent' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l urgent -d 'Data sent with send(MSG_OOB): its last byte is the urgent byte; repeatable' -r
@@ -67,5 +68,25 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l connections -d 
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l shutdown -d 'shutdown(SHUT_WR) after sending, before closing'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l rst -d 'Close with SO_LINGER 0, so the peer gets a reset (RST)'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -s h -l help -d 'Print help'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send help" -f -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l backends -d 'Backends to measure, comma-separated; none is the floor (write + read, no wait)' -r -f -a "none\t'The floor: write + read with no wait (wake mode: a blocking read)'
+select\t''
+pselect\t''
+poll\t''
+ppoll\t''
+epoll\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l fds -d 'Numbers of watched pipes, comma-separated (select stops at FD_SETSIZE)' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l active -d 'How many of the pipes take turns being written (at most N)' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l rounds -d 'Rounds per repeat (default: calibrated so a repeat takes about 150 ms)' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l repeats -d 'Timed repeats per row; the median is reported with the min and max' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l timeout -d 'Wait timeout in ms: -1 blocks (as the C reference), 0 only polls' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l cpu -d 'Pin fdwatch and its helper processes to this CPU' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l format -d 'Output format: text (table and bar chart) or json (one object per row)' -r -f -a "text\t''
+json\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l color -d 'When to colour the text output' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l wake -d 'Two processes: a writer process wakes the waiting one (round trip per event)'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench help" -f -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench help" -f -a "bench" -d 'The select/poll/epoll scaling experiment on this kernel: N pipes, K active, one byte written, waited for and read per event; ns per event and events/s per backend and N, as a table and a log-scale bar chart, or JSON Lines'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -7,6 +7,7 @@ use clap::error::ErrorKind;
 use clap::{Command, CommandFactory, FromArgMatches, Parser};
 
 use crate::backend::BackendKind;
+use crate::bench;
 use crate::output::{ColorChoice, Format, TimeStyle};
 use crate::reader::ReadMode;
 use crate::send::{Plan, Step, unescape};
@@ -302,6 +303,94 @@ pub enum Sub {
     /// Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in
     /// command-line order: a test client for urgent-data debugging
     Send(SendArgs),
+    /// The select/poll/epoll scaling experiment on this kernel: N pipes, K active, one
+    /// byte written, waited for and read per event; ns per event and events/s per
+    /// backend and N, as a table and a log-scale bar chart, or JSON Lines
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Backends to measure, comma-separated; none is the floor (write + read, no wait)
+    #[arg(
+        long,
+        value_enum,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "none,select,pselect,poll,ppoll,epoll"
+    )]
+    pub backends: Vec<bench::Column>,
+
+    /// Numbers of watched pipes, comma-separated (select stops at FD_SETSIZE)
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "10,100,1000,10000",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub fds: Vec<u32>,
+
+    /// How many of the pipes take turns being written (at most N)
+    #[arg(long, value_name = "K", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub active: u32,
+
+    /// Rounds per repeat (default: calibrated so a repeat takes about 150 ms)
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: Option<u64>,
+
+    /// Timed repeats per row; the median is reported with the min and max
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub repeats: u16,
+
+    /// Wait timeout in ms: -1 blocks (as the C reference), 0 only polls
+    #[arg(long, value_name = "MS", default_value_t = -1, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-1..=60_000))]
+    pub timeout: i32,
+
+    /// Two processes: a writer process wakes the waiting one (round trip per event)
+    #[arg(long)]
+    pub wake: bool,
+
+    /// Pin fdwatch and its helper processes to this CPU
+    #[arg(long, value_name = "CPU")]
+    pub cpu: Option<usize>,
+
+    /// Output format: text (table and bar chart) or json (one object per row)
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub format: Format,
+
+    /// When to colour the text output
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+impl BenchArgs {
+    pub fn config(&self) -> bench::Config {
+        let mut columns = self.backends.clone();
+        dedup_in_order(&mut columns);
+        let mut fds: Vec<usize> = self.fds.iter().map(|&n| n as usize).collect();
+        dedup_in_order(&mut fds);
+        bench::Config {
+            columns,
+            fds,
+            active: self.active as usize,
+            rounds: self.rounds,
+            repeats: usize::from(self.repeats),
+            timeout_ms: self.timeout,
+            wake: self.wake,
+            cpu: self.cpu,
+            format: self.format,
+            color: self.color,
+        }
+    }
+}
+
+/// Drops repeats of a list option, keeping the first occurrence's place.
+fn dedup_in_order<T: PartialEq + Copy>(v: &mut Vec<T>) {
+    let mut seen = Vec::with_capacity(v.len());
+    v.retain(|x| {
+        let new = !seen.contains(x);
+        seen.push(*x);
+        new
+    });
 }
 
 #[derive(clap::Args, Debug)]

@@ -4,6 +4,7 @@
 //! `backend::Backend::wait` → `backend::Readiness` → `event::Event` → `output::Printer`.
 
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod describe;
 pub mod error;
@@ -32,6 +33,7 @@ pub fn report_error(msg: &str) {
 pub fn run(args: &cli::Args) -> u8 {
     let result = match &args.command {
         Some(cli::Sub::Send(s)) => send::run(&s.address, &s.plan),
+        Some(cli::Sub::Bench(b)) => bench::run(&b.config()),
         None => watch::run(args),
     };
     match result {

@@ -190,6 +190,41 @@ fn bad_inputs_are_one_line_usage_errors() {
             args(&["--bogus", "0", "0r"]),
             vec!["--bogus"],
         ),
+        (
+            "bench: unknown backend",
+            args(&["bench", "--backends", "poll,kqueue"]),
+            vec!["kqueue"],
+        ),
+        (
+            "bench: zero fds",
+            args(&["bench", "--fds", "10,0"]),
+            vec!["--fds", "'0'"],
+        ),
+        (
+            "bench: fds not a number",
+            args(&["bench", "--fds", "ten"]),
+            vec!["--fds", "ten"],
+        ),
+        (
+            "bench: timeout below -1",
+            args(&["bench", "--timeout", "-2"]),
+            vec!["--timeout", "-2"],
+        ),
+        (
+            "bench: zero repeats",
+            args(&["bench", "--repeats", "0"]),
+            vec!["--repeats"],
+        ),
+        (
+            "bench: no such CPU",
+            args(&["bench", "--cpu", "100000", "--fds", "1"]),
+            vec!["--cpu 100000"],
+        ),
+        (
+            "bench: CPU beyond this machine's",
+            args(&["bench", "--cpu", "4095", "--fds", "1"]),
+            vec!["--cpu 4095"],
+        ),
     ];
     assert!(table.len() >= 24);
     // Every row runs; all failures are reported together.

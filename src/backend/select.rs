@@ -23,6 +23,9 @@ pub struct Select {
     fds: Vec<(RawFd, usize)>,
     /// Highest registered fd + 1, kept current so a wait does no O(N) work before the call.
     nfds: i32,
+    /// Registrations in each set: an empty set is passed as NULL, which spares the
+    /// kernel copying and scanning it (C callers pass NULL too).
+    counts: [usize; 3],
 }
 
 impl Select {
@@ -34,6 +37,7 @@ impl Select {
             except: FdSet::new(),
             fds: Vec::new(),
             nfds: 0,
+            counts: [0; 3],
         }
     }
 }
@@ -60,14 +64,13 @@ impl Backend for Select {
             )));
         }
         let b = registered(fd);
-        if interest.read {
-            self.read.insert(b);
-        }
-        if interest.write {
-            self.write.insert(b);
-        }
-        if interest.urgent {
-            self.except.insert(b);
+        let sets = [&mut self.read, &mut self.write, &mut self.except];
+        let wanted = [interest.read, interest.write, interest.urgent];
+        for ((set, count), want) in sets.into_iter().zip(&mut self.counts).zip(wanted) {
+            if want {
+                set.insert(b);
+                *count += 1;
+            }
         }
         self.fds.push((fd, token));
         self.nfds = self.nfds.max(fd + 1);
@@ -78,9 +81,13 @@ impl Backend for Select {
         if let Some(i) = self.fds.iter().position(|&(f, _)| f == fd) {
             self.fds.remove(i);
             let b = registered(fd);
-            self.read.remove(b);
-            self.write.remove(b);
-            self.except.remove(b);
+            let sets = [&mut self.read, &mut self.write, &mut self.except];
+            for (set, count) in sets.into_iter().zip(&mut self.counts) {
+                if set.contains(b) {
+                    set.remove(b);
+                    *count -= 1;
+                }
+            }
             self.nfds = self.fds.iter().map(|&(f, _)| f + 1).max().unwrap_or(0);
         }
         Ok(())
@@ -99,16 +106,22 @@ impl Backend for Select {
     ) -> nix::Result<usize> {
         let (mut r, mut w, mut x) = (self.read, self.write, self.except);
         let nfds = self.nfds;
+        let [nr, nw, nx] = self.counts;
+        let (rp, wp, xp) = (
+            (nr > 0).then_some(&mut r),
+            (nw > 0).then_some(&mut w),
+            (nx > 0).then_some(&mut x),
+        );
         let n = if self.masked {
             let ts = timeout.map(TimeSpec::from);
-            nix::sys::select::pselect(nfds, &mut r, &mut w, &mut x, ts.as_ref(), mask)?
+            nix::sys::select::pselect(nfds, rp, wp, xp, ts.as_ref(), mask)?
         } else {
             // Microseconds, rounded up so a wait is never shorter than asked.
             let mut tv = timeout.map(|d| {
                 let us = crate::timeout::ceil_to(d, Duration::from_micros(1));
                 TimeVal::microseconds(i64::try_from(us).unwrap_or(i64::MAX))
             });
-            nix::sys::select::select(nfds, &mut r, &mut w, &mut x, tv.as_mut())?
+            nix::sys::select::select(nfds, rp, wp, xp, tv.as_mut())?
         };
         // `n` counts set bits; stop scanning once all are found.
         let mut left = usize::try_from(n).unwrap_or(0);

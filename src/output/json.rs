@@ -17,7 +17,7 @@ impl<W: Write> Json<W> {
 }
 
 /// Writes `s` as a JSON string literal.
-fn string(out: &mut impl Write, s: &str) -> io::Result<()> {
+pub(crate) fn string(out: &mut impl Write, s: &str) -> io::Result<()> {
     out.write_all(b"\"")?;
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 pub use json::Json;
+pub(crate) use json::string as json_string;
 pub use text::Text;
 
 use crate::event::Event;

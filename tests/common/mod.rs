@@ -145,6 +145,7 @@ pub fn socketpair() -> (OwnedFd, OwnedFd) {
 pub struct Fdwatch {
     cmd: Command,
     fds: Vec<(RawFd, RawFd)>,
+    close_others: bool,
 }
 
 impl Fdwatch {
@@ -159,12 +160,20 @@ impl Fdwatch {
         Fdwatch {
             cmd,
             fds: Vec::new(),
+            close_others: false,
         }
     }
 
     /// Places `fd` (which stays open in the test) at number `at` in the child.
     pub fn fd(mut self, fd: BorrowedFd<'_>, at: RawFd) -> Fdwatch {
         self.fds.push((fd.as_raw_fd(), at));
+        self
+    }
+
+    /// Closes every other fd above 2 in the child (strays this test process inherited
+    /// from whatever ran it), for tests that need the child's fd numbers packed.
+    pub fn only_placed_fds(mut self) -> Fdwatch {
+        self.close_others = true;
         self
     }
 
@@ -181,9 +190,23 @@ impl Fdwatch {
     fn prepare(&mut self) {
         let fds = self.fds.clone();
         let base = fds.iter().map(|&(a, b)| a.max(b)).max().unwrap_or(0) + 1;
+        let close_others = self.close_others;
         // SAFETY: only async-signal-safe calls (fcntl, dup2, close) run between fork and exec.
         unsafe {
             self.cmd.pre_exec(move || {
+                if close_others {
+                    // Everything above 2 closes at exec, except what dup2 places below
+                    // (dup2 clears the flag on its target).
+                    let r = libc::syscall(
+                        libc::SYS_close_range,
+                        3u32,
+                        u32::MAX,
+                        libc::CLOSE_RANGE_CLOEXEC,
+                    );
+                    if r < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 // Move every source above all targets first, so no dup2 clobbers a source.
                 let mut tmp = Vec::with_capacity(fds.len());
                 for &(src, _) in &fds {
