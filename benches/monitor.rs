@@ -16,7 +16,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use fdwatch::bench::layout::{Layout, raise_fd_limit};
+use fdwatch::bench::layout::Layout;
+use fdwatch::open::raise_nofile_limit;
 use nix::libc;
 use nix::sched::{CpuSet, sched_setaffinity};
 use nix::unistd::Pid;
@@ -44,7 +45,7 @@ fn main() {
         set.set(c).expect("cpu number");
         sched_setaffinity(Pid::from_raw(0), &set).expect("sched_setaffinity");
     }
-    let limit = raise_fd_limit();
+    let limit = raise_nofile_limit();
     let mut rows = Vec::new();
     for backend in ["epoll", "poll"] {
         for n in [10, 1000, 10_000] {

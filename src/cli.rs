@@ -11,7 +11,7 @@ use crate::bench;
 use crate::output::{ColorChoice, Format, TimeStyle};
 use crate::reader::ReadMode;
 use crate::send::{Plan, Step, unescape};
-use crate::spec::{self, Spec};
+use crate::spec::{self, PidFds, Spec, Target};
 use crate::timeout::{self, Timeout};
 
 const ABOUT: &str = "Show whether file descriptors are ready, for what, and when";
@@ -30,6 +30,14 @@ SPEC forms:
   N[rwe]        an inherited fd: 0r, 1w, 3re (r read, w write, e urgent; default r)
   N-M[rwe]      a range of inherited fds (the ones that are open)
   PATH[:rwe]    open a path without blocking; ./ forces a path (./0r)
+  tcp:HOST:PORT, tcp-listen:[HOST:]PORT, unix:PATH, unix-listen:PATH [/rwe]
+                connect or listen (default letters re)
+  pid:PID:FD[rwe], pid:PID:N-M[rwe], pid:PID:*[rwe]
+                another process's fds (pidfd_getfd): never read (--read and --tee
+                are refused; --peek consumes nothing), flags never changed, let go
+                when the process closes them
+  pid:PID       alone: what that process is blocked in, on which fds, and which of
+                them are ready now (no TIMEOUT)
   -             stdin, the same as 0r
 
 Examples:
@@ -38,6 +46,7 @@ Examples:
   fdwatch -b select 0 0r 1w        t_select-style check, no waiting
   fdwatch --format json 0 0-9 | jq .ready
   fdwatch -m - /tmp/jobs.fifo      every writer, burst and hang-up, until Ctrl-C
+  fdwatch pid:1234                 what is process 1234 waiting for?
   producer | fdwatch -m --tee - | consumer
                                    a pipeline monitor: data passes, events to stderr
 
@@ -75,6 +84,10 @@ pub struct Args {
     /// The SPECs, typed (filled in from the positionals by `resolve`).
     #[arg(skip)]
     pub specs: Vec<Spec>,
+
+    /// `fdwatch pid:PID` alone: explain what that process is blocked on.
+    #[arg(skip)]
+    pub explain: Option<i32>,
 
     /// The multiplexer to wait with
     #[arg(short, long, value_enum, default_value_t = BackendKind::Epoll, value_name = "BACKEND")]
@@ -181,6 +194,26 @@ O_NONBLOCK, O_NOCTTY. The suffix counts only when it is a colon and letters from
 \fBrwe\fR; \fB./\fR forces a path (\fB./0r\fR). A write\-side FIFO with no reader
 is reported as an \fBerror\fR event (ENXIO) and its open retried every 100 ms.
 .TP
+\fBpid:PID:FD\fR[\fBrwe\fR], \fBpid:PID:N\-M\fR[\fBrwe\fR], \fBpid:PID:*\fR[\fBrwe\fR]
+Another process's fds, duplicated with pidfd_open and pidfd_getfd (Linux 5.6+), or,
+where that is refused, through a private reopen of /proc/PID/fd/N (pipes, FIFOs and
+ttys, not sockets; while watched it counts as one more reader or writer of a pipe).
+Both need ptrace access to the process (the same user and Yama's ptrace_scope, or
+CAP_SYS_PTRACE). Events name the process and its fd: \fBpid 1234 fd 5 (pipe:[998])\fR.
+A duplicate shares the process's open file description, so fdwatch never reads from it
+(\fB\-\-read\fR and \fB\-\-tee\fR are refused; \fB\-\-peek\fR consumes nothing and
+urgent bytes are only peeked), never changes its flags or socket options, and every
+\fB\-\-interval\fR checks (kcmp) that the process still has it: a file the process
+closed, or all of them when it exits, is let go (a \fBhangup\fR event with action
+\fBgone\fR) instead of being kept open behind its back.
+.TP
+\fBpid:PID\fR
+Alone on the command line (no TIMEOUT): what each thread of the process is blocked
+in, from /proc/PID/task/TID/syscall and wchan: the call, the fds it waits on and its
+timeout (a pollfd array or fd_sets read with process_vm_readv; an epoll interest
+list, with ET and ONESHOT, from /proc/PID/fdinfo/EPFD), then whether each of those
+fds is ready now and how many bytes are queued. One \fBblocked\fR event per thread.
+.TP
 \fB\-\fR
 Standard input, the same as \fB0r\fR.
 .SH OUTPUT
@@ -202,8 +235,11 @@ With \fB\-\-format json\fR each event is one JSON object per line:
  "ready":["read"],"raw":"POLLIN","backend":"poll","queued":5,"pipe_size":65536}
 .fi
 Events: \fBready\fR; \fBdata\fR (fd, what, bytes, total, rate, text, hex, peek);
-\fBeof\fR (fd, what, total); \fBhangup\fR (fd, what, action: reopen, remove or end);
-\fBerror\fR (fd, what, errno, message); \fBtimeout\fR; \fBwait\fR and \fBnote\fR
+\fBeof\fR (fd, what, total); \fBhangup\fR (fd, what, action: reopen, remove, end
+or gone);
+\fBerror\fR (fd, what, errno, message); \fBtimeout\fR; \fBblocked\fR (pid, tid,
+comm, state, call, nr, wchan, timeout_ms, epfd, note, fds: fd, want, flags, what,
+ready, queued, error); \fBwait\fR and \fBnote\fR
 (with \fB\-v\fR); \fBsummary\fR (backend, waits, events, ready_fds, blocked, timeout,
 left, elapsed, bytes per fd). \fBt\fR is seconds since start.
 .SH "MONITOR MODE"
@@ -293,6 +329,12 @@ Which of fds 0 to 9 are ready, as JSON.
 .TP
 fdwatch \-m \-\-read=text /tmp/jobs.fifo
 Every writer of a FIFO, its lines, and each hang\-up, until interrupted.
+.TP
+fdwatch pid:1234
+What process 1234 is blocked in, on which fds, and which of them are ready now.
+.TP
+fdwatch \-m \-\-peek pid:1234:5
+Watch fd 5 of process 1234 and show what arrives, without taking it.
 .TP
 producer | fdwatch \-m \-\-tee \- | consumer
 A pipeline monitor: the bytes pass unchanged, events go to standard error.
@@ -590,7 +632,23 @@ impl Args {
         let Some(first) = self.first.clone() else {
             return Ok(());
         };
-        let first_is_spec = spec::parse(&first).is_ok();
+        let first_spec = spec::parse(&first);
+        // `fdwatch pid:PID` alone explains and exits: no TIMEOUT (SPEC §7).
+        if let Ok(Spec {
+            target:
+                Target::Pid {
+                    pid,
+                    fds: PidFds::Explain,
+                },
+            ..
+        }) = first_spec
+            && self.rest.is_empty()
+        {
+            self.refuse_reading(&first_spec.map_err(|e| e.to_string())?)?;
+            self.explain = Some(pid);
+            return Ok(());
+        }
+        let first_is_spec = first_spec.is_ok();
         let first_timeout = first.to_str().map(timeout::parse);
         let rest: &[OsString] = &self.rest;
         let (timeout, specs): (Timeout, Vec<&OsString>) = match first_timeout {
@@ -617,8 +675,31 @@ impl Args {
             .into_iter()
             .map(|s| spec::parse(s).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?;
+        if let Some(p) = self
+            .specs
+            .iter()
+            .find(|s| matches!(s.target, Target::Pid { .. }))
+        {
+            self.refuse_reading(p)?;
+        }
         self.timeout = timeout;
         Ok(())
+    }
+
+    /// Another process's fds share its open file descriptions: reading would steal its
+    /// data, so --read and --tee are refused with any `pid:` spec.
+    fn refuse_reading(&self, p: &Spec) -> Result<(), String> {
+        let opt = if self.tee {
+            "--tee"
+        } else if self.read.is_some() {
+            "--read"
+        } else {
+            return Ok(());
+        };
+        Err(format!(
+            "{opt} consumes data, and spec '{p}' is another process's: pid: fds are \
+             watched without reading (--peek shows queued data without taking it)"
+        ))
     }
 
     /// `send`: the plan from its options and the ordered steps.

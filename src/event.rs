@@ -50,7 +50,8 @@ pub enum Event<'a> {
         total: u64,
     },
     /// The other side is gone and fdwatch acted on it: `reopen` (FIFOs are not over at
-    /// end of file), `remove` (the fd leaves the watch set) or `end` (--once).
+    /// end of file), `remove` (the fd leaves the watch set) or `end` (--once); `gone`:
+    /// another process's fd that it closed, or it exited (the fd leaves the watch set).
     Hangup {
         fd: RawFd,
         what: &'a str,
@@ -93,6 +94,8 @@ pub enum Event<'a> {
     Note { fd: Option<RawFd>, message: &'a str },
     /// The end of a run.
     Summary(&'a Summary),
+    /// `fdwatch pid:PID`: what one thread of that process is blocked in.
+    Blocked(&'a Blocked),
 }
 
 impl Event<'_> {
@@ -120,6 +123,42 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Bytes consumed per fd (monitor with --read/--tee), in watch order.
     pub bytes: Vec<FdBytes>,
+}
+
+/// One thread of another process: its call and the fds that call waits on.
+#[derive(Clone, Debug)]
+pub struct Blocked {
+    pub pid: i32,
+    pub tid: i32,
+    pub comm: String,
+    /// The state letter of /proc/PID/task/TID/stat (S sleeping, R running, T stopped…).
+    pub state: String,
+    /// The system call's name (None: not in one).
+    pub call: Option<String>,
+    pub nr: Option<i64>,
+    pub wchan: Option<String>,
+    /// The call's timeout in ms (None: none, waits forever).
+    pub timeout_ms: Option<i64>,
+    /// The epoll fd of an epoll wait.
+    pub epfd: Option<RawFd>,
+    pub fds: Vec<WaitedFd>,
+    /// Why the fds could not be listed, or that the thread is not in a call.
+    pub note: Option<String>,
+}
+
+/// An fd a blocked call waits on, and its readiness now.
+#[derive(Clone, Debug)]
+pub struct WaitedFd {
+    /// The process's number for it.
+    pub fd: RawFd,
+    pub want: crate::spec::Interest,
+    /// epoll registration flags: ET, ONESHOT, EXCLUSIVE, WAKEUP, RDHUP.
+    pub flags: Vec<&'static str>,
+    pub what: String,
+    /// What is ready now (None: could not be checked, see `error`).
+    pub ready: Option<Conditions>,
+    pub queued: Option<i32>,
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug)]

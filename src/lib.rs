@@ -9,9 +9,11 @@ pub mod cli;
 pub mod describe;
 pub mod error;
 pub mod event;
+pub mod explain;
 pub mod net;
 pub mod open;
 pub mod output;
+pub mod pidfd;
 pub mod reader;
 pub mod readiness;
 pub mod report;
@@ -34,7 +36,13 @@ pub fn run(args: &cli::Args) -> u8 {
     let result = match &args.command {
         Some(cli::Sub::Send(s)) => send::run(&s.address, &s.plan),
         Some(cli::Sub::Bench(b)) => bench::run(&b.config()),
-        None => watch::run(args),
+        None => match args.explain {
+            Some(pid) => {
+                let mut rep = watch::reporter(args, std::time::Instant::now());
+                explain::run(pid, &mut rep)
+            }
+            None => watch::run(args),
+        },
     };
     match result {
         Ok(code) => code,

@@ -12,7 +12,8 @@ use nix::sys::stat::{Mode, SFlag, stat};
 use crate::describe::{Description, describe};
 use crate::error::{Error, Result};
 use crate::net::{self, Role};
-use crate::spec::{self, Interest, Spec, Target};
+use crate::pidfd::Process;
+use crate::spec::{self, Interest, PidFds, Spec, Target};
 
 /// Ownership in the type: fdwatch closes only what it opened.
 #[derive(Debug)]
@@ -23,10 +24,25 @@ enum Handle {
     Closed,
 }
 
+/// An fd of another process (`pid:` specs): never read, its flags never changed.
+#[derive(Clone, Copy, Debug)]
+pub struct Foreign {
+    pub pid: i32,
+    /// Index of the process in `WatchSet::processes`.
+    pub process: usize,
+    /// A private reopen of /proc/PID/fd/N rather than a shared duplicate.
+    pub private: bool,
+}
+
 #[derive(Debug)]
 pub struct Watched {
-    /// The fd number (the user's number for inherited fds).
+    /// The fd number the user knows: the inherited number, or the other process's.
     pub fd: RawFd,
+    /// The number in this process, for system calls and backends (differs from `fd`
+    /// only for `pid:` fds).
+    pub raw: RawFd,
+    /// Set for `pid:` fds.
+    pub foreign: Option<Foreign>,
     pub interest: Interest,
     pub desc: Description,
     /// The path fdwatch opened it from (None for inherited fds).
@@ -50,9 +66,17 @@ impl Watched {
         matches!(self.handle, Handle::Inherited(_))
     }
 
+    /// Shares its open file description with someone else (inherited, or another
+    /// process's): its flags and socket options are not fdwatch's to change.
+    pub fn shared(&self) -> bool {
+        self.inherited() || self.foreign.is_some_and(|f| !f.private)
+    }
+
     /// A FIFO path fdwatch opened itself: reopened rather than dropped at hang-up.
     pub fn owned_fifo(&self) -> bool {
-        matches!(self.handle, Handle::Owned(_)) && self.desc.kind == crate::describe::Kind::Fifo
+        matches!(self.handle, Handle::Owned(_))
+            && self.path.is_some()
+            && self.desc.kind == crate::describe::Kind::Fifo
     }
 
     /// Stops watching: closes an owned fd, forgets an inherited one (never closed).
@@ -74,6 +98,25 @@ pub struct Pending {
 pub struct WatchSet {
     pub fds: Vec<Watched>,
     pub pending: Vec<Pending>,
+    /// The processes of `pid:` specs.
+    pub processes: Vec<Process>,
+    /// How `pid:` fds are held where it is not the usual way, for `-v`.
+    pub notes: Vec<String>,
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit, so large fd sets fit (SPEC §4.5);
+/// returns the limit now in force. Failure only means the old limit stays.
+pub fn raise_nofile_limit() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard))
+            if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() =>
+        {
+            hard
+        }
+        Ok((soft, _)) => soft,
+        Err(_) => 1024,
+    }
 }
 
 /// Whether `fd` is open in this process (F_GETFD succeeds).
@@ -130,7 +173,7 @@ impl WatchSet {
                     }
                     v
                 }
-                Target::Path(_) | Target::Socket(_) => Vec::new(),
+                Target::Path(_) | Target::Socket(_) | Target::Pid { .. } => Vec::new(),
             };
             slots.push(fds);
         }
@@ -141,6 +184,7 @@ impl WatchSet {
                     let (fd, role) = net::open(sock, &format!("spec '{s}'"))?;
                     set.push_socket(fd, role, s.interest);
                 }
+                Target::Pid { pid, fds } => set.add_foreign(s, *pid, *fds)?,
                 _ => {
                     for (n, b) in inherited {
                         set.add_inherited(n, b, s.interest);
@@ -159,12 +203,75 @@ impl WatchSet {
         }
         self.fds.push(Watched {
             fd: n,
+            raw: n,
+            foreign: None,
             interest,
             desc: describe(b),
             path: None,
             role: Role::Stream,
             handle: Handle::Inherited(b),
         });
+    }
+
+    /// `pid:PID:…`: duplicates of another process's fds, described by its numbers.
+    fn add_foreign(&mut self, s: &Spec, pid: i32, which: PidFds) -> Result<()> {
+        let process = match self.processes.iter().position(|p| p.pid == pid) {
+            Some(i) => i,
+            None => {
+                self.processes.push(Process::open(pid)?);
+                self.processes.len() - 1
+            }
+        };
+        let p = &self.processes[process];
+        let numbers = match which {
+            PidFds::Explain => {
+                return Err(Error::Usage(format!(
+                    "spec '{s}' names no fds: write pid:{pid}:FD, pid:{pid}:N-M or pid:{pid}:*, \
+                     or run 'fdwatch pid:{pid}' alone to see what it is blocked on"
+                )));
+            }
+            PidFds::One(n) => vec![n],
+            PidFds::Range(lo, hi) => {
+                let v: Vec<RawFd> = p
+                    .fds()?
+                    .into_iter()
+                    .filter(|n| (lo..=hi).contains(n))
+                    .collect();
+                if v.is_empty() {
+                    return Err(Error::Usage(format!("pid {pid} has no fd in {lo}-{hi}")));
+                }
+                v
+            }
+            PidFds::All => p.fds()?,
+        };
+        for n in numbers {
+            let p = &self.processes[process];
+            let dup = p.dup(n)?;
+            if let Some(why) = dup.why {
+                self.notes.push(format!(
+                    "{}: pidfd_getfd refused ({why:?}); watching a private reopen of /proc/{pid}/fd/{n}, \
+                     which counts as one more reader or writer of a pipe while watched",
+                    p.name(n)
+                ));
+            }
+            let mut desc = describe(dup.fd.as_fd());
+            desc.what = format!("{} ({})", p.name(n), desc.what);
+            self.fds.push(Watched {
+                fd: n,
+                raw: std::os::fd::AsRawFd::as_raw_fd(&dup.fd),
+                foreign: Some(Foreign {
+                    pid,
+                    process,
+                    private: dup.private,
+                }),
+                interest: s.interest,
+                desc,
+                path: None,
+                role: Role::Stream,
+                handle: Handle::Owned(dup.fd),
+            });
+        }
+        Ok(())
     }
 
     fn open_path(&mut self, s: &Spec, path: &Path) -> Result<()> {
@@ -190,6 +297,8 @@ impl WatchSet {
         let n = std::os::fd::AsRawFd::as_raw_fd(&fd);
         self.fds.push(Watched {
             fd: n,
+            raw: n,
+            foreign: None,
             interest,
             desc,
             path: Some(path.to_owned()),
@@ -201,8 +310,11 @@ impl WatchSet {
     /// Adds a socket fdwatch opened or accepted; returns its index.
     pub fn push_socket(&mut self, fd: OwnedFd, role: Role, interest: Interest) -> usize {
         let desc = describe(fd.as_fd());
+        let n = std::os::fd::AsRawFd::as_raw_fd(&fd);
         self.fds.push(Watched {
-            fd: std::os::fd::AsRawFd::as_raw_fd(&fd),
+            fd: n,
+            raw: n,
+            foreign: None,
             interest,
             desc,
             path: None,

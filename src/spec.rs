@@ -36,6 +36,18 @@ impl Interest {
         }
     }
 
+    /// The condition words for these letters: read, write, urgent.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        [
+            (self.read, "read"),
+            (self.write, "write"),
+            (self.urgent, "urgent"),
+        ]
+        .into_iter()
+        .filter(|&(on, _)| on)
+        .map(|(_, n)| n)
+    }
+
     pub fn is_empty(self) -> bool {
         !(self.read || self.write || self.urgent)
     }
@@ -86,6 +98,21 @@ pub enum Target {
     Path(PathBuf),
     /// A socket to open: connect to, or listen on, a TCP or UNIX address.
     Socket(SocketSpec),
+    /// Another process's fds, duplicated with pidfd_getfd and never read.
+    Pid { pid: i32, fds: PidFds },
+}
+
+/// Which of a process's fds a `pid:` spec names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PidFds {
+    /// `pid:PID` alone: explain what the process is blocked on.
+    Explain,
+    /// `pid:PID:FD`
+    One(RawFd),
+    /// `pid:PID:N-M`: the ones the process has open.
+    Range(RawFd, RawFd),
+    /// `pid:PID:*`
+    All,
 }
 
 /// `tcp:HOST:PORT`, `tcp-listen:[HOST:]PORT`, `unix:PATH`, `unix-listen:PATH`.
@@ -144,6 +171,12 @@ impl fmt::Display for Spec {
             Target::Fd(n) => write!(f, "{n}{}", self.interest),
             Target::FdRange(a, b) => write!(f, "{a}-{b}{}", self.interest),
             Target::Socket(sock) => write!(f, "{sock}/{}", self.interest),
+            Target::Pid { pid, fds } => match fds {
+                PidFds::Explain => write!(f, "pid:{pid}"),
+                PidFds::One(n) => write!(f, "pid:{pid}:{n}{}", self.interest),
+                PidFds::Range(a, b) => write!(f, "pid:{pid}:{a}-{b}{}", self.interest),
+                PidFds::All => write!(f, "pid:{pid}:*{}", self.interest),
+            },
             Target::Path(p) => {
                 let shown = p.display().to_string();
                 // A path that would read as an fd spec, `-` or a socket spec needs `./`
@@ -194,10 +227,8 @@ pub fn parse(arg: &OsStr) -> Result<Spec, SpecError> {
             interest: Interest::READ,
         });
     }
-    if bytes.starts_with(b"pid:") {
-        return Err(err(
-            "'pid:' specs are not supported by this version of fdwatch".into(),
-        ));
+    if let Some(rest) = bytes.strip_prefix(b"pid:") {
+        return parse_pid(rest).map_err(err);
     }
     if let Some(p) = NOT_YET.iter().find(|p| bytes.starts_with(p.as_bytes())) {
         return parse_socket(p, &bytes[p.len()..]).map_err(err);
@@ -229,6 +260,54 @@ fn parse_fd(bytes: &[u8]) -> Result<Spec, String> {
     };
     let interest = letters_or_default(letters)?;
     Ok(Spec { target, interest })
+}
+
+/// After `pid:`: `PID`, `PID:FD[rwe]`, `PID:N-M[rwe]` or `PID:*[rwe]`.
+fn parse_pid(rest: &[u8]) -> Result<Spec, String> {
+    const FORMS: &str = "expected pid:PID, pid:PID:FD, pid:PID:N-M or pid:PID:*";
+    let end = rest
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(rest.len());
+    if end == 0 {
+        return Err(format!("missing process id ({FORMS})"));
+    }
+    let digits = std::str::from_utf8(&rest[..end]).unwrap_or("");
+    let pid = digits
+        .parse::<i32>()
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| format!("process id {digits} is not valid"))?;
+    let target = |fds| Target::Pid { pid, fds };
+    let after = &rest[end..];
+    if after.is_empty() {
+        return Ok(Spec {
+            target: target(PidFds::Explain),
+            interest: Interest::READ,
+        });
+    }
+    let Some(fds) = after.strip_prefix(b":") else {
+        return Err(FORMS.into());
+    };
+    if let Some(letters) = fds.strip_prefix(b"*") {
+        return Ok(Spec {
+            target: target(PidFds::All),
+            interest: letters_or_default(letters)?,
+        });
+    }
+    if !fds.first().is_some_and(u8::is_ascii_digit) {
+        return Err(FORMS.into());
+    }
+    let inner = parse_fd(fds)?;
+    let fds = match inner.target {
+        Target::FdRange(a, b) => PidFds::Range(a, b),
+        Target::Fd(n) => PidFds::One(n),
+        _ => return Err(FORMS.into()),
+    };
+    Ok(Spec {
+        target: target(fds),
+        interest: inner.interest,
+    })
 }
 
 /// Splits a leading decimal fd number (fits in an i32) from the rest.
@@ -427,7 +506,15 @@ mod tests {
             ("tcp-listen:", "missing address"),
             ("tcp:h:80/rx", "not a number"),
             ("unix:", "missing address"),
-            ("pid:1", "not supported"),
+            ("pid:", "missing process id"),
+            ("pid:0", "not valid"),
+            ("pid:x", "missing process id"),
+            ("pid:99999999999", "not valid"),
+            ("pid:12:", "pid:PID:FD"),
+            ("pid:12x", "pid:PID:FD"),
+            ("pid:12:3q", "unknown event letter 'q'"),
+            ("pid:12:*q", "unknown event letter 'q'"),
+            ("pid:12:5-3", "ends before it starts"),
             ("0é", "unknown event letter 'é'"),
         ];
         for (s, want) in table {
@@ -517,10 +604,42 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["0r", "3-5we", "/tmp/f:rw", "./0r:r", "a:r:w"] {
+        for s in [
+            "0r",
+            "3-5we",
+            "/tmp/f:rw",
+            "./0r:r",
+            "a:r:w",
+            "pid:12",
+            "pid:12:3w",
+            "pid:12:3-9re",
+            "pid:12:*",
+            "./pid:1",
+        ] {
             let spec = p(s).expect(s);
             let again = p(&spec.to_string()).expect("display parses");
             assert_eq!(spec, again, "{s} -> {spec}");
+        }
+    }
+
+    #[test]
+    fn pid_specs() {
+        let pid = |fds| Target::Pid { pid: 4321, fds };
+        let table: &[(&str, Target, Interest)] = &[
+            ("pid:4321", pid(PidFds::Explain), Interest::READ),
+            ("pid:4321:5", pid(PidFds::One(5)), Interest::READ),
+            ("pid:4321:0w", pid(PidFds::One(0)), i(false, true, false)),
+            (
+                "pid:4321:3-7re",
+                pid(PidFds::Range(3, 7)),
+                i(true, false, true),
+            ),
+            ("pid:4321:*", pid(PidFds::All), Interest::READ),
+            ("pid:4321:*rw", pid(PidFds::All), i(true, true, false)),
+        ];
+        for (s, target, interest) in table {
+            let got = p(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!((&got.target, &got.interest), (target, interest), "{s}");
         }
     }
 

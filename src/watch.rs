@@ -12,7 +12,6 @@ use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 use crate::backend::{self, Backend, BackendKind, Mode, Readiness, Registered};
 use crate::cli::Args;
@@ -34,19 +33,31 @@ use crate::urgent::{self, Oob};
 /// Reads per fd per wake-up before others get their turn; the rest follows without waiting.
 const MAX_READS: usize = 16;
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit, so large fd sets fit.
-fn raise_nofile_limit() {
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
-        // Failure only means the old limit stays; opening will say if it matters.
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
+/// The reporter for the output options: stdout (stderr with --tee, where stdout carries
+/// the data), colour decided once.
+pub fn reporter(args: &Args, start: Instant) -> Reporter<'static> {
+    let (sink, is_tty): (Box<dyn Write>, bool) = if args.tee {
+        let e = io::stderr();
+        let tty = e.is_terminal();
+        (Box::new(BufWriter::new(e)), tty)
+    } else {
+        let o = io::stdout();
+        let tty = o.is_terminal();
+        (Box::new(BufWriter::new(o.lock())), tty)
+    };
+    let color = output::use_color(
+        args.color,
+        std::env::var("NO_COLOR").ok().as_deref(),
+        std::env::var("CLICOLOR_FORCE").ok().as_deref(),
+        is_tty,
+    );
+    let printer = output::printer(args.format, args.time, color, args.quiet, sink);
+    Reporter::new(printer, start, args.count, args.verbose)
 }
 
 pub fn run(args: &Args) -> Result<u8> {
     let start = Instant::now();
-    raise_nofile_limit();
+    crate::open::raise_nofile_limit();
     // Signals first: blocked before anything else happens (there are no threads).
     let mut caught: Vec<i32> = args
         .signals
@@ -73,24 +84,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let main = backend::new(args.backend, mode)?;
     let recheck = backend::new(args.backend, Mode::default())?;
 
-    // With --tee, stdout carries the data and events go to stderr.
-    let (sink, is_tty): (Box<dyn Write>, bool) = if args.tee {
-        let e = io::stderr();
-        let tty = e.is_terminal();
-        (Box::new(BufWriter::new(e)), tty)
-    } else {
-        let o = io::stdout();
-        let tty = o.is_terminal();
-        (Box::new(BufWriter::new(o.lock())), tty)
-    };
-    let color = output::use_color(
-        args.color,
-        std::env::var("NO_COLOR").ok().as_deref(),
-        std::env::var("CLICOLOR_FORCE").ok().as_deref(),
-        is_tty,
-    );
-    let printer = output::printer(args.format, args.time, color, args.quiet, sink);
-    let rep = Reporter::new(printer, start, args.count, args.verbose);
+    let rep = reporter(args, start);
     let n = set.fds.len();
     let mut engine = Engine {
         args,
@@ -313,6 +307,12 @@ impl Engine<'_> {
                 message: &how,
             })?;
         }
+        for n in &self.set.notes {
+            self.rep.emit(&Event::Note {
+                fd: None,
+                message: n,
+            })?;
+        }
         for p in &self.set.pending {
             self.rep.emit(&Event::Error {
                 fd: None,
@@ -363,7 +363,11 @@ impl Engine<'_> {
             if !self.more.is_empty() {
                 slice = Some(Duration::ZERO);
             }
-            let rechecking = !self.parked.is_empty() || !self.set.pending.is_empty();
+            // Another process's fds are re-checked too: a file it closed must not stay
+            // open behind its back in fdwatch.
+            let rechecking = !self.parked.is_empty()
+                || !self.set.pending.is_empty()
+                || !self.set.processes.is_empty();
             if rechecking {
                 let until = next_recheck.saturating_duration_since(now);
                 slice = Some(slice.map_or(until, |s| s.min(until)));
@@ -410,6 +414,7 @@ impl Engine<'_> {
             }
             if rechecking && Instant::now() >= next_recheck {
                 self.recheck_parked()?;
+                self.recheck_foreign()?;
                 for t in self.set.retry_pending()? {
                     self.register(t)?;
                 }
@@ -541,13 +546,13 @@ impl Engine<'_> {
         };
         if self.args.oobinline
             && w.desc.kind == Kind::Socket
-            && !w.inherited()
+            && !w.shared()
             && let Some(fd) = w.borrow()
         {
             net::set_oobinline(fd)
                 .map_err(|e| Error::sys(format!("fd {}", w.fd), "setsockopt(SO_OOBINLINE)", e))?;
         }
-        let reg = self.main.add(w.fd, t, interest)?;
+        let reg = self.main.add(w.raw, t, interest)?;
         if let Registered::PollFallback(e) = reg {
             let msg = format!(
                 "epoll_ctl refused {} ({e:?}); poll checks it instead (files and devices are always ready)",
@@ -708,7 +713,7 @@ impl Engine<'_> {
         match self.tracks[t].reg {
             Some(Registered::OneShot) if consumed_all => {
                 let w = &self.set.fds[t];
-                self.main.modify(w.fd, t, w.interest)
+                self.main.modify(w.raw, t, w.interest)
             }
             Some(Registered::Level | Registered::PollFallback(_) | Registered::OneShot)
                 if !consumed_all =>
@@ -739,7 +744,7 @@ impl Engine<'_> {
         };
         let src = &source;
         let tee = self.args.tee;
-        let oobinline = self.args.oobinline && !w.inherited();
+        let oobinline = self.args.oobinline && !w.shared();
         let mut use_splice = tee && mode == ReadMode::Count && self.splice_ok && src.is_pipe(kind);
         let mut outcome = Outcome::More;
         let mut reads = 0;
@@ -920,7 +925,7 @@ impl Engine<'_> {
         let w = &mut self.set.fds[t];
         w.desc = desc;
         w.role = Role::Stream;
-        self.main.modify(w.fd, t, w.interest)
+        self.main.modify(w.raw, t, w.interest)
     }
 
     /// Accepts every pending connection on listener `t`; each joins the watch set
@@ -1024,6 +1029,27 @@ impl Engine<'_> {
         }))
     }
 
+    /// `pid:` fds whose process closed them, or exited, are let go: holding the file
+    /// open would keep, say, a pipe's reader from ever seeing end of file.
+    fn recheck_foreign(&mut self) -> Result<()> {
+        for t in 0..self.set.fds.len() {
+            let w = &self.set.fds[t];
+            let (Some(f), Some(fd)) = (w.foreign, w.borrow()) else {
+                continue;
+            };
+            if self.set.processes[f.process].still_has(fd, f.private, w.fd) {
+                continue;
+            }
+            self.rep.emit(&Event::Hangup {
+                fd: w.fd,
+                what: &w.desc.what,
+                action: "gone",
+            })?;
+            self.remove(t)?;
+        }
+        Ok(())
+    }
+
     /// The other side of fd `t` is gone: end (--once), reopen a FIFO, or drop the fd.
     fn on_end(&mut self, t: usize) -> Result<()> {
         let w = &self.set.fds[t];
@@ -1062,12 +1088,12 @@ impl Engine<'_> {
     /// reader, and no byte already queued is lost (it stays in the pipe).
     fn reopen(&mut self, t: usize) -> Result<()> {
         let new = self.set.open_again(t)?;
-        let fd = self.set.fds[t].fd;
+        let fd = self.set.fds[t].raw;
         // DEL before the old open file goes away (epoll keys on it).
         self.unregister_fd(t, fd)?;
         self.set.replace(t, new)?;
         let w = &self.set.fds[t];
-        let reg = self.main.add(w.fd, t, w.interest)?;
+        let reg = self.main.add(w.raw, t, w.interest)?;
         self.set_reg(t, Some(reg));
         self.set_parked(t, false);
         let tr = &mut self.tracks[t];
@@ -1078,7 +1104,7 @@ impl Engine<'_> {
 
     /// Takes fd `t` out of every backend.
     fn unregister(&mut self, t: usize) -> Result<()> {
-        let fd = self.set.fds[t].fd;
+        let fd = self.set.fds[t].raw;
         self.unregister_fd(t, fd)?;
         self.set_reg(t, None);
         self.set_parked(t, false);
@@ -1119,12 +1145,12 @@ impl Engine<'_> {
         let w = &self.set.fds[t];
         match tr.reg {
             Some(Registered::Level | Registered::PollFallback(_)) => {
-                self.main.delete(w.fd)?;
-                self.recheck.add(w.fd, t, w.interest)?;
+                self.main.delete(w.raw)?;
+                self.recheck.add(w.raw, t, w.interest)?;
             }
             // A oneshot registration is already silent in the main backend.
             Some(Registered::OneShot) => {
-                self.recheck.add(w.fd, t, w.interest)?;
+                self.recheck.add(w.raw, t, w.interest)?;
             }
             _ => return Ok(()),
         }
@@ -1135,11 +1161,11 @@ impl Engine<'_> {
     /// Back into the main wait once a parked fd is no longer ready.
     fn unpark(&mut self, t: usize) -> Result<()> {
         let w = &self.set.fds[t];
-        self.recheck.delete(w.fd)?;
+        self.recheck.delete(w.raw)?;
         match self.tracks[t].reg {
-            Some(Registered::OneShot) => self.main.modify(w.fd, t, w.interest)?,
+            Some(Registered::OneShot) => self.main.modify(w.raw, t, w.interest)?,
             _ => {
-                self.main.add(w.fd, t, w.interest)?;
+                self.main.add(w.raw, t, w.interest)?;
             }
         }
         self.set_parked(t, false);

@@ -19,54 +19,11 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
 use serde_json::{Value, json};
 
-/// Far beyond any idle timeout used here.
-const WATCHDOG: Duration = Duration::from_secs(30);
-
-/// A pipe filled to F_GETPIPE_SZ: (read end, write end). Only the test's own write end
-/// is made non-blocking (to fill it); fdwatch gets the read end.
-fn full_pipe() -> (OwnedFd, OwnedFd) {
-    let (r, w) = pipe();
-    let cap = fcntl(&w, FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ");
-    let cap = usize::try_from(cap).expect("pipe size");
-    set_nonblock(&w);
-    let chunk = vec![b'f'; 4096];
-    let mut total = 0;
-    loop {
-        match nix::unistd::write(&w, &chunk) {
-            Ok(n) => total += n,
-            Err(Errno::EAGAIN) => break,
-            Err(e) => panic!("filling the pipe: {e}"),
-        }
-    }
-    assert_eq!(total, cap, "full pipe: wrote {total} of {cap}");
-    assert_eq!(fionread(&r), i32::try_from(cap).expect("cap"), "full pipe");
-    (r, w)
-}
-
-/// The exit code; a death by signal (the watchdog's SIGKILL) fails naming the case.
-fn exit_code(case: &str, out: &Output) -> i32 {
-    out.status.code().unwrap_or_else(|| {
-        panic!(
-            "{case}: killed by a signal ({}; the watchdog kills after {WATCHDOG:?}); stdout {:?}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
 /// `wait_blocked`, naming the case when fdwatch never blocks.
 fn blocked(pid: u32, case: &str) {
     if std::panic::catch_unwind(|| wait_blocked(pid)).is_err() {
         panic!("{case}: fdwatch (pid {pid}) never blocked in a wait (busy loop or stuck?)");
     }
-}
-
-/// Spawns with stdout and stderr piped, under the watchdog (keep it until the child is
-/// waited for).
-fn spawn(case: &str, f: Fdwatch) -> (Child, Watchdog) {
-    let child = f.spawn();
-    let dog = Watchdog::new(&child, WATCHDOG, case);
-    (child, dog)
 }
 
 /// More output than any correct run here prints: a child that prints events in a loop
@@ -122,7 +79,7 @@ fn no_busy_loop() {
     // About 20 (one per 100 ms --interval recheck over the 2 s idle timeout) when quiet.
     const MAX_WAITS: u64 = 200;
     let dir = TempDir::new();
-    let (full_r, _full_w) = full_pipe();
+    let (full_r, _full_w, _) = full_pipe();
     let mut runs: Vec<Spin> = Vec::new();
     let mut fifos = Vec::new();
     // All 15 run at once, so the test takes one idle timeout (2 s), not fifteen.

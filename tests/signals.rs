@@ -26,19 +26,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-/// Far beyond any run here; only a hung fdwatch reaches it.
-const WATCHDOG: Duration = Duration::from_secs(20);
-
 /// The backends whose wait call takes a signal mask (the others use a self-pipe).
 const MASKED: [&str; 3] = ["pselect", "ppoll", "epoll"];
-
-/// Spawns with stdout and stderr piped, under the watchdog (keep it until the child is
-/// waited for).
-fn spawn(case: &str, f: Fdwatch) -> (Child, Watchdog) {
-    let child = f.spawn();
-    let dog = Watchdog::new(&child, WATCHDOG, case);
-    (child, dog)
-}
 
 /// `wait_blocked`, naming the case when fdwatch never blocks.
 fn blocked(pid: u32, case: &str) {

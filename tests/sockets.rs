@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
-use std::process::{Child, ExitStatus, Output};
+use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -25,9 +25,6 @@ use nix::libc;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::socket::{self, MsgFlags, sockopt};
 use serde_json::Value;
-
-/// Far beyond any timeout used here.
-const WATCHDOG: Duration = Duration::from_secs(30);
 
 /// The select family folds hang-ups and errors into "readable" (SPEC §7).
 fn select_family(b: &str) -> bool {
@@ -38,32 +35,6 @@ fn kinds(evs: &[Value]) -> Vec<String> {
     evs.iter()
         .map(|e| e["event"].as_str().unwrap_or("?").to_owned())
         .collect()
-}
-
-/// Spawns with stdout and stderr piped, under the watchdog (keep it until the child is
-/// waited for).
-fn spawn(case: &str, f: Fdwatch) -> (Child, Watchdog) {
-    let child = f.spawn();
-    let dog = Watchdog::new(&child, WATCHDOG, case);
-    (child, dog)
-}
-
-/// Runs to completion under the watchdog.
-fn run(case: &str, f: Fdwatch) -> Output {
-    let (child, _dog) = spawn(case, f);
-    child.wait_with_output().expect("wait fdwatch")
-}
-
-/// The exit code; a death by signal (the watchdog's SIGKILL) fails naming the case.
-fn exit_code(case: &str, out: &Output) -> i32 {
-    out.status.code().unwrap_or_else(|| {
-        panic!(
-            "{case}: killed by a signal ({}); stdout {:?}; stderr {:?}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            stderr(out)
-        )
-    })
 }
 
 /// `fdwatch send ARGS...`, the real binary's test client, which must succeed.

@@ -7,6 +7,9 @@ mod epoll;
 mod poll;
 mod select;
 
+/// poll(2)'s flag mapping, for one-off checks outside a backend (`fdwatch pid:PID`).
+pub use poll::{conditions as poll_conditions, events as poll_events};
+
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 

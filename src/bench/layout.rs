@@ -6,7 +6,6 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
@@ -39,21 +38,6 @@ impl Rotation {
 /// the first ready fd walks about N/2 entries.
 pub fn active_indices(n: usize, k: usize) -> Vec<usize> {
     (0..k).map(|j| (2 * j + 1) * n / (2 * k)).collect()
-}
-
-/// Raises the soft fd limit to the hard one and returns it.
-pub fn raise_fd_limit() -> u64 {
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => {
-            if setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-                hard
-            } else {
-                soft
-            }
-        }
-        Ok((soft, _)) => soft,
-        Err(_) => 1024,
-    }
 }
 
 /// Child processes killed and reaped on drop (holders also die with us: PDEATHSIG).

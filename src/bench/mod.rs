@@ -110,7 +110,7 @@ pub fn run(cfg: &Config) -> Result<u8> {
         })?;
     }
     let cpu = pinned_cpu();
-    let limit = layout::raise_fd_limit();
+    let limit = crate::open::raise_nofile_limit();
     let stdout = io::stdout();
     let color = output::use_color(
         cfg.color,

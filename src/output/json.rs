@@ -41,6 +41,64 @@ pub(crate) fn string(out: &mut impl Write, s: &str) -> io::Result<()> {
     out.write_all(b"\"")
 }
 
+/// `["read","urgent"]`
+fn words<'a>(out: &mut impl Write, names: impl Iterator<Item = &'a str>) -> io::Result<()> {
+    out.write_all(b"[")?;
+    for (i, n) in names.enumerate() {
+        let comma = if i > 0 { "," } else { "" };
+        write!(out, "{comma}\"{n}\"")?;
+    }
+    out.write_all(b"]")
+}
+
+fn opt_string(out: &mut impl Write, s: Option<&str>) -> io::Result<()> {
+    match s {
+        Some(s) => string(out, s),
+        None => out.write_all(b"null"),
+    }
+}
+
+/// The fields of a `blocked` event (`fdwatch pid:PID`).
+fn blocked(o: &mut impl Write, b: &crate::event::Blocked) -> io::Result<()> {
+    write!(o, ",\"pid\":{},\"tid\":{},\"comm\":", b.pid, b.tid)?;
+    string(o, &b.comm)?;
+    o.write_all(b",\"state\":")?;
+    string(o, &b.state)?;
+    o.write_all(b",\"call\":")?;
+    opt_string(o, b.call.as_deref())?;
+    o.write_all(b",\"nr\":")?;
+    opt_num(o, b.nr)?;
+    o.write_all(b",\"wchan\":")?;
+    opt_string(o, b.wchan.as_deref())?;
+    o.write_all(b",\"timeout_ms\":")?;
+    opt_num(o, b.timeout_ms)?;
+    o.write_all(b",\"epfd\":")?;
+    opt_num(o, b.epfd.map(i64::from))?;
+    o.write_all(b",\"note\":")?;
+    opt_string(o, b.note.as_deref())?;
+    o.write_all(b",\"fds\":[")?;
+    for (i, f) in b.fds.iter().enumerate() {
+        let comma = if i > 0 { "," } else { "" };
+        write!(o, "{comma}{{\"fd\":{},\"want\":", f.fd)?;
+        words(o, f.want.names())?;
+        o.write_all(b",\"flags\":")?;
+        words(o, f.flags.iter().copied())?;
+        o.write_all(b",\"what\":")?;
+        string(o, &f.what)?;
+        o.write_all(b",\"ready\":")?;
+        match f.ready {
+            Some(c) => words(o, c.names())?,
+            None => o.write_all(b"null")?,
+        }
+        o.write_all(b",\"queued\":")?;
+        opt_num(o, f.queued.map(i64::from))?;
+        o.write_all(b",\"error\":")?;
+        opt_string(o, f.error.as_deref())?;
+        o.write_all(b"}")?;
+    }
+    o.write_all(b"]")
+}
+
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -77,6 +135,7 @@ impl<W: Write> Printer for Json<W> {
             Event::Wait { .. } => "wait",
             Event::Note { .. } => "note",
             Event::Summary(_) => "summary",
+            Event::Blocked(_) => "blocked",
         };
         write!(o, "{{\"event\":\"{name}\",\"t\":{:.6}", secs(t))?;
         match ev {
@@ -277,6 +336,7 @@ impl<W: Write> Printer for Json<W> {
                 }
                 o.write_all(b"]")?;
             }
+            Event::Blocked(b) => blocked(o, b)?,
         }
         o.write_all(b"}\n")
     }

@@ -72,6 +72,12 @@ impl<W: Write> Text<W> {
         }
     }
 
+    /// Blank space as wide as the time column, for continuation lines.
+    fn stamp_blank(&mut self) -> io::Result<()> {
+        let width = self.indent().saturating_sub(9);
+        write!(self.out, "{:width$}", "")
+    }
+
     /// Where text after the time and fd columns starts, for continuation lines.
     fn indent(&self) -> usize {
         let time = match self.time {
@@ -104,6 +110,77 @@ impl<W: Write> Text<W> {
         }
         for b in &s.bytes {
             write!(self.out, "; fd {} read {} bytes", b.fd, b.bytes)?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Text<W> {
+    /// `pid 1234 (cat) thread 1234 [S]: blocked in read(fd 0), wchan pipe_read`, then one
+    /// line per waited-on fd with its readiness now.
+    fn blocked(&mut self, b: &crate::event::Blocked) -> io::Result<()> {
+        self.fd_col(None)?;
+        write!(
+            self.out,
+            "pid {} ({}) thread {} [{}]: ",
+            b.pid, b.comm, b.tid, b.state
+        )?;
+        let Some(call) = &b.call else {
+            return write!(
+                self.out,
+                "{}",
+                b.note.as_deref().unwrap_or("not in a system call")
+            );
+        };
+        self.styled(format_args!("blocked in {call}"), Style::new().bold())?;
+        // poll, select and epoll wait on a set; read, accept and the like on one fd.
+        let set = b.epfd.is_some() || call.contains("poll") || call.contains("select");
+        if let Some(ep) = b.epfd {
+            write!(self.out, " on epfd {ep}")?;
+        }
+        if !b.fds.is_empty() {
+            let list: Vec<String> = b
+                .fds
+                .iter()
+                .map(|f| {
+                    let mut bits: Vec<&str> = f.want.names().collect();
+                    bits.extend(f.flags.iter().copied());
+                    format!("{} ({})", f.fd, bits.join("|"))
+                })
+                .collect();
+            let how = if set { "watching" } else { "on fd" };
+            write!(self.out, " {how} {}", list.join(", "))?;
+        }
+        match (b.timeout_ms, set) {
+            (Some(ms), _) => write!(self.out, ", timeout {ms} ms")?,
+            (None, true) => write!(self.out, ", no timeout")?,
+            _ => {}
+        }
+        if let Some(w) = &b.wchan {
+            write!(self.out, "; wchan {w}")?;
+        }
+        if let Some(n) = &b.note {
+            write!(self.out, "; {n}")?;
+        }
+        for f in &b.fds {
+            self.out.write_all(b"\n")?;
+            self.stamp_blank()?;
+            self.fd_col(Some(f.fd))?;
+            write!(self.out, "{:<WHAT$} ", f.what)?;
+            match (&f.ready, &f.error) {
+                (Some(c), _) if !c.is_empty() => {
+                    self.styled("ready now:", Style::new().bold())?;
+                    for w in c.names() {
+                        self.out.write_all(b" ")?;
+                        self.styled(w, word_style(w))?;
+                    }
+                }
+                (Some(_), _) => self.styled("not ready", Style::new().dimmed())?,
+                (None, e) => write!(self.out, "not checked: {}", e.as_deref().unwrap_or("?"))?,
+            }
+            if let Some(q) = f.queued {
+                write!(self.out, ", {q} bytes queued")?;
+            }
         }
         Ok(())
     }
@@ -271,6 +348,7 @@ impl<W: Write> Printer for Text<W> {
                 let done = match *action {
                     "reopen" => "hangup: reopened",
                     "remove" => "hangup: no longer watched",
+                    "gone" => "gone: its process closed it or exited; no longer watched",
                     _ => "hangup: done",
                 };
                 self.styled(done, Style::new().yellow())?;
@@ -304,6 +382,7 @@ impl<W: Write> Printer for Text<W> {
                 self.styled(format_args!("note: {message}"), Style::new().dimmed())?;
             }
             Event::Summary(s) => self.summary(s)?,
+            Event::Blocked(b) => self.blocked(b)?,
         }
         self.out.write_all(b"\n")
     }

@@ -560,3 +560,57 @@ impl Fdwatch {
         self.cmd
     }
 }
+
+/// How long one fdwatch run in a test may take before its watchdog kills it.
+pub const WATCHDOG: Duration = Duration::from_secs(30);
+
+/// Spawns with stdout and stderr piped, under the watchdog (keep it until the child is
+/// waited for).
+pub fn spawn(case: &str, f: Fdwatch) -> (Child, Watchdog) {
+    let child = f.spawn();
+    let dog = Watchdog::new(&child, WATCHDOG, case);
+    (child, dog)
+}
+
+/// Runs to completion under the watchdog.
+pub fn run(case: &str, f: Fdwatch) -> Output {
+    let (child, _dog) = spawn(case, f);
+    child.wait_with_output().expect("wait fdwatch")
+}
+
+/// The exit code; a death by signal (the watchdog's SIGKILL) fails naming the case.
+pub fn exit_code(case: &str, out: &Output) -> i32 {
+    out.status.code().unwrap_or_else(|| {
+        panic!(
+            "{case}: killed by a signal ({}; the watchdog kills after {WATCHDOG:?}); stdout {:?}; stderr {:?}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            stderr(out)
+        )
+    })
+}
+
+/// A pipe filled until a non-blocking write gets EAGAIN: (read end, write end, bytes
+/// queued). Only the test's own write end is made non-blocking (the read end's open
+/// file description is untouched).
+pub fn full_pipe() -> (OwnedFd, OwnedFd, i32) {
+    let (r, w) = pipe();
+    let cap = fcntl(&w, FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ");
+    set_nonblock(&w);
+    let chunk = vec![b'f'; 4096];
+    let mut total = 0;
+    loop {
+        match nix::unistd::write(&w, &chunk) {
+            Ok(n) => total += n,
+            Err(Errno::EAGAIN) => break,
+            Err(e) => panic!("filling the pipe: {e}"),
+        }
+    }
+    assert_eq!(
+        i32::try_from(total).ok(),
+        Some(cap),
+        "full pipe: wrote {total} of {cap}"
+    );
+    assert_eq!(fionread(&r), cap, "full pipe");
+    (r, w, cap)
+}
