@@ -150,9 +150,15 @@ pub fn reader_gone(fd: BorrowedFd<'_>, kind: Kind) -> bool {
 /// poll(POLLOUT) on one fd, retried on EINTR; `timeout_ms` -1 blocks. Its revents
 /// (0 when the timeout passed).
 pub fn poll_out(fd: BorrowedFd<'_>, timeout_ms: i32) -> nix::Result<i16> {
+    poll_now(fd, libc::POLLOUT, timeout_ms)
+}
+
+/// poll(`events`) on one fd, retried on EINTR; `timeout_ms` -1 blocks. Its revents
+/// (0 when the timeout passed).
+pub fn poll_now(fd: BorrowedFd<'_>, events: i16, timeout_ms: i32) -> nix::Result<i16> {
     let mut p = [libc::pollfd {
         fd: fd.as_raw_fd(),
-        events: libc::POLLOUT,
+        events,
         revents: 0,
     }];
     loop {

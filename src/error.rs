@@ -35,7 +35,11 @@ impl fmt::Display for Error {
             Error::Sys { what, call, errno } => {
                 write!(f, "{what}: {call}: {} ({errno:?})", errno.desc())
             }
-            Error::Output(e) => write!(f, "stdout: write: {e}"),
+            // In the words of the other system errors: "No space left on device (ENOSPC)".
+            Error::Output(e) => match e.raw_os_error().map(Errno::from_raw) {
+                Some(errno) => write!(f, "stdout: write: {} ({errno:?})", errno.desc()),
+                None => write!(f, "stdout: write: {e}"),
+            },
         }
     }
 }
@@ -43,3 +47,30 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`), so that a message quoting an
+/// argument stays one line and cannot drive the terminal.
+pub fn shown(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shown_escapes_controls_only() {
+        assert_eq!(super::shown("a\nb\té"), "a\\nb\\té");
+        assert_eq!(super::shown("\x1b[31m"), "\\u{1b}[31m");
+        assert_eq!(super::shown("plain \\ é"), "plain \\ é");
+    }
+}

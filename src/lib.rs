@@ -28,7 +28,7 @@ use std::io::Write;
 
 /// Prints `fdwatch: MSG` as one line on stderr; a closed stderr is ignored.
 pub fn report_error(msg: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "fdwatch: {msg}");
+    let _ = writeln!(std::io::stderr().lock(), "fdwatch: {}", error::shown(msg));
 }
 
 /// Runs a parsed command line and returns the exit status (SPEC §4.7).

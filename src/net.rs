@@ -4,6 +4,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::libc;
 use nix::sys::socket::{
     self, AddressFamily, Backlog, SockFlag, SockType, SockaddrLike, SockaddrStorage, UnixAddr,
     sockopt,
@@ -99,14 +100,30 @@ pub fn open(sock: &SocketSpec, what: &str) -> Result<(OwnedFd, Role)> {
 }
 
 /// One pending connection, non-blocking and close-on-exec, with its peer's name;
-/// `None` when there is none left (EAGAIN).
+/// `None` when there is none left (EAGAIN). The name is the address accept4 returns:
+/// getpeername on a connection already reset gives ENOTCONN.
 pub fn accept(listener: BorrowedFd<'_>) -> nix::Result<Option<(OwnedFd, String)>> {
     loop {
-        match socket::accept4(listener.as_raw_fd(), FLAGS) {
+        // SAFETY: zeroed sockaddr_storage is a valid "no address" value.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: nix's accept4 drops the peer address. The buffer and its length are
+        // valid for the call; the kernel writes at most `len` bytes.
+        let raw = unsafe {
+            libc::accept4(
+                listener.as_raw_fd(),
+                (&raw mut ss).cast(),
+                &mut len,
+                FLAGS.bits(),
+            )
+        };
+        match Errno::result(raw) {
             Ok(raw) => {
                 // SAFETY: accept4 returned a new fd that nothing else owns.
                 let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-                let peer = peer_name(fd.as_raw_fd());
+                // SAFETY: the kernel filled `len` bytes of a sockaddr_storage.
+                let addr = unsafe { SockaddrStorage::from_raw((&raw const ss).cast(), Some(len)) };
+                let peer = addr.map_or_else(|| peer_name(fd.as_raw_fd()), |a| show(&a));
                 return Ok(Some((fd, peer)));
             }
             Err(Errno::EAGAIN) => return Ok(None),
@@ -120,12 +137,18 @@ pub fn accept(listener: BorrowedFd<'_>) -> nix::Result<Option<(OwnedFd, String)>
 /// `127.0.0.1:40122`, a UNIX path, or `(unnamed)`.
 pub fn peer_name(fd: i32) -> String {
     match socket::getpeername::<SockaddrStorage>(fd) {
-        Ok(a) if a.family() == Some(AddressFamily::Unix) => a
-            .as_unix_addr()
-            .and_then(|u| u.path().map(|p| p.display().to_string()))
-            .unwrap_or_else(|| "(unnamed)".into()),
-        Ok(a) => a.to_string(),
+        Ok(a) => show(&a),
         Err(_) => "(unknown)".into(),
+    }
+}
+
+fn show(a: &SockaddrStorage) -> String {
+    if a.family() == Some(AddressFamily::Unix) {
+        a.as_unix_addr()
+            .and_then(|u| u.path().map(|p| p.display().to_string()))
+            .unwrap_or_else(|| "(unnamed)".into())
+    } else {
+        a.to_string()
     }
 }
 

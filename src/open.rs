@@ -43,6 +43,8 @@ pub struct Watched {
     pub raw: RawFd,
     /// Set for `pid:` fds.
     pub foreign: Option<Foreign>,
+    /// Order of arrival in the set (slots are reused, so the index does not tell).
+    pub seq: u64,
     pub interest: Interest,
     pub desc: Description,
     /// The path fdwatch opened it from (None for inherited fds).
@@ -102,6 +104,12 @@ pub struct WatchSet {
     pub processes: Vec<Process>,
     /// How `pid:` fds are held where it is not the usual way, for `-v`.
     pub notes: Vec<String>,
+    /// Slots of fds no longer watched, reused by the next fd: a monitor serving
+    /// 10,000 connections keeps 1 slot per live one, not per one ever accepted.
+    free: Vec<usize>,
+    next_seq: u64,
+    /// Where each inherited fd number sits (to merge `0r 0-2w` without a scan).
+    inherited_at: std::collections::HashMap<RawFd, usize>,
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, so large fd sets fit (SPEC §4.5);
@@ -195,13 +203,43 @@ impl WatchSet {
         Ok(set)
     }
 
+    /// Adds `w` in a free slot or at the end; returns its index (its token).
+    fn insert(&mut self, mut w: Watched) -> usize {
+        w.seq = self.next_seq;
+        self.next_seq += 1;
+        match self.free.pop() {
+            Some(t) => {
+                self.fds[t] = w;
+                t
+            }
+            None => {
+                self.fds.push(w);
+                self.fds.len() - 1
+            }
+        }
+    }
+
+    /// Entry `t` is no longer watched (the caller took it out of every backend): its
+    /// fd closes if fdwatch owns it, and the slot serves the next fd.
+    pub fn release(&mut self, t: usize) {
+        let w = &mut self.fds[t];
+        if w.inherited() {
+            self.inherited_at.remove(&w.fd);
+        }
+        if !matches!(w.handle, Handle::Closed) {
+            w.close();
+            self.free.push(t);
+        }
+    }
+
     /// An fd named twice (`0r 0-2w`) is watched once with the merged interest.
     fn add_inherited(&mut self, n: RawFd, b: BorrowedFd<'static>, interest: Interest) {
-        if let Some(w) = self.fds.iter_mut().find(|w| w.inherited() && w.fd == n) {
+        if let Some(&t) = self.inherited_at.get(&n) {
+            let w = &mut self.fds[t];
             w.interest = w.interest.merge(interest);
             return;
         }
-        self.fds.push(Watched {
+        let t = self.insert(Watched {
             fd: n,
             raw: n,
             foreign: None,
@@ -210,7 +248,9 @@ impl WatchSet {
             path: None,
             role: Role::Stream,
             handle: Handle::Inherited(b),
+            seq: 0,
         });
+        self.inherited_at.insert(n, t);
     }
 
     /// `pid:PID:…`: duplicates of another process's fds, described by its numbers.
@@ -256,7 +296,7 @@ impl WatchSet {
             }
             let mut desc = describe(dup.fd.as_fd());
             desc.what = format!("{} ({})", p.name(n), desc.what);
-            self.fds.push(Watched {
+            self.insert(Watched {
                 fd: n,
                 raw: std::os::fd::AsRawFd::as_raw_fd(&dup.fd),
                 foreign: Some(Foreign {
@@ -269,6 +309,7 @@ impl WatchSet {
                 path: None,
                 role: Role::Stream,
                 handle: Handle::Owned(dup.fd),
+                seq: 0,
             });
         }
         Ok(())
@@ -292,10 +333,10 @@ impl WatchSet {
         }
     }
 
-    fn push_owned(&mut self, fd: OwnedFd, path: &Path, interest: Interest) {
+    fn push_owned(&mut self, fd: OwnedFd, path: &Path, interest: Interest) -> usize {
         let desc = describe(fd.as_fd());
         let n = std::os::fd::AsRawFd::as_raw_fd(&fd);
-        self.fds.push(Watched {
+        self.insert(Watched {
             fd: n,
             raw: n,
             foreign: None,
@@ -304,14 +345,15 @@ impl WatchSet {
             path: Some(path.to_owned()),
             role: Role::Stream,
             handle: Handle::Owned(fd),
-        });
+            seq: 0,
+        })
     }
 
     /// Adds a socket fdwatch opened or accepted; returns its index.
     pub fn push_socket(&mut self, fd: OwnedFd, role: Role, interest: Interest) -> usize {
         let desc = describe(fd.as_fd());
         let n = std::os::fd::AsRawFd::as_raw_fd(&fd);
-        self.fds.push(Watched {
+        self.insert(Watched {
             fd: n,
             raw: n,
             foreign: None,
@@ -320,8 +362,8 @@ impl WatchSet {
             path: None,
             role,
             handle: Handle::Owned(fd),
-        });
-        self.fds.len() - 1
+            seq: 0,
+        })
     }
 
     /// Opens the path of entry `t` again, while its current fd stays open.
@@ -351,13 +393,14 @@ impl WatchSet {
     /// Closes entry `t` (already out of every backend) and retries its path until the
     /// open works again: a write-side FIFO whose reader left.
     pub fn back_to_pending(&mut self, t: usize) {
-        let w = &mut self.fds[t];
-        w.close();
-        if let Some(path) = w.path.clone() {
+        let path = self.fds[t].path.clone();
+        let interest = self.fds[t].interest;
+        self.release(t);
+        if let Some(path) = path {
             self.pending.push(Pending {
                 what: format!("fifo {} (no reader)", path.display()),
                 path,
-                interest: w.interest,
+                interest,
             });
         }
     }
@@ -369,10 +412,7 @@ impl WatchSet {
         let mut still = Vec::new();
         for p in std::mem::take(&mut self.pending) {
             match open_nonblocking(&p.path, p.interest) {
-                Ok(fd) => {
-                    self.push_owned(fd, &p.path, p.interest);
-                    opened.push(self.fds.len() - 1);
-                }
+                Ok(fd) => opened.push(self.push_owned(fd, &p.path, p.interest)),
                 Err(Errno::ENXIO) => still.push(p),
                 Err(e) => {
                     return Err(Error::sys(p.path.display().to_string(), "open", e));

@@ -37,6 +37,9 @@ pub enum Source {
     Private(OwnedFd),
     /// An inherited socket, read with MSG_DONTWAIT.
     Socket(RawFd),
+    /// An inherited pty master, read only as far as FIONREAD says (reopening
+    /// /proc/self/fd/N of a master opens /dev/ptmx: a new, unrelated pty pair).
+    Bounded(RawFd),
 }
 
 impl Source {
@@ -47,6 +50,7 @@ impl Source {
             return Ok(Source::Direct(raw));
         }
         Ok(match w.desc.kind {
+            Kind::Tty if is_pty_master(fd) => Source::Bounded(raw),
             Kind::Pipe | Kind::Fifo | Kind::Tty => {
                 let path = format!("/proc/self/fd/{raw}");
                 let flags =
@@ -62,7 +66,7 @@ impl Source {
 
     pub fn raw(&self) -> RawFd {
         match self {
-            Source::Direct(fd) | Source::Socket(fd) => *fd,
+            Source::Direct(fd) | Source::Socket(fd) | Source::Bounded(fd) => *fd,
             Source::Private(o) => o.as_raw_fd(),
         }
     }
@@ -97,11 +101,37 @@ fn step(r: nix::Result<usize>, kind: Kind) -> Step {
     }
 }
 
+/// A pty master answers TIOCGPTN (its pty number); a slave or another tty does not.
+fn is_pty_master(fd: BorrowedFd<'_>) -> bool {
+    let mut n: nix::libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int to the pointer; `fd` is open.
+    unsafe { nix::libc::ioctl(fd.as_raw_fd(), nix::libc::TIOCGPTN, &mut n) == 0 }
+}
+
+/// Whether poll reports a hang-up or an error on `fd` right now.
+fn hung_up(fd: BorrowedFd<'_>) -> bool {
+    crate::describe::poll_now(fd, nix::libc::POLLIN, 0)
+        .is_ok_and(|r| r & (nix::libc::POLLHUP | nix::libc::POLLERR) != 0)
+}
+
 /// One read of at most `buf.len()` bytes, retried on EINTR.
 pub fn read(src: &Source, kind: Kind, buf: &mut [u8]) -> Step {
     loop {
         let r = match src {
             Source::Socket(fd) => socket::recv(*fd, buf, MsgFlags::MSG_DONTWAIT),
+            Source::Bounded(fd) => {
+                let b = borrow(*fd);
+                match crate::describe::queued(b, kind) {
+                    Some(q) if q > 0 => {
+                        let n = buf.len().min(q as usize);
+                        nix::unistd::read(b, &mut buf[..n])
+                    }
+                    // Nothing queued: a hung-up master is at its end (a read would give
+                    // EIO); otherwise a read would block.
+                    _ if hung_up(b) => return Step::Eof,
+                    _ => return Step::Again,
+                }
+            }
             _ => nix::unistd::read(borrow(src.raw()), buf),
         };
         if r != Err(Errno::EINTR) {

@@ -32,30 +32,34 @@ pub struct Plan {
 
 /// C escapes in --data/--urgent: `\n \r \t \0 \\ \xHH`.
 pub fn unescape(s: &str) -> std::result::Result<Vec<u8>, String> {
+    let arg = crate::error::shown(s);
     let mut out = Vec::with_capacity(s.len());
-    let mut it = s.bytes();
-    while let Some(b) = it.next() {
-        if b != b'\\' {
-            out.push(b);
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
             continue;
         }
         match it.next() {
-            Some(b'n') => out.push(b'\n'),
-            Some(b'r') => out.push(b'\r'),
-            Some(b't') => out.push(b'\t'),
-            Some(b'0') => out.push(0),
-            Some(b'\\') => out.push(b'\\'),
-            Some(b'x') => {
-                let hex: Vec<u8> = it.by_ref().take(2).collect();
-                let v = std::str::from_utf8(&hex)
-                    .ok()
-                    .filter(|h| h.len() == 2)
+            Some('n') => out.push(b'\n'),
+            Some('r') => out.push(b'\r'),
+            Some('t') => out.push(b'\t'),
+            Some('0') => out.push(0),
+            Some('\\') => out.push(b'\\'),
+            Some('x') => {
+                // Exactly two hex digits (from_str_radix alone would take "+f").
+                let hex: String = it.by_ref().take(2).collect();
+                let v = Some(&hex)
+                    .filter(|h| h.len() == 2 && h.bytes().all(|b| b.is_ascii_hexdigit()))
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("'{s}': \\x needs two hex digits"))?;
+                    .ok_or_else(|| format!("'{arg}': \\x needs two hex digits"))?;
                 out.push(v);
             }
-            Some(c) => return Err(format!("'{s}': unknown escape '\\{}'", c as char)),
-            None => return Err(format!("'{s}': ends with a lone backslash")),
+            Some(c) => {
+                let esc = crate::error::shown(&format!("\\{c}"));
+                return Err(format!("'{arg}': unknown escape '{esc}'"));
+            }
+            None => return Err(format!("'{arg}': ends with a lone backslash")),
         }
     }
     Ok(out)
@@ -77,7 +81,8 @@ fn connect(address: &str, sock: &SocketSpec) -> Result<OwnedFd> {
         }
         SocketSpec::Unix(path) => UnixStream::connect(path).map(OwnedFd::from).map_err(io_err),
         _ => Err(Error::Usage(format!(
-            "send: address '{address}': expected tcp:HOST:PORT or unix:PATH"
+            "send: address '{}': expected tcp:HOST:PORT or unix:PATH",
+            crate::error::shown(address)
         ))),
     }
 }
@@ -109,7 +114,8 @@ pub fn run(address: &str, plan: &Plan) -> Result<u8> {
         }
         _ => {
             return Err(Error::Usage(format!(
-                "send: address '{address}': expected tcp:HOST:PORT or unix:PATH"
+                "send: address '{}': expected tcp:HOST:PORT or unix:PATH",
+                crate::error::shown(address)
             )));
         }
     };

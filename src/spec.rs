@@ -177,17 +177,33 @@ impl fmt::Display for Spec {
                 PidFds::Range(a, b) => write!(f, "pid:{pid}:{a}-{b}{}", self.interest),
                 PidFds::All => write!(f, "pid:{pid}:*{}", self.interest),
             },
-            Target::Path(p) => {
-                let shown = p.display().to_string();
-                // A path that would read as an fd spec, `-` or a socket spec needs `./`
-                // (parse never produces one, so the round trip holds).
-                let b = shown.as_bytes();
-                let ambiguous = b.first().is_some_and(|c| c.is_ascii_digit() || *c == b'-')
-                    || NOT_YET.iter().any(|p| shown.starts_with(p));
-                let prefix = if ambiguous { "./" } else { "" };
-                write!(f, "{prefix}{shown}:{}", self.interest)
-            }
+            Target::Path(_) => f.write_str(&self.to_os_string().to_string_lossy()),
         }
+    }
+}
+
+impl Spec {
+    /// The argument form that parses back to this value, bytes and all (Display is
+    /// the same, lossy for a path that is not UTF-8).
+    pub fn to_os_string(&self) -> OsString {
+        let Target::Path(p) = &self.target else {
+            return OsString::from(self.to_string());
+        };
+        let b = p.as_os_str().as_bytes();
+        // A path that would read as an fd spec (`3`, `-1`) or a socket/pid spec needs
+        // `./`; parse never produces one, so the round trip holds. (`-` itself is safe:
+        // the `:letters` suffix always follows.)
+        let ambiguous = b.first().is_some_and(u8::is_ascii_digit)
+            || (b.first() == Some(&b'-') && b.get(1).is_some_and(u8::is_ascii_digit))
+            || NOT_YET.iter().any(|p| b.starts_with(p.as_bytes()));
+        let mut out = Vec::with_capacity(b.len() + 6);
+        if ambiguous {
+            out.extend_from_slice(b"./");
+        }
+        out.extend_from_slice(b);
+        out.push(b':');
+        out.extend_from_slice(self.interest.to_string().as_bytes());
+        OsString::from_vec(out)
     }
 }
 
@@ -200,7 +216,8 @@ pub struct SpecError {
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "spec '{}': {}", self.arg, self.reason)
+        let line = format!("spec '{}': {}", self.arg, self.reason);
+        f.write_str(&crate::error::shown(&line))
     }
 }
 
@@ -396,7 +413,12 @@ fn host_port(addr: &str) -> Result<(Option<String>, u16), String> {
         .parse::<u16>()
         .map_err(|_| format!("port '{port}' is not a number from 0 to 65535"))?;
     let host = match host {
-        Some(h) if h.starts_with('[') && h.ends_with(']') && h.len() > 2 => {
+        Some(h)
+            if h.starts_with('[')
+                && h.ends_with(']')
+                && h.len() > 2
+                && !h[1..h.len() - 1].contains(['[', ']']) =>
+        {
             Some(h[1..h.len() - 1].to_owned())
         }
         Some(h) if h.is_empty() || h.contains(['[', ']']) || h.contains(':') => {
@@ -411,12 +433,18 @@ fn host_port(addr: &str) -> Result<(Option<String>, u16), String> {
 }
 
 /// Merges specs naming the same target (`0r 0w` is `0rw`), keeping first-seen order.
+/// Linear in the number of specs (a hash of targets): 16,000 paths merge at once.
 pub fn merge(specs: &[Spec]) -> Vec<Spec> {
     let mut out: Vec<Spec> = Vec::with_capacity(specs.len());
+    let mut at: std::collections::HashMap<&Target, usize> =
+        std::collections::HashMap::with_capacity(specs.len());
     for s in specs {
-        match out.iter_mut().find(|o| o.target == s.target) {
-            Some(o) => o.interest = o.interest.merge(s.interest),
-            None => out.push(s.clone()),
+        match at.get(&s.target) {
+            Some(&i) => out[i].interest = out[i].interest.merge(s.interest),
+            None => {
+                at.insert(&s.target, out.len());
+                out.push(s.clone());
+            }
         }
     }
     out
@@ -502,6 +530,8 @@ mod tests {
             ("tcp:8888", "HOST:PORT"),
             ("tcp:[::1:80", "not valid"),
             ("tcp::1:80", "not valid"),
+            ("tcp:[]]:0", "not valid"),
+            ("tcp:[[]:0", "not valid"),
             ("tcp:h:99999", "not a number"),
             ("tcp-listen:", "missing address"),
             ("tcp:h:80/rx", "not a number"),
@@ -615,6 +645,10 @@ mod tests {
             "pid:12:3-9re",
             "pid:12:*",
             "./pid:1",
+            "-r",
+            "--:w",
+            "-:w",
+            "./-1:r",
         ] {
             let spec = p(s).expect(s);
             let again = p(&spec.to_string()).expect("display parses");

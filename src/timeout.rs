@@ -36,7 +36,8 @@ pub struct TimeoutError {
 
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "timeout '{}': {}", self.arg, self.reason)
+        let line = format!("timeout '{}': {}", self.arg, self.reason);
+        f.write_str(&crate::error::shown(&line))
     }
 }
 

@@ -93,6 +93,8 @@ pub fn run(args: &Args) -> Result<u8> {
         main,
         recheck,
         tracks: Vec::with_capacity(n),
+        closed_bytes: Vec::new(),
+        closed_ready: 0,
         rep,
         // Only --read, --tee and --peek use it: a one-shot check should not pay for
         // zeroing 64 KiB (16 page faults, a measurable part of its start-up).
@@ -175,6 +177,10 @@ struct Engine<'a> {
     main: Box<dyn Backend>,
     recheck: Box<dyn Backend>,
     tracks: Vec<Track>,
+    /// What the summary says of fds removed (their slots serve new fds): bytes read,
+    /// with the order they joined the set.
+    closed_bytes: Vec<(u64, FdBytes)>,
+    closed_ready: u64,
     rep: Reporter<'a>,
     buf: Vec<u8>,
     peeker: Peeker,
@@ -451,17 +457,29 @@ impl Engine<'_> {
             self.rep.emit(&Event::Timeout { timeout: t })?;
         }
         let bytes = if self.read_mode.is_some() {
-            self.set
+            let live = self
+                .set
                 .fds
                 .iter()
                 .zip(&self.tracks)
-                .filter(|(w, _)| w.interest.read && w.role != Role::Listener)
-                .map(|(w, t)| FdBytes {
-                    fd: w.fd,
-                    what: w.desc.what.clone(),
-                    bytes: t.total,
+                .filter(|(w, _)| {
+                    w.borrow().is_some() && w.interest.read && w.role != Role::Listener
                 })
-                .collect()
+                .map(|(w, t)| {
+                    let b = FdBytes {
+                        fd: w.fd,
+                        what: w.desc.what.clone(),
+                        bytes: t.total,
+                    };
+                    (w.seq, b)
+                });
+            let mut all: Vec<(u64, FdBytes)> = std::mem::take(&mut self.closed_bytes)
+                .into_iter()
+                .chain(live)
+                .collect();
+            // In the order the fds joined the set, as before slots were reused.
+            all.sort_by_key(|(seq, _)| *seq);
+            all.into_iter().map(|(_, b)| b).collect()
         } else {
             Vec::new()
         };
@@ -469,7 +487,8 @@ impl Engine<'_> {
             backend: self.args.backend.name(),
             waits,
             events: self.rep.events,
-            ready_fds: self.tracks.iter().filter(|t| t.ever_ready).count() as u64,
+            ready_fds: self.closed_ready
+                + self.tracks.iter().filter(|t| t.ever_ready).count() as u64,
             blocked,
             timeout: self.args.timeout,
             left: if self.monitor() {
@@ -747,6 +766,7 @@ impl Engine<'_> {
         let oobinline = self.args.oobinline && !w.shared();
         let mut use_splice = tee && mode == ReadMode::Count && self.splice_ok && src.is_pipe(kind);
         let mut outcome = Outcome::More;
+        let mut failed: Option<Errno> = None;
         let mut reads = 0;
         let total_before = tr.total;
         while reads < MAX_READS {
@@ -817,13 +837,9 @@ impl Engine<'_> {
                 Step::Fail(Errno::EPIPE) if tee => {
                     return Err(Error::Output(io::ErrorKind::BrokenPipe.into()));
                 }
+                // Reported after the bytes read before it (see below).
                 Step::Fail(e) => {
-                    self.rep.emit(&Event::Error {
-                        fd: Some(w.fd),
-                        what: &w.desc.what,
-                        errno: e,
-                        message: "read failed",
-                    })?;
+                    failed = Some(e);
                     outcome = Outcome::Failed;
                     break;
                 }
@@ -843,8 +859,17 @@ impl Engine<'_> {
         let due = tr
             .last_data_event
             .is_none_or(|at| at.elapsed() >= self.args.interval);
-        if outcome == Outcome::Eof || due {
+        if matches!(outcome, Outcome::Eof | Outcome::Failed) || due {
             self.flush_count(t)?;
+        }
+        if let Some(e) = failed {
+            let w = &self.set.fds[t];
+            self.rep.emit(&Event::Error {
+                fd: Some(w.fd),
+                what: &w.desc.what,
+                errno: e,
+                message: "read failed",
+            })?;
         }
         if outcome == Outcome::Eof {
             let w = &self.set.fds[t];
@@ -963,7 +988,7 @@ impl Engine<'_> {
                     errno: Errno::EMFILE,
                     message: &msg,
                 })?;
-                self.set.fds[n].close();
+                self.set.release(n);
                 continue;
             }
             let w = &self.set.fds[n];
@@ -1087,7 +1112,22 @@ impl Engine<'_> {
     /// end is open before the old one closes, so no writer finds the FIFO without a
     /// reader, and no byte already queued is lost (it stays in the pipe).
     fn reopen(&mut self, t: usize) -> Result<()> {
-        let new = self.set.open_again(t)?;
+        let new = match self.set.open_again(t) {
+            Ok(new) => new,
+            // The path is gone (unlinked, say): that FIFO is over, the others go on.
+            Err(Error::Sys { errno, call, .. }) => {
+                let w = &self.set.fds[t];
+                let msg = format!("{call} failed: cannot reopen; no longer watched");
+                self.rep.emit(&Event::Error {
+                    fd: Some(w.fd),
+                    what: &w.desc.what,
+                    errno,
+                    message: &msg,
+                })?;
+                return self.remove(t);
+            }
+            Err(e) => return Err(e),
+        };
         let fd = self.set.fds[t].raw;
         // DEL before the old open file goes away (epoll keys on it).
         self.unregister_fd(t, fd)?;
@@ -1132,7 +1172,22 @@ impl Engine<'_> {
     fn remove(&mut self, t: usize) -> Result<()> {
         self.unregister(t)?;
         self.tracks[t].source = None;
-        self.set.fds[t].close();
+        // The slot will serve another fd: keep what the summary says of this one.
+        let (w, tr) = (&self.set.fds[t], &self.tracks[t]);
+        if self.read_mode.is_some() && w.interest.read && w.role != Role::Listener {
+            self.closed_bytes.push((
+                w.seq,
+                FdBytes {
+                    fd: w.fd,
+                    what: w.desc.what.clone(),
+                    bytes: tr.total,
+                },
+            ));
+        }
+        self.closed_ready += u64::from(tr.ever_ready);
+        self.tracks[t].ever_ready = false;
+        self.more.retain(|&m| m != t);
+        self.set.release(t);
         Ok(())
     }
 
