@@ -59,6 +59,7 @@ complete -c fdwatch -n "__fish_fdwatch_needs_command" -s h -l help -d 'Print hel
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -s V -l version -d 'Print version'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "bench" -d 'The select/poll/epoll scaling experiment on this kernel: N pipes, K active, one byte written, waited for and read per event; ns per event and events/s per backend and N, as a table and a log-scale bar chart, or JSON Lines'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "relay" -d 'A watching TCP/UNIX relay: forwards LISTEN\'s clients to TARGET both ways, with urgent bytes re-sent at their stream offset, half-closes and resets passed on, bounded buffers, and every step as an event'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l data -d 'Normal data to send (escapes: \\n \\r \\t \\0 \\\\ \\xHH); repeatable, in order with --urgent' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l urgent -d 'Data sent with send(MSG_OOB): its last byte is the urgent byte; repeatable' -r
@@ -87,6 +88,29 @@ always\t''
 never\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l wake -d 'Two processes: a writer process wakes the waiting one (round trip per event)'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench help" -f -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench help" -f -a "bench" -d 'The select/poll/epoll scaling experiment on this kernel: N pipes, K active, one byte written, waited for and read per event; ns per event and events/s per backend and N, as a table and a log-scale bar chart, or JSON Lines'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s b -l backend -d 'The multiplexer to wait with' -r -f -a "select\t''
+pselect\t''
+poll\t''
+ppoll\t''
+epoll\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l read -d 'How data events show the bytes: count (coalesced per --interval), text, hex' -r -f -a "count\t'Bytes and rate'
+text\t'The bytes as escaped text'
+hex\t'Offset, hex and ASCII rows'"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s c -l count -d 'Stop after N connections were accepted and all of them closed' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l idle -d 'Stop after this long with no traffic (a duration: 30s, 5m)' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l interval -d 'How often --read=count reports the bytes of a busy direction' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l buffer -d 'Most bytes buffered per direction of each connection: buffers start at 64 KiB and grow only while a fast side fills them; memory stays bounded by this' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l format -d 'Output format: text or json (JSON Lines)' -r -f -a "text\t''
+json\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l time -d 'Timestamp style in text' -r -f -a "elapsed\t'Seconds since start'
+delta\t'Seconds since the previous event'
+wall\t'Local wall-clock time'
+none\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l color -d 'When to colour the text output' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench relay help" -f -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench relay help" -f -a "bench" -d 'The select/poll/epoll scaling experiment on this kernel: N pipes, K active, one byte written, waited for and read per event; ns per event and events/s per backend and N, as a table and a log-scale bar chart, or JSON Lines'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench relay help" -f -a "relay" -d 'A watching TCP/UNIX relay: forwards LISTEN\'s clients to TARGET both ways, with urgent bytes re-sent at their stream offset, half-closes and resets passed on, bounded buffers, and every step as an event'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench relay help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

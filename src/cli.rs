@@ -349,6 +349,85 @@ pub enum Sub {
     /// byte written, waited for and read per event; ns per event and events/s per
     /// backend and N, as a table and a log-scale bar chart, or JSON Lines
     Bench(BenchArgs),
+    /// A watching TCP/UNIX relay: forwards LISTEN's clients to TARGET both ways, with
+    /// urgent bytes re-sent at their stream offset, half-closes and resets passed on,
+    /// bounded buffers, and every step as an event
+    Relay(RelayArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RelayArgs {
+    /// Where clients connect: tcp-listen:[HOST:]PORT or unix-listen:PATH
+    #[arg(value_name = "LISTEN")]
+    pub listen: String,
+
+    /// Where each client is relayed to: tcp:HOST:PORT or unix:PATH
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// The multiplexer to wait with
+    #[arg(short, long, value_enum, default_value_t = BackendKind::Epoll, value_name = "BACKEND")]
+    pub backend: BackendKind,
+
+    /// How data events show the bytes: count (coalesced per --interval), text, hex
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true,
+          default_value = "count", default_missing_value = "count")]
+    pub read: ReadMode,
+
+    /// Stop after N connections were accepted and all of them closed
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Stop after this long with no traffic (a duration: 30s, 5m)
+    #[arg(long, value_name = "DUR", value_parser = parse_interval)]
+    pub idle: Option<Duration>,
+
+    /// How often --read=count reports the bytes of a busy direction
+    #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Most bytes buffered per direction of each connection: buffers start at 64 KiB
+    /// and grow only while a fast side fills them; memory stays bounded by this
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u32).range(1..=(16 << 20)))]
+    pub buffer: u32,
+
+    /// Output format: text or json (JSON Lines)
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub format: Format,
+
+    /// Timestamp style in text
+    #[arg(long, value_enum, default_value_t = TimeStyle::Elapsed, value_name = "STYLE")]
+    pub time: TimeStyle,
+
+    /// When to colour the text output
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+impl RelayArgs {
+    pub fn config(&self) -> crate::relay::Config {
+        crate::relay::Config {
+            listen: self.listen.clone(),
+            target: self.target.clone(),
+            backend: self.backend,
+            read: self.read,
+            count: self.count,
+            idle: self.idle,
+            interval: self.interval,
+            buffer: self.buffer as usize,
+        }
+    }
+
+    pub fn output(&self) -> crate::output::Output {
+        crate::output::Output {
+            format: self.format,
+            time: self.time,
+            color: self.color,
+            quiet: false,
+            to_stderr: false,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]

@@ -96,6 +96,8 @@ pub enum Event<'a> {
     Summary(&'a Summary),
     /// `fdwatch pid:PID`: what one thread of that process is blocked in.
     Blocked(&'a Blocked),
+    /// `fdwatch relay`: something happened on a relayed connection.
+    Relay(Relay<'a>),
 }
 
 impl Event<'_> {
@@ -123,6 +125,119 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Bytes consumed per fd (monitor with --read/--tee), in watch order.
     pub bytes: Vec<FdBytes>,
+}
+
+/// Which end of a relayed connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Target,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Target => "target",
+        }
+    }
+
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Target,
+            Side::Target => Side::Client,
+        }
+    }
+}
+
+/// Bytes and urgent bytes relayed each way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub client_to_target: u64,
+    pub target_to_client: u64,
+    pub urgent_client_to_target: u64,
+    pub urgent_target_to_client: u64,
+}
+
+impl Traffic {
+    pub fn add(&mut self, o: &Traffic) {
+        self.client_to_target += o.client_to_target;
+        self.target_to_client += o.target_to_client;
+        self.urgent_client_to_target += o.urgent_client_to_target;
+        self.urgent_target_to_client += o.urgent_target_to_client;
+    }
+}
+
+/// `fdwatch relay` events; `conn` numbers connections from 1 (0: the relay itself).
+#[derive(Clone, Debug)]
+pub enum Relay<'a> {
+    Listen {
+        what: &'a str,
+        target: &'a str,
+    },
+    Accept {
+        conn: u64,
+        peer: &'a str,
+    },
+    /// The connection to TARGET finished: `error` is its SO_ERROR (None: connected).
+    Connect {
+        conn: u64,
+        target: &'a str,
+        error: Option<Errno>,
+    },
+    Data {
+        conn: u64,
+        from: Side,
+        bytes: u64,
+        total: u64,
+        text: Option<&'a str>,
+        hex: Option<&'a [String]>,
+    },
+    Urgent {
+        conn: u64,
+        from: Side,
+        byte: u8,
+        offset: u64,
+        replaced: Option<u8>,
+    },
+    /// `from` shut down its write side; SHUT_WR went on to the other side.
+    HalfClose {
+        conn: u64,
+        from: Side,
+    },
+    /// `from` reset the connection; the other side was closed with SO_LINGER 0.
+    Reset {
+        conn: u64,
+        from: Side,
+    },
+    Error {
+        conn: u64,
+        from: Option<Side>,
+        errno: Errno,
+        message: &'a str,
+    },
+    /// The connection is over: what went through it.
+    Close {
+        conn: u64,
+        traffic: Traffic,
+        duration: Duration,
+    },
+    Summary {
+        connections: u64,
+        traffic: Traffic,
+        elapsed: Duration,
+        backend: &'static str,
+    },
+    /// A signal that ends the relay (as watch mode's `signal`, with conn 0).
+    Signal {
+        number: i32,
+        name: &'a str,
+        pid: i32,
+    },
+    /// --idle passed with no traffic.
+    Timeout {
+        idle: Duration,
+    },
 }
 
 /// One thread of another process: its call and the fds that call waits on.

@@ -16,6 +16,7 @@ pub mod output;
 pub mod pidfd;
 pub mod reader;
 pub mod readiness;
+pub mod relay;
 pub mod report;
 pub mod send;
 pub mod signals;
@@ -36,6 +37,11 @@ pub fn run(args: &cli::Args) -> u8 {
     let result = match &args.command {
         Some(cli::Sub::Send(s)) => send::run(&s.address, &s.plan),
         Some(cli::Sub::Bench(b)) => bench::run(&b.config()),
+        Some(cli::Sub::Relay(r)) => {
+            let start = std::time::Instant::now();
+            let rep = report::Reporter::new(r.output().printer(), start, None, false);
+            relay::run(&r.config(), rep)
+        }
         None => match args.explain {
             Some(pid) => {
                 let mut rep = watch::reporter(args, std::time::Instant::now());

@@ -142,6 +142,15 @@ pub fn peer_name(fd: i32) -> String {
     }
 }
 
+/// `tcp 127.0.0.1:9000` or `unix /tmp/s`: where a socket is bound.
+pub fn local_name(fd: BorrowedFd<'_>) -> String {
+    match socket::getsockname::<SockaddrStorage>(fd.as_raw_fd()) {
+        Ok(a) if a.family() == Some(AddressFamily::Unix) => format!("unix {}", show(&a)),
+        Ok(a) => format!("tcp {}", show(&a)),
+        Err(_) => "(unknown)".into(),
+    }
+}
+
 fn show(a: &SockaddrStorage) -> String {
     if a.family() == Some(AddressFamily::Unix) {
         a.as_unix_addr()

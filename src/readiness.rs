@@ -35,6 +35,11 @@ impl Conditions {
         self.0 == 0
     }
 
+    /// Whether any of `other`'s conditions is set.
+    pub fn intersects(self, other: Conditions) -> bool {
+        self.0 & other.0 != 0
+    }
+
     pub fn contains(self, other: Conditions) -> bool {
         self.0 & other.0 == other.0
     }

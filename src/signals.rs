@@ -172,6 +172,13 @@ impl Signals {
     }
 
     /// Takes every record written so far.
+    /// The signals caught since the last call, in order.
+    pub fn take(&self) -> Vec<Caught> {
+        let mut v = Vec::new();
+        self.drain(&mut v);
+        v
+    }
+
     pub fn drain(&self, out: &mut Vec<Caught>) {
         let mut buf = [0u8; 12 * 256];
         loop {

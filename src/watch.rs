@@ -7,7 +7,7 @@
 //! are "parked" once reported: taken out of the main wait and re-checked every
 //! `--interval` by a second backend of the same kind, until they change.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
@@ -21,11 +21,11 @@ use crate::event::{Event, FdBytes, Summary, Urgent};
 use crate::net::{self, Role};
 use crate::open::WatchSet;
 use crate::open::Watched;
-use crate::output;
+use crate::output::Output;
 use crate::reader::{self, Peeker, ReadMode, Source, Step};
 use crate::readiness::{Conditions, Raw};
 use crate::report::Reporter;
-use crate::signals::{self, Caught, Signals};
+use crate::signals::{self, Signals};
 use crate::spec::Interest;
 use crate::timeout::{Deadline, Timeout};
 use crate::urgent::{self, Oob};
@@ -33,26 +33,17 @@ use crate::urgent::{self, Oob};
 /// Reads per fd per wake-up before others get their turn; the rest follows without waiting.
 const MAX_READS: usize = 16;
 
-/// The reporter for the output options: stdout (stderr with --tee, where stdout carries
-/// the data), colour decided once.
+/// The reporter for a watch run's output options (stderr with --tee, where stdout
+/// carries the data).
 pub fn reporter(args: &Args, start: Instant) -> Reporter<'static> {
-    let (sink, is_tty): (Box<dyn Write>, bool) = if args.tee {
-        let e = io::stderr();
-        let tty = e.is_terminal();
-        (Box::new(BufWriter::new(e)), tty)
-    } else {
-        let o = io::stdout();
-        let tty = o.is_terminal();
-        (Box::new(BufWriter::new(o.lock())), tty)
+    let out = Output {
+        format: args.format,
+        time: args.time,
+        color: args.color,
+        quiet: args.quiet,
+        to_stderr: args.tee,
     };
-    let color = output::use_color(
-        args.color,
-        std::env::var("NO_COLOR").ok().as_deref(),
-        std::env::var("CLICOLOR_FORCE").ok().as_deref(),
-        is_tty,
-    );
-    let printer = output::printer(args.format, args.time, color, args.quiet, sink);
-    Reporter::new(printer, start, args.count, args.verbose)
+    Reporter::new(out.printer(), start, args.count, args.verbose)
 }
 
 pub fn run(args: &Args) -> Result<u8> {
@@ -109,7 +100,6 @@ pub fn run(args: &Args) -> Result<u8> {
         stop: None,
         recheck_buf: Vec::new(),
         signals,
-        caught: Vec::new(),
         live: 0,
         parked: std::collections::BTreeSet::new(),
     };
@@ -191,7 +181,6 @@ struct Engine<'a> {
     stop: Option<End>,
     recheck_buf: Vec<Readiness>,
     signals: Option<Signals>,
-    caught: Vec<Caught>,
     /// Tracks still registered (so the loop knows when all fds are gone without a scan).
     live: usize,
     /// Tokens of parked fds, in order (re-checked every --interval).
@@ -532,9 +521,7 @@ impl Engine<'_> {
         let Some(sig) = &self.signals else {
             return Ok(());
         };
-        self.caught.clear();
-        sig.drain(&mut self.caught);
-        for c in std::mem::take(&mut self.caught) {
+        for c in sig.take() {
             let name = signals::name(c.signo);
             self.rep.emit(&Event::Signal {
                 number: c.signo,

@@ -232,7 +232,8 @@ fn text_output_has_a_table_and_a_bar_per_row() {
     // One chart line per (backend, N): a bar and the median, or "refused".
     let bars: Vec<&&str> = lines
         .iter()
-        .filter(|l| l.contains('│') && (l.contains('█') || l.contains("refused")))
+        // A bar may be shorter than one full block (a value just above a decade).
+        .filter(|l| l.contains(" │"))
         .collect();
     assert_eq!(bars.len(), 4, "{case}: {text}");
     assert!(

@@ -58,6 +58,165 @@ fn opt_string(out: &mut impl Write, s: Option<&str>) -> io::Result<()> {
     }
 }
 
+/// A data event's `text` and `hex` fields, when there are any.
+fn text_and_hex(o: &mut impl Write, text: Option<&str>, hex: Option<&[String]>) -> io::Result<()> {
+    if let Some(t) = text {
+        o.write_all(b",\"text\":")?;
+        string(o, t)?;
+    }
+    if let Some(rows) = hex {
+        o.write_all(b",\"hex\":[")?;
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                o.write_all(b",")?;
+            }
+            string(o, row)?;
+        }
+        o.write_all(b"]")?;
+    }
+    Ok(())
+}
+
+fn relay_name(r: &crate::event::Relay<'_>) -> &'static str {
+    use crate::event::Relay as R;
+    match r {
+        R::Listen { .. } => "listen",
+        R::Accept { .. } => "accept",
+        R::Connect { .. } => "connect",
+        R::Data { .. } => "data",
+        R::Urgent { .. } => "urgent",
+        R::HalfClose { .. } => "half-close",
+        R::Reset { .. } => "reset",
+        R::Error { .. } => "error",
+        R::Close { .. } => "close",
+        R::Summary { .. } => "summary",
+        R::Signal { .. } => "signal",
+        R::Timeout { .. } => "timeout",
+    }
+}
+
+fn traffic(o: &mut impl Write, t: &crate::event::Traffic) -> io::Result<()> {
+    write!(
+        o,
+        ",\"client_to_target\":{},\"target_to_client\":{},\"urgent_client_to_target\":{},\"urgent_target_to_client\":{}",
+        t.client_to_target,
+        t.target_to_client,
+        t.urgent_client_to_target,
+        t.urgent_target_to_client
+    )
+}
+
+/// The fields of a `fdwatch relay` event.
+fn relay(o: &mut impl Write, r: &crate::event::Relay<'_>) -> io::Result<()> {
+    use crate::event::Relay as R;
+    let conn = match r {
+        R::Listen { .. } | R::Summary { .. } | R::Signal { .. } | R::Timeout { .. } => 0,
+        R::Accept { conn, .. }
+        | R::Connect { conn, .. }
+        | R::Data { conn, .. }
+        | R::Urgent { conn, .. }
+        | R::HalfClose { conn, .. }
+        | R::Reset { conn, .. }
+        | R::Error { conn, .. }
+        | R::Close { conn, .. } => *conn,
+    };
+    write!(o, ",\"conn\":{conn}")?;
+    match r {
+        R::Listen { what, target } => {
+            o.write_all(b",\"what\":")?;
+            string(o, what)?;
+            o.write_all(b",\"target\":")?;
+            string(o, target)?;
+        }
+        R::Accept { peer, .. } => {
+            o.write_all(b",\"peer\":")?;
+            string(o, peer)?;
+        }
+        R::Connect { target, error, .. } => {
+            o.write_all(b",\"target\":")?;
+            string(o, target)?;
+            match error {
+                Some(e) => write!(o, ",\"error\":\"{e:?}\"")?,
+                None => o.write_all(b",\"error\":null")?,
+            }
+        }
+        R::Data {
+            from,
+            bytes,
+            total,
+            text,
+            hex,
+            ..
+        } => {
+            write!(
+                o,
+                ",\"from\":\"{}\",\"bytes\":{bytes},\"total\":{total}",
+                from.name()
+            )?;
+            text_and_hex(o, *text, *hex)?;
+        }
+        R::Urgent {
+            from,
+            byte,
+            offset,
+            replaced,
+            ..
+        } => {
+            write!(o, ",\"from\":\"{}\",\"byte\":", from.name())?;
+            string(o, &crate::reader::escape(&[*byte]))?;
+            write!(
+                o,
+                ",\"hex\":\"{byte:02x}\",\"offset\":{offset},\"replaced\":"
+            )?;
+            match replaced {
+                Some(b) => string(o, &crate::reader::escape(&[*b]))?,
+                None => o.write_all(b"null")?,
+            }
+        }
+        R::HalfClose { from, .. } | R::Reset { from, .. } => {
+            write!(o, ",\"from\":\"{}\"", from.name())?;
+        }
+        R::Error {
+            from,
+            errno,
+            message,
+            ..
+        } => {
+            o.write_all(b",\"from\":")?;
+            opt_string(o, from.map(|s| s.name()))?;
+            write!(o, ",\"errno\":\"{errno:?}\",\"message\":")?;
+            string(o, message)?;
+        }
+        R::Close {
+            traffic: t,
+            duration,
+            ..
+        } => {
+            traffic(o, t)?;
+            write!(o, ",\"duration\":{:.6}", secs(*duration))?;
+        }
+        R::Summary {
+            connections,
+            traffic: t,
+            elapsed,
+            backend,
+        } => {
+            write!(o, ",\"connections\":{connections}")?;
+            traffic(o, t)?;
+            write!(
+                o,
+                ",\"elapsed\":{:.6},\"backend\":\"{backend}\"",
+                secs(*elapsed)
+            )?;
+        }
+        R::Signal { number, name, pid } => {
+            write!(o, ",\"name\":\"{name}\",\"number\":{number},\"pid\":{pid}")?;
+        }
+        R::Timeout { idle } => write!(o, ",\"timeout\":{:.6}", secs(*idle))?,
+    }
+    Ok(())
+}
+
 /// The fields of a `blocked` event (`fdwatch pid:PID`).
 fn blocked(o: &mut impl Write, b: &crate::event::Blocked) -> io::Result<()> {
     write!(o, ",\"pid\":{},\"tid\":{},\"comm\":", b.pid, b.tid)?;
@@ -136,6 +295,7 @@ impl<W: Write> Printer for Json<W> {
             Event::Note { .. } => "note",
             Event::Summary(_) => "summary",
             Event::Blocked(_) => "blocked",
+            Event::Relay(r) => relay_name(r),
         };
         write!(o, "{{\"event\":\"{name}\",\"t\":{:.6}", secs(t))?;
         match ev {
@@ -194,20 +354,7 @@ impl<W: Write> Printer for Json<W> {
                 if let Some(r) = rate {
                     write!(o, ",\"rate\":{r:.0}")?;
                 }
-                if let Some(t) = text {
-                    o.write_all(b",\"text\":")?;
-                    string(o, t)?;
-                }
-                if let Some(rows) = hex {
-                    o.write_all(b",\"hex\":[")?;
-                    for (i, row) in rows.iter().enumerate() {
-                        if i > 0 {
-                            o.write_all(b",")?;
-                        }
-                        string(o, row)?;
-                    }
-                    o.write_all(b"]")?;
-                }
+                text_and_hex(o, *text, *hex)?;
                 write!(o, ",\"peek\":{}", total.is_none())?;
             }
             Event::Accept {
@@ -337,6 +484,7 @@ impl<W: Write> Printer for Json<W> {
                 o.write_all(b"]")?;
             }
             Event::Blocked(b) => blocked(o, b)?,
+            Event::Relay(r) => relay(o, r)?,
         }
         o.write_all(b"}\n")
     }

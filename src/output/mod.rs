@@ -82,6 +82,40 @@ impl Printer for Quiet {
     }
 }
 
+/// Where and how events are printed, from the command line.
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    pub format: Format,
+    pub time: TimeStyle,
+    pub color: ColorChoice,
+    pub quiet: bool,
+    /// Events on stderr (stdout carries data, as with --tee).
+    pub to_stderr: bool,
+}
+
+impl Output {
+    /// The printer: buffered stdout (or stderr), colour decided once for that stream.
+    pub fn printer(self) -> Box<dyn Printer> {
+        use std::io::{BufWriter, IsTerminal};
+        let (sink, is_tty): (Box<dyn Write>, bool) = if self.to_stderr {
+            let e = io::stderr();
+            let tty = e.is_terminal();
+            (Box::new(BufWriter::new(e)), tty)
+        } else {
+            let o = io::stdout();
+            let tty = o.is_terminal();
+            (Box::new(BufWriter::new(o.lock())), tty)
+        };
+        let color = use_color(
+            self.color,
+            std::env::var("NO_COLOR").ok().as_deref(),
+            std::env::var("CLICOLOR_FORCE").ok().as_deref(),
+            is_tty,
+        );
+        printer(self.format, self.time, color, self.quiet, sink)
+    }
+}
+
 /// The printer for the options given, over `out`.
 pub fn printer<'w, W: Write + 'w>(
     format: Format,

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# bench/relay.sh - fdwatch relay against socat and a direct connection, side by side in
+# one run: one connection's throughput (BYTES up, then the same down) and the rate of
+# N short connections. RUNS interleaved runs; medians. Needs gcc; socat is optional.
+#   bench/relay.sh            BYTES=1G RUNS=5 N=1000, RELAY_ARGS="--buffer 262144" for relay options
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BYTES=$(numfmt --from=iec "${BYTES:-1G}")
+RUNS=${RUNS:-5}
+N=${N:-1000}
+WORK=${WORK:-$ROOT/target/relay-bench}
+mkdir -p "$WORK"
+gcc -O2 -o "$WORK/relay_peer" "$ROOT/bench/relay_peer.c"
+FDWATCH=$(cd "$ROOT" && cargo build --release --message-format=json-render-diagnostics |
+  python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "fdwatch":
+        print(m["executable"])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SRV=$(free_port); FDW=$(free_port); SOC=$(free_port)
+"$WORK/relay_peer" server "$SRV" & PIDS=($!)
+"$FDWATCH" relay ${RELAY_ARGS:-} --format json tcp-listen:127.0.0.1:"$FDW" tcp:127.0.0.1:"$SRV" > "$WORK/relay-events.jsonl" & PIDS+=($!)
+HAVE_SOCAT=0
+if command -v socat > /dev/null; then
+  socat TCP-LISTEN:"$SOC",bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:"$SRV" & PIDS+=($!)
+  HAVE_SOCAT=1
+fi
+trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
+# Wait for the listeners (a connect that succeeds).
+for p in "$SRV" "$FDW" $([ $HAVE_SOCAT = 1 ] && echo "$SOC"); do
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && break; sleep 0.05; done
+done
+names=(direct "fdwatch relay"); ports=("$SRV" "$FDW")
+[ $HAVE_SOCAT = 1 ] && { names+=(socat); ports+=("$SOC"); }
+: > "$WORK/runs.txt"
+for ((r = 1; r <= RUNS; r++)); do
+  for i in "${!names[@]}"; do
+    read -r up down < <("$WORK/relay_peer" client "${ports[$i]}" "$BYTES")
+    c=$("$WORK/relay_peer" conns "${ports[$i]}" "$N")
+    printf '%s\t%s\t%s\t%s\n' "$i" "$up" "$down" "$c" >> "$WORK/runs.txt"
+  done
+done
+python3 - "$WORK/runs.txt" "$BYTES" "$N" "${names[@]}" <<'PY'
+import statistics, sys
+path, nbytes, n, names = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+rows = [l.split("\t") for l in open(path)]
+res = {}
+for i, name in enumerate(names):
+    r = [x for x in rows if int(x[0]) == i]
+    up = statistics.median(nbytes / float(x[1]) / 1e9 for x in r)
+    down = statistics.median(nbytes / float(x[2]) / 1e9 for x in r)
+    rate = statistics.median(n / float(x[3]) for x in r)
+    res[name] = (up, down, rate)
+    print(f"{name:<14} up {up:6.2f} GB/s  down {down:6.2f} GB/s  {rate:8.0f} connections/s  ({len(r)} runs)")
+f = res["fdwatch relay"]
+d = res["direct"]
+print(f"fdwatch relay / direct: up {f[0]/d[0]:.2f}, down {f[1]/d[1]:.2f}, connections {f[2]/d[2]:.2f}")
+if "socat" in res:
+    s = res["socat"]
+    print(f"fdwatch relay / socat:  up {f[0]/s[0]:.2f}, down {f[1]/s[1]:.2f}, connections {f[2]/s[2]:.2f}")
+PY

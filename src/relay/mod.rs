@@ -1,0 +1,730 @@
+//! `fdwatch relay LISTEN TARGET`: a watching TCP/UNIX relay. Each accepted client gets
+//! its own non-blocking connection to TARGET; bytes go both ways through bounded buffers
+//! (a side that cannot take more stops the reading of the other), urgent bytes keep
+//! their stream offset (pump.rs), half-closes and resets are passed on, and every step
+//! is an event. One loop on the watcher's backends, level-triggered.
+
+mod pump;
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, sockopt};
+
+use crate::backend::{self, Backend, BackendKind, Mode, Readiness};
+use crate::error::{Error, Result};
+use crate::event::{Event, Relay as R, Side, Traffic};
+use crate::net::{self, Role};
+use crate::reader::{self, ReadMode};
+use crate::readiness::Conditions;
+use crate::report::Reporter;
+use crate::signals::{self, Signals};
+use crate::spec::{self, Interest, SocketSpec, Target};
+use pump::{Dir, Flush, Step};
+
+/// What to run (from `fdwatch relay`'s options).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: String,
+    pub target: String,
+    pub backend: BackendKind,
+    pub read: ReadMode,
+    pub count: Option<u64>,
+    pub idle: Option<Duration>,
+    pub interval: Duration,
+    /// Bytes buffered per direction per connection.
+    pub buffer: usize,
+}
+
+const LISTENER: usize = 0;
+const SIGNALS: usize = usize::MAX;
+/// Reads per direction per wake-up before other connections get their turn.
+const MAX_READS: usize = 16;
+
+fn token(slot: usize, side: Side) -> usize {
+    1 + 2 * slot + usize::from(side == Side::Target)
+}
+
+fn slot_of(token: usize) -> (usize, Side) {
+    let t = token - 1;
+    let side = if t.is_multiple_of(2) {
+        Side::Client
+    } else {
+        Side::Target
+    };
+    (t / 2, side)
+}
+
+struct Conn {
+    id: u64,
+    client: OwnedFd,
+    target: OwnedFd,
+    connected: bool,
+    /// client → target, target → client.
+    c2t: Dir,
+    t2c: Dir,
+    started: Instant,
+    /// What each socket is registered for now: [client, target].
+    registered: [Interest; 2],
+    last_count: [Option<Instant>; 2],
+}
+
+impl Conn {
+    fn fd(&self, side: Side) -> std::os::fd::BorrowedFd<'_> {
+        match side {
+            Side::Client => self.client.as_fd(),
+            Side::Target => self.target.as_fd(),
+        }
+    }
+
+    /// The direction fed by `side`'s reads, and the other one.
+    fn dirs(&mut self, from: Side) -> (&mut Dir, &mut Dir) {
+        match from {
+            Side::Client => (&mut self.c2t, &mut self.t2c),
+            Side::Target => (&mut self.t2c, &mut self.c2t),
+        }
+    }
+
+    fn traffic(&self) -> Traffic {
+        Traffic {
+            client_to_target: self.c2t.bytes,
+            target_to_client: self.t2c.bytes,
+            urgent_client_to_target: self.c2t.urgent,
+            urgent_target_to_client: self.t2c.urgent,
+        }
+    }
+
+    /// What each socket should be watched for now.
+    fn wanted(&self) -> [Interest; 2] {
+        if !self.connected {
+            // The connect's result comes as writability; the client waits meanwhile.
+            return [Interest::default(), WRITE];
+        }
+        let want = |read_dir: &Dir, write_dir: &Dir| Interest {
+            read: read_dir.wants_read(),
+            // PRI is watched while the side can still send: the urgent byte is taken
+            // even when the buffer is full (it needs no room).
+            urgent: !read_dir.eof,
+            write: write_dir.has_output(),
+        };
+        [want(&self.c2t, &self.t2c), want(&self.t2c, &self.c2t)]
+    }
+}
+
+const WRITE: Interest = Interest {
+    read: false,
+    write: true,
+    urgent: false,
+};
+
+/// Why the relay stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Count,
+    Idle,
+    Signal(i32),
+}
+
+struct Relay<'a> {
+    cfg: &'a Config,
+    target: SocketSpec,
+    listener: OwnedFd,
+    listening: bool,
+    backend: Box<dyn Backend>,
+    signals: Option<Signals>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    accepted: u64,
+    closed: u64,
+    total: Traffic,
+    rep: Reporter<'a>,
+    last_traffic: Instant,
+    stop: Option<End>,
+}
+
+/// Parses LISTEN and TARGET: a listener, and an address to connect to.
+fn endpoints(cfg: &Config) -> Result<(SocketSpec, SocketSpec)> {
+    let parse = |arg: &str, what: &str| -> Result<SocketSpec> {
+        let socket_like = ["tcp:", "tcp-listen:", "unix:", "unix-listen:"]
+            .iter()
+            .any(|p| arg.starts_with(p));
+        // `127.0.0.1:80` would read as an fd spec: say what is expected instead.
+        let parsed = if socket_like {
+            spec::parse(arg.as_ref())
+        } else {
+            Ok(spec::Spec {
+                target: Target::Fd(0),
+                interest: Interest::READ,
+            })
+        };
+        match parsed {
+            Ok(spec::Spec {
+                target: Target::Socket(s),
+                ..
+            }) => Ok(s),
+            Ok(_) => Err(Error::Usage(format!(
+                "relay {what} '{}': expected {}",
+                crate::error::shown(arg),
+                if what == "LISTEN" {
+                    "tcp-listen:[HOST:]PORT or unix-listen:PATH"
+                } else {
+                    "tcp:HOST:PORT or unix:PATH"
+                }
+            ))),
+            Err(e) => Err(Error::Usage(format!("relay {what}: {e}"))),
+        }
+    };
+    let listen = parse(&cfg.listen, "LISTEN")?;
+    let target = parse(&cfg.target, "TARGET")?;
+    if !listen.is_listener() {
+        return Err(Error::Usage(format!(
+            "relay LISTEN '{}': expected tcp-listen:[HOST:]PORT or unix-listen:PATH",
+            crate::error::shown(&cfg.listen)
+        )));
+    }
+    if target.is_listener() {
+        return Err(Error::Usage(format!(
+            "relay TARGET '{}': expected tcp:HOST:PORT or unix:PATH",
+            crate::error::shown(&cfg.target)
+        )));
+    }
+    Ok((listen, target))
+}
+
+pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
+    let (listen, target) = endpoints(cfg)?;
+    let caught = signals::TERMINATING.to_vec();
+    let signals = Signals::setup(&caught, &[], cfg.backend.takes_mask())?;
+    let (listener, _) = net::open(&listen, &format!("relay LISTEN '{}'", cfg.listen))?;
+    let mut backend = backend::new(cfg.backend, Mode::default())?;
+    backend.add(listener.as_raw_fd(), LISTENER, Interest::READ)?;
+    if let Some(sig) = &signals
+        && sig.wait_mask.is_none()
+    {
+        backend.add(sig.read_fd(), SIGNALS, Interest::READ)?;
+    }
+    let mut relay = Relay {
+        cfg,
+        target,
+        listener,
+        listening: true,
+        backend,
+        signals,
+        conns: Vec::new(),
+        free: Vec::new(),
+        accepted: 0,
+        closed: 0,
+        total: Traffic::default(),
+        last_traffic: Instant::now(),
+        rep,
+        stop: None,
+    };
+    let what = net::local_name(relay.listener.as_fd());
+    relay.rep.emit(&Event::Relay(R::Listen {
+        what: &what,
+        target: &relay.target.to_string(),
+    }))?;
+    relay.rep.flush()?;
+    relay.run()
+}
+
+impl Relay<'_> {
+    fn run(&mut self) -> Result<u8> {
+        let start = self.rep.start;
+        let mut ready: Vec<Readiness> = Vec::with_capacity(64);
+        loop {
+            let now = Instant::now();
+            if let Some(idle) = self.cfg.idle
+                && self.stop.is_none()
+                && now >= self.last_traffic + idle
+            {
+                self.rep.emit(&Event::Relay(R::Timeout { idle }))?;
+                self.stop = Some(End::Idle);
+            }
+            if self.stop.is_some() {
+                break;
+            }
+            let mut slice = self
+                .cfg
+                .idle
+                .map(|d| (self.last_traffic + d).saturating_duration_since(now));
+            if self
+                .conns
+                .iter()
+                .flatten()
+                .any(|c| c.c2t.unreported + c.t2c.unreported > 0)
+            {
+                slice = Some(slice.map_or(self.cfg.interval, |s| s.min(self.cfg.interval)));
+            }
+            ready.clear();
+            let mask = self.signals.as_ref().and_then(|s| s.wait_mask.as_ref());
+            match self.backend.wait(slice, mask, &mut ready) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => {
+                    return Err(Error::sys(self.cfg.backend.name(), self.backend.call(), e));
+                }
+            }
+            self.take_signals()?;
+            for r in &ready {
+                match r.token {
+                    SIGNALS => {}
+                    LISTENER => self.accept_all()?,
+                    t => self.on_ready(t, r.cond)?,
+                }
+            }
+            self.flush_counts(false)?;
+            self.rep.flush()?;
+        }
+        // Open connections end with the relay: each gets its summary.
+        for slot in 0..self.conns.len() {
+            if self.conns[slot].is_some() {
+                self.close(slot)?;
+            }
+        }
+        self.rep.emit(&Event::Relay(R::Summary {
+            connections: self.accepted,
+            traffic: self.total,
+            elapsed: start.elapsed(),
+            backend: self.cfg.backend.name(),
+        }))?;
+        self.rep.flush()?;
+        if let Some(End::Signal(n)) = self.stop {
+            signals::reraise(n);
+            return Ok(128u8.saturating_add(n as u8));
+        }
+        Ok(0)
+    }
+
+    fn take_signals(&mut self) -> Result<()> {
+        let Some(sig) = &self.signals else {
+            return Ok(());
+        };
+        for c in sig.take() {
+            let name = signals::name(c.signo);
+            self.rep.emit(&Event::Relay(R::Signal {
+                number: c.signo,
+                name: &name,
+                pid: c.pid,
+            }))?;
+            self.stop.get_or_insert(End::Signal(c.signo));
+        }
+        Ok(())
+    }
+
+    /// Accepts every pending client and starts its connection to TARGET.
+    fn accept_all(&mut self) -> Result<()> {
+        while self.listening {
+            let (client, peer) = match net::accept(self.listener.as_fd()) {
+                Ok(Some(a)) => a,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    // Out of fds, say: reported; the listener is tried again next wait.
+                    self.rep.emit(&Event::Relay(R::Error {
+                        conn: 0,
+                        from: None,
+                        errno: e,
+                        message: "accept failed",
+                    }))?;
+                    return Ok(());
+                }
+            };
+            self.accepted += 1;
+            self.last_traffic = Instant::now();
+            let id = self.accepted;
+            self.rep.emit(&Event::Relay(R::Accept {
+                conn: id,
+                peer: &peer,
+            }))?;
+            if self.cfg.count.is_some_and(|n| self.accepted >= n) {
+                // --count: serve these, take no more.
+                self.listening = false;
+                self.backend.delete(self.listener.as_raw_fd())?;
+            }
+            let target = self.target.to_string();
+            let fd = match net::open(&self.target, &format!("relay TARGET '{target}'")) {
+                Ok((fd, Role::Connecting)) => fd,
+                Ok(_) => return Err(Error::Usage("relay: TARGET is not an address".into())),
+                // Refused at once (a UNIX socket without a listener, say): this client
+                // is closed; the relay goes on.
+                Err(Error::Sys { errno, .. }) => {
+                    self.rep.emit(&Event::Relay(R::Connect {
+                        conn: id,
+                        target: &target,
+                        error: Some(errno),
+                    }))?;
+                    drop(client);
+                    self.closed += 1;
+                    self.rep.emit(&Event::Relay(R::Close {
+                        conn: id,
+                        traffic: Traffic::default(),
+                        duration: Duration::ZERO,
+                    }))?;
+                    self.check_count();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let conn = Conn {
+                id,
+                client,
+                target: fd,
+                connected: false,
+                c2t: Dir::new(self.cfg.buffer),
+                t2c: Dir::new(self.cfg.buffer),
+                started: Instant::now(),
+                registered: [Interest::default(); 2],
+                last_count: [None; 2],
+            };
+            let slot = match self.free.pop() {
+                Some(s) => {
+                    self.conns[s] = Some(conn);
+                    s
+                }
+                None => {
+                    self.conns.push(Some(conn));
+                    self.conns.len() - 1
+                }
+            };
+            if let Err(e) = self.register(slot) {
+                // select cannot take fds >= FD_SETSIZE: this client is refused.
+                let msg = e.to_string();
+                self.rep.emit(&Event::Relay(R::Error {
+                    conn: id,
+                    from: None,
+                    errno: Errno::EMFILE,
+                    message: &msg,
+                }))?;
+                self.drop_conn(slot, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn register(&mut self, slot: usize) -> Result<()> {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        let want = c.wanted();
+        self.backend
+            .add(c.client.as_raw_fd(), token(slot, Side::Client), want[0])?;
+        self.backend
+            .add(c.target.as_raw_fd(), token(slot, Side::Target), want[1])?;
+        c.registered = want;
+        Ok(())
+    }
+
+    /// Re-registers a connection's sockets whose interest changed.
+    fn update(&mut self, slot: usize) -> Result<()> {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        let want = c.wanted();
+        for (i, side) in [Side::Client, Side::Target].into_iter().enumerate() {
+            if want[i] != c.registered[i] {
+                self.backend
+                    .modify(c.fd(side).as_raw_fd(), token(slot, side), want[i])?;
+                c.registered[i] = want[i];
+            }
+        }
+        Ok(())
+    }
+
+    fn on_ready(&mut self, token: usize, cond: Conditions) -> Result<()> {
+        let (slot, side) = slot_of(token);
+        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        if !c.connected {
+            if side == Side::Client {
+                return Ok(());
+            }
+            let error = net::connect_error(c.target.as_fd());
+            let (id, target) = (c.id, self.target.to_string());
+            self.rep.emit(&Event::Relay(R::Connect {
+                conn: id,
+                target: &target,
+                error,
+            }))?;
+            if error.is_some() {
+                return self.close(slot);
+            }
+            c.connected = true;
+            return self.pump(slot, None);
+        }
+        if cond.contains(Conditions::URGENT) {
+            match side {
+                Side::Client => c.c2t.take_early(c.client.as_fd()),
+                Side::Target => c.t2c.take_early(c.target.as_fd()),
+            }
+        }
+        self.pump(slot, Some((side, cond)))
+    }
+
+    /// Moves what can move on connection `slot`: reads the side that is ready (if it
+    /// is), forwarding as it goes, then writes whatever waits in either direction.
+    fn pump(&mut self, slot: usize, ready: Option<(Side, Conditions)>) -> Result<()> {
+        let readable = Conditions::READ
+            | Conditions::URGENT
+            | Conditions::HANGUP
+            | Conditions::RDHUP
+            | Conditions::ERROR;
+        if let Some((side, cond)) = ready
+            && cond.intersects(readable)
+            && let Some(end) = self.forward(slot, side)?
+        {
+            return self.end(slot, end);
+        }
+        for side in [Side::Client, Side::Target] {
+            if let Some(end) = self.flush_to(slot, side.other(), side)? {
+                return self.end(slot, end);
+            }
+        }
+        let Some(c) = self.conns[slot].as_ref() else {
+            return Ok(());
+        };
+        if c.c2t.done() && c.t2c.done() {
+            return self.close(slot);
+        }
+        self.update(slot)
+    }
+
+    /// Reads from `side` and writes on to the other side, chunk by chunk, reporting
+    /// data and urgent bytes in stream order; stops when the source has nothing more,
+    /// or when the receiver cannot take more (backpressure: the buffer stays full and
+    /// the source is not read until it drains).
+    fn forward(&mut self, slot: usize, side: Side) -> Result<Option<Ending>> {
+        let mode = self.cfg.read;
+        for _ in 0..MAX_READS {
+            let Some(c) = self.conns[slot].as_mut() else {
+                return Ok(None);
+            };
+            let id = c.id;
+            let src = match side {
+                Side::Client => c.client.as_fd(),
+                Side::Target => c.target.as_fd(),
+            };
+            let dir = match side {
+                Side::Client => &mut c.c2t,
+                Side::Target => &mut c.t2c,
+            };
+            let step = dir.read_step(src);
+            match step {
+                Step::Read(range) => {
+                    self.last_traffic = Instant::now();
+                    if mode != ReadMode::Count {
+                        let bytes = dir.bytes_in(range);
+                        let n = bytes.len() as u64;
+                        let (text, hex) = match mode {
+                            ReadMode::Hex => (None, Some(reader::hex_rows(dir.bytes - n, bytes))),
+                            _ => (Some(reader::escape(bytes)), None),
+                        };
+                        dir.unreported = 0;
+                        let total = dir.bytes;
+                        self.rep.emit(&Event::Relay(R::Data {
+                            conn: id,
+                            from: side,
+                            bytes: n,
+                            total,
+                            text: text.as_deref(),
+                            hex: hex.as_deref(),
+                        }))?;
+                    }
+                }
+                Step::Urgent {
+                    byte,
+                    offset,
+                    replaced,
+                } => {
+                    self.last_traffic = Instant::now();
+                    // The bytes before the mark are reported first (count mode too).
+                    self.flush_count(slot, side)?;
+                    self.rep.emit(&Event::Relay(R::Urgent {
+                        conn: id,
+                        from: side,
+                        byte,
+                        offset,
+                        replaced,
+                    }))?;
+                }
+                Step::Again => continue,
+                Step::Wait => return Ok(None),
+                Step::Eof => {
+                    self.flush_count(slot, side)?;
+                    return Ok(None);
+                }
+                Step::Reset => return Ok(Some(Ending::Reset(side))),
+                Step::Failed(e) => return Ok(Some(Ending::Failed(side, e))),
+            }
+            if let Some(end) = self.flush_to(slot, side.other(), side)? {
+                return Ok(Some(end));
+            }
+            if self.conns[slot]
+                .as_ref()
+                .is_some_and(|c| c.dirs_ref(side).has_output())
+            {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the direction that ends at `to` (fed by `from`); passes its end of file on.
+    fn flush_to(&mut self, slot: usize, to: Side, from: Side) -> Result<Option<Ending>> {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(None);
+        };
+        let id = c.id;
+        let dst = match to {
+            Side::Client => c.client.as_fd(),
+            Side::Target => c.target.as_fd(),
+        };
+        let dir = match from {
+            Side::Client => &mut c.c2t,
+            Side::Target => &mut c.t2c,
+        };
+        match dir.flush(dst) {
+            Flush::Done => {
+                if dir.pass_eof(dst) {
+                    self.rep
+                        .emit(&Event::Relay(R::HalfClose { conn: id, from }))?;
+                }
+                Ok(None)
+            }
+            Flush::Blocked => Ok(None),
+            Flush::Gone(Errno::ECONNRESET | Errno::EPIPE) => Ok(Some(Ending::Reset(to))),
+            Flush::Gone(e) => Ok(Some(Ending::Failed(to, e))),
+        }
+    }
+
+    /// --read=count: one data event per direction per --interval (or all now).
+    fn flush_counts(&mut self, all: bool) -> Result<()> {
+        if self.cfg.read != ReadMode::Count {
+            return Ok(());
+        }
+        for slot in 0..self.conns.len() {
+            for side in [Side::Client, Side::Target] {
+                let due = self.conns[slot].as_ref().is_some_and(|c| {
+                    let i = usize::from(side == Side::Target);
+                    all || c.last_count[i].is_none_or(|t| t.elapsed() >= self.cfg.interval)
+                });
+                if due {
+                    self.flush_count(slot, side)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_count(&mut self, slot: usize, side: Side) -> Result<()> {
+        if self.cfg.read != ReadMode::Count {
+            return Ok(());
+        }
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        let i = usize::from(side == Side::Target);
+        let (id, dir) = (c.id, c.dirs(side).0);
+        if dir.unreported == 0 {
+            return Ok(());
+        }
+        let (bytes, total) = (dir.unreported, dir.bytes);
+        dir.unreported = 0;
+        c.last_count[i] = Some(Instant::now());
+        self.rep.emit(&Event::Relay(R::Data {
+            conn: id,
+            from: side,
+            bytes,
+            total,
+            text: None,
+            hex: None,
+        }))
+    }
+
+    /// A connection that cannot go on: a reset is passed on as a reset.
+    fn end(&mut self, slot: usize, how: Ending) -> Result<()> {
+        let Some(c) = self.conns[slot].as_ref() else {
+            return Ok(());
+        };
+        let id = c.id;
+        match how {
+            Ending::Reset(from) => {
+                self.rep.emit(&Event::Relay(R::Reset { conn: id, from }))?;
+                let other = c.fd(from.other());
+                // SO_LINGER 0: close sends RST, as the peer did.
+                let _ = socket::setsockopt(
+                    &other,
+                    sockopt::Linger,
+                    &nix::libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    },
+                );
+            }
+            Ending::Failed(from, errno) => {
+                self.rep.emit(&Event::Relay(R::Error {
+                    conn: id,
+                    from: Some(from),
+                    errno,
+                    message: "relaying failed",
+                }))?;
+            }
+        }
+        self.close(slot)
+    }
+
+    /// Closes connection `slot` and reports its summary.
+    fn close(&mut self, slot: usize) -> Result<()> {
+        for side in [Side::Client, Side::Target] {
+            self.flush_count(slot, side)?;
+        }
+        self.drop_conn(slot, true)
+    }
+
+    fn drop_conn(&mut self, slot: usize, report: bool) -> Result<()> {
+        let Some(c) = self.conns[slot].take() else {
+            return Ok(());
+        };
+        // DEL before close (epoll keys on the open file).
+        let _ = self.backend.delete(c.client.as_raw_fd());
+        let _ = self.backend.delete(c.target.as_raw_fd());
+        self.free.push(slot);
+        self.closed += 1;
+        let traffic = c.traffic();
+        self.total.add(&traffic);
+        if report {
+            self.rep.emit(&Event::Relay(R::Close {
+                conn: c.id,
+                traffic,
+                duration: c.started.elapsed(),
+            }))?;
+        }
+        drop(c);
+        self.check_count();
+        Ok(())
+    }
+
+    /// --count N: done once N connections were accepted and all of them closed.
+    fn check_count(&mut self) {
+        if self.cfg.count.is_some_and(|n| self.closed >= n) && self.stop.is_none() {
+            self.stop = Some(End::Count);
+        }
+    }
+}
+
+/// Why a connection stops early.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    /// That side reset (or vanished under a write).
+    Reset(Side),
+    Failed(Side, Errno),
+}
+
+impl Conn {
+    fn dirs_ref(&self, from: Side) -> &Dir {
+        match from {
+            Side::Client => &self.c2t,
+            Side::Target => &self.t2c,
+        }
+    }
+}
