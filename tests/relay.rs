@@ -1083,6 +1083,62 @@ fn half_close_passes_on_every_backend() {
     each_backend(&BACKENDS, half_close_on);
 }
 
+/// A bulk upload through a target that reads slowly (4 KiB at a time): the relay's
+/// buffer toward it fills and drains many times, and the client's end of file arrives
+/// while data still waits. The target must still see every byte and then end of file
+/// (a relay that read the EOF while draining once forgot to pass it on and hung here).
+fn bulk_then_eof_on(b: &str) {
+    const BULK: usize = 24 << 20;
+    let case = format!("-b {b}, 24 MiB upload, SHUT_WR, a target reading 4 KiB at a time");
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = format!("tcp:{}", server.local_addr().expect("addr"));
+    let mut relay = Relay::start(&case, &["-b", b, "--count", "1"], &target);
+    let mut client = relay.connect();
+    let mut srv = accept(&case, &server);
+    srv.set_read_timeout(Some(READ_LIMIT))
+        .expect("read timeout");
+    let reader = std::thread::spawn(move || {
+        let (mut n, mut buf) = (0usize, [0u8; 4096]);
+        loop {
+            match srv.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) => return Err(format!("after {n} bytes: {e}")),
+            }
+        }
+        srv.write_all(&(n as u64).to_le_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(n)
+    });
+    let data = XorShift::new(24).bytes(BULK);
+    client.write_all(&data).expect("the upload");
+    client.shutdown(Shutdown::Write).expect("shutdown(Write)");
+    let got = reader
+        .join()
+        .expect("target thread")
+        .unwrap_or_else(|e| panic!("{case}: the target never saw end of file: {e}"));
+    assert_eq!(got, BULK, "{case}: bytes at the target");
+    let mut back = Vec::new();
+    client
+        .read_to_end(&mut back)
+        .unwrap_or_else(|e| panic!("{case}: the client waiting for the count: {e}"));
+    assert_eq!(back, (BULK as u64).to_le_bytes(), "{case}: the count");
+    drop(client);
+    relay.wait_conn("close", 1);
+    let (status, all, err) = relay.finish();
+    assert_eq!(status.code(), Some(0), "{case}: {err}");
+    assert_eq!(
+        close_counts(&case, &all, 1),
+        [BULK as u64, 8, 0, 0],
+        "{case}"
+    );
+}
+
+#[test]
+fn bulk_upload_then_eof_reaches_a_slow_target() {
+    each_backend(&["poll", "epoll"], bulk_then_eof_on);
+}
+
 // 5. A reset passes on ------------------------------------------------------------------
 
 fn reset_on(b: &str, by_target: bool) {

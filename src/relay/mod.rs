@@ -476,7 +476,21 @@ impl Relay<'_> {
             return self.end(slot, end);
         }
         for side in [Side::Client, Side::Target] {
+            let blocked = self.conns[slot]
+                .as_ref()
+                .is_some_and(|c| c.dirs_ref(side).has_output());
             if let Some(end) = self.flush_to(slot, side.other(), side)? {
+                return self.end(slot, end);
+            }
+            // The receiver took what was waiting: the source (held back until now) most
+            // likely has more, so read it now rather than after another wait.
+            let drained = self.conns[slot]
+                .as_ref()
+                .is_some_and(|c| !c.dirs_ref(side).has_output() && c.dirs_ref(side).wants_read());
+            if blocked
+                && drained
+                && let Some(end) = self.forward(slot, side)?
+            {
                 return self.end(slot, end);
             }
         }
@@ -551,7 +565,8 @@ impl Relay<'_> {
                 Step::Wait => return Ok(None),
                 Step::Eof => {
                     self.flush_count(slot, side)?;
-                    return Ok(None);
+                    // What is left goes out, then the end of file (SHUT_WR).
+                    return self.flush_to(slot, side.other(), side);
                 }
                 Step::Reset => return Ok(Some(Ending::Reset(side))),
                 Step::Failed(e) => return Ok(Some(Ending::Failed(side, e))),
