@@ -97,7 +97,7 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l read -d 'How d
 text\t'The bytes as escaped text'
 hex\t'Offset, hex and ASCII rows'"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s c -l count -d 'Stop after N connections were accepted and all of them closed' -r
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l idle -d 'Stop after this long with no traffic (a duration: 30s, 5m)' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l idle -d 'Stop after this long with no traffic: seconds (30, 2.5) or a duration (5m), as TIMEOUT in watch mode' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l interval -d 'How often --read=count reports the bytes of a busy direction' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l buffer -d 'Most bytes buffered per direction of each connection: buffers start at 64 KiB and grow only while a fast side fills them; memory stays bounded by this' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l format -d 'Output format: text or json (JSON Lines)' -r -f -a "text\t''

@@ -378,8 +378,9 @@ pub struct RelayArgs {
     #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
-    /// Stop after this long with no traffic (a duration: 30s, 5m)
-    #[arg(long, value_name = "DUR", value_parser = parse_interval)]
+    /// Stop after this long with no traffic: seconds (30, 2.5) or a duration (5m), as
+    /// TIMEOUT in watch mode
+    #[arg(long, value_name = "DUR", value_parser = parse_idle)]
     pub idle: Option<Duration>,
 
     /// How often --read=count reports the bytes of a busy direction
@@ -694,6 +695,17 @@ fn parse_signals(s: &str) -> Result<SigList, String> {
 }
 
 /// `--interval`: a humantime duration from 1 ms to 1 hour.
+/// `relay --idle`: the TIMEOUT grammar, finite and above zero.
+fn parse_idle(s: &str) -> Result<Duration, String> {
+    match timeout::parse(s).map_err(|e| e.to_string())? {
+        Timeout::After(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "idle '{}': expected a time above zero (leave --idle out to run until a signal)",
+            crate::error::shown(s)
+        )),
+    }
+}
+
 fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s)
         .map_err(|_| format!("interval '{s}': expected a duration like 100ms or 1s"))?;

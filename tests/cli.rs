@@ -221,6 +221,16 @@ fn bad_inputs_are_one_line_usage_errors() {
             vec!["--cpu 100000"],
         ),
         (
+            "relay: --idle forever",
+            args(&["relay", "--idle", "-", "tcp-listen:0", "tcp:127.0.0.1:1"]),
+            vec!["--idle", "'-'"],
+        ),
+        (
+            "relay: --idle 0",
+            args(&["relay", "--idle", "0", "tcp-listen:0", "tcp:127.0.0.1:1"]),
+            vec!["--idle", "'0'"],
+        ),
+        (
             "bench: CPU beyond this machine's",
             args(&["bench", "--cpu", "4095", "--fds", "1"]),
             vec!["--cpu 4095"],
