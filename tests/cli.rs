@@ -3,12 +3,11 @@ use common::*;
 
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use serde_json::Value;
 
@@ -354,79 +353,6 @@ fn fd_beyond_fd_setsize() {
 }
 
 // 5. Inherited status flags are never changed, whatever the exit.
-
-/// Fds 3 (pipe A read end), 4 (pipe B write end) and 5 (a pty slave) for the child.
-struct Inherited {
-    a_read: OwnedFd,
-    a_write: OwnedFd,
-    b_read: OwnedFd,
-    b_write: OwnedFd,
-    pty: Pty,
-}
-
-impl Inherited {
-    /// Nothing ready yet: A empty, B full, no input on the pty.
-    fn quiet(nonblock: bool) -> Inherited {
-        let (a_read, a_write) = pipe();
-        let (b_read, b_write) = pipe();
-        let cap = fcntl(&b_write, FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ");
-        write(
-            &b_write,
-            &vec![b'z'; usize::try_from(cap).expect("pipe size")],
-        );
-        let pty = pty();
-        if nonblock {
-            set_nonblock(&a_read);
-            set_nonblock(&b_write);
-            set_nonblock(&pty.slave);
-        }
-        Inherited {
-            a_read,
-            a_write,
-            b_read,
-            b_write,
-            pty,
-        }
-    }
-
-    fn flags(&self) -> [OFlag; 3] {
-        [
-            status_flags(&self.a_read),
-            status_flags(&self.b_write),
-            status_flags(&self.pty.slave),
-        ]
-    }
-
-    fn command(&self, argv: &[&str]) -> Fdwatch {
-        Fdwatch::new(argv)
-            .fd(self.a_read.as_fd(), 3)
-            .fd(self.b_write.as_fd(), 4)
-            .fd(self.pty.slave.as_fd(), 5)
-    }
-
-    fn check(&self, case: &str, before: [OFlag; 3], nonblock: bool) {
-        let after = self.flags();
-        for (i, name) in [
-            "pipe read end (fd 3)",
-            "pipe write end (fd 4)",
-            "pty slave (fd 5)",
-        ]
-        .iter()
-        .enumerate()
-        {
-            assert_eq!(
-                before[i], after[i],
-                "{case}: status flags of {name} changed: {:?} -> {:?}",
-                before[i], after[i]
-            );
-            assert_eq!(
-                after[i].contains(OFlag::O_NONBLOCK),
-                nonblock,
-                "{case}: O_NONBLOCK on {name}"
-            );
-        }
-    }
-}
 
 #[test]
 fn inherited_status_flags_are_unchanged_on_every_exit() {

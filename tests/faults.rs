@@ -17,15 +17,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsFd, OwnedFd};
+use std::net::TcpStream;
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{self, sockopt};
@@ -33,16 +33,6 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 // Helpers ------------------------------------------------------------------------------
-
-/// `wait_blocked`, naming the case when fdwatch never blocks.
-fn blocked(pid: u32, case: &str) {
-    if std::panic::catch_unwind(|| wait_blocked(pid)).is_err() {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        panic!(
-            "{case}: fdwatch (pid {pid}) never blocked in a wait (busy loop or stuck?); stat {stat:?}"
-        );
-    }
-}
 
 fn pid_of(child: &Child) -> Pid {
     Pid::from_raw(i32::try_from(child.id()).expect("pid"))
@@ -65,11 +55,6 @@ fn proc_stat(pid: u32) -> Option<Vec<String>> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = s.rsplit_once(')')?.1;
     Some(rest.split_whitespace().map(str::to_owned).collect())
-}
-
-/// The process state letter (R, S, T, Z, ...).
-fn proc_state(pid: u32) -> Option<char> {
-    proc_stat(pid)?.first()?.chars().next()
 }
 
 /// Polls /proc every millisecond (10 s at most) until `pid` is in state `want`.
@@ -127,54 +112,6 @@ fn feed_until_exit(case: &str, child: &mut Child, w: impl AsFd) -> ExitStatus {
         thread::sleep(Duration::from_millis(1));
     }
     unreachable!()
-}
-
-/// A loopback port nothing listens on right now (bound, read, released).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
-
-/// Waits until the child sleeps in its wait (None), or exits (its status).
-fn blocked_or_exited(case: &str, child: &mut Child) -> Option<ExitStatus> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return Some(st);
-        }
-        if proc_state(child.id()) == Some('S') {
-            blocked(child.id(), case);
-            return None;
-        }
-        assert!(Instant::now() < deadline, "{case}: fdwatch never blocked");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A watcher of `tcp-listen:127.0.0.1:PORT` (`f(spec)` builds it), blocked in its wait.
-/// The free port is picked just before (as tests/sockets.rs does); should another socket
-/// take it in between (EADDRINUSE), another port is tried.
-fn listen_tcp(case: &str, f: impl Fn(&str) -> Fdwatch) -> (Child, Watchdog, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let (mut child, dog) = spawn(case, f(&format!("tcp-listen:127.0.0.1:{port}")));
-        match blocked_or_exited(case, &mut child) {
-            None => return (child, dog, port),
-            Some(st) => {
-                let mut err = String::new();
-                let _ = child
-                    .stderr
-                    .take()
-                    .expect("stderr")
-                    .read_to_string(&mut err);
-                assert!(
-                    err.contains("EADDRINUSE"),
-                    "{case}: fdwatch exited at start ({st}): {err}"
-                );
-            }
-        }
-    }
-    panic!("{case}: no free port after 5 tries");
 }
 
 /// Closes a TCP stream with SO_LINGER {1, 0}: the peer gets an RST.
@@ -876,79 +813,6 @@ enum Path {
     Count,
 }
 
-/// Fds 3 (pipe A's read end), 4 (pipe B's write end, B full) and 5 (a pty slave).
-struct Inherited {
-    a_read: OwnedFd,
-    a_write: OwnedFd,
-    _b_read: OwnedFd,
-    b_write: OwnedFd,
-    pty: Pty,
-}
-
-impl Inherited {
-    /// Nothing ready yet: A empty, B full, no input on the pty.
-    fn new(nonblock: bool) -> Inherited {
-        let (a_read, a_write) = pipe();
-        let (b_read, b_write) = pipe();
-        let cap = fcntl(&b_write, FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ");
-        write(
-            &b_write,
-            &vec![b'z'; usize::try_from(cap).expect("pipe size")],
-        );
-        let pty = pty();
-        if nonblock {
-            set_nonblock(&a_read);
-            set_nonblock(&b_write);
-            set_nonblock(&pty.slave);
-        }
-        Inherited {
-            a_read,
-            a_write,
-            _b_read: b_read,
-            b_write,
-            pty,
-        }
-    }
-
-    fn flags(&self) -> [OFlag; 3] {
-        [
-            status_flags(&self.a_read),
-            status_flags(&self.b_write),
-            status_flags(&self.pty.slave),
-        ]
-    }
-
-    fn command(&self, argv: &[&str]) -> Fdwatch {
-        Fdwatch::new(argv)
-            .fd(self.a_read.as_fd(), 3)
-            .fd(self.b_write.as_fd(), 4)
-            .fd(self.pty.slave.as_fd(), 5)
-    }
-
-    fn check(&self, case: &str, before: [OFlag; 3], nonblock: bool) {
-        let after = self.flags();
-        for (i, name) in [
-            "pipe read end (fd 3)",
-            "pipe write end (fd 4)",
-            "pty slave (fd 5)",
-        ]
-        .iter()
-        .enumerate()
-        {
-            assert_eq!(
-                before[i], after[i],
-                "{case}: status flags of {name} changed: {:?} -> {:?}",
-                before[i], after[i]
-            );
-            assert_eq!(
-                after[i].contains(OFlag::O_NONBLOCK),
-                nonblock,
-                "{case}: O_NONBLOCK on {name}"
-            );
-        }
-    }
-}
-
 /// JSON lines read one at a time from a child's stdout or stderr (stderr with --tee).
 struct Lines {
     case: String,
@@ -989,7 +853,7 @@ impl Lines {
 fn exit_path(b: &str, mode: &str, path: Path, nonblock: bool) {
     let nb = if nonblock { ", O_NONBLOCK set" } else { "" };
     let case = format!("-b {b} {mode} {path:?}{nb}");
-    let fx = Inherited::new(nonblock);
+    let fx = Inherited::quiet(nonblock);
     let before = fx.flags();
     let tee = mode == "--tee";
     let consumes = mode == "--read=text" || tee;

@@ -19,13 +19,6 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
 use serde_json::{Value, json};
 
-/// `wait_blocked`, naming the case when fdwatch never blocks.
-fn blocked(pid: u32, case: &str) {
-    if std::panic::catch_unwind(|| wait_blocked(pid)).is_err() {
-        panic!("{case}: fdwatch (pid {pid}) never blocked in a wait (busy loop or stuck?)");
-    }
-}
-
 /// More output than any correct run here prints: a child that prints events in a loop
 /// (and so never goes idle) is cut off there. Closing the pipe ends it (a closed
 /// stdout ends fdwatch), so memory stays bounded.

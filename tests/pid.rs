@@ -225,12 +225,6 @@ fn close_gaps(keep: &[RawFd]) -> Vec<(libc::c_uint, libc::c_uint)> {
     gaps
 }
 
-/// The state letter from /proc/PID/stat (R, S, T, Z, ...); None once it is reaped.
-fn proc_state(pid: u32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
 /// The body of a target that reads `r` into a 64-byte buffer and echoes what it read to
 /// `echo` (so the test sees every byte reached it), until end of file.
 fn read_and_echo(r: RawFd, echo: RawFd) -> impl FnOnce() {

@@ -42,12 +42,6 @@ const SIOCATMARK: libc::Ioctl = 0x8905;
 
 // Sockets ------------------------------------------------------------------------------
 
-/// A loopback port nothing listens on right now (bound, read, released).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
-
 /// A loopback port that refuses connections until `listen` is called on the returned
 /// socket: bound but not listening, so no test running in parallel can take it.
 fn closed_port() -> (OwnedFd, u16) {
@@ -273,37 +267,6 @@ fn accept(case: &str, l: &TcpListener) -> TcpStream {
     let (s, _) = l.accept().expect("accept");
     s.set_read_timeout(Some(READ_LIMIT)).expect("read timeout");
     s
-}
-
-/// xorshift64: the tests' pseudo-random bytes, offsets and urgent bytes.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut v = Vec::with_capacity(len + 8);
-        while v.len() < len {
-            v.extend_from_slice(&self.next().to_le_bytes());
-        }
-        v.truncate(len);
-        v
-    }
 }
 
 /// Where two byte strings first differ, for a failure message that does not print

@@ -34,26 +34,10 @@ use common::*;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::stat::Mode;
 use serde_json::Value;
 
 // Shared helpers ------------------------------------------------------------------
-
-/// Raises this process's soft RLIMIT_NOFILE to its hard limit when the soft one is
-/// below `need` (process-wide, only ever upward: tests run in parallel threads);
-/// false when even the hard limit is below `need`.
-fn raise_nofile_for_scale(need: u64) -> bool {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-    if soft >= need {
-        return true;
-    }
-    if hard < need {
-        return false;
-    }
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
-    true
-}
 
 /// fdwatch's JSON Lines, read one at a time as they come and not kept (the scale runs
 /// print hundreds of thousands of events).
@@ -119,12 +103,6 @@ fn drain_stderr(child: &mut Child) -> JoinHandle<String> {
         let _ = err.read_to_string(&mut s);
         s
     })
-}
-
-/// The process state letter from /proc/PID/stat (R, S, D, Z, ...).
-fn proc_state_letter(pid: u32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 /// CPU time (user + system) `pid` used so far, from /proc/PID/stat (clock ticks).
@@ -280,24 +258,6 @@ fn kib_to_mib(k: u64) -> f64 {
 /// Tokens each writer may have written but not yet seen reported.
 const WINDOW: usize = 4;
 
-/// xorshift64: a small seeded generator, so a failing run can be replayed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
-
 const SEED: u64 = 0x5eed_f00d_d15e_a5e5;
 
 /// Writer `w`'s token number `k`, with its newline.
@@ -348,7 +308,7 @@ fn writer_once_read_end_is_open(label: &str, path: &Path, pid: u32, deadline: In
             Ok(fd) => break fd,
             Err(Errno::ENXIO) => {
                 assert_ne!(
-                    proc_state_letter(pid),
+                    proc_state(pid),
                     Some('Z'),
                     "{label}: fdwatch exited before opening {}",
                     path.display()
@@ -740,7 +700,7 @@ fn scale_both_backends(
 ) {
     // This process holds one write end per FIFO, plus what parallel tests hold.
     let need = nfifos as u64 + 512;
-    if !raise_nofile_for_scale(need) {
+    if !raise_nofile_to(need) {
         eprintln!("scale test with {nfifos} FIFOs skipped: RLIMIT_NOFILE hard limit below {need}");
         return;
     }
@@ -765,18 +725,12 @@ fn stress_16k_fifos_poll_and_epoll() {
 /// RSS growth allowed between the warm-up and the end.
 const RSS_SLACK_KIB: u64 = 1024;
 
-/// A loopback port nothing listens on right now (bound, read, released).
-fn unused_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
-
 /// `fdwatch -m --format json tcp-listen:127.0.0.1:PORT`, blocked in its wait. The free
 /// port is picked just before; should another socket take it in between (EADDRINUSE),
 /// another is tried.
 fn tcp_listener(label: &str, limit: Duration) -> (Child, Watchdog, u16) {
     for _ in 0..5 {
-        let port = unused_port();
+        let port = free_port();
         let spec = format!("tcp-listen:127.0.0.1:{port}");
         let mut child = Fdwatch::new(["-m", "--format", "json", spec.as_str()]).spawn();
         let dog = Watchdog::new(&child, limit, label);
@@ -795,7 +749,7 @@ fn tcp_listener(label: &str, limit: Duration) -> (Child, Watchdog, u16) {
                 );
                 break;
             }
-            if proc_state_letter(child.id()) == Some('S') {
+            if proc_state(child.id()) == Some('S') {
                 wait_blocked(child.id());
                 return (child, dog, port);
             }

@@ -29,16 +29,6 @@ use serde_json::Value;
 /// The backends whose wait call takes a signal mask (the others use a self-pipe).
 const MASKED: [&str; 3] = ["pselect", "ppoll", "epoll"];
 
-/// `wait_blocked`, naming the case when fdwatch never blocks.
-fn blocked(pid: u32, case: &str) {
-    if std::panic::catch_unwind(|| wait_blocked(pid)).is_err() {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        panic!(
-            "{case}: fdwatch (pid {pid}) never blocked in a wait (busy loop or stuck?); stat {stat:?}"
-        );
-    }
-}
-
 fn pid_of(child: &Child) -> Pid {
     Pid::from_raw(i32::try_from(child.id()).expect("pid"))
 }

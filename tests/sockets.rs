@@ -12,17 +12,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
-use std::process::{Child, ExitStatus};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
 use nix::errno::Errno;
 use nix::libc;
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::socket::{self, MsgFlags, sockopt};
 use serde_json::Value;
 
@@ -53,12 +52,6 @@ fn send_ok(case: &str, args: &[&str]) {
         "{case}: send stderr {}",
         stderr(&out)
     );
-}
-
-/// A loopback port nothing listens on right now (bound, read, released).
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
 }
 
 /// A loopback port that refuses connections for as long as the returned socket lives:
@@ -138,56 +131,6 @@ fn wait_for(case: &str, fd: impl AsFd, want: libc::c_short) {
     }
 }
 
-/// The process state letter from /proc/PID/stat (R, S, D, Z, ...).
-fn proc_state(pid: u32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
-/// Waits until the child sleeps (then `wait_blocked` confirms it sleeps in its wait)
-/// or exits (returned).
-fn blocked_or_exited(case: &str, child: &mut Child) -> Option<ExitStatus> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return Some(st);
-        }
-        if proc_state(child.id()) == Some('S') {
-            wait_blocked(child.id());
-            return None;
-        }
-        assert!(Instant::now() < deadline, "{case}: fdwatch never blocked");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A watcher listening on `tcp-listen:127.0.0.1:PORT` (`args(spec)` builds it),
-/// blocked in its wait. The free port is picked just before; should another socket take
-/// it in between (EADDRINUSE), it is tried again with another port.
-fn listen_tcp(case: &str, args: impl Fn(&str) -> Vec<String>) -> (Child, Watchdog, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let spec = format!("tcp-listen:127.0.0.1:{port}");
-        let (mut child, dog) = spawn(case, Fdwatch::new(args(&spec)));
-        match blocked_or_exited(case, &mut child) {
-            None => return (child, dog, port),
-            Some(st) => {
-                let mut err = String::new();
-                let _ = child
-                    .stderr
-                    .take()
-                    .expect("stderr")
-                    .read_to_string(&mut err);
-                assert!(
-                    err.contains("EADDRINUSE"),
-                    "{case}: fdwatch exited at start ({st}): {err}"
-                );
-            }
-        }
-    }
-    panic!("{case}: no free port after 5 tries");
-}
-
 /// `-m -b B OPTS... --format json IDLE SPEC`.
 fn monitor_args(b: &str, opts: &[&str], idle: &str, spec: &str) -> Vec<String> {
     let mut v: Vec<String> = ["-m", "-b", b].map(String::from).to_vec();
@@ -236,7 +179,7 @@ fn listener(
             (child, dog, format!("unix:{path}"))
         }
         None => {
-            let (child, dog, port) = listen_tcp(case, args);
+            let (child, dog, port) = listen_tcp(case, |spec| Fdwatch::new(args(spec)));
             (child, dog, format!("tcp:127.0.0.1:{port}"))
         }
     }
@@ -467,7 +410,8 @@ fn urgent_in_a_burst(b: &str, oobinline: bool) {
         "-b {b} {}, {CLIENTS} clients sending hell, urgent o, world",
         opts.join(" ")
     );
-    let (mut child, _dog, port) = listen_tcp(&case, |spec| monitor_args(b, opts, "2", spec));
+    let (mut child, _dog, port) =
+        listen_tcp(&case, |spec| Fdwatch::new(monitor_args(b, opts, "2", spec)));
     let mut evs = EventStream::new(&mut child, &case);
     let addr = format!("tcp:127.0.0.1:{port}");
     let n = CLIENTS.to_string();
@@ -587,8 +531,9 @@ fn lone_urgent_byte_is_urgent_not_data() {
     each_backend(&BACKENDS, |b| {
         // Read by a listener's accepted socket.
         let case = format!("-b {b}, --read=text, send --urgent x");
-        let (mut child, _dog, port) =
-            listen_tcp(&case, |spec| monitor_args(b, &["--read=text"], "2", spec));
+        let (mut child, _dog, port) = listen_tcp(&case, |spec| {
+            Fdwatch::new(monitor_args(b, &["--read=text"], "2", spec))
+        });
         let mut evs = EventStream::new(&mut child, &case);
         send_ok(&case, &[&format!("tcp:127.0.0.1:{port}"), "--urgent", "x"]);
         let got = evs.until("to the client's hang-up", is("hangup"));
@@ -687,7 +632,7 @@ fn oobinline_marks_the_offset() {
     each_backend(&BACKENDS, |b| {
         let case = format!("-b {b}, --oobinline --read=text, send --data hell --urgent o");
         let (mut child, _dog, port) = listen_tcp(&case, |spec| {
-            monitor_args(b, &["--oobinline", "--read=text"], "2", spec)
+            Fdwatch::new(monitor_args(b, &["--oobinline", "--read=text"], "2", spec))
         });
         let mut evs = EventStream::new(&mut child, &case);
         let addr = format!("tcp:127.0.0.1:{port}");
@@ -909,24 +854,11 @@ fn open_fds(pid: u32) -> usize {
         .count()
 }
 
-/// Raises this process's soft RLIMIT_NOFILE (inherited by `send`) to `need`; false
-/// when the hard limit is too low.
-fn raise_nofile(need: u64) -> bool {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-    if soft >= need {
-        return true;
-    }
-    if hard < need {
-        return false;
-    }
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
-    true
-}
-
 fn thousand_clients_on(b: &str) {
     let case = format!("-b {b}, {CLIENTS} clients x {REPEAT} x {PAYLOAD:?}");
-    let (mut child, _dog, port) =
-        listen_tcp(&case, |spec| monitor_args(b, &["--read=count"], "3", spec));
+    let (mut child, _dog, port) = listen_tcp(&case, |spec| {
+        Fdwatch::new(monitor_args(b, &["--read=count"], "3", spec))
+    });
     let pid = child.id();
     let fds_at_start = open_fds(pid);
     let mut evs = EventStream::new(&mut child, &case);
@@ -1015,8 +947,9 @@ fn thousand_clients_on(b: &str) {
 fn select_beyond_fd_setsize(b: &str) {
     const MANY: usize = 1100;
     let case = format!("-b {b}, {MANY} clients");
-    let (mut child, _dog, port) =
-        listen_tcp(&case, |spec| monitor_args(b, &["--read=count"], "2", spec));
+    let (mut child, _dog, port) = listen_tcp(&case, |spec| {
+        Fdwatch::new(monitor_args(b, &["--read=count"], "2", spec))
+    });
     let mut evs = EventStream::new(&mut child, &case);
     let addr = format!("tcp:127.0.0.1:{port}");
     let n = MANY.to_string();
@@ -1087,7 +1020,7 @@ fn select_beyond_fd_setsize(b: &str) {
 #[test]
 fn thousand_clients() {
     // Each client end, in `send` and in fdwatch, is an fd.
-    if !raise_nofile(2200) {
+    if !raise_nofile_to(2200) {
         println!("thousand_clients skipped: RLIMIT_NOFILE hard limit below 2200");
         return;
     }

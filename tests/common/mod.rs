@@ -6,11 +6,12 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Lines};
+use std::io::{BufRead, BufReader, Lines, Read};
+use std::net::TcpListener;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -613,4 +614,189 @@ pub fn full_pipe() -> (OwnedFd, OwnedFd, i32) {
     );
     assert_eq!(fionread(&r), cap, "full pipe");
     (r, w, cap)
+}
+
+/// Fds 3 (pipe A's read end), 4 (pipe B's write end, B full) and 5 (a pty slave).
+pub struct Inherited {
+    pub a_read: OwnedFd,
+    pub a_write: OwnedFd,
+    pub b_read: OwnedFd,
+    pub b_write: OwnedFd,
+    pub pty: Pty,
+}
+
+impl Inherited {
+    /// Nothing ready yet: A empty, B full, no input on the pty.
+    pub fn quiet(nonblock: bool) -> Inherited {
+        let (a_read, a_write) = pipe();
+        let (b_read, b_write) = pipe();
+        let cap = fcntl(&b_write, FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ");
+        write(
+            &b_write,
+            &vec![b'z'; usize::try_from(cap).expect("pipe size")],
+        );
+        let pty = pty();
+        if nonblock {
+            set_nonblock(&a_read);
+            set_nonblock(&b_write);
+            set_nonblock(&pty.slave);
+        }
+        Inherited {
+            a_read,
+            a_write,
+            b_read,
+            b_write,
+            pty,
+        }
+    }
+
+    pub fn flags(&self) -> [OFlag; 3] {
+        [
+            status_flags(&self.a_read),
+            status_flags(&self.b_write),
+            status_flags(&self.pty.slave),
+        ]
+    }
+
+    pub fn command(&self, argv: &[&str]) -> Fdwatch {
+        Fdwatch::new(argv)
+            .fd(self.a_read.as_fd(), 3)
+            .fd(self.b_write.as_fd(), 4)
+            .fd(self.pty.slave.as_fd(), 5)
+    }
+
+    pub fn check(&self, case: &str, before: [OFlag; 3], nonblock: bool) {
+        let after = self.flags();
+        for (i, name) in [
+            "pipe read end (fd 3)",
+            "pipe write end (fd 4)",
+            "pty slave (fd 5)",
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(
+                before[i], after[i],
+                "{case}: status flags of {name} changed: {:?} -> {:?}",
+                before[i], after[i]
+            );
+            assert_eq!(
+                after[i].contains(OFlag::O_NONBLOCK),
+                nonblock,
+                "{case}: O_NONBLOCK on {name}"
+            );
+        }
+    }
+}
+
+/// Waits until the child sleeps in its wait (None), or exits (its status).
+pub fn blocked_or_exited(case: &str, child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return Some(st);
+        }
+        if proc_state(child.id()) == Some('S') {
+            blocked(child.id(), case);
+            return None;
+        }
+        assert!(Instant::now() < deadline, "{case}: fdwatch never blocked");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A watcher of `tcp-listen:127.0.0.1:PORT` (`f(spec)` builds it), blocked in its wait.
+/// The free port is picked just before (as tests/sockets.rs does); should another socket
+/// take it in between (EADDRINUSE), another port is tried.
+pub fn listen_tcp(case: &str, f: impl Fn(&str) -> Fdwatch) -> (Child, Watchdog, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let (mut child, dog) = spawn(case, f(&format!("tcp-listen:127.0.0.1:{port}")));
+        match blocked_or_exited(case, &mut child) {
+            None => return (child, dog, port),
+            Some(st) => {
+                let mut err = String::new();
+                let _ = child
+                    .stderr
+                    .take()
+                    .expect("stderr")
+                    .read_to_string(&mut err);
+                assert!(
+                    err.contains("EADDRINUSE"),
+                    "{case}: fdwatch exited at start ({st}): {err}"
+                );
+            }
+        }
+    }
+    panic!("{case}: no free port after 5 tries");
+}
+
+/// A loopback port nothing listens on right now (bound, read, released).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// `wait_blocked`, naming the case when fdwatch never blocks.
+pub fn blocked(pid: u32, case: &str) {
+    if std::panic::catch_unwind(|| wait_blocked(pid)).is_err() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        panic!(
+            "{case}: fdwatch (pid {pid}) never blocked in a wait (busy loop or stuck?); stat {stat:?}"
+        );
+    }
+}
+
+/// The process state letter from /proc/PID/stat (R, S, D, T, Z, ...).
+pub fn proc_state(pid: u32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// xorshift64, seeded: the tests' pseudo-random bytes and choices (a failing run can be
+/// replayed).
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(len + 8);
+        while v.len() < len {
+            v.extend_from_slice(&self.next().to_le_bytes());
+        }
+        v.truncate(len);
+        v
+    }
+}
+
+/// Raises this process's soft RLIMIT_NOFILE (inherited by children) to the hard limit
+/// when it is below `need` (process-wide, only ever upward: tests run in parallel);
+/// false when even the hard limit is below `need`.
+pub fn raise_nofile_to(need: u64) -> bool {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if soft >= need {
+        return true;
+    }
+    if hard < need {
+        return false;
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
+    true
 }
