@@ -129,6 +129,9 @@ enum End {
 struct Relay<'a> {
     cfg: &'a Config,
     target: SocketSpec,
+    /// TARGET with its host resolved once, at start: a name that does not resolve is a
+    /// usage error then, not a failure of every client later (and no lookup per client).
+    connect_to: SocketSpec,
     listener: OwnedFd,
     listening: bool,
     backend: Box<dyn Backend>,
@@ -194,6 +197,17 @@ fn endpoints(cfg: &Config) -> Result<(SocketSpec, SocketSpec)> {
 
 pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
     let (listen, target) = endpoints(cfg)?;
+    let connect_to = match &target {
+        SocketSpec::Tcp { host, port } => {
+            let addrs = net::resolve(host, *port)
+                .map_err(|m| Error::Usage(format!("relay TARGET '{}': {m}", cfg.target)))?;
+            SocketSpec::Tcp {
+                host: addrs[0].ip().to_string(),
+                port: *port,
+            }
+        }
+        other => other.clone(),
+    };
     let caught = signals::TERMINATING.to_vec();
     let signals = Signals::setup(&caught, &[], cfg.backend.takes_mask())?;
     let (listener, _) = net::open(&listen, &format!("relay LISTEN '{}'", cfg.listen))?;
@@ -207,6 +221,7 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
     let mut relay = Relay {
         cfg,
         target,
+        connect_to,
         listener,
         listening: true,
         backend,
@@ -342,7 +357,7 @@ impl Relay<'_> {
                 self.backend.delete(self.listener.as_raw_fd())?;
             }
             let target = self.target.to_string();
-            let fd = match net::open(&self.target, &format!("relay TARGET '{target}'")) {
+            let fd = match net::open(&self.connect_to, &format!("relay TARGET '{target}'")) {
                 Ok((fd, Role::Connecting)) => fd,
                 Ok(_) => return Err(Error::Usage("relay: TARGET is not an address".into())),
                 // Refused at once (a UNIX socket without a listener, say): this client
