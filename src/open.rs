@@ -334,23 +334,22 @@ impl WatchSet {
     }
 
     fn push_owned(&mut self, fd: OwnedFd, path: &Path, interest: Interest) -> usize {
-        let desc = describe(fd.as_fd());
-        let n = std::os::fd::AsRawFd::as_raw_fd(&fd);
-        self.insert(Watched {
-            fd: n,
-            raw: n,
-            foreign: None,
-            interest,
-            desc,
-            path: Some(path.to_owned()),
-            role: Role::Stream,
-            handle: Handle::Owned(fd),
-            seq: 0,
-        })
+        self.push_fd(fd, Some(path.to_owned()), Role::Stream, interest)
     }
 
     /// Adds a socket fdwatch opened or accepted; returns its index.
     pub fn push_socket(&mut self, fd: OwnedFd, role: Role, interest: Interest) -> usize {
+        self.push_fd(fd, None, role, interest)
+    }
+
+    /// Adds an fd fdwatch owns, under its own number.
+    fn push_fd(
+        &mut self,
+        fd: OwnedFd,
+        path: Option<PathBuf>,
+        role: Role,
+        interest: Interest,
+    ) -> usize {
         let desc = describe(fd.as_fd());
         let n = std::os::fd::AsRawFd::as_raw_fd(&fd);
         self.insert(Watched {
@@ -359,7 +358,7 @@ impl WatchSet {
             foreign: None,
             interest,
             desc,
-            path: None,
+            path,
             role,
             handle: Handle::Owned(fd),
             seq: 0,

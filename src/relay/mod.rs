@@ -6,7 +6,7 @@
 
 mod pump;
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -67,22 +67,30 @@ struct Conn {
     started: Instant,
     /// What each socket is registered for now: [client, target].
     registered: [Interest; 2],
-    last_count: [Option<Instant>; 2],
 }
 
 impl Conn {
-    fn fd(&self, side: Side) -> std::os::fd::BorrowedFd<'_> {
+    fn fd(&self, side: Side) -> BorrowedFd<'_> {
         match side {
             Side::Client => self.client.as_fd(),
             Side::Target => self.target.as_fd(),
         }
     }
 
-    /// The direction fed by `side`'s reads, and the other one.
-    fn dirs(&mut self, from: Side) -> (&mut Dir, &mut Dir) {
+    /// The direction fed by `from`'s reads.
+    fn dir(&self, from: Side) -> &Dir {
         match from {
-            Side::Client => (&mut self.c2t, &mut self.t2c),
-            Side::Target => (&mut self.t2c, &mut self.c2t),
+            Side::Client => &self.c2t,
+            Side::Target => &self.t2c,
+        }
+    }
+
+    /// The direction fed by `from`, with its source and its receiver (disjoint fields,
+    /// so the buffer can be filled from one socket and drained into the other).
+    fn route(&mut self, from: Side) -> (BorrowedFd<'_>, BorrowedFd<'_>, &mut Dir) {
+        match from {
+            Side::Client => (self.client.as_fd(), self.target.as_fd(), &mut self.c2t),
+            Side::Target => (self.target.as_fd(), self.client.as_fd(), &mut self.t2c),
         }
     }
 
@@ -128,7 +136,8 @@ enum End {
 
 struct Relay<'a> {
     cfg: &'a Config,
-    target: SocketSpec,
+    /// TARGET as events show it (`tcp:127.0.0.1:8888`), built once.
+    target: String,
     /// TARGET with its host resolved once, at start: a name that does not resolve is a
     /// usage error then, not a failure of every client later (and no lookup per client).
     connect_to: SocketSpec,
@@ -220,7 +229,7 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
     }
     let mut relay = Relay {
         cfg,
-        target,
+        target: target.to_string(),
         connect_to,
         listener,
         listening: true,
@@ -238,7 +247,7 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
     let what = net::local_name(relay.listener.as_fd());
     relay.rep.emit(&Event::Relay(R::Listen {
         what: &what,
-        target: &relay.target.to_string(),
+        target: &relay.target,
     }))?;
     relay.rep.flush()?;
     relay.run()
@@ -288,7 +297,7 @@ impl Relay<'_> {
                     t => self.on_ready(t, r.cond)?,
                 }
             }
-            self.flush_counts(false)?;
+            self.flush_counts()?;
             self.rep.flush()?;
         }
         // Open connections end with the relay: each gets its summary.
@@ -356,8 +365,7 @@ impl Relay<'_> {
                 self.listening = false;
                 self.backend.delete(self.listener.as_raw_fd())?;
             }
-            let target = self.target.to_string();
-            let fd = match net::open(&self.connect_to, &format!("relay TARGET '{target}'")) {
+            let fd = match net::open(&self.connect_to, &format!("relay TARGET '{}'", self.target)) {
                 Ok((fd, Role::Connecting)) => fd,
                 Ok(_) => return Err(Error::Usage("relay: TARGET is not an address".into())),
                 // Refused at once (a UNIX socket without a listener, say): this client
@@ -365,7 +373,7 @@ impl Relay<'_> {
                 Err(Error::Sys { errno, .. }) => {
                     self.rep.emit(&Event::Relay(R::Connect {
                         conn: id,
-                        target: &target,
+                        target: &self.target,
                         error: Some(errno),
                     }))?;
                     drop(client);
@@ -389,7 +397,6 @@ impl Relay<'_> {
                 t2c: Dir::new(self.cfg.buffer),
                 started: Instant::now(),
                 registered: [Interest::default(); 2],
-                last_count: [None; 2],
             };
             let slot = match self.free.pop() {
                 Some(s) => {
@@ -455,10 +462,10 @@ impl Relay<'_> {
                 return Ok(());
             }
             let error = net::connect_error(c.target.as_fd());
-            let (id, target) = (c.id, self.target.to_string());
+            let id = c.id;
             self.rep.emit(&Event::Relay(R::Connect {
                 conn: id,
-                target: &target,
+                target: &self.target,
                 error,
             }))?;
             if error.is_some() {
@@ -468,10 +475,8 @@ impl Relay<'_> {
             return self.pump(slot, None);
         }
         if cond.contains(Conditions::URGENT) {
-            match side {
-                Side::Client => c.c2t.take_early(c.client.as_fd()),
-                Side::Target => c.t2c.take_early(c.target.as_fd()),
-            }
+            let (src, _, dir) = c.route(side);
+            dir.take_early(src);
         }
         self.pump(slot, Some((side, cond)))
     }
@@ -493,15 +498,15 @@ impl Relay<'_> {
         for side in [Side::Client, Side::Target] {
             let blocked = self.conns[slot]
                 .as_ref()
-                .is_some_and(|c| c.dirs_ref(side).has_output());
-            if let Some(end) = self.flush_to(slot, side.other(), side)? {
+                .is_some_and(|c| c.dir(side).has_output());
+            if let Some(end) = self.flush_from(slot, side)? {
                 return self.end(slot, end);
             }
             // The receiver took what was waiting: the source (held back until now) most
             // likely has more, so read it now rather than after another wait.
             let drained = self.conns[slot]
                 .as_ref()
-                .is_some_and(|c| !c.dirs_ref(side).has_output() && c.dirs_ref(side).wants_read());
+                .is_some_and(|c| !c.dir(side).has_output() && c.dir(side).wants_read());
             if blocked
                 && drained
                 && let Some(end) = self.forward(slot, side)?
@@ -529,14 +534,7 @@ impl Relay<'_> {
                 return Ok(None);
             };
             let id = c.id;
-            let src = match side {
-                Side::Client => c.client.as_fd(),
-                Side::Target => c.target.as_fd(),
-            };
-            let dir = match side {
-                Side::Client => &mut c.c2t,
-                Side::Target => &mut c.t2c,
-            };
+            let (src, _, dir) = c.route(side);
             let step = dir.read_step(src);
             match step {
                 Step::Read(range) => {
@@ -581,17 +579,17 @@ impl Relay<'_> {
                 Step::Eof => {
                     self.flush_count(slot, side)?;
                     // What is left goes out, then the end of file (SHUT_WR).
-                    return self.flush_to(slot, side.other(), side);
+                    return self.flush_from(slot, side);
                 }
                 Step::Reset => return Ok(Some(Ending::Reset(side))),
                 Step::Failed(e) => return Ok(Some(Ending::Failed(side, e))),
             }
-            if let Some(end) = self.flush_to(slot, side.other(), side)? {
+            if let Some(end) = self.flush_from(slot, side)? {
                 return Ok(Some(end));
             }
             if self.conns[slot]
                 .as_ref()
-                .is_some_and(|c| c.dirs_ref(side).has_output())
+                .is_some_and(|c| c.dir(side).has_output())
             {
                 return Ok(None);
             }
@@ -599,20 +597,13 @@ impl Relay<'_> {
         Ok(None)
     }
 
-    /// Writes the direction that ends at `to` (fed by `from`); passes its end of file on.
-    fn flush_to(&mut self, slot: usize, to: Side, from: Side) -> Result<Option<Ending>> {
+    /// Writes the direction fed by `from` to the other side; passes its end of file on.
+    fn flush_from(&mut self, slot: usize, from: Side) -> Result<Option<Ending>> {
         let Some(c) = self.conns[slot].as_mut() else {
             return Ok(None);
         };
-        let id = c.id;
-        let dst = match to {
-            Side::Client => c.client.as_fd(),
-            Side::Target => c.target.as_fd(),
-        };
-        let dir = match from {
-            Side::Client => &mut c.c2t,
-            Side::Target => &mut c.t2c,
-        };
+        let (id, to) = (c.id, from.other());
+        let (_, dst, dir) = c.route(from);
         match dir.flush(dst) {
             Flush::Done => {
                 if dir.pass_eof(dst) {
@@ -627,16 +618,17 @@ impl Relay<'_> {
         }
     }
 
-    /// --read=count: one data event per direction per --interval (or all now).
-    fn flush_counts(&mut self, all: bool) -> Result<()> {
+    /// --read=count: one data event per direction per --interval.
+    fn flush_counts(&mut self) -> Result<()> {
         if self.cfg.read != ReadMode::Count {
             return Ok(());
         }
         for slot in 0..self.conns.len() {
             for side in [Side::Client, Side::Target] {
                 let due = self.conns[slot].as_ref().is_some_and(|c| {
-                    let i = usize::from(side == Side::Target);
-                    all || c.last_count[i].is_none_or(|t| t.elapsed() >= self.cfg.interval)
+                    c.dir(side)
+                        .last_count
+                        .is_none_or(|t| t.elapsed() >= self.cfg.interval)
                 });
                 if due {
                     self.flush_count(slot, side)?;
@@ -653,14 +645,14 @@ impl Relay<'_> {
         let Some(c) = self.conns[slot].as_mut() else {
             return Ok(());
         };
-        let i = usize::from(side == Side::Target);
-        let (id, dir) = (c.id, c.dirs(side).0);
+        let id = c.id;
+        let (_, _, dir) = c.route(side);
         if dir.unreported == 0 {
             return Ok(());
         }
         let (bytes, total) = (dir.unreported, dir.bytes);
         dir.unreported = 0;
-        c.last_count[i] = Some(Instant::now());
+        dir.last_count = Some(Instant::now());
         self.rep.emit(&Event::Relay(R::Data {
             conn: id,
             from: side,
@@ -748,13 +740,4 @@ enum Ending {
     /// That side reset (or vanished under a write).
     Reset(Side),
     Failed(Side, Errno),
-}
-
-impl Conn {
-    fn dirs_ref(&self, from: Side) -> &Dir {
-        match from {
-            Side::Client => &self.c2t,
-            Side::Target => &self.t2c,
-        }
-    }
 }

@@ -72,8 +72,9 @@ pub struct Dir {
     replaced: Option<u8>,
     /// The urgent byte to send once the buffer is empty.
     oob_out: Option<u8>,
-    /// --read=count: bytes not yet in a data event.
+    /// --read=count: bytes not yet in a data event, and when the last one went out.
     pub unreported: u64,
+    pub last_count: Option<std::time::Instant>,
 }
 
 impl Dir {
@@ -91,6 +92,7 @@ impl Dir {
             replaced: None,
             oob_out: None,
             unreported: 0,
+            last_count: None,
         }
     }
 
