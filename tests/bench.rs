@@ -167,19 +167,15 @@ fn wake_mode_uses_a_writer_process_and_leaves_no_process_behind() {
     // Blocks until every holder and the writer has exited (the watchdog above bounds
     // fdwatch itself; a leftover would hang here, so bound this read too).
     let mut f = std::fs::File::from(alive_r);
-    let reader = std::thread::spawn(move || {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut rest = Vec::new();
-        f.read_to_end(&mut rest).map(|_| rest.len())
+        let _ = tx.send(f.read_to_end(&mut rest).map(|_| rest.len()));
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !reader.is_finished() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{case}: a process forked by fdwatch bench outlived it"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(reader.join().expect("join").expect("read"), 0);
+    let left = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{case}: a process forked by fdwatch bench outlived it"));
+    assert_eq!(left.expect("read"), 0);
 }
 
 #[test]

@@ -725,48 +725,17 @@ fn stress_16k_fifos_poll_and_epoll() {
 /// RSS growth allowed between the warm-up and the end.
 const RSS_SLACK_KIB: u64 = 1024;
 
-/// `fdwatch -m --format json tcp-listen:127.0.0.1:PORT`, blocked in its wait. The free
-/// port is picked just before; should another socket take it in between (EADDRINUSE),
-/// another is tried.
-fn tcp_listener(label: &str, limit: Duration) -> (Child, Watchdog, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let spec = format!("tcp-listen:127.0.0.1:{port}");
-        let mut child = Fdwatch::new(["-m", "--format", "json", spec.as_str()]).spawn();
-        let dog = Watchdog::new(&child, limit, label);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = child.try_wait().expect("try_wait") {
-                let mut err = String::new();
-                let _ = child
-                    .stderr
-                    .take()
-                    .expect("stderr")
-                    .read_to_string(&mut err);
-                assert!(
-                    err.contains("EADDRINUSE"),
-                    "{label}: fdwatch exited at start ({st}): {err}"
-                );
-                break;
-            }
-            if proc_state(child.id()) == Some('S') {
-                wait_blocked(child.id());
-                return (child, dog, port);
-            }
-            assert!(Instant::now() < deadline, "{label}: fdwatch never blocked");
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-    panic!("{label}: no free port after 5 tries");
-}
-
 /// `total` connections, one after the other: each connects, closes, and is seen
 /// accepted and hung up (removed) before the next. fdwatch's fds and RSS are taken
 /// after `warmup` connections and again after the last.
 fn connection_leak(total: usize, warmup: usize, limit: Duration) {
     let label = format!("{total} connections");
     let start = Instant::now();
-    let (mut child, _dog, port) = tcp_listener(&label, limit);
+    let (mut child, _dog, port) = listen_tcp_for(
+        &label,
+        |spec| Fdwatch::new(["-m", "--format", "json", spec]),
+        limit,
+    );
     let pid = child.id();
     let err = drain_stderr(&mut child);
     let mut out = JsonLines::new(&mut child, &label);

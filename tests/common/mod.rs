@@ -709,9 +709,20 @@ pub fn blocked_or_exited(case: &str, child: &mut Child) -> Option<ExitStatus> {
 /// The free port is picked just before (as tests/sockets.rs does); should another socket
 /// take it in between (EADDRINUSE), another port is tried.
 pub fn listen_tcp(case: &str, f: impl Fn(&str) -> Fdwatch) -> (Child, Watchdog, u16) {
+    listen_tcp_for(case, f, WATCHDOG)
+}
+
+/// `listen_tcp` with the watchdog's limit chosen (long runs).
+pub fn listen_tcp_for(
+    case: &str,
+    f: impl Fn(&str) -> Fdwatch,
+    limit: Duration,
+) -> (Child, Watchdog, u16) {
     for _ in 0..5 {
         let port = free_port();
-        let (mut child, dog) = spawn(case, f(&format!("tcp-listen:127.0.0.1:{port}")));
+        let child = f(&format!("tcp-listen:127.0.0.1:{port}")).spawn();
+        let dog = Watchdog::new(&child, limit, case);
+        let mut child = child;
         match blocked_or_exited(case, &mut child) {
             None => return (child, dog, port),
             Some(st) => {
