@@ -46,7 +46,7 @@ none\t''"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l color -d 'When to colour text output (auto: stdout is a terminal; honours NO_COLOR, CLICOLOR_FORCE)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c fdwatch -n "__fish_fdwatch_needs_command" -l edge -d 'Register with EPOLLET, edge-triggered (epoll only)'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l edge -d 'Register with EPOLLET, edge-triggered (epoll only). -m with epoll registers edge-triggered anyway (so an unread fd cannot make it spin): --edge matters for one-shot runs'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l oneshot -d 'Register with EPOLLONESHOT (epoll only)'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -s m -l monitor -d 'Keep watching and report every change, until all fds are gone, --count events, the idle TIMEOUT (time with no event), or --once\'s end of file'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l peek -d 'Show queued data without consuming it (tee(2) for pipes, MSG_PEEK for sockets)'

@@ -93,7 +93,9 @@ pub struct Args {
     #[arg(short, long, value_enum, default_value_t = BackendKind::Epoll, value_name = "BACKEND")]
     pub backend: BackendKind,
 
-    /// Register with EPOLLET, edge-triggered (epoll only)
+    /// Register with EPOLLET, edge-triggered (epoll only). -m with epoll registers
+    /// edge-triggered anyway (so an unread fd cannot make it spin): --edge matters for
+    /// one-shot runs
     #[arg(long)]
     pub edge: bool,
 
@@ -701,7 +703,7 @@ fn parse_idle(s: &str) -> Result<Duration, String> {
         Timeout::After(d) if !d.is_zero() => Ok(d),
         _ => Err(format!(
             "idle '{}': expected a time above zero (leave --idle out to run until a signal)",
-            crate::error::shown(s)
+            crate::escape::message(s)
         )),
     }
 }

@@ -55,7 +55,7 @@ pub struct Description {
 /// Describes an open fd. Never fails: unknown things are described as /proc shows them.
 pub fn describe(fd: BorrowedFd<'_>) -> Description {
     let link = nix::fcntl::readlink(format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str())
-        .map(|s| s.to_string_lossy().into_owned())
+        .map(|s| crate::escape::os(&s))
         .unwrap_or_else(|_| format!("fd {}", fd.as_raw_fd()));
     let o_path = fcntl(fd, FcntlArg::F_GETFL)
         .is_ok_and(|fl| OFlag::from_bits_retain(fl).contains(OFlag::O_PATH));
@@ -104,14 +104,8 @@ fn socket_what(fd: BorrowedFd<'_>, link: &str) -> String {
         (Some(AddressFamily::Unix), Some(SockType::SeqPacket)) => "unix seqpacket",
         _ => return link.to_owned(),
     };
-    let show = |a: &Option<SockaddrStorage>| match a {
-        Some(a) if a.family() == Some(AddressFamily::Unix) => a
-            .as_unix_addr()
-            .and_then(|u| u.path().map(|p| p.display().to_string()))
-            .unwrap_or_else(|| "(unnamed)".into()),
-        Some(a) => a.to_string(),
-        None => "?".into(),
-    };
+    let show =
+        |a: &Option<SockaddrStorage>| a.as_ref().map_or_else(|| "?".into(), crate::net::show);
     if listening {
         format!("{proto} listen {}", show(&local))
     } else if peer.is_some() {

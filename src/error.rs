@@ -48,29 +48,5 @@ impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// `s` with control characters escaped (`\n`, `\u{1b}`), so that a message quoting an
-/// argument stays one line and cannot drive the terminal.
-pub fn shown(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_owned();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn shown_escapes_controls_only() {
-        assert_eq!(super::shown("a\nb\té"), "a\\nb\\té");
-        assert_eq!(super::shown("\x1b[31m"), "\\u{1b}[31m");
-        assert_eq!(super::shown("plain \\ é"), "plain \\ é");
-    }
-}
+/// A message quoting an argument, made one line and terminal-safe (`escape::message`).
+pub use crate::escape::message as shown;

@@ -110,6 +110,14 @@ impl Event<'_> {
     }
 }
 
+impl Event<'_> {
+    /// Whether it reports bytes fdwatch took from the kernel and holds nowhere else (an
+    /// urgent byte consumed with MSG_OOB): printed even once `--count` was reached.
+    pub fn owed(&self) -> bool {
+        matches!(self, Event::Urgent(u) if u.byte.is_some() && !u.peek)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Summary {
     pub backend: &'static str,

@@ -54,7 +54,10 @@ fn thread(p: &Process, tid: i32) -> Result<Blocked> {
         std::fs::read_to_string(&path).map_err(|e| p.io_error(&path, "read", e))
     };
     let syscall = read("syscall")?;
-    let comm = read("comm").unwrap_or_default().trim_end().to_owned();
+    // A process names itself (prctl PR_SET_NAME): its name is untrusted text.
+    let comm = std::fs::read(format!("{dir}/comm"))
+        .map(|b| crate::escape::bytes(b.trim_ascii_end()))
+        .unwrap_or_default();
     let stat = read("stat").unwrap_or_default();
     // The state letter follows the comm's closing parenthesis.
     let state = stat

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod describe;
 pub mod error;
+pub mod escape;
 pub mod event;
 pub mod explain;
 pub mod net;
@@ -29,7 +30,11 @@ use std::io::Write;
 
 /// Prints `fdwatch: MSG` as one line on stderr; a closed stderr is ignored.
 pub fn report_error(msg: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "fdwatch: {}", error::shown(msg));
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "fdwatch: {}",
+        escape::message(msg)
+    );
 }
 
 /// Runs a parsed command line and returns the exit status (SPEC §4.7).

@@ -151,13 +151,18 @@ pub fn local_name(fd: BorrowedFd<'_>) -> String {
     }
 }
 
-fn show(a: &SockaddrStorage) -> String {
-    if a.family() == Some(AddressFamily::Unix) {
-        a.as_unix_addr()
-            .and_then(|u| u.path().map(|p| p.display().to_string()))
-            .unwrap_or_else(|| "(unnamed)".into())
+/// An address as it is shown: `127.0.0.1:40122`, `[::1]:80`, a UNIX path (escaped: a
+/// peer chooses it), `@name` for an abstract one, or `(unnamed)`.
+pub fn show(a: &SockaddrStorage) -> String {
+    let Some(u) = a.as_unix_addr() else {
+        return a.to_string();
+    };
+    if let Some(p) = u.path() {
+        crate::escape::os(p.as_os_str())
+    } else if let Some(name) = u.as_abstract() {
+        format!("@{}", crate::escape::bytes(name))
     } else {
-        a.to_string()
+        "(unnamed)".into()
     }
 }
 

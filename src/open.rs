@@ -325,7 +325,7 @@ impl WatchSet {
                 self.pending.push(Pending {
                     path: path.to_owned(),
                     interest: s.interest,
-                    what: format!("fifo {} (no reader)", path.display()),
+                    what: format!("fifo {} (no reader)", crate::escape::os(path.as_os_str())),
                 });
                 Ok(())
             }
@@ -397,7 +397,7 @@ impl WatchSet {
         self.release(t);
         if let Some(path) = path {
             self.pending.push(Pending {
-                what: format!("fifo {} (no reader)", path.display()),
+                what: format!("fifo {} (no reader)", crate::escape::os(path.as_os_str())),
                 path,
                 interest,
             });

@@ -310,29 +310,6 @@ impl Peeker {
     }
 }
 
-/// Bytes as one line of text: printable UTF-8 kept, C escapes for the rest (lossless).
-pub fn escape(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\\' => out.push_str("\\\\"),
-                c if c.is_control() => {
-                    let _ = write!(out, "\\x{:02x}", c as u32);
-                }
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
-    out
-}
-
 /// `00000010  68 65 6c 6c 6f 0a ...  |hello.|` rows, 16 bytes each, from `offset`.
 pub fn hex_rows(offset: u64, bytes: &[u8]) -> Vec<String> {
     bytes
@@ -368,15 +345,6 @@ pub fn hex_rows(offset: u64, bytes: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escape_is_lossless_and_one_line() {
-        assert_eq!(escape(b"hello\n"), "hello\\n");
-        assert_eq!(escape(b"a\tb\\c\r"), "a\\tb\\\\c\\r");
-        assert_eq!(escape(b"\x00\x1b\x7f"), "\\x00\\x1b\\x7f");
-        assert_eq!(escape("héllo".as_bytes()), "héllo");
-        assert_eq!(escape(b"\xff\xfeok"), "\\xff\\xfeok");
-    }
 
     #[test]
     fn hex_layout() {

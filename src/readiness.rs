@@ -90,8 +90,9 @@ pub enum Raw {
     Select { r: bool, w: bool, x: bool },
     /// poll/ppoll revents. `fallback` marks fds epoll refused and poll checked instead.
     Poll { revents: i16, fallback: bool },
-    /// epoll events, plus the registration mode bits (EPOLLET/EPOLLONESHOT) for context.
-    Epoll { events: u32, mode: u32 },
+    /// epoll events as epoll_wait returned them (never the registration's EPOLLET or
+    /// EPOLLONESHOT: those are how fdwatch asked, not what the kernel said).
+    Epoll { events: u32 },
 }
 
 const POLL_NAMES: [(i16, &str); 10] = [
@@ -107,15 +108,13 @@ const POLL_NAMES: [(i16, &str); 10] = [
     (libc::POLLWRNORM, "POLLWRNORM"),
 ];
 
-const EPOLL_NAMES: [(u32, &str); 8] = [
+const EPOLL_NAMES: [(u32, &str); 6] = [
     (libc::EPOLLIN as u32, "EPOLLIN"),
     (libc::EPOLLPRI as u32, "EPOLLPRI"),
     (libc::EPOLLOUT as u32, "EPOLLOUT"),
     (libc::EPOLLRDHUP as u32, "EPOLLRDHUP"),
     (libc::EPOLLERR as u32, "EPOLLERR"),
     (libc::EPOLLHUP as u32, "EPOLLHUP"),
-    (libc::EPOLLET as u32, "EPOLLET"),
-    (libc::EPOLLONESHOT as u32, "EPOLLONESHOT"),
 ];
 
 /// Writes `A|B|C` for the named bits of `bits`, and any unnamed rest in hex.
@@ -171,7 +170,7 @@ impl fmt::Display for Raw {
                 }
                 write_flags(f, shown, &POLL_NAMES)
             }
-            Raw::Epoll { events, mode } => write_flags(f, events | mode, &EPOLL_NAMES),
+            Raw::Epoll { events } => write_flags(f, events, &EPOLL_NAMES),
         }
     }
 }
@@ -201,10 +200,9 @@ mod tests {
         };
         assert_eq!(p.to_string(), "POLLIN|POLLHUP");
         let e = Raw::Epoll {
-            events: libc::EPOLLIN as u32,
-            mode: libc::EPOLLET as u32,
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
         };
-        assert_eq!(e.to_string(), "EPOLLIN|EPOLLET");
+        assert_eq!(e.to_string(), "EPOLLIN|EPOLLRDHUP");
         let unknown = Raw::Poll {
             revents: 0x4000,
             fallback: false,

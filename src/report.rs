@@ -38,7 +38,9 @@ impl<'w> Reporter<'w> {
             return Ok(());
         }
         if ev.counts() {
-            if self.limit_reached() {
+            // An urgent byte taken from the kernel exists nowhere else: it is printed
+            // even past --count.
+            if self.limit_reached() && !ev.owed() {
                 return Ok(());
             }
             self.events += 1;

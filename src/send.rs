@@ -32,7 +32,7 @@ pub struct Plan {
 
 /// C escapes in --data/--urgent: `\n \r \t \0 \\ \xHH`.
 pub fn unescape(s: &str) -> std::result::Result<Vec<u8>, String> {
-    let arg = crate::error::shown(s);
+    let arg = crate::escape::message(s);
     let mut out = Vec::with_capacity(s.len());
     let mut it = s.chars();
     while let Some(c) = it.next() {
@@ -56,7 +56,7 @@ pub fn unescape(s: &str) -> std::result::Result<Vec<u8>, String> {
                 out.push(v);
             }
             Some(c) => {
-                let esc = crate::error::shown(&format!("\\{c}"));
+                let esc = crate::escape::message(&format!("\\{c}"));
                 return Err(format!("'{arg}': unknown escape '{esc}'"));
             }
             None => return Err(format!("'{arg}': ends with a lone backslash")),
@@ -82,7 +82,7 @@ fn connect(address: &str, sock: &SocketSpec) -> Result<OwnedFd> {
         SocketSpec::Unix(path) => UnixStream::connect(path).map(OwnedFd::from).map_err(io_err),
         _ => Err(Error::Usage(format!(
             "send: address '{}': expected tcp:HOST:PORT or unix:PATH",
-            crate::error::shown(address)
+            crate::escape::message(address)
         ))),
     }
 }
@@ -115,7 +115,7 @@ pub fn run(address: &str, plan: &Plan) -> Result<u8> {
         _ => {
             return Err(Error::Usage(format!(
                 "send: address '{}': expected tcp:HOST:PORT or unix:PATH",
-                crate::error::shown(address)
+                crate::escape::message(address)
             )));
         }
     };

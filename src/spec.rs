@@ -217,7 +217,7 @@ pub struct SpecError {
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let line = format!("spec '{}': {}", self.arg, self.reason);
-        f.write_str(&crate::error::shown(&line))
+        f.write_str(&crate::escape::message(&line))
     }
 }
 

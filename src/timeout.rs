@@ -37,7 +37,7 @@ pub struct TimeoutError {
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let line = format!("timeout '{}': {}", self.arg, self.reason);
-        f.write_str(&crate::error::shown(&line))
+        f.write_str(&crate::escape::message(&line))
     }
 }
 

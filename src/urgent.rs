@@ -50,3 +50,24 @@ pub fn at_mark(fd: BorrowedFd<'_>) -> Option<bool> {
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCATMARK, &mut v) };
     (r == 0).then_some(v != 0)
 }
+
+/// How many normal bytes are queued before the urgent mark: 0 at the mark. TCP's
+/// FIONREAD counts exactly those while urgent data is pending (REPORT row 23); AF_UNIX
+/// counts the whole queue, but a peek stops at the mark there too.
+pub fn before_mark(fd: BorrowedFd<'_>) -> u64 {
+    if at_mark(fd) != Some(false) {
+        return 0;
+    }
+    let queued = crate::describe::queued(fd, crate::describe::Kind::Socket).unwrap_or(0);
+    let queued = usize::try_from(queued).unwrap_or(0);
+    let family = socket::getsockname::<socket::SockaddrStorage>(fd.as_raw_fd())
+        .ok()
+        .and_then(|a| socket::SockaddrLike::family(&a));
+    if family != Some(socket::AddressFamily::Unix) || queued == 0 {
+        return queued as u64;
+    }
+    // Bounded: a larger queue before the mark is reported as this much.
+    let mut buf = vec![0u8; queued.min(1 << 20)];
+    let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+    socket::recv(fd.as_raw_fd(), &mut buf, flags).map_or(0, |n| n as u64)
+}

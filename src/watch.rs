@@ -67,9 +67,8 @@ pub fn run(args: &Args) -> Result<u8> {
     let signals = Signals::setup(&caught, &masked, args.backend.takes_mask())?;
     let set = WatchSet::open(&args.specs)?;
     // Monitor mode with epoll is edge-triggered internally (unless --oneshot).
-    let internal_edge = args.monitor && args.backend == BackendKind::Epoll && !args.oneshot;
     let mode = Mode {
-        edge: args.edge || internal_edge,
+        edge: args.edge || edge_internally(args),
         oneshot: args.oneshot,
     };
     let main = backend::new(args.backend, mode)?;
@@ -130,13 +129,34 @@ enum Outcome {
     Failed,
 }
 
+/// Where a level-triggered fd that stays ready waits, so the main wait does not spin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Park {
+    /// In the main wait as registered.
+    #[default]
+    No,
+    /// Out of the main wait; the recheck backend looks every --interval.
+    Out,
+    /// A socket whose unread data keeps it ready: the main wait still watches it for
+    /// urgent data alone (a doorbell), so an urgent byte is seen when it comes, not at
+    /// the next recheck.
+    Doorbell,
+}
+
+/// Interest in urgent data alone (a parked socket's doorbell).
+const URGENT_ONLY: Interest = Interest {
+    read: false,
+    write: false,
+    urgent: true,
+};
+
 /// Per watched fd: how it is registered and what was last reported.
 #[derive(Debug, Default)]
 struct Track {
     /// How the main backend holds it; None once it left the set.
     reg: Option<Registered>,
     /// Out of the main wait, re-checked every --interval.
-    parked: bool,
+    park: Park,
     /// The conditions last reported, and FIONREAD then.
     state: Conditions,
     queued: Option<i32>,
@@ -269,9 +289,19 @@ fn readable(c: Conditions) -> bool {
         || c.contains(Conditions::ERROR)
 }
 
+/// Monitor mode with epoll registers edge-triggered (unless --oneshot): every new write
+/// is then one event, and an unconsumed fd cannot make the wait spin.
+fn edge_internally(args: &Args) -> bool {
+    args.monitor && args.backend == BackendKind::Epoll && !args.oneshot
+}
+
 impl Engine<'_> {
     fn monitor(&self) -> bool {
         self.args.monitor
+    }
+
+    fn internal_edge(&self) -> bool {
+        edge_internally(self.args) && !self.args.edge
     }
 
     fn run(&mut self) -> Result<u8> {
@@ -300,6 +330,13 @@ impl Engine<'_> {
             self.rep.emit(&Event::Note {
                 fd: None,
                 message: &how,
+            })?;
+        }
+        if self.rep.verbose() && self.internal_edge() {
+            self.rep.emit(&Event::Note {
+                fd: None,
+                message: "monitor mode registers each fd with EPOLLET (edge-triggered), so \
+                          every new write is one event; raw shows what epoll_wait returned",
             })?;
         }
         for n in &self.set.notes {
@@ -398,8 +435,21 @@ impl Engine<'_> {
             }
             // Report in the order the specs named the fds, whatever order the backend used.
             ready.sort_unstable_by_key(|r| r.token);
+            let mut ring = false;
             for r in &ready {
+                // A parked socket's doorbell: urgent data came; look at it now.
+                if self
+                    .tracks
+                    .get(r.token)
+                    .is_some_and(|tr| tr.park == Park::Doorbell)
+                {
+                    ring = true;
+                    continue;
+                }
                 self.on_ready(r.token, r.cond, r.raw)?;
+            }
+            if ring {
+                self.recheck_parked()?;
             }
             for t in std::mem::take(&mut self.more) {
                 let (cond, raw) = (self.tracks[t].state, self.tracks[t].last_raw);
@@ -436,6 +486,7 @@ impl Engine<'_> {
         found: bool,
     ) -> Result<u8> {
         for t in 0..self.tracks.len() {
+            self.flush_urgent(t)?;
             self.flush_count(t)?;
         }
         let now = Instant::now();
@@ -574,7 +625,7 @@ impl Engine<'_> {
         }
         // A fresh track; whatever an earlier one counted is released through the setters.
         self.set_reg(t, None);
-        self.set_parked(t, false);
+        self.set_park(t, Park::No);
         self.tracks[t] = Track::default();
         self.set_reg(t, Some(reg));
         Ok(())
@@ -591,10 +642,10 @@ impl Engine<'_> {
         tr.reg = reg;
     }
 
-    /// The only place `parked` changes, so the set of parked tokens stays in step.
-    fn set_parked(&mut self, t: usize, on: bool) {
-        self.tracks[t].parked = on;
-        if on {
+    /// The only place `park` changes, so the set of parked tokens stays in step.
+    fn set_park(&mut self, t: usize, park: Park) {
+        self.tracks[t].park = park;
+        if park != Park::No {
             self.parked.insert(t);
         } else {
             self.parked.remove(&t);
@@ -665,6 +716,15 @@ impl Engine<'_> {
         let outcome = if reading && readable(cond) {
             self.consume(t)?
         } else {
+            // A lone urgent byte comes with PRI alone: nothing to read, and nothing may
+            // follow it, so its place is now (the bytes before it were read).
+            if reading && self.tracks[t].pending_oob.is_some() {
+                let w = &self.set.fds[t];
+                if let Some(fd) = w.borrow() {
+                    let oobinline = self.args.oobinline && !w.shared();
+                    urgent_at_mark(&mut self.rep, w, &mut self.tracks[t], fd, oobinline)?;
+                }
+            }
             Outcome::Drained
         };
         if !self.monitor() {
@@ -724,7 +784,7 @@ impl Engine<'_> {
             Some(Registered::Level | Registered::PollFallback(_) | Registered::OneShot)
                 if !consumed_all =>
             {
-                self.park(t)
+                self.park(t, cond)
             }
             _ => Ok(()),
         }
@@ -789,7 +849,7 @@ impl Engine<'_> {
                         ReadMode::Text | ReadMode::Hex => {
                             let bytes = &self.buf[..n];
                             let (text, rows) = if mode == ReadMode::Text {
-                                (Some(reader::escape(bytes)), None)
+                                (Some(crate::escape::bytes(bytes)), None)
                             } else {
                                 (None, Some(reader::hex_rows(offset, bytes)))
                             };
@@ -896,7 +956,7 @@ impl Engine<'_> {
             Err(e) => return Err(e),
         };
         let (bytes, text) = match got {
-            Some(n) => (n as u64, Some(reader::escape(&self.buf[..n]))),
+            Some(n) => (n as u64, Some(crate::escape::bytes(&self.buf[..n]))),
             None => (
                 describe::queued(fd, w.desc.kind).unwrap_or(0).max(0) as u64,
                 None,
@@ -961,7 +1021,7 @@ impl Engine<'_> {
                         errno: e,
                         message: "accept failed",
                     })?;
-                    return self.park(t);
+                    return self.park(t, Conditions::READ);
                 }
             };
             let n = self.set.push_socket(sock, Role::Stream, interest);
@@ -1033,7 +1093,8 @@ impl Engine<'_> {
             what: &w.desc.what,
             byte,
             atmark: urgent::at_mark(fd),
-            offset: tr.total,
+            // Nothing was consumed: the mark's place is the queue before it.
+            offset: tr.total + urgent::before_mark(fd),
             peek: byte.is_some(),
             inline: false,
             replaced,
@@ -1062,8 +1123,33 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// An urgent byte taken from the kernel whose mark reading never reached (the run
+    /// or the fd ends first): reported now, with where its mark is, so that no byte
+    /// fdwatch took is lost.
+    fn flush_urgent(&mut self, t: usize) -> Result<()> {
+        let Some(byte) = self.tracks[t].pending_oob.take() else {
+            return Ok(());
+        };
+        let w = &self.set.fds[t];
+        let fd = w.borrow();
+        flush_count(&mut self.rep, w, &mut self.tracks[t])?;
+        let tr = &self.tracks[t];
+        self.rep.emit(&Event::Urgent(Urgent {
+            fd: w.fd,
+            what: &w.desc.what,
+            byte: Some(byte),
+            atmark: fd.and_then(urgent::at_mark),
+            offset: tr.total + fd.map_or(0, urgent::before_mark),
+            peek: false,
+            inline: false,
+            replaced: None,
+            errno: None,
+        }))
+    }
+
     /// The other side of fd `t` is gone: end (--once), reopen a FIFO, or drop the fd.
     fn on_end(&mut self, t: usize) -> Result<()> {
+        self.flush_urgent(t)?;
         let w = &self.set.fds[t];
         let (fd, owned_fifo, read_side) = (w.fd, w.owned_fifo(), w.interest.read);
         let action = if self.args.once {
@@ -1122,7 +1208,7 @@ impl Engine<'_> {
         let w = &self.set.fds[t];
         let reg = self.main.add(w.raw, t, w.interest)?;
         self.set_reg(t, Some(reg));
-        self.set_parked(t, false);
+        self.set_park(t, Park::No);
         let tr = &mut self.tracks[t];
         // The new fd has no hang-up; what is still queued was already reported.
         tr.state = tr.state.without(Conditions::HANGUP);
@@ -1134,21 +1220,21 @@ impl Engine<'_> {
         let fd = self.set.fds[t].raw;
         self.unregister_fd(t, fd)?;
         self.set_reg(t, None);
-        self.set_parked(t, false);
+        self.set_park(t, Park::No);
         Ok(())
     }
 
     fn unregister_fd(&mut self, t: usize, fd: i32) -> Result<()> {
         let tr = &self.tracks[t];
-        if tr.parked {
+        if tr.park != Park::No {
             self.recheck.delete(fd)?;
         }
         // A parked level registration is already out of the main backend.
-        let in_main = !(tr.parked
-            && matches!(
+        let in_main = tr.park != Park::Out
+            || !matches!(
                 tr.reg,
                 Some(Registered::Level | Registered::PollFallback(_))
-            ));
+            );
         if in_main {
             self.main.delete(fd)?;
         }
@@ -1157,6 +1243,7 @@ impl Engine<'_> {
 
     /// Fd `t` leaves the watch set for good.
     fn remove(&mut self, t: usize) -> Result<()> {
+        self.flush_urgent(t)?;
         self.unregister(t)?;
         self.tracks[t].source = None;
         // The slot will serve another fd: keep what the summary says of this one.
@@ -1178,25 +1265,39 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Moves a level-triggered fd that stays ready out of the main wait.
-    fn park(&mut self, t: usize) -> Result<()> {
-        let tr = &self.tracks[t];
-        if tr.parked {
-            return Ok(());
-        }
-        let w = &self.set.fds[t];
-        match tr.reg {
-            Some(Registered::Level | Registered::PollFallback(_)) => {
+    /// Moves a level-triggered fd that stays ready (`cond`) out of the main wait.
+    fn park(&mut self, t: usize, cond: Conditions) -> Result<()> {
+        let (w, tr) = (&self.set.fds[t], &self.tracks[t]);
+        let level = matches!(
+            tr.reg,
+            Some(Registered::Level | Registered::PollFallback(_))
+        );
+        match tr.park {
+            // The urgent byte it rang for is shown: the doorbell would ring on.
+            Park::Doorbell if cond.contains(Conditions::URGENT) => {
                 self.main.delete(w.raw)?;
-                self.recheck.add(w.raw, t, w.interest)?;
+                self.set_park(t, Park::Out);
+                return Ok(());
             }
+            Park::Doorbell | Park::Out => return Ok(()),
+            Park::No => {}
+        }
+        let doorbell = level
+            && w.desc.kind == Kind::Socket
+            && w.role == Role::Stream
+            && w.interest.urgent
+            && !cond.contains(Conditions::URGENT);
+        match tr.reg {
+            Some(Registered::Level | Registered::PollFallback(_)) if doorbell => {
+                self.main.modify(w.raw, t, URGENT_ONLY)?;
+            }
+            Some(Registered::Level | Registered::PollFallback(_)) => self.main.delete(w.raw)?,
             // A oneshot registration is already silent in the main backend.
-            Some(Registered::OneShot) => {
-                self.recheck.add(w.raw, t, w.interest)?;
-            }
+            Some(Registered::OneShot) => {}
             _ => return Ok(()),
         }
-        self.set_parked(t, true);
+        self.recheck.add(w.raw, t, w.interest)?;
+        self.set_park(t, if doorbell { Park::Doorbell } else { Park::Out });
         Ok(())
     }
 
@@ -1204,13 +1305,15 @@ impl Engine<'_> {
     fn unpark(&mut self, t: usize) -> Result<()> {
         let w = &self.set.fds[t];
         self.recheck.delete(w.raw)?;
-        match self.tracks[t].reg {
-            Some(Registered::OneShot) => self.main.modify(w.raw, t, w.interest)?,
+        match (self.tracks[t].reg, self.tracks[t].park) {
+            (Some(Registered::OneShot), _) | (_, Park::Doorbell) => {
+                self.main.modify(w.raw, t, w.interest)?
+            }
             _ => {
                 self.main.add(w.raw, t, w.interest)?;
             }
         }
-        self.set_parked(t, false);
+        self.set_park(t, Park::No);
         let tr = &mut self.tracks[t];
         tr.state = Conditions::empty();
         tr.queued = None;
@@ -1235,7 +1338,7 @@ impl Engine<'_> {
         }
         for t in parked {
             let still_ready = out.iter().any(|r| r.token == t);
-            if !still_ready && self.tracks[t].parked && self.tracks[t].reg.is_some() {
+            if !still_ready && self.tracks[t].park != Park::No && self.tracks[t].reg.is_some() {
                 self.unpark(t)?;
             }
         }

@@ -147,13 +147,12 @@ impl Backend for Epoll {
                 Errno::result(r)? as usize
             }
         };
-        let mode = self.mode.bits() as u32;
         for ev in &self.events[..n] {
             let events = ev.events().bits() as u32;
             out.push(Readiness {
                 token: ev.data() as usize,
                 cond: conditions(events),
-                raw: Raw::Epoll { events, mode },
+                raw: Raw::Epoll { events },
             });
         }
         Ok(out.len() - before)

@@ -163,13 +163,13 @@ fn relay(o: &mut impl Write, r: &crate::event::Relay<'_>) -> io::Result<()> {
             ..
         } => {
             write!(o, ",\"from\":\"{}\",\"byte\":", from.name())?;
-            string(o, &crate::reader::escape(&[*byte]))?;
+            string(o, &crate::escape::bytes(&[*byte]))?;
             write!(
                 o,
                 ",\"hex\":\"{byte:02x}\",\"offset\":{offset},\"replaced\":"
             )?;
             match replaced {
-                Some(b) => string(o, &crate::reader::escape(&[*b]))?,
+                Some(b) => string(o, &crate::escape::bytes(&[*b]))?,
                 None => o.write_all(b"null")?,
             }
         }
@@ -383,7 +383,7 @@ impl<W: Write> Printer for Json<W> {
                 write!(o, ",\"fd\":{},\"what\":", u.fd)?;
                 string(o, u.what)?;
                 let byte = |o: &mut W, b: Option<u8>| match b {
-                    Some(b) => string(o, &crate::reader::escape(&[b])),
+                    Some(b) => string(o, &crate::escape::bytes(&[b])),
                     None => o.write_all(b"null"),
                 };
                 o.write_all(b",\"byte\":")?;

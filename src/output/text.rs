@@ -205,7 +205,12 @@ impl<W: Write> Text<W> {
         };
         let conn = |n: u64| format!("conn {n:<5} ");
         match r {
-            R::Listen { what, target } => write!(self.out, "{:9}relay {what} → {target}", ""),
+            R::Listen { what, target } => write!(
+                self.out,
+                "{:9}relay {what} → {}",
+                "",
+                crate::escape::message(target)
+            ),
             R::Accept { conn: n, peer } => {
                 write!(self.out, "{}accept from {peer}", conn(*n))
             }
@@ -259,7 +264,7 @@ impl<W: Write> Text<W> {
                 self.styled(
                     format_args!(
                         "urgent \"{}\" (0x{byte:02x}) at offset {offset}, sent with MSG_OOB",
-                        crate::reader::escape(&[*byte])
+                        crate::escape::bytes(&[*byte])
                     ),
                     Style::new().magenta(),
                 )?;
@@ -267,7 +272,7 @@ impl<W: Write> Text<W> {
                     write!(
                         self.out,
                         "; it replaced \"{}\", never read",
-                        crate::reader::escape(&[*b])
+                        crate::escape::bytes(&[*b])
                     )?;
                 }
                 Ok(())
@@ -298,6 +303,7 @@ impl<W: Write> Text<W> {
             } => {
                 write!(self.out, "{}", conn(*n))?;
                 let who = from.map_or(String::new(), |s| format!("{}: ", s.name()));
+                let message = crate::escape::message(message);
                 self.styled(
                     format_args!("{who}{message}: {} ({errno:?})", errno.desc()),
                     Style::new().red(),
@@ -393,6 +399,8 @@ impl<W: Write> Printer for Text<W> {
             } => {
                 self.fd_col(*fd)?;
                 write!(self.out, "{what:<WHAT$} ")?;
+                // Messages quote arguments and system text: never raw to a terminal.
+                let message = crate::escape::message(message);
                 self.styled(
                     format_args!("error {errno:?}: {message}"),
                     Style::new().red(),
@@ -453,7 +461,7 @@ impl<W: Write> Printer for Text<W> {
                 write!(self.out, "{:<WHAT$} ", u.what)?;
                 let verb = if u.peek { "urgent (peek)" } else { "urgent" };
                 let text = match (u.byte, u.errno) {
-                    (Some(b), _) => format!("{verb} \"{}\" 0x{b:02x}", crate::reader::escape(&[b])),
+                    (Some(b), _) => format!("{verb} \"{}\" 0x{b:02x}", crate::escape::bytes(&[b])),
                     (None, _) if u.inline => format!("urgent mark (inline) at offset {}", u.offset),
                     (None, Some(e)) => format!("{verb}: no urgent byte ({e:?})"),
                     (None, None) => format!("{verb}: no urgent byte"),
@@ -469,7 +477,7 @@ impl<W: Write> Printer for Text<W> {
                     write!(
                         self.out,
                         ", replaced unread \"{}\"",
-                        crate::reader::escape(&[r])
+                        crate::escape::bytes(&[r])
                     )?;
                 }
             }
@@ -537,6 +545,7 @@ impl<W: Write> Printer for Text<W> {
             }
             Event::Note { fd, message } => {
                 self.fd_col(*fd)?;
+                let message = crate::escape::message(message);
                 self.styled(format_args!("note: {message}"), Style::new().dimmed())?;
             }
             Event::Summary(s) => self.summary(s)?,

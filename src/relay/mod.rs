@@ -177,7 +177,7 @@ fn endpoints(cfg: &Config) -> Result<(SocketSpec, SocketSpec)> {
             }) => Ok(s),
             Ok(_) => Err(Error::Usage(format!(
                 "relay {what} '{}': expected {}",
-                crate::error::shown(arg),
+                crate::escape::message(arg),
                 if what == "LISTEN" {
                     "tcp-listen:[HOST:]PORT or unix-listen:PATH"
                 } else {
@@ -192,13 +192,13 @@ fn endpoints(cfg: &Config) -> Result<(SocketSpec, SocketSpec)> {
     if !listen.is_listener() {
         return Err(Error::Usage(format!(
             "relay LISTEN '{}': expected tcp-listen:[HOST:]PORT or unix-listen:PATH",
-            crate::error::shown(&cfg.listen)
+            crate::escape::message(&cfg.listen)
         )));
     }
     if target.is_listener() {
         return Err(Error::Usage(format!(
             "relay TARGET '{}': expected tcp:HOST:PORT or unix:PATH",
-            crate::error::shown(&cfg.target)
+            crate::escape::message(&cfg.target)
         )));
     }
     Ok((listen, target))
@@ -544,7 +544,7 @@ impl Relay<'_> {
                         let n = bytes.len() as u64;
                         let (text, hex) = match mode {
                             ReadMode::Hex => (None, Some(reader::hex_rows(dir.bytes - n, bytes))),
-                            _ => (Some(reader::escape(bytes)), None),
+                            _ => (Some(crate::escape::bytes(bytes)), None),
                         };
                         dir.unreported = 0;
                         let total = dir.bytes;
