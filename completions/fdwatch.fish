@@ -76,7 +76,7 @@ poll\t''
 ppoll\t''
 epoll\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l fds -d 'Numbers of watched pipes, comma-separated (select stops at FD_SETSIZE)' -r
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l active -d 'How many of the pipes take turns being written (at most N)' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l active -d 'How many of the pipes take turns being written [default: 10, or N where N is smaller]; at most the largest N' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l rounds -d 'Rounds per repeat (default: calibrated so a repeat takes about 150 ms)' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l repeats -d 'Timed repeats per row; the median is reported with the min and max' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l timeout -d 'Wait timeout in ms: -1 blocks (as the C reference), 0 only polls' -r

@@ -83,7 +83,7 @@ pub struct Args {
 
     /// The SPECs, typed (filled in from the positionals by `resolve`).
     #[arg(skip)]
-    pub specs: Vec<Spec>,
+    pub specs: Vec<spec::Typed>,
 
     /// `fdwatch pid:PID` alone: explain what that process is blocked on.
     #[arg(skip)]
@@ -450,10 +450,10 @@ pub struct BenchArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub fds: Vec<u32>,
 
-    /// How many of the pipes take turns being written (at most N)
-    #[arg(long, value_name = "K", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub active: u32,
+    /// How many of the pipes take turns being written [default: 10, or N where N is
+    /// smaller]; at most the largest N
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub active: Option<u32>,
 
     /// Rounds per repeat (default: calibrated so a repeat takes about 150 ms)
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
@@ -487,15 +487,25 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
-    pub fn config(&self) -> bench::Config {
+    /// The experiment to run; `--active` above every `--fds` value is refused (no row
+    /// could have that many active pipes).
+    pub fn config(&self) -> Result<bench::Config, String> {
         let mut columns = self.backends.clone();
         dedup_in_order(&mut columns);
         let mut fds: Vec<usize> = self.fds.iter().map(|&n| n as usize).collect();
         dedup_in_order(&mut fds);
-        bench::Config {
+        let largest = fds.iter().copied().max().unwrap_or(0);
+        if let Some(k) = self.active
+            && k as usize > largest
+        {
+            return Err(format!(
+                "bench --active {k}: above every --fds value (at most {largest}): K of the N pipes take turns"
+            ));
+        }
+        Ok(bench::Config {
             columns,
             fds,
-            active: self.active as usize,
+            active: self.active.map_or(10, |k| k as usize),
             rounds: self.rounds,
             repeats: usize::from(self.repeats),
             timeout_ms: self.timeout,
@@ -503,7 +513,7 @@ impl BenchArgs {
             cpu: self.cpu,
             format: self.format,
             color: self.color,
-        }
+        })
     }
 }
 
@@ -642,6 +652,9 @@ where
 /// a fragment (`'-1'`). This finds the whole word and lets our own parser explain it:
 /// as TIMEOUT when no positional came before it, as a SPEC otherwise.
 fn dash_value_error(argv: &[OsString]) -> Option<String> {
+    if let Some(e) = dash_option_value_error(argv) {
+        return Some(e);
+    }
     let cmd = command();
     // `-b` / `--backend` and the like consume the next word (unless written `--x=v`).
     let takes_value = |word: &str| {
@@ -672,6 +685,52 @@ fn dash_value_error(argv: &[OsString]) -> Option<String> {
         } else if takes_value(&w) {
             words.next();
         }
+    }
+    None
+}
+
+/// `--delay -1`: clap takes `-1` for an option of its own and says so. Given to the
+/// option it follows (`--delay=-1`), the option's own parser names what is wrong.
+fn dash_option_value_error(argv: &[OsString]) -> Option<String> {
+    let cmd = command();
+    let takes_value = |c: &Command, word: &str| {
+        c.get_arguments().any(|a| {
+            let named = match word.strip_prefix("--") {
+                Some(long) => a.get_long() == Some(long),
+                None => word.len() == 2 && word[1..].chars().next() == a.get_short(),
+            };
+            named && a.get_action().takes_values()
+        })
+    };
+    let negative = |w: &str| {
+        w.starts_with('-') && w[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
+    };
+    let words: Vec<String> = argv
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let mut scope = &cmd;
+    for (i, pair) in words.windows(2).enumerate() {
+        let (opt, value) = (&pair[0], &pair[1]);
+        if let Some(sub) = cmd.find_subcommand(opt.as_str()) {
+            scope = sub;
+            continue;
+        }
+        if !(opt.starts_with('-') && negative(value) && takes_value(scope, opt)) {
+            continue;
+        }
+        let joined = if opt.starts_with("--") {
+            format!("{opt}={value}")
+        } else {
+            format!("{opt}{value}")
+        };
+        let mut fixed: Vec<OsString> = argv[..i].to_vec();
+        fixed.push(joined.into());
+        fixed.extend_from_slice(&argv[i + 2..]);
+        return command()
+            .try_get_matches_from(fixed)
+            .err()
+            .map(|e| one_line(&e));
     }
     None
 }
@@ -766,7 +825,7 @@ impl Args {
         }
         self.specs = specs
             .into_iter()
-            .map(|s| spec::parse(s).map_err(|e| e.to_string()))
+            .map(|s| spec::Typed::parse(s).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?;
         if let Some(p) = self
             .specs
@@ -781,7 +840,7 @@ impl Args {
 
     /// Another process's fds share its open file descriptions: reading would steal its
     /// data, so --read and --tee are refused with any `pid:` spec.
-    fn refuse_reading(&self, p: &Spec) -> Result<(), String> {
+    fn refuse_reading(&self, p: &dyn std::fmt::Display) -> Result<(), String> {
         let opt = if self.tee {
             "--tee"
         } else if self.read.is_some() {

@@ -166,10 +166,8 @@ pub fn poll_now(fd: BorrowedFd<'_>, events: i16, timeout_ms: i32) -> nix::Result
     }
 }
 
-/// Whether a stream socket's peer has closed its side: a one-byte MSG_PEEK returns 0.
-/// Consumes nothing (a peek never clears urgent data either).
+/// Whether a stream socket's peer has closed its side (POLLRDHUP, or HUP once both
+/// sides are shut), whatever is still queued. Consumes nothing.
 pub fn peer_closed(fd: BorrowedFd<'_>) -> bool {
-    let mut b = [0u8; 1];
-    let flags = socket::MsgFlags::MSG_PEEK | socket::MsgFlags::MSG_DONTWAIT;
-    matches!(socket::recv(fd.as_raw_fd(), &mut b, flags), Ok(0))
+    poll_now(fd, libc::POLLRDHUP, 0).is_ok_and(|r| r & (libc::POLLRDHUP | libc::POLLHUP) != 0)
 }

@@ -182,6 +182,8 @@ pub enum Relay<'a> {
     Listen {
         what: &'a str,
         target: &'a str,
+        /// Bound to every interface: reachable from the network.
+        all_interfaces: bool,
     },
     Accept {
         conn: u64,

@@ -13,6 +13,7 @@ pub mod event;
 pub mod explain;
 pub mod net;
 pub mod open;
+pub mod outlet;
 pub mod output;
 pub mod pidfd;
 pub mod reader;
@@ -41,7 +42,10 @@ pub fn report_error(msg: &str) {
 pub fn run(args: &cli::Args) -> u8 {
     let result = match &args.command {
         Some(cli::Sub::Send(s)) => send::run(&s.address, &s.plan),
-        Some(cli::Sub::Bench(b)) => bench::run(&b.config()),
+        Some(cli::Sub::Bench(b)) => b
+            .config()
+            .map_err(error::Error::Usage)
+            .and_then(|c| bench::run(&c)),
         Some(cli::Sub::Relay(r)) => {
             let start = std::time::Instant::now();
             let rep = report::Reporter::new(r.output().printer(), start, None, false);
@@ -57,8 +61,20 @@ pub fn run(args: &cli::Args) -> u8 {
     };
     match result {
         Ok(code) => code,
-        // `fdwatch ... | head -1`: the reader left; that is a normal, quiet end.
-        Err(error::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(error::Error::Output(e)) => match outlet::stopped_by(&e) {
+            // SIGINT/SIGTERM/SIGHUP while the output stayed full: the summary cannot
+            // be written; the run ends by that signal all the same.
+            Some(n) => {
+                signals::reraise(n);
+                128u8.saturating_add(n as u8)
+            }
+            // `fdwatch ... | head -1`: the reader left; that is a normal, quiet end.
+            None if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+            None => {
+                report_error(&error::Error::Output(e).to_string());
+                2
+            }
+        },
         Err(e) => {
             report_error(&e.to_string());
             2

@@ -2,6 +2,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -49,8 +50,35 @@ fn family(a: &SocketAddr) -> AddressFamily {
     }
 }
 
-/// Opens the socket a spec names, never blocking. `what` names the spec in errors.
-pub fn open(sock: &SocketSpec, what: &str) -> Result<(OwnedFd, Role)> {
+/// Opens the socket a spec names, never blocking: a connect in progress, or the
+/// listeners of a `-listen` spec. `what` names the spec in errors.
+pub fn open(sock: &SocketSpec, what: &str) -> Result<Opened> {
+    if sock.is_listener() {
+        return listen(sock, what).map(Opened::Listening);
+    }
+    connect(sock, what).map(Opened::Connecting)
+}
+
+/// What `open` made.
+#[derive(Debug)]
+pub enum Opened {
+    /// A non-blocking connect in progress: its result comes as writability + SO_ERROR.
+    Connecting(OwnedFd),
+    Listening(Listening),
+}
+
+/// The sockets a listener spec bound (two for loopback: 127.0.0.1 and ::1).
+#[derive(Debug)]
+pub struct Listening {
+    pub fds: Vec<OwnedFd>,
+    /// Bound to every interface (`0.0.0.0`, `[::]`, `*`): reachable from the network.
+    pub all_interfaces: bool,
+    /// A `unix-listen:` path, removed when this goes away.
+    pub path: Option<BoundPath>,
+}
+
+/// Starts a non-blocking connect to a `tcp:` or `unix:` address.
+pub fn connect(sock: &SocketSpec, what: &str) -> Result<OwnedFd> {
     let sys = |call, e| Error::sys(what.to_owned(), call, e);
     match sock {
         SocketSpec::Tcp { host, port } => {
@@ -60,23 +88,11 @@ pub fn open(sock: &SocketSpec, what: &str) -> Result<(OwnedFd, Role)> {
                 let fd = socket::socket(family(&a), SockType::Stream, FLAGS, None)
                     .map_err(|e| sys("socket", e))?;
                 match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(a)) {
-                    Ok(()) | Err(Errno::EINPROGRESS) => return Ok((fd, Role::Connecting)),
+                    Ok(()) | Err(Errno::EINPROGRESS) => return Ok(fd),
                     Err(e) => last = e,
                 }
             }
             Err(sys("connect", last))
-        }
-        SocketSpec::TcpListen { host, port } => {
-            let host = host.as_deref().unwrap_or("0.0.0.0");
-            let addrs = resolve(host, *port).map_err(|m| Error::Usage(format!("{what}: {m}")))?;
-            let a = addrs[0];
-            let fd = socket::socket(family(&a), SockType::Stream, FLAGS, None)
-                .map_err(|e| sys("socket", e))?;
-            socket::setsockopt(&fd, sockopt::ReuseAddr, &true)
-                .map_err(|e| sys("setsockopt(SO_REUSEADDR)", e))?;
-            socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(a)).map_err(|e| sys("bind", e))?;
-            socket::listen(&fd, Backlog::MAXCONN).map_err(|e| sys("listen", e))?;
-            Ok((fd, Role::Listener))
         }
         SocketSpec::Unix(path) => {
             let addr = UnixAddr::new(path).map_err(|e| sys("socket address", e))?;
@@ -84,17 +100,156 @@ pub fn open(sock: &SocketSpec, what: &str) -> Result<(OwnedFd, Role)> {
                 .map_err(|e| sys("socket", e))?;
             match socket::connect(fd.as_raw_fd(), &addr) {
                 // A full backlog gives EAGAIN on AF_UNIX; the result comes like TCP's.
-                Ok(()) | Err(Errno::EINPROGRESS | Errno::EAGAIN) => Ok((fd, Role::Connecting)),
+                Ok(()) | Err(Errno::EINPROGRESS | Errno::EAGAIN) => Ok(fd),
                 Err(e) => Err(sys("connect", e)),
             }
         }
+        SocketSpec::TcpListen { .. } | SocketSpec::UnixListen(_) => Err(Error::Usage(format!(
+            "{what}: a listener, not an address to connect to"
+        ))),
+    }
+}
+
+/// Binds and listens. `tcp-listen:PORT` with no host binds loopback only, 127.0.0.1
+/// and ::1 on the same port (as `ssh -L` does); every interface only when written:
+/// `0.0.0.0`, `[::]` or `*` (`[::]` accepting IPv4 too, or 0.0.0.0 without IPv6).
+pub fn listen(sock: &SocketSpec, what: &str) -> Result<Listening> {
+    let tcp = |fds: Vec<OwnedFd>, all_interfaces| Listening {
+        fds,
+        all_interfaces,
+        path: None,
+    };
+    match sock {
+        SocketSpec::TcpListen { host: None, port } => loopback(*port, what).map(|f| tcp(f, false)),
+        SocketSpec::TcpListen {
+            host: Some(h),
+            port,
+        } if h == "*" => {
+            let any6 = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, *port));
+            let fd = match tcp_listener(any6) {
+                Err(Errno::EAFNOSUPPORT | Errno::EADDRNOTAVAIL) => {
+                    tcp_listener(SocketAddr::from(([0, 0, 0, 0], *port)))
+                }
+                r => r,
+            };
+            let fd = fd.map_err(|e| Error::sys(what.to_owned(), "bind", e))?;
+            Ok(tcp(vec![fd], true))
+        }
+        SocketSpec::TcpListen {
+            host: Some(h),
+            port,
+        } => {
+            let addrs = resolve(h, *port).map_err(|m| Error::Usage(format!("{what}: {m}")))?;
+            let a = addrs[0];
+            let fd = tcp_listener(a).map_err(|e| Error::sys(what.to_owned(), "bind", e))?;
+            Ok(tcp(vec![fd], a.ip().is_unspecified()))
+        }
         SocketSpec::UnixListen(path) => {
-            let addr = UnixAddr::new(path).map_err(|e| sys("socket address", e))?;
-            let fd = socket::socket(AddressFamily::Unix, SockType::Stream, FLAGS, None)
-                .map_err(|e| sys("socket", e))?;
+            let (fd, bound) = unix_listener(path, what)?;
+            Ok(Listening {
+                fds: vec![fd],
+                all_interfaces: false,
+                path: Some(bound),
+            })
+        }
+        SocketSpec::Tcp { .. } | SocketSpec::Unix(_) => Err(Error::Usage(format!(
+            "{what}: an address to connect to, not a listener"
+        ))),
+    }
+}
+
+/// 127.0.0.1:PORT and [::1]:PORT (the same port, also when PORT is 0). Without an
+/// IPv6 loopback, 127.0.0.1 alone.
+fn loopback(port: u16, what: &str) -> Result<Vec<OwnedFd>> {
+    let bind_err = |addr: SocketAddr, e| Error::sys(format!("{what} ({addr})"), "bind", e);
+    // With PORT 0 the kernel picks the port for 127.0.0.1; should ::1 have it taken,
+    // another pair is tried.
+    for _ in 0..16 {
+        let v4addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let v4 = tcp_listener(v4addr).map_err(|e| bind_err(v4addr, e))?;
+        let got = match socket::getsockname::<SockaddrStorage>(v4.as_raw_fd()) {
+            Ok(a) => a.as_sockaddr_in().map_or(port, |a| a.port()),
+            Err(_) => port,
+        };
+        let v6addr = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, got));
+        match tcp_listener(v6addr) {
+            Ok(v6) => return Ok(vec![v4, v6]),
+            Err(Errno::EAFNOSUPPORT | Errno::EADDRNOTAVAIL) => return Ok(vec![v4]),
+            Err(Errno::EADDRINUSE) if port == 0 => continue,
+            Err(e) => return Err(bind_err(v6addr, e)),
+        }
+    }
+    Err(Error::sys(what.to_owned(), "bind", Errno::EADDRINUSE))
+}
+
+/// A non-blocking TCP listener on `a`. An IPv6 wildcard accepts IPv4 too; ::1 is
+/// IPv6 only (its IPv4 twin is bound on its own).
+fn tcp_listener(a: SocketAddr) -> nix::Result<OwnedFd> {
+    let fd = socket::socket(family(&a), SockType::Stream, FLAGS, None)?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    if let SocketAddr::V6(v6) = a {
+        socket::setsockopt(&fd, sockopt::Ipv6V6Only, &!v6.ip().is_unspecified())?;
+    }
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(a))?;
+    socket::listen(&fd, Backlog::MAXCONN)?;
+    Ok(fd)
+}
+
+/// A UNIX listener at `path`. A socket file nobody listens on (left by a process that
+/// died) is replaced; one a live process listens on, or any other file, is not.
+fn unix_listener(path: &Path, what: &str) -> Result<(OwnedFd, BoundPath)> {
+    let sys = |call, e| Error::sys(what.to_owned(), call, e);
+    let addr = UnixAddr::new(path).map_err(|e| sys("socket address", e))?;
+    let fd = socket::socket(AddressFamily::Unix, SockType::Stream, FLAGS, None)
+        .map_err(|e| sys("socket", e))?;
+    match socket::bind(fd.as_raw_fd(), &addr) {
+        Err(Errno::EADDRINUSE) if stale(path, &addr) => {
+            nix::unistd::unlink(path).map_err(|e| sys("unlink", e))?;
             socket::bind(fd.as_raw_fd(), &addr).map_err(|e| sys("bind", e))?;
-            socket::listen(&fd, Backlog::MAXCONN).map_err(|e| sys("listen", e))?;
-            Ok((fd, Role::Listener))
+        }
+        r => r.map_err(|e| sys("bind", e))?,
+    }
+    let st = nix::sys::stat::stat(path).map_err(|e| sys("stat", e))?;
+    let bound = BoundPath {
+        path: path.to_owned(),
+        dev: st.st_dev,
+        ino: st.st_ino,
+    };
+    socket::listen(&fd, Backlog::MAXCONN).map_err(|e| sys("listen", e))?;
+    Ok((fd, bound))
+}
+
+/// Whether `path` is a socket file with no listener behind it: a connect is refused.
+fn stale(path: &Path, addr: &UnixAddr) -> bool {
+    let is_socket = nix::sys::stat::lstat(path).is_ok_and(|st| {
+        nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
+            == nix::sys::stat::SFlag::S_IFSOCK
+    });
+    if !is_socket {
+        return false;
+    }
+    let Ok(probe) = socket::socket(AddressFamily::Unix, SockType::Stream, FLAGS, None) else {
+        return false;
+    };
+    // Non-blocking: a live listener with a full backlog answers EAGAIN, not a wait.
+    socket::connect(probe.as_raw_fd(), addr) == Err(Errno::ECONNREFUSED)
+}
+
+/// A `unix-listen:` socket file fdwatch made: removed when dropped, unless something
+/// else has taken its name since (another inode there is left alone).
+#[derive(Debug)]
+pub struct BoundPath {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl Drop for BoundPath {
+    fn drop(&mut self) {
+        if nix::sys::stat::lstat(&self.path)
+            .is_ok_and(|st| st.st_dev == self.dev && st.st_ino == self.ino)
+        {
+            let _ = nix::unistd::unlink(&self.path);
         }
     }
 }
@@ -164,6 +319,24 @@ pub fn show(a: &SockaddrStorage) -> String {
     } else {
         "(unnamed)".into()
     }
+}
+
+/// Whether a socket call failed because the connection is over (reset, timed out,
+/// unreachable): an event for that connection, not a failure of fdwatch.
+pub fn connection_lost(e: Errno) -> bool {
+    matches!(
+        e,
+        Errno::ECONNRESET
+            | Errno::ETIMEDOUT
+            | Errno::EHOSTUNREACH
+            | Errno::ENETUNREACH
+            | Errno::ENETDOWN
+            | Errno::EHOSTDOWN
+            | Errno::ECONNREFUSED
+            | Errno::ECONNABORTED
+            | Errno::EPIPE
+            | Errno::ENOTCONN
+    )
 }
 
 /// The result of a non-blocking connect (SO_ERROR): `None` when it succeeded.

@@ -11,9 +11,9 @@ use nix::sys::stat::{Mode, SFlag, stat};
 
 use crate::describe::{Description, describe};
 use crate::error::{Error, Result};
-use crate::net::{self, Role};
+use crate::net::{self, Opened, Role};
 use crate::pidfd::Process;
-use crate::spec::{self, Interest, PidFds, Spec, Target};
+use crate::spec::{self, Interest, PidFds, Target, Typed};
 
 /// Ownership in the type: fdwatch closes only what it opened.
 #[derive(Debug)]
@@ -102,6 +102,8 @@ pub struct WatchSet {
     pub pending: Vec<Pending>,
     /// The processes of `pid:` specs.
     pub processes: Vec<Process>,
+    /// `unix-listen:` socket files, removed when the set goes away.
+    pub bound: Vec<net::BoundPath>,
     /// How `pid:` fds are held where it is not the usual way, for `-v`.
     pub notes: Vec<String>,
     /// Slots of fds no longer watched, reused by the next fd: a monitor serving
@@ -156,7 +158,7 @@ fn open_in_range(lo: RawFd, hi: RawFd) -> Vec<RawFd> {
 
 impl WatchSet {
     /// Checks inherited fds, then opens paths (never blocking), in spec order.
-    pub fn open(specs: &[Spec]) -> Result<WatchSet> {
+    pub fn open(specs: &[Typed]) -> Result<WatchSet> {
         let specs = spec::merge(specs);
         let mut set = WatchSet::default();
         // Inherited fds first, before fdwatch opens anything of its own, so that a
@@ -188,10 +190,23 @@ impl WatchSet {
         for (s, inherited) in specs.iter().zip(slots) {
             match &s.target {
                 Target::Path(p) => set.open_path(s, p)?,
-                Target::Socket(sock) => {
-                    let (fd, role) = net::open(sock, &format!("spec '{s}'"))?;
-                    set.push_socket(fd, role, s.interest);
-                }
+                Target::Socket(sock) => match net::open(sock, &format!("spec '{s}'"))? {
+                    Opened::Connecting(fd) => {
+                        set.push_socket(fd, Role::Connecting, s.interest);
+                    }
+                    Opened::Listening(l) => {
+                        for fd in l.fds {
+                            let t = set.push_socket(fd, Role::Listener, s.interest);
+                            if l.all_interfaces {
+                                let what = &set.fds[t].desc.what;
+                                set.notes.push(format!(
+                                    "{what}: listening on all interfaces, reachable from the network"
+                                ));
+                            }
+                        }
+                        set.bound.extend(l.path);
+                    }
+                },
                 Target::Pid { pid, fds } => set.add_foreign(s, *pid, *fds)?,
                 _ => {
                     for (n, b) in inherited {
@@ -254,7 +269,7 @@ impl WatchSet {
     }
 
     /// `pid:PID:…`: duplicates of another process's fds, described by its numbers.
-    fn add_foreign(&mut self, s: &Spec, pid: i32, which: PidFds) -> Result<()> {
+    fn add_foreign(&mut self, s: &Typed, pid: i32, which: PidFds) -> Result<()> {
         let process = match self.processes.iter().position(|p| p.pid == pid) {
             Some(i) => i,
             None => {
@@ -315,7 +330,7 @@ impl WatchSet {
         Ok(())
     }
 
-    fn open_path(&mut self, s: &Spec, path: &Path) -> Result<()> {
+    fn open_path(&mut self, s: &Typed, path: &Path) -> Result<()> {
         match open_nonblocking(path, s.interest) {
             Ok(fd) => {
                 self.push_owned(fd, path, s.interest);

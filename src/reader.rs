@@ -6,17 +6,17 @@
 //! opened itself are already non-blocking; files and devices never block on read.
 
 use std::fmt::Write as _;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, SpliceFFlags};
-use nix::libc;
 use nix::sys::socket::{self, MsgFlags};
 use nix::sys::stat::Mode;
 
 use crate::describe::Kind;
 use crate::error::{Error, Result};
 use crate::open::Watched;
+use crate::outlet::Outlet;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReadMode {
@@ -87,17 +87,18 @@ pub enum Step {
     Eof,
     /// Nothing read; measure and try again (a socket got bytes meanwhile).
     Retry,
-    Fail(Errno),
+    /// The call that failed, and how.
+    Fail(&'static str, Errno),
 }
 
-fn step(r: nix::Result<usize>, kind: Kind) -> Step {
+fn step(r: nix::Result<usize>, kind: Kind, call: &'static str) -> Step {
     match r {
         Ok(0) => Step::Eof,
         Ok(n) => Step::Data(n),
         Err(Errno::EAGAIN) => Step::Again,
         // A pty master whose slave closed reads EIO, never 0 (REPORT row 19).
         Err(Errno::EIO) if kind == Kind::Tty => Step::Eof,
-        Err(e) => Step::Fail(e),
+        Err(e) => Step::Fail(call, e),
     }
 }
 
@@ -135,7 +136,12 @@ pub fn read(src: &Source, kind: Kind, buf: &mut [u8]) -> Step {
             _ => nix::unistd::read(borrow(src.raw()), buf),
         };
         if r != Err(Errno::EINTR) {
-            return step(r, kind);
+            let call = if matches!(src, Source::Socket(_)) {
+                "recv"
+            } else {
+                "read"
+            };
+            return step(r, kind, call);
         }
     }
 }
@@ -148,12 +154,12 @@ pub fn read(src: &Source, kind: Kind, buf: &mut [u8]) -> Step {
 pub fn read_socket(src: &Source, queued: i32, buf: &mut [u8]) -> Step {
     let fd = src.raw();
     let plain = |b: &mut [u8]| loop {
-        let r = match src {
-            Source::Socket(_) => socket::recv(fd, b, MsgFlags::MSG_DONTWAIT),
-            _ => nix::unistd::read(borrow(fd), b),
+        let (r, call) = match src {
+            Source::Socket(_) => (socket::recv(fd, b, MsgFlags::MSG_DONTWAIT), "recv"),
+            _ => (nix::unistd::read(borrow(fd), b), "read"),
         };
         if r != Err(Errno::EINTR) {
-            return step(r, Kind::Socket);
+            return step(r, Kind::Socket, call);
         }
     };
     if let Ok(n) = usize::try_from(queued)
@@ -169,22 +175,21 @@ pub fn read_socket(src: &Source, queued: i32, buf: &mut [u8]) -> Step {
             // Bytes arrived since FIONREAD: measure again before reading them.
             Ok(_) => Step::Retry,
             Err(Errno::EINTR) => continue,
-            r => step(r, Kind::Socket),
+            r => step(r, Kind::Socket, "recv(MSG_PEEK)"),
         };
     }
 }
 
-/// Moves up to `len` bytes from a pipe straight to stdout (--tee with --read=count).
-/// A full stdout pipe is waited for (backpressure); `Fail(EINVAL)` means splice cannot
-/// serve this pair and the caller should read and write instead.
-pub fn splice_to_stdout(src: &Source, len: usize) -> Step {
-    let stdout = std::io::stdout();
+/// Moves up to `len` bytes from a pipe straight to `out` (--tee with --read=count).
+/// A full output is waited for (backpressure, signals served); `Fail(_, EINVAL)` means
+/// splice cannot serve this pair and the caller should read and write instead.
+pub fn splice_to(out: &mut Outlet, src: &Source, len: usize) -> Result<Step> {
     let mut retried = false;
     loop {
         let r = nix::fcntl::splice(
             borrow(src.raw()),
             None,
-            stdout.as_fd(),
+            borrow(out.raw()),
             None,
             len,
             SpliceFFlags::SPLICE_F_MOVE,
@@ -192,57 +197,26 @@ pub fn splice_to_stdout(src: &Source, len: usize) -> Step {
         match r {
             Err(Errno::EINTR) => continue,
             // The source is non-blocking, which makes splice non-blocking on both pipes,
-            // and EAGAIN does not say which side: an empty input, or a full stdout
-            // (even at end of input). Wait for a full stdout; once stdout has room,
-            // one more try tells (only we fill it).
+            // and EAGAIN does not say which side: an empty input, or a full output
+            // (even at end of input). Wait for a full output; once it has room, one
+            // more try tells (only we fill it).
             Err(Errno::EAGAIN) => {
-                if !writable_now(stdout.as_fd()) {
-                    if let Err(e) = wait_writable(stdout.as_fd()) {
-                        return Step::Fail(e);
-                    }
+                if !out.has_room() {
+                    out.wait().map_err(Error::Output)?;
                 } else if retried {
-                    return Step::Again;
+                    return Ok(Step::Again);
                 } else {
                     retried = true;
                 }
             }
-            r => return step(r, Kind::Pipe),
+            r => return Ok(step(r, Kind::Pipe, "splice")),
         }
     }
 }
 
-fn writable_now(fd: BorrowedFd<'_>) -> bool {
-    room(fd, 0).unwrap_or(false)
-}
-
-/// Writes all of `data` to stdout, waiting while a non-blocking stdout is full.
-pub fn write_stdout(mut data: &[u8]) -> Result<()> {
-    let stdout = std::io::stdout();
-    while !data.is_empty() {
-        match nix::unistd::write(stdout.as_fd(), data) {
-            Ok(n) => data = &data[n..],
-            Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => {
-                wait_writable(stdout.as_fd()).map_err(|e| Error::Output(e.into()))?
-            }
-            Err(e) => return Err(Error::Output(e.into())),
-        }
-    }
-    Ok(())
-}
-
-/// Blocks until `fd` can take more bytes.
-fn wait_writable(fd: BorrowedFd<'_>) -> std::result::Result<(), Errno> {
-    room(fd, -1).map(drop)
-}
-
-/// Whether stdout can take bytes within `timeout_ms`; EPIPE once its reader is gone.
-fn room(fd: BorrowedFd<'_>, timeout_ms: i32) -> std::result::Result<bool, Errno> {
-    let revents = crate::describe::poll_out(fd, timeout_ms)?;
-    if revents & (libc::POLLERR | libc::POLLHUP) != 0 {
-        return Err(Errno::EPIPE);
-    }
-    Ok(revents != 0)
+/// Writes all of `data` to `out`, waiting (signals served) while it is full.
+pub fn write_all(out: &mut Outlet, data: &[u8]) -> Result<()> {
+    std::io::Write::write_all(out, data).map_err(Error::Output)
 }
 
 /// A borrow of a source fd for nix calls.

@@ -8,7 +8,10 @@
 //! select and poll have no mask: the signals are unblocked and the pipe's read end
 //! joins the watch set instead.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -77,6 +80,54 @@ pub fn name(signo: i32) -> String {
         .unwrap_or_else(|_| signo.to_string())
 }
 
+/// The signals that end this run (a bit per signal number), for the handlers.
+static ENDING: AtomicU64 = AtomicU64::new(0);
+/// The first run-ending signal caught, 0 before: set by the handler, so code that is
+/// waiting outside the main loop (a full stdout) knows the run is over.
+static ENDED_BY: AtomicI32 = AtomicI32::new(0);
+/// The caught signals, which a wait outside the main loop must let in.
+static CAUGHT: OnceLock<Vec<i32>> = OnceLock::new();
+
+/// The run-ending signal caught so far, if any.
+pub fn ended_by() -> Option<i32> {
+    match ENDED_BY.load(Ordering::Relaxed) {
+        0 => None,
+        n => Some(n),
+    }
+}
+
+/// Waits until `fd` can take bytes (POLLOUT, or an error: the write then says which)
+/// while the caught signals can be delivered; `Ok(false)` when `timeout` passed,
+/// `Err(EINTR)` when a signal came (its record is in the self-pipe for the loop).
+/// Race-free: the signals are blocked while `ended_by` is checked, and ppoll's mask
+/// lets them in only during the wait.
+pub fn wait_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> nix::Result<bool> {
+    let caught: &[i32] = CAUGHT.get().map_or(&[], Vec::as_slice);
+    let mut old = SigSet::empty();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set_of(caught)), Some(&mut old))?;
+    let r = if ENDED_BY.load(Ordering::Relaxed) != 0 && timeout.is_none() {
+        // Ended already: the caller decides how much longer a full stdout may take.
+        Err(Errno::EINTR)
+    } else {
+        let serve = edited(&old, &[], caught);
+        let mut p = [libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        }];
+        let ts = timeout.map(nix::sys::time::TimeSpec::from);
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t.as_ref() as *const _);
+        // SAFETY: nix's ppoll wants a PollFd borrow; one pollfd, a timespec and a
+        // sigset, all alive for the call.
+        let n = unsafe { libc::ppoll(p.as_mut_ptr(), 1, ts_ptr, serve.as_ref()) };
+        Errno::result(n).map(|n| n > 0)
+    };
+    pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None)?;
+    r
+}
+
 /// One caught signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caught {
@@ -122,6 +173,7 @@ impl Signals {
         if caught.is_empty() && masked.is_empty() {
             return Ok(None);
         }
+        let _ = CAUGHT.set(caught.to_vec());
         let sys = |call, e| Error::sys("signals", call, e);
         let mut old = SigSet::empty();
         let all: Vec<i32> = caught.iter().chain(masked).copied().collect();
@@ -134,6 +186,12 @@ impl Signals {
         let wfd: RawFd = write.as_raw_fd();
         for &sig in caught {
             let handler = move |info: &libc::siginfo_t| {
+                let signo = info.si_signo;
+                // Atomics are async-signal-safe; the first ending signal is kept.
+                if (0..64).contains(&signo) && ENDING.load(Ordering::Relaxed) >> signo & 1 == 1 {
+                    let _ =
+                        ENDED_BY.compare_exchange(0, signo, Ordering::Relaxed, Ordering::Relaxed);
+                }
                 // SAFETY (in the handler): si_pid/si_uid read the siginfo union the
                 // kernel filled; write(2) is async-signal-safe and atomic for 12 bytes.
                 let (pid, uid) = unsafe { (info.si_pid(), info.si_uid()) };
@@ -164,6 +222,16 @@ impl Signals {
             wait_mask,
             masked: masked.to_vec(),
         }))
+    }
+
+    /// Marks `sigs` as ending the run (monitor mode, the relay): once one is caught,
+    /// `ended_by` says so, and a wait for a full stdout gives up soon after.
+    pub fn ending(&self, sigs: &[i32]) {
+        let bits = sigs
+            .iter()
+            .filter(|&&n| (0..64).contains(&n))
+            .fold(0u64, |b, &n| b | 1 << n);
+        ENDING.store(bits, Ordering::Relaxed);
     }
 
     /// The self-pipe's read end, for the watch set (select, poll).

@@ -432,15 +432,47 @@ fn host_port(addr: &str) -> Result<(Option<String>, u16), String> {
     Ok((host, port))
 }
 
-/// Merges specs naming the same target (`0r 0w` is `0rw`), keeping first-seen order.
-/// Linear in the number of specs (a hash of targets): 16,000 paths merge at once.
-pub fn merge(specs: &[Spec]) -> Vec<Spec> {
-    let mut out: Vec<Spec> = Vec::with_capacity(specs.len());
+/// A SPEC with the argument it was parsed from: messages quote what the user typed
+/// (`unix-listen:/x.sock`, not the `unix-listen:/x.sock/re` it means).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Typed {
+    pub spec: Spec,
+    pub arg: String,
+}
+
+impl Typed {
+    pub fn parse(arg: &OsStr) -> Result<Typed, SpecError> {
+        Ok(Typed {
+            spec: parse(arg)?,
+            arg: arg.to_string_lossy().into_owned(),
+        })
+    }
+}
+
+impl std::ops::Deref for Typed {
+    type Target = Spec;
+    fn deref(&self) -> &Spec {
+        &self.spec
+    }
+}
+
+/// The argument as typed.
+impl fmt::Display for Typed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.arg)
+    }
+}
+
+/// Merges specs naming the same target (`0r 0w` is `0rw`), keeping first-seen order
+/// (and the first one's text). Linear in the number of specs (a hash of targets):
+/// 16,000 paths merge at once.
+pub fn merge(specs: &[Typed]) -> Vec<Typed> {
+    let mut out: Vec<Typed> = Vec::with_capacity(specs.len());
     let mut at: std::collections::HashMap<&Target, usize> =
         std::collections::HashMap::with_capacity(specs.len());
     for s in specs {
         match at.get(&s.target) {
-            Some(&i) => out[i].interest = out[i].interest.merge(s.interest),
+            Some(&i) => out[i].spec.interest = out[i].interest.merge(s.interest),
             None => {
                 at.insert(&s.target, out.len());
                 out.push(s.clone());
@@ -679,12 +711,13 @@ mod tests {
 
     #[test]
     fn duplicates_merge() {
-        let specs: Vec<Spec> = ["0r", "1w", "0w", "0e", "/x:r", "/x:w"]
+        let specs: Vec<Typed> = ["0r", "1w", "0w", "0e", "/x:r", "/x:w"]
             .iter()
-            .map(|s| p(s).expect(s))
+            .map(|s| Typed::parse(OsStr::new(s)).expect(s))
             .collect();
         let m = merge(&specs);
         assert_eq!(m.len(), 3);
+        assert_eq!(m[0].arg, "0r");
         assert_eq!(m[0].target, Target::Fd(0));
         assert_eq!(m[0].interest, i(true, true, true));
         assert_eq!(m[1].interest, i(false, true, false));

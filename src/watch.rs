@@ -65,6 +65,9 @@ pub fn run(args: &Args) -> Result<u8> {
     }
     let masked = args.mask.as_ref().map(|l| l.0.clone()).unwrap_or_default();
     let signals = Signals::setup(&caught, &masked, args.backend.takes_mask())?;
+    if let (true, Some(s)) = (args.monitor, &signals) {
+        s.ending(&signals::TERMINATING);
+    }
     let set = WatchSet::open(&args.specs)?;
     // Monitor mode with epoll is edge-triggered internally (unless --oneshot).
     let mode = Mode {
@@ -94,6 +97,8 @@ pub fn run(args: &Args) -> Result<u8> {
             Vec::new()
         },
         peeker: Peeker::default(),
+        // With --tee the data goes to stdout (events to stderr).
+        tee_out: args.tee.then(crate::outlet::Outlet::stdout),
         splice_ok: true,
         more: Vec::new(),
         stop: None,
@@ -194,6 +199,8 @@ struct Engine<'a> {
     rep: Reporter<'a>,
     buf: Vec<u8>,
     peeker: Peeker,
+    /// --tee: where the data goes.
+    tee_out: Option<crate::outlet::Outlet>,
     /// --tee with --read=count moves bytes with splice(2) until it says it cannot.
     splice_ok: bool,
     /// Fds whose budget ran out mid-drain.
@@ -263,6 +270,10 @@ fn urgent_at_mark(
                 tr.mark_pending = true;
                 None
             }
+            Oob::Failed(e) => {
+                oob_failed(rep, w, e)?;
+                return Ok(false);
+            }
             _ => return Ok(true),
         },
     };
@@ -280,6 +291,25 @@ fn urgent_at_mark(
         errno: None,
     }))?;
     Ok(true)
+}
+
+/// recv(MSG_OOB) failed: an event if the connection is over (its read says the rest),
+/// a system error otherwise (ENOMEM...): the urgent byte cannot be taken, and reading
+/// on would destroy it.
+fn oob_failed(rep: &mut Reporter<'_>, w: &Watched, e: Errno) -> Result<()> {
+    if !net::connection_lost(e) {
+        return Err(Error::sys(
+            format!("fd {} ({})", w.fd, w.desc.what),
+            "recv(MSG_OOB)",
+            e,
+        ));
+    }
+    rep.emit(&Event::Error {
+        fd: Some(w.fd),
+        what: &w.desc.what,
+        errno: e,
+        message: "recv(MSG_OOB) failed",
+    })
 }
 
 fn readable(c: Conditions) -> bool {
@@ -553,6 +583,8 @@ impl Engine<'_> {
         }
         self.rep.emit(&Event::Summary(&summary))?;
         self.rep.flush()?;
+        // Death by a signal runs no destructors: socket files go now.
+        self.set.bound.clear();
         if let Some(End::Signal(n)) = self.stop {
             signals::reraise(n);
             return Ok(128u8.saturating_add(n as u8));
@@ -746,19 +778,19 @@ impl Engine<'_> {
         // readable with nothing queued says the same (read would return 0).
         let pipe_like = matches!(w.desc.kind, Kind::Pipe | Kind::Fifo);
         // A TCP peer that closed gives RDHUP and no HUP (REPORT row 28-29); the select
-        // family shows neither, only "readable" with nothing queued, and a peek says
-        // whether that is the end of the stream.
+        // family shows neither, only "readable", and a poll for POLLRDHUP tells. Such a
+        // stream is over for a watcher that does not read: it is released, unread data
+        // or not (holding it would keep one fd per departed client for good).
         let stream = w.desc.kind == Kind::Socket && w.role == Role::Stream;
         let peer_done = stream
             && !w.interest.write
-            && (cond.contains(Conditions::RDHUP)
+            && (cond.intersects(Conditions::RDHUP | Conditions::HANGUP)
                 || (cond.contains(Conditions::READ)
-                    && queued == Some(0)
                     && w.borrow().is_some_and(describe::peer_closed)));
         let hung_up = cond.contains(Conditions::HANGUP)
-            || peer_done
             || (pipe_like && cond.contains(Conditions::READ) && queued == Some(0));
-        if !reading && read_side && hung_up && (w.owned_fifo() || queued.unwrap_or(0) == 0) {
+        let over = peer_done || (hung_up && (w.owned_fifo() || queued.unwrap_or(0) == 0));
+        if !reading && read_side && over {
             return self.on_end(t);
         }
         // A write end whose reader left stays in error for good. The select family
@@ -813,7 +845,7 @@ impl Engine<'_> {
         let oobinline = self.args.oobinline && !w.shared();
         let mut use_splice = tee && mode == ReadMode::Count && self.splice_ok && src.is_pipe(kind);
         let mut outcome = Outcome::More;
-        let mut failed: Option<Errno> = None;
+        let mut failed: Option<(&'static str, Errno)> = None;
         let mut reads = 0;
         let total_before = tr.total;
         while reads < MAX_READS {
@@ -829,16 +861,16 @@ impl Engine<'_> {
                     queued
                 };
                 reader::read_socket(src, bound, &mut self.buf)
-            } else if use_splice {
-                reader::splice_to_stdout(src, self.buf.len())
+            } else if let (true, Some(out)) = (use_splice, self.tee_out.as_mut()) {
+                reader::splice_to(out, src, self.buf.len())?
             } else {
                 reader::read(src, kind, &mut self.buf)
             };
             match s {
                 Step::Data(n) => {
                     reads += 1;
-                    if tee && !use_splice {
-                        reader::write_stdout(&self.buf[..n])?;
+                    if let (false, Some(out)) = (use_splice, self.tee_out.as_mut()) {
+                        reader::write_all(out, &self.buf[..n])?;
                     }
                     let offset = tr.total;
                     tr.total += n as u64;
@@ -876,17 +908,17 @@ impl Engine<'_> {
                 // Counts against the budget, so a busy socket cannot hold the loop.
                 Step::Retry => reads += 1,
                 // splice cannot serve this pair (stdout a tty, say): read and write instead.
-                Step::Fail(Errno::EINVAL) if use_splice => {
+                Step::Fail("splice", Errno::EINVAL) if use_splice => {
                     self.splice_ok = false;
                     use_splice = false;
                 }
                 // The reader of our stdout left: a quiet end, as for the events.
-                Step::Fail(Errno::EPIPE) if tee => {
+                Step::Fail("splice", Errno::EPIPE) if tee => {
                     return Err(Error::Output(io::ErrorKind::BrokenPipe.into()));
                 }
                 // Reported after the bytes read before it (see below).
-                Step::Fail(e) => {
-                    failed = Some(e);
+                Step::Fail(call, e) => {
+                    failed = Some((call, e));
                     outcome = Outcome::Failed;
                     break;
                 }
@@ -909,13 +941,23 @@ impl Engine<'_> {
         if matches!(outcome, Outcome::Eof | Outcome::Failed) || due {
             self.flush_count(t)?;
         }
-        if let Some(e) = failed {
+        if let Some((call, e)) = failed {
             let w = &self.set.fds[t];
+            // A connection that ended badly is an event and that fd's end; anything
+            // else (EIO, ENOMEM...) is a system error that ends the run (exit 2).
+            if !(kind == Kind::Socket && net::connection_lost(e)) {
+                return Err(Error::sys(
+                    format!("fd {} ({})", w.fd, w.desc.what),
+                    call,
+                    e,
+                ));
+            }
+            let msg = format!("{call} failed");
             self.rep.emit(&Event::Error {
                 fd: Some(w.fd),
                 what: &w.desc.what,
                 errno: e,
-                message: "read failed",
+                message: &msg,
             })?;
         }
         if outcome == Outcome::Eof {
@@ -1073,14 +1115,7 @@ impl Engine<'_> {
             Oob::NoByte => (None, Some(Errno::EINVAL)),
             Oob::Unsupported => (None, Some(Errno::EOPNOTSUPP)),
             Oob::NotYet => return Ok(()),
-            Oob::Failed(e) => {
-                return self.rep.emit(&Event::Error {
-                    fd: Some(w.fd),
-                    what: &w.desc.what,
-                    errno: e,
-                    message: "recv(MSG_OOB) failed",
-                });
-            }
+            Oob::Failed(e) => return oob_failed(&mut self.rep, w, e),
         };
         let replaced = byte.and(tr.urgent_seen);
         if byte.is_some() {

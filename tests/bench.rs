@@ -93,16 +93,32 @@ fn json_rows_for_every_backend_and_n() {
 
 #[test]
 fn active_is_capped_at_n_and_timeout_zero_is_recorded() {
-    let case = "bench --active 50 --fds 5 --timeout 0";
-    let out = bench("--backends poll,epoll --fds 5 --active 50 --timeout 0 --rounds 30 --repeats 1 --format json")
+    let case = "bench --active 50 --fds 5,50 --timeout 0";
+    let out = bench("--backends poll,epoll --fds 5,50 --active 50 --timeout 0 --rounds 30 --repeats 1 --format json")
     .run();
     let rows = rows(case, &out);
-    assert_eq!(rows.len(), 2, "{case}: {rows:?}");
+    assert_eq!(rows.len(), 4, "{case}: {rows:?}");
     for r in &rows {
         check_measured(case, r);
-        assert_eq!(r["active"], 5, "{case}: {r}");
+        let n = r["fds"].as_u64().expect("fds");
+        assert_eq!(r["active"], n.min(50), "{case}: {r}");
         assert_eq!(r["timeout_ms"], 0, "{case}: {r}");
     }
+}
+
+/// Issue 16: K active pipes out of N, so a K above every N is a usage error.
+#[test]
+fn active_above_every_n_is_refused() {
+    let case = "bench --active 50 --fds 5";
+    let out = bench("--fds 5,10 --active 50 --rounds 1 --repeats 1").run();
+    assert_eq!(out.status.code(), Some(2), "{case}: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{case}: {err}");
+    assert!(
+        err.contains("--active 50") && err.contains("--fds"),
+        "{case}: {err}"
+    );
+    assert!(out.stdout.is_empty(), "{case}: nothing measured: {out:?}");
 }
 
 #[test]

@@ -122,11 +122,16 @@ fn relay(o: &mut impl Write, r: &crate::event::Relay<'_>) -> io::Result<()> {
     };
     write!(o, ",\"conn\":{conn}")?;
     match r {
-        R::Listen { what, target } => {
+        R::Listen {
+            what,
+            target,
+            all_interfaces,
+        } => {
             o.write_all(b",\"what\":")?;
             string(o, what)?;
             o.write_all(b",\"target\":")?;
             string(o, target)?;
+            write!(o, ",\"all_interfaces\":{all_interfaces}")?;
         }
         R::Accept { peer, .. } => {
             o.write_all(b",\"peer\":")?;

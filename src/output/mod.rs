@@ -11,6 +11,7 @@ pub(crate) use json::string as json_string;
 pub use text::Text;
 
 use crate::event::Event;
+use crate::outlet::Outlet;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -97,15 +98,12 @@ impl Output {
     /// The printer: buffered stdout (or stderr), colour decided once for that stream.
     pub fn printer(self) -> Box<dyn Printer> {
         use std::io::{BufWriter, IsTerminal};
-        let (sink, is_tty): (Box<dyn Write>, bool) = if self.to_stderr {
-            let e = io::stderr();
-            let tty = e.is_terminal();
-            (Box::new(BufWriter::new(e)), tty)
+        let (sink, is_tty) = if self.to_stderr {
+            (Outlet::stderr(), io::stderr().is_terminal())
         } else {
-            let o = io::stdout();
-            let tty = o.is_terminal();
-            (Box::new(BufWriter::new(o.lock())), tty)
+            (Outlet::stdout(), io::stdout().is_terminal())
         };
+        let sink = BufWriter::new(sink);
         let color = use_color(
             self.color,
             std::env::var("NO_COLOR").ok().as_deref(),

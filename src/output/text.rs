@@ -205,12 +205,25 @@ impl<W: Write> Text<W> {
         };
         let conn = |n: u64| format!("conn {n:<5} ");
         match r {
-            R::Listen { what, target } => write!(
-                self.out,
-                "{:9}relay {what} → {}",
-                "",
-                crate::escape::message(target)
-            ),
+            R::Listen {
+                what,
+                target,
+                all_interfaces,
+            } => {
+                write!(
+                    self.out,
+                    "{:9}relay {what} → {}",
+                    "",
+                    crate::escape::message(target)
+                )?;
+                if *all_interfaces {
+                    self.styled(
+                        " (all interfaces: reachable from the network)",
+                        Style::new().yellow(),
+                    )?;
+                }
+                Ok(())
+            }
             R::Accept { conn: n, peer } => {
                 write!(self.out, "{}accept from {peer}", conn(*n))
             }

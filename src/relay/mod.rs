@@ -15,7 +15,7 @@ use nix::sys::socket::{self, sockopt};
 use crate::backend::{self, Backend, BackendKind, Mode, Readiness};
 use crate::error::{Error, Result};
 use crate::event::{Event, Relay as R, Side, Traffic};
-use crate::net::{self, Role};
+use crate::net;
 use crate::reader::{self, ReadMode};
 use crate::readiness::Conditions;
 use crate::report::Reporter;
@@ -37,8 +37,15 @@ pub struct Config {
     pub buffer: usize,
 }
 
-const LISTENER: usize = 0;
 const SIGNALS: usize = usize::MAX;
+/// Listener `i` (two for loopback: 127.0.0.1 and ::1) has token `LISTENERS - i`; the
+/// connections' tokens (from 1 up) never come near.
+const LISTENERS: usize = usize::MAX - 1;
+
+/// Which listener a token names.
+fn listener_of(token: usize) -> Option<usize> {
+    (token <= LISTENERS && LISTENERS - token < 16).then(|| LISTENERS - token)
+}
 /// Reads per direction per wake-up before other connections get their turn.
 const MAX_READS: usize = 16;
 
@@ -141,7 +148,9 @@ struct Relay<'a> {
     /// TARGET with its host resolved once, at start: a name that does not resolve is a
     /// usage error then, not a failure of every client later (and no lookup per client).
     connect_to: SocketSpec,
-    listener: OwnedFd,
+    listeners: Vec<OwnedFd>,
+    /// A `unix-listen:` socket file, removed at exit.
+    bound: Option<net::BoundPath>,
     listening: bool,
     backend: Box<dyn Backend>,
     signals: Option<Signals>,
@@ -219,9 +228,14 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
     };
     let caught = signals::TERMINATING.to_vec();
     let signals = Signals::setup(&caught, &[], cfg.backend.takes_mask())?;
-    let (listener, _) = net::open(&listen, &format!("relay LISTEN '{}'", cfg.listen))?;
+    if let Some(s) = &signals {
+        s.ending(&caught);
+    }
+    let listening = net::listen(&listen, &format!("relay LISTEN '{}'", cfg.listen))?;
     let mut backend = backend::new(cfg.backend, Mode::default())?;
-    backend.add(listener.as_raw_fd(), LISTENER, Interest::READ)?;
+    for (i, l) in listening.fds.iter().enumerate() {
+        backend.add(l.as_raw_fd(), LISTENERS - i, Interest::READ)?;
+    }
     if let Some(sig) = &signals
         && sig.wait_mask.is_none()
     {
@@ -231,7 +245,8 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         cfg,
         target: target.to_string(),
         connect_to,
-        listener,
+        listeners: listening.fds,
+        bound: listening.path,
         listening: true,
         backend,
         signals,
@@ -244,11 +259,14 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         rep,
         stop: None,
     };
-    let what = net::local_name(relay.listener.as_fd());
-    relay.rep.emit(&Event::Relay(R::Listen {
-        what: &what,
-        target: &relay.target,
-    }))?;
+    for l in &relay.listeners {
+        let what = net::local_name(l.as_fd());
+        relay.rep.emit(&Event::Relay(R::Listen {
+            what: &what,
+            target: &relay.target,
+            all_interfaces: listening.all_interfaces,
+        }))?;
+    }
     relay.rep.flush()?;
     relay.run()
 }
@@ -291,10 +309,10 @@ impl Relay<'_> {
             }
             self.take_signals()?;
             for r in &ready {
-                match r.token {
-                    SIGNALS => {}
-                    LISTENER => self.accept_all()?,
-                    t => self.on_ready(t, r.cond)?,
+                match (r.token, listener_of(r.token)) {
+                    (SIGNALS, _) => {}
+                    (_, Some(i)) => self.accept_all(i)?,
+                    (t, None) => self.on_ready(t, r.cond)?,
                 }
             }
             self.flush_counts()?;
@@ -313,6 +331,8 @@ impl Relay<'_> {
             backend: self.cfg.backend.name(),
         }))?;
         self.rep.flush()?;
+        // Death by a signal runs no destructors: the socket file goes now.
+        drop(self.bound.take());
         if let Some(End::Signal(n)) = self.stop {
             signals::reraise(n);
             return Ok(128u8.saturating_add(n as u8));
@@ -337,9 +357,9 @@ impl Relay<'_> {
     }
 
     /// Accepts every pending client and starts its connection to TARGET.
-    fn accept_all(&mut self) -> Result<()> {
+    fn accept_all(&mut self, i: usize) -> Result<()> {
         while self.listening {
-            let (client, peer) = match net::accept(self.listener.as_fd()) {
+            let (client, peer) = match net::accept(self.listeners[i].as_fd()) {
                 Ok(Some(a)) => a,
                 Ok(None) => return Ok(()),
                 Err(e) => {
@@ -363,31 +383,33 @@ impl Relay<'_> {
             if self.cfg.count.is_some_and(|n| self.accepted >= n) {
                 // --count: serve these, take no more.
                 self.listening = false;
-                self.backend.delete(self.listener.as_raw_fd())?;
-            }
-            let fd = match net::open(&self.connect_to, &format!("relay TARGET '{}'", self.target)) {
-                Ok((fd, Role::Connecting)) => fd,
-                Ok(_) => return Err(Error::Usage("relay: TARGET is not an address".into())),
-                // Refused at once (a UNIX socket without a listener, say): this client
-                // is closed; the relay goes on.
-                Err(Error::Sys { errno, .. }) => {
-                    self.rep.emit(&Event::Relay(R::Connect {
-                        conn: id,
-                        target: &self.target,
-                        error: Some(errno),
-                    }))?;
-                    drop(client);
-                    self.closed += 1;
-                    self.rep.emit(&Event::Relay(R::Close {
-                        conn: id,
-                        traffic: Traffic::default(),
-                        duration: Duration::ZERO,
-                    }))?;
-                    self.check_count();
-                    continue;
+                for l in &self.listeners {
+                    self.backend.delete(l.as_raw_fd())?;
                 }
-                Err(e) => return Err(e),
-            };
+            }
+            let fd =
+                match net::connect(&self.connect_to, &format!("relay TARGET '{}'", self.target)) {
+                    Ok(fd) => fd,
+                    // Refused at once (a UNIX socket without a listener, say): this client
+                    // is closed; the relay goes on.
+                    Err(Error::Sys { errno, .. }) => {
+                        self.rep.emit(&Event::Relay(R::Connect {
+                            conn: id,
+                            target: &self.target,
+                            error: Some(errno),
+                        }))?;
+                        drop(client);
+                        self.closed += 1;
+                        self.rep.emit(&Event::Relay(R::Close {
+                            conn: id,
+                            traffic: Traffic::default(),
+                            duration: Duration::ZERO,
+                        }))?;
+                        self.check_count();
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
             let conn = Conn {
                 id,
                 client,
@@ -582,7 +604,7 @@ impl Relay<'_> {
                     return self.flush_from(slot, side);
                 }
                 Step::Reset => return Ok(Some(Ending::Reset(side))),
-                Step::Failed(e) => return Ok(Some(Ending::Failed(side, e))),
+                Step::Failed(call, e) => return Ok(Some(Ending::Failed(side, call, e))),
             }
             if let Some(end) = self.flush_from(slot, side)? {
                 return Ok(Some(end));
@@ -613,8 +635,8 @@ impl Relay<'_> {
                 Ok(None)
             }
             Flush::Blocked => Ok(None),
-            Flush::Gone(Errno::ECONNRESET | Errno::EPIPE) => Ok(Some(Ending::Reset(to))),
-            Flush::Gone(e) => Ok(Some(Ending::Failed(to, e))),
+            Flush::Gone(_, Errno::ECONNRESET | Errno::EPIPE) => Ok(Some(Ending::Reset(to))),
+            Flush::Gone(call, e) => Ok(Some(Ending::Failed(to, call, e))),
         }
     }
 
@@ -683,12 +705,13 @@ impl Relay<'_> {
                     },
                 );
             }
-            Ending::Failed(from, errno) => {
+            Ending::Failed(from, call, errno) => {
+                let message = format!("{call} failed");
                 self.rep.emit(&Event::Relay(R::Error {
                     conn: id,
                     from: Some(from),
                     errno,
-                    message: "relaying failed",
+                    message: &message,
                 }))?;
             }
         }
@@ -739,5 +762,6 @@ impl Relay<'_> {
 enum Ending {
     /// That side reset (or vanished under a write).
     Reset(Side),
-    Failed(Side, Errno),
+    /// A call on that side failed.
+    Failed(Side, &'static str, Errno),
 }

@@ -37,7 +37,8 @@ pub enum Step {
     Eof,
     /// The side reset the connection.
     Reset,
-    Failed(Errno),
+    /// The call that failed, and how.
+    Failed(&'static str, Errno),
 }
 
 /// What a flush did.
@@ -47,8 +48,8 @@ pub enum Flush {
     Done,
     /// The receiver cannot take more now: wait for it to be writable.
     Blocked,
-    /// The receiver is gone (EPIPE, ECONNRESET…).
-    Gone(Errno),
+    /// The receiver is gone (EPIPE, ECONNRESET…), or the call named failed.
+    Gone(&'static str, Errno),
 }
 
 pub struct Dir {
@@ -157,6 +158,7 @@ impl Dir {
                     Oob::Byte(b) => Some(b),
                     // Announced, not arrived: a read now would skip it.
                     Oob::NotYet => return Step::Wait,
+                    Oob::Failed(e) => return Step::Failed("recv(MSG_OOB)", e),
                     _ => None,
                 },
             };
@@ -187,7 +189,7 @@ impl Dir {
                 Ok(_) => Step::Again,
                 Err(Errno::EAGAIN | Errno::EINTR) => Step::Wait,
                 Err(Errno::ECONNRESET) => Step::Reset,
-                Err(e) => Step::Failed(e),
+                Err(e) => Step::Failed("recv(MSG_PEEK)", e),
             };
         };
         let range = self.end..self.end + bound;
@@ -209,7 +211,7 @@ impl Dir {
             }
             Err(Errno::EAGAIN | Errno::EINTR) => Step::Wait,
             Err(Errno::ECONNRESET) => Step::Reset,
-            Err(e) => Step::Failed(e),
+            Err(e) => Step::Failed("recv", e),
         }
     }
 
@@ -221,7 +223,7 @@ impl Dir {
                 Ok(n) => self.start += n,
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => return Flush::Blocked,
-                Err(e) => return Flush::Gone(e),
+                Err(e) => return Flush::Gone("send", e),
             }
         }
         if let Some(b) = self.oob_out {
@@ -231,7 +233,7 @@ impl Dir {
                     self.urgent += 1;
                 }
                 Err(Errno::EAGAIN | Errno::EINTR) => return Flush::Blocked,
-                Err(e) => return Flush::Gone(e),
+                Err(e) => return Flush::Gone("send(MSG_OOB)", e),
             }
         }
         Flush::Done

@@ -1,0 +1,170 @@
+//! Standard output and error that never deafen fdwatch: writes never block in the
+//! kernel. A pipe, FIFO or tty is written through a private non-blocking reopen of
+//! /proc/self/fd/N (its own open file description: the caller's flags never change), a
+//! socket with MSG_DONTWAIT. When the reader is slow (or the shared description is
+//! non-blocking and says EAGAIN), fdwatch waits for room in ppoll with the caught
+//! signals let in, so SIGINT and SIGTERM are heard whatever the reader does; once one
+//! ended the run, a full output gets a short grace and then is given up.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::socket::{self, MsgFlags};
+use nix::sys::stat::{Mode, SFlag, fstat};
+
+/// How long a full output may hold up the end of a run after SIGINT/SIGTERM/SIGHUP.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// The error a write gives once a run-ending signal came and the output stayed full.
+#[derive(Debug)]
+pub struct Stopped(pub i32);
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ended by signal {} while the output was full", self.0)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// The run-ending signal an output error stands for, if it is one.
+pub fn stopped_by(e: &io::Error) -> Option<i32> {
+    e.get_ref()?.downcast_ref::<Stopped>().map(|s| s.0)
+}
+
+#[derive(Debug)]
+enum How {
+    /// A private non-blocking reopen.
+    Private(OwnedFd),
+    /// A socket: send with MSG_DONTWAIT.
+    Socket,
+    /// Files and devices (they do not block), or what could not be reopened.
+    Direct,
+}
+
+#[derive(Debug)]
+pub struct Outlet {
+    /// `stdout` or `stderr`, for messages.
+    pub name: &'static str,
+    fd: RawFd,
+    how: How,
+    /// When a run-ending signal was first seen while waiting: the grace ends then.
+    give_up_at: Option<Instant>,
+}
+
+impl Outlet {
+    pub fn stdout() -> Outlet {
+        Outlet::open(io::stdout().as_raw_fd(), "stdout")
+    }
+
+    pub fn stderr() -> Outlet {
+        Outlet::open(io::stderr().as_raw_fd(), "stderr")
+    }
+
+    fn open(fd: RawFd, name: &'static str) -> Outlet {
+        let how = match fstat(borrow(fd))
+            .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT)
+        {
+            Ok(SFlag::S_IFSOCK) => How::Socket,
+            Ok(SFlag::S_IFIFO) | Ok(SFlag::S_IFCHR) if blocks(fd) => {
+                reopen(fd).map_or(How::Direct, How::Private)
+            }
+            _ => How::Direct,
+        };
+        Outlet {
+            name,
+            fd,
+            how,
+            give_up_at: None,
+        }
+    }
+
+    /// The fd writes go to (for splice).
+    pub fn raw(&self) -> RawFd {
+        match &self.how {
+            How::Private(o) => o.as_raw_fd(),
+            _ => self.fd,
+        }
+    }
+
+    /// Whether the output can take bytes now (or is broken: the next write says how).
+    pub fn has_room(&self) -> bool {
+        crate::describe::poll_out(borrow(self.raw()), 0).is_ok_and(|r| r != 0)
+    }
+
+    /// Waits until the output can take more, signals served (see the module comment).
+    pub fn wait(&mut self) -> io::Result<()> {
+        let fd = borrow(self.raw());
+        loop {
+            let timeout = match crate::signals::ended_by() {
+                None => None,
+                Some(sig) => {
+                    let at = *self
+                        .give_up_at
+                        .get_or_insert_with(|| Instant::now() + GRACE);
+                    let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        // Not ErrorKind::Interrupted: write_all would retry that forever.
+                        return Err(io::Error::other(Stopped(sig)));
+                    }
+                    Some(left)
+                }
+            };
+            match crate::signals::wait_writable(fd, timeout) {
+                Ok(true) => return Ok(()),
+                // The grace passed (the next turn says so), or a signal came.
+                Ok(false) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl io::Write for Outlet {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            let r = match &self.how {
+                How::Socket => socket::send(
+                    self.fd,
+                    buf,
+                    MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+                ),
+                _ => nix::unistd::write(borrow(self.raw()), buf),
+            };
+            match r {
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => self.wait()?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether writing `fd` could block: a pipe, FIFO or terminal (other character
+/// devices, /dev/null say, never do).
+fn blocks(fd: RawFd) -> bool {
+    let b = borrow(fd);
+    let fifo = fstat(b)
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO);
+    fifo || nix::unistd::isatty(b).unwrap_or(false)
+}
+
+/// A private non-blocking write end of what `fd` refers to.
+fn reopen(fd: RawFd) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    nix::fcntl::open(format!("/proc/self/fd/{fd}").as_str(), flags, Mode::empty())
+}
+
+fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: fds 1 and 2 stay open for the whole process (fdwatch never closes
+    // them), and a private reopen lives as long as its Outlet.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
