@@ -57,6 +57,10 @@ pub enum Event<'a> {
         what: &'a str,
         action: &'static str,
     },
+    /// A resource ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM) for `call` and fdwatch
+    /// backed off instead of asking again at once: one event per episode, when it ends
+    /// (or at the end of the run), with the clients refused meanwhile.
+    Exhausted(Exhausted<'a>),
     /// A listener accepted a connection; `fd` is the new socket, now watched.
     Accept {
         fd: RawFd,
@@ -248,6 +252,21 @@ pub enum Relay<'a> {
     Timeout {
         idle: Duration,
     },
+    /// As watch mode's `exhausted`, for the relay's listeners (conn 0).
+    Exhausted(Exhausted<'a>),
+}
+
+/// One exhaustion episode, as reported (see `Event::Exhausted`).
+#[derive(Clone, Debug)]
+pub struct Exhausted<'a> {
+    /// The listener (or FIFO) it happened to; None for the relay.
+    pub fd: Option<RawFd>,
+    pub what: &'a str,
+    pub call: &'static str,
+    pub errno: Errno,
+    /// Clients accepted and closed at once because they could not be served.
+    pub refused: u64,
+    pub duration: Duration,
 }
 
 /// One thread of another process: its call and the fds that call waits on.

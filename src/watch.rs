@@ -17,7 +17,8 @@ use crate::backend::{self, Backend, BackendKind, Mode, Readiness, Registered};
 use crate::cli::Args;
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
-use crate::event::{Event, FdBytes, Summary, Urgent};
+use crate::event::{Event, Exhausted, FdBytes, Summary, Urgent};
+use crate::exhaust::{self, Episode, Reserve};
 use crate::net::{self, Role};
 use crate::open::WatchSet;
 use crate::open::Watched;
@@ -106,7 +107,12 @@ pub fn run(args: &Args) -> Result<u8> {
         signals,
         live: 0,
         parked: std::collections::BTreeSet::new(),
+        in_episode: Vec::new(),
+        reserve: None,
     };
+    if engine.set.fds.iter().any(|w| w.role == Role::Listener) {
+        engine.reserve = Some(Reserve::new());
+    }
     engine.run()
 }
 
@@ -183,6 +189,8 @@ struct Track {
     urgent_seen: Option<u8>,
     /// A "no urgent byte" (EINVAL/EOPNOTSUPP) was reported for this PRI episode.
     urgent_none_said: bool,
+    /// Its accept (or reopen) ran out of a resource: out of every wait until retried.
+    exhausted: Option<Episode>,
 }
 
 struct Engine<'a> {
@@ -212,6 +220,10 @@ struct Engine<'a> {
     live: usize,
     /// Tokens of parked fds, in order (re-checked every --interval).
     parked: std::collections::BTreeSet<usize>,
+    /// Tokens of fds in an exhaustion episode (few; retried when their back-off ends).
+    in_episode: Vec<usize>,
+    /// The spare descriptor that lets a listener refuse clients when fds run out.
+    reserve: Option<Reserve>,
 }
 
 /// The token of the signal self-pipe in the main backend (select, poll).
@@ -434,6 +446,11 @@ impl Engine<'_> {
                 let until = next_recheck.saturating_duration_since(now);
                 slice = Some(slice.map_or(until, |s| s.min(until)));
             }
+            for &t in &self.in_episode {
+                if let Some(until) = self.tracks[t].exhausted.and_then(|ep| ep.wait(now)) {
+                    slice = Some(slice.map_or(until, |s| s.min(until)));
+                }
+            }
 
             ready.clear();
             let t0 = Instant::now();
@@ -487,6 +504,7 @@ impl Engine<'_> {
                     self.on_ready(t, cond, raw)?;
                 }
             }
+            self.retry_exhausted()?;
             if rechecking && Instant::now() >= next_recheck {
                 self.recheck_parked()?;
                 self.recheck_foreign()?;
@@ -518,6 +536,10 @@ impl Engine<'_> {
         for t in 0..self.tracks.len() {
             self.flush_urgent(t)?;
             self.flush_count(t)?;
+        }
+        // Episodes still going: their event says how long so far.
+        for t in self.in_episode.clone() {
+            self.end_episode(t)?;
         }
         let now = Instant::now();
         if !self.monitor()
@@ -1052,9 +1074,11 @@ impl Engine<'_> {
             };
             let (sock, peer) = match net::accept(fd) {
                 Ok(Some(a)) => a,
-                Ok(None) => return Ok(()),
+                Ok(None) => return self.rearm(t),
+                // Out of fds or memory: back off (see exhaust.rs), never spin.
+                Err(e) if exhaust::is_exhaustion(e) => return self.exhausted(t, "accept", e),
                 Err(e) => {
-                    // Out of fds, say: report it and re-check the listener at the
+                    // Another failure: reported, and the listener re-checked at the
                     // bounded rate instead of spinning on it.
                     let w = &self.set.fds[t];
                     self.rep.emit(&Event::Error {
@@ -1066,6 +1090,14 @@ impl Engine<'_> {
                     return self.park(t, Conditions::READ);
                 }
             };
+            if let Some(ep) = self.tracks[t].exhausted {
+                // Served again: the listener goes back into the wait.
+                if !ep.armed() {
+                    let w = &self.set.fds[t];
+                    self.main.add(w.raw, t, w.interest)?;
+                }
+                self.end_episode(t)?;
+            }
             let n = self.set.push_socket(sock, Role::Stream, interest);
             if let Err(e) = self.register(n) {
                 // select cannot take fds >= FD_SETSIZE: refuse this one, keep serving.
@@ -1088,6 +1120,91 @@ impl Engine<'_> {
                 peer: &peer,
             })?;
         }
+    }
+
+    /// `call` ran out of a resource for fd `t` (a listener's accept, a FIFO's reopen):
+    /// refuse the clients waiting (the reserve descriptor), take the fd out of every
+    /// wait and try again after the back-off or once a descriptor is freed.
+    fn exhausted(&mut self, t: usize, call: &'static str, errno: Errno) -> Result<()> {
+        let refused = match (self.set.fds[t].borrow(), self.reserve.as_mut()) {
+            (Some(fd), Some(r)) if self.set.fds[t].role == Role::Listener => r.refuse_pending(fd),
+            _ => 0,
+        };
+        let new = self.tracks[t].exhausted.is_none();
+        let leave = Episode::record(&mut self.tracks[t].exhausted, call, errno);
+        if let Some(ep) = self.tracks[t].exhausted.as_mut() {
+            ep.refused += refused;
+        }
+        if !leave {
+            return Ok(());
+        }
+        // Out of the waits: readiness it cannot act on would only spin the loop.
+        let raw = self.set.fds[t].raw;
+        let ep = self.tracks[t].exhausted.take();
+        self.unregister_fd(t, raw)?;
+        self.set_park(t, Park::No);
+        self.tracks[t].exhausted = ep;
+        if !new {
+            return Ok(());
+        }
+        self.in_episode.push(t);
+        if let Some(ep) = &self.tracks[t].exhausted {
+            let note = ep.note();
+            let w = &self.set.fds[t];
+            self.rep.emit(&Event::Note {
+                fd: Some(w.fd),
+                message: &note,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A try in an episode found nobody waiting on listener `t`: back into the wait
+    /// (the next client decides whether the episode is over).
+    fn rearm(&mut self, t: usize) -> Result<()> {
+        let Some(ep) = self.tracks[t].exhausted.as_mut().filter(|ep| !ep.armed()) else {
+            return Ok(());
+        };
+        ep.rearm();
+        let w = &self.set.fds[t];
+        self.main.add(w.raw, t, w.interest)?;
+        Ok(())
+    }
+
+    /// Fd `t`'s exhaustion episode is over (or the run is): its one event.
+    fn end_episode(&mut self, t: usize) -> Result<()> {
+        let Some(ep) = self.tracks[t].exhausted.take() else {
+            return Ok(());
+        };
+        self.in_episode.retain(|&x| x != t);
+        let w = &self.set.fds[t];
+        self.rep.emit(&Event::Exhausted(Exhausted {
+            fd: Some(w.fd),
+            what: &w.desc.what,
+            call: ep.call,
+            errno: ep.errno,
+            refused: ep.refused,
+            duration: ep.since.elapsed(),
+        }))
+    }
+
+    /// Tries again what ran out, for the fds whose back-off is over.
+    fn retry_exhausted(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .in_episode
+            .iter()
+            .copied()
+            .filter(|&t| self.tracks[t].exhausted.is_some_and(|ep| ep.due(now)))
+            .collect();
+        for t in due {
+            if self.set.fds[t].role == Role::Listener {
+                self.accept_all(t)?;
+            } else {
+                self.reopen(t)?;
+            }
+        }
+        Ok(())
     }
 
     /// PRI on a socket: take the urgent byte now (to report it at its mark), or, when
@@ -1222,6 +1339,10 @@ impl Engine<'_> {
     fn reopen(&mut self, t: usize) -> Result<()> {
         let new = match self.set.open_again(t) {
             Ok(new) => new,
+            // Out of fds: the old read end stays (no writer is lost) until one is free.
+            Err(Error::Sys { errno, .. }) if exhaust::is_exhaustion(errno) => {
+                return self.exhausted(t, "open", errno);
+            }
             // The path is gone (unlinked, say): that FIFO is over, the others go on.
             Err(Error::Sys { errno, call, .. }) => {
                 let w = &self.set.fds[t];
@@ -1247,7 +1368,7 @@ impl Engine<'_> {
         let tr = &mut self.tracks[t];
         // The new fd has no hang-up; what is still queued was already reported.
         tr.state = tr.state.without(Conditions::HANGUP);
-        Ok(())
+        self.end_episode(t)
     }
 
     /// Takes fd `t` out of every backend.
@@ -1264,12 +1385,14 @@ impl Engine<'_> {
         if tr.park != Park::No {
             self.recheck.delete(fd)?;
         }
-        // A parked level registration is already out of the main backend.
-        let in_main = tr.park != Park::Out
-            || !matches!(
-                tr.reg,
-                Some(Registered::Level | Registered::PollFallback(_))
-            );
+        // A parked level registration is already out of the main backend, and so is
+        // an fd in an exhaustion episode.
+        let in_main = tr.exhausted.is_none_or(|ep| ep.armed())
+            && (tr.park != Park::Out
+                || !matches!(
+                    tr.reg,
+                    Some(Registered::Level | Registered::PollFallback(_))
+                ));
         if in_main {
             self.main.delete(fd)?;
         }
@@ -1279,7 +1402,15 @@ impl Engine<'_> {
     /// Fd `t` leaves the watch set for good.
     fn remove(&mut self, t: usize) -> Result<()> {
         self.flush_urgent(t)?;
+        self.end_episode(t)?;
         self.unregister(t)?;
+        // A descriptor is about to be freed: what ran out may be had now.
+        let now = Instant::now();
+        for &x in &self.in_episode {
+            if let Some(ep) = self.tracks[x].exhausted.as_mut() {
+                ep.freed(now);
+            }
+        }
         self.tracks[t].source = None;
         // The slot will serve another fd: keep what the summary says of this one.
         let (w, tr) = (&self.set.fds[t], &self.tracks[t]);

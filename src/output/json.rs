@@ -92,6 +92,7 @@ fn relay_name(r: &crate::event::Relay<'_>) -> &'static str {
         R::Summary { .. } => "summary",
         R::Signal { .. } => "signal",
         R::Timeout { .. } => "timeout",
+        R::Exhausted(_) => "exhausted",
     }
 }
 
@@ -110,7 +111,11 @@ fn traffic(o: &mut impl Write, t: &crate::event::Traffic) -> io::Result<()> {
 fn relay(o: &mut impl Write, r: &crate::event::Relay<'_>) -> io::Result<()> {
     use crate::event::Relay as R;
     let conn = match r {
-        R::Listen { .. } | R::Summary { .. } | R::Signal { .. } | R::Timeout { .. } => 0,
+        R::Listen { .. }
+        | R::Summary { .. }
+        | R::Signal { .. }
+        | R::Timeout { .. }
+        | R::Exhausted(_) => 0,
         R::Accept { conn, .. }
         | R::Connect { conn, .. }
         | R::Data { conn, .. }
@@ -218,8 +223,21 @@ fn relay(o: &mut impl Write, r: &crate::event::Relay<'_>) -> io::Result<()> {
             write!(o, ",\"name\":\"{name}\",\"number\":{number},\"pid\":{pid}")?;
         }
         R::Timeout { idle } => write!(o, ",\"timeout\":{:.6}", secs(*idle))?,
+        R::Exhausted(x) => exhausted(o, x)?,
     }
     Ok(())
+}
+
+/// The fields of an `exhausted` event after `fd` and `what`.
+fn exhausted(o: &mut impl Write, x: &crate::event::Exhausted<'_>) -> io::Result<()> {
+    write!(
+        o,
+        ",\"call\":\"{}\",\"errno\":\"{:?}\",\"refused\":{},\"duration\":{:.6}",
+        x.call,
+        x.errno,
+        x.refused,
+        secs(x.duration)
+    )
 }
 
 /// The fields of a `blocked` event (`fdwatch pid:PID`).
@@ -290,6 +308,7 @@ impl<W: Write> Printer for Json<W> {
             Event::Error { .. } => "error",
             Event::Data { .. } => "data",
             Event::Accept { .. } => "accept",
+            Event::Exhausted(_) => "exhausted",
             Event::Connect { .. } => "connect",
             Event::Urgent(_) => "urgent",
             Event::Signal { .. } => "signal",
@@ -342,6 +361,13 @@ impl<W: Write> Printer for Json<W> {
                 string(o, what)?;
                 write!(o, ",\"errno\":\"{errno:?}\",\"message\":")?;
                 string(o, message)?;
+            }
+            Event::Exhausted(x) => {
+                o.write_all(b",\"fd\":")?;
+                opt_num(o, x.fd.map(i64::from))?;
+                o.write_all(b",\"what\":")?;
+                string(o, x.what)?;
+                exhausted(o, x)?;
             }
             Event::Data {
                 fd,

@@ -359,7 +359,29 @@ impl<W: Write> Text<W> {
                     Style::new().yellow(),
                 )
             }
+            R::Exhausted(x) => {
+                write!(self.out, "{:9}", "")?;
+                self.exhausted(x)
+            }
         }
+    }
+}
+
+impl<W: Write> Text<W> {
+    /// `exhausted: accept failed with EMFILE (Too many open files) for 1.2s; 20 clients refused`
+    fn exhausted(&mut self, x: &crate::event::Exhausted<'_>) -> io::Result<()> {
+        self.styled(
+            format_args!(
+                "exhausted: {} failed with {:?} ({}) for {}; {} client{} refused (closed at once)",
+                x.call,
+                x.errno,
+                x.errno.desc(),
+                seconds(x.duration),
+                x.refused,
+                if x.refused == 1 { "" } else { "s" }
+            ),
+            Style::new().red(),
+        )
     }
 }
 
@@ -457,6 +479,11 @@ impl<W: Write> Printer for Text<W> {
                     format_args!("accept from {peer} (listener fd {listener})"),
                     Style::new().cyan(),
                 )?;
+            }
+            Event::Exhausted(x) => {
+                self.fd_col(x.fd)?;
+                write!(self.out, "{:<WHAT$} ", x.what)?;
+                self.exhausted(x)?;
             }
             Event::Connect { fd, what, error } => {
                 self.fd_col(Some(*fd))?;

@@ -14,7 +14,8 @@ use nix::sys::socket::{self, sockopt};
 
 use crate::backend::{self, Backend, BackendKind, Mode, Readiness};
 use crate::error::{Error, Result};
-use crate::event::{Event, Relay as R, Side, Traffic};
+use crate::event::{Event, Exhausted, Relay as R, Side, Traffic};
+use crate::exhaust::{self, Episode, Reserve};
 use crate::net;
 use crate::reader::{self, ReadMode};
 use crate::readiness::Conditions;
@@ -151,6 +152,10 @@ struct Relay<'a> {
     listeners: Vec<OwnedFd>,
     /// A `unix-listen:` socket file, removed at exit.
     bound: Option<net::BoundPath>,
+    /// Accepting ran out of fds or memory: the listeners wait out a back-off.
+    exhausted: Option<Episode>,
+    /// The spare descriptor that lets the relay refuse clients when fds run out.
+    reserve: Reserve,
     listening: bool,
     backend: Box<dyn Backend>,
     signals: Option<Signals>,
@@ -247,6 +252,8 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         connect_to,
         listeners: listening.fds,
         bound: listening.path,
+        exhausted: None,
+        reserve: Reserve::new(),
         listening: true,
         backend,
         signals,
@@ -299,6 +306,9 @@ impl Relay<'_> {
             {
                 slice = Some(slice.map_or(self.cfg.interval, |s| s.min(self.cfg.interval)));
             }
+            if let Some(until) = self.exhausted.and_then(|ep| ep.wait(now)) {
+                slice = Some(slice.map_or(until, |s| s.min(until)));
+            }
             ready.clear();
             let mask = self.signals.as_ref().and_then(|s| s.wait_mask.as_ref());
             match self.backend.wait(slice, mask, &mut ready) {
@@ -315,6 +325,11 @@ impl Relay<'_> {
                     (t, None) => self.on_ready(t, r.cond)?,
                 }
             }
+            if self.exhausted.is_some_and(|ep| ep.due(Instant::now())) {
+                for i in 0..self.listeners.len() {
+                    self.accept_all(i)?;
+                }
+            }
             self.flush_counts()?;
             self.rep.flush()?;
         }
@@ -324,6 +339,7 @@ impl Relay<'_> {
                 self.close(slot)?;
             }
         }
+        self.end_episode()?;
         self.rep.emit(&Event::Relay(R::Summary {
             connections: self.accepted,
             traffic: self.total,
@@ -361,9 +377,11 @@ impl Relay<'_> {
         while self.listening {
             let (client, peer) = match net::accept(self.listeners[i].as_fd()) {
                 Ok(Some(a)) => a,
-                Ok(None) => return Ok(()),
+                Ok(None) => return self.rearm(),
+                // Out of fds or memory: back off (see exhaust.rs), never spin.
+                Err(e) if exhaust::is_exhaustion(e) => return self.exhausted(i, "accept", e),
                 Err(e) => {
-                    // Out of fds, say: reported; the listener is tried again next wait.
+                    // Reported; the listener is tried again next wait.
                     self.rep.emit(&Event::Relay(R::Error {
                         conn: 0,
                         from: None,
@@ -373,6 +391,23 @@ impl Relay<'_> {
                     return Ok(());
                 }
             };
+            let target = net::connect(&self.connect_to, &format!("relay TARGET '{}'", self.target));
+            // The client came in but its TARGET side cannot be had: it is refused like
+            // the others of this episode (closed at once), with no events of its own.
+            if let Err(Error::Sys { errno, call, .. }) = &target
+                && exhaust::is_exhaustion(*errno)
+            {
+                drop(client);
+                let (call, errno) = (*call, *errno);
+                self.exhausted(i, call, errno)?;
+                if let Some(ep) = self.exhausted.as_mut() {
+                    ep.refused += 1;
+                }
+                return Ok(());
+            }
+            if self.exhausted.is_some() {
+                self.end_episode()?;
+            }
             self.accepted += 1;
             self.last_traffic = Instant::now();
             let id = self.accepted;
@@ -387,29 +422,28 @@ impl Relay<'_> {
                     self.backend.delete(l.as_raw_fd())?;
                 }
             }
-            let fd =
-                match net::connect(&self.connect_to, &format!("relay TARGET '{}'", self.target)) {
-                    Ok(fd) => fd,
-                    // Refused at once (a UNIX socket without a listener, say): this client
-                    // is closed; the relay goes on.
-                    Err(Error::Sys { errno, .. }) => {
-                        self.rep.emit(&Event::Relay(R::Connect {
-                            conn: id,
-                            target: &self.target,
-                            error: Some(errno),
-                        }))?;
-                        drop(client);
-                        self.closed += 1;
-                        self.rep.emit(&Event::Relay(R::Close {
-                            conn: id,
-                            traffic: Traffic::default(),
-                            duration: Duration::ZERO,
-                        }))?;
-                        self.check_count();
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
+            let fd = match target {
+                Ok(fd) => fd,
+                // Refused at once (a UNIX socket without a listener, say): this client
+                // is closed; the relay goes on.
+                Err(Error::Sys { errno, .. }) => {
+                    self.rep.emit(&Event::Relay(R::Connect {
+                        conn: id,
+                        target: &self.target,
+                        error: Some(errno),
+                    }))?;
+                    drop(client);
+                    self.closed += 1;
+                    self.rep.emit(&Event::Relay(R::Close {
+                        conn: id,
+                        traffic: Traffic::default(),
+                        duration: Duration::ZERO,
+                    }))?;
+                    self.check_count();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let conn = Conn {
                 id,
                 client,
@@ -443,6 +477,62 @@ impl Relay<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `call` ran out of a resource: the clients waiting on listener `i` are refused
+    /// (the reserve descriptor), and no listener is asked again until the back-off
+    /// ends or a connection closes.
+    fn exhausted(&mut self, i: usize, call: &'static str, errno: Errno) -> Result<()> {
+        let refused = self.reserve.refuse_pending(self.listeners[i].as_fd());
+        let began = Episode::record(&mut self.exhausted, call, errno);
+        if let Some(ep) = self.exhausted.as_mut() {
+            ep.refused += refused;
+        }
+        if began && self.listening {
+            for l in &self.listeners {
+                self.backend.delete(l.as_raw_fd())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A try in an episode found nobody waiting: the listeners go back into the wait
+    /// (the next client decides whether the episode is over).
+    fn rearm(&mut self) -> Result<()> {
+        let Some(ep) = self.exhausted.as_mut().filter(|ep| !ep.armed()) else {
+            return Ok(());
+        };
+        ep.rearm();
+        self.listen_again()
+    }
+
+    fn listen_again(&mut self) -> Result<()> {
+        if self.listening {
+            for (i, l) in self.listeners.iter().enumerate() {
+                self.backend
+                    .add(l.as_raw_fd(), LISTENERS - i, Interest::READ)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The episode is over (a client was served, or the relay ends): its one event,
+    /// and the listeners back in the wait.
+    fn end_episode(&mut self) -> Result<()> {
+        let Some(ep) = self.exhausted.take() else {
+            return Ok(());
+        };
+        if !ep.armed() {
+            self.listen_again()?;
+        }
+        self.rep.emit(&Event::Relay(R::Exhausted(Exhausted {
+            fd: None,
+            what: "",
+            call: ep.call,
+            errno: ep.errno,
+            refused: ep.refused,
+            duration: ep.since.elapsed(),
+        })))
     }
 
     fn register(&mut self, slot: usize) -> Result<()> {
@@ -735,6 +825,10 @@ impl Relay<'_> {
         let _ = self.backend.delete(c.target.as_raw_fd());
         self.free.push(slot);
         self.closed += 1;
+        // Two descriptors freed: what ran out may be had now.
+        if let Some(ep) = self.exhausted.as_mut() {
+            ep.freed(Instant::now());
+        }
         let traffic = c.traffic();
         self.total.add(&traffic);
         if report {
