@@ -32,11 +32,9 @@ use std::io::Write;
 
 /// Prints `fdwatch: MSG` as one line on stderr; a closed stderr is ignored.
 pub fn report_error(msg: &str) {
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "fdwatch: {}",
-        escape::message(msg)
-    );
+    // One write, so the line cannot interleave with anything else on stderr.
+    let line = format!("fdwatch: {}\n", escape::message(msg));
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Runs a parsed command line and returns the exit status (SPEC §4.7).

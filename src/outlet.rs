@@ -53,6 +53,9 @@ pub struct Outlet {
     how: How,
     /// When a run-ending signal was first seen while waiting: the grace ends then.
     give_up_at: Option<Instant>,
+    /// A write failed for good (ENOSPC, EPIPE): the run ends on that error, and what is
+    /// still buffered is dropped rather than written at exit after all.
+    broken: bool,
 }
 
 impl Outlet {
@@ -79,6 +82,7 @@ impl Outlet {
             fd,
             how,
             give_up_at: None,
+            broken: false,
         }
     }
 
@@ -125,6 +129,9 @@ impl Outlet {
 
 impl io::Write for Outlet {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.broken {
+            return Ok(buf.len());
+        }
         loop {
             let r = match &self.how {
                 How::Socket => socket::send(
@@ -137,8 +144,16 @@ impl io::Write for Outlet {
             match r {
                 Ok(n) => return Ok(n),
                 Err(Errno::EINTR) => {}
-                Err(Errno::EAGAIN) => self.wait()?,
-                Err(e) => return Err(e.into()),
+                Err(Errno::EAGAIN) => {
+                    if let Err(e) = self.wait() {
+                        self.broken = true;
+                        return Err(e);
+                    }
+                }
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e.into());
+                }
             }
         }
     }

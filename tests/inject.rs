@@ -1,0 +1,1182 @@
+//! Fault injection (issue 16, point 8): the real binary under
+//! `strace -f -qq -e trace=SYSCALL -e inject=SYSCALL:error=ERRNO:when=N`, one fault per
+//! case, each case asserting the exit status, stderr (exactly one `fdwatch: ...` line
+//! where an error is expected, nothing where none is, never "panicked"), no hang (a
+//! pidfd watchdog on strace and on fdwatch under it) and no loop (fdwatch blocks in its
+//! wait again where it keeps running).
+//!
+//! `when=N` must hit the intended call, so every case first traces the same scenario
+//! without a fault and counts: N is the position of the intended call among all calls of
+//! that syscall (the Rust runtime's own start-up calls, the signal self-pipe's drains
+//! and fdwatch's private reopen of a pipe count too). The injecting run records its own
+//! trace, and the case checks that exactly the intended call was hit (`(INJECTED)`).
+//!
+//! The wait calls found (x86_64, glibc linked statically): select -> pselect6 (NULL
+//! mask), pselect -> pselect6, poll -> poll (the first poll is the Rust runtime's check of
+//! fds 0-2, so fdwatch's first wait is the second), ppoll -> ppoll, epoll -> epoll_wait in
+//! a one-shot run and epoll_pwait with -m. recv is recvfrom, accept is accept4. Stdout
+//! may be written through fd 1 or a private reopen of it: its write is found by content.
+//!
+//! EINTR is injected twice per backend and mode: at once (the run still ends after its
+//! timeout, not before), and with each interrupted call held 300 ms by strace
+//! (`delay_enter`), which only a wait that retries with the time left (not the whole
+//! timeout again) survives.
+//!
+//! strace must be on PATH: a run without it fails saying so (.ci/run installs it).
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::errno::Errno;
+use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{self, MsgFlags};
+use serde_json::{Value, json};
+
+/// How long a step that waits on fdwatch's output may take (strace slows it down).
+const STEP: Duration = Duration::from_secs(10);
+
+// strace ----------------------------------------------------------------------------------
+
+/// strace from PATH; the test fails (it does not skip) when there is none.
+fn strace() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let p = dir.join("strace");
+        if nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK).is_ok() {
+            return p;
+        }
+    }
+    panic!(
+        "strace is needed for the fault-injection tests (strace -e inject=...) and is not on \
+         PATH ({path:?}); .ci/run installs it (apt-get install strace)"
+    );
+}
+
+/// `strace -f -qq -o TRACE -e FILTER... fdwatch ARGV...` with `fds` placed at their numbers
+/// in the child (strace passes them on to fdwatch).
+fn traced(
+    trace: &Path,
+    filters: &[String],
+    argv: &[&str],
+    fds: &[(BorrowedFd<'_>, RawFd)],
+) -> Command {
+    let mut cmd = Command::new(strace());
+    cmd.args(["-f", "-qq", "-o"]).arg(trace);
+    for f in filters {
+        cmd.arg("-e").arg(f);
+    }
+    cmd.arg(bin()).args(argv).stdin(Stdio::null());
+    cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+    let fds: Vec<(RawFd, RawFd)> = fds.iter().map(|(f, at)| (f.as_raw_fd(), *at)).collect();
+    let base = fds.iter().map(|&(a, b)| a.max(b)).max().unwrap_or(0) + 1;
+    // SAFETY: only async-signal-safe calls (fcntl, dup2, close) run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut tmp = Vec::with_capacity(fds.len());
+            for &(src, _) in &fds {
+                let t = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, base);
+                if t < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                tmp.push(t);
+            }
+            for (&t, &(_, dst)) in tmp.iter().zip(&fds) {
+                if libc::dup2(t, dst) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(t);
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// The filters of a run that only records `sc` calls.
+fn record(sc: &str) -> Vec<String> {
+    vec![format!("trace={sc}")]
+}
+
+/// The filters of a run that records `sc` calls and fails them with `errno` at `when`.
+fn inject(sc: &str, errno: &str, when: &str) -> Vec<String> {
+    vec![
+        format!("trace={sc}"),
+        format!("inject={sc}:error={errno}:when={when}"),
+    ]
+}
+
+/// The recorded calls of a trace: each line without strace's pid prefix.
+fn trace_lines(trace: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(trace)
+        .unwrap_or_else(|e| panic!("reading the trace {}: {e}", trace.display()));
+    text.lines()
+        .map(|l| {
+            let l = l.trim_start();
+            match l.split_once(' ') {
+                Some((pid, rest)) if pid.bytes().all(|b| b.is_ascii_digit()) => {
+                    rest.trim_start().to_owned()
+                }
+                _ => l.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The calls of syscall `sc` in a trace.
+fn calls_of(lines: &[String], sc: &str) -> Vec<String> {
+    let open = format!("{sc}(");
+    lines
+        .iter()
+        .filter(|l| l.starts_with(&open))
+        .cloned()
+        .collect()
+}
+
+/// The 1-based position among the `sc` calls of the first one `hit` accepts: the `when=`
+/// that hits it. Fails naming the case and showing the calls when there is none.
+fn position(
+    case: &str,
+    lines: &[String],
+    sc: &str,
+    what: &str,
+    hit: impl Fn(&str) -> bool,
+) -> usize {
+    let calls = calls_of(lines, sc);
+    calls
+        .iter()
+        .position(|l| hit(l))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{case}: the traced run made no {sc} call {what}: {calls:#?}"))
+}
+
+/// The injected calls of a trace.
+fn injected(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.contains("(INJECTED)"))
+        .cloned()
+        .collect()
+}
+
+/// The fd argument of a recorded call: `read(7, ...` -> 7.
+fn first_arg(call: &str) -> &str {
+    let args = call.split_once('(').map_or("", |x| x.1);
+    args.split([',', ')']).next().unwrap_or("").trim()
+}
+
+// Processes --------------------------------------------------------------------------------
+
+/// The process whose parent is `parent` (strace, our child) and whose name is `comm`,
+/// once it exists (/proc polled every millisecond, 10 s at most); None when strace ended
+/// first (a run that is over before it was seen).
+fn child_named(case: &str, tracer: &mut Child, comm: &str) -> Option<u32> {
+    let parent = tracer.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let name = head.split_once('(').map_or("", |x| x.1);
+            let ppid = rest
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(parent) && name == comm {
+                return Some(pid);
+            }
+        }
+        if tracer.try_wait().expect("try_wait strace").is_some() {
+            return None;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: strace (pid {parent}) never started {comm}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn pidfd_open(case: &str, pid: u32) -> OwnedFd {
+    let pid = libc::pid_t::try_from(pid).expect("pid");
+    // SAFETY: pidfd_open(pid, 0) returns a new close-on-exec fd or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    assert!(raw >= 0, "{case}: pidfd_open({pid}): {}", Errno::last());
+    // SAFETY: a fresh fd that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(RawFd::try_from(raw).expect("fd")) }
+}
+
+/// Sends `sig` through a pidfd; a process that already ended (ESRCH) is left alone.
+fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) {
+    // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    assert!(
+        r == 0 || Errno::last() == Errno::ESRCH,
+        "pidfd_send_signal({sig}): {}",
+        Errno::last()
+    );
+}
+
+/// A watchdog for fdwatch under strace (not the test's child, so common::Watchdog cannot
+/// take it): SIGKILL after `limit` or when the test panics. strace's own watchdog alone
+/// would leave a detached fdwatch running, holding the output pipes.
+struct TraceeDog {
+    pidfd: std::sync::Arc<OwnedFd>,
+    disarm: Option<OwnedFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TraceeDog {
+    fn new(case: &str, pid: u32) -> TraceeDog {
+        let pidfd = std::sync::Arc::new(pidfd_open(case, pid));
+        let (quiet, disarm) = pipe();
+        let thread = {
+            let pidfd = std::sync::Arc::clone(&pidfd);
+            let case = case.to_owned();
+            thread::spawn(move || {
+                let deadline = Instant::now() + WATCHDOG;
+                loop {
+                    let mut fds = [
+                        PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+                        PollFd::new(quiet.as_fd(), PollFlags::POLLIN),
+                    ];
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+                    match nix::poll::poll(&mut fds, ms) {
+                        Ok(0) if Instant::now() < deadline => {}
+                        Ok(0) => {
+                            eprintln!(
+                                "{case}: fdwatch (pid {pid}) under strace still runs: killed"
+                            );
+                            pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
+                            return;
+                        }
+                        Ok(_) => return,
+                        Err(Errno::EINTR) => {}
+                        Err(e) => panic!("{case}: watchdog poll: {e}"),
+                    }
+                }
+            })
+        };
+        TraceeDog {
+            pidfd,
+            disarm: Some(disarm),
+            thread: Some(thread),
+        }
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        pidfd_signal(self.pidfd.as_fd(), sig);
+    }
+}
+
+impl Drop for TraceeDog {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            pidfd_signal(self.pidfd.as_fd(), libc::SIGKILL);
+        }
+        drop(self.disarm.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// fdwatch's JSON lines, read by a thread as they come, so a step can wait for an event
+/// with a deadline while the test also watches its own sockets.
+struct Events {
+    case: String,
+    rx: Receiver<Value>,
+    seen: Vec<Value>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Events {
+    fn new(case: &str, out: ChildStdout) -> Events {
+        let (tx, rx) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                let v = serde_json::from_str::<Value>(&line)
+                    .unwrap_or_else(|_| json!({"event": "<not JSON>", "line": line}));
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        Events {
+            case: case.to_owned(),
+            rx,
+            seen: Vec::new(),
+            reader: Some(reader),
+        }
+    }
+
+    fn push(&mut self, v: Value) -> &Value {
+        assert!(
+            v["event"] != "<not JSON>",
+            "{}: a stdout line is not JSON: {v}",
+            self.case
+        );
+        assert!(
+            self.seen.len() < 100_000,
+            "{}: endless output (a loop?)",
+            self.case
+        );
+        self.seen.push(v);
+        self.seen.last().expect("pushed")
+    }
+
+    /// Waits (at most `limit`) for the next event `hit` accepts, reading on from the
+    /// events not yet looked at.
+    fn until(&mut self, step: &str, limit: Duration, hit: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(v) => {
+                    if hit(self.push(v)) {
+                        return self.seen.last().expect("the event").clone();
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "{}: {step}: not within {limit:?}; events so far: {:?}",
+                    self.case, self.seen
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "{}: {step}: fdwatch's output ended first; events: {:?}",
+                    self.case, self.seen
+                ),
+            }
+        }
+    }
+
+    /// Waits (at most `limit`) until `done(events so far)`.
+    fn wait_for(&mut self, step: &str, limit: Duration, done: impl Fn(&[Value]) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !done(&self.seen) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(v) => {
+                    self.push(v);
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "{}: {step}: not within {limit:?}; events so far: {:?}",
+                    self.case, self.seen
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "{}: {step}: fdwatch's output ended first; events: {:?}",
+                    self.case, self.seen
+                ),
+            }
+        }
+    }
+
+    /// Takes what has arrived so far, without waiting.
+    fn drain(&mut self) {
+        while let Ok(v) = self.rx.try_recv() {
+            self.push(v);
+        }
+    }
+
+    /// Every event, to the end of the output (fdwatch ended).
+    fn all(mut self) -> Vec<Value> {
+        while let Ok(v) = self.rx.recv() {
+            self.push(v);
+        }
+        if let Some(r) = self.reader.take() {
+            r.join().expect("stdout reader");
+        }
+        std::mem::take(&mut self.seen)
+    }
+}
+
+/// One fdwatch run under strace.
+struct Run {
+    case: String,
+    child: Child,
+    /// fdwatch's pid (strace's child).
+    pid: Option<u32>,
+    started: Instant,
+    _dog: Watchdog,
+    tracee: Option<TraceeDog>,
+}
+
+impl Run {
+    fn spawn(case: &str, mut cmd: Command) -> Run {
+        let started = Instant::now();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn strace");
+        let dog = Watchdog::new(&child, WATCHDOG, case);
+        let pid = child_named(case, &mut child, "fdwatch");
+        let tracee = pid.map(|p| TraceeDog::new(case, p));
+        Run {
+            case: case.to_owned(),
+            child,
+            pid,
+            started,
+            _dog: dog,
+            tracee,
+        }
+    }
+
+    /// fdwatch's pid; fails when it ended before it was seen.
+    fn pid(&self) -> u32 {
+        self.pid
+            .unwrap_or_else(|| panic!("{}: fdwatch ended at once", self.case))
+    }
+
+    /// Signals fdwatch (not strace).
+    fn signal(&self, sig: libc::c_int) {
+        self.tracee
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: fdwatch ended at once", self.case))
+            .signal(sig);
+    }
+
+    fn events(&mut self) -> Events {
+        Events::new(&self.case, self.child.stdout.take().expect("piped stdout"))
+    }
+
+    /// `finish`, but fdwatch must end by itself within `limit` (a fault that should end
+    /// the run): otherwise it is killed and the case fails showing its stderr.
+    fn finish_within(mut self, limit: Duration, why: &str) -> (ExitStatus, String, Duration) {
+        let deadline = Instant::now() + limit;
+        while self.child.try_wait().expect("try_wait strace").is_none() {
+            if Instant::now() >= deadline {
+                let case = self.case.clone();
+                self.signal(libc::SIGKILL);
+                let (_, err, _) = self.finish();
+                panic!("{case}: still running {limit:?} after the fault ({why}); stderr {err:?}");
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        self.finish()
+    }
+
+    /// Waits for the end: (status, stderr, time since spawn). The status is strace's,
+    /// which mirrors fdwatch's (exit code, or death by the same signal).
+    fn finish(self) -> (ExitStatus, String, Duration) {
+        let Run {
+            child,
+            started,
+            _dog,
+            tracee,
+            ..
+        } = self;
+        let out = child.wait_with_output().expect("wait strace");
+        let took = started.elapsed();
+        drop(tracee);
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            took,
+        )
+    }
+}
+
+/// Starts `mk(spec)` (a traced `tcp-listen:127.0.0.1:PORT` watcher) until it listens and
+/// blocks in its wait; a port taken by another socket in between (EADDRINUSE) is
+/// retried on another.
+fn listening(case: &str, mk: impl Fn(&str) -> Command) -> (Run, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut run = Run::spawn(case, mk(&format!("tcp-listen:127.0.0.1:{port}")));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if run.child.try_wait().expect("try_wait").is_some() {
+                let mut err = String::new();
+                let _ = run
+                    .child
+                    .stderr
+                    .take()
+                    .expect("stderr")
+                    .read_to_string(&mut err);
+                assert!(
+                    err.contains("EADDRINUSE"),
+                    "{case}: fdwatch exited at start: {err}"
+                );
+                break;
+            }
+            if proc_state(run.pid()) == Some('S') {
+                blocked(run.pid(), case);
+                return (run, port);
+            }
+            assert!(Instant::now() < deadline, "{case}: fdwatch never blocked");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    panic!("{case}: no free port after 5 tries");
+}
+
+// Checks -------------------------------------------------------------------------------
+
+/// fdwatch still runs (the fault must not end it) and blocks in its wait again (no
+/// busy loop).
+fn still_waiting(pid: u32, case: &str) {
+    assert!(
+        proc_state(pid).is_some_and(|st| st != 'Z'),
+        "{case}: fdwatch ended after the fault (it should go on)"
+    );
+    blocked(pid, case);
+}
+
+/// No stderr at all.
+fn quiet(case: &str, err: &str) {
+    assert!(err.is_empty(), "{case}: want no stderr, got {err:?}");
+}
+
+/// Exactly one stderr line, an fdwatch message; returns it.
+fn one_line(case: &str, status: ExitStatus, err: &str) -> String {
+    assert!(!err.contains("panicked"), "{case}: a panic: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{case}: want exactly one stderr line, got {err:?} (and {status})"
+    );
+    assert!(
+        lines[0].starts_with("fdwatch: "),
+        "{case}: the line is fdwatch's message: {err:?}"
+    );
+    lines[0].to_owned()
+}
+
+fn exit_code_is(case: &str, status: ExitStatus, want: i32, err: &str) {
+    assert_eq!(
+        status.code(),
+        Some(want),
+        "{case}: want exit {want}, got {status}; stderr {err:?}"
+    );
+}
+
+/// The injecting run hit exactly `n` calls, each accepted by `ok`.
+fn hit_exactly(case: &str, run_trace: &Path, n: usize, ok: impl Fn(&str) -> bool) {
+    let lines = trace_lines(run_trace);
+    let inj = injected(&lines);
+    assert_eq!(inj.len(), n, "{case}: want {n} injected calls: {inj:#?}");
+    for l in &inj {
+        assert!(
+            ok(l),
+            "{case}: the fault hit another call than intended: {l}"
+        );
+    }
+}
+
+fn send_oob(fd: impl AsFd, byte: u8) {
+    let n = socket::send(fd.as_fd().as_raw_fd(), &[byte], MsgFlags::MSG_OOB).expect("send OOB");
+    assert_eq!(n, 1, "send(MSG_OOB)");
+}
+
+/// The concatenated text of the data events for `fd`.
+fn text_of(evs: &[Value], fd: &Value) -> String {
+    evs.iter()
+        .filter(|e| e["event"] == "data" && &e["fd"] == fd)
+        .map(|e| e["text"].as_str().unwrap_or("<no text>"))
+        .collect()
+}
+
+/// Waits until `client` reads end of file or a reset (fdwatch refused it), or until
+/// `served` says fdwatch took it; at most `limit`. Returns true when it was closed.
+fn closed_or_served(
+    case: &str,
+    client: &TcpStream,
+    evs: &mut Events,
+    limit: Duration,
+    served: impl Fn(&[Value]) -> bool,
+) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        evs.drain();
+        if served(&evs.seen) {
+            return false;
+        }
+        let mut p = [PollFd::new(
+            client.as_fd(),
+            PollFlags::from_bits_retain(libc::POLLIN | libc::POLLRDHUP),
+        )];
+        if nix::poll::poll(&mut p, PollTimeout::from(5u8)).expect("poll") > 0 {
+            let mut b = [0u8; 16];
+            match (&*client).read(&mut b) {
+                Ok(0) => return true,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+                other => panic!("{case}: the client read {other:?} from fdwatch"),
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: the client is neither served nor closed after {limit:?} (left hanging); \
+             events {:?}",
+            evs.seen
+        );
+    }
+}
+
+// 1. EINTR on every backend's wait call ---------------------------------------------
+
+/// Every wait syscall fdwatch could use.
+const WAIT_CALLS: &str = "select,pselect6,poll,ppoll,epoll_wait,epoll_pwait,epoll_pwait2";
+
+/// The Rust runtime's check that fds 0-2 are open, made before main.
+fn runtime_poll(l: &str) -> bool {
+    l.starts_with("poll([{fd=0, events=0}, {fd=1, events=0}, {fd=2, events=0}]")
+}
+
+/// `-b B [-m] 0.5 3r` on an empty pipe whose writer stays open: the first three waits
+/// fail with EINTR; the run still ends after its 0.5 s, exit 1.
+/// `-b B [-m] T 3r` on an empty pipe whose writer stays open: the first three waits
+/// fail with EINTR; the run still ends after its timeout T, exit 1.
+///
+/// Instant (T = 0.5 s): an injected EINTR returns at once, so this shows EINTR is
+/// retried and neither ends the run early nor fails it. Delayed (T = 1 s, each of the
+/// three calls held 300 ms by strace before it fails): 0.9 s pass in interrupted calls,
+/// so the retries must wait only for the time left; restarting the full timeout after
+/// each EINTR would end at 1.9 s instead of 1.0 s.
+fn eintr(b: &str, monitor: bool, delayed: bool) {
+    let case = format!(
+        "-b {b}{}, EINTR on the first 3 waits{}",
+        if monitor { " -m" } else { "" },
+        if delayed { ", each after 300 ms" } else { "" }
+    );
+    let dir = TempDir::new();
+    let (r, w) = pipe();
+    let timeout = if delayed { "1" } else { "0.5" };
+    let mut argv = vec!["-b", b, "--format", "json", timeout, "3r"];
+    if monitor {
+        argv.insert(0, "-m");
+    }
+    // The traced run: which syscall waits, and where the first wait is among its calls.
+    let t0 = dir.path("plain");
+    let run = Run::spawn(
+        &case,
+        traced(&t0, &record(WAIT_CALLS), &argv, &[(r.as_fd(), 3)]),
+    );
+    let (st, err, _) = run.finish();
+    exit_code_is(&case, st, 1, &err);
+    let lines = trace_lines(&t0);
+    let waits: Vec<&String> = lines.iter().filter(|l| !runtime_poll(l)).collect();
+    let first = waits
+        .first()
+        .unwrap_or_else(|| panic!("{case}: no wait call traced: {lines:#?}"));
+    let sc = first.split_once('(').map_or("", |x| x.0).to_owned();
+    let expected: &[&str] = match b {
+        "select" => &["pselect6", "select"],
+        "pselect" => &["pselect6"],
+        "poll" => &["poll"],
+        "ppoll" => &["ppoll"],
+        _ => &["epoll_wait", "epoll_pwait", "epoll_pwait2"],
+    };
+    assert!(
+        expected.contains(&sc.as_str()),
+        "{case}: waits with {sc}: {first}"
+    );
+    let k = position(&case, &lines, &sc, "after the runtime's", |l| {
+        !runtime_poll(l)
+    });
+    println!("{case}: the wait is {sc}, when={k}..{}", k + 2);
+
+    // The injecting run.
+    let t1 = dir.path("inject");
+    let mut fault = inject(&sc, "EINTR", &format!("{k}..{}", k + 2));
+    if delayed {
+        fault[1] = format!(
+            "inject={sc}:error=EINTR:delay_enter=300000:when={k}..{}",
+            k + 2
+        );
+    }
+    let mut run = Run::spawn(&case, traced(&t1, &fault, &argv, &[(r.as_fd(), 3)]));
+    let evs = run.events();
+    let (st, err, took) = run.finish();
+    let evs = evs.all();
+    assert!(!err.contains("panicked"), "{case}: {err}");
+    exit_code_is(&case, st, 1, &err);
+    quiet(&case, &err);
+    hit_exactly(&case, &t1, 3, |l| {
+        l.starts_with(&format!("{sc}(")) && !runtime_poll(l) && l.contains("EINTR")
+    });
+    let t = if delayed { 1.0 } else { 0.5 };
+    assert!(
+        took.as_secs_f64() >= t,
+        "{case}: an interrupted wait ended the {t} s timeout early: {took:?}; {evs:?}"
+    );
+    let most = if delayed { 1.6 } else { 1.5 };
+    assert!(
+        took.as_secs_f64() < most,
+        "{case}: the {t} s timeout was not honoured across the retries (ended after \
+         {took:?}, want < {most} s); {evs:?}"
+    );
+    let s = last_summary(&case, &evs);
+    assert!(num(&case, &s, "elapsed") >= t, "{case}: {s}");
+    assert_eq!(of_kind(&evs, "timeout").len(), 1, "{case}: {evs:?}");
+    assert!(of_kind(&evs, "ready").is_empty(), "{case}: {evs:?}");
+    drop(w);
+}
+
+#[test]
+fn eintr_on_every_backends_wait_is_retried_and_the_timeout_holds() {
+    let mut cases = Vec::new();
+    for b in BACKENDS {
+        for (m, mt) in [(false, ""), (true, "-m")] {
+            for (d, dt) in [(false, ""), (true, "-delayed")] {
+                cases.push((format!("{b}{mt}{dt}"), (b, m, d)));
+            }
+        }
+    }
+    in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, m, d)| {
+        eintr(b, m, d)
+    });
+}
+
+// 2. EIO on the read of a pipe --------------------------------------------------------
+
+fn eio(b: &str) {
+    let case = format!("-b {b} -m --read=text, EIO on the pipe's read");
+    let dir = TempDir::new();
+    let argv = ["-m", "-b", b, "--read=text", "--format", "json", "5", "3r"];
+
+    // Traced: the read that returns the test's bytes.
+    let (r, w) = pipe();
+    write(&w, b"hello");
+    let t0 = dir.path("plain");
+    let mut run = Run::spawn(
+        &case,
+        traced(&t0, &record("read"), &argv, &[(r.as_fd(), 3)]),
+    );
+    let mut evs = run.events();
+    evs.until("the data", STEP, |e| e["event"] == "data");
+    drop((r, w));
+    let (st, err, _) = run.finish();
+    exit_code_is(&case, st, 0, &err);
+    let lines = trace_lines(&t0);
+    let k = position(&case, &lines, "read", "returning the data", |l| {
+        l.contains("\"hello\"")
+    });
+    let data_read = calls_of(&lines, "read")[k - 1].clone();
+    let fd = first_arg(&data_read).to_owned();
+    println!("{case}: read when={k} ({data_read})");
+
+    // Injected.
+    let (r, w) = pipe();
+    write(&w, b"hello");
+    let t1 = dir.path("inject");
+    let run = Run::spawn(
+        &case,
+        traced(
+            &t1,
+            &inject("read", "EIO", &k.to_string()),
+            &argv,
+            &[(r.as_fd(), 3)],
+        ),
+    );
+    let (st, err, _) = run.finish_within(Duration::from_secs(3), "want exit 2");
+    hit_exactly(&case, &t1, 1, |l| first_arg(l) == fd && l.contains("EIO"));
+    let line = one_line(&case, st, &err);
+    exit_code_is(&case, st, 2, &err);
+    assert!(
+        line.starts_with("fdwatch: fd 3 (") && line.contains(": read: ") && line.ends_with("(EIO)"),
+        "{case}: the line names fd 3, the call `read` and EIO \
+         (`fdwatch: fd 3 (WHAT): read: DESCRIPTION (EIO)`): {line:?}"
+    );
+    drop(w);
+}
+
+#[test]
+fn eio_on_a_pipe_read_is_one_line_and_exit_2() {
+    each_backend(&BACKENDS, eio);
+}
+
+// 3. ENOMEM on recv(MSG_OOB) ------------------------------------------------------------
+
+fn oob_argv<'a>(b: &'a str, spec: &'a str) -> Vec<&'a str> {
+    // The idle timeout is beyond every step's limit: the run never ends by itself while
+    // a step waits (an end would close a client left hanging and hide it).
+    vec!["-m", "-b", b, "--read=text", "--format", "json", "25", spec]
+}
+
+fn enomem_oob(b: &str) {
+    let case = format!("-b {b} -m --read=text tcp-listen, ENOMEM on recv(MSG_OOB)");
+    let dir = TempDir::new();
+
+    // Traced: a client sends a lone urgent byte and stays; the urgent event, then SIGTERM.
+    let t0 = dir.path("plain");
+    let (mut run, port) = listening(&case, |spec| {
+        traced(&t0, &record("recvfrom"), &oob_argv(b, spec), &[])
+    });
+    let mut evs = run.events();
+    let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    evs.until("the accept", STEP, is("accept"));
+    send_oob(&c, b'!');
+    evs.until("the urgent event", STEP, is("urgent"));
+    run.signal(libc::SIGTERM);
+    let (st, err, _) = run.finish();
+    assert_eq!(
+        st.signal(),
+        Some(libc::SIGTERM),
+        "{case}: traced run: {st}; {err}"
+    );
+    drop(c);
+    let lines = trace_lines(&t0);
+    let k = position(&case, &lines, "recvfrom", "with MSG_OOB", |l| {
+        l.contains("MSG_OOB")
+    });
+    println!(
+        "{case}: recvfrom when={k} ({})",
+        calls_of(&lines, "recvfrom")[k - 1]
+    );
+
+    // Injected.
+    let t1 = dir.path("inject");
+    let (mut run, port) = listening(&case, |spec| {
+        traced(
+            &t1,
+            &inject("recvfrom", "ENOMEM", &k.to_string()),
+            &oob_argv(b, spec),
+            &[],
+        )
+    });
+    let mut evs = run.events();
+    let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let acc = evs.until("the accept", STEP, is("accept"));
+    send_oob(&c, b'!');
+    let (st, err, _) = run.finish_within(Duration::from_secs(3), "want exit 2");
+    let evs = evs.all();
+    hit_exactly(&case, &t1, 1, |l| {
+        l.contains("MSG_OOB") && l.contains("ENOMEM")
+    });
+    let line = one_line(&case, st, &err);
+    exit_code_is(&case, st, 2, &err);
+    let fd = &acc["fd"];
+    assert!(
+        line.starts_with(&format!("fdwatch: fd {fd} ("))
+            && line.contains(": recv(MSG_OOB): ")
+            && line.ends_with("(ENOMEM)"),
+        "{case}: the line names the accepted fd {fd}, the call recv(MSG_OOB) and ENOMEM: \
+         {line:?}; events {evs:?}"
+    );
+    drop(c);
+}
+
+#[test]
+fn enomem_on_recv_msg_oob_is_one_line_naming_the_call_and_exit_2() {
+    each_backend(&BACKENDS, enomem_oob);
+}
+
+// 4. ECONNABORTED and EMFILE on accept4 --------------------------------------------------
+
+/// Checks with a trace that fdwatch calls accept4 only once a client is pending (so
+/// `when=1` hits a client's accept, not a call at start-up).
+fn first_accept_is_a_clients(case: &str, b: &str, dir: &TempDir) {
+    let t0 = dir.path("plain");
+    let (mut run, port) = listening(case, |spec| {
+        traced(&t0, &record("accept4"), &oob_argv(b, spec), &[])
+    });
+    let mut evs = run.events();
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.write_all(b"one").expect("send");
+    evs.until("the data", STEP, |e| e["event"] == "data");
+    run.signal(libc::SIGTERM);
+    let (st, err, _) = run.finish();
+    assert_eq!(
+        st.signal(),
+        Some(libc::SIGTERM),
+        "{case}: traced run: {st}; {err}"
+    );
+    let calls = calls_of(&trace_lines(&t0), "accept4");
+    let first = calls
+        .first()
+        .unwrap_or_else(|| panic!("{case}: no accept4 traced"));
+    assert!(
+        !first.contains("= -1"),
+        "{case}: the first accept4 is not the client's, when=1 would miss it: {calls:#?}"
+    );
+}
+
+fn accept_fault(b: &str, errno: &str) {
+    let case = format!("-b {b} -m --read=text tcp-listen, {errno} on the first accept4");
+    let dir = TempDir::new();
+    first_accept_is_a_clients(&case, b, &dir);
+
+    let t1 = dir.path("inject");
+    let (mut run, port) = listening(&case, |spec| {
+        traced(&t1, &inject("accept4", errno, "1"), &oob_argv(b, spec), &[])
+    });
+    let pid = run.pid();
+    let mut evs = run.events();
+    let mut c1 = TcpStream::connect(("127.0.0.1", port)).expect("connect 1");
+    let peer1 = c1.local_addr().expect("addr").to_string();
+    c1.write_all(b"one").expect("send one");
+    let served1 = |evs: &[Value]| -> bool {
+        let Some(acc) = evs
+            .iter()
+            .find(|e| e["event"] == "accept" && e["peer"] == peer1.as_str())
+        else {
+            return false;
+        };
+        text_of(evs, &acc["fd"]) == "one"
+    };
+    if errno == "ECONNABORTED" {
+        // The failed call took nothing from the backlog: the client is still there and
+        // must be served (accepted, its data read), not left until another comes.
+        evs.wait_for("client 1 (still in the backlog) served", STEP, served1);
+    } else {
+        // EMFILE: refused (closed by the reserve-descriptor technique) or served after
+        // the back-off; never left hanging.
+        let closed = closed_or_served(&case, &c1, &mut evs, Duration::from_secs(5), served1);
+        assert!(
+            !closed || proc_state(pid).is_some_and(|st| st != 'Z'),
+            "{case}: client 1 was closed because fdwatch ended: {:?}",
+            evs.seen
+        );
+    }
+    // No loop: it waits again.
+    still_waiting(pid, &case);
+    let mut c2 = TcpStream::connect(("127.0.0.1", port)).expect("connect 2");
+    let peer2 = c2.local_addr().expect("addr").to_string();
+    c2.write_all(b"two").expect("send two");
+    let acc2 = evs.until("client 2's accept", STEP, |e| {
+        e["event"] == "accept" && e["peer"] == peer2.as_str()
+    });
+    let fd2 = acc2["fd"].clone();
+    evs.wait_for("client 2's data", STEP, |seen| text_of(seen, &fd2) == "two");
+    still_waiting(pid, &case);
+    run.signal(libc::SIGTERM);
+    let (st, err, _) = run.finish();
+    let all = evs.all();
+    hit_exactly(&case, &t1, 1, |l| {
+        l.starts_with("accept4(") && l.contains(errno)
+    });
+    assert!(!err.contains("panicked"), "{case}: {err}");
+    quiet(&case, &err);
+    assert_eq!(
+        st.signal(),
+        Some(libc::SIGTERM),
+        "{case}: ended by SIGTERM, not before: {st}; {all:?}"
+    );
+    last_summary(&case, &all);
+    let ex = of_kind(&all, "exhausted");
+    if errno == "EMFILE" {
+        assert_eq!(
+            ex.len(),
+            1,
+            "{case}: one exhausted event for the episode: {all:?}"
+        );
+        assert_eq!(ex[0]["call"], "accept", "{case}: {}", ex[0]);
+        assert_eq!(ex[0]["errno"], "EMFILE", "{case}: {}", ex[0]);
+    } else {
+        assert!(
+            ex.is_empty(),
+            "{case}: ECONNABORTED is no exhaustion: {all:?}"
+        );
+    }
+    drop((c1, c2));
+}
+
+#[test]
+fn econnaborted_and_emfile_on_accept_the_next_client_is_served() {
+    let mut cases = Vec::new();
+    for b in BACKENDS {
+        for e in ["ECONNABORTED", "EMFILE"] {
+            cases.push((format!("{b}-{e}"), (b, e)));
+        }
+    }
+    in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, e)| {
+        accept_fault(b, e)
+    });
+}
+
+// 5. EAGAIN on a read after readiness ---------------------------------------------------
+
+fn eagain(b: &str) {
+    let case = format!("-b {b} -m --read=text, EAGAIN on the read after readiness");
+    let dir = TempDir::new();
+    let argv = ["-m", "-b", b, "--read=text", "--format", "json", "5", "3r"];
+
+    // Traced: "abc" written once fdwatch waits; the read that returns it.
+    let (r, w) = pipe();
+    let t0 = dir.path("plain");
+    let mut run = Run::spawn(
+        &case,
+        traced(&t0, &record("read"), &argv, &[(r.as_fd(), 3)]),
+    );
+    let mut evs = run.events();
+    blocked(run.pid(), &case);
+    write(&w, b"abc");
+    evs.until("the data", STEP, |e| e["event"] == "data");
+    drop((r, w));
+    let (st, err, _) = run.finish();
+    exit_code_is(&case, st, 0, &err);
+    let lines = trace_lines(&t0);
+    let k = position(&case, &lines, "read", "returning the data", |l| {
+        l.contains("\"abc\"")
+    });
+    let data_read = calls_of(&lines, "read")[k - 1].clone();
+    let fd = first_arg(&data_read).to_owned();
+    println!("{case}: read when={k} ({data_read})");
+
+    // Injected: that read says EAGAIN although the bytes are there.
+    let (r, w) = pipe();
+    let t1 = dir.path("inject");
+    let mut run = Run::spawn(
+        &case,
+        traced(
+            &t1,
+            &inject("read", "EAGAIN", &k.to_string()),
+            &argv,
+            &[(r.as_fd(), 3)],
+        ),
+    );
+    let pid = run.pid();
+    let mut evs = run.events();
+    still_waiting(pid, &case);
+    write(&w, b"abc");
+    // The ready event is printed after the wait's handling (the failed read) is done.
+    evs.until("fd 3 ready", STEP, |e| {
+        e["event"] == "ready" && e["fd"] == 3
+    });
+    // No busy loop on the fd that said "nothing": it waits again.
+    still_waiting(pid, &case);
+    write(&w, b"def");
+    let fd3 = Value::from(3);
+    evs.wait_for("all 6 bytes (none lost after the EAGAIN)", STEP, |seen| {
+        text_of(seen, &fd3).len() >= 6
+    });
+    still_waiting(pid, &case);
+    drop((r, w));
+    let (st, err, _) = run.finish();
+    let all = evs.all();
+    hit_exactly(&case, &t1, 1, |l| {
+        first_arg(l) == fd && l.contains("EAGAIN")
+    });
+    assert!(!err.contains("panicked"), "{case}: {err}");
+    exit_code_is(&case, st, 0, &err);
+    quiet(&case, &err);
+    assert_eq!(text_of(&all, &fd3), "abcdef", "{case}: {all:?}");
+    let totals: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["event"] == "data")
+        .map(|e| &e["total"])
+        .collect();
+    assert_eq!(
+        totals.last().copied(),
+        Some(&Value::from(6)),
+        "{case}: {all:?}"
+    );
+    let s = last_summary(&case, &all);
+    let waits = s["waits"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        waits <= 20,
+        "{case}: {waits} waits for two writes (a loop?): {s}"
+    );
+}
+
+#[test]
+fn eagain_on_a_read_after_readiness_loses_nothing_and_does_not_spin() {
+    each_backend(&BACKENDS, eagain);
+}
+
+// 6. EPIPE and ENOSPC on the first write to stdout ------------------------------------
+
+fn stdout_fault(b: &str, errno: &str) {
+    let case = format!("-b {b} -m --read=text, {errno} on the first write to stdout");
+    let dir = TempDir::new();
+    let argv = ["-m", "-b", b, "--read=text", "--format", "json", "5", "3r"];
+
+    // Traced: the first write of the events (no signal arrives, so no self-pipe write).
+    // fdwatch may write stdout through fd 1 or through a private reopen of it: the
+    // write is the first whose bytes are the JSON events, and its fd is stdout's.
+    let (r, w) = pipe();
+    write(&w, b"hello");
+    let t0 = dir.path("plain");
+    let mut run = Run::spawn(
+        &case,
+        traced(&t0, &record("write"), &argv, &[(r.as_fd(), 3)]),
+    );
+    let mut evs = run.events();
+    evs.until("the data", STEP, |e| e["event"] == "data");
+    drop((r, w));
+    let (st, err, _) = run.finish();
+    exit_code_is(&case, st, 0, &err);
+    let lines = trace_lines(&t0);
+    let k = position(&case, &lines, "write", "of the events to stdout", |l| {
+        l.contains("\"{\\\"event\\\":")
+    });
+    let first = calls_of(&lines, "write")[k - 1].clone();
+    let out_fd = first_arg(&first).to_owned();
+    println!("{case}: write when={k} ({first})");
+
+    // Injected.
+    let (r, w) = pipe();
+    write(&w, b"hello");
+    let t1 = dir.path("inject");
+    let run = Run::spawn(
+        &case,
+        traced(
+            &t1,
+            &inject("write", errno, &k.to_string()),
+            &argv,
+            &[(r.as_fd(), 3)],
+        ),
+    );
+    let (st, err, _) = run.finish_within(
+        Duration::from_secs(3),
+        "the failed write should end the run, not the 5 s idle timeout",
+    );
+    hit_exactly(&case, &t1, 1, |l| {
+        first_arg(l) == out_fd && l.contains(errno)
+    });
+    assert!(!err.contains("panicked"), "{case}: {err}");
+    if errno == "EPIPE" {
+        exit_code_is(&case, st, 0, &err);
+        quiet(&case, &err);
+    } else {
+        let line = one_line(&case, st, &err);
+        exit_code_is(&case, st, 2, &err);
+        assert!(
+            line.contains("stdout") && line.contains("ENOSPC"),
+            "{case}: the line names stdout and ENOSPC: {line:?}"
+        );
+    }
+    drop(w);
+}
+
+#[test]
+fn epipe_on_stdout_is_silent_and_enospc_is_one_line() {
+    let mut cases = Vec::new();
+    for b in BACKENDS {
+        for e in ["EPIPE", "ENOSPC"] {
+            cases.push((format!("{b}-{e}"), (b, e)));
+        }
+    }
+    in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, e)| {
+        stdout_fault(b, e)
+    });
+}
