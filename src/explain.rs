@@ -12,13 +12,13 @@ use nix::libc;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
 
-use crate::backend::{poll_conditions, poll_events};
+use crate::backend::{self, poll_conditions, poll_events};
 use crate::describe;
 use crate::error::Result;
 use crate::event::{Blocked, Event, WaitedFd};
 use crate::pidfd::Process;
+use crate::readiness::Interest;
 use crate::report::Reporter;
-use crate::spec::Interest;
 
 /// The largest pollfd array or fd_set read from a process (a corrupt count must not
 /// make fdwatch read megabytes).
@@ -219,12 +219,7 @@ fn pollfds(mem: &Memory, addr: u64, n: u64) -> std::result::Result<Waits, String
         .map(|c| {
             let fd = i32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
             let ev = i16::from_ne_bytes([c[4], c[5]]);
-            let want = Interest {
-                read: ev & (libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND) != 0,
-                write: ev & (libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND) != 0,
-                urgent: ev & libc::POLLPRI != 0,
-            };
-            (fd, want, Vec::new())
+            (fd, backend::poll_interest(ev), Vec::new())
         })
         // A negative fd is an entry poll skips.
         .filter(|(fd, _, _)| *fd >= 0)
@@ -302,7 +297,10 @@ fn epoll(p: &Process, epfd: u64, timeout_ms: Option<i64>) -> std::result::Result
     let mut fds: Vec<(RawFd, Interest, Vec<&'static str>)> = info
         .lines()
         .filter_map(parse_tfd)
-        .map(|(fd, ev)| (fd, epoll_want(ev), epoll_flags(ev)))
+        .map(|(fd, ev)| {
+            let (want, flags) = backend::epoll_registration(ev);
+            (fd, want, flags)
+        })
         .collect();
     fds.sort_by_key(|f| f.0);
     Ok(Waits {
@@ -322,29 +320,6 @@ fn parse_tfd(line: &str) -> Option<(RawFd, u32)> {
     }
     let ev = u32::from_str_radix(it.next()?, 16).ok()?;
     Some((fd, ev))
-}
-
-fn epoll_want(ev: u32) -> Interest {
-    let on = |bit: i32| ev & bit as u32 != 0;
-    Interest {
-        read: on(libc::EPOLLIN | libc::EPOLLRDNORM),
-        write: on(libc::EPOLLOUT | libc::EPOLLWRNORM),
-        urgent: on(libc::EPOLLPRI),
-    }
-}
-
-fn epoll_flags(ev: u32) -> Vec<&'static str> {
-    [
-        (libc::EPOLLET, "ET"),
-        (libc::EPOLLONESHOT, "ONESHOT"),
-        (libc::EPOLLEXCLUSIVE, "EXCLUSIVE"),
-        (libc::EPOLLWAKEUP, "WAKEUP"),
-        (libc::EPOLLRDHUP, "RDHUP"),
-    ]
-    .into_iter()
-    .filter(|&(bit, _)| ev & bit as u32 != 0)
-    .map(|(_, name)| name)
-    .collect()
 }
 
 /// One waited-on fd now: a duplicate, a zero-timeout poll for what the call wants.
@@ -487,9 +462,8 @@ mod tests {
             Some((7, 0x8000_0019))
         );
         assert_eq!(parse_tfd("pos:\t0"), None);
-        let ev = 0x8000_0019u32;
-        assert_eq!(epoll_want(ev), READ);
-        assert_eq!(epoll_flags(ev), ["ET"]);
+        let (want, flags) = backend::epoll_registration(0x8000_0019);
+        assert_eq!((want, flags), (READ, vec!["ET"]));
     }
 
     #[test]

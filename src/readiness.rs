@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use nix::libc;
-
 /// Normalized ready conditions, in the order they are printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Conditions(u8);
@@ -83,63 +81,132 @@ impl fmt::Display for Conditions {
     }
 }
 
-/// The backend's own answer, kept raw so the user sees what the kernel said.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Raw {
-    /// select/pselect: membership in the read, write and except sets.
-    Select { r: bool, w: bool, x: bool },
-    /// poll/ppoll revents. `fallback` marks fds epoll refused and poll checked instead.
-    Poll { revents: i16, fallback: bool },
-    /// epoll events as epoll_wait returned them (never the registration's EPOLLET or
-    /// EPOLLONESHOT: those are how fdwatch asked, not what the kernel said).
-    Epoll { events: u32 },
+/// Which conditions a watcher asks for: the `r`, `w`, `e` of a SPEC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Interest {
+    pub read: bool,
+    pub write: bool,
+    pub urgent: bool,
 }
 
-const POLL_NAMES: [(i16, &str); 10] = [
-    (libc::POLLIN, "POLLIN"),
-    (libc::POLLPRI, "POLLPRI"),
-    (libc::POLLOUT, "POLLOUT"),
-    (libc::POLLRDHUP, "POLLRDHUP"),
-    (libc::POLLERR, "POLLERR"),
-    (libc::POLLHUP, "POLLHUP"),
-    (libc::POLLNVAL, "POLLNVAL"),
-    (libc::POLLRDNORM, "POLLRDNORM"),
-    (libc::POLLRDBAND, "POLLRDBAND"),
-    (libc::POLLWRNORM, "POLLWRNORM"),
-];
+impl Interest {
+    pub const READ: Interest = Interest {
+        read: true,
+        write: false,
+        urgent: false,
+    };
 
-const EPOLL_NAMES: [(u32, &str); 6] = [
-    (libc::EPOLLIN as u32, "EPOLLIN"),
-    (libc::EPOLLPRI as u32, "EPOLLPRI"),
-    (libc::EPOLLOUT as u32, "EPOLLOUT"),
-    (libc::EPOLLRDHUP as u32, "EPOLLRDHUP"),
-    (libc::EPOLLERR as u32, "EPOLLERR"),
-    (libc::EPOLLHUP as u32, "EPOLLHUP"),
-];
+    pub const WRITE: Interest = Interest {
+        read: false,
+        write: true,
+        urgent: false,
+    };
 
-/// Writes `A|B|C` for the named bits of `bits`, and any unnamed rest in hex.
-fn write_flags<T>(f: &mut fmt::Formatter<'_>, bits: T, names: &[(T, &str)]) -> fmt::Result
-where
-    T: Copy
-        + PartialEq
-        + Default
-        + fmt::LowerHex
-        + std::ops::BitAnd<Output = T>
-        + std::ops::Not<Output = T>,
-{
+    /// Urgent data alone (a parked socket's doorbell).
+    pub const URGENT: Interest = Interest {
+        read: false,
+        write: false,
+        urgent: true,
+    };
+
+    /// Sockets watch for data and urgent data unless told otherwise.
+    pub const SOCKET: Interest = Interest {
+        read: true,
+        write: false,
+        urgent: true,
+    };
+
+    pub fn merge(self, other: Interest) -> Interest {
+        Interest {
+            read: self.read || other.read,
+            write: self.write || other.write,
+            urgent: self.urgent || other.urgent,
+        }
+    }
+
+    /// The condition words for these letters: read, write, urgent.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        [
+            (self.read, "read"),
+            (self.write, "write"),
+            (self.urgent, "urgent"),
+        ]
+        .into_iter()
+        .filter(|&(on, _)| on)
+        .map(|(_, n)| n)
+    }
+
+    pub fn is_empty(self) -> bool {
+        !(self.read || self.write || self.urgent)
+    }
+}
+
+/// `rwe` letters, as a SPEC writes them.
+impl fmt::Display for Interest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (on, c) in [(self.read, "r"), (self.write, "w"), (self.urgent, "e")] {
+            if on {
+                f.write_str(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The wait call's own answer for one fd, kept raw so the user sees what the kernel
+/// said. Opaque above the backends: its bits mean something only to the backend that
+/// made it, which also says how they print (`POLLIN|POLLHUP`, `R-X`, `EPOLLIN`).
+#[derive(Clone, Copy)]
+pub struct Raw {
+    bits: u32,
+    show: fn(u32, &mut fmt::Formatter<'_>) -> fmt::Result,
+    /// Checked by poll because epoll refused the fd (files, devices).
+    pub fallback: bool,
+}
+
+impl Raw {
+    pub fn new(bits: u32, show: fn(u32, &mut fmt::Formatter<'_>) -> fmt::Result) -> Raw {
+        Raw {
+            bits,
+            show,
+            fallback: false,
+        }
+    }
+
+    /// Marks an fd epoll refused and poll checked instead.
+    pub fn fallback(self, fallback: bool) -> Raw {
+        Raw { fallback, ..self }
+    }
+}
+
+impl fmt::Display for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.show)(self.bits, f)
+    }
+}
+
+impl fmt::Debug for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Raw({self})")
+    }
+}
+
+/// Writes `A|B|C` for the named bits of `bits`, and any unnamed rest in hex (`0` for
+/// none): how the backends print flag words.
+pub fn write_flags(f: &mut fmt::Formatter<'_>, bits: u32, names: &[(u32, &str)]) -> fmt::Result {
     let mut rest = bits;
     let mut first = true;
     for &(bit, name) in names {
-        if bits & bit != T::default() {
+        if bits & bit != 0 {
             if !first {
                 f.write_str("|")?;
             }
             f.write_str(name)?;
             first = false;
-            rest = rest & !bit;
+            rest &= !bit;
         }
     }
-    if rest != T::default() {
+    if rest != 0 {
         if !first {
             f.write_str("|")?;
         }
@@ -150,29 +217,6 @@ where
         f.write_str("0")?;
     }
     Ok(())
-}
-
-impl fmt::Display for Raw {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Raw::Select { r, w, x } => {
-                let c = |on, ch| if on { ch } else { '-' };
-                write!(f, "{}{}{}", c(r, 'R'), c(w, 'W'), c(x, 'X'))
-            }
-            // RDNORM/WRNORM are only shown when the plain bit is absent, to keep lines short.
-            Raw::Poll { revents, .. } => {
-                let mut shown = revents;
-                if revents & libc::POLLIN != 0 {
-                    shown &= !libc::POLLRDNORM;
-                }
-                if revents & libc::POLLOUT != 0 {
-                    shown &= !libc::POLLWRNORM;
-                }
-                write_flags(f, shown, &POLL_NAMES)
-            }
-            Raw::Epoll { events } => write_flags(f, events, &EPOLL_NAMES),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -187,31 +231,18 @@ mod tests {
     }
 
     #[test]
-    fn raw_text() {
-        let sel = Raw::Select {
-            r: true,
-            w: false,
-            x: true,
-        };
-        assert_eq!(sel.to_string(), "R-X");
-        let p = Raw::Poll {
-            revents: libc::POLLIN | libc::POLLHUP | libc::POLLRDNORM,
-            fallback: false,
-        };
-        assert_eq!(p.to_string(), "POLLIN|POLLHUP");
-        let e = Raw::Epoll {
-            events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
-        };
-        assert_eq!(e.to_string(), "EPOLLIN|EPOLLRDHUP");
-        let unknown = Raw::Poll {
-            revents: 0x4000,
-            fallback: false,
-        };
-        assert_eq!(unknown.to_string(), "0x4000");
-        let none = Raw::Poll {
-            revents: 0,
-            fallback: false,
-        };
-        assert_eq!(none.to_string(), "0");
+    fn flag_words() {
+        struct W(u32);
+        impl fmt::Display for W {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_flags(f, self.0, &[(1, "A"), (2, "B")])
+            }
+        }
+        assert_eq!(W(3).to_string(), "A|B");
+        assert_eq!(W(0x4001).to_string(), "A|0x4000");
+        assert_eq!(W(0).to_string(), "0");
+        let i = Interest::SOCKET.merge(Interest::WRITE);
+        assert_eq!(i.to_string(), "rwe");
+        assert_eq!(i.names().collect::<Vec<_>>(), ["read", "write", "urgent"]);
     }
 }

@@ -6,65 +6,21 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::io::RawFd;
 use std::path::PathBuf;
 
-/// Which conditions the user asked for: `r`, `w`, `e`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Interest {
-    pub read: bool,
-    pub write: bool,
-    pub urgent: bool,
-}
+/// The `rwe` letters of a SPEC (the type lives with the readiness words).
+pub use crate::readiness::Interest;
 
-impl Interest {
-    pub const READ: Interest = Interest {
-        read: true,
-        write: false,
-        urgent: false,
-    };
-
-    /// Sockets watch for data and urgent data unless told otherwise.
-    pub const SOCKET: Interest = Interest {
-        read: true,
-        write: false,
-        urgent: true,
-    };
-
-    pub fn merge(self, other: Interest) -> Interest {
-        Interest {
-            read: self.read || other.read,
-            write: self.write || other.write,
-            urgent: self.urgent || other.urgent,
+/// Parses a run of event letters; `Err` carries the first bad letter.
+fn letters(s: &[u8]) -> Result<Interest, char> {
+    let mut i = Interest::default();
+    for &b in s {
+        match b {
+            b'r' => i.read = true,
+            b'w' => i.write = true,
+            b'e' => i.urgent = true,
+            other => return Err(first_char(other, s)),
         }
     }
-
-    /// The condition words for these letters: read, write, urgent.
-    pub fn names(self) -> impl Iterator<Item = &'static str> {
-        [
-            (self.read, "read"),
-            (self.write, "write"),
-            (self.urgent, "urgent"),
-        ]
-        .into_iter()
-        .filter(|&(on, _)| on)
-        .map(|(_, n)| n)
-    }
-
-    pub fn is_empty(self) -> bool {
-        !(self.read || self.write || self.urgent)
-    }
-
-    /// Parses a run of event letters; `Err` carries the first bad letter.
-    fn from_letters(s: &[u8]) -> Result<Interest, char> {
-        let mut i = Interest::default();
-        for &b in s {
-            match b {
-                b'r' => i.read = true,
-                b'w' => i.write = true,
-                b'e' => i.urgent = true,
-                other => return Err(first_char(other, s)),
-            }
-        }
-        Ok(i)
-    }
+    Ok(i)
 }
 
 /// The character that starts at byte `b` (best effort for non-ASCII input).
@@ -74,17 +30,6 @@ fn first_char(b: u8, s: &[u8]) -> char {
         .chars()
         .next()
         .unwrap_or(char::REPLACEMENT_CHARACTER)
-}
-
-impl fmt::Display for Interest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (on, c) in [(self.read, "r"), (self.write, "w"), (self.urgent, "e")] {
-            if on {
-                f.write_str(c)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// What a SPEC names.
@@ -340,12 +285,11 @@ fn take_number(bytes: &[u8]) -> Result<(RawFd, &[u8]), String> {
     Ok((n, &bytes[end..]))
 }
 
-fn letters_or_default(letters: &[u8]) -> Result<Interest, String> {
-    if letters.is_empty() {
+fn letters_or_default(text: &[u8]) -> Result<Interest, String> {
+    if text.is_empty() {
         return Ok(Interest::READ);
     }
-    Interest::from_letters(letters)
-        .map_err(|c| format!("unknown event letter '{c}' (expected r, w, e)"))
+    letters(text).map_err(|c| format!("unknown event letter '{c}' (expected r, w, e)"))
 }
 
 /// `PATH[:rwe]`: the suffix counts only when it is `:` plus letters from `rwe`.

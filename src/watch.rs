@@ -24,10 +24,10 @@ use crate::open::WatchSet;
 use crate::open::Watched;
 use crate::output::Output;
 use crate::reader::{self, Peeker, ReadMode, Source, Step};
+use crate::readiness::Interest;
 use crate::readiness::{Conditions, Raw};
 use crate::report::Reporter;
 use crate::signals::{self, Signals};
-use crate::spec::Interest;
 use crate::timeout::{Deadline, Timeout};
 use crate::urgent::{self, Oob};
 

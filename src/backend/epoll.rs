@@ -9,10 +9,10 @@ use nix::sys::epoll::{self as ep, EpollCreateFlags, EpollEvent, EpollFlags, Epol
 use nix::sys::signal::SigSet;
 
 use super::poll::Poll;
-use super::{Backend, Mode, Readiness, Registered, millis, registered};
+use super::{Backend, Caps, Info, Mode, Readiness, Registered, SignalMask, millis, registered};
 use crate::error::{Error, Result};
-use crate::readiness::{Conditions, Raw};
-use crate::spec::Interest;
+use crate::readiness::Interest;
+use crate::readiness::{Conditions, Raw, write_flags};
 
 pub struct Epoll {
     ep: ep::Epoll,
@@ -24,6 +24,20 @@ pub struct Epoll {
     /// Regular files, devices (EPERM) and O_PATH fds (EBADF): epoll_ctl refuses them,
     /// so poll, which reports them as the kernel sees them, checks them instead.
     fallback: Poll,
+}
+
+/// epoll: epoll_pwait when given a signal mask, EPOLLET and EPOLLONESHOT on request.
+pub(super) fn info() -> Info {
+    Info {
+        name: "epoll",
+        caps: Caps {
+            mask: SignalMask::Optional,
+            modes: true,
+            fd_limit: None,
+            folds_hangup: false,
+        },
+        make: |mode| Ok(Box::new(Epoll::new(mode)?)),
+    }
 }
 
 impl Epoll {
@@ -52,6 +66,45 @@ fn flags(i: Interest) -> EpollFlags {
     f.set(EpollFlags::EPOLLOUT, i.write);
     f.set(EpollFlags::EPOLLPRI, i.urgent);
     f
+}
+
+const NAMES: [(u32, &str); 6] = [
+    (libc::EPOLLIN as u32, "EPOLLIN"),
+    (libc::EPOLLPRI as u32, "EPOLLPRI"),
+    (libc::EPOLLOUT as u32, "EPOLLOUT"),
+    (libc::EPOLLRDHUP as u32, "EPOLLRDHUP"),
+    (libc::EPOLLERR as u32, "EPOLLERR"),
+    (libc::EPOLLHUP as u32, "EPOLLHUP"),
+];
+
+/// Events as epoll_wait returned them (never the registration's EPOLLET/EPOLLONESHOT:
+/// those say how fdwatch asked, not what the kernel said).
+fn show(events: u32, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    write_flags(f, events, &NAMES)
+}
+
+/// An epoll registration's mask (another process's, from fdinfo): what it asks for,
+/// and its mode flags by name.
+pub fn registration(mask: u32) -> (Interest, Vec<&'static str>) {
+    let on = |bits: i32| mask & bits as u32 != 0;
+    let want = Interest {
+        read: on(libc::EPOLLIN | libc::EPOLLRDNORM),
+        write: on(libc::EPOLLOUT | libc::EPOLLWRNORM),
+        urgent: on(libc::EPOLLPRI),
+    };
+    let modes = [
+        (libc::EPOLLET, "ET"),
+        (libc::EPOLLONESHOT, "ONESHOT"),
+        (libc::EPOLLEXCLUSIVE, "EXCLUSIVE"),
+        (libc::EPOLLWAKEUP, "WAKEUP"),
+        (libc::EPOLLRDHUP, "RDHUP"),
+    ];
+    let flags = modes
+        .into_iter()
+        .filter(|&(b, _)| on(b))
+        .map(|(_, n)| n)
+        .collect();
+    (want, flags)
 }
 
 /// Returned events in normalized words (epoll has no NVAL: it refuses such fds at add).
@@ -152,7 +205,7 @@ impl Backend for Epoll {
             out.push(Readiness {
                 token: ev.data() as usize,
                 cond: conditions(events),
-                raw: Raw::Epoll { events },
+                raw: Raw::new(events, show),
             });
         }
         Ok(out.len() - before)
@@ -176,6 +229,14 @@ mod tests {
         for (bits, words) in table {
             assert_eq!(conditions(*bits as u32).to_string(), *words, "{bits:#x}");
         }
+    }
+
+    #[test]
+    fn raw_text_has_no_registration_bits() {
+        let r = Raw::new((libc::EPOLLIN | libc::EPOLLRDHUP) as u32, show);
+        assert_eq!(r.to_string(), "EPOLLIN|EPOLLRDHUP");
+        let (want, flags) = registration((libc::EPOLLIN | libc::EPOLLET) as u32);
+        assert_eq!((want, flags), (Interest::READ, vec!["ET"]));
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The kernel multiplexers behind one small interface (add, delete, wait), one file per family.
 //!
 //! pselect is select with a signal mask and ppoll is poll with one: variants, not copies.
+//! Each backend file alone knows its kernel's flag names: it maps them to normalized
+//! conditions and says how its raw result prints (`Raw`); `Caps` says what it can do.
 //! Backends hold raw fd numbers; the watch set keeps each fd open until after `delete`.
 
 mod epoll;
 mod poll;
 mod select;
 
-/// poll(2)'s flag mapping, for one-off checks outside a backend (`fdwatch pid:PID`).
-pub use poll::{conditions as poll_conditions, events as poll_events};
+/// Flag decoding for another process's registrations (`fdwatch pid:PID`).
+pub use epoll::registration as epoll_registration;
+pub use poll::{conditions as poll_conditions, events as poll_events, interest as poll_interest};
 
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
@@ -17,9 +20,9 @@ use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 
 use crate::error::Result;
-use crate::readiness::{Conditions, Raw};
-use crate::spec::Interest;
+use crate::readiness::{Conditions, Interest, Raw};
 
+/// The multiplexers. A new backend is a file beside these and one arm in `info`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
     Select,
@@ -29,23 +32,58 @@ pub enum BackendKind {
     Epoll,
 }
 
+/// Whether the wait call takes a signal mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignalMask {
+    /// select, poll: signals go to a self-pipe in the watch set instead.
+    No,
+    /// pselect, ppoll: the call is the masked one.
+    Always,
+    /// epoll: epoll_pwait with a mask, epoll_wait without.
+    Optional,
+}
+
+/// What a backend can do, so nothing above it matches on its kind.
+#[derive(Clone, Copy, Debug)]
+pub struct Caps {
+    pub mask: SignalMask,
+    /// EPOLLET / EPOLLONESHOT registrations (`--edge`, `--oneshot`).
+    pub modes: bool,
+    /// Fds at or above this cannot be watched (select's FD_SETSIZE).
+    pub fd_limit: Option<usize>,
+    /// Hang-ups and errors show only as "readable"/"writable" (the select family).
+    pub folds_hangup: bool,
+}
+
+/// One backend: its name, what it can do, how to make one.
+struct Info {
+    name: &'static str,
+    caps: Caps,
+    make: fn(Mode) -> Result<Box<dyn Backend>>,
+}
+
 impl BackendKind {
-    pub fn name(self) -> &'static str {
+    fn info(self) -> Info {
         match self {
-            BackendKind::Select => "select",
-            BackendKind::Pselect => "pselect",
-            BackendKind::Poll => "poll",
-            BackendKind::Ppoll => "ppoll",
-            BackendKind::Epoll => "epoll",
+            BackendKind::Select => select::info(false),
+            BackendKind::Pselect => select::info(true),
+            BackendKind::Poll => poll::info(false),
+            BackendKind::Ppoll => poll::info(true),
+            BackendKind::Epoll => epoll::info(),
         }
     }
 
-    /// Whether the wait call itself takes a signal mask (race-free signal handling).
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn caps(self) -> Caps {
+        self.info().caps
+    }
+
+    /// Whether the wait call itself can take a signal mask (race-free signal handling).
     pub fn takes_mask(self) -> bool {
-        matches!(
-            self,
-            BackendKind::Pselect | BackendKind::Ppoll | BackendKind::Epoll
-        )
+        self.caps().mask != SignalMask::No
     }
 }
 
@@ -100,20 +138,15 @@ pub trait Backend {
 }
 
 pub fn new(kind: BackendKind, mode: Mode) -> Result<Box<dyn Backend>> {
-    if (mode.edge || mode.oneshot) && kind != BackendKind::Epoll {
+    let info = kind.info();
+    if (mode.edge || mode.oneshot) && !info.caps.modes {
         let flag = if mode.edge { "--edge" } else { "--oneshot" };
         return Err(crate::error::Error::Usage(format!(
             "{flag} is an epoll mode; it needs -b epoll (not -b {})",
-            kind.name()
+            info.name
         )));
     }
-    Ok(match kind {
-        BackendKind::Select => Box::new(select::Select::new(false)),
-        BackendKind::Pselect => Box::new(select::Select::new(true)),
-        BackendKind::Poll => Box::new(poll::Poll::new(false)),
-        BackendKind::Ppoll => Box::new(poll::Poll::new(true)),
-        BackendKind::Epoll => Box::new(epoll::Epoll::new(mode)?),
-    })
+    (info.make)(mode)
 }
 
 /// A borrow of a registered fd, for nix calls that take one.

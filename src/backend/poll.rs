@@ -11,10 +11,10 @@ use nix::libc;
 use nix::sys::signal::SigSet;
 use nix::sys::time::TimeSpec;
 
-use super::{Backend, Readiness, Registered, millis};
+use super::{Backend, Caps, Info, Readiness, Registered, SignalMask, millis};
 use crate::error::Result;
-use crate::readiness::{Conditions, Raw};
-use crate::spec::Interest;
+use crate::readiness::Interest;
+use crate::readiness::{Conditions, Raw, write_flags};
 
 pub struct Poll {
     /// ppoll (takes a signal mask, ns timeout) rather than poll.
@@ -23,6 +23,28 @@ pub struct Poll {
     pub(super) fallback: bool,
     fds: Vec<libc::pollfd>,
     tokens: Vec<usize>,
+}
+
+/// poll (or, `masked`, ppoll).
+pub(super) fn info(masked: bool) -> Info {
+    Info {
+        name: if masked { "ppoll" } else { "poll" },
+        caps: Caps {
+            mask: if masked {
+                SignalMask::Always
+            } else {
+                SignalMask::No
+            },
+            modes: false,
+            fd_limit: None,
+            folds_hangup: false,
+        },
+        make: if masked {
+            |_| Ok(Box::new(Poll::new(true)))
+        } else {
+            |_| Ok(Box::new(Poll::new(false)))
+        },
+    }
 }
 
 impl Poll {
@@ -57,6 +79,41 @@ pub fn events(i: Interest) -> i16 {
         e |= libc::POLLPRI;
     }
     e
+}
+
+const NAMES: [(u32, &str); 10] = [
+    (libc::POLLIN as u32, "POLLIN"),
+    (libc::POLLPRI as u32, "POLLPRI"),
+    (libc::POLLOUT as u32, "POLLOUT"),
+    (libc::POLLRDHUP as u32, "POLLRDHUP"),
+    (libc::POLLERR as u32, "POLLERR"),
+    (libc::POLLHUP as u32, "POLLHUP"),
+    (libc::POLLNVAL as u32, "POLLNVAL"),
+    (libc::POLLRDNORM as u32, "POLLRDNORM"),
+    (libc::POLLRDBAND as u32, "POLLRDBAND"),
+    (libc::POLLWRNORM as u32, "POLLWRNORM"),
+];
+
+/// revents as `POLLIN|POLLHUP`. RDNORM/WRNORM only show when the plain bit is absent,
+/// to keep lines short.
+fn show(revents: u32, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let mut shown = revents;
+    if revents & libc::POLLIN as u32 != 0 {
+        shown &= !(libc::POLLRDNORM as u32);
+    }
+    if revents & libc::POLLOUT as u32 != 0 {
+        shown &= !(libc::POLLWRNORM as u32);
+    }
+    write_flags(f, shown, &NAMES)
+}
+
+/// What a pollfd's `events` asks for (another process's, for `fdwatch pid:PID`).
+pub fn interest(events: i16) -> Interest {
+    Interest {
+        read: events & (libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND) != 0,
+        write: events & (libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND) != 0,
+        urgent: events & libc::POLLPRI != 0,
+    }
 }
 
 /// revents in normalized words.
@@ -141,10 +198,7 @@ impl Backend for Poll {
                 out.push(Readiness {
                     token,
                     cond: conditions(p.revents),
-                    raw: Raw::Poll {
-                        revents: p.revents,
-                        fallback: self.fallback,
-                    },
+                    raw: Raw::new(p.revents as u16 as u32, show).fallback(self.fallback),
                 });
             }
         }
@@ -175,6 +229,18 @@ mod tests {
         for (bits, words) in table {
             assert_eq!(conditions(*bits).to_string(), *words, "{bits:#x}");
         }
+    }
+
+    #[test]
+    fn raw_text() {
+        let r = |bits: i16| Raw::new(bits as u16 as u32, show).to_string();
+        assert_eq!(
+            r(libc::POLLIN | libc::POLLHUP | libc::POLLRDNORM),
+            "POLLIN|POLLHUP"
+        );
+        assert_eq!(r(0x4000), "0x4000");
+        assert_eq!(r(0), "0");
+        assert_eq!(interest(libc::POLLIN | libc::POLLPRI), Interest::SOCKET);
     }
 
     #[test]

@@ -7,10 +7,10 @@ use nix::sys::select::{FD_SETSIZE, FdSet};
 use nix::sys::signal::SigSet;
 use nix::sys::time::{TimeSpec, TimeVal, TimeValLike};
 
-use super::{Backend, Readiness, Registered, registered};
+use super::{Backend, Caps, Info, Readiness, Registered, SignalMask, registered};
 use crate::error::{Error, Result};
+use crate::readiness::Interest;
 use crate::readiness::{Conditions, Raw};
-use crate::spec::Interest;
 
 pub struct Select {
     /// pselect (takes a signal mask, ns timeout) rather than select.
@@ -28,6 +28,28 @@ pub struct Select {
     counts: [usize; 3],
 }
 
+/// select (or, `masked`, pselect): no hang-ups of its own, fds below FD_SETSIZE.
+pub(super) fn info(masked: bool) -> Info {
+    Info {
+        name: if masked { "pselect" } else { "select" },
+        caps: Caps {
+            mask: if masked {
+                SignalMask::Always
+            } else {
+                SignalMask::No
+            },
+            modes: false,
+            fd_limit: Some(FD_SETSIZE),
+            folds_hangup: true,
+        },
+        make: if masked {
+            |_| Ok(Box::new(Select::new(true)))
+        } else {
+            |_| Ok(Box::new(Select::new(false)))
+        },
+    }
+}
+
 impl Select {
     pub fn new(masked: bool) -> Select {
         Select {
@@ -40,6 +62,12 @@ impl Select {
             counts: [0; 3],
         }
     }
+}
+
+/// Membership in the read, write and except sets as `R-X`.
+fn show(sets: u32, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let c = |bit: u32, ch| if sets & bit != 0 { ch } else { '-' };
+    write!(f, "{}{}{}", c(1, 'R'), c(2, 'W'), c(4, 'X'))
 }
 
 /// The select sets in normalized words: the select family knows only these three.
@@ -138,11 +166,10 @@ impl Backend for Select {
                 out.push(Readiness {
                     token,
                     cond: conditions(rr, ww, xx),
-                    raw: Raw::Select {
-                        r: rr,
-                        w: ww,
-                        x: xx,
-                    },
+                    raw: Raw::new(
+                        u32::from(rr) | u32::from(ww) << 1 | u32::from(xx) << 2,
+                        show,
+                    ),
                 });
             }
         }
@@ -157,6 +184,7 @@ mod tests {
     #[test]
     fn mapping() {
         assert_eq!(conditions(true, false, true).to_string(), "read urgent");
+        assert_eq!(Raw::new(0b101, show).to_string(), "R-X");
         assert!(conditions(false, false, false).is_empty());
     }
 

@@ -12,48 +12,65 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
-use nix::sys::select::FD_SETSIZE;
+
 use nix::unistd::Pid;
 
 use crate::backend::BackendKind;
 use crate::error::{Error, Result};
+use clap::ValueEnum;
+
 use crate::output::{self, ColorChoice, Format};
 use layout::{Layout, Rotation};
 use pingpong::{Loop, Stats};
 
-/// A bench column: one of the backends, or the floor (no wait at all).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Column {
-    /// The floor: write + read with no wait (wake mode: a blocking read).
-    None,
-    Select,
-    Pselect,
-    Poll,
-    Ppoll,
-    Epoll,
-}
+/// A bench column: one of the backends, or the floor (`none`: no wait at all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column(pub Option<BackendKind>);
 
 impl Column {
     pub fn name(self) -> &'static str {
-        match self.kind() {
-            Some(k) => k.name(),
-            None => "none",
-        }
+        self.0.map_or("none", BackendKind::name)
     }
 
     fn kind(self) -> Option<BackendKind> {
-        match self {
-            Column::None => None,
-            Column::Select => Some(BackendKind::Select),
-            Column::Pselect => Some(BackendKind::Pselect),
-            Column::Poll => Some(BackendKind::Poll),
-            Column::Ppoll => Some(BackendKind::Ppoll),
-            Column::Epoll => Some(BackendKind::Epoll),
-        }
+        self.0
     }
 
-    fn is_select(self) -> bool {
-        matches!(self, Column::Select | Column::Pselect)
+    /// Fds at or above this cannot be watched by the column's backend.
+    fn fd_limit(self) -> Option<usize> {
+        self.0.and_then(|k| k.caps().fd_limit)
+    }
+
+    /// Where the column sits among all of them (the chart's colour).
+    pub fn index(self) -> usize {
+        Column::value_variants()
+            .iter()
+            .position(|&c| c == self)
+            .unwrap_or(0)
+    }
+}
+
+/// `none` and every backend, in their order: a new backend is a new column by itself.
+impl clap::ValueEnum for Column {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::LazyLock<Vec<Column>> = std::sync::LazyLock::new(|| {
+            std::iter::once(Column(None))
+                .chain(
+                    BackendKind::value_variants()
+                        .iter()
+                        .map(|&k| Column(Some(k))),
+                )
+                .collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let v = clap::builder::PossibleValue::new(self.name());
+        Some(match self.0 {
+            None => v.help("The floor: write + read with no wait (wake mode: a blocking read)"),
+            Some(_) => v,
+        })
     }
 }
 
@@ -149,21 +166,24 @@ fn run_row(cfg: &Config, column: Column, n: usize, limit: u64) -> Result<Row> {
         outcome,
     };
     // Checked before opening anything: the read ends take fds 3..N+3.
-    if column.is_select() && n + 3 > FD_SETSIZE {
+    if let Some(limit) = column.fd_limit()
+        && n + 3 > limit
+    {
         return Ok(row(Outcome::Refused(format!(
-            "needs fds up to {}, select is limited to fd < FD_SETSIZE ({FD_SETSIZE})",
-            n + 2
+            "needs fds up to {}, {} is limited to fd < FD_SETSIZE ({limit})",
+            n + 2,
+            column.name()
         ))));
     }
     let mut layout = match Layout::build(n, k, limit)? {
         Ok(l) => l,
         Err(why) => return Ok(row(Outcome::Refused(why))),
     };
-    if column.is_select() {
+    if let Some(limit) = column.fd_limit() {
         let top = layout.rd.iter().map(|fd| fd.as_raw_fd()).max().unwrap_or(0);
-        if usize::try_from(top).map_or(true, |t| t >= FD_SETSIZE) {
+        if usize::try_from(top).map_or(true, |t| t >= limit) {
             return Ok(row(Outcome::Refused(format!(
-                "read end landed at fd {top} >= FD_SETSIZE ({FD_SETSIZE}); inherited fds pushed it up"
+                "read end landed at fd {top} >= FD_SETSIZE ({limit}); inherited fds pushed it up"
             ))));
         }
     }

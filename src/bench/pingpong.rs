@@ -13,7 +13,7 @@ use nix::sys::signal::SigSet;
 use super::layout::{Layout, Refusal, Rotation};
 use crate::backend::{self, Backend, BackendKind, Readiness};
 use crate::error::{Error, Result};
-use crate::spec::Interest;
+use crate::readiness::Interest;
 
 /// One repeat should take about this long when the rounds are calibrated.
 const TARGET_PER_REPEAT: Duration = Duration::from_millis(150);
@@ -76,7 +76,8 @@ impl<'a> Loop<'a> {
                     Err(e) => return Err(e),
                 }
             }
-            if matches!(kind, BackendKind::Pselect | BackendKind::Ppoll) {
+            // The C reference passes a mask only where the call requires one.
+            if kind.caps().mask == backend::SignalMask::Always {
                 mask = Some(
                     SigSet::thread_get_mask().map_err(|e| Error::sys("bench", "sigprocmask", e))?,
                 );

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use owo_colors::{OwoColorize, Style};
+use owo_colors::OwoColorize;
 
 use super::{Column, Config, Outcome, Row};
 use crate::output::json_string;
@@ -240,15 +240,6 @@ fn axis(lo: i32, hi: i32) -> (String, String) {
     (labels.trim_end().to_string(), rule)
 }
 
-fn style(c: Column) -> Style {
-    match c {
-        Column::None => Style::new().dimmed(),
-        Column::Select | Column::Pselect => Style::new().yellow(),
-        Column::Poll | Column::Ppoll => Style::new().cyan(),
-        Column::Epoll => Style::new().green(),
-    }
-}
-
 fn chart(out: &mut impl Write, cfg: &Config, rows: &[Row], color: bool) -> io::Result<()> {
     let Some((lo, hi)) = decades(rows) else {
         return Ok(());
@@ -267,7 +258,7 @@ fn chart(out: &mut impl Write, cfg: &Config, rows: &[Row], color: bool) -> io::R
                 Outcome::Measured(s) => {
                     let b = bar(bar_len(s.median(), lo, hi));
                     if color {
-                        write!(out, "{}", b.style(style(c)))?;
+                        write!(out, "{}", b.style(crate::output::series_style(c.index())))?;
                     } else {
                         out.write_all(b.as_bytes())?;
                     }

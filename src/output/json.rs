@@ -341,7 +341,7 @@ impl<W: Write> Printer for Json<W> {
                     write!(o, "{comma}\"{n}\"")?;
                 }
                 write!(o, "],\"raw\":\"{raw}\",\"backend\":\"{backend}\"")?;
-                if let crate::readiness::Raw::Poll { fallback: true, .. } = raw {
+                if raw.fallback {
                     o.write_all(b",\"fallback\":\"poll\"")?;
                 }
                 o.write_all(b",\"queued\":")?;

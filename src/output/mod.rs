@@ -64,6 +64,22 @@ pub fn use_color(
     }
 }
 
+/// The colour of series `i` in a chart (the bench's columns: 0 is the floor).
+pub fn series_style(i: usize) -> owo_colors::Style {
+    use owo_colors::Style;
+    const PALETTE: [fn(Style) -> Style; 5] = [
+        Style::yellow,
+        Style::yellow,
+        Style::cyan,
+        Style::cyan,
+        Style::green,
+    ];
+    match i {
+        0 => Style::new().dimmed(),
+        i => PALETTE[(i - 1) % PALETTE.len()](Style::new()),
+    }
+}
+
 pub trait Printer {
     /// Writes one event stamped `t` after the start of the run.
     fn event(&mut self, t: Duration, ev: &Event<'_>) -> io::Result<()>;

@@ -8,7 +8,6 @@ use owo_colors::{OwoColorize, Style};
 
 use super::{Printer, TimeStyle};
 use crate::event::{Event, Summary};
-use crate::readiness::Raw;
 use crate::timeout::{Timeout, seconds};
 
 pub struct Text<W: Write> {
@@ -410,7 +409,7 @@ impl<W: Write> Printer for Text<W> {
                     width += w.len();
                 }
                 write!(self.out, "{:pad$} ", "", pad = COND.saturating_sub(width))?;
-                let fallback = matches!(raw, Raw::Poll { fallback: true, .. });
+                let fallback = raw.fallback;
                 if fallback || queued.is_some() || pipe_size.is_some() {
                     write!(self.out, "{:<RAW$}", raw.to_string())?;
                 } else {
