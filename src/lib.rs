@@ -10,6 +10,7 @@ pub mod describe;
 pub mod error;
 pub mod escape;
 pub mod event;
+pub mod event_loop;
 pub mod exhaust;
 pub mod explain;
 pub mod net;

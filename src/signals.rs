@@ -88,6 +88,11 @@ static ENDED_BY: AtomicI32 = AtomicI32::new(0);
 /// The caught signals, which a wait outside the main loop must let in.
 static CAUGHT: OnceLock<Vec<i32>> = OnceLock::new();
 
+/// Whether some signal was marked as ending the run (`Signals::ending`).
+pub fn ending_any() -> bool {
+    ENDING.load(Ordering::Relaxed) != 0
+}
+
 /// The run-ending signal caught so far, if any.
 pub fn ended_by() -> Option<i32> {
     match ENDED_BY.load(Ordering::Relaxed) {

@@ -1,5 +1,22 @@
-//! Urgent (out-of-band) data: take the urgent byte before any normal read (a normal
-//! read at the mark destroys it, REPORT row 22), and tell where the mark is.
+//! Urgent (out-of-band) data: one state machine per socket direction, used by watch
+//! mode (reading or peeking) and by the relay.
+//!
+//! The rules it keeps (REPORT rows 21-26): a normal read at the urgent mark destroys the
+//! urgent byte, reads never cross the mark, and a newer urgent byte replaces an unread
+//! one. So the byte is taken with recv(MSG_OOB) before any normal read: early, on PRI,
+//! and then placed when reading reaches its mark; reads are bounded by FIONREAD
+//! measured *before* SIOCATMARK is asked (urgent data arriving in between lies beyond
+//! that bound); and at the mark the byte is taken first. TCP's FIONREAD counts only the
+//! bytes before the mark and says 0 at the mark even with data behind it, so once the
+//! byte there is dealt with a read may pass the mark, and must.
+//!
+//! ```text
+//!   Idle ──PRI──▶ Taken{byte} ──reading reaches the mark──▶ Placed ──read past──▶ Idle
+//!   Idle ──at the mark──▶ (take) ──▶ Placed                 (Inline: SO_OOBINLINE)
+//!   not consuming: Idle ──PRI──▶ Shown(byte) ──no more PRI──▶ Idle
+//! ```
+//! A taken byte is never lost: `leftover` hands it back when the stream or the run
+//! ends before its mark.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -58,8 +75,7 @@ pub fn before_mark(fd: BorrowedFd<'_>) -> u64 {
     if at_mark(fd) != Some(false) {
         return 0;
     }
-    let queued = crate::describe::queued(fd, crate::describe::Kind::Socket).unwrap_or(0);
-    let queued = usize::try_from(queued).unwrap_or(0);
+    let queued = usize::try_from(queued(fd)).unwrap_or(0);
     let family = socket::getsockname::<socket::SockaddrStorage>(fd.as_raw_fd())
         .ok()
         .and_then(|a| socket::SockaddrLike::family(&a));
@@ -70,4 +86,207 @@ pub fn before_mark(fd: BorrowedFd<'_>) -> u64 {
     let mut buf = vec![0u8; queued.min(1 << 20)];
     let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
     socket::recv(fd.as_raw_fd(), &mut buf, flags).map_or(0, |n| n as u64)
+}
+
+fn queued(fd: BorrowedFd<'_>) -> i32 {
+    crate::describe::queued(fd, crate::describe::Kind::Socket).unwrap_or(0)
+}
+
+/// Where one socket direction is with its urgent data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum State {
+    #[default]
+    Idle,
+    /// Taken on PRI before reading reached its mark; `replaced` is an earlier taken byte
+    /// never placed (TCP keeps one urgent pointer: a newer byte wins).
+    Taken { byte: u8, replaced: Option<u8> },
+    /// SO_OOBINLINE: the byte is in the stream; its mark is still to be reported.
+    Inline,
+    /// The mark here was reported: the next read passes it.
+    Placed,
+    /// Not consuming: the byte last shown (reported once), or None after "no byte".
+    Shown(Option<u8>),
+}
+
+/// What the next read of a stream socket may do (`Urgent::next`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Read at most this many bytes (0 < n; never across a mark not yet dealt with).
+    Read(usize),
+    /// The read position is at the mark: this urgent byte comes now, after everything
+    /// before it (report or forward it, then call `next` again).
+    Urgent { byte: u8, replaced: Option<u8> },
+    /// SO_OOBINLINE: the mark is here; the byte is the next one in the stream.
+    InlineMark,
+    /// The urgent pointer is announced but the byte has not arrived: reading on now
+    /// would skip it. Wait for the next readiness.
+    NotYet,
+    /// Nothing is queued before a mark: the end of the stream, or nothing yet (a
+    /// one-byte MSG_PEEK tells without consuming).
+    Probe,
+}
+
+/// What a PRI showed when nothing is consumed (`Urgent::peek`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peeked {
+    /// Already shown, or announced and not here yet: nothing to report.
+    Quiet,
+    Byte { byte: u8, replaced: Option<u8> },
+    /// PRI without an urgent byte: EINVAL (none) or EOPNOTSUPP.
+    None(Errno),
+}
+
+/// The urgent-data state of one socket direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Urgent {
+    state: State,
+}
+
+impl Urgent {
+    /// PRI while consuming: take the byte now, before a normal read can destroy it; it
+    /// is placed when reading reaches the mark. At the mark, the read path takes it.
+    /// `Ok(Some(errno))`: PRI came with no urgent byte to take (say so once).
+    pub fn take_early(&mut self, fd: BorrowedFd<'_>, oobinline: bool) -> Result<Option<Errno>, Errno> {
+        if at_mark(fd) == Some(true) {
+            return Ok(None);
+        }
+        match take(fd, false) {
+            Oob::Byte(byte) => {
+                let replaced = match self.state {
+                    State::Taken { byte: old, .. } => Some(old),
+                    _ => None,
+                };
+                self.state = State::Taken { byte, replaced };
+                Ok(None)
+            }
+            Oob::NoByte if oobinline => {
+                self.state = State::Inline;
+                Ok(None)
+            }
+            Oob::NotYet => Ok(None),
+            // Said once per PRI episode (`calm` ends it), and never over a taken byte.
+            Oob::NoByte | Oob::Unsupported
+                if matches!(self.state, State::Taken { .. } | State::Shown(None)) =>
+            {
+                Ok(None)
+            }
+            Oob::NoByte => {
+                self.state = State::Shown(None);
+                Ok(Some(Errno::EINVAL))
+            }
+            Oob::Unsupported => {
+                self.state = State::Shown(None);
+                Ok(Some(Errno::EOPNOTSUPP))
+            }
+            Oob::Failed(e) => Err(e),
+        }
+    }
+
+    /// PRI while not consuming: the byte copied with MSG_PEEK, to be shown once (and a
+    /// newer one replacing it said so).
+    pub fn peek(&mut self, fd: BorrowedFd<'_>) -> Result<Peeked, Errno> {
+        let shown = match self.state {
+            State::Shown(s) => Some(s),
+            _ => None,
+        };
+        Ok(match take(fd, true) {
+            Oob::Byte(b) if shown == Some(Some(b)) => Peeked::Quiet,
+            Oob::Byte(byte) => {
+                self.state = State::Shown(Some(byte));
+                Peeked::Byte {
+                    byte,
+                    replaced: shown.flatten(),
+                }
+            }
+            Oob::NotYet => Peeked::Quiet,
+            Oob::NoByte | Oob::Unsupported if shown.is_some() => Peeked::Quiet,
+            Oob::NoByte => {
+                self.state = State::Shown(None);
+                Peeked::None(Errno::EINVAL)
+            }
+            Oob::Unsupported => {
+                self.state = State::Shown(None);
+                Peeked::None(Errno::EOPNOTSUPP)
+            }
+            Oob::Failed(e) => return Err(e),
+        })
+    }
+
+    /// A readiness without PRI: what was shown is gone; the next PRI starts afresh.
+    pub fn calm(&mut self) {
+        if matches!(self.state, State::Shown(_)) {
+            self.state = State::Idle;
+        }
+    }
+
+    /// What the next read of the stream may do. `room(queued)` gets FIONREAD (measured
+    /// first, see the module comment) and says how much the caller can take.
+    pub fn next(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        oobinline: bool,
+        room: impl FnOnce(usize) -> usize,
+    ) -> Result<Next, Errno> {
+        let queued = usize::try_from(queued(fd)).unwrap_or(0);
+        let room = room(queued);
+        if at_mark(fd) != Some(true) {
+            if self.state == State::Placed {
+                self.state = State::Idle;
+            }
+            return Ok(if queued > 0 {
+                Next::Read(queued.min(room))
+            } else {
+                Next::Probe
+            });
+        }
+        match self.state {
+            State::Taken { byte, replaced } => {
+                self.state = State::Placed;
+                return Ok(Next::Urgent { byte, replaced });
+            }
+            State::Inline => {
+                self.state = State::Placed;
+                return Ok(Next::InlineMark);
+            }
+            // Reported already: this read passes the mark.
+            State::Placed => return Ok(Next::Read(room)),
+            State::Idle | State::Shown(_) => {}
+        }
+        // At the mark with no byte taken yet (it came after the readiness, or PRI was
+        // not watched): take it now, before the next normal read.
+        match take(fd, false) {
+            Oob::Byte(byte) => {
+                self.state = State::Placed;
+                Ok(Next::Urgent {
+                    byte,
+                    replaced: None,
+                })
+            }
+            Oob::NotYet => Ok(Next::NotYet),
+            Oob::NoByte if oobinline => {
+                self.state = State::Placed;
+                Ok(Next::InlineMark)
+            }
+            // The byte is out of the stream already: the read passes the mark.
+            Oob::NoByte | Oob::Unsupported => Ok(Next::Read(room)),
+            Oob::Failed(e) => Err(e),
+        }
+    }
+
+    /// The byte taken and never placed, when the stream or the run ends before its
+    /// mark: it exists nowhere else, so the caller reports it.
+    pub fn leftover(&mut self) -> Option<u8> {
+        match std::mem::take(&mut self.state) {
+            State::Taken { byte, .. } => Some(byte),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// A byte is taken and waits for its mark.
+    pub fn holds_byte(&self) -> bool {
+        matches!(self.state, State::Taken { .. })
+    }
 }

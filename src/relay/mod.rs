@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::socket::{self, sockopt};
 
-use crate::backend::{self, Backend, BackendKind, Mode, Readiness};
+use crate::backend::{self, BackendKind, Mode, Readiness};
 use crate::error::{Error, Result};
 use crate::event::{Event, Exhausted, Relay as R, Side, Traffic};
 use crate::exhaust::{self, Episode, Reserve};
@@ -20,7 +20,8 @@ use crate::net;
 use crate::reader::{self, ReadMode};
 use crate::readiness::Conditions;
 use crate::report::Reporter;
-use crate::signals::{self, Signals};
+use crate::event_loop::{self, Client, End, EventLoop, Timing};
+use crate::signals::{self, Caught};
 use crate::spec::{self, Interest, SocketSpec, Target};
 use pump::{Dir, Flush, Step};
 
@@ -38,10 +39,9 @@ pub struct Config {
     pub buffer: usize,
 }
 
-const SIGNALS: usize = usize::MAX;
 /// Listener `i` (two for loopback: 127.0.0.1 and ::1) has token `LISTENERS - i`; the
 /// connections' tokens (from 1 up) never come near.
-const LISTENERS: usize = usize::MAX - 1;
+const LISTENERS: usize = crate::event_loop::SIGNAL_TOKEN - 1;
 
 /// Which listener a token names.
 fn listener_of(token: usize) -> Option<usize> {
@@ -134,14 +134,6 @@ const WRITE: Interest = Interest {
     urgent: false,
 };
 
-/// Why the relay stops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum End {
-    Count,
-    Idle,
-    Signal(i32),
-}
-
 struct Relay<'a> {
     cfg: &'a Config,
     /// TARGET as events show it (`tcp:127.0.0.1:8888`), built once.
@@ -157,16 +149,11 @@ struct Relay<'a> {
     /// The spare descriptor that lets the relay refuse clients when fds run out.
     reserve: Reserve,
     listening: bool,
-    backend: Box<dyn Backend>,
-    signals: Option<Signals>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     accepted: u64,
     closed: u64,
     total: Traffic,
-    rep: Reporter<'a>,
-    last_traffic: Instant,
-    stop: Option<End>,
 }
 
 /// Parses LISTEN and TARGET: a listener, and an address to connect to.
@@ -231,21 +218,15 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         }
         other => other.clone(),
     };
-    let caught = signals::TERMINATING.to_vec();
-    let signals = Signals::setup(&caught, &[], cfg.backend.takes_mask())?;
-    if let Some(s) = &signals {
-        s.ending(&caught);
-    }
+    let signals = event_loop::block_signals(&signals::TERMINATING, &[], cfg.backend, true)?;
     let listening = net::listen(&listen, &format!("relay LISTEN '{}'", cfg.listen))?;
     let mut backend = backend::new(cfg.backend, Mode::default())?;
     for (i, l) in listening.fds.iter().enumerate() {
         backend.add(l.as_raw_fd(), LISTENERS - i, Interest::READ)?;
     }
-    if let Some(sig) = &signals
-        && sig.wait_mask.is_none()
-    {
-        backend.add(sig.read_fd(), SIGNALS, Interest::READ)?;
-    }
+    let start = rep.start;
+    let mut lp = EventLoop::new(backend, cfg.backend, signals, rep, Timing::Idle(cfg.idle))
+        .idle_by_activity(0);
     let mut relay = Relay {
         cfg,
         target: target.to_string(),
@@ -255,134 +236,98 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         exhausted: None,
         reserve: Reserve::new(),
         listening: true,
-        backend,
-        signals,
         conns: Vec::new(),
         free: Vec::new(),
         accepted: 0,
         closed: 0,
         total: Traffic::default(),
-        last_traffic: Instant::now(),
-        rep,
-        stop: None,
     };
     for l in &relay.listeners {
         let what = net::local_name(l.as_fd());
-        relay.rep.emit(&Event::Relay(R::Listen {
+        lp.rep.emit(&Event::Relay(R::Listen {
             what: &what,
             target: &relay.target,
             all_interfaces: listening.all_interfaces,
         }))?;
     }
-    relay.rep.flush()?;
-    relay.run()
+    let end = lp.run(&mut relay)?;
+    // Open connections end with the relay: each gets its summary.
+    for slot in 0..relay.conns.len() {
+        if relay.conns[slot].is_some() {
+            relay.close(&mut lp, slot)?;
+        }
+    }
+    relay.end_episode(&mut lp)?;
+    lp.rep.emit(&Event::Relay(R::Summary {
+        connections: relay.accepted,
+        traffic: relay.total,
+        elapsed: start.elapsed(),
+        backend: cfg.backend.name(),
+    }))?;
+    lp.rep.flush()?;
+    // Death by a signal runs no destructors: the socket file goes now.
+    drop(relay.bound.take());
+    Ok(lp.exit_status(end))
+}
+
+impl Client for Relay<'_> {
+    fn on_ready(&mut self, lp: &mut EventLoop<'_>, r: &Readiness) -> Result<()> {
+        match listener_of(r.token) {
+            Some(i) => self.accept_all(lp, i),
+            None => self.ready(lp, r.token, r.cond),
+        }
+    }
+
+    fn after_wait(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        if self.exhausted.is_some_and(|ep| ep.due(Instant::now())) {
+            for i in 0..self.listeners.len() {
+                self.accept_all(lp, i)?;
+            }
+        }
+        self.flush_counts(lp)
+    }
+
+    fn wake_in(&self, now: Instant) -> Option<Duration> {
+        // A busy direction's byte count is due every --interval.
+        let counting = self
+            .conns
+            .iter()
+            .flatten()
+            .any(|c| c.c2t.unreported + c.t2c.unreported > 0);
+        let count = counting.then_some(self.cfg.interval);
+        let retry = self.exhausted.and_then(|ep| ep.wait(now));
+        match (count, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_signal(&mut self, lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {
+        let name = signals::name(c.signo);
+        lp.rep.emit(&Event::Relay(R::Signal {
+            number: c.signo,
+            name: &name,
+            pid: c.pid,
+        }))
+    }
+
+    fn on_idle(&mut self, lp: &mut EventLoop<'_>, idle: Duration) -> Result<()> {
+        lp.rep.emit(&Event::Relay(R::Timeout { idle }))
+    }
 }
 
 impl Relay<'_> {
-    fn run(&mut self) -> Result<u8> {
-        let start = self.rep.start;
-        let mut ready: Vec<Readiness> = Vec::with_capacity(64);
-        loop {
-            let now = Instant::now();
-            if let Some(idle) = self.cfg.idle
-                && self.stop.is_none()
-                && now >= self.last_traffic + idle
-            {
-                self.rep.emit(&Event::Relay(R::Timeout { idle }))?;
-                self.stop = Some(End::Idle);
-            }
-            if self.stop.is_some() {
-                break;
-            }
-            let mut slice = self
-                .cfg
-                .idle
-                .map(|d| (self.last_traffic + d).saturating_duration_since(now));
-            if self
-                .conns
-                .iter()
-                .flatten()
-                .any(|c| c.c2t.unreported + c.t2c.unreported > 0)
-            {
-                slice = Some(slice.map_or(self.cfg.interval, |s| s.min(self.cfg.interval)));
-            }
-            if let Some(until) = self.exhausted.and_then(|ep| ep.wait(now)) {
-                slice = Some(slice.map_or(until, |s| s.min(until)));
-            }
-            ready.clear();
-            let mask = self.signals.as_ref().and_then(|s| s.wait_mask.as_ref());
-            match self.backend.wait(slice, mask, &mut ready) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => {
-                    return Err(Error::sys(self.cfg.backend.name(), self.backend.call(), e));
-                }
-            }
-            self.take_signals()?;
-            for r in &ready {
-                match (r.token, listener_of(r.token)) {
-                    (SIGNALS, _) => {}
-                    (_, Some(i)) => self.accept_all(i)?,
-                    (t, None) => self.on_ready(t, r.cond)?,
-                }
-            }
-            if self.exhausted.is_some_and(|ep| ep.due(Instant::now())) {
-                for i in 0..self.listeners.len() {
-                    self.accept_all(i)?;
-                }
-            }
-            self.flush_counts()?;
-            self.rep.flush()?;
-        }
-        // Open connections end with the relay: each gets its summary.
-        for slot in 0..self.conns.len() {
-            if self.conns[slot].is_some() {
-                self.close(slot)?;
-            }
-        }
-        self.end_episode()?;
-        self.rep.emit(&Event::Relay(R::Summary {
-            connections: self.accepted,
-            traffic: self.total,
-            elapsed: start.elapsed(),
-            backend: self.cfg.backend.name(),
-        }))?;
-        self.rep.flush()?;
-        // Death by a signal runs no destructors: the socket file goes now.
-        drop(self.bound.take());
-        if let Some(End::Signal(n)) = self.stop {
-            signals::reraise(n);
-            return Ok(128u8.saturating_add(n as u8));
-        }
-        Ok(0)
-    }
-
-    fn take_signals(&mut self) -> Result<()> {
-        let Some(sig) = &self.signals else {
-            return Ok(());
-        };
-        for c in sig.take() {
-            let name = signals::name(c.signo);
-            self.rep.emit(&Event::Relay(R::Signal {
-                number: c.signo,
-                name: &name,
-                pid: c.pid,
-            }))?;
-            self.stop.get_or_insert(End::Signal(c.signo));
-        }
-        Ok(())
-    }
-
     /// Accepts every pending client and starts its connection to TARGET.
-    fn accept_all(&mut self, i: usize) -> Result<()> {
+    fn accept_all(&mut self, lp: &mut EventLoop<'_>, i: usize) -> Result<()> {
         while self.listening {
             let (client, peer) = match net::accept(self.listeners[i].as_fd()) {
                 Ok(Some(a)) => a,
-                Ok(None) => return self.rearm(),
+                Ok(None) => return self.rearm(lp),
                 // Out of fds or memory: back off (see exhaust.rs), never spin.
-                Err(e) if exhaust::is_exhaustion(e) => return self.exhausted(i, "accept", e),
+                Err(e) if exhaust::is_exhaustion(e) => return self.exhausted(lp, i, "accept", e),
                 Err(e) => {
                     // Reported; the listener is tried again next wait.
-                    self.rep.emit(&Event::Relay(R::Error {
+                    lp.rep.emit(&Event::Relay(R::Error {
                         conn: 0,
                         from: None,
                         errno: e,
@@ -399,19 +344,19 @@ impl Relay<'_> {
             {
                 drop(client);
                 let (call, errno) = (*call, *errno);
-                self.exhausted(i, call, errno)?;
+                self.exhausted(lp, i, call, errno)?;
                 if let Some(ep) = self.exhausted.as_mut() {
                     ep.refused += 1;
                 }
                 return Ok(());
             }
             if self.exhausted.is_some() {
-                self.end_episode()?;
+                self.end_episode(lp)?;
             }
             self.accepted += 1;
-            self.last_traffic = Instant::now();
+            lp.activity();
             let id = self.accepted;
-            self.rep.emit(&Event::Relay(R::Accept {
+            lp.rep.emit(&Event::Relay(R::Accept {
                 conn: id,
                 peer: &peer,
             }))?;
@@ -419,7 +364,7 @@ impl Relay<'_> {
                 // --count: serve these, take no more.
                 self.listening = false;
                 for l in &self.listeners {
-                    self.backend.delete(l.as_raw_fd())?;
+                    lp.backend.delete(l.as_raw_fd())?;
                 }
             }
             let fd = match target {
@@ -427,19 +372,19 @@ impl Relay<'_> {
                 // Refused at once (a UNIX socket without a listener, say): this client
                 // is closed; the relay goes on.
                 Err(Error::Sys { errno, .. }) => {
-                    self.rep.emit(&Event::Relay(R::Connect {
+                    lp.rep.emit(&Event::Relay(R::Connect {
                         conn: id,
                         target: &self.target,
                         error: Some(errno),
                     }))?;
                     drop(client);
                     self.closed += 1;
-                    self.rep.emit(&Event::Relay(R::Close {
+                    lp.rep.emit(&Event::Relay(R::Close {
                         conn: id,
                         traffic: Traffic::default(),
                         duration: Duration::ZERO,
                     }))?;
-                    self.check_count();
+                    self.check_count(lp);
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -464,16 +409,16 @@ impl Relay<'_> {
                     self.conns.len() - 1
                 }
             };
-            if let Err(e) = self.register(slot) {
+            if let Err(e) = self.register(lp, slot) {
                 // select cannot take fds >= FD_SETSIZE: this client is refused.
                 let msg = e.to_string();
-                self.rep.emit(&Event::Relay(R::Error {
+                lp.rep.emit(&Event::Relay(R::Error {
                     conn: id,
                     from: None,
                     errno: Errno::EMFILE,
                     message: &msg,
                 }))?;
-                self.drop_conn(slot, false)?;
+                self.drop_conn(lp, slot, false)?;
             }
         }
         Ok(())
@@ -482,7 +427,7 @@ impl Relay<'_> {
     /// `call` ran out of a resource: the clients waiting on listener `i` are refused
     /// (the reserve descriptor), and no listener is asked again until the back-off
     /// ends or a connection closes.
-    fn exhausted(&mut self, i: usize, call: &'static str, errno: Errno) -> Result<()> {
+    fn exhausted(&mut self, lp: &mut EventLoop<'_>, i: usize, call: &'static str, errno: Errno) -> Result<()> {
         let refused = self.reserve.refuse_pending(self.listeners[i].as_fd());
         let began = Episode::record(&mut self.exhausted, call, errno);
         if let Some(ep) = self.exhausted.as_mut() {
@@ -490,7 +435,7 @@ impl Relay<'_> {
         }
         if began && self.listening {
             for l in &self.listeners {
-                self.backend.delete(l.as_raw_fd())?;
+                lp.backend.delete(l.as_raw_fd())?;
             }
         }
         Ok(())
@@ -498,18 +443,18 @@ impl Relay<'_> {
 
     /// A try in an episode found nobody waiting: the listeners go back into the wait
     /// (the next client decides whether the episode is over).
-    fn rearm(&mut self) -> Result<()> {
+    fn rearm(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
         let Some(ep) = self.exhausted.as_mut().filter(|ep| !ep.armed()) else {
             return Ok(());
         };
         ep.rearm();
-        self.listen_again()
+        self.listen_again(lp)
     }
 
-    fn listen_again(&mut self) -> Result<()> {
+    fn listen_again(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
         if self.listening {
             for (i, l) in self.listeners.iter().enumerate() {
-                self.backend
+                lp.backend
                     .add(l.as_raw_fd(), LISTENERS - i, Interest::READ)?;
             }
         }
@@ -518,14 +463,14 @@ impl Relay<'_> {
 
     /// The episode is over (a client was served, or the relay ends): its one event,
     /// and the listeners back in the wait.
-    fn end_episode(&mut self) -> Result<()> {
+    fn end_episode(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
         let Some(ep) = self.exhausted.take() else {
             return Ok(());
         };
         if !ep.armed() {
-            self.listen_again()?;
+            self.listen_again(lp)?;
         }
-        self.rep.emit(&Event::Relay(R::Exhausted(Exhausted {
+        lp.rep.emit(&Event::Relay(R::Exhausted(Exhausted {
             fd: None,
             what: "",
             call: ep.call,
@@ -535,28 +480,28 @@ impl Relay<'_> {
         })))
     }
 
-    fn register(&mut self, slot: usize) -> Result<()> {
+    fn register(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
         let Some(c) = self.conns[slot].as_mut() else {
             return Ok(());
         };
         let want = c.wanted();
-        self.backend
+        lp.backend
             .add(c.client.as_raw_fd(), token(slot, Side::Client), want[0])?;
-        self.backend
+        lp.backend
             .add(c.target.as_raw_fd(), token(slot, Side::Target), want[1])?;
         c.registered = want;
         Ok(())
     }
 
     /// Re-registers a connection's sockets whose interest changed.
-    fn update(&mut self, slot: usize) -> Result<()> {
+    fn update(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
         let Some(c) = self.conns[slot].as_mut() else {
             return Ok(());
         };
         let want = c.wanted();
         for (i, side) in [Side::Client, Side::Target].into_iter().enumerate() {
             if want[i] != c.registered[i] {
-                self.backend
+                lp.backend
                     .modify(c.fd(side).as_raw_fd(), token(slot, side), want[i])?;
                 c.registered[i] = want[i];
             }
@@ -564,7 +509,7 @@ impl Relay<'_> {
         Ok(())
     }
 
-    fn on_ready(&mut self, token: usize, cond: Conditions) -> Result<()> {
+    fn ready(&mut self, lp: &mut EventLoop<'_>, token: usize, cond: Conditions) -> Result<()> {
         let (slot, side) = slot_of(token);
         let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return Ok(());
@@ -575,27 +520,27 @@ impl Relay<'_> {
             }
             let error = net::connect_error(c.target.as_fd());
             let id = c.id;
-            self.rep.emit(&Event::Relay(R::Connect {
+            lp.rep.emit(&Event::Relay(R::Connect {
                 conn: id,
                 target: &self.target,
                 error,
             }))?;
             if error.is_some() {
-                return self.close(slot);
+                return self.close(lp, slot);
             }
             c.connected = true;
-            return self.pump(slot, None);
+            return self.pump(lp, slot, None);
         }
         if cond.contains(Conditions::URGENT) {
             let (src, _, dir) = c.route(side);
             dir.take_early(src);
         }
-        self.pump(slot, Some((side, cond)))
+        self.pump(lp, slot, Some((side, cond)))
     }
 
     /// Moves what can move on connection `slot`: reads the side that is ready (if it
     /// is), forwarding as it goes, then writes whatever waits in either direction.
-    fn pump(&mut self, slot: usize, ready: Option<(Side, Conditions)>) -> Result<()> {
+    fn pump(&mut self, lp: &mut EventLoop<'_>, slot: usize, ready: Option<(Side, Conditions)>) -> Result<()> {
         let readable = Conditions::READ
             | Conditions::URGENT
             | Conditions::HANGUP
@@ -603,16 +548,16 @@ impl Relay<'_> {
             | Conditions::ERROR;
         if let Some((side, cond)) = ready
             && cond.intersects(readable)
-            && let Some(end) = self.forward(slot, side)?
+            && let Some(end) = self.forward(lp, slot, side)?
         {
-            return self.end(slot, end);
+            return self.end(lp, slot, end);
         }
         for side in [Side::Client, Side::Target] {
             let blocked = self.conns[slot]
                 .as_ref()
                 .is_some_and(|c| c.dir(side).has_output());
-            if let Some(end) = self.flush_from(slot, side)? {
-                return self.end(slot, end);
+            if let Some(end) = self.flush_from(lp, slot, side)? {
+                return self.end(lp, slot, end);
             }
             // The receiver took what was waiting: the source (held back until now) most
             // likely has more, so read it now rather than after another wait.
@@ -621,25 +566,25 @@ impl Relay<'_> {
                 .is_some_and(|c| !c.dir(side).has_output() && c.dir(side).wants_read());
             if blocked
                 && drained
-                && let Some(end) = self.forward(slot, side)?
+                && let Some(end) = self.forward(lp, slot, side)?
             {
-                return self.end(slot, end);
+                return self.end(lp, slot, end);
             }
         }
         let Some(c) = self.conns[slot].as_ref() else {
             return Ok(());
         };
         if c.c2t.done() && c.t2c.done() {
-            return self.close(slot);
+            return self.close(lp, slot);
         }
-        self.update(slot)
+        self.update(lp, slot)
     }
 
     /// Reads from `side` and writes on to the other side, chunk by chunk, reporting
     /// data and urgent bytes in stream order; stops when the source has nothing more,
     /// or when the receiver cannot take more (backpressure: the buffer stays full and
     /// the source is not read until it drains).
-    fn forward(&mut self, slot: usize, side: Side) -> Result<Option<Ending>> {
+    fn forward(&mut self, lp: &mut EventLoop<'_>, slot: usize, side: Side) -> Result<Option<Ending>> {
         let mode = self.cfg.read;
         for _ in 0..MAX_READS {
             let Some(c) = self.conns[slot].as_mut() else {
@@ -650,7 +595,7 @@ impl Relay<'_> {
             let step = dir.read_step(src);
             match step {
                 Step::Read(range) => {
-                    self.last_traffic = Instant::now();
+                    lp.activity();
                     if mode != ReadMode::Count {
                         let bytes = dir.bytes_in(range);
                         let n = bytes.len() as u64;
@@ -660,7 +605,7 @@ impl Relay<'_> {
                         };
                         dir.unreported = 0;
                         let total = dir.bytes;
-                        self.rep.emit(&Event::Relay(R::Data {
+                        lp.rep.emit(&Event::Relay(R::Data {
                             conn: id,
                             from: side,
                             bytes: n,
@@ -675,10 +620,10 @@ impl Relay<'_> {
                     offset,
                     replaced,
                 } => {
-                    self.last_traffic = Instant::now();
+                    lp.activity();
                     // The bytes before the mark are reported first (count mode too).
-                    self.flush_count(slot, side)?;
-                    self.rep.emit(&Event::Relay(R::Urgent {
+                    self.flush_count(lp, slot, side)?;
+                    lp.rep.emit(&Event::Relay(R::Urgent {
                         conn: id,
                         from: side,
                         byte,
@@ -689,14 +634,14 @@ impl Relay<'_> {
                 Step::Again => continue,
                 Step::Wait => return Ok(None),
                 Step::Eof => {
-                    self.flush_count(slot, side)?;
+                    self.flush_count(lp, slot, side)?;
                     // What is left goes out, then the end of file (SHUT_WR).
-                    return self.flush_from(slot, side);
+                    return self.flush_from(lp, slot, side);
                 }
                 Step::Reset => return Ok(Some(Ending::Reset(side))),
                 Step::Failed(call, e) => return Ok(Some(Ending::Failed(side, call, e))),
             }
-            if let Some(end) = self.flush_from(slot, side)? {
+            if let Some(end) = self.flush_from(lp, slot, side)? {
                 return Ok(Some(end));
             }
             if self.conns[slot]
@@ -710,7 +655,7 @@ impl Relay<'_> {
     }
 
     /// Writes the direction fed by `from` to the other side; passes its end of file on.
-    fn flush_from(&mut self, slot: usize, from: Side) -> Result<Option<Ending>> {
+    fn flush_from(&mut self, lp: &mut EventLoop<'_>, slot: usize, from: Side) -> Result<Option<Ending>> {
         let Some(c) = self.conns[slot].as_mut() else {
             return Ok(None);
         };
@@ -719,7 +664,7 @@ impl Relay<'_> {
         match dir.flush(dst) {
             Flush::Done => {
                 if dir.pass_eof(dst) {
-                    self.rep
+                    lp.rep
                         .emit(&Event::Relay(R::HalfClose { conn: id, from }))?;
                 }
                 Ok(None)
@@ -731,7 +676,7 @@ impl Relay<'_> {
     }
 
     /// --read=count: one data event per direction per --interval.
-    fn flush_counts(&mut self) -> Result<()> {
+    fn flush_counts(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
         if self.cfg.read != ReadMode::Count {
             return Ok(());
         }
@@ -743,14 +688,14 @@ impl Relay<'_> {
                         .is_none_or(|t| t.elapsed() >= self.cfg.interval)
                 });
                 if due {
-                    self.flush_count(slot, side)?;
+                    self.flush_count(lp, slot, side)?;
                 }
             }
         }
         Ok(())
     }
 
-    fn flush_count(&mut self, slot: usize, side: Side) -> Result<()> {
+    fn flush_count(&mut self, lp: &mut EventLoop<'_>, slot: usize, side: Side) -> Result<()> {
         if self.cfg.read != ReadMode::Count {
             return Ok(());
         }
@@ -765,7 +710,7 @@ impl Relay<'_> {
         let (bytes, total) = (dir.unreported, dir.bytes);
         dir.unreported = 0;
         dir.last_count = Some(Instant::now());
-        self.rep.emit(&Event::Relay(R::Data {
+        lp.rep.emit(&Event::Relay(R::Data {
             conn: id,
             from: side,
             bytes,
@@ -776,14 +721,14 @@ impl Relay<'_> {
     }
 
     /// A connection that cannot go on: a reset is passed on as a reset.
-    fn end(&mut self, slot: usize, how: Ending) -> Result<()> {
+    fn end(&mut self, lp: &mut EventLoop<'_>, slot: usize, how: Ending) -> Result<()> {
         let Some(c) = self.conns[slot].as_ref() else {
             return Ok(());
         };
         let id = c.id;
         match how {
             Ending::Reset(from) => {
-                self.rep.emit(&Event::Relay(R::Reset { conn: id, from }))?;
+                lp.rep.emit(&Event::Relay(R::Reset { conn: id, from }))?;
                 let other = c.fd(from.other());
                 // SO_LINGER 0: close sends RST, as the peer did.
                 let _ = socket::setsockopt(
@@ -797,7 +742,7 @@ impl Relay<'_> {
             }
             Ending::Failed(from, call, errno) => {
                 let message = format!("{call} failed");
-                self.rep.emit(&Event::Relay(R::Error {
+                lp.rep.emit(&Event::Relay(R::Error {
                     conn: id,
                     from: Some(from),
                     errno,
@@ -805,24 +750,24 @@ impl Relay<'_> {
                 }))?;
             }
         }
-        self.close(slot)
+        self.close(lp, slot)
     }
 
     /// Closes connection `slot` and reports its summary.
-    fn close(&mut self, slot: usize) -> Result<()> {
+    fn close(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
         for side in [Side::Client, Side::Target] {
-            self.flush_count(slot, side)?;
+            self.flush_count(lp, slot, side)?;
         }
-        self.drop_conn(slot, true)
+        self.drop_conn(lp, slot, true)
     }
 
-    fn drop_conn(&mut self, slot: usize, report: bool) -> Result<()> {
+    fn drop_conn(&mut self, lp: &mut EventLoop<'_>, slot: usize, report: bool) -> Result<()> {
         let Some(c) = self.conns[slot].take() else {
             return Ok(());
         };
         // DEL before close (epoll keys on the open file).
-        let _ = self.backend.delete(c.client.as_raw_fd());
-        let _ = self.backend.delete(c.target.as_raw_fd());
+        let _ = lp.backend.delete(c.client.as_raw_fd());
+        let _ = lp.backend.delete(c.target.as_raw_fd());
         self.free.push(slot);
         self.closed += 1;
         // Two descriptors freed: what ran out may be had now.
@@ -832,21 +777,21 @@ impl Relay<'_> {
         let traffic = c.traffic();
         self.total.add(&traffic);
         if report {
-            self.rep.emit(&Event::Relay(R::Close {
+            lp.rep.emit(&Event::Relay(R::Close {
                 conn: c.id,
                 traffic,
                 duration: c.started.elapsed(),
             }))?;
         }
         drop(c);
-        self.check_count();
+        self.check_count(lp);
         Ok(())
     }
 
     /// --count N: done once N connections were accepted and all of them closed.
-    fn check_count(&mut self) {
-        if self.cfg.count.is_some_and(|n| self.closed >= n) && self.stop.is_none() {
-            self.stop = Some(End::Count);
+    fn check_count(&mut self, lp: &mut EventLoop<'_>) {
+        if self.cfg.count.is_some_and(|n| self.closed >= n) {
+            lp.stop(End::Done);
         }
     }
 }

@@ -1,20 +1,17 @@
 //! One direction of a relayed connection: a bounded buffer filled from one socket and
 //! drained into the other, with the urgent byte kept at its place in the stream.
 //!
-//! Reading follows the rules the watcher's --read learned (REPORT rows 22-26): a
-//! normal read at the urgent mark would skip the urgent byte for good, so reads are
-//! bounded by FIONREAD measured *before* SIOCATMARK is asked (urgent data arriving in
-//! between cannot be overrun), and at the mark the byte is taken with recv(MSG_OOB)
-//! first. It is re-sent with send(MSG_OOB) only once every byte before it has been
-//! written, so the receiver's mark falls at the same stream offset.
+//! Reading keeps the urgent-data rules of urgent.rs (the same state machine as watch
+//! mode's): reads never cross a mark not yet dealt with, and the urgent byte is taken
+//! with recv(MSG_OOB) first. It is re-sent with send(MSG_OOB) only once every byte
+//! before it has been written, so the receiver's mark falls at the same stream offset.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{self, MsgFlags, Shutdown};
 
-use crate::describe::{self, Kind};
-use crate::urgent::{self, Oob};
+use crate::urgent::{Next, Urgent};
 
 /// What one read step did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,10 +64,8 @@ pub struct Dir {
     pub bytes: u64,
     /// Urgent bytes sent on.
     pub urgent: u64,
-    /// An urgent byte taken before reading reached its mark.
-    taken: Option<u8>,
-    /// A byte `taken` held when a newer one replaced it.
-    replaced: Option<u8>,
+    /// Where this direction's source is with its urgent data.
+    oob: Urgent,
     /// The urgent byte to send once the buffer is empty.
     oob_out: Option<u8>,
     /// --read=count: bytes not yet in a data event, and when the last one went out.
@@ -89,8 +84,7 @@ impl Dir {
             shut: false,
             bytes: 0,
             urgent: 0,
-            taken: None,
-            replaced: None,
+            oob: Urgent::default(),
             oob_out: None,
             unreported: 0,
             last_count: None,
@@ -116,16 +110,11 @@ impl Dir {
         self.eof && self.shut && !self.has_output()
     }
 
-    /// PRI before the mark: take the urgent byte now (it is out of the stream already)
-    /// and place it when reading reaches the mark.
+    /// PRI: take the urgent byte now (it is out of the stream already) and place it
+    /// when reading reaches the mark. A failure shows at the next read.
     pub fn take_early(&mut self, src: BorrowedFd<'_>) {
-        if self.eof || urgent::at_mark(src) == Some(true) {
-            return;
-        }
-        if let Oob::Byte(b) = urgent::take(src, false)
-            && let Some(old) = self.taken.replace(b)
-        {
-            self.replaced = Some(old);
+        if !self.eof {
+            let _ = self.oob.take_early(src, false);
         }
     }
 
@@ -144,53 +133,30 @@ impl Dir {
             self.buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
         }
-        // FIONREAD first, then SIOCATMARK: see the module comment.
-        let queued = describe::queued(src, Kind::Socket).unwrap_or(0).max(0) as usize;
-        if queued > self.buf.len() - self.end && self.buf.len() < self.max {
-            let grown = (self.buf.len() * 2).min(self.max);
-            self.buf.resize(grown, 0);
-        }
-        let room = self.buf.len() - self.end;
-        let bound = if urgent::at_mark(src) == Some(true) {
-            let byte = match self.taken.take() {
-                Some(b) => Some(b),
-                None => match urgent::take(src, false) {
-                    Oob::Byte(b) => Some(b),
-                    // Announced, not arrived: a read now would skip it.
-                    Oob::NotYet => return Step::Wait,
-                    Oob::Failed(e) => return Step::Failed("recv(MSG_OOB)", e),
-                    _ => None,
-                },
-            };
-            if let Some(byte) = byte {
+        let (buf, end, max) = (&mut self.buf, self.end, self.max);
+        // Grow while a fast source has more queued than fits.
+        let next = self.oob.next(src, false, |queued| {
+            if queued > buf.len() - end && buf.len() < max {
+                let grown = (buf.len() * 2).min(max);
+                buf.resize(grown, 0);
+            }
+            buf.len() - end
+        });
+        let bound = match next {
+            Ok(Next::Read(n)) => n,
+            Ok(Next::Urgent { byte, replaced }) => {
                 self.oob_out = Some(byte);
                 return Step::Urgent {
                     byte,
                     offset: self.bytes,
-                    replaced: self.replaced.take(),
+                    replaced,
                 };
             }
-            // The byte is out of the stream: this read passes the mark.
-            room
-        } else if queued > 0 {
-            queued.min(room)
-        } else {
-            // Nothing before a mark: the end of the stream, or nothing yet.
-            let mut one = [0u8; 1];
-            return match socket::recv(
-                src.as_raw_fd(),
-                &mut one,
-                MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
-            ) {
-                Ok(0) => {
-                    self.eof = true;
-                    Step::Eof
-                }
-                Ok(_) => Step::Again,
-                Err(Errno::EAGAIN | Errno::EINTR) => Step::Wait,
-                Err(Errno::ECONNRESET) => Step::Reset,
-                Err(e) => Step::Failed("recv(MSG_PEEK)", e),
-            };
+            // Announced, not arrived: a read now would skip it.
+            Ok(Next::NotYet) => return Step::Wait,
+            Ok(Next::InlineMark) => self.buf.len() - self.end,
+            Ok(Next::Probe) => return self.probe(src),
+            Err(e) => return Step::Failed("recv(MSG_OOB)", e),
         };
         let range = self.end..self.end + bound;
         match socket::recv(
@@ -212,6 +178,25 @@ impl Dir {
             Err(Errno::EAGAIN | Errno::EINTR) => Step::Wait,
             Err(Errno::ECONNRESET) => Step::Reset,
             Err(e) => Step::Failed("recv", e),
+        }
+    }
+
+    /// Nothing before a mark: the end of the stream, or nothing yet.
+    fn probe(&mut self, src: BorrowedFd<'_>) -> Step {
+        let mut one = [0u8; 1];
+        match socket::recv(
+            src.as_raw_fd(),
+            &mut one,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(0) => {
+                self.eof = true;
+                Step::Eof
+            }
+            Ok(_) => Step::Again,
+            Err(Errno::EAGAIN | Errno::EINTR) => Step::Wait,
+            Err(Errno::ECONNRESET) => Step::Reset,
+            Err(e) => Step::Failed("recv(MSG_PEEK)", e),
         }
     }
 

@@ -1,0 +1,307 @@
+//! The event loop that watch mode and the relay share. It owns the backend's main
+//! wait, the signal set (blocked from the start, let in only inside the wait or through
+//! the self-pipe), EINTR retried with the time left on the monotonic clock, the one-shot
+//! deadline or the idle timeout, `--count` (through the reporter) and the exit status
+//! (0, 1, 128+N). Its clients register fds, get normalized readiness and report events;
+//! they never wait anywhere else, so signals are always heard.
+
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use crate::backend::{Backend, BackendKind, Readiness};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::readiness::Interest;
+use crate::report::Reporter;
+use crate::signals::{self, Caught, Signals};
+use crate::timeout::{Deadline, Timeout};
+
+/// The token of the signal self-pipe in the main wait (backends without a mask).
+pub const SIGNAL_TOKEN: usize = usize::MAX;
+
+/// How a run's time is bounded.
+#[derive(Clone, Copy, Debug)]
+pub enum Timing {
+    /// One-shot: the first wait that finds something, within TIMEOUT.
+    Once(Timeout),
+    /// Until the client is done or stopped, or this long without activity.
+    Idle(Option<Duration>),
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Nothing left to watch, `--count` reached, or the client stopped it.
+    Done,
+    /// One-shot: the wait found something.
+    Found,
+    /// One-shot: the timeout passed with nothing ready.
+    Timeout,
+    /// The idle timeout passed with no activity.
+    Idle,
+    /// A run-ending signal (SIGINT, SIGTERM, SIGHUP).
+    Signal(i32),
+}
+
+/// What a loop's client does with what the loop sees.
+pub trait Client {
+    /// Before the first wait, once the loop is set up: the client's `-v` notes.
+    fn begin(&mut self, _lp: &mut EventLoop<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// One fd is ready (in token order within a wait).
+    fn on_ready(&mut self, lp: &mut EventLoop<'_>, r: &Readiness) -> Result<()>;
+    /// After each wait's readiness: rechecks, retries, work left over.
+    fn after_wait(&mut self, _lp: &mut EventLoop<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// How soon the client needs the loop awake again, if sooner than the timeout.
+    fn wake_in(&self, _now: Instant) -> Option<Duration> {
+        None
+    }
+    /// Nothing left to watch.
+    fn done(&self) -> bool {
+        false
+    }
+    /// A caught signal, to report (the loop decides whether it ends the run).
+    fn on_signal(&mut self, lp: &mut EventLoop<'_>, c: &Caught) -> Result<()>;
+    /// The idle timeout passed, to report.
+    fn on_idle(&mut self, lp: &mut EventLoop<'_>, idle: Duration) -> Result<()>;
+}
+
+/// Blocks `caught` and `masked` and installs the handlers; call first, before any fd
+/// is opened or thread exists. `ends_run`: SIGINT/SIGTERM/SIGHUP among `caught` end it.
+pub fn block_signals(
+    caught: &[i32],
+    masked: &[i32],
+    kind: BackendKind,
+    ends_run: bool,
+) -> Result<Option<Signals>> {
+    let signals = Signals::setup(caught, masked, kind.takes_mask())?;
+    if let (true, Some(s)) = (ends_run, &signals) {
+        s.ending(&signals::TERMINATING);
+    }
+    Ok(signals)
+}
+
+pub struct EventLoop<'a> {
+    pub backend: Box<dyn Backend>,
+    kind: BackendKind,
+    signals: Option<Signals>,
+    ends_run: bool,
+    pub rep: Reporter<'a>,
+    timing: Timing,
+    deadline: Deadline,
+    /// What the idle timeout measures from: the last event (watch) or the last
+    /// traffic the client reported (`activity`, the relay).
+    last_activity: Instant,
+    events_are_activity: bool,
+    /// Exit status of an idle end (watch 1, relay 0).
+    idle_status: u8,
+    stop: Option<End>,
+    pub waits: u64,
+    /// Time spent inside the wait calls.
+    pub blocked: Duration,
+}
+
+impl<'a> EventLoop<'a> {
+    pub fn new(
+        backend: Box<dyn Backend>,
+        kind: BackendKind,
+        signals: Option<Signals>,
+        rep: Reporter<'a>,
+        timing: Timing,
+    ) -> EventLoop<'a> {
+        let start = rep.start;
+        let deadline = match timing {
+            Timing::Once(t) => Deadline::new(t, start),
+            Timing::Idle(_) => Deadline::new(Timeout::Forever, start),
+        };
+        EventLoop {
+            backend,
+            kind,
+            ends_run: signals::ending_any(),
+            signals,
+            rep,
+            timing,
+            deadline,
+            last_activity: start,
+            events_are_activity: true,
+            idle_status: 1,
+            stop: None,
+            waits: 0,
+            blocked: Duration::ZERO,
+        }
+    }
+
+    /// The idle timeout counts the client's `activity` calls, not events (the relay:
+    /// no traffic for that long), and ends the run with `status`.
+    pub fn idle_by_activity(mut self, status: u8) -> EventLoop<'a> {
+        self.events_are_activity = false;
+        self.idle_status = status;
+        self
+    }
+
+    pub fn signals(&self) -> Option<&Signals> {
+        self.signals.as_ref()
+    }
+
+    /// Something happened that keeps the idle timeout away.
+    pub fn activity(&mut self) {
+        self.last_activity = Instant::now();
+    }
+
+    /// Ends the run after this wait (the first reason given wins).
+    pub fn stop(&mut self, end: End) {
+        self.stop.get_or_insert(end);
+    }
+
+    /// What is left of a one-shot TIMEOUT (None: forever).
+    pub fn left(&self, now: Instant) -> Option<Duration> {
+        self.deadline.remaining(now)
+    }
+
+    fn monitor(&self) -> bool {
+        matches!(self.timing, Timing::Idle(_))
+    }
+
+    /// Waits and dispatches until the run ends; says why.
+    pub fn run(&mut self, client: &mut impl Client) -> Result<End> {
+        if let Some(sig) = &self.signals
+            && sig.wait_mask.is_none()
+        {
+            self.backend.add(sig.read_fd(), SIGNAL_TOKEN, Interest::READ)?;
+        }
+        if self.rep.verbose() && self.signals.is_some() {
+            let how = if self.kind.takes_mask() {
+                format!(
+                    "signals are blocked except inside {} (its mask unblocks them)",
+                    self.backend.call()
+                )
+            } else {
+                format!(
+                    "signals go to a self-pipe watched by {} (no mask in the call)",
+                    self.backend.call()
+                )
+            };
+            self.rep.emit(&Event::Note {
+                fd: None,
+                message: &how,
+            })?;
+        }
+        client.begin(self)?;
+        self.rep.flush()?;
+        let mut ready: Vec<Readiness> = Vec::with_capacity(64);
+        loop {
+            if self.rep.limit_reached() || (self.monitor() && client.done()) {
+                self.stop(End::Done);
+            }
+            let now = Instant::now();
+            let mut slice = match self.timing {
+                Timing::Once(_) => {
+                    if self.waits > 0 && self.deadline.remaining(now) == Some(Duration::ZERO) {
+                        self.stop(End::Timeout);
+                    }
+                    self.deadline.remaining(now)
+                }
+                Timing::Idle(None) => None,
+                Timing::Idle(Some(d)) => {
+                    if self.stop.is_none() && now >= self.last_activity + d {
+                        client.on_idle(self, d)?;
+                        self.stop(End::Idle);
+                    }
+                    Some((self.last_activity + d).saturating_duration_since(now))
+                }
+            };
+            if let Some(end) = self.stop {
+                return Ok(end);
+            }
+            if let Some(w) = client.wake_in(now) {
+                slice = Some(slice.map_or(w, |s| s.min(w)));
+            }
+            ready.clear();
+            let before = self.rep.events;
+            let res = self.wait(slice, &mut ready)?;
+            self.take_signals(client)?;
+            ready.retain(|r| r.token != SIGNAL_TOKEN);
+            match res {
+                // A signal interrupted the wait: reported; go on with the time left.
+                Err(Errno::EINTR) => {
+                    self.flush_wait(before)?;
+                    continue;
+                }
+                Err(e) => return Err(Error::sys(self.kind.name(), self.backend.call(), e)),
+                Ok(_) => {}
+            }
+            // In the order the client gave its fds, whatever order the backend used.
+            ready.sort_unstable_by_key(|r| r.token);
+            for r in &ready {
+                client.on_ready(self, r)?;
+            }
+            client.after_wait(self)?;
+            self.flush_wait(before)?;
+            if !self.monitor() && !ready.is_empty() {
+                return Ok(End::Found);
+            }
+        }
+    }
+
+    /// One wait of the main backend, with the signal mask, reported under `-v`.
+    fn wait(
+        &mut self,
+        slice: Option<Duration>,
+        ready: &mut Vec<Readiness>,
+    ) -> Result<nix::Result<usize>> {
+        let mask = self.signals.as_ref().and_then(|s| s.wait_mask.as_ref());
+        let t0 = Instant::now();
+        let res = self.backend.wait(slice, mask, ready);
+        let took = t0.elapsed();
+        self.waits += 1;
+        self.blocked += took;
+        self.rep.emit(&Event::Wait {
+            call: self.backend.call(),
+            timeout: slice,
+            blocked: took,
+            result: res,
+        })?;
+        Ok(res)
+    }
+
+    /// After a wait: events count as activity (watch mode), and go out now.
+    fn flush_wait(&mut self, events_before: u64) -> Result<()> {
+        if self.events_are_activity && self.rep.events > events_before {
+            self.activity();
+        }
+        self.rep.flush()
+    }
+
+    /// The signals caught since the last look, reported by the client; SIGINT,
+    /// SIGTERM and SIGHUP end a run that asked for it.
+    fn take_signals(&mut self, client: &mut impl Client) -> Result<()> {
+        let Some(sig) = &self.signals else {
+            return Ok(());
+        };
+        for c in sig.take() {
+            client.on_signal(self, &c)?;
+            if self.ends_run && signals::TERMINATING.contains(&c.signo) {
+                self.stop(End::Signal(c.signo));
+            }
+        }
+        Ok(())
+    }
+
+    /// The exit status for `end` (SPEC §4.7). A run ended by a signal dies by it, so
+    /// the parent sees the real signal: the caller has cleaned up (nothing runs after).
+    pub fn exit_status(&self, end: End) -> u8 {
+        match end {
+            End::Signal(n) => {
+                signals::reraise(n);
+                128u8.saturating_add(n as u8)
+            }
+            End::Done | End::Found => 0,
+            End::Timeout => 1,
+            End::Idle => self.idle_status,
+        }
+    }
+}
