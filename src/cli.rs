@@ -929,4 +929,36 @@ impl Args {
     pub fn read_mode(&self) -> Option<ReadMode> {
         self.read.or(self.tee.then_some(ReadMode::Count))
     }
+
+    /// Watch mode's typed configuration: what everything below the command line sees.
+    pub fn watch_config(&self) -> crate::watch::Config {
+        let list = |l: &Option<SigList>| l.as_ref().map(|l| l.0.clone()).unwrap_or_default();
+        crate::watch::Config {
+            timeout: self.timeout,
+            specs: self.specs.clone(),
+            backend: self.backend,
+            edge: self.edge,
+            oneshot: self.oneshot,
+            monitor: self.monitor,
+            count: self.count,
+            read: self.read_mode(),
+            read_size: self.read_size as usize,
+            peek: self.peek,
+            tee: self.tee,
+            oobinline: self.oobinline,
+            once: self.once,
+            interval: self.interval,
+            signals: list(&self.signals),
+            mask: list(&self.mask),
+            output: crate::output::Output {
+                format: self.format,
+                time: self.time,
+                color: self.color,
+                quiet: self.quiet,
+                // With --tee stdout carries the data.
+                to_stderr: self.tee,
+            },
+            verbose: self.verbose,
+        }
+    }
 }

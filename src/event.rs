@@ -55,7 +55,7 @@ pub enum Event<'a> {
     Hangup {
         fd: RawFd,
         what: &'a str,
-        action: &'static str,
+        action: Action,
     },
     /// A resource ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM) for `call` and fdwatch
     /// backed off instead of asking again at once: one event per episode, when it ends
@@ -119,6 +119,30 @@ impl Event<'_> {
     /// urgent byte consumed with MSG_OOB): printed even once `--count` was reached.
     pub fn owed(&self) -> bool {
         matches!(self, Event::Urgent(u) if u.byte.is_some() && !u.peek)
+    }
+}
+
+/// What fdwatch did when an fd's other side went away (`hangup` events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A FIFO path: a new read end opened before the old one closed.
+    Reopen,
+    /// The fd leaves the watch set.
+    Remove,
+    /// `--once`: the run ends.
+    End,
+    /// Another process's fd that it closed, or it exited.
+    Gone,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Reopen => "reopen",
+            Action::Remove => "remove",
+            Action::End => "end",
+            Action::Gone => "gone",
+        }
     }
 }
 

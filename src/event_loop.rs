@@ -171,7 +171,8 @@ impl<'a> EventLoop<'a> {
         if let Some(sig) = &self.signals
             && sig.wait_mask.is_none()
         {
-            self.backend.add(sig.read_fd(), SIGNAL_TOKEN, Interest::READ)?;
+            self.backend
+                .add(sig.read_fd(), SIGNAL_TOKEN, Interest::READ)?;
         }
         if self.rep.verbose() && self.signals.is_some() {
             let how = if self.kind.takes_mask() {

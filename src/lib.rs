@@ -51,13 +51,13 @@ pub fn run(args: &cli::Args) -> u8 {
             let rep = report::Reporter::new(r.output().printer(), start, None, false);
             relay::run(&r.config(), rep)
         }
-        None => match args.explain {
-            Some(pid) => {
-                let mut rep = watch::reporter(args, std::time::Instant::now());
-                explain::run(pid, &mut rep)
+        None => {
+            let cfg = args.watch_config();
+            match args.explain {
+                Some(pid) => explain::run(pid, &mut cfg.reporter(std::time::Instant::now())),
+                None => watch::run(&cfg),
             }
-            None => watch::run(args),
-        },
+        }
     };
     match result {
         Ok(code) => code,

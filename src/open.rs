@@ -218,6 +218,11 @@ impl WatchSet {
         Ok(set)
     }
 
+    /// How many fds are watched now (slots not freed).
+    pub fn live(&self) -> usize {
+        self.fds.len() - self.free.len()
+    }
+
     /// Adds `w` in a free slot or at the end; returns its index (its token).
     fn insert(&mut self, mut w: Watched) -> usize {
         w.seq = self.next_seq;

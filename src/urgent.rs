@@ -131,7 +131,10 @@ pub enum Next {
 pub enum Peeked {
     /// Already shown, or announced and not here yet: nothing to report.
     Quiet,
-    Byte { byte: u8, replaced: Option<u8> },
+    Byte {
+        byte: u8,
+        replaced: Option<u8>,
+    },
     /// PRI without an urgent byte: EINVAL (none) or EOPNOTSUPP.
     None(Errno),
 }
@@ -146,7 +149,11 @@ impl Urgent {
     /// PRI while consuming: take the byte now, before a normal read can destroy it; it
     /// is placed when reading reaches the mark. At the mark, the read path takes it.
     /// `Ok(Some(errno))`: PRI came with no urgent byte to take (say so once).
-    pub fn take_early(&mut self, fd: BorrowedFd<'_>, oobinline: bool) -> Result<Option<Errno>, Errno> {
+    pub fn take_early(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        oobinline: bool,
+    ) -> Result<Option<Errno>, Errno> {
         if at_mark(fd) == Some(true) {
             return Ok(None);
         }

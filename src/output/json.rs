@@ -461,7 +461,7 @@ impl<W: Write> Printer for Json<W> {
             Event::Hangup { fd, what, action } => {
                 write!(o, ",\"fd\":{fd},\"what\":")?;
                 string(o, what)?;
-                write!(o, ",\"action\":\"{action}\"")?;
+                write!(o, ",\"action\":\"{}\"", action.name())?;
             }
             Event::Timeout { timeout } => {
                 write!(o, ",\"timeout\":{:.6}", secs(*timeout))?;

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use owo_colors::{OwoColorize, Style};
 
 use super::{Printer, TimeStyle};
-use crate::event::{Event, Summary};
+use crate::event::{Action, Event, Summary};
 use crate::timeout::{Timeout, seconds};
 
 pub struct Text<W: Write> {
@@ -550,11 +550,11 @@ impl<W: Write> Printer for Text<W> {
             Event::Hangup { fd, what, action } => {
                 self.fd_col(Some(*fd))?;
                 write!(self.out, "{what:<WHAT$} ")?;
-                let done = match *action {
-                    "reopen" => "hangup: reopened",
-                    "remove" => "hangup: no longer watched",
-                    "gone" => "gone: its process closed it or exited; no longer watched",
-                    _ => "hangup: done",
+                let done = match action {
+                    Action::Reopen => "hangup: reopened",
+                    Action::Remove => "hangup: no longer watched",
+                    Action::Gone => "gone: its process closed it or exited; no longer watched",
+                    Action::End => "hangup: done",
                 };
                 self.styled(done, Style::new().yellow())?;
             }

@@ -15,12 +15,12 @@ use nix::sys::socket::{self, sockopt};
 use crate::backend::{self, BackendKind, Mode, Readiness};
 use crate::error::{Error, Result};
 use crate::event::{Event, Exhausted, Relay as R, Side, Traffic};
+use crate::event_loop::{self, Client, End, EventLoop, Timing};
 use crate::exhaust::{self, Episode, Reserve};
 use crate::net;
 use crate::reader::{self, ReadMode};
 use crate::readiness::Conditions;
 use crate::report::Reporter;
-use crate::event_loop::{self, Client, End, EventLoop, Timing};
 use crate::signals::{self, Caught};
 use crate::spec::{self, Interest, SocketSpec, Target};
 use pump::{Dir, Flush, Step};
@@ -427,7 +427,13 @@ impl Relay<'_> {
     /// `call` ran out of a resource: the clients waiting on listener `i` are refused
     /// (the reserve descriptor), and no listener is asked again until the back-off
     /// ends or a connection closes.
-    fn exhausted(&mut self, lp: &mut EventLoop<'_>, i: usize, call: &'static str, errno: Errno) -> Result<()> {
+    fn exhausted(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        i: usize,
+        call: &'static str,
+        errno: Errno,
+    ) -> Result<()> {
         let refused = self.reserve.refuse_pending(self.listeners[i].as_fd());
         let began = Episode::record(&mut self.exhausted, call, errno);
         if let Some(ep) = self.exhausted.as_mut() {
@@ -540,7 +546,12 @@ impl Relay<'_> {
 
     /// Moves what can move on connection `slot`: reads the side that is ready (if it
     /// is), forwarding as it goes, then writes whatever waits in either direction.
-    fn pump(&mut self, lp: &mut EventLoop<'_>, slot: usize, ready: Option<(Side, Conditions)>) -> Result<()> {
+    fn pump(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        ready: Option<(Side, Conditions)>,
+    ) -> Result<()> {
         let readable = Conditions::READ
             | Conditions::URGENT
             | Conditions::HANGUP
@@ -584,7 +595,12 @@ impl Relay<'_> {
     /// data and urgent bytes in stream order; stops when the source has nothing more,
     /// or when the receiver cannot take more (backpressure: the buffer stays full and
     /// the source is not read until it drains).
-    fn forward(&mut self, lp: &mut EventLoop<'_>, slot: usize, side: Side) -> Result<Option<Ending>> {
+    fn forward(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        side: Side,
+    ) -> Result<Option<Ending>> {
         let mode = self.cfg.read;
         for _ in 0..MAX_READS {
             let Some(c) = self.conns[slot].as_mut() else {
@@ -655,7 +671,12 @@ impl Relay<'_> {
     }
 
     /// Writes the direction fed by `from` to the other side; passes its end of file on.
-    fn flush_from(&mut self, lp: &mut EventLoop<'_>, slot: usize, from: Side) -> Result<Option<Ending>> {
+    fn flush_from(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        from: Side,
+    ) -> Result<Option<Ending>> {
         let Some(c) = self.conns[slot].as_mut() else {
             return Ok(None);
         };

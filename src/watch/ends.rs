@@ -1,0 +1,165 @@
+//! How watched fds end: the other side hung up (a FIFO is reopened, the rest leave
+//! the set, or --once ends the run), another process let its fd go, or an fd is
+//! removed for good.
+
+use super::Watch;
+use crate::describe::{self, Kind};
+use crate::error::{Error, Result};
+use crate::event::{Action, Event, FdBytes};
+use crate::event_loop::{End, EventLoop};
+use crate::exhaust;
+use crate::net::Role;
+use crate::open::Watched;
+use crate::readiness::Conditions;
+
+/// Not reading: whether the read side of `w` is over. A hang-up with nothing left
+/// queued is the end of this writer; a FIFO is reopened even with bytes still queued
+/// (they stay in the pipe). The select family folds hang-up into "readable"; for a
+/// pipe or FIFO, readable with nothing queued says the same (read would return 0).
+pub(super) fn read_side_over(w: &Watched, cond: Conditions, queued: Option<i32>) -> bool {
+    let pipe_like = matches!(w.desc.kind, Kind::Pipe | Kind::Fifo);
+    // A TCP peer that closed gives RDHUP and no HUP (REPORT row 28-29); the select
+    // family shows neither, only "readable", and a poll for POLLRDHUP tells. Such a
+    // stream is over for a watcher that does not read: it is released, unread data
+    // or not (holding it would keep one fd per departed client for good).
+    let stream = w.desc.kind == Kind::Socket && w.role == Role::Stream;
+    let peer_done = stream
+        && !w.interest.write
+        && (cond.intersects(Conditions::RDHUP | Conditions::HANGUP)
+            || (cond.contains(Conditions::READ) && w.borrow().is_some_and(describe::peer_closed)));
+    let hung_up = cond.contains(Conditions::HANGUP)
+        || (pipe_like && cond.contains(Conditions::READ) && queued == Some(0));
+    peer_done || (hung_up && (w.owned_fifo() || queued.unwrap_or(0) == 0))
+}
+
+/// Whether a write-only fd's reader is gone for good (it stays in error). Where the
+/// backend folds that into "writable" (the select family), poll is asked.
+pub(super) fn write_side_over(w: &Watched, cond: Conditions, folds_hangup: bool) -> bool {
+    if !w.interest.write || w.interest.read {
+        return false;
+    }
+    let reader_gone = || {
+        w.borrow()
+            .is_some_and(|fd| describe::reader_gone(fd, w.desc.kind))
+    };
+    cond.contains(Conditions::ERROR) || (folds_hangup && reader_gone())
+}
+
+impl Watch<'_> {
+    /// The other side of fd `t` is gone: end (--once), reopen a FIFO, or drop the fd.
+    pub(super) fn on_end(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+        self.flush_urgent(lp, t)?;
+        let w = &self.set.fds[t];
+        let action = if self.cfg.once {
+            Action::End
+        } else if w.owned_fifo() {
+            Action::Reopen
+        } else {
+            Action::Remove
+        };
+        lp.rep.emit(&Event::Hangup {
+            fd: w.fd,
+            what: &w.desc.what,
+            action,
+        })?;
+        match action {
+            Action::Reopen if w.interest.read => self.reopen(lp, t),
+            Action::Reopen => {
+                // A write-side FIFO whose reader left: retried until a reader comes.
+                self.unregister(lp, t)?;
+                self.set.back_to_pending(t);
+                Ok(())
+            }
+            _ => {
+                if self.cfg.once {
+                    lp.stop(End::Done);
+                }
+                self.remove(lp, t)
+            }
+        }
+    }
+
+    /// Reopens a FIFO after its last writer left, keeping its fd number: the new read
+    /// end is open before the old one closes, so no writer finds the FIFO without a
+    /// reader, and no byte already queued is lost (it stays in the pipe).
+    pub(super) fn reopen(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+        let new = match self.set.open_again(t) {
+            Ok(new) => new,
+            // Out of fds: the old read end stays (no writer is lost) until one is free.
+            Err(Error::Sys { errno, .. }) if exhaust::is_exhaustion(errno) => {
+                return self.exhausted(lp, t, "open", errno);
+            }
+            // The path is gone (unlinked, say): that FIFO is over, the others go on.
+            Err(Error::Sys { errno, call, .. }) => {
+                let w = &self.set.fds[t];
+                let msg = format!("{call} failed: cannot reopen; no longer watched");
+                lp.rep.emit(&Event::Error {
+                    fd: Some(w.fd),
+                    what: &w.desc.what,
+                    errno,
+                    message: &msg,
+                })?;
+                return self.remove(lp, t);
+            }
+            Err(e) => return Err(e),
+        };
+        let fd = self.set.fds[t].raw;
+        // DEL before the old open file goes away (epoll keys on it).
+        self.leave_waits(lp, t, fd)?;
+        self.set.replace(t, new)?;
+        let w = &self.set.fds[t];
+        let reg = lp.backend.add(w.raw, t, w.interest)?;
+        let tr = &mut self.tracks[t];
+        tr.reg = Some(reg);
+        // The new fd has no hang-up; what is still queued was already reported.
+        tr.shown.cond = tr.shown.cond.without(Conditions::HANGUP);
+        self.end_episode(lp, t)
+    }
+
+    /// `pid:` fds whose process closed them, or exited, are let go: holding the file
+    /// open would keep, say, a pipe's reader from ever seeing end of file.
+    pub(super) fn recheck_foreign(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        for t in 0..self.set.fds.len() {
+            let w = &self.set.fds[t];
+            let (Some(f), Some(fd)) = (w.foreign, w.borrow()) else {
+                continue;
+            };
+            if self.set.processes[f.process].still_has(fd, f.private, w.fd) {
+                continue;
+            }
+            lp.rep.emit(&Event::Hangup {
+                fd: w.fd,
+                what: &w.desc.what,
+                action: Action::Gone,
+            })?;
+            self.remove(lp, t)?;
+        }
+        Ok(())
+    }
+
+    /// Fd `t` leaves the watch set for good.
+    pub(super) fn remove(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+        self.flush_urgent(lp, t)?;
+        self.end_episode(lp, t)?;
+        self.unregister(lp, t)?;
+        self.descriptor_freed();
+        self.tracks[t].stream.source = None;
+        // The slot will serve another fd: keep what the summary says of this one.
+        let (w, tr) = (&self.set.fds[t], &mut self.tracks[t]);
+        if self.cfg.read.is_some() && w.interest.read && w.role != Role::Listener {
+            self.closed.bytes.push((
+                w.seq,
+                FdBytes {
+                    fd: w.fd,
+                    what: w.desc.what.clone(),
+                    bytes: tr.stream.total,
+                },
+            ));
+        }
+        self.closed.ready += u64::from(tr.shown.ever);
+        tr.shown.ever = false;
+        self.more.retain(|&m| m != t);
+        self.set.release(t);
+        Ok(())
+    }
+}

@@ -1,0 +1,471 @@
+//! Watch mode: open the targets, register them with the event loop and report what it
+//! sees. One-shot ends after the first wait that finds something; monitor (`-m`)
+//! reports every change until the fds are gone.
+//!
+//! Monitor mode never spins. epoll registers edge-triggered, so each new write is one
+//! event. Level-triggered registrations (select, poll, files under epoll, --oneshot)
+//! are "parked" once reported: taken out of the main wait and re-checked every
+//! `--interval` by a second backend of the same kind, until they change (track.rs).
+//!
+//! The parts: track.rs (per-fd state, registration, parking), stream.rs (--read,
+//! --tee, --peek), socket.rs (accept, connect, urgent data, running out of fds),
+//! ends.rs (hang-ups, FIFO reopen, removal).
+
+mod ends;
+mod socket;
+mod stream;
+mod track;
+
+use std::time::{Duration, Instant};
+
+use crate::backend::{self, Backend, BackendKind, Mode, Readiness, Registered};
+use crate::describe::{self, Kind};
+use crate::error::Result;
+use crate::event::{Event, FdBytes, Summary};
+use crate::event_loop::{self, Client, End, EventLoop, Timing};
+use crate::exhaust::Reserve;
+use crate::net::Role;
+use crate::open::WatchSet;
+use crate::output::Output;
+use crate::reader::ReadMode;
+use crate::readiness::{Conditions, Raw};
+use crate::report::Reporter;
+use crate::signals::{self, Caught};
+use crate::spec::Typed;
+use crate::timeout::Timeout;
+use socket::Exhaustion;
+use stream::Reading;
+use track::{Park, Parking, Track};
+
+/// What to watch and how (from the command line, typed once).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// One-shot: how long to wait; monitor: the idle timeout.
+    pub timeout: Timeout,
+    pub specs: Vec<Typed>,
+    pub backend: BackendKind,
+    /// `--edge`, `--oneshot` (epoll registration modes).
+    pub edge: bool,
+    pub oneshot: bool,
+    pub monitor: bool,
+    /// `--count`: stop after N events.
+    pub count: Option<u64>,
+    /// `--read` (or `--tee`'s count): consume data, and how to show it.
+    pub read: Option<ReadMode>,
+    pub read_size: usize,
+    pub peek: bool,
+    pub tee: bool,
+    pub oobinline: bool,
+    pub once: bool,
+    /// How often parked fds are re-checked and FIFOs without a reader reopened.
+    pub interval: Duration,
+    /// `--signals`: caught and reported.
+    pub signals: Vec<i32>,
+    /// `--mask`: kept blocked through the wait.
+    pub mask: Vec<i32>,
+    pub output: Output,
+    pub verbose: bool,
+}
+
+impl Config {
+    /// The reporter for this run's output options.
+    pub fn reporter(&self, start: Instant) -> Reporter<'static> {
+        Reporter::new(self.output.printer(), start, self.count, self.verbose)
+    }
+
+    /// Monitor mode with epoll registers edge-triggered (unless --oneshot): every new
+    /// write is then one event, and an unconsumed fd cannot make the wait spin.
+    fn edge_internally(&self) -> bool {
+        self.monitor && self.backend.caps().modes && !self.oneshot
+    }
+}
+
+pub fn run(cfg: &Config) -> Result<u8> {
+    let start = Instant::now();
+    crate::open::raise_nofile_limit();
+    // Signals first: blocked before anything else happens (there are no threads).
+    let mut caught = cfg.signals.clone();
+    if cfg.monitor {
+        caught.extend(
+            signals::TERMINATING
+                .iter()
+                .filter(|s| !cfg.signals.contains(s)),
+        );
+    }
+    let signals = event_loop::block_signals(&caught, &cfg.mask, cfg.backend, cfg.monitor)?;
+    let set = WatchSet::open(&cfg.specs)?;
+    let mode = Mode {
+        edge: cfg.edge || cfg.edge_internally(),
+        oneshot: cfg.oneshot,
+    };
+    let main = backend::new(cfg.backend, mode)?;
+    let recheck = backend::new(cfg.backend, Mode::default())?;
+    let timing = match (cfg.monitor, cfg.timeout) {
+        (false, t) => Timing::Once(t),
+        (true, Timeout::Forever) => Timing::Idle(None),
+        (true, Timeout::After(d)) => Timing::Idle(Some(d)),
+    };
+    let mut lp = EventLoop::new(main, cfg.backend, signals, cfg.reporter(start), timing);
+    let mut w = Watch::new(cfg, set, recheck, start);
+    for t in 0..w.set.fds.len() {
+        w.register(&mut lp, t)?;
+    }
+    let end = lp.run(&mut w)?;
+    w.finish(&mut lp, end)
+}
+
+/// Fds that left the set (their slots serve new ones): what the summary says of them.
+#[derive(Default)]
+struct Closed {
+    /// Bytes read, with the order they joined the set.
+    bytes: Vec<(u64, FdBytes)>,
+    /// How many were ever reported ready.
+    ready: u64,
+}
+
+struct Watch<'c> {
+    cfg: &'c Config,
+    set: WatchSet,
+    /// Per watched fd, by token (its index in the set).
+    tracks: Vec<Track>,
+    parking: Parking,
+    reading: Reading,
+    /// Fds whose read budget ran out mid-drain: read again without waiting.
+    more: Vec<usize>,
+    closed: Closed,
+    exhaustion: Exhaustion,
+}
+
+/// Reads per fd per wake-up before others get their turn; the rest follows without waiting.
+const MAX_READS: usize = 16;
+
+impl<'c> Watch<'c> {
+    fn new(cfg: &'c Config, set: WatchSet, recheck: Box<dyn Backend>, start: Instant) -> Self {
+        let reserve = set
+            .fds
+            .iter()
+            .any(|w| w.role == Role::Listener)
+            .then(Reserve::new);
+        let n = set.fds.len();
+        Watch {
+            cfg,
+            set,
+            tracks: Vec::with_capacity(n),
+            parking: Parking::new(recheck, start + cfg.interval),
+            reading: Reading::new(cfg),
+            more: Vec::new(),
+            closed: Closed::default(),
+            exhaustion: Exhaustion {
+                in_episode: Vec::new(),
+                reserve,
+            },
+        }
+    }
+
+    /// Consuming: --read or --tee, and the fd is watched for reading.
+    fn reading(&self, t: usize) -> bool {
+        self.cfg.read.is_some() && self.set.fds[t].interest.read
+    }
+
+    fn oobinline(&self, t: usize) -> bool {
+        self.cfg.oobinline && !self.set.fds[t].shared()
+    }
+
+    /// One readiness report for fd `t`: report it if it changed, consume or peek,
+    /// then decide what the fd needs so the next wait does not spin on it.
+    fn ready(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        t: usize,
+        cond: Conditions,
+        raw: Raw,
+    ) -> Result<()> {
+        if self.tracks[t].reg.is_none() {
+            return Ok(());
+        }
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow() else {
+            return Ok(());
+        };
+        if w.role == Role::Connecting {
+            return self.on_connected(lp, t, cond);
+        }
+        let reading = self.reading(t);
+        let queued = describe::queued(fd, w.desc.kind);
+        if self.tracks[t].shown.update(cond, raw, queued, !reading) {
+            lp.rep.emit(&Event::Ready {
+                fd: w.fd,
+                what: &w.desc.what,
+                kind: w.desc.kind.name(),
+                cond,
+                raw,
+                backend: self.cfg.backend.name(),
+                queued,
+                pipe_size: describe::pipe_size(fd, w.desc.kind),
+            })?;
+            if self.cfg.peek
+                && cond.contains(Conditions::READ)
+                && w.interest.read
+                && w.role == Role::Stream
+            {
+                self.peek(lp, t)?;
+            }
+        }
+        if self.set.fds[t].role == Role::Listener {
+            // Accepting drains the readiness, so there is nothing to park.
+            return if cond.contains(Conditions::READ) {
+                self.accept_all(lp, t)
+            } else {
+                Ok(())
+            };
+        }
+        let socket = self.set.fds[t].desc.kind == Kind::Socket;
+        // The urgent byte is taken (or shown) before any normal read of this fd.
+        if socket {
+            if cond.contains(Conditions::URGENT) {
+                self.on_pri(lp, t, reading)?;
+            } else {
+                self.tracks[t].urgent.calm();
+            }
+        }
+        let urgent_only = socket && cond.contains(Conditions::URGENT);
+        let outcome = if reading && (readable(cond) || urgent_only) {
+            self.consume(lp, t)?
+        } else {
+            stream::Outcome::Drained
+        };
+        if self.cfg.monitor {
+            self.settle(lp, t, cond, queued, outcome)?;
+        }
+        Ok(())
+    }
+
+    /// Monitor mode, after a readiness was handled: end the fd, or keep the next wait
+    /// from spinning on it.
+    fn settle(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        t: usize,
+        cond: Conditions,
+        queued: Option<i32>,
+        outcome: stream::Outcome,
+    ) -> Result<()> {
+        use stream::Outcome;
+        if cond.contains(Conditions::INVALID) {
+            return self.remove(lp, t);
+        }
+        match outcome {
+            Outcome::Eof | Outcome::Failed => return self.on_end(lp, t),
+            Outcome::More => return Ok(()),
+            Outcome::Drained => {}
+        }
+        let reading = self.reading(t);
+        let w = &self.set.fds[t];
+        if !reading && w.interest.read && ends::read_side_over(w, cond, queued) {
+            return self.on_end(lp, t);
+        }
+        let folds = self.cfg.backend.caps().folds_hangup;
+        if ends::write_side_over(w, cond, folds) {
+            return self.on_end(lp, t);
+        }
+        let consumed_all =
+            reading && !cond.contains(Conditions::WRITE) && !cond.contains(Conditions::URGENT);
+        match self.tracks[t].reg {
+            Some(Registered::OneShot) if consumed_all => {
+                let w = &self.set.fds[t];
+                lp.backend.modify(w.raw, t, w.interest)
+            }
+            Some(Registered::Level | Registered::PollFallback(_) | Registered::OneShot)
+                if !consumed_all =>
+            {
+                self.park(lp, t, cond)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The end of the run: what is still owed (urgent bytes, counts, episodes), the
+    /// one-shot timeout, pending masked signals, the summary; then the exit status.
+    fn finish(&mut self, lp: &mut EventLoop<'_>, end: End) -> Result<u8> {
+        for t in 0..self.tracks.len() {
+            self.flush_urgent(lp, t)?;
+            self.flush_count(lp, t)?;
+        }
+        // Episodes still going: their event says how long so far.
+        for t in self.exhaustion.in_episode.clone() {
+            self.end_episode(lp, t)?;
+        }
+        let now = Instant::now();
+        if end == End::Timeout
+            && let Timeout::After(t) = self.cfg.timeout
+        {
+            lp.rep.emit(&Event::Timeout { timeout: t })?;
+        }
+        let summary = Summary {
+            backend: self.cfg.backend.name(),
+            waits: lp.waits,
+            events: lp.rep.events,
+            ready_fds: self.closed.ready
+                + self.tracks.iter().filter(|t| t.shown.ever).count() as u64,
+            blocked: lp.blocked,
+            timeout: self.cfg.timeout,
+            left: if self.cfg.monitor { None } else { lp.left(now) },
+            elapsed: now.duration_since(lp.rep.start),
+            bytes: self.bytes_read(),
+        };
+        if let Some(sig) = lp.signals() {
+            for n in sig.pending_masked() {
+                let name = signals::name(n);
+                lp.rep.emit(&Event::Signal {
+                    number: n,
+                    name: &name,
+                    pid: None,
+                    uid: None,
+                    pending: true,
+                })?;
+            }
+        }
+        lp.rep.emit(&Event::Summary(&summary))?;
+        lp.rep.flush()?;
+        // Death by a signal runs no destructors: socket files go now. Watched fds stay
+        // registered until the process ends; inherited fds are never touched.
+        self.set.bound.clear();
+        Ok(lp.exit_status(end))
+    }
+
+    /// Bytes consumed per fd for the summary (with --read), in the order the fds
+    /// joined the set.
+    fn bytes_read(&mut self) -> Vec<FdBytes> {
+        if self.cfg.read.is_none() {
+            return Vec::new();
+        }
+        let live = self
+            .set
+            .fds
+            .iter()
+            .zip(&self.tracks)
+            .filter(|(w, _)| w.borrow().is_some() && w.interest.read && w.role != Role::Listener)
+            .map(|(w, t)| {
+                let b = FdBytes {
+                    fd: w.fd,
+                    what: w.desc.what.clone(),
+                    bytes: t.stream.total,
+                };
+                (w.seq, b)
+            });
+        let mut all: Vec<(u64, FdBytes)> = std::mem::take(&mut self.closed.bytes)
+            .into_iter()
+            .chain(live)
+            .collect();
+        all.sort_by_key(|(seq, _)| *seq);
+        all.into_iter().map(|(_, b)| b).collect()
+    }
+}
+
+/// Readiness that a read answers: data, or the end of it.
+fn readable(c: Conditions) -> bool {
+    c.intersects(Conditions::READ | Conditions::HANGUP | Conditions::RDHUP | Conditions::ERROR)
+}
+
+impl Client for Watch<'_> {
+    fn begin(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        if lp.rep.verbose() && self.cfg.edge_internally() && !self.cfg.edge {
+            lp.rep.emit(&Event::Note {
+                fd: None,
+                message: "monitor mode registers each fd with EPOLLET (edge-triggered), so \
+                          every new write is one event; raw shows what epoll_wait returned",
+            })?;
+        }
+        for n in &self.set.notes {
+            lp.rep.emit(&Event::Note {
+                fd: None,
+                message: n,
+            })?;
+        }
+        for p in &self.set.pending {
+            lp.rep.emit(&Event::Error {
+                fd: None,
+                what: &p.what,
+                errno: nix::errno::Errno::ENXIO,
+                message: "no reader yet; retrying the open",
+            })?;
+        }
+        self.parking.due = self.rechecking();
+        Ok(())
+    }
+
+    fn on_ready(&mut self, lp: &mut EventLoop<'_>, r: &Readiness) -> Result<()> {
+        // A parked socket's doorbell: urgent data came; look at it now.
+        if self.parking.park(r.token) == Park::Doorbell {
+            self.parking.ring = true;
+            return Ok(());
+        }
+        self.ready(lp, r.token, r.cond, r.raw)
+    }
+
+    fn after_wait(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        if std::mem::take(&mut self.parking.ring) {
+            self.recheck_parked(lp)?;
+        }
+        for t in std::mem::take(&mut self.more) {
+            let shown = self.tracks[t].shown;
+            if let Some(raw) = shown.raw {
+                self.ready(lp, t, shown.cond, raw)?;
+            }
+        }
+        self.retry_exhausted(lp)?;
+        if self.parking.due && Instant::now() >= self.parking.next {
+            self.recheck_parked(lp)?;
+            self.recheck_foreign(lp)?;
+            for t in self.set.retry_pending()? {
+                self.register(lp, t)?;
+            }
+            self.parking.next = Instant::now() + self.cfg.interval;
+        }
+        self.parking.due = self.rechecking();
+        Ok(())
+    }
+
+    fn wake_in(&self, now: Instant) -> Option<Duration> {
+        let mut wake = (!self.more.is_empty()).then_some(Duration::ZERO);
+        let mut soonest = |d: Duration| wake = Some(wake.map_or(d, |w: Duration| w.min(d)));
+        if self.parking.due {
+            soonest(self.parking.next.saturating_duration_since(now));
+        }
+        for &t in &self.exhaustion.in_episode {
+            if let Some(d) = self.tracks[t].exhausted.and_then(|ep| ep.wait(now)) {
+                soonest(d);
+            }
+        }
+        wake
+    }
+
+    fn done(&self) -> bool {
+        self.set.live() == 0 && self.set.pending.is_empty()
+    }
+
+    fn on_signal(&mut self, lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {
+        let name = signals::name(c.signo);
+        lp.rep.emit(&Event::Signal {
+            number: c.signo,
+            name: &name,
+            pid: Some(c.pid),
+            uid: Some(c.uid),
+            pending: false,
+        })
+    }
+
+    fn on_idle(&mut self, lp: &mut EventLoop<'_>, idle: Duration) -> Result<()> {
+        lp.rep.emit(&Event::Timeout { timeout: idle })
+    }
+}
+
+impl Watch<'_> {
+    /// Whether the next wait must wake for a recheck: parked fds, FIFOs waiting for a
+    /// reader, or another process's fds (a file it closed must not stay open here).
+    fn rechecking(&self) -> bool {
+        !self.parking.parked.is_empty()
+            || !self.set.pending.is_empty()
+            || !self.set.processes.is_empty()
+    }
+}

@@ -1,0 +1,297 @@
+//! Watch mode's sockets: a non-blocking connect's result, accepting (and backing off
+//! when descriptors run out, exhaust.rs), and urgent data shown or taken on PRI.
+
+use std::time::Instant;
+
+use nix::errno::Errno;
+
+use super::Watch;
+use crate::describe;
+use crate::error::{Error, Result};
+use crate::event::{Event, Exhausted, Urgent as UrgentEvent};
+use crate::event_loop::EventLoop;
+use crate::exhaust::{self, Episode, Reserve};
+use crate::net::{self, Role};
+use crate::open::Watched;
+use crate::readiness::Conditions;
+use crate::report::Reporter;
+use crate::urgent::{self, Peeked};
+
+/// Fds whose accept (or reopen) ran out of a resource.
+pub(super) struct Exhaustion {
+    /// Their tokens (few; retried when their back-off ends).
+    pub in_episode: Vec<usize>,
+    /// The spare descriptor that lets a listener refuse clients when fds run out.
+    pub reserve: Option<Reserve>,
+}
+
+/// recv(MSG_OOB) failed: an event if the connection is over (its read says the rest),
+/// a system error otherwise (ENOMEM...): the urgent byte cannot be taken, and reading
+/// on would destroy it.
+pub(super) fn oob_failed(rep: &mut Reporter<'_>, w: &Watched, e: Errno) -> Result<()> {
+    if !net::connection_lost(e) {
+        return Err(Error::sys(
+            format!("fd {} ({})", w.fd, w.desc.what),
+            "recv(MSG_OOB)",
+            e,
+        ));
+    }
+    rep.emit(&Event::Error {
+        fd: Some(w.fd),
+        what: &w.desc.what,
+        errno: e,
+        message: "recv(MSG_OOB) failed",
+    })
+}
+
+impl Watch<'_> {
+    /// A non-blocking connect finished: report SO_ERROR, then watch the user's letters.
+    pub(super) fn on_connected(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        t: usize,
+        cond: Conditions,
+    ) -> Result<()> {
+        let done = cond.intersects(Conditions::WRITE | Conditions::ERROR | Conditions::HANGUP);
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow().filter(|_| done) else {
+            return Ok(());
+        };
+        let error = net::connect_error(fd);
+        self.tracks[t].shown.ever = true;
+        lp.rep.emit(&Event::Connect {
+            fd: w.fd,
+            what: &w.desc.what,
+            error,
+        })?;
+        if error.is_some() {
+            return self.remove(lp, t);
+        }
+        // Connected: now it has a peer to show, and only the user's letters matter.
+        let desc = describe::describe(fd);
+        let w = &mut self.set.fds[t];
+        w.desc = desc;
+        w.role = Role::Stream;
+        lp.backend.modify(w.raw, t, w.interest)
+    }
+
+    /// Accepts every pending connection on listener `t`; each joins the watch set
+    /// with the listener's letters.
+    pub(super) fn accept_all(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+        let (listener, interest) = (self.set.fds[t].fd, self.set.fds[t].interest);
+        loop {
+            let Some(fd) = self.set.fds[t].borrow() else {
+                return Ok(());
+            };
+            let (sock, peer) = match net::accept(fd) {
+                Ok(Some(a)) => a,
+                Ok(None) => return self.rearm(lp, t),
+                // Out of fds or memory: back off (see exhaust.rs), never spin.
+                Err(e) if exhaust::is_exhaustion(e) => return self.exhausted(lp, t, "accept", e),
+                Err(e) => {
+                    // Another failure: reported, and the listener re-checked at the
+                    // bounded rate instead of spinning on it.
+                    let w = &self.set.fds[t];
+                    lp.rep.emit(&Event::Error {
+                        fd: Some(listener),
+                        what: &w.desc.what,
+                        errno: e,
+                        message: "accept failed",
+                    })?;
+                    return self.park(lp, t, Conditions::READ);
+                }
+            };
+            if let Some(ep) = self.tracks[t].exhausted {
+                // Served again: the listener goes back into the wait.
+                if !ep.armed() {
+                    let w = &self.set.fds[t];
+                    lp.backend.add(w.raw, t, w.interest)?;
+                }
+                self.end_episode(lp, t)?;
+            }
+            let n = self.set.push_socket(sock, Role::Stream, interest);
+            if let Err(e) = self.register(lp, n) {
+                // select cannot take fds >= FD_SETSIZE: refuse this one, keep serving.
+                let w = &self.set.fds[n];
+                let msg = e.to_string();
+                lp.rep.emit(&Event::Error {
+                    fd: Some(w.fd),
+                    what: &w.desc.what,
+                    errno: Errno::EMFILE,
+                    message: &msg,
+                })?;
+                self.set.release(n);
+                continue;
+            }
+            let w = &self.set.fds[n];
+            lp.rep.emit(&Event::Accept {
+                fd: w.fd,
+                what: &w.desc.what,
+                listener,
+                peer: &peer,
+            })?;
+        }
+    }
+
+    /// `call` ran out of a resource for fd `t` (a listener's accept, a FIFO's reopen):
+    /// refuse the clients waiting (the reserve descriptor), take the fd out of every
+    /// wait and try again after the back-off or once a descriptor is freed.
+    pub(super) fn exhausted(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        t: usize,
+        call: &'static str,
+        errno: Errno,
+    ) -> Result<()> {
+        let w = &self.set.fds[t];
+        let refused = match (w.borrow(), self.exhaustion.reserve.as_mut()) {
+            (Some(fd), Some(r)) if w.role == Role::Listener => r.refuse_pending(fd),
+            _ => 0,
+        };
+        let new = self.tracks[t].exhausted.is_none();
+        let leave = Episode::record(&mut self.tracks[t].exhausted, call, errno);
+        if let Some(ep) = self.tracks[t].exhausted.as_mut() {
+            ep.refused += refused;
+        }
+        if !leave {
+            return Ok(());
+        }
+        // Out of the waits: readiness it cannot act on would only spin the loop.
+        let raw = self.set.fds[t].raw;
+        let ep = self.tracks[t].exhausted.take();
+        self.leave_waits(lp, t, raw)?;
+        self.tracks[t].exhausted = ep;
+        if !new {
+            return Ok(());
+        }
+        self.exhaustion.in_episode.push(t);
+        if let Some(ep) = &self.tracks[t].exhausted {
+            let note = ep.note();
+            lp.rep.emit(&Event::Note {
+                fd: Some(self.set.fds[t].fd),
+                message: &note,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A try in an episode found nobody waiting on listener `t`: back into the wait
+    /// (the next client decides whether the episode is over).
+    fn rearm(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+        let Some(ep) = self.tracks[t].exhausted.as_mut().filter(|ep| !ep.armed()) else {
+            return Ok(());
+        };
+        ep.rearm();
+        let w = &self.set.fds[t];
+        lp.backend.add(w.raw, t, w.interest)?;
+        Ok(())
+    }
+
+    /// Fd `t`'s exhaustion episode is over (or the run is): its one event.
+    pub(super) fn end_episode(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+        let Some(ep) = self.tracks[t].exhausted.take() else {
+            return Ok(());
+        };
+        self.exhaustion.in_episode.retain(|&x| x != t);
+        let w = &self.set.fds[t];
+        lp.rep.emit(&Event::Exhausted(Exhausted {
+            fd: Some(w.fd),
+            what: &w.desc.what,
+            call: ep.call,
+            errno: ep.errno,
+            refused: ep.refused,
+            duration: ep.since.elapsed(),
+        }))
+    }
+
+    /// A descriptor is about to be freed: what ran out may be had now.
+    pub(super) fn descriptor_freed(&mut self) {
+        let now = Instant::now();
+        for &x in &self.exhaustion.in_episode {
+            if let Some(ep) = self.tracks[x].exhausted.as_mut() {
+                ep.freed(now);
+            }
+        }
+    }
+
+    /// Tries again what ran out, for the fds whose back-off is over.
+    pub(super) fn retry_exhausted(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .exhaustion
+            .in_episode
+            .iter()
+            .copied()
+            .filter(|&t| self.tracks[t].exhausted.is_some_and(|ep| ep.due(now)))
+            .collect();
+        for t in due {
+            if self.set.fds[t].role == Role::Listener {
+                self.accept_all(lp, t)?;
+            } else {
+                self.reopen(lp, t)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// PRI on a socket: take the urgent byte now (to report it at its mark), or, when
+    /// not consuming, show it with MSG_PEEK once, saying when a newer one replaced it.
+    pub(super) fn on_pri(&mut self, lp: &mut EventLoop<'_>, t: usize, reading: bool) -> Result<()> {
+        let oobinline = self.oobinline(t);
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow() else {
+            return Ok(());
+        };
+        let tr = &mut self.tracks[t];
+        let (byte, replaced, errno) = if reading {
+            match tr.urgent.take_early(fd, oobinline) {
+                Ok(None) => return Ok(()),
+                Ok(Some(errno)) => (None, None, Some(errno)),
+                Err(e) => return oob_failed(&mut lp.rep, w, e),
+            }
+        } else {
+            match tr.urgent.peek(fd) {
+                Ok(Peeked::Quiet) => return Ok(()),
+                Ok(Peeked::Byte { byte, replaced }) => (Some(byte), replaced, None),
+                Ok(Peeked::None(errno)) => (None, None, Some(errno)),
+                Err(e) => return oob_failed(&mut lp.rep, w, e),
+            }
+        };
+        // Nothing consumed: the mark's place is the queue before it.
+        let before = if reading { 0 } else { urgent::before_mark(fd) };
+        lp.rep.emit(&Event::Urgent(UrgentEvent {
+            fd: w.fd,
+            what: &w.desc.what,
+            byte,
+            atmark: urgent::at_mark(fd),
+            offset: tr.stream.total + before,
+            peek: byte.is_some(),
+            inline: false,
+            replaced,
+            errno,
+        }))
+    }
+
+    /// An urgent byte taken from the kernel whose mark reading never reached (the run
+    /// or the fd ends first): reported now, with where its mark is, so that no byte
+    /// fdwatch took is lost.
+    pub(super) fn flush_urgent(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+        let Some(byte) = self.tracks[t].urgent.leftover() else {
+            return Ok(());
+        };
+        self.flush_count(lp, t)?;
+        let w = &self.set.fds[t];
+        let fd = w.borrow();
+        lp.rep.emit(&Event::Urgent(UrgentEvent {
+            fd: w.fd,
+            what: &w.desc.what,
+            byte: Some(byte),
+            atmark: fd.and_then(urgent::at_mark),
+            offset: self.tracks[t].stream.total + fd.map_or(0, urgent::before_mark),
+            peek: false,
+            inline: false,
+            replaced: None,
+            errno: None,
+        }))
+    }
+}

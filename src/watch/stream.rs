@@ -1,0 +1,327 @@
+//! Watch mode's data: --read (count, text, hex), --tee (the bytes on to stdout, by
+//! splice where it can) and --peek (shown, never consumed). Stream sockets are read
+//! through urgent.rs, so an urgent byte is reported exactly between the bytes around
+//! it and never destroyed by a read.
+
+use std::io;
+use std::time::Instant;
+
+use nix::errno::Errno;
+
+use super::{MAX_READS, Watch};
+use crate::describe::{self, Kind};
+use crate::error::{Error, Result};
+use crate::event::{Event, Urgent as UrgentEvent};
+use crate::event_loop::EventLoop;
+use crate::net;
+use crate::outlet::Outlet;
+use crate::reader::{self, Peeker, ReadMode, Source, Step};
+use crate::report::Reporter;
+use crate::urgent::Next;
+
+/// What consuming an fd found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Read until EAGAIN: nothing left for now.
+    Drained,
+    /// The per-wake budget ran out; more follows without waiting.
+    More,
+    /// End of file.
+    Eof,
+    /// A connection ended badly (reported as an error event).
+    Failed,
+}
+
+/// One fd's consumed bytes.
+#[derive(Debug, Default)]
+pub(super) struct Stream {
+    /// Where --read takes bytes from (a private reopen for inherited fds).
+    pub source: Option<Source>,
+    pub total: u64,
+    /// --read=count: bytes consumed but not yet in a data event.
+    unreported: u64,
+    first_data: Option<Instant>,
+    last_data_event: Option<Instant>,
+}
+
+/// What reading needs, shared by all fds.
+pub(super) struct Reading {
+    buf: Vec<u8>,
+    peeker: Peeker,
+    /// --tee: where the data goes (events then go to stderr).
+    tee: Option<Outlet>,
+    /// --tee with --read=count moves bytes with splice(2) until it says it cannot.
+    splice_ok: bool,
+}
+
+impl Reading {
+    pub fn new(cfg: &super::Config) -> Reading {
+        Reading {
+            // Only --read, --tee and --peek use it: a one-shot check should not pay for
+            // zeroing 64 KiB (16 page faults, a measurable part of its start-up).
+            buf: if cfg.read.is_some() || cfg.peek {
+                vec![0; cfg.read_size]
+            } else {
+                Vec::new()
+            },
+            peeker: Peeker::default(),
+            tee: cfg.tee.then(Outlet::stdout),
+            splice_ok: true,
+        }
+    }
+}
+
+/// --read=count: one data event for the bytes not yet reported.
+pub(super) fn flush_count(
+    rep: &mut Reporter<'_>,
+    fd: i32,
+    what: &str,
+    s: &mut Stream,
+) -> Result<()> {
+    if s.unreported == 0 {
+        return Ok(());
+    }
+    let now = Instant::now();
+    let secs = s
+        .first_data
+        .map_or(0.0, |f| now.duration_since(f).as_secs_f64());
+    let rate = (secs > 0.0).then(|| s.total as f64 / secs);
+    let bytes = std::mem::take(&mut s.unreported);
+    s.last_data_event = Some(now);
+    rep.emit(&Event::Data {
+        fd,
+        what,
+        bytes,
+        total: Some(s.total),
+        rate,
+        text: None,
+        hex: None,
+    })
+}
+
+impl Watch<'_> {
+    /// --read=count: one data event for the bytes not yet reported (at most one per
+    /// --interval per fd, so a fast stream is a readable trickle of events).
+    pub(super) fn flush_count(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+        let w = &self.set.fds[t];
+        flush_count(&mut lp.rep, w.fd, &w.desc.what, &mut self.tracks[t].stream)
+    }
+
+    /// Reads what fd `t` has (up to MAX_READS reads), tees it, reports it.
+    pub(super) fn consume(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<Outcome> {
+        let Some(mode) = self.cfg.read else {
+            return Ok(Outcome::Drained);
+        };
+        let oobinline = self.oobinline(t);
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow() else {
+            return Ok(Outcome::Drained);
+        };
+        let kind = w.desc.kind;
+        let tr = &mut self.tracks[t];
+        if tr.stream.source.is_none() {
+            tr.stream.source = Some(Source::for_watched(w, fd)?);
+        }
+        // Out of the track while reading (the loop updates the track); back after.
+        let Some(source) = tr.stream.source.take() else {
+            return Ok(Outcome::Drained);
+        };
+        let r = &mut self.reading;
+        let mut use_splice =
+            r.tee.is_some() && mode == ReadMode::Count && r.splice_ok && source.is_pipe(kind);
+        let mut outcome = Outcome::More;
+        let mut failed: Option<(&'static str, Errno)> = None;
+        let mut reads = 0;
+        let total_before = tr.stream.total;
+        while reads < MAX_READS {
+            let s = if kind == Kind::Socket {
+                // Reads never cross the urgent mark, so asking before each read
+                // reports the urgent byte exactly between the bytes around it.
+                let len = r.buf.len();
+                match tr.urgent.next(fd, oobinline, |_| len) {
+                    Ok(Next::Read(n)) => reader::read_socket(&source, n as i32, &mut r.buf),
+                    Ok(Next::Probe) => reader::read_socket(&source, 0, &mut r.buf),
+                    Ok(Next::NotYet) => Step::Again,
+                    Ok(Next::Urgent { byte, replaced }) => {
+                        report_urgent(&mut lp.rep, w, &mut tr.stream, Some(byte), replaced)?;
+                        continue;
+                    }
+                    Ok(Next::InlineMark) => {
+                        report_urgent(&mut lp.rep, w, &mut tr.stream, None, None)?;
+                        continue;
+                    }
+                    Err(e) => {
+                        super::socket::oob_failed(&mut lp.rep, w, e)?;
+                        Step::Again
+                    }
+                }
+            } else if let (true, Some(out)) = (use_splice, r.tee.as_mut()) {
+                reader::splice_to(out, &source, r.buf.len())?
+            } else {
+                reader::read(&source, kind, &mut r.buf)
+            };
+            match s {
+                Step::Data(n) => {
+                    reads += 1;
+                    if let (false, Some(out)) = (use_splice, r.tee.as_mut()) {
+                        reader::write_all(out, &r.buf[..n])?;
+                    }
+                    let st = &mut tr.stream;
+                    let offset = st.total;
+                    st.total += n as u64;
+                    st.first_data.get_or_insert_with(Instant::now);
+                    match mode {
+                        ReadMode::Count => st.unreported += n as u64,
+                        ReadMode::Text | ReadMode::Hex => {
+                            let bytes = &r.buf[..n];
+                            let (text, rows) = if mode == ReadMode::Text {
+                                (Some(crate::escape::bytes(bytes)), None)
+                            } else {
+                                (None, Some(reader::hex_rows(offset, bytes)))
+                            };
+                            lp.rep.emit(&Event::Data {
+                                fd: w.fd,
+                                what: &w.desc.what,
+                                bytes: n as u64,
+                                total: Some(st.total),
+                                rate: None,
+                                text: text.as_deref(),
+                                hex: rows.as_deref(),
+                            })?;
+                        }
+                    }
+                }
+                Step::Again => {
+                    outcome = Outcome::Drained;
+                    break;
+                }
+                Step::Eof => {
+                    outcome = Outcome::Eof;
+                    break;
+                }
+                // Counts against the budget, so a busy socket cannot hold the loop.
+                Step::Retry => reads += 1,
+                // splice cannot serve this pair (stdout a tty, say): read and write instead.
+                Step::Fail("splice", Errno::EINVAL) if use_splice => {
+                    r.splice_ok = false;
+                    use_splice = false;
+                }
+                // The reader of our stdout left: a quiet end, as for the events.
+                Step::Fail("splice", Errno::EPIPE) if r.tee.is_some() => {
+                    return Err(Error::Output(io::ErrorKind::BrokenPipe.into()));
+                }
+                // Reported after the bytes read before it (see below).
+                Step::Fail(call, e) => {
+                    failed = Some((call, e));
+                    outcome = Outcome::Failed;
+                    break;
+                }
+            }
+        }
+        // Budget spent without a byte (only retries): wait for the next readiness
+        // rather than come straight back.
+        if outcome == Outcome::More && tr.stream.total == total_before {
+            outcome = Outcome::Drained;
+        }
+        if outcome == Outcome::More {
+            self.more.push(t);
+        }
+        tr.stream.source = Some(source);
+        let due = tr
+            .stream
+            .last_data_event
+            .is_none_or(|at| at.elapsed() >= self.cfg.interval);
+        if matches!(outcome, Outcome::Eof | Outcome::Failed) || due {
+            self.flush_count(lp, t)?;
+        }
+        let w = &self.set.fds[t];
+        if let Some((call, e)) = failed {
+            // A connection that ended badly is an event and that fd's end; anything
+            // else (EIO, ENOMEM...) is a system error that ends the run (exit 2).
+            if !(kind == Kind::Socket && net::connection_lost(e)) {
+                return Err(Error::sys(
+                    format!("fd {} ({})", w.fd, w.desc.what),
+                    call,
+                    e,
+                ));
+            }
+            let msg = format!("{call} failed");
+            lp.rep.emit(&Event::Error {
+                fd: Some(w.fd),
+                what: &w.desc.what,
+                errno: e,
+                message: &msg,
+            })?;
+        }
+        if outcome == Outcome::Eof {
+            lp.rep.emit(&Event::Eof {
+                fd: w.fd,
+                what: &w.desc.what,
+                total: self.tracks[t].stream.total,
+            })?;
+        }
+        Ok(outcome)
+    }
+
+    /// --peek: what is queued, without consuming it.
+    pub(super) fn peek(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow() else {
+            return Ok(());
+        };
+        let buf = &mut self.reading.buf;
+        let got = match self.reading.peeker.peek(fd, w.desc.kind, buf) {
+            Ok(got) => got,
+            // A socket that is not connected yet, say: reported, and the run goes on.
+            Err(Error::Sys { errno, call, .. }) => {
+                let msg = format!("{call} failed");
+                return lp.rep.emit(&Event::Error {
+                    fd: Some(w.fd),
+                    what: &w.desc.what,
+                    errno,
+                    message: &msg,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let (bytes, text) = match got {
+            Some(n) => (n as u64, Some(crate::escape::bytes(&buf[..n]))),
+            None => (
+                describe::queued(fd, w.desc.kind).unwrap_or(0).max(0) as u64,
+                None,
+            ),
+        };
+        lp.rep.emit(&Event::Data {
+            fd: w.fd,
+            what: &w.desc.what,
+            bytes,
+            total: None,
+            rate: None,
+            text: text.as_deref(),
+            hex: None,
+        })
+    }
+}
+
+/// Reading reached the urgent mark: the bytes before it are reported first (count
+/// mode too), then the byte (`None`: SO_OOBINLINE, the mark's place in the stream).
+fn report_urgent(
+    rep: &mut Reporter<'_>,
+    w: &crate::open::Watched,
+    s: &mut Stream,
+    byte: Option<u8>,
+    replaced: Option<u8>,
+) -> Result<()> {
+    flush_count(rep, w.fd, &w.desc.what, s)?;
+    rep.emit(&Event::Urgent(UrgentEvent {
+        fd: w.fd,
+        what: &w.desc.what,
+        byte,
+        atmark: Some(true),
+        offset: s.total,
+        peek: false,
+        inline: byte.is_none(),
+        replaced,
+        errno: None,
+    }))
+}
