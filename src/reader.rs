@@ -28,6 +28,50 @@ pub enum ReadMode {
     Hex,
 }
 
+/// Reads per fd (or relayed direction) per wake-up before others get their turn; the
+/// rest follows without waiting.
+pub const MAX_READS: usize = 16;
+
+impl ReadMode {
+    /// How a data event shows `bytes` (read at stream `offset`): escaped text or hex
+    /// rows; nothing in count mode.
+    pub fn show(self, offset: u64, bytes: &[u8]) -> (Option<String>, Option<Vec<String>>) {
+        match self {
+            ReadMode::Count => (None, None),
+            ReadMode::Text => (Some(crate::escape::bytes(bytes)), None),
+            ReadMode::Hex => (None, Some(hex_rows(offset, bytes))),
+        }
+    }
+}
+
+/// --read=count's cadence: bytes consumed but not yet in a data event, at most one
+/// event per --interval (a fast stream is a readable trickle of events).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tally {
+    pub unreported: u64,
+    last: Option<std::time::Instant>,
+}
+
+impl Tally {
+    pub fn add(&mut self, n: usize) {
+        self.unreported += n as u64;
+    }
+
+    /// An event is due: none yet, or the last one is `interval` old.
+    pub fn due(&self, interval: std::time::Duration) -> bool {
+        self.last.is_none_or(|at| at.elapsed() >= interval)
+    }
+
+    /// The bytes for a data event now, if any.
+    pub fn take(&mut self) -> Option<u64> {
+        if self.unreported == 0 {
+            return None;
+        }
+        self.last = Some(std::time::Instant::now());
+        Some(std::mem::take(&mut self.unreported))
+    }
+}
+
 /// Where the bytes of one watched fd are read from.
 #[derive(Debug)]
 pub enum Source {

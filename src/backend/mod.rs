@@ -55,6 +55,17 @@ pub struct Caps {
     pub folds_hangup: bool,
 }
 
+impl SignalMask {
+    /// The mask of a call that has a masked variant (pselect, ppoll) or not.
+    fn of(masked: bool) -> SignalMask {
+        if masked {
+            SignalMask::Always
+        } else {
+            SignalMask::No
+        }
+    }
+}
+
 /// One backend: its name, what it can do, how to make one.
 struct Info {
     name: &'static str,

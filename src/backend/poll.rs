@@ -30,11 +30,7 @@ pub(super) fn info(masked: bool) -> Info {
     Info {
         name: if masked { "ppoll" } else { "poll" },
         caps: Caps {
-            mask: if masked {
-                SignalMask::Always
-            } else {
-                SignalMask::No
-            },
+            mask: SignalMask::of(masked),
             modes: false,
             fd_limit: None,
             folds_hangup: false,

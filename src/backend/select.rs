@@ -33,11 +33,7 @@ pub(super) fn info(masked: bool) -> Info {
     Info {
         name: if masked { "pselect" } else { "select" },
         caps: Caps {
-            mask: if masked {
-                SignalMask::Always
-            } else {
-                SignalMask::No
-            },
+            mask: SignalMask::of(masked),
             modes: false,
             fd_limit: Some(FD_SETSIZE),
             folds_hangup: true,

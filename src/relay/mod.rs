@@ -18,7 +18,7 @@ use crate::event::{Event, Exhausted, Relay as R, Side, Traffic};
 use crate::event_loop::{self, Client, End, EventLoop, Timing};
 use crate::exhaust::{self, Episode, Reserve};
 use crate::net;
-use crate::reader::{self, ReadMode};
+use crate::reader::{MAX_READS, ReadMode};
 use crate::readiness::Conditions;
 use crate::report::Reporter;
 use crate::signals::{self, Caught};
@@ -47,8 +47,6 @@ const LISTENERS: usize = crate::event_loop::SIGNAL_TOKEN - 1;
 fn listener_of(token: usize) -> Option<usize> {
     (token <= LISTENERS && LISTENERS - token < 16).then(|| LISTENERS - token)
 }
-/// Reads per direction per wake-up before other connections get their turn.
-const MAX_READS: usize = 16;
 
 fn token(slot: usize, side: Side) -> usize {
     1 + 2 * slot + usize::from(side == Side::Target)
@@ -293,7 +291,7 @@ impl Client for Relay<'_> {
             .conns
             .iter()
             .flatten()
-            .any(|c| c.c2t.unreported + c.t2c.unreported > 0);
+            .any(|c| c.c2t.tally.unreported + c.t2c.tally.unreported > 0);
         let count = counting.then_some(self.cfg.interval);
         let retry = self.exhausted.and_then(|ep| ep.wait(now));
         match (count, retry) {
@@ -615,11 +613,8 @@ impl Relay<'_> {
                     if mode != ReadMode::Count {
                         let bytes = dir.bytes_in(range);
                         let n = bytes.len() as u64;
-                        let (text, hex) = match mode {
-                            ReadMode::Hex => (None, Some(reader::hex_rows(dir.bytes - n, bytes))),
-                            _ => (Some(crate::escape::bytes(bytes)), None),
-                        };
-                        dir.unreported = 0;
+                        let (text, hex) = mode.show(dir.bytes - n, bytes);
+                        dir.tally = Default::default();
                         let total = dir.bytes;
                         lp.rep.emit(&Event::Relay(R::Data {
                             conn: id,
@@ -703,11 +698,9 @@ impl Relay<'_> {
         }
         for slot in 0..self.conns.len() {
             for side in [Side::Client, Side::Target] {
-                let due = self.conns[slot].as_ref().is_some_and(|c| {
-                    c.dir(side)
-                        .last_count
-                        .is_none_or(|t| t.elapsed() >= self.cfg.interval)
-                });
+                let due = self.conns[slot]
+                    .as_ref()
+                    .is_some_and(|c| c.dir(side).tally.due(self.cfg.interval));
                 if due {
                     self.flush_count(lp, slot, side)?;
                 }
@@ -725,12 +718,10 @@ impl Relay<'_> {
         };
         let id = c.id;
         let (_, _, dir) = c.route(side);
-        if dir.unreported == 0 {
+        let Some(bytes) = dir.tally.take() else {
             return Ok(());
-        }
-        let (bytes, total) = (dir.unreported, dir.bytes);
-        dir.unreported = 0;
-        dir.last_count = Some(Instant::now());
+        };
+        let total = dir.bytes;
         lp.rep.emit(&Event::Relay(R::Data {
             conn: id,
             from: side,

@@ -69,8 +69,7 @@ pub struct Dir {
     /// The urgent byte to send once the buffer is empty.
     oob_out: Option<u8>,
     /// --read=count: bytes not yet in a data event, and when the last one went out.
-    pub unreported: u64,
-    pub last_count: Option<std::time::Instant>,
+    pub tally: crate::reader::Tally,
 }
 
 impl Dir {
@@ -86,8 +85,7 @@ impl Dir {
             urgent: 0,
             oob: Urgent::default(),
             oob_out: None,
-            unreported: 0,
-            last_count: None,
+            tally: crate::reader::Tally::default(),
         }
     }
 
@@ -172,7 +170,7 @@ impl Dir {
                 let at = self.end;
                 self.end += n;
                 self.bytes += n as u64;
-                self.unreported += n as u64;
+                self.tally.add(n);
                 Step::Read(at..at + n)
             }
             Err(Errno::EAGAIN | Errno::EINTR) => Step::Wait,

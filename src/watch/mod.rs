@@ -136,9 +136,6 @@ struct Watch<'c> {
     exhaustion: Exhaustion,
 }
 
-/// Reads per fd per wake-up before others get their turn; the rest follows without waiting.
-const MAX_READS: usize = 16;
-
 impl<'c> Watch<'c> {
     fn new(cfg: &'c Config, set: WatchSet, recheck: Box<dyn Backend>, start: Instant) -> Self {
         let reserve = set

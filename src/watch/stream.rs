@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use nix::errno::Errno;
 
-use super::{MAX_READS, Watch};
+use super::Watch;
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
 use crate::event::{Event, Urgent as UrgentEvent};
 use crate::event_loop::EventLoop;
 use crate::net;
 use crate::outlet::Outlet;
-use crate::reader::{self, Peeker, ReadMode, Source, Step};
+use crate::reader::{self, MAX_READS, Peeker, ReadMode, Source, Step, Tally};
 use crate::report::Reporter;
 use crate::urgent::Next;
 
@@ -39,9 +39,8 @@ pub(super) struct Stream {
     pub source: Option<Source>,
     pub total: u64,
     /// --read=count: bytes consumed but not yet in a data event.
-    unreported: u64,
+    tally: Tally,
     first_data: Option<Instant>,
-    last_data_event: Option<Instant>,
 }
 
 /// What reading needs, shared by all fds.
@@ -78,16 +77,11 @@ pub(super) fn flush_count(
     what: &str,
     s: &mut Stream,
 ) -> Result<()> {
-    if s.unreported == 0 {
+    let Some(bytes) = s.tally.take() else {
         return Ok(());
-    }
-    let now = Instant::now();
-    let secs = s
-        .first_data
-        .map_or(0.0, |f| now.duration_since(f).as_secs_f64());
+    };
+    let secs = s.first_data.map_or(0.0, |f| f.elapsed().as_secs_f64());
     let rate = (secs > 0.0).then(|| s.total as f64 / secs);
-    let bytes = std::mem::take(&mut s.unreported);
-    s.last_data_event = Some(now);
     rep.emit(&Event::Data {
         fd,
         what,
@@ -170,25 +164,19 @@ impl Watch<'_> {
                     let offset = st.total;
                     st.total += n as u64;
                     st.first_data.get_or_insert_with(Instant::now);
-                    match mode {
-                        ReadMode::Count => st.unreported += n as u64,
-                        ReadMode::Text | ReadMode::Hex => {
-                            let bytes = &r.buf[..n];
-                            let (text, rows) = if mode == ReadMode::Text {
-                                (Some(crate::escape::bytes(bytes)), None)
-                            } else {
-                                (None, Some(reader::hex_rows(offset, bytes)))
-                            };
-                            lp.rep.emit(&Event::Data {
-                                fd: w.fd,
-                                what: &w.desc.what,
-                                bytes: n as u64,
-                                total: Some(st.total),
-                                rate: None,
-                                text: text.as_deref(),
-                                hex: rows.as_deref(),
-                            })?;
-                        }
+                    if mode == ReadMode::Count {
+                        st.tally.add(n);
+                    } else {
+                        let (text, rows) = mode.show(offset, &r.buf[..n]);
+                        lp.rep.emit(&Event::Data {
+                            fd: w.fd,
+                            what: &w.desc.what,
+                            bytes: n as u64,
+                            total: Some(st.total),
+                            rate: None,
+                            text: text.as_deref(),
+                            hex: rows.as_deref(),
+                        })?;
                     }
                 }
                 Step::Again => {
@@ -227,10 +215,7 @@ impl Watch<'_> {
             self.more.push(t);
         }
         tr.stream.source = Some(source);
-        let due = tr
-            .stream
-            .last_data_event
-            .is_none_or(|at| at.elapsed() >= self.cfg.interval);
+        let due = tr.stream.tally.due(self.cfg.interval);
         if matches!(outcome, Outcome::Eof | Outcome::Failed) || due {
             self.flush_count(lp, t)?;
         }
