@@ -4,26 +4,26 @@
 //! their stream offset (pump.rs), half-closes and resets are passed on, and every step
 //! is an event. One loop on the watcher's backends, level-triggered.
 
+mod conn;
 mod pump;
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::socket::{self, sockopt};
 
 use crate::backend::{self, BackendKind, Mode, Readiness};
 use crate::error::{Error, Result};
 use crate::event::{Event, Exhausted, Relay as R, Side, Traffic};
-use crate::event_loop::{self, Client, End, EventLoop, Timing};
+use crate::event_loop::{self, Client, EventLoop, Timing};
 use crate::exhaust::{self, Episode, Reserve};
 use crate::net;
-use crate::reader::{MAX_READS, ReadMode};
-use crate::readiness::Conditions;
+use crate::reader::ReadMode;
 use crate::report::Reporter;
 use crate::signals::{self, Caught};
 use crate::spec::{self, Interest, SocketSpec, Target};
-use pump::{Dir, Flush, Step};
+use conn::{Conn, token};
+use pump::Dir;
 
 /// What to run (from `fdwatch relay`'s options).
 #[derive(Clone, Debug)]
@@ -47,90 +47,6 @@ const LISTENERS: usize = crate::event_loop::SIGNAL_TOKEN - 1;
 fn listener_of(token: usize) -> Option<usize> {
     (token <= LISTENERS && LISTENERS - token < 16).then(|| LISTENERS - token)
 }
-
-fn token(slot: usize, side: Side) -> usize {
-    1 + 2 * slot + usize::from(side == Side::Target)
-}
-
-fn slot_of(token: usize) -> (usize, Side) {
-    let t = token - 1;
-    let side = if t.is_multiple_of(2) {
-        Side::Client
-    } else {
-        Side::Target
-    };
-    (t / 2, side)
-}
-
-struct Conn {
-    id: u64,
-    client: OwnedFd,
-    target: OwnedFd,
-    connected: bool,
-    /// client → target, target → client.
-    c2t: Dir,
-    t2c: Dir,
-    started: Instant,
-    /// What each socket is registered for now: [client, target].
-    registered: [Interest; 2],
-}
-
-impl Conn {
-    fn fd(&self, side: Side) -> BorrowedFd<'_> {
-        match side {
-            Side::Client => self.client.as_fd(),
-            Side::Target => self.target.as_fd(),
-        }
-    }
-
-    /// The direction fed by `from`'s reads.
-    fn dir(&self, from: Side) -> &Dir {
-        match from {
-            Side::Client => &self.c2t,
-            Side::Target => &self.t2c,
-        }
-    }
-
-    /// The direction fed by `from`, with its source and its receiver (disjoint fields,
-    /// so the buffer can be filled from one socket and drained into the other).
-    fn route(&mut self, from: Side) -> (BorrowedFd<'_>, BorrowedFd<'_>, &mut Dir) {
-        match from {
-            Side::Client => (self.client.as_fd(), self.target.as_fd(), &mut self.c2t),
-            Side::Target => (self.target.as_fd(), self.client.as_fd(), &mut self.t2c),
-        }
-    }
-
-    fn traffic(&self) -> Traffic {
-        Traffic {
-            client_to_target: self.c2t.bytes,
-            target_to_client: self.t2c.bytes,
-            urgent_client_to_target: self.c2t.urgent,
-            urgent_target_to_client: self.t2c.urgent,
-        }
-    }
-
-    /// What each socket should be watched for now.
-    fn wanted(&self) -> [Interest; 2] {
-        if !self.connected {
-            // The connect's result comes as writability; the client waits meanwhile.
-            return [Interest::default(), WRITE];
-        }
-        let want = |read_dir: &Dir, write_dir: &Dir| Interest {
-            read: read_dir.wants_read(),
-            // PRI is watched while the side can still send: the urgent byte is taken
-            // even when the buffer is full (it needs no room).
-            urgent: !read_dir.eof,
-            write: write_dir.has_output(),
-        };
-        [want(&self.c2t, &self.t2c), want(&self.t2c, &self.c2t)]
-    }
-}
-
-const WRITE: Interest = Interest {
-    read: false,
-    write: true,
-    urgent: false,
-};
 
 struct Relay<'a> {
     cfg: &'a Config,
@@ -365,8 +281,8 @@ impl Relay<'_> {
                     lp.backend.delete(l.as_raw_fd())?;
                 }
             }
-            let fd = match target {
-                Ok(fd) => fd,
+            match target {
+                Ok(fd) => self.start(lp, id, client, fd)?,
                 // Refused at once (a UNIX socket without a listener, say): this client
                 // is closed; the relay goes on.
                 Err(Error::Sys { errno, .. }) => {
@@ -383,41 +299,52 @@ impl Relay<'_> {
                         duration: Duration::ZERO,
                     }))?;
                     self.check_count(lp);
-                    continue;
                 }
                 Err(e) => return Err(e),
-            };
-            let conn = Conn {
-                id,
-                client,
-                target: fd,
-                connected: false,
-                c2t: Dir::new(self.cfg.buffer),
-                t2c: Dir::new(self.cfg.buffer),
-                started: Instant::now(),
-                registered: [Interest::default(); 2],
-            };
-            let slot = match self.free.pop() {
-                Some(s) => {
-                    self.conns[s] = Some(conn);
-                    s
-                }
-                None => {
-                    self.conns.push(Some(conn));
-                    self.conns.len() - 1
-                }
-            };
-            if let Err(e) = self.register(lp, slot) {
-                // select cannot take fds >= FD_SETSIZE: this client is refused.
-                let msg = e.to_string();
-                lp.rep.emit(&Event::Relay(R::Error {
-                    conn: id,
-                    from: None,
-                    errno: Errno::EMFILE,
-                    message: &msg,
-                }))?;
-                self.drop_conn(lp, slot, false)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Connection `id` gets a slot (reused where one is free) and its registrations;
+    /// its TARGET side is connecting.
+    fn start(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        id: u64,
+        client: OwnedFd,
+        target: OwnedFd,
+    ) -> Result<()> {
+        let conn = Conn {
+            id,
+            client,
+            target,
+            connected: false,
+            c2t: Dir::new(self.cfg.buffer),
+            t2c: Dir::new(self.cfg.buffer),
+            started: Instant::now(),
+            registered: [Interest::default(); 2],
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.conns[s] = Some(conn);
+                s
+            }
+            None => {
+                self.conns.push(Some(conn));
+                self.conns.len() - 1
+            }
+        };
+        if let Err(e) = self.register(lp, slot) {
+            // select cannot take fds >= FD_SETSIZE: this client is refused.
+            let msg = e.to_string();
+            lp.rep.emit(&Event::Relay(R::Error {
+                conn: id,
+                from: None,
+                errno: Errno::EMFILE,
+                message: &msg,
+            }))?;
+            self.drop_conn(lp, slot, false)?;
         }
         Ok(())
     }
@@ -512,307 +439,4 @@ impl Relay<'_> {
         }
         Ok(())
     }
-
-    fn ready(&mut self, lp: &mut EventLoop<'_>, token: usize, cond: Conditions) -> Result<()> {
-        let (slot, side) = slot_of(token);
-        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
-            return Ok(());
-        };
-        if !c.connected {
-            if side == Side::Client {
-                return Ok(());
-            }
-            let error = net::connect_error(c.target.as_fd());
-            let id = c.id;
-            lp.rep.emit(&Event::Relay(R::Connect {
-                conn: id,
-                target: &self.target,
-                error,
-            }))?;
-            if error.is_some() {
-                return self.close(lp, slot);
-            }
-            c.connected = true;
-            return self.pump(lp, slot, None);
-        }
-        if cond.contains(Conditions::URGENT) {
-            let (src, _, dir) = c.route(side);
-            dir.take_early(src);
-        }
-        self.pump(lp, slot, Some((side, cond)))
-    }
-
-    /// Moves what can move on connection `slot`: reads the side that is ready (if it
-    /// is), forwarding as it goes, then writes whatever waits in either direction.
-    fn pump(
-        &mut self,
-        lp: &mut EventLoop<'_>,
-        slot: usize,
-        ready: Option<(Side, Conditions)>,
-    ) -> Result<()> {
-        let readable = Conditions::READ
-            | Conditions::URGENT
-            | Conditions::HANGUP
-            | Conditions::RDHUP
-            | Conditions::ERROR;
-        if let Some((side, cond)) = ready
-            && cond.intersects(readable)
-            && let Some(end) = self.forward(lp, slot, side)?
-        {
-            return self.end(lp, slot, end);
-        }
-        for side in [Side::Client, Side::Target] {
-            let blocked = self.conns[slot]
-                .as_ref()
-                .is_some_and(|c| c.dir(side).has_output());
-            if let Some(end) = self.flush_from(lp, slot, side)? {
-                return self.end(lp, slot, end);
-            }
-            // The receiver took what was waiting: the source (held back until now) most
-            // likely has more, so read it now rather than after another wait.
-            let drained = self.conns[slot]
-                .as_ref()
-                .is_some_and(|c| !c.dir(side).has_output() && c.dir(side).wants_read());
-            if blocked
-                && drained
-                && let Some(end) = self.forward(lp, slot, side)?
-            {
-                return self.end(lp, slot, end);
-            }
-        }
-        let Some(c) = self.conns[slot].as_ref() else {
-            return Ok(());
-        };
-        if c.c2t.done() && c.t2c.done() {
-            return self.close(lp, slot);
-        }
-        self.update(lp, slot)
-    }
-
-    /// Reads from `side` and writes on to the other side, chunk by chunk, reporting
-    /// data and urgent bytes in stream order; stops when the source has nothing more,
-    /// or when the receiver cannot take more (backpressure: the buffer stays full and
-    /// the source is not read until it drains).
-    fn forward(
-        &mut self,
-        lp: &mut EventLoop<'_>,
-        slot: usize,
-        side: Side,
-    ) -> Result<Option<Ending>> {
-        let mode = self.cfg.read;
-        for _ in 0..MAX_READS {
-            let Some(c) = self.conns[slot].as_mut() else {
-                return Ok(None);
-            };
-            let id = c.id;
-            let (src, _, dir) = c.route(side);
-            let step = dir.read_step(src);
-            match step {
-                Step::Read(range) => {
-                    lp.activity();
-                    if mode != ReadMode::Count {
-                        let bytes = dir.bytes_in(range);
-                        let n = bytes.len() as u64;
-                        let (text, hex) = mode.show(dir.bytes - n, bytes);
-                        dir.tally = Default::default();
-                        let total = dir.bytes;
-                        lp.rep.emit(&Event::Relay(R::Data {
-                            conn: id,
-                            from: side,
-                            bytes: n,
-                            total,
-                            text: text.as_deref(),
-                            hex: hex.as_deref(),
-                        }))?;
-                    }
-                }
-                Step::Urgent {
-                    byte,
-                    offset,
-                    replaced,
-                } => {
-                    lp.activity();
-                    // The bytes before the mark are reported first (count mode too).
-                    self.flush_count(lp, slot, side)?;
-                    lp.rep.emit(&Event::Relay(R::Urgent {
-                        conn: id,
-                        from: side,
-                        byte,
-                        offset,
-                        replaced,
-                    }))?;
-                }
-                Step::Again => continue,
-                Step::Wait => return Ok(None),
-                Step::Eof => {
-                    self.flush_count(lp, slot, side)?;
-                    // What is left goes out, then the end of file (SHUT_WR).
-                    return self.flush_from(lp, slot, side);
-                }
-                Step::Reset => return Ok(Some(Ending::Reset(side))),
-                Step::Failed(call, e) => return Ok(Some(Ending::Failed(side, call, e))),
-            }
-            if let Some(end) = self.flush_from(lp, slot, side)? {
-                return Ok(Some(end));
-            }
-            if self.conns[slot]
-                .as_ref()
-                .is_some_and(|c| c.dir(side).has_output())
-            {
-                return Ok(None);
-            }
-        }
-        Ok(None)
-    }
-
-    /// Writes the direction fed by `from` to the other side; passes its end of file on.
-    fn flush_from(
-        &mut self,
-        lp: &mut EventLoop<'_>,
-        slot: usize,
-        from: Side,
-    ) -> Result<Option<Ending>> {
-        let Some(c) = self.conns[slot].as_mut() else {
-            return Ok(None);
-        };
-        let (id, to) = (c.id, from.other());
-        let (_, dst, dir) = c.route(from);
-        match dir.flush(dst) {
-            Flush::Done => {
-                if dir.pass_eof(dst) {
-                    lp.rep
-                        .emit(&Event::Relay(R::HalfClose { conn: id, from }))?;
-                }
-                Ok(None)
-            }
-            Flush::Blocked => Ok(None),
-            Flush::Gone(_, Errno::ECONNRESET | Errno::EPIPE) => Ok(Some(Ending::Reset(to))),
-            Flush::Gone(call, e) => Ok(Some(Ending::Failed(to, call, e))),
-        }
-    }
-
-    /// --read=count: one data event per direction per --interval.
-    fn flush_counts(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        if self.cfg.read != ReadMode::Count {
-            return Ok(());
-        }
-        for slot in 0..self.conns.len() {
-            for side in [Side::Client, Side::Target] {
-                let due = self.conns[slot]
-                    .as_ref()
-                    .is_some_and(|c| c.dir(side).tally.due(self.cfg.interval));
-                if due {
-                    self.flush_count(lp, slot, side)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn flush_count(&mut self, lp: &mut EventLoop<'_>, slot: usize, side: Side) -> Result<()> {
-        if self.cfg.read != ReadMode::Count {
-            return Ok(());
-        }
-        let Some(c) = self.conns[slot].as_mut() else {
-            return Ok(());
-        };
-        let id = c.id;
-        let (_, _, dir) = c.route(side);
-        let Some(bytes) = dir.tally.take() else {
-            return Ok(());
-        };
-        let total = dir.bytes;
-        lp.rep.emit(&Event::Relay(R::Data {
-            conn: id,
-            from: side,
-            bytes,
-            total,
-            text: None,
-            hex: None,
-        }))
-    }
-
-    /// A connection that cannot go on: a reset is passed on as a reset.
-    fn end(&mut self, lp: &mut EventLoop<'_>, slot: usize, how: Ending) -> Result<()> {
-        let Some(c) = self.conns[slot].as_ref() else {
-            return Ok(());
-        };
-        let id = c.id;
-        match how {
-            Ending::Reset(from) => {
-                lp.rep.emit(&Event::Relay(R::Reset { conn: id, from }))?;
-                let other = c.fd(from.other());
-                // SO_LINGER 0: close sends RST, as the peer did.
-                let _ = socket::setsockopt(
-                    &other,
-                    sockopt::Linger,
-                    &nix::libc::linger {
-                        l_onoff: 1,
-                        l_linger: 0,
-                    },
-                );
-            }
-            Ending::Failed(from, call, errno) => {
-                let message = format!("{call} failed");
-                lp.rep.emit(&Event::Relay(R::Error {
-                    conn: id,
-                    from: Some(from),
-                    errno,
-                    message: &message,
-                }))?;
-            }
-        }
-        self.close(lp, slot)
-    }
-
-    /// Closes connection `slot` and reports its summary.
-    fn close(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
-        for side in [Side::Client, Side::Target] {
-            self.flush_count(lp, slot, side)?;
-        }
-        self.drop_conn(lp, slot, true)
-    }
-
-    fn drop_conn(&mut self, lp: &mut EventLoop<'_>, slot: usize, report: bool) -> Result<()> {
-        let Some(c) = self.conns[slot].take() else {
-            return Ok(());
-        };
-        // DEL before close (epoll keys on the open file).
-        let _ = lp.backend.delete(c.client.as_raw_fd());
-        let _ = lp.backend.delete(c.target.as_raw_fd());
-        self.free.push(slot);
-        self.closed += 1;
-        // Two descriptors freed: what ran out may be had now.
-        if let Some(ep) = self.exhausted.as_mut() {
-            ep.freed(Instant::now());
-        }
-        let traffic = c.traffic();
-        self.total.add(&traffic);
-        if report {
-            lp.rep.emit(&Event::Relay(R::Close {
-                conn: c.id,
-                traffic,
-                duration: c.started.elapsed(),
-            }))?;
-        }
-        drop(c);
-        self.check_count(lp);
-        Ok(())
-    }
-
-    /// --count N: done once N connections were accepted and all of them closed.
-    fn check_count(&mut self, lp: &mut EventLoop<'_>) {
-        if self.cfg.count.is_some_and(|n| self.closed >= n) {
-            lp.stop(End::Done);
-        }
-    }
-}
-
-/// Why a connection stops early.
-#[derive(Clone, Copy, Debug)]
-enum Ending {
-    /// That side reset (or vanished under a write).
-    Reset(Side),
-    /// A call on that side failed.
-    Failed(Side, &'static str, Errno),
 }

@@ -4,16 +4,19 @@
 //! it and never destroyed by a read.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
 use nix::errno::Errno;
 
 use super::Watch;
+use super::track::Track;
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
 use crate::event::{Event, Urgent as UrgentEvent};
 use crate::event_loop::EventLoop;
 use crate::net;
+use crate::open::Watched;
 use crate::outlet::Outlet;
 use crate::reader::{self, MAX_READS, Peeker, ReadMode, Source, Step, Tally};
 use crate::report::Reporter;
@@ -129,26 +132,7 @@ impl Watch<'_> {
         let total_before = tr.stream.total;
         while reads < MAX_READS {
             let s = if kind == Kind::Socket {
-                // Reads never cross the urgent mark, so asking before each read
-                // reports the urgent byte exactly between the bytes around it.
-                let len = r.buf.len();
-                match tr.urgent.next(fd, oobinline, |_| len) {
-                    Ok(Next::Read(n)) => reader::read_socket(&source, n as i32, &mut r.buf),
-                    Ok(Next::Probe) => reader::read_socket(&source, 0, &mut r.buf),
-                    Ok(Next::NotYet) => Step::Again,
-                    Ok(Next::Urgent { byte, replaced }) => {
-                        report_urgent(&mut lp.rep, w, &mut tr.stream, Some(byte), replaced)?;
-                        continue;
-                    }
-                    Ok(Next::InlineMark) => {
-                        report_urgent(&mut lp.rep, w, &mut tr.stream, None, None)?;
-                        continue;
-                    }
-                    Err(e) => {
-                        super::socket::oob_failed(&mut lp.rep, w, e)?;
-                        Step::Again
-                    }
-                }
+                socket_step(&mut lp.rep, w, fd, tr, &source, &mut r.buf, oobinline)?
             } else if let (true, Some(out)) = (use_splice, r.tee.as_mut()) {
                 reader::splice_to(out, &source, r.buf.len())?
             } else {
@@ -160,24 +144,7 @@ impl Watch<'_> {
                     if let (false, Some(out)) = (use_splice, r.tee.as_mut()) {
                         reader::write_all(out, &r.buf[..n])?;
                     }
-                    let st = &mut tr.stream;
-                    let offset = st.total;
-                    st.total += n as u64;
-                    st.first_data.get_or_insert_with(Instant::now);
-                    if mode == ReadMode::Count {
-                        st.tally.add(n);
-                    } else {
-                        let (text, rows) = mode.show(offset, &r.buf[..n]);
-                        lp.rep.emit(&Event::Data {
-                            fd: w.fd,
-                            what: &w.desc.what,
-                            bytes: n as u64,
-                            total: Some(st.total),
-                            rate: None,
-                            text: text.as_deref(),
-                            hex: rows.as_deref(),
-                        })?;
-                    }
+                    took(&mut lp.rep, w, &mut tr.stream, mode, &r.buf[..n])?;
                 }
                 Step::Again => {
                     outcome = Outcome::Drained;
@@ -288,11 +255,72 @@ impl Watch<'_> {
     }
 }
 
+/// One read of a stream socket, through the urgent protocol: the urgent byte (or
+/// SO_OOBINLINE's mark) is reported when reading reaches it, and reads never cross a
+/// mark not yet dealt with, so the byte is reported exactly between the bytes around it.
+fn socket_step(
+    rep: &mut Reporter<'_>,
+    w: &Watched,
+    fd: BorrowedFd<'_>,
+    tr: &mut Track,
+    source: &Source,
+    buf: &mut [u8],
+    oobinline: bool,
+) -> Result<Step> {
+    loop {
+        let len = buf.len();
+        return Ok(match tr.urgent.next(fd, oobinline, |_| len) {
+            Ok(Next::Read(n)) => reader::read_socket(source, n as i32, buf),
+            Ok(Next::Probe) => reader::read_socket(source, 0, buf),
+            Ok(Next::NotYet) => Step::Again,
+            Ok(Next::Urgent { byte, replaced }) => {
+                report_urgent(rep, w, &mut tr.stream, Some(byte), replaced)?;
+                continue;
+            }
+            Ok(Next::InlineMark) => {
+                report_urgent(rep, w, &mut tr.stream, None, None)?;
+                continue;
+            }
+            Err(e) => {
+                super::socket::oob_failed(rep, w, e)?;
+                Step::Again
+            }
+        });
+    }
+}
+
+/// `bytes` were consumed from `w`: counted, or shown as text or hex.
+fn took(
+    rep: &mut Reporter<'_>,
+    w: &Watched,
+    st: &mut Stream,
+    mode: ReadMode,
+    bytes: &[u8],
+) -> Result<()> {
+    let offset = st.total;
+    st.total += bytes.len() as u64;
+    st.first_data.get_or_insert_with(Instant::now);
+    if mode == ReadMode::Count {
+        st.tally.add(bytes.len());
+        return Ok(());
+    }
+    let (text, rows) = mode.show(offset, bytes);
+    rep.emit(&Event::Data {
+        fd: w.fd,
+        what: &w.desc.what,
+        bytes: bytes.len() as u64,
+        total: Some(st.total),
+        rate: None,
+        text: text.as_deref(),
+        hex: rows.as_deref(),
+    })
+}
+
 /// Reading reached the urgent mark: the bytes before it are reported first (count
 /// mode too), then the byte (`None`: SO_OOBINLINE, the mark's place in the stream).
 fn report_urgent(
     rep: &mut Reporter<'_>,
-    w: &crate::open::Watched,
+    w: &Watched,
     s: &mut Stream,
     byte: Option<u8>,
     replaced: Option<u8>,

@@ -1,0 +1,422 @@
+//! One relayed connection: its two sockets, the two directions between them, and
+//! how the relay moves bytes, urgent bytes, half-closes and resets along them.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, sockopt};
+
+use super::Relay;
+use super::pump::{Dir, Flush, Step};
+use crate::error::Result;
+use crate::event::{Event, Relay as R, Side, Traffic};
+use crate::event_loop::{End, EventLoop};
+use crate::net;
+use crate::reader::{MAX_READS, ReadMode};
+use crate::readiness::{Conditions, Interest};
+
+/// Connection `slot`'s socket on `side` has this token (from 1; 0 is never used).
+pub(super) fn token(slot: usize, side: Side) -> usize {
+    1 + 2 * slot + usize::from(side == Side::Target)
+}
+
+pub(super) fn slot_of(token: usize) -> (usize, Side) {
+    let t = token - 1;
+    let side = if t.is_multiple_of(2) {
+        Side::Client
+    } else {
+        Side::Target
+    };
+    (t / 2, side)
+}
+
+pub(super) struct Conn {
+    pub(super) id: u64,
+    pub(super) client: OwnedFd,
+    pub(super) target: OwnedFd,
+    pub(super) connected: bool,
+    /// client → target, target → client.
+    pub(super) c2t: Dir,
+    pub(super) t2c: Dir,
+    pub(super) started: Instant,
+    /// What each socket is registered for now: [client, target].
+    pub(super) registered: [Interest; 2],
+}
+
+impl Conn {
+    pub(super) fn fd(&self, side: Side) -> BorrowedFd<'_> {
+        match side {
+            Side::Client => self.client.as_fd(),
+            Side::Target => self.target.as_fd(),
+        }
+    }
+
+    /// The direction fed by `from`'s reads.
+    pub(super) fn dir(&self, from: Side) -> &Dir {
+        match from {
+            Side::Client => &self.c2t,
+            Side::Target => &self.t2c,
+        }
+    }
+
+    /// The direction fed by `from`, with its source and its receiver (disjoint fields,
+    /// so the buffer can be filled from one socket and drained into the other).
+    pub(super) fn route(&mut self, from: Side) -> (BorrowedFd<'_>, BorrowedFd<'_>, &mut Dir) {
+        match from {
+            Side::Client => (self.client.as_fd(), self.target.as_fd(), &mut self.c2t),
+            Side::Target => (self.target.as_fd(), self.client.as_fd(), &mut self.t2c),
+        }
+    }
+
+    pub(super) fn traffic(&self) -> Traffic {
+        Traffic {
+            client_to_target: self.c2t.bytes,
+            target_to_client: self.t2c.bytes,
+            urgent_client_to_target: self.c2t.urgent,
+            urgent_target_to_client: self.t2c.urgent,
+        }
+    }
+
+    /// What each socket should be watched for now.
+    pub(super) fn wanted(&self) -> [Interest; 2] {
+        if !self.connected {
+            // The connect's result comes as writability; the client waits meanwhile.
+            return [Interest::default(), WRITE];
+        }
+        let want = |read_dir: &Dir, write_dir: &Dir| Interest {
+            read: read_dir.wants_read(),
+            // PRI is watched while the side can still send: the urgent byte is taken
+            // even when the buffer is full (it needs no room).
+            urgent: !read_dir.eof,
+            write: write_dir.has_output(),
+        };
+        [want(&self.c2t, &self.t2c), want(&self.t2c, &self.c2t)]
+    }
+}
+
+pub(super) const WRITE: Interest = Interest {
+    read: false,
+    write: true,
+    urgent: false,
+};
+
+impl Relay<'_> {
+    pub(super) fn ready(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        token: usize,
+        cond: Conditions,
+    ) -> Result<()> {
+        let (slot, side) = slot_of(token);
+        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        if !c.connected {
+            if side == Side::Client {
+                return Ok(());
+            }
+            let error = net::connect_error(c.target.as_fd());
+            let id = c.id;
+            lp.rep.emit(&Event::Relay(R::Connect {
+                conn: id,
+                target: &self.target,
+                error,
+            }))?;
+            if error.is_some() {
+                return self.close(lp, slot);
+            }
+            c.connected = true;
+            return self.pump(lp, slot, None);
+        }
+        if cond.contains(Conditions::URGENT) {
+            let (src, _, dir) = c.route(side);
+            dir.take_early(src);
+        }
+        self.pump(lp, slot, Some((side, cond)))
+    }
+
+    /// Moves what can move on connection `slot`: reads the side that is ready (if it
+    /// is), forwarding as it goes, then writes whatever waits in either direction.
+    pub(super) fn pump(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        ready: Option<(Side, Conditions)>,
+    ) -> Result<()> {
+        let readable = Conditions::READ
+            | Conditions::URGENT
+            | Conditions::HANGUP
+            | Conditions::RDHUP
+            | Conditions::ERROR;
+        if let Some((side, cond)) = ready
+            && cond.intersects(readable)
+            && let Some(end) = self.forward(lp, slot, side)?
+        {
+            return self.end(lp, slot, end);
+        }
+        for side in [Side::Client, Side::Target] {
+            let blocked = self.conns[slot]
+                .as_ref()
+                .is_some_and(|c| c.dir(side).has_output());
+            if let Some(end) = self.flush_from(lp, slot, side)? {
+                return self.end(lp, slot, end);
+            }
+            // The receiver took what was waiting: the source (held back until now) most
+            // likely has more, so read it now rather than after another wait.
+            let drained = self.conns[slot]
+                .as_ref()
+                .is_some_and(|c| !c.dir(side).has_output() && c.dir(side).wants_read());
+            if blocked
+                && drained
+                && let Some(end) = self.forward(lp, slot, side)?
+            {
+                return self.end(lp, slot, end);
+            }
+        }
+        let Some(c) = self.conns[slot].as_ref() else {
+            return Ok(());
+        };
+        if c.c2t.done() && c.t2c.done() {
+            return self.close(lp, slot);
+        }
+        self.update(lp, slot)
+    }
+
+    /// Reads from `side` and writes on to the other side, chunk by chunk, reporting
+    /// data and urgent bytes in stream order; stops when the source has nothing more,
+    /// or when the receiver cannot take more (backpressure: the buffer stays full and
+    /// the source is not read until it drains).
+    pub(super) fn forward(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        side: Side,
+    ) -> Result<Option<Ending>> {
+        let mode = self.cfg.read;
+        for _ in 0..MAX_READS {
+            let Some(c) = self.conns[slot].as_mut() else {
+                return Ok(None);
+            };
+            let id = c.id;
+            let (src, _, dir) = c.route(side);
+            let step = dir.read_step(src);
+            match step {
+                Step::Read(range) => {
+                    lp.activity();
+                    if mode != ReadMode::Count {
+                        let bytes = dir.bytes_in(range);
+                        let n = bytes.len() as u64;
+                        let (text, hex) = mode.show(dir.bytes - n, bytes);
+                        dir.tally = Default::default();
+                        let total = dir.bytes;
+                        lp.rep.emit(&Event::Relay(R::Data {
+                            conn: id,
+                            from: side,
+                            bytes: n,
+                            total,
+                            text: text.as_deref(),
+                            hex: hex.as_deref(),
+                        }))?;
+                    }
+                }
+                Step::Urgent {
+                    byte,
+                    offset,
+                    replaced,
+                } => {
+                    lp.activity();
+                    // The bytes before the mark are reported first (count mode too).
+                    self.flush_count(lp, slot, side)?;
+                    lp.rep.emit(&Event::Relay(R::Urgent {
+                        conn: id,
+                        from: side,
+                        byte,
+                        offset,
+                        replaced,
+                    }))?;
+                }
+                Step::Again => continue,
+                Step::Wait => return Ok(None),
+                Step::Eof => {
+                    self.flush_count(lp, slot, side)?;
+                    // What is left goes out, then the end of file (SHUT_WR).
+                    return self.flush_from(lp, slot, side);
+                }
+                Step::Reset => return Ok(Some(Ending::Reset(side))),
+                Step::Failed(call, e) => return Ok(Some(Ending::Failed(side, call, e))),
+            }
+            if let Some(end) = self.flush_from(lp, slot, side)? {
+                return Ok(Some(end));
+            }
+            if self.conns[slot]
+                .as_ref()
+                .is_some_and(|c| c.dir(side).has_output())
+            {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the direction fed by `from` to the other side; passes its end of file on.
+    pub(super) fn flush_from(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        from: Side,
+    ) -> Result<Option<Ending>> {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(None);
+        };
+        let (id, to) = (c.id, from.other());
+        let (_, dst, dir) = c.route(from);
+        match dir.flush(dst) {
+            Flush::Done => {
+                if dir.pass_eof(dst) {
+                    lp.rep
+                        .emit(&Event::Relay(R::HalfClose { conn: id, from }))?;
+                }
+                Ok(None)
+            }
+            Flush::Blocked => Ok(None),
+            Flush::Gone(_, Errno::ECONNRESET | Errno::EPIPE) => Ok(Some(Ending::Reset(to))),
+            Flush::Gone(call, e) => Ok(Some(Ending::Failed(to, call, e))),
+        }
+    }
+
+    /// --read=count: one data event per direction per --interval.
+    pub(super) fn flush_counts(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        if self.cfg.read != ReadMode::Count {
+            return Ok(());
+        }
+        for slot in 0..self.conns.len() {
+            for side in [Side::Client, Side::Target] {
+                let due = self.conns[slot]
+                    .as_ref()
+                    .is_some_and(|c| c.dir(side).tally.due(self.cfg.interval));
+                if due {
+                    self.flush_count(lp, slot, side)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn flush_count(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        side: Side,
+    ) -> Result<()> {
+        if self.cfg.read != ReadMode::Count {
+            return Ok(());
+        }
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        let id = c.id;
+        let (_, _, dir) = c.route(side);
+        let Some(bytes) = dir.tally.take() else {
+            return Ok(());
+        };
+        let total = dir.bytes;
+        lp.rep.emit(&Event::Relay(R::Data {
+            conn: id,
+            from: side,
+            bytes,
+            total,
+            text: None,
+            hex: None,
+        }))
+    }
+
+    /// A connection that cannot go on: a reset is passed on as a reset.
+    pub(super) fn end(&mut self, lp: &mut EventLoop<'_>, slot: usize, how: Ending) -> Result<()> {
+        let Some(c) = self.conns[slot].as_ref() else {
+            return Ok(());
+        };
+        let id = c.id;
+        match how {
+            Ending::Reset(from) => {
+                lp.rep.emit(&Event::Relay(R::Reset { conn: id, from }))?;
+                let other = c.fd(from.other());
+                // SO_LINGER 0: close sends RST, as the peer did.
+                let _ = socket::setsockopt(
+                    &other,
+                    sockopt::Linger,
+                    &nix::libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    },
+                );
+            }
+            Ending::Failed(from, call, errno) => {
+                let message = format!("{call} failed");
+                lp.rep.emit(&Event::Relay(R::Error {
+                    conn: id,
+                    from: Some(from),
+                    errno,
+                    message: &message,
+                }))?;
+            }
+        }
+        self.close(lp, slot)
+    }
+
+    /// Closes connection `slot` and reports its summary.
+    pub(super) fn close(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
+        for side in [Side::Client, Side::Target] {
+            self.flush_count(lp, slot, side)?;
+        }
+        self.drop_conn(lp, slot, true)
+    }
+
+    pub(super) fn drop_conn(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        report: bool,
+    ) -> Result<()> {
+        let Some(c) = self.conns[slot].take() else {
+            return Ok(());
+        };
+        // DEL before close (epoll keys on the open file).
+        let _ = lp.backend.delete(c.client.as_raw_fd());
+        let _ = lp.backend.delete(c.target.as_raw_fd());
+        self.free.push(slot);
+        self.closed += 1;
+        // Two descriptors freed: what ran out may be had now.
+        if let Some(ep) = self.exhausted.as_mut() {
+            ep.freed(Instant::now());
+        }
+        let traffic = c.traffic();
+        self.total.add(&traffic);
+        if report {
+            lp.rep.emit(&Event::Relay(R::Close {
+                conn: c.id,
+                traffic,
+                duration: c.started.elapsed(),
+            }))?;
+        }
+        drop(c);
+        self.check_count(lp);
+        Ok(())
+    }
+
+    /// --count N: done once N connections were accepted and all of them closed.
+    pub(super) fn check_count(&mut self, lp: &mut EventLoop<'_>) {
+        if self.cfg.count.is_some_and(|n| self.closed >= n) {
+            lp.stop(End::Done);
+        }
+    }
+}
+
+/// Why a connection stops early.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Ending {
+    /// That side reset (or vanished under a write).
+    Reset(Side),
+    /// A call on that side failed.
+    Failed(Side, &'static str, Errno),
+}
