@@ -1,7 +1,9 @@
 //! Printers behind one trait over any `Write`: text (aligned, coloured) and JSON Lines.
 
 mod json;
+mod json_relay;
 mod text;
+mod text_relay;
 
 use std::io::{self, Write};
 use std::time::Duration;

@@ -11,7 +11,7 @@ use crate::event::{Action, Event, Summary};
 use crate::timeout::{Timeout, seconds};
 
 pub struct Text<W: Write> {
-    out: W,
+    pub(super) out: W,
     time: TimeStyle,
     color: bool,
     last: Duration,
@@ -44,7 +44,7 @@ impl<W: Write> Text<W> {
         }
     }
 
-    fn styled(&mut self, text: impl Display, style: Style) -> io::Result<()> {
+    pub(super) fn styled(&mut self, text: impl Display, style: Style) -> io::Result<()> {
         if self.color {
             write!(self.out, "{}", text.style(style))
         } else {
@@ -64,7 +64,7 @@ impl<W: Write> Text<W> {
     }
 
     /// `fd 3  ` or `      ` when there is no fd.
-    fn fd_col(&mut self, fd: Option<i32>) -> io::Result<()> {
+    pub(super) fn fd_col(&mut self, fd: Option<i32>) -> io::Result<()> {
         match fd {
             Some(fd) => write!(self.out, "fd {fd:<5} "),
             None => write!(self.out, "{:9}", ""),
@@ -72,13 +72,13 @@ impl<W: Write> Text<W> {
     }
 
     /// Blank space as wide as the time column, for continuation lines.
-    fn stamp_blank(&mut self) -> io::Result<()> {
+    pub(super) fn stamp_blank(&mut self) -> io::Result<()> {
         let width = self.indent().saturating_sub(9);
         write!(self.out, "{:width$}", "")
     }
 
     /// Where text after the time and fd columns starts, for continuation lines.
-    fn indent(&self) -> usize {
+    pub(super) fn indent(&self) -> usize {
         let time = match self.time {
             TimeStyle::Elapsed => 13,
             TimeStyle::Delta => 13,
@@ -186,189 +186,8 @@ impl<W: Write> Text<W> {
 }
 
 impl<W: Write> Text<W> {
-    /// `conn 3   client → target  data 4 bytes "hell"`
-    fn relay(&mut self, r: &crate::event::Relay<'_>) -> io::Result<()> {
-        use crate::event::{Relay as R, Side, Traffic};
-        let arrow = |from: Side| match from {
-            Side::Client => "client → target",
-            Side::Target => "target → client",
-        };
-        let traffic = |t: &Traffic| {
-            format!(
-                "{} bytes client → target, {} target → client, urgent {}/{}",
-                t.client_to_target,
-                t.target_to_client,
-                t.urgent_client_to_target,
-                t.urgent_target_to_client
-            )
-        };
-        let conn = |n: u64| format!("conn {n:<5} ");
-        match r {
-            R::Listen {
-                what,
-                target,
-                all_interfaces,
-            } => {
-                write!(
-                    self.out,
-                    "{:9}relay {what} → {}",
-                    "",
-                    crate::escape::message(target)
-                )?;
-                if *all_interfaces {
-                    self.styled(
-                        " (all interfaces: reachable from the network)",
-                        Style::new().yellow(),
-                    )?;
-                }
-                Ok(())
-            }
-            R::Accept { conn: n, peer } => {
-                write!(self.out, "{}accept from {peer}", conn(*n))
-            }
-            R::Connect {
-                conn: n,
-                target,
-                error,
-            } => {
-                write!(self.out, "{}", conn(*n))?;
-                match error {
-                    None => write!(self.out, "connected to {target}"),
-                    Some(e) => self.styled(
-                        format_args!(
-                            "connect to {target} failed: {} ({e:?}); client closed",
-                            e.desc()
-                        ),
-                        Style::new().red(),
-                    ),
-                }
-            }
-            R::Data {
-                conn: n,
-                from,
-                bytes,
-                total,
-                text,
-                hex,
-            } => {
-                write!(self.out, "{}{}  ", conn(*n), arrow(*from))?;
-                self.styled(format_args!("{bytes} bytes"), Style::new().green())?;
-                write!(self.out, " (total {total})")?;
-                if let Some(t) = text {
-                    write!(self.out, " \"{t}\"")?;
-                }
-                if let Some(rows) = hex {
-                    let pad = self.indent();
-                    for row in rows.iter() {
-                        write!(self.out, "\n{:pad$}{row}", "")?;
-                    }
-                }
-                Ok(())
-            }
-            R::Urgent {
-                conn: n,
-                from,
-                byte,
-                offset,
-                replaced,
-            } => {
-                write!(self.out, "{}{}  ", conn(*n), arrow(*from))?;
-                self.styled(
-                    format_args!(
-                        "urgent \"{}\" (0x{byte:02x}) at offset {offset}, sent with MSG_OOB",
-                        crate::escape::bytes(&[*byte])
-                    ),
-                    Style::new().magenta(),
-                )?;
-                if let Some(b) = replaced {
-                    write!(
-                        self.out,
-                        "; it replaced \"{}\", never read",
-                        crate::escape::bytes(&[*b])
-                    )?;
-                }
-                Ok(())
-            }
-            R::HalfClose { conn: n, from } => write!(
-                self.out,
-                "{}{} half-close: SHUT_WR passed on to the {}",
-                conn(*n),
-                from.name(),
-                from.other().name()
-            ),
-            R::Reset { conn: n, from } => {
-                write!(self.out, "{}", conn(*n))?;
-                self.styled(
-                    format_args!(
-                        "{} reset: the {} is closed with a reset too",
-                        from.name(),
-                        from.other().name()
-                    ),
-                    Style::new().yellow(),
-                )
-            }
-            R::Error {
-                conn: n,
-                from,
-                errno,
-                message,
-            } => {
-                write!(self.out, "{}", conn(*n))?;
-                let who = from.map_or(String::new(), |s| format!("{}: ", s.name()));
-                let message = crate::escape::message(message);
-                self.styled(
-                    format_args!("{who}{message}: {} ({errno:?})", errno.desc()),
-                    Style::new().red(),
-                )
-            }
-            R::Close {
-                conn: n,
-                traffic: t,
-                duration,
-            } => write!(
-                self.out,
-                "{}closed after {}: {}",
-                conn(*n),
-                seconds(*duration),
-                traffic(t)
-            ),
-            R::Summary {
-                connections,
-                traffic: t,
-                elapsed,
-                backend,
-            } => write!(
-                self.out,
-                "{:9}{connections} connections in {} ({backend}): {}",
-                "",
-                seconds(*elapsed),
-                traffic(t)
-            ),
-            R::Signal { name, pid, .. } => {
-                write!(self.out, "{:9}", "")?;
-                self.styled(
-                    format_args!("signal {name} from pid {pid}: ending"),
-                    Style::new().magenta(),
-                )
-            }
-            R::Timeout { idle } => {
-                write!(self.out, "{:9}", "")?;
-                self.styled(
-                    format_args!("idle for {}: ending", seconds(*idle)),
-                    Style::new().yellow(),
-                )
-            }
-            R::Exhausted(x) => {
-                write!(self.out, "{:9}", "")?;
-                self.exhausted(x)
-            }
-        }
-    }
-}
-
-impl<W: Write> Text<W> {
     /// `exhausted: accept failed with EMFILE (Too many open files) for 1.2s; 20 clients refused`
-    fn exhausted(&mut self, x: &crate::event::Exhausted<'_>) -> io::Result<()> {
+    pub(super) fn exhausted(&mut self, x: &crate::event::Exhausted<'_>) -> io::Result<()> {
         self.styled(
             format_args!(
                 "exhausted: {} failed with {:?} ({}) for {}; {} client{} refused (closed at once)",
@@ -385,6 +204,8 @@ impl<W: Write> Text<W> {
 }
 
 impl<W: Write> Printer for Text<W> {
+    // Longer than 80 lines on purpose: one match arm per event kind, a few lines each,
+    // so the whole format of every line is in one place and the kinds compare at a glance.
     fn event(&mut self, t: Duration, ev: &Event<'_>) -> io::Result<()> {
         self.stamp(t)?;
         match ev {

@@ -1,0 +1,222 @@
+//! The man page's own sections (roff), beyond what clap describes: the SPEC forms,
+//! output, monitor mode, sockets and urgent data, signals, exit status, guarantees.
+//! Text, not code: it is long because the reference is.
+
+/// Man page sections beyond what clap describes (roff), appended after OPTIONS.
+pub const MAN_EXTRA: &str = r#".SH "SPEC FORMS"
+.TP
+\fBN\fR[\fBrwe\fR]
+An fd this process inherited: \fB0r\fR, \fB1w\fR, \fB3re\fR.
+\fBr\fR read, \fBw\fR write, \fBe\fR exceptional (urgent, priority); default \fBr\fR.
+Letters for the same fd merge: \fB0r 0w\fR is \fB0rw\fR.
+.TP
+\fBN\-M\fR[\fBrwe\fR]
+A range of inherited fds; the ones that are open are watched.
+.TP
+\fBPATH\fR[\fB:rwe\fR]
+Opens a path (file, FIFO, tty, device, /proc/PID/fd/N) without ever blocking:
+O_NONBLOCK, O_NOCTTY. The suffix counts only when it is a colon and letters from
+\fBrwe\fR; \fB./\fR forces a path (\fB./0r\fR). A write\-side FIFO with no reader
+is reported as an \fBerror\fR event (ENXIO) and its open retried every 100 ms.
+.TP
+\fBpid:PID:FD\fR[\fBrwe\fR], \fBpid:PID:N\-M\fR[\fBrwe\fR], \fBpid:PID:*\fR[\fBrwe\fR]
+Another process's fds, duplicated with pidfd_open and pidfd_getfd (Linux 5.6+), or,
+where that is refused, through a private reopen of /proc/PID/fd/N (pipes, FIFOs and
+ttys, not sockets; while watched it counts as one more reader or writer of a pipe).
+Both need ptrace access to the process (the same user and Yama's ptrace_scope, or
+CAP_SYS_PTRACE). Events name the process and its fd: \fBpid 1234 fd 5 (pipe:[998])\fR.
+A duplicate shares the process's open file description, so fdwatch never reads from it
+(\fB\-\-read\fR and \fB\-\-tee\fR are refused; \fB\-\-peek\fR consumes nothing and
+urgent bytes are only peeked), never changes its flags or socket options, and every
+\fB\-\-interval\fR checks (kcmp) that the process still has it: a file the process
+closed, or all of them when it exits, is let go (a \fBhangup\fR event with action
+\fBgone\fR) instead of being kept open behind its back.
+.TP
+\fBpid:PID\fR
+Alone on the command line (no TIMEOUT): what each thread of the process is blocked
+in, from /proc/PID/task/TID/syscall and wchan: the call, the fds it waits on and its
+timeout (a pollfd array or fd_sets read with process_vm_readv; an epoll interest
+list, with ET and ONESHOT, from /proc/PID/fdinfo/EPFD), then whether each of those
+fds is ready now and how many bytes are queued. One \fBblocked\fR event per thread.
+.TP
+\fB\-\fR
+Standard input, the same as \fB0r\fR.
+.SH OUTPUT
+One line per ready fd: time, fd, what it is (pipe:[ino], fifo PATH, tty PATH,
+file PATH, chardev PATH, socket addresses), the ready conditions in normalized
+words (\fBread write urgent hangup rdhup error invalid\fR), the raw result of the
+wait call exactly as the kernel returned it (revents such as \fBPOLLIN|POLLHUP\fR,
+select set membership as \fBR\-X\fR, epoll events such as \fBEPOLLIN|EPOLLRDHUP\fR;
+never registration flags like EPOLLET or EPOLLONESHOT), bytes queued (FIONREAD) and
+pipe capacity (F_GETPIPE_SZ). The last line says how long the wait took and how much
+of the timeout was left.
+.PP
+The select family reports only read, write and urgent (the kernel folds hang\-ups
+and errors into "readable"). poll and epoll report what the kernel set and
+nothing else. epoll refuses regular files, devices (EPERM) and O_PATH fds (EBADF);
+those are checked with poll and marked as such.
+.PP
+With \fB\-\-format json\fR each event is one JSON object per line:
+.nf
+{"event":"ready","t":0.000412,"fd":0,"what":"pipe:[1234]","kind":"pipe",
+ "ready":["read"],"raw":"POLLIN","backend":"poll","queued":5,"pipe_size":65536}
+.fi
+Events: \fBready\fR; \fBdata\fR (fd, what, bytes, total, rate, text, hex, peek);
+\fBeof\fR (fd, what, total); \fBhangup\fR (fd, what, action: reopen, remove, end
+or gone);
+\fBerror\fR (fd, what, errno, message); \fBexhausted\fR (fd, what, call, errno,
+refused, duration: see \fBRUNNING OUT OF DESCRIPTORS\fR); \fBtimeout\fR; \fBblocked\fR (pid, tid,
+comm, state, call, nr, wchan, timeout_ms, epfd, note, fds: fd, want, flags, what,
+ready, queued, error); \fBwait\fR and \fBnote\fR
+(with \fB\-v\fR); \fBsummary\fR (backend, waits, events, ready_fds, blocked, timeout,
+left, elapsed, bytes per fd). \fBt\fR is seconds since start.
+.SH "NAMES AND TEXT"
+File names, socket paths, peer addresses, process names and \fB\-\-read=text\fR data
+come from other people and reach your terminal, so they are printed escaped, in text
+and in JSON alike: printable UTF\-8 as it is; a backslash as \fB\e\e\fR; newline,
+carriage return, tab and ESC as \fB\en\fR, \fB\er\fR, \fB\et\fR, \fB\ee\fR; other
+control bytes and DEL as \fB\exNN\fR; C1 controls (U+0080 to U+009F) and Unicode
+bidirectional and format controls (U+061C, U+180E, U+200B to U+200F, U+2028 to
+U+202E, U+2060 to U+2069, U+FEFF, U+FFF9 to U+FFFB) as \fB\eu{202e}\fR; each byte of
+invalid UTF\-8 as \fB\exNN\fR. No name can move the cursor, recolour or retitle the
+terminal, or reorder a line. JSON stays valid, and the exact bytes come back by
+undoing those escapes (\fB\exNN\fR is one byte, \fB\eu{N}\fR one character in UTF\-8).
+.SH "MONITOR MODE"
+With \fB\-m\fR, fdwatch reports every readiness change until all fds are gone,
+\fB\-\-count\fR events, \fB\-\-once\fR's first end of file, or the idle TIMEOUT (time
+with no event), which may then be left out. It never busy\-loops: with epoll it
+registers every fd edge\-triggered (EPOLLET, said by \fB\-v\fR; \fB\-\-edge\fR therefore
+changes only one\-shot runs), so every new write is one event; level\-triggered registrations
+(select, poll, files under epoll, \fB\-\-oneshot\fR) are reported once and then
+re\-checked every \fB\-\-interval\fR. A FIFO path is not over at end of file: when its
+last writer leaves, a new read end is opened before the old one is closed, under the
+same fd number. A write\-side FIFO whose reader left is retried until the next reader.
+.PP
+Without \fB\-\-read\fR or \fB\-\-tee\fR no byte is consumed. Inherited pipes, FIFOs and
+ttys are read through a private reopen of /proc/self/fd/N, so the caller's O_NONBLOCK
+is never changed.
+.SH "SOCKETS AND URGENT DATA"
+\fBtcp:HOST:PORT\fR and \fBunix:PATH\fR connect without blocking; the result is a
+\fBconnect\fR event (SO_ERROR). \fBtcp\-listen:[HOST:]PORT\fR and \fBunix\-listen:PATH\fR
+listen; each accepted connection is an \fBaccept\fR event (new fd, peer) and is watched
+with the listener's letters (default \fBre\fR) until its peer closes. Without
+\fB\-\-read\fR a connection whose peer closed is reported (\fBhangup\fR) and released
+at once, unread data or not.
+.PP
+\fBtcp\-listen:PORT\fR without a host listens on loopback only, 127.0.0.1 and ::1 on
+the same port (two fds; ::1 only where the machine has it), as \fBssh \-L\fR does: nobody
+on the network can reach it. Every interface only when written: \fB0.0.0.0\fR, \fB[::]\fR
+or \fB*\fR (IPv6 and IPv4); \fB\-v\fR and the relay's \fBlisten\fR event then say so.
+A \fBunix\-listen:\fR socket file is removed when fdwatch ends (also by a signal), unless
+something else has taken the name since. A socket file left by a process that died is
+replaced: fdwatch connects to it first, and only a refused connect (nobody listens)
+counts as stale; a path where a live process listens, or any file that is not a
+socket, is an error (EADDRINUSE). The live listener sees that probe as one empty
+connection.
+.PP
+When a socket reports exceptional readiness (select's exceptfds, POLLPRI, EPOLLPRI),
+fdwatch takes the urgent byte with recv(MSG_OOB) before any normal read (a normal read
+at the mark destroys it), then reports it in stream order: the data before the mark,
+then an \fBurgent\fR event with SIOCATMARK, then the data after it. A lone urgent byte,
+with nothing after it and the peer still connected, is reported when it arrives.
+A byte fdwatch took from the kernel is never lost: however the run ends (end of file,
+hang\-up, reset, \fB\-\-count\fR, the idle timeout, a signal) it is reported before the
+summary, past \fB\-\-count\fR if need be, with the offset of its mark in the stream.
+Without \fB\-\-read\fR (and with \fB\-\-peek\fR) the byte is shown with MSG_OOB|MSG_PEEK
+and never consumed; the event's \fBoffset\fR is then how many bytes of normal data
+are queued before the mark, and a newer urgent byte replacing an unread one is
+reported as \fBreplaced\fR. A level\-triggered socket whose unread data keeps it ready
+is still watched for urgent data alone in the main wait, so its urgent byte is seen
+when it comes, not at the next re\-check. EINVAL (no urgent byte, or
+SO_OOBINLINE) and EOPNOTSUPP are reported in the event, not as failures.
+\fB\-\-oobinline\fR sets SO_OOBINLINE on the sockets fdwatch opens and marks the offset.
+.SH "RUNNING OUT OF DESCRIPTORS"
+When \fBaccept\fR (or the relay's connection to TARGET, or a FIFO's reopen) fails with
+EMFILE, ENFILE, ENOBUFS or ENOMEM, fdwatch does not ask again at once (a listener
+stays ready, so that would spin): the fd leaves the wait until a descriptor is freed
+or a back\-off expires (10 ms, doubling, at most 1 s). Clients that cannot be served
+are accepted on a spare descriptor kept for that and closed at once, so each sees its
+connection closed rather than a hang. The episode is one \fBexhausted\fR event when it
+ends (or at the end of the run): the call, the errno, the clients refused, how long it
+lasted; \fB\-v\fR notes its start. Signals are served throughout.
+.SH "STANDARD OUTPUT"
+Events (and, with \fB\-\-tee\fR, the data) are written through a private non\-blocking
+reopen of the pipe, FIFO or tty (a socket with MSG_DONTWAIT), so the flags of the
+descriptor you gave fdwatch never change. A slow reader makes fdwatch wait for room,
+with SIGINT, SIGTERM and SIGHUP still heard: they end the run within a second even when
+nobody reads (the summary is then dropped if it cannot be written). A reader that
+leaves ends fdwatch quietly with status 0; any other write error (ENOSPC) is one line
+and status 2.
+.SH SIGNALS
+Signals named by \fB\-\-signals\fR are blocked from startup and reported as \fBsignal\fR
+events with the sender's pid. With pselect, ppoll and epoll (epoll_pwait) the wait's
+mask unblocks them only inside the wait, so none is lost between two waits; with
+select and poll a self\-pipe in the watch set receives them. A caught signal does not
+end a one\-shot wait: it goes on with the time left. In monitor mode SIGINT, SIGTERM
+and SIGHUP end the run: summary first, then death by the same signal. Signals named by
+\fB\-\-mask\fR stay blocked during the wait; those pending at exit are reported
+(\fBpending\fR) and discarded.
+.SH "FDWATCH SEND"
+\fBfdwatch send\fR \fIADDRESS\fR [\fB\-\-data\fR \fISTR\fR] [\fB\-\-urgent\fR \fIBYTES\fR]
+[\fB\-\-delay\fR \fIDUR\fR] [\fB\-\-repeat\fR \fIN\fR] [\fB\-\-connections\fR \fIN\fR]
+[\fB\-\-shutdown\fR | \fB\-\-rst\fR]
+.PP
+Connects to \fBtcp:\fR or \fBunix:\fR addresses and sends \fB\-\-data\fR and \fB\-\-urgent\fR
+(send with MSG_OOB; its last byte is the urgent byte) in command\-line order, on
+\fIN\fR concurrent connections, \fIN\fR times. Escapes: \e\fBn\fR \e\fBr\fR \e\fBt\fR \e\fB0\fR \e\e \e\fBxHH\fR.
+\fB\-\-shutdown\fR sends SHUT_WR before closing; \fB\-\-rst\fR closes with SO_LINGER 0 (a reset).
+.SH "EXIT STATUS"
+.TP
+0
+Something was ready (an invalid fd counts), or a normal end.
+.TP
+1
+The timeout passed with nothing ready.
+.TP
+2
+A usage or system error: one line on standard error naming the argument as typed, or
+the fd and the call that failed (\fBread\fR, \fBrecv(MSG_OOB)\fR, \fBsplice\fR...). A
+read that fails (EIO, say) ends the run so; a connection that is reset or times out
+is an \fBerror\fR event for that fd and the run goes on.
+.TP
+128+N
+Ended by signal N.
+.SH GUARANTEES
+fdwatch never reads a byte, never changes the status flags (O_NONBLOCK) of an fd
+it inherited, never blocks on open, and refuses fds at or above FD_SETSIZE (1024)
+with select and pselect rather than invoking undefined behaviour. It raises the
+soft RLIMIT_NOFILE to the hard limit. A closed standard output ends it quietly
+with status 0.
+.SH ENVIRONMENT
+.TP
+NO_COLOR
+When set and not empty, \fB\-\-color auto\fR prints no colours.
+.TP
+CLICOLOR_FORCE
+When set, not empty and not 0, \fB\-\-color auto\fR prints colours even to a pipe.
+.SH EXAMPLES
+.TP
+fdwatch \- 0rw 1w
+Wait forever until standard input or output is ready.
+.TP
+fdwatch 2.5 /tmp/fifo 3r
+Watch a FIFO and fd 3 for up to 2.5 seconds.
+.TP
+fdwatch \-b select 0 0r 1w
+A t_select\-style check that does not wait.
+.TP
+fdwatch \-\-format json 0 0\-9 | jq \-c .ready
+Which of fds 0 to 9 are ready, as JSON.
+.TP
+fdwatch \-m \-\-read=text /tmp/jobs.fifo
+Every writer of a FIFO, its lines, and each hang\-up, until interrupted.
+.TP
+fdwatch pid:1234
+What process 1234 is blocked in, on which fds, and which of them are ready now.
+.TP
+fdwatch \-m \-\-peek pid:1234:5
+Watch fd 5 of process 1234 and show what arrives, without taking it.
+.TP
+producer | fdwatch \-m \-\-tee \- | consumer
+A pipeline monitor: the bytes pass unchanged, events go to standard error.
+"#;

@@ -1,0 +1,378 @@
+//! The command line: clap's view of it, typed at the edge, with one-line errors.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{Command, CommandFactory, FromArgMatches, Parser};
+
+mod man;
+mod sub;
+mod values;
+
+pub use man::MAN_EXTRA;
+pub use sub::{BenchArgs, RelayArgs, SendArgs, Sub};
+pub use values::SigList;
+
+use crate::backend::BackendKind;
+use crate::output::{ColorChoice, Format, TimeStyle};
+use crate::reader::ReadMode;
+use crate::send::{Plan, Step};
+use crate::spec::{self, PidFds, Spec, Target};
+use crate::timeout::{self, Timeout};
+use sub::send_steps;
+use values::{dash_value_error, one_line, parse_interval, parse_signals};
+
+const ABOUT: &str = "Show whether file descriptors are ready, for what, and when";
+
+const LONG_ABOUT: &str = "\
+Show whether file descriptors are ready, for what, and when.
+
+fdwatch waits on inherited fds and opened paths (pipes, FIFOs, ttys, files, devices) \
+with the multiplexer you pick (select, pselect, poll, ppoll, epoll) and prints each \
+ready fd with the normalized conditions (read write urgent hangup rdhup error \
+invalid), the backend's raw flags and timing. It never reads a byte, never changes \
+the flags of an fd it inherited, and never blocks on open.";
+
+const AFTER_HELP: &str = "\
+SPEC forms:
+  N[rwe]        an inherited fd: 0r, 1w, 3re (r read, w write, e urgent; default r)
+  N-M[rwe]      a range of inherited fds (the ones that are open)
+  PATH[:rwe]    open a path without blocking; ./ forces a path (./0r)
+  tcp:HOST:PORT, tcp-listen:[HOST:]PORT, unix:PATH, unix-listen:PATH [/rwe]
+                connect or listen (default letters re)
+  pid:PID:FD[rwe], pid:PID:N-M[rwe], pid:PID:*[rwe]
+                another process's fds (pidfd_getfd): never read (--read and --tee
+                are refused; --peek consumes nothing), flags never changed, let go
+                when the process closes them
+  pid:PID       alone: what that process is blocked in, on which fds, and which of
+                them are ready now (no TIMEOUT)
+  -             stdin, the same as 0r
+
+Examples:
+  fdwatch - 0rw 1w                 wait forever until stdin or stdout is ready
+  fdwatch 2.5 /tmp/fifo 3r         FIFO and fd 3, up to 2.5 s
+  fdwatch -b select 0 0r 1w        t_select-style check, no waiting
+  fdwatch --format json 0 0-9 | jq .ready
+  fdwatch -m - /tmp/jobs.fifo      every writer, burst and hang-up, until Ctrl-C
+  fdwatch pid:1234                 what is process 1234 waiting for?
+  producer | fdwatch -m --tee - | consumer
+                                   a pipeline monitor: data passes, events to stderr
+
+Exit status: 0 something was ready, 1 timeout with nothing ready,
+2 usage or system error, 128+N ended by signal N.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fdwatch",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+
+    /// How long to wait: '-' forever, 0 polls once, seconds (2, 0.25) or a duration
+    /// (250ms, 1m30s). With -m it is the idle timeout and may be left out (forever)
+    #[arg(value_name = "TIMEOUT", allow_negative_numbers = true, required = true)]
+    first: Option<OsString>,
+
+    /// What to watch: N[rwe], N-M[rwe], PATH[:rwe] or - (see below)
+    #[arg(value_name = "SPEC", num_args = 0..)]
+    rest: Vec<OsString>,
+
+    /// TIMEOUT, typed (filled in from the positionals by `resolve`).
+    #[arg(skip = Timeout::Forever)]
+    pub timeout: Timeout,
+
+    /// The SPECs, typed (filled in from the positionals by `resolve`).
+    #[arg(skip)]
+    pub specs: Vec<spec::Typed>,
+
+    /// `fdwatch pid:PID` alone: explain what that process is blocked on.
+    #[arg(skip)]
+    pub explain: Option<i32>,
+
+    /// The multiplexer to wait with
+    #[arg(short, long, value_enum, default_value_t = BackendKind::Epoll, value_name = "BACKEND")]
+    pub backend: BackendKind,
+
+    /// Register with EPOLLET, edge-triggered (epoll only). -m with epoll registers
+    /// edge-triggered anyway (so an unread fd cannot make it spin): --edge matters for
+    /// one-shot runs
+    #[arg(long)]
+    pub edge: bool,
+
+    /// Register with EPOLLONESHOT (epoll only)
+    #[arg(long)]
+    pub oneshot: bool,
+
+    /// Keep watching and report every change, until all fds are gone, --count events,
+    /// the idle TIMEOUT (time with no event), or --once's end of file
+    #[arg(short = 'm', long)]
+    pub monitor: bool,
+
+    /// Stop after N events (the summary is not counted)
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Consume data when readable and report it: count (bytes, rate), text (escaped), hex
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "count"
+    )]
+    pub read: Option<ReadMode>,
+
+    /// Largest single read for --read, --tee and --peek, in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 65536,
+          value_parser = clap::value_parser!(u32).range(1..=(16 << 20)))]
+    pub read_size: u32,
+
+    /// Show queued data without consuming it (tee(2) for pipes, MSG_PEEK for sockets)
+    #[arg(long, conflicts_with_all = ["read", "tee"])]
+    pub peek: bool,
+
+    /// Pass consumed data to stdout unchanged; events go to stderr (implies --read=count)
+    #[arg(long)]
+    pub tee: bool,
+
+    /// Set SO_OOBINLINE on the sockets fdwatch opens: urgent bytes stay in the stream
+    /// and the output shows where the mark falls
+    #[arg(long)]
+    pub oobinline: bool,
+
+    /// With -m: end at the first end of file or hang-up instead of reopening FIFOs
+    #[arg(long, requires = "monitor")]
+    pub once: bool,
+
+    /// How often fds that stay ready are re-checked, and FIFOs without a reader re-opened
+    #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Signals to catch and report as events (USR1,USR2,CHLD, numbers, RTMIN+N); with
+    /// pselect, ppoll and epoll they are unblocked only inside the wait
+    #[arg(long, value_name = "LIST", value_parser = parse_signals)]
+    pub signals: Option<SigList>,
+
+    /// Signals kept blocked through the wait; reported at exit if pending (then discarded)
+    #[arg(long, value_name = "LIST", value_parser = parse_signals)]
+    pub mask: Option<SigList>,
+
+    /// Output format: aligned text, or JSON Lines (one object per event)
+    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    pub format: Format,
+
+    /// Timestamp style in text output (JSON always has "t", seconds since start)
+    #[arg(long, value_enum, default_value_t, value_name = "STYLE")]
+    pub time: TimeStyle,
+
+    /// When to colour text output (auto: stdout is a terminal; honours NO_COLOR, CLICOLOR_FORCE)
+    #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// No output; the exit status answers
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Also report each wait (call, timeout, time blocked, result) and how each fd is watched
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// clap's definition, for the man page and completions too.
+pub fn command() -> Command {
+    Args::command()
+}
+
+/// What parsing the command line decided.
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Box<Args>),
+    /// Help or version was printed, or a usage error: exit with this status.
+    Exit(u8),
+}
+
+/// Parses argv. Usage errors print exactly one line on stderr (SPEC: exit 2).
+pub fn parse<I, T>(argv: I) -> Parsed
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    let res = command().try_get_matches_from(&argv).and_then(|mut m| {
+        let steps = match m.subcommand() {
+            Some(("send", sm)) => Some(send_steps(sm)),
+            _ => None,
+        };
+        Args::from_arg_matches_mut(&mut m).map(|a| (a, steps))
+    });
+    match res {
+        Ok((mut a, steps)) => match a.resolve().and_then(|()| a.fill_plan(steps)) {
+            Ok(()) => Parsed::Run(Box::new(a)),
+            Err(msg) => {
+                crate::report_error(&msg);
+                Parsed::Exit(2)
+            }
+        },
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            // A closed stdout here is not worth an error.
+            let _ = e.print();
+            Parsed::Exit(0)
+        }
+        Err(e) => {
+            let msg = match e.kind() {
+                ErrorKind::UnknownArgument => {
+                    dash_value_error(&argv).unwrap_or_else(|| one_line(&e))
+                }
+                // Only the first positional is required by clap; say what the form is.
+                ErrorKind::MissingRequiredArgument => {
+                    "missing TIMEOUT and SPEC: fdwatch [OPTIONS] TIMEOUT SPEC... (see --help)"
+                        .into()
+                }
+                _ => one_line(&e),
+            };
+            crate::report_error(&msg);
+            Parsed::Exit(2)
+        }
+    }
+}
+
+impl Args {
+    /// Types the positionals: TIMEOUT then SPECs. In monitor mode TIMEOUT may be left
+    /// out (`fdwatch -m --tee -`): a lone positional, or a first one that is no
+    /// timeout but is a SPEC, starts the SPECs and the idle timeout is forever.
+    fn resolve(&mut self) -> Result<(), String> {
+        let Some(first) = self.first.clone() else {
+            return Ok(());
+        };
+        let first_spec = spec::parse(&first);
+        // `fdwatch pid:PID` alone explains and exits: no TIMEOUT (SPEC §7).
+        if let Ok(Spec {
+            target:
+                Target::Pid {
+                    pid,
+                    fds: PidFds::Explain,
+                },
+            ..
+        }) = first_spec
+            && self.rest.is_empty()
+        {
+            self.refuse_reading(&first_spec.map_err(|e| e.to_string())?)?;
+            self.explain = Some(pid);
+            return Ok(());
+        }
+        let first_is_spec = first_spec.is_ok();
+        let first_timeout = first.to_str().map(timeout::parse);
+        let rest: &[OsString] = &self.rest;
+        let (timeout, specs): (Timeout, Vec<&OsString>) = match first_timeout {
+            _ if self.monitor && first_is_spec && rest.is_empty() => {
+                (Timeout::Forever, vec![&first])
+            }
+            Some(Ok(t)) => (t, rest.iter().collect()),
+            _ if self.monitor && first_is_spec => (
+                Timeout::Forever,
+                std::iter::once(&first).chain(rest).collect(),
+            ),
+            Some(Err(e)) => return Err(e.to_string()),
+            None => {
+                return Err(format!(
+                    "timeout '{}': not valid UTF-8",
+                    first.to_string_lossy()
+                ));
+            }
+        };
+        if specs.is_empty() {
+            return Err("missing SPEC: what to watch (fdwatch TIMEOUT SPEC..., see --help)".into());
+        }
+        self.specs = specs
+            .into_iter()
+            .map(|s| spec::Typed::parse(s).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        if let Some(p) = self
+            .specs
+            .iter()
+            .find(|s| matches!(s.target, Target::Pid { .. }))
+        {
+            self.refuse_reading(p)?;
+        }
+        self.timeout = timeout;
+        Ok(())
+    }
+
+    /// Another process's fds share its open file descriptions: reading would steal its
+    /// data, so --read and --tee are refused with any `pid:` spec.
+    fn refuse_reading(&self, p: &dyn std::fmt::Display) -> Result<(), String> {
+        let opt = if self.tee {
+            "--tee"
+        } else if self.read.is_some() {
+            "--read"
+        } else {
+            return Ok(());
+        };
+        Err(format!(
+            "{opt} consumes data, and spec '{p}' is another process's: pid: fds are \
+             watched without reading (--peek shows queued data without taking it)"
+        ))
+    }
+
+    /// `send`: the plan from its options and the ordered steps.
+    fn fill_plan(&mut self, steps: Option<Result<Vec<Step>, String>>) -> Result<(), String> {
+        if let (Some(Sub::Send(s)), Some(steps)) = (&mut self.command, steps) {
+            s.plan = Plan {
+                steps: steps?,
+                delay: s.delay,
+                repeat: s.repeat,
+                connections: s.connections,
+                shutdown: s.shutdown,
+                rst: s.rst,
+            };
+        }
+        Ok(())
+    }
+
+    /// How data is consumed: `--read`, or `--tee` alone meaning `--read=count`.
+    pub fn read_mode(&self) -> Option<ReadMode> {
+        self.read.or(self.tee.then_some(ReadMode::Count))
+    }
+
+    /// Watch mode's typed configuration: what everything below the command line sees.
+    pub fn watch_config(&self) -> crate::watch::Config {
+        let list = |l: &Option<SigList>| l.as_ref().map(|l| l.0.clone()).unwrap_or_default();
+        crate::watch::Config {
+            timeout: self.timeout,
+            specs: self.specs.clone(),
+            backend: self.backend,
+            edge: self.edge,
+            oneshot: self.oneshot,
+            monitor: self.monitor,
+            count: self.count,
+            read: self.read_mode(),
+            read_size: self.read_size as usize,
+            peek: self.peek,
+            tee: self.tee,
+            oobinline: self.oobinline,
+            once: self.once,
+            interval: self.interval,
+            signals: list(&self.signals),
+            mask: list(&self.mask),
+            output: crate::output::Output {
+                format: self.format,
+                time: self.time,
+                color: self.color,
+                quiet: self.quiet,
+                // With --tee stdout carries the data.
+                to_stderr: self.tee,
+            },
+            verbose: self.verbose,
+        }
+    }
+}

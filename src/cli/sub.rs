@@ -1,0 +1,259 @@
+//! The subcommands' arguments (`send`, `bench`, `relay`) and their typed configs.
+
+use std::time::Duration;
+
+use crate::backend::BackendKind;
+use crate::bench;
+use crate::output::{ColorChoice, Format, TimeStyle};
+use crate::reader::ReadMode;
+use crate::send::{Plan, Step, unescape};
+
+use super::values::{parse_idle, parse_interval};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Sub {
+    /// Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in
+    /// command-line order: a test client for urgent-data debugging
+    Send(SendArgs),
+    /// The select/poll/epoll scaling experiment on this kernel: N pipes, K active, one
+    /// byte written, waited for and read per event; ns per event and events/s per
+    /// backend and N, as a table and a log-scale bar chart, or JSON Lines
+    Bench(BenchArgs),
+    /// A watching TCP/UNIX relay: forwards LISTEN's clients to TARGET both ways, with
+    /// urgent bytes re-sent at their stream offset, half-closes and resets passed on,
+    /// bounded buffers, and every step as an event
+    Relay(RelayArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RelayArgs {
+    /// Where clients connect: tcp-listen:[HOST:]PORT or unix-listen:PATH
+    #[arg(value_name = "LISTEN")]
+    pub listen: String,
+
+    /// Where each client is relayed to: tcp:HOST:PORT or unix:PATH
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// The multiplexer to wait with
+    #[arg(short, long, value_enum, default_value_t = BackendKind::Epoll, value_name = "BACKEND")]
+    pub backend: BackendKind,
+
+    /// How data events show the bytes: count (coalesced per --interval), text, hex
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true,
+          default_value = "count", default_missing_value = "count")]
+    pub read: ReadMode,
+
+    /// Stop after N connections were accepted and all of them closed
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Stop after this long with no traffic: seconds (30, 2.5) or a duration (5m), as
+    /// TIMEOUT in watch mode
+    #[arg(long, value_name = "DUR", value_parser = parse_idle)]
+    pub idle: Option<Duration>,
+
+    /// How often --read=count reports the bytes of a busy direction
+    #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Most bytes buffered per direction of each connection: buffers start at 64 KiB
+    /// and grow only while a fast side fills them; memory stays bounded by this
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u32).range(1..=(16 << 20)))]
+    pub buffer: u32,
+
+    /// Output format: text or json (JSON Lines)
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub format: Format,
+
+    /// Timestamp style in text
+    #[arg(long, value_enum, default_value_t = TimeStyle::Elapsed, value_name = "STYLE")]
+    pub time: TimeStyle,
+
+    /// When to colour the text output
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+impl RelayArgs {
+    pub fn config(&self) -> crate::relay::Config {
+        crate::relay::Config {
+            listen: self.listen.clone(),
+            target: self.target.clone(),
+            backend: self.backend,
+            read: self.read,
+            count: self.count,
+            idle: self.idle,
+            interval: self.interval,
+            buffer: self.buffer as usize,
+        }
+    }
+
+    pub fn output(&self) -> crate::output::Output {
+        crate::output::Output {
+            format: self.format,
+            time: self.time,
+            color: self.color,
+            quiet: false,
+            to_stderr: false,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Backends to measure, comma-separated; none is the floor (write + read, no wait)
+    #[arg(
+        long,
+        value_enum,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "none,select,pselect,poll,ppoll,epoll"
+    )]
+    pub backends: Vec<bench::Column>,
+
+    /// Numbers of watched pipes, comma-separated (select stops at FD_SETSIZE)
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "10,100,1000,10000",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub fds: Vec<u32>,
+
+    /// How many of the pipes take turns being written [default: 10, or N where N is
+    /// smaller]; at most the largest N
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub active: Option<u32>,
+
+    /// Rounds per repeat (default: calibrated so a repeat takes about 150 ms)
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: Option<u64>,
+
+    /// Timed repeats per row; the median is reported with the min and max
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub repeats: u16,
+
+    /// Wait timeout in ms: -1 blocks (as the C reference), 0 only polls
+    #[arg(long, value_name = "MS", default_value_t = -1, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-1..=60_000))]
+    pub timeout: i32,
+
+    /// Two processes: a writer process wakes the waiting one (round trip per event)
+    #[arg(long)]
+    pub wake: bool,
+
+    /// Pin fdwatch and its helper processes to this CPU
+    #[arg(long, value_name = "CPU")]
+    pub cpu: Option<usize>,
+
+    /// Output format: text (table and bar chart) or json (one object per row)
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub format: Format,
+
+    /// When to colour the text output
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+impl BenchArgs {
+    /// The experiment to run; `--active` above every `--fds` value is refused (no row
+    /// could have that many active pipes).
+    pub fn config(&self) -> Result<bench::Config, String> {
+        let mut columns = self.backends.clone();
+        dedup_in_order(&mut columns);
+        let mut fds: Vec<usize> = self.fds.iter().map(|&n| n as usize).collect();
+        dedup_in_order(&mut fds);
+        let largest = fds.iter().copied().max().unwrap_or(0);
+        if let Some(k) = self.active
+            && k as usize > largest
+        {
+            return Err(format!(
+                "bench --active {k}: above every --fds value (at most {largest}): K of the N pipes take turns"
+            ));
+        }
+        Ok(bench::Config {
+            columns,
+            fds,
+            active: self.active.map_or(10, |k| k as usize),
+            rounds: self.rounds,
+            repeats: usize::from(self.repeats),
+            timeout_ms: self.timeout,
+            wake: self.wake,
+            cpu: self.cpu,
+            format: self.format,
+            color: self.color,
+        })
+    }
+}
+
+/// Drops repeats of a list option, keeping the first occurrence's place.
+fn dedup_in_order<T: PartialEq + Copy>(v: &mut Vec<T>) {
+    let mut seen = Vec::with_capacity(v.len());
+    v.retain(|x| {
+        let new = !seen.contains(x);
+        seen.push(*x);
+        new
+    });
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SendArgs {
+    /// Where to connect: tcp:HOST:PORT or unix:PATH
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+
+    /// Normal data to send (escapes: \n \r \t \0 \\ \xHH); repeatable, in order with --urgent
+    #[arg(long, value_name = "STR")]
+    pub data: Vec<String>,
+
+    /// Data sent with send(MSG_OOB): its last byte is the urgent byte; repeatable
+    #[arg(long, value_name = "BYTES")]
+    pub urgent: Vec<String>,
+
+    /// Pause between sends (a duration: 10ms, 1s)
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    pub delay: Option<Duration>,
+
+    /// Send the whole sequence N times on each connection
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeat: u64,
+
+    /// Open N concurrent client connections (load for a listener)
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub connections: u32,
+
+    /// shutdown(SHUT_WR) after sending, before closing
+    #[arg(long)]
+    pub shutdown: bool,
+
+    /// Close with SO_LINGER 0, so the peer gets a reset (RST)
+    #[arg(long, conflicts_with = "shutdown")]
+    pub rst: bool,
+
+    /// The sends in command-line order (filled in by `parse`).
+    #[arg(skip)]
+    pub plan: Plan,
+}
+
+/// --data and --urgent in the order they were given, from clap's argument indices.
+pub(super) fn send_steps(m: &clap::ArgMatches) -> Result<Vec<Step>, String> {
+    let mut steps: Vec<(usize, Step)> = Vec::new();
+    for (id, urgent) in [("data", false), ("urgent", true)] {
+        let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_many::<String>(id)) else {
+            continue;
+        };
+        for (i, v) in idx.zip(vals) {
+            let bytes = unescape(v).map_err(|e| format!("--{id} {e}"))?;
+            steps.push((
+                i,
+                if urgent {
+                    Step::Urgent(bytes)
+                } else {
+                    Step::Data(bytes)
+                },
+            ));
+        }
+    }
+    steps.sort_by_key(|(i, _)| *i);
+    Ok(steps.into_iter().map(|(_, s)| s).collect())
+}

@@ -1,0 +1,139 @@
+//! Typed value parsers for options, and clap's errors as one line naming the argument.
+
+use std::ffi::{OsStr, OsString};
+use std::time::Duration;
+
+use clap::Command;
+
+use crate::spec;
+use crate::timeout::{self, Timeout};
+
+use super::command;
+
+/// For a value that starts with `-` but is no option (`-1r`, `-inf`), clap names only
+/// a fragment (`'-1'`). This finds the whole word and lets our own parser explain it:
+/// as TIMEOUT when no positional came before it, as a SPEC otherwise.
+pub(super) fn dash_value_error(argv: &[OsString]) -> Option<String> {
+    if let Some(e) = dash_option_value_error(argv) {
+        return Some(e);
+    }
+    let cmd = command();
+    // `-b` / `--backend` and the like consume the next word (unless written `--x=v`).
+    let takes_value = |word: &str| {
+        cmd.get_arguments().any(|a| {
+            let named = match word.strip_prefix("--") {
+                Some(long) => a.get_long() == Some(long),
+                None => word.len() == 2 && word[1..].chars().next() == a.get_short(),
+            };
+            named && a.get_action().takes_values()
+        })
+    };
+    let numeric = |w: &str| {
+        w[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.') || w.parse::<f64>().is_ok()
+    };
+    let mut positionals = 0;
+    let mut words = argv.iter().skip(1).map(|w| w.to_string_lossy());
+    while let Some(w) = words.next() {
+        if w == "--" {
+            return None;
+        } else if w == "-" || !w.starts_with('-') {
+            positionals += 1;
+        } else if !w.starts_with("--") && numeric(&w) {
+            return Some(if positionals == 0 {
+                timeout::parse(&w).err()?.to_string()
+            } else {
+                spec::parse(OsStr::new(w.as_ref())).err()?.to_string()
+            });
+        } else if takes_value(&w) {
+            words.next();
+        }
+    }
+    None
+}
+
+/// `--delay -1`: clap takes `-1` for an option of its own and says so. Given to the
+/// option it follows (`--delay=-1`), the option's own parser names what is wrong.
+fn dash_option_value_error(argv: &[OsString]) -> Option<String> {
+    let cmd = command();
+    let takes_value = |c: &Command, word: &str| {
+        c.get_arguments().any(|a| {
+            let named = match word.strip_prefix("--") {
+                Some(long) => a.get_long() == Some(long),
+                None => word.len() == 2 && word[1..].chars().next() == a.get_short(),
+            };
+            named && a.get_action().takes_values()
+        })
+    };
+    let negative = |w: &str| {
+        w.starts_with('-') && w[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
+    };
+    let words: Vec<String> = argv
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let mut scope = &cmd;
+    for (i, pair) in words.windows(2).enumerate() {
+        let (opt, value) = (&pair[0], &pair[1]);
+        if let Some(sub) = cmd.find_subcommand(opt.as_str()) {
+            scope = sub;
+            continue;
+        }
+        if !(opt.starts_with('-') && negative(value) && takes_value(scope, opt)) {
+            continue;
+        }
+        let joined = if opt.starts_with("--") {
+            format!("{opt}={value}")
+        } else {
+            format!("{opt}{value}")
+        };
+        let mut fixed: Vec<OsString> = argv[..i].to_vec();
+        fixed.push(joined.into());
+        fixed.extend_from_slice(&argv[i + 2..]);
+        return command()
+            .try_get_matches_from(fixed)
+            .err()
+            .map(|e| one_line(&e));
+    }
+    None
+}
+
+/// clap's error as one line: its first paragraph, joined, without "error: " and tips.
+pub(super) fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let para: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let joined = para.join(" ");
+    joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
+}
+
+/// A list of signal numbers from `--signals` / `--mask`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SigList(pub Vec<i32>);
+
+pub(super) fn parse_signals(s: &str) -> Result<SigList, String> {
+    crate::signals::parse_list(s).map(SigList)
+}
+
+/// `--interval`: a humantime duration from 1 ms to 1 hour.
+/// `relay --idle`: the TIMEOUT grammar, finite and above zero.
+pub(super) fn parse_idle(s: &str) -> Result<Duration, String> {
+    match timeout::parse(s).map_err(|e| e.to_string())? {
+        Timeout::After(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "idle '{}': expected a time above zero (leave --idle out to run until a signal)",
+            crate::escape::message(s)
+        )),
+    }
+}
+
+pub(super) fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|_| format!("interval '{s}': expected a duration like 100ms or 1s"))?;
+    if d < Duration::from_millis(1) || d > Duration::from_secs(3600) {
+        return Err(format!("interval '{s}': must be between 1ms and 1h"));
+    }
+    Ok(d)
+}

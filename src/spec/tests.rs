@@ -1,0 +1,242 @@
+//! Table tests of the SPEC grammar: accepted forms, refusals naming the argument,
+//! Display round trips, merging.
+
+use super::*;
+
+fn p(s: &str) -> Result<Spec, SpecError> {
+    parse(OsStr::new(s))
+}
+
+fn i(r: bool, w: bool, e: bool) -> Interest {
+    Interest {
+        read: r,
+        write: w,
+        urgent: e,
+    }
+}
+
+#[test]
+fn good_specs() {
+    let table: &[(&str, Target, Interest)] = &[
+        ("0", Target::Fd(0), i(true, false, false)),
+        ("0r", Target::Fd(0), i(true, false, false)),
+        ("1w", Target::Fd(1), i(false, true, false)),
+        ("0rw", Target::Fd(0), i(true, true, false)),
+        ("3re", Target::Fd(3), i(true, false, true)),
+        ("3ewr", Target::Fd(3), i(true, true, true)),
+        ("3rr", Target::Fd(3), i(true, false, false)),
+        ("-", Target::Fd(0), i(true, false, false)),
+        ("3-5", Target::FdRange(3, 5), i(true, false, false)),
+        ("3-3w", Target::FdRange(3, 3), i(false, true, false)),
+        ("0-1023rw", Target::FdRange(0, 1023), i(true, true, false)),
+        (
+            "/tmp/f",
+            Target::Path("/tmp/f".into()),
+            i(true, false, false),
+        ),
+        (
+            "/tmp/f:w",
+            Target::Path("/tmp/f".into()),
+            i(false, true, false),
+        ),
+        (
+            "/tmp/f:rwe",
+            Target::Path("/tmp/f".into()),
+            i(true, true, true),
+        ),
+        ("./0r", Target::Path("./0r".into()), i(true, false, false)),
+        ("a:b", Target::Path("a:b".into()), i(true, false, false)),
+        ("a:rx", Target::Path("a:rx".into()), i(true, false, false)),
+        ("a:r:w", Target::Path("a:r".into()), i(false, true, false)),
+        ("a:", Target::Path("a:".into()), i(true, false, false)),
+        (
+            "/dev/pts/3:rw",
+            Target::Path("/dev/pts/3".into()),
+            i(true, true, false),
+        ),
+    ];
+    for (s, target, interest) in table {
+        let got = p(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(&got.target, target, "{s}");
+        assert_eq!(&got.interest, interest, "{s}");
+    }
+}
+
+#[test]
+fn bad_specs_name_the_argument() {
+    let table: &[(&str, &str)] = &[
+        ("", "empty spec"),
+        ("0q", "unknown event letter 'q' (expected r, w, e)"),
+        ("3rwx", "unknown event letter 'x'"),
+        ("3-1r", "range 3-1 ends before it starts"),
+        ("3-r", "needs an end fd"),
+        ("3-", "needs an end fd"),
+        ("-1r", "negative"),
+        ("99999999999r", "too large"),
+        ("3-99999999999", "too large"),
+        (":r", "empty path"),
+        ("tcp:127.0.0.1", "not a number"),
+        ("tcp:8888", "HOST:PORT"),
+        ("tcp:[::1:80", "not valid"),
+        ("tcp::1:80", "not valid"),
+        ("tcp:[]]:0", "not valid"),
+        ("tcp:[[]:0", "not valid"),
+        ("tcp:h:99999", "not a number"),
+        ("tcp-listen:", "missing address"),
+        ("tcp:h:80/rx", "not a number"),
+        ("unix:", "missing address"),
+        ("pid:", "missing process id"),
+        ("pid:0", "not valid"),
+        ("pid:x", "missing process id"),
+        ("pid:99999999999", "not valid"),
+        ("pid:12:", "pid:PID:FD"),
+        ("pid:12x", "pid:PID:FD"),
+        ("pid:12:3q", "unknown event letter 'q'"),
+        ("pid:12:*q", "unknown event letter 'q'"),
+        ("pid:12:5-3", "ends before it starts"),
+        ("0é", "unknown event letter 'é'"),
+    ];
+    for (s, want) in table {
+        let e = p(s).expect_err(s);
+        assert_eq!(e.arg, *s);
+        let line = e.to_string();
+        assert!(line.starts_with(&format!("spec '{s}': ")), "{line}");
+        assert!(line.contains(want), "{s}: {line}");
+        assert!(!line.contains('\n'));
+    }
+}
+
+#[test]
+fn socket_specs() {
+    let re = Interest::SOCKET;
+    let table: &[(&str, SocketSpec, Interest)] = &[
+        (
+            "tcp:127.0.0.1:8888",
+            SocketSpec::Tcp {
+                host: "127.0.0.1".into(),
+                port: 8888,
+            },
+            re,
+        ),
+        (
+            "tcp:[::1]:8888/r",
+            SocketSpec::Tcp {
+                host: "::1".into(),
+                port: 8888,
+            },
+            i(true, false, false),
+        ),
+        (
+            "tcp:localhost:80/rwe",
+            SocketSpec::Tcp {
+                host: "localhost".into(),
+                port: 80,
+            },
+            i(true, true, true),
+        ),
+        (
+            "tcp-listen:8888",
+            SocketSpec::TcpListen {
+                host: None,
+                port: 8888,
+            },
+            re,
+        ),
+        (
+            "tcp-listen:127.0.0.1:0/re",
+            SocketSpec::TcpListen {
+                host: Some("127.0.0.1".into()),
+                port: 0,
+            },
+            re,
+        ),
+        ("unix:/tmp/s", SocketSpec::Unix("/tmp/s".into()), re),
+        (
+            "unix:/tmp/s/w",
+            SocketSpec::Unix("/tmp/s".into()),
+            i(false, true, false),
+        ),
+        (
+            "unix-listen:/tmp/x.sock",
+            SocketSpec::UnixListen("/tmp/x.sock".into()),
+            re,
+        ),
+    ];
+    for (s, sock, interest) in table {
+        let got = p(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(got.target, Target::Socket(sock.clone()), "{s}");
+        assert_eq!(&got.interest, interest, "{s}");
+        assert_eq!(p(&got.to_string()).as_ref(), Ok(&got), "{s} round trip");
+    }
+}
+
+#[test]
+fn non_utf8_path_is_kept_byte_exact() {
+    let raw = OsStr::from_bytes(b"/tmp/\xff\xfe:w");
+    let s = parse(raw).expect("non-UTF-8 paths are paths");
+    assert_eq!(
+        s.target,
+        Target::Path(PathBuf::from(OsStr::from_bytes(b"/tmp/\xff\xfe")))
+    );
+    assert_eq!(s.interest, i(false, true, false));
+}
+
+#[test]
+fn display_round_trips() {
+    for s in [
+        "0r",
+        "3-5we",
+        "/tmp/f:rw",
+        "./0r:r",
+        "a:r:w",
+        "pid:12",
+        "pid:12:3w",
+        "pid:12:3-9re",
+        "pid:12:*",
+        "./pid:1",
+        "-r",
+        "--:w",
+        "-:w",
+        "./-1:r",
+    ] {
+        let spec = p(s).expect(s);
+        let again = p(&spec.to_string()).expect("display parses");
+        assert_eq!(spec, again, "{s} -> {spec}");
+    }
+}
+
+#[test]
+fn pid_specs() {
+    let pid = |fds| Target::Pid { pid: 4321, fds };
+    let table: &[(&str, Target, Interest)] = &[
+        ("pid:4321", pid(PidFds::Explain), Interest::READ),
+        ("pid:4321:5", pid(PidFds::One(5)), Interest::READ),
+        ("pid:4321:0w", pid(PidFds::One(0)), i(false, true, false)),
+        (
+            "pid:4321:3-7re",
+            pid(PidFds::Range(3, 7)),
+            i(true, false, true),
+        ),
+        ("pid:4321:*", pid(PidFds::All), Interest::READ),
+        ("pid:4321:*rw", pid(PidFds::All), i(true, true, false)),
+    ];
+    for (s, target, interest) in table {
+        let got = p(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!((&got.target, &got.interest), (target, interest), "{s}");
+    }
+}
+
+#[test]
+fn duplicates_merge() {
+    let specs: Vec<Typed> = ["0r", "1w", "0w", "0e", "/x:r", "/x:w"]
+        .iter()
+        .map(|s| Typed::parse(OsStr::new(s)).expect(s))
+        .collect();
+    let m = merge(&specs);
+    assert_eq!(m.len(), 3);
+    assert_eq!(m[0].arg, "0r");
+    assert_eq!(m[0].target, Target::Fd(0));
+    assert_eq!(m[0].interest, i(true, true, true));
+    assert_eq!(m[1].interest, i(false, true, false));
+    assert_eq!(m[2].interest, i(true, true, false));
+}
