@@ -109,3 +109,57 @@ fn docs_dir_has_no_strays() {
     names.sort();
     assert_eq!(names, ["_fdwatch", "fdwatch.bash", "fdwatch.fish"]);
 }
+
+/// Every source path ARCHITECTURE.md and the README's layout name exists, and every
+/// module file under src/ is named in ARCHITECTURE.md: the map stays true.
+#[test]
+fn architecture_and_layout_match_the_tree() {
+    let arch = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let layout = readme.split("## Layout").nth(1).expect("a Layout section");
+    for (doc, text) in [("ARCHITECTURE.md", arch.as_str()), ("README.md", layout)] {
+        for word in text.split(|c: char| c.is_whitespace() || "`(),:;".contains(c)) {
+            let named = word.trim_end_matches('.');
+            if (named.starts_with("src/")
+                || named.starts_with("benches/")
+                || named.starts_with("tests/"))
+                && !named.contains('*')
+            {
+                assert!(
+                    root().join(named).exists(),
+                    "{doc} names {named}, which does not exist"
+                );
+            }
+        }
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![root().join("src")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read src").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    for f in files {
+        let rel = f
+            .strip_prefix(root())
+            .expect("under root")
+            .to_string_lossy()
+            .into_owned();
+        let name = f.file_name().expect("name").to_string_lossy().into_owned();
+        let dir = f
+            .parent()
+            .expect("dir")
+            .strip_prefix(root())
+            .expect("under root");
+        // A file is on the map when its path is named, or its directory and its name are.
+        let mapped = arch.contains(&rel)
+            || (arch.contains(&format!("{}/", dir.display()))
+                && arch.contains(&format!("`{name}`")));
+        assert!(mapped, "ARCHITECTURE.md does not map {rel}");
+    }
+}

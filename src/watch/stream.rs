@@ -186,11 +186,24 @@ impl Watch<'_> {
         if matches!(outcome, Outcome::Eof | Outcome::Failed) || due {
             self.flush_count(lp, t)?;
         }
+        self.report_end(lp, t, outcome, failed)?;
+        Ok(outcome)
+    }
+
+    /// After reading: a failed read (the connection's end, or a system error that
+    /// ends the run: EIO, ENOMEM...) and end of file, each after the bytes before it.
+    fn report_end(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        t: usize,
+        outcome: Outcome,
+        failed: Option<(&'static str, Errno)>,
+    ) -> Result<()> {
         let w = &self.set.fds[t];
         if let Some((call, e)) = failed {
             // A connection that ended badly is an event and that fd's end; anything
             // else (EIO, ENOMEM...) is a system error that ends the run (exit 2).
-            if !(kind == Kind::Socket && net::connection_lost(e)) {
+            if !(w.desc.kind == Kind::Socket && net::connection_lost(e)) {
                 return Err(Error::sys(
                     format!("fd {} ({})", w.fd, w.desc.what),
                     call,
@@ -212,7 +225,7 @@ impl Watch<'_> {
                 total: self.tracks[t].stream.total,
             })?;
         }
-        Ok(outcome)
+        Ok(())
     }
 
     /// --peek: what is queued, without consuming it.
