@@ -132,10 +132,30 @@ pub enum Step {
     /// Nothing read; measure and try again (a socket got bytes meanwhile).
     Retry,
     /// The call that failed, and how.
-    Fail(&'static str, Errno),
+    Fail(Call, Errno),
 }
 
-fn step(r: nix::Result<usize>, kind: Kind, call: &'static str) -> Step {
+/// The system call a read step made, for its error message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    Read,
+    Recv,
+    RecvPeek,
+    Splice,
+}
+
+impl Call {
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::Read => "read",
+            Call::Recv => "recv",
+            Call::RecvPeek => "recv(MSG_PEEK)",
+            Call::Splice => "splice",
+        }
+    }
+}
+
+fn step(r: nix::Result<usize>, kind: Kind, call: Call) -> Step {
     match r {
         Ok(0) => Step::Eof,
         Ok(n) => Step::Data(n),
@@ -181,9 +201,9 @@ pub fn read(src: &Source, kind: Kind, buf: &mut [u8]) -> Step {
         };
         if r != Err(Errno::EINTR) {
             let call = if matches!(src, Source::Socket(_)) {
-                "recv"
+                Call::Recv
             } else {
-                "read"
+                Call::Read
             };
             return step(r, kind, call);
         }
@@ -199,8 +219,8 @@ pub fn read_socket(src: &Source, queued: i32, buf: &mut [u8]) -> Step {
     let fd = src.raw();
     let plain = |b: &mut [u8]| loop {
         let (r, call) = match src {
-            Source::Socket(_) => (socket::recv(fd, b, MsgFlags::MSG_DONTWAIT), "recv"),
-            _ => (nix::unistd::read(borrow(fd), b), "read"),
+            Source::Socket(_) => (socket::recv(fd, b, MsgFlags::MSG_DONTWAIT), Call::Recv),
+            _ => (nix::unistd::read(borrow(fd), b), Call::Read),
         };
         if r != Err(Errno::EINTR) {
             return step(r, Kind::Socket, call);
@@ -219,7 +239,7 @@ pub fn read_socket(src: &Source, queued: i32, buf: &mut [u8]) -> Step {
             // Bytes arrived since FIONREAD: measure again before reading them.
             Ok(_) => Step::Retry,
             Err(Errno::EINTR) => continue,
-            r => step(r, Kind::Socket, "recv(MSG_PEEK)"),
+            r => step(r, Kind::Socket, Call::RecvPeek),
         };
     }
 }
@@ -253,7 +273,7 @@ pub fn splice_to(out: &mut Outlet, src: &Source, len: usize) -> Result<Step> {
                     retried = true;
                 }
             }
-            r => return Ok(step(r, Kind::Pipe, "splice")),
+            r => return Ok(step(r, Kind::Pipe, Call::Splice)),
         }
     }
 }

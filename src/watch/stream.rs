@@ -18,7 +18,7 @@ use crate::event_loop::EventLoop;
 use crate::net;
 use crate::open::Watched;
 use crate::outlet::Outlet;
-use crate::reader::{self, MAX_READS, Peeker, ReadMode, Source, Step, Tally};
+use crate::reader::{self, Call, MAX_READS, Peeker, ReadMode, Source, Step, Tally};
 use crate::report::Reporter;
 use crate::urgent::Next;
 
@@ -157,17 +157,17 @@ impl Watch<'_> {
                 // Counts against the budget, so a busy socket cannot hold the loop.
                 Step::Retry => reads += 1,
                 // splice cannot serve this pair (stdout a tty, say): read and write instead.
-                Step::Fail("splice", Errno::EINVAL) if use_splice => {
+                Step::Fail(Call::Splice, Errno::EINVAL) if use_splice => {
                     r.splice_ok = false;
                     use_splice = false;
                 }
                 // The reader of our stdout left: a quiet end, as for the events.
-                Step::Fail("splice", Errno::EPIPE) if r.tee.is_some() => {
+                Step::Fail(Call::Splice, Errno::EPIPE) if r.tee.is_some() => {
                     return Err(Error::Output(io::ErrorKind::BrokenPipe.into()));
                 }
                 // Reported after the bytes read before it (see below).
                 Step::Fail(call, e) => {
-                    failed = Some((call, e));
+                    failed = Some((call.name(), e));
                     outcome = Outcome::Failed;
                     break;
                 }
