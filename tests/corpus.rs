@@ -17,7 +17,7 @@ use common::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -134,16 +134,21 @@ fn wait_rdhup(fd: impl AsFd) {
     }
 }
 
+/// Sends "hell", the urgent "o" and "world", then shuts down the sending side.
+fn send_hell_o_world(c: &TcpStream) {
+    socket::send(c.as_raw_fd(), b"hell", MsgFlags::empty()).expect("send");
+    socket::send(c.as_raw_fd(), b"o", MsgFlags::MSG_OOB).expect("send oob");
+    socket::send(c.as_raw_fd(), b"world", MsgFlags::empty()).expect("send");
+    c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+}
+
 /// A loopback TCP connection whose accepted end holds "hell", the urgent "o", "world"
 /// and the peer's end of file, all queued: (accepted end, the peer, kept open).
 fn tcp_with_urgent() -> (OwnedFd, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
     let (s, _) = l.accept().expect("accept");
-    socket::send(c.as_raw_fd(), b"hell", MsgFlags::empty()).expect("send");
-    socket::send(c.as_raw_fd(), b"o", MsgFlags::MSG_OOB).expect("send oob");
-    socket::send(c.as_raw_fd(), b"world", MsgFlags::empty()).expect("send");
-    c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    send_hell_o_world(&c);
     wait_rdhup(&s);
     (OwnedFd::from(s), c)
 }
@@ -160,6 +165,14 @@ fn argv(words: &str) -> Vec<String> {
     words.split_whitespace().map(str::to_owned).collect()
 }
 
+/// `fdwatch WORDS...` with `fds` placed at their numbers and no other fd inherited.
+fn placed(words: &str, fds: &[(BorrowedFd<'_>, RawFd)]) -> Fdwatch {
+    fds.iter().fold(
+        Fdwatch::new(argv(words)).only_placed_fds(),
+        |f, &(fd, at)| f.fd(fd, at),
+    )
+}
+
 /// One scenario per backend (and the relay's): name → (normalized output).
 fn scenarios() -> BTreeMap<String, Value> {
     let mut all = BTreeMap::new();
@@ -169,28 +182,35 @@ fn scenarios() -> BTreeMap<String, Value> {
         };
         let bk = format!("-b {b} --format json");
 
-        // One-shot: a pipe with data, its writer gone.
-        let (r, w) = pipe();
-        write(&w, b"abc");
-        drop(w);
-        let case = format!("{b} one-shot pipe with data");
-        let out = run(
-            &case,
-            Fdwatch::new(argv(&format!("{bk} 0 3r")))
-                .fd(r.as_fd(), 3)
-                .only_placed_fds(),
-        );
-        add("oneshot-pipe-data-eof", record(&out, ""));
+        // Pipes whose data and end of file are queued before fdwatch starts: one-shot,
+        // and monitor with each --read mode.
+        let queued: [(&str, &[u8], &str); 4] = [
+            ("oneshot-pipe-data-eof", b"abc", "0 3r"),
+            ("monitor-pipe-text", b"hello\n", "-m --read=text 1 3r"),
+            (
+                "monitor-pipe-hex",
+                b"0123456789abcdefXYZ",
+                "-m --read=hex 1 3r",
+            ),
+            (
+                "monitor-pipe-count",
+                b"0123456789abcdefXYZ",
+                "-m --read=count 1 3r",
+            ),
+        ];
+        for (name, data, args) in queued {
+            let (r, w) = pipe();
+            write(&w, data);
+            drop(w);
+            let case = format!("{b} {name}");
+            let out = run(&case, placed(&format!("{bk} {args}"), &[(r.as_fd(), 3)]));
+            add(name, record(&out, ""));
+        }
 
         // One-shot: an empty pipe and a writable one, nothing ready to read: timeout.
         let (r, w) = pipe();
         let case = format!("{b} one-shot timeout");
-        let out = run(
-            &case,
-            Fdwatch::new(argv(&format!("{bk} 0.05 3r")))
-                .fd(r.as_fd(), 3)
-                .only_placed_fds(),
-        );
+        let out = run(&case, placed(&format!("{bk} 0.05 3r"), &[(r.as_fd(), 3)]));
         drop(w);
         add("oneshot-empty-timeout", record(&out, ""));
 
@@ -199,47 +219,14 @@ fn scenarios() -> BTreeMap<String, Value> {
         let case = format!("{b} one-shot rw");
         let out = run(
             &case,
-            Fdwatch::new(argv(&format!("{bk} 0 3r 4w")))
-                .fd(r.as_fd(), 3)
-                .fd(w.as_fd(), 4)
-                .only_placed_fds(),
+            placed(&format!("{bk} 0 3r 4w"), &[(r.as_fd(), 3), (w.as_fd(), 4)]),
         );
         add("oneshot-read-and-write", record(&out, ""));
-
-        // Monitor, --read=text: a pipe with data and end of file queued.
-        let (r, w) = pipe();
-        write(&w, b"hello\n");
-        drop(w);
-        let case = format!("{b} monitor read text");
-        let out = run(
-            &case,
-            Fdwatch::new(argv(&format!("{bk} -m --read=text 1 3r")))
-                .fd(r.as_fd(), 3)
-                .only_placed_fds(),
-        );
-        add("monitor-pipe-text", record(&out, ""));
-
-        // Monitor, --read=hex and --read=count.
-        for mode in ["hex", "count"] {
-            let (r, w) = pipe();
-            write(&w, b"0123456789abcdefXYZ");
-            drop(w);
-            let case = format!("{b} monitor read {mode}");
-            let out = run(
-                &case,
-                Fdwatch::new(argv(&format!("{bk} -m --read={mode} 1 3r")))
-                    .fd(r.as_fd(), 3)
-                    .only_placed_fds(),
-            );
-            add(&format!("monitor-pipe-{mode}"), record(&out, ""));
-        }
 
         // Monitor, no --read: a writer comes and goes while fdwatch waits.
         let (r, w) = pipe();
         let case = format!("{b} monitor hangup");
-        let f = Fdwatch::new(argv(&format!("{bk} -m 1 3r")))
-            .fd(r.as_fd(), 3)
-            .only_placed_fds();
+        let f = placed(&format!("{bk} -m 1 3r"), &[(r.as_fd(), 3)]);
         let out = run_after_blocked(&case, f, move |_| drop(w));
         add("monitor-pipe-hangup", record(&out, ""));
 
@@ -250,42 +237,29 @@ fn scenarios() -> BTreeMap<String, Value> {
         let rw = open(&fifo, nix::fcntl::OFlag::O_RDWR);
         write(&rw, b"job\n");
         let case = format!("{b} fifo");
-        let f = Fdwatch::new(argv(&format!("{bk} -m --read=text 0.3 {}", fifo.display())))
-            .only_placed_fds();
+        let f = placed(&format!("{bk} -m --read=text 0.3 {}", fifo.display()), &[]);
         let out = run_after_blocked(&case, f, move |_| drop(rw));
         add(
             "monitor-fifo-reopen",
             record(&out, &dir.0.display().to_string()),
         );
 
-        // TCP urgent data, consumed: hell, urgent o, world, end of file.
-        let (s, _peer) = tcp_with_urgent();
-        let case = format!("{b} tcp urgent read");
-        let out = run(
-            &case,
-            Fdwatch::new(argv(&format!("{bk} -m --read=text 1 3re")))
-                .fd(s.as_fd(), 3)
-                .only_placed_fds(),
-        );
-        add("tcp-urgent-read-text", record(&out, ""));
-
-        // TCP urgent data, not consumed: peeked once, --count ends the run.
-        let (s, _peer) = tcp_with_urgent();
-        let case = format!("{b} tcp urgent peek");
-        let out = run(
-            &case,
-            Fdwatch::new(argv(&format!("{bk} -m --peek -c 3 1 3re")))
-                .fd(s.as_fd(), 3)
-                .only_placed_fds(),
-        );
-        add("tcp-urgent-peek", record(&out, ""));
+        // TCP urgent data (hell, urgent o, world, end of file): consumed, or peeked once
+        // with --count ending the run.
+        for (name, args) in [
+            ("tcp-urgent-read-text", "-m --read=text 1 3re"),
+            ("tcp-urgent-peek", "-m --peek -c 3 1 3re"),
+        ] {
+            let (s, _peer) = tcp_with_urgent();
+            let case = format!("{b} {name}");
+            let out = run(&case, placed(&format!("{bk} {args}"), &[(s.as_fd(), 3)]));
+            add(name, record(&out, ""));
+        }
 
         // A signal while blocked, then the writer leaves: signal, hangup, summary.
         let (r, w) = pipe();
         let case = format!("{b} signal");
-        let f = Fdwatch::new(argv(&format!("{bk} -m --signals USR1 1 3r")))
-            .fd(r.as_fd(), 3)
-            .only_placed_fds();
+        let f = placed(&format!("{bk} -m --signals USR1 1 3r"), &[(r.as_fd(), 3)]);
         let out = run_after_blocked(&case, f, move |pid| {
             kill(Pid::from_raw(pid as i32), Signal::SIGUSR1).expect("kill");
             // The signal is reported before the next wait blocks again.
@@ -297,9 +271,7 @@ fn scenarios() -> BTreeMap<String, Value> {
         // SIGTERM ends a monitor run: summary, then death by the signal.
         let (r, _w) = pipe();
         let case = format!("{b} sigterm");
-        let f = Fdwatch::new(argv(&format!("{bk} -m 5 3r")))
-            .fd(r.as_fd(), 3)
-            .only_placed_fds();
+        let f = placed(&format!("{bk} -m 5 3r"), &[(r.as_fd(), 3)]);
         let out = run_after_blocked(&case, f, |pid| {
             kill(Pid::from_raw(pid as i32), Signal::SIGTERM).expect("kill");
         });
@@ -337,10 +309,7 @@ fn relay_run(b: &str) -> Value {
         let _ = s.read_to_end(&mut got);
     });
     let c = TcpStream::connect(("127.0.0.1", port)).expect("client connect");
-    socket::send(c.as_raw_fd(), b"hell", MsgFlags::empty()).expect("send");
-    socket::send(c.as_raw_fd(), b"o", MsgFlags::MSG_OOB).expect("send oob");
-    socket::send(c.as_raw_fd(), b"world", MsgFlags::empty()).expect("send");
-    c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    send_hell_o_world(&c);
     let mut rest = Vec::new();
     let _ = (&c).read_to_end(&mut rest);
     server.join().expect("server");

@@ -32,8 +32,8 @@ use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStderr, ChildStdout, ExitStatus, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ChildStderr, ChildStdout, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -43,8 +43,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::Value;
 
 /// Clients that connect and stay.
@@ -57,10 +55,6 @@ const RESOLVE: Duration = Duration::from_secs(5);
 const STEP: Duration = Duration::from_secs(10);
 
 // Processes ------------------------------------------------------------------------------
-
-fn pid_of(child: &Child) -> Pid {
-    Pid::from_raw(i32::try_from(child.id()).expect("pid"))
-}
 
 /// The open descriptor numbers of `pid` (/proc/PID/fd), sorted.
 fn fds_of(pid: u32) -> Vec<u64> {
@@ -96,58 +90,13 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / hz as f64
 }
 
-/// The command with RLIMIT_NOFILE set to `n` (soft and hard) in the child, stdout and
-/// stderr piped, under a watchdog.
-fn spawn_limited(case: &str, f: Fdwatch, nofile: Option<u64>) -> (Child, Watchdog) {
-    let mut cmd = f.into_command();
-    if let Some(n) = nofile {
-        // SAFETY: setrlimit is async-signal-safe; it runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: n,
-                    rlim_max: n,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fdwatch");
-    let dog = Watchdog::new(&child, WATCHDOG, case);
-    (child, dog)
-}
-
 /// `mk(spec)` on a free loopback port (retried should the port be taken), blocked in its
-/// wait.
+/// wait; with RLIMIT_NOFILE `nofile` (soft and hard) in the child when given.
 fn start(case: &str, mk: &dyn Fn(&str) -> Fdwatch, nofile: Option<u64>) -> (Child, Watchdog, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let (mut child, dog) =
-            spawn_limited(case, mk(&format!("tcp-listen:127.0.0.1:{port}")), nofile);
-        match blocked_or_exited(case, &mut child) {
-            None => return (child, dog, port),
-            Some(st) => {
-                let mut err = String::new();
-                let _ = child
-                    .stderr
-                    .take()
-                    .expect("stderr")
-                    .read_to_string(&mut err);
-                assert!(
-                    err.contains("EADDRINUSE"),
-                    "{case}: fdwatch exited at start ({st}): {err}"
-                );
-            }
-        }
-    }
-    panic!("{case}: no free port after 5 tries");
+    listen_tcp(case, |spec| match nofile {
+        Some(n) => mk(spec).nofile(n),
+        None => mk(spec),
+    })
 }
 
 /// The descriptors `mk` holds once it waits, without a limit (a probe run, ended with
@@ -156,7 +105,7 @@ fn start(case: &str, mk: &dyn Fn(&str) -> Fdwatch, nofile: Option<u64>) -> (Chil
 fn start_fds(case: &str, mk: &dyn Fn(&str) -> Fdwatch) -> Vec<u64> {
     let (child, dog, _) = start(&format!("{case} (probe)"), mk, None);
     let fds = fds_of(child.id());
-    kill(pid_of(&child), Signal::SIGTERM).expect("SIGTERM the probe");
+    sigterm(&child);
     let _ = child.wait_with_output();
     drop(dog);
     assert!(
@@ -202,24 +151,17 @@ impl Problems {
 /// SIGTERM, then the exit within 1 s (polled every millisecond). A child still running
 /// then is a problem, and is killed (the case goes on to its other checks).
 fn sigterm_within_1s(bad: &mut Problems, child: &mut Child) -> ExitStatus {
-    kill(pid_of(child), Signal::SIGTERM).expect("SIGTERM");
-    let sent = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return st;
-        }
-        if sent.elapsed() > Duration::from_secs(1) {
-            let stat =
-                std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
-            let cpu = cpu_seconds(child.id());
-            bad.list.push(format!(
-                "SIGTERM not served within 1 s (then killed); CPU time {cpu:.2} s; stat {stat:?}"
-            ));
-            let _ = child.kill();
-            return child.wait().expect("wait");
-        }
-        thread::sleep(Duration::from_millis(1));
+    sigterm(child);
+    if let Some(st) = exit_within(child, Duration::from_secs(1)) {
+        return st;
     }
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+    let cpu = cpu_seconds(child.id());
+    bad.list.push(format!(
+        "SIGTERM not served within 1 s (then killed); CPU time {cpu:.2} s; stat {stat:?}"
+    ));
+    let _ = child.kill();
+    child.wait().expect("wait")
 }
 
 fn died_by_sigterm(bad: &mut Problems, st: ExitStatus, err: &str) {
@@ -227,6 +169,20 @@ fn died_by_sigterm(bad: &mut Problems, st: ExitStatus, err: &str) {
         format!("want death by SIGTERM (exit 143 in a shell), got {st}; stderr {err:?}")
     });
     bad.check(!err.contains("panicked"), || format!("a panic: {err}"));
+}
+
+/// `sigterm_within_1s` and `died_by_sigterm`: every event (`Events::all`) and stderr.
+fn end_by_sigterm(
+    bad: &mut Problems,
+    child: &mut Child,
+    evs: Events,
+    err: Stderr,
+) -> (Vec<Value>, String) {
+    let st = sigterm_within_1s(bad, child);
+    let all = evs.all(bad);
+    let err = err.finish();
+    died_by_sigterm(bad, st, &err);
+    (all, err)
 }
 
 // Output ---------------------------------------------------------------------------------
@@ -559,6 +515,40 @@ fn refused(clients: &[Client]) -> u64 {
     clients.iter().filter(|c| c.fate == Fate::Closed).count() as u64
 }
 
+/// The clients leave (dropped here); waits until fdwatch reported the end of each served
+/// one: an `end` event ("hangup" in watch mode, "close" in the relay) with the `key`
+/// ("fd", "conn") of that client's accept event. False (a problem noted) when one did
+/// not come.
+fn clients_leave(
+    bad: &mut Problems,
+    evs: &mut Events,
+    clients: Vec<Client>,
+    key: &str,
+    end: &str,
+) -> bool {
+    let served: Vec<Value> = clients
+        .iter()
+        .filter(|c| c.fate == Fate::Served)
+        .filter_map(|c| {
+            evs.seen
+                .iter()
+                .find(|e| e["event"] == "accept" && e["peer"] == c.peer.as_str())
+                .map(|e| e[key].clone())
+        })
+        .collect();
+    drop(clients);
+    evs.wait_for(
+        bad,
+        &format!("the {end} events of the clients that left"),
+        STEP,
+        |seen| {
+            served
+                .iter()
+                .all(|k| seen.iter().any(|e| e["event"] == end && &e[key] == k))
+        },
+    )
+}
+
 /// CPU share from `t0` to at least 2 s after it (the window includes the refusals), and
 /// stderr so far: < 5 % and < 4 KiB.
 fn quiet_while_exhausted(bad: &mut Problems, pid: u32, t0: Instant, cpu0: f64, err: &Stderr) {
@@ -595,6 +585,45 @@ fn summary_last(bad: &mut Problems, evs: &[Value]) {
     );
 }
 
+/// The one exhausted event of a run with one episode, checked against `want` (field,
+/// value); None (a problem noted) when there is not exactly one.
+fn the_episode<'a>(
+    bad: &mut Problems,
+    all: &'a [Value],
+    want: Vec<(&str, Value)>,
+) -> Option<&'a Value> {
+    let ex = exhausted(all);
+    if !bad.check(ex.len() == 1, || {
+        format!("one exhausted event per episode, got {ex:?}")
+    }) {
+        return None;
+    }
+    let e = ex[0];
+    for (k, v) in want {
+        bad.check(e[k] == v, || format!("exhausted {k:?} should be {v}: {e}"));
+    }
+    Some(e)
+}
+
+/// The exhausted event once the episode ended (the next accept): exactly one so far,
+/// else None (a problem noted).
+fn ended_episode<'a>(bad: &mut Problems, seen: &'a [Value]) -> Option<&'a Value> {
+    let ex = exhausted(seen);
+    bad.check(ex.len() == 1, || {
+        format!("one exhausted event once the episode ended (the next accept): {ex:?}")
+    })
+    .then(|| ex[0])
+}
+
+/// The end of a run whose episode ended before: no stderr, one exhausted event in the
+/// whole run, the summary last.
+fn one_episode_in_the_run(bad: &mut Problems, all: &[Value], err: &str) {
+    bad.check(err.is_empty(), || format!("stderr {err:?}"));
+    let ex = exhausted(all);
+    bad.check(ex.len() == 1, || format!("one episode in the run: {ex:?}"));
+    summary_last(bad, all);
+}
+
 /// A run under a low limit with its clients settled.
 struct Starved {
     child: Child,
@@ -608,6 +637,31 @@ struct Starved {
     cpu0: f64,
     /// When the last client was served or refused.
     settled: Instant,
+}
+
+/// A run exhausted by its clients (`starve`), which then leave (`clients_leave`: "fd"
+/// and "hangup" in watch mode, "conn" and "close" in the relay); then a new client,
+/// connected once fdwatch reported them gone (None when it did not: a problem noted).
+/// Returns the run, how many clients were refused, and the new client with its address.
+fn exhausted_then_left(
+    bad: &mut Problems,
+    mk: &dyn Fn(&str) -> Fdwatch,
+    relay: bool,
+) -> (Starved, u64, Option<(TcpStream, String)>) {
+    let mut run = starve(bad, mk, relay);
+    let clients = std::mem::take(&mut run.clients);
+    let refused_n = refused(&clients);
+    let (key, end) = if relay {
+        ("conn", "close")
+    } else {
+        ("fd", "hangup")
+    };
+    let new = clients_leave(bad, &mut run.evs, clients, key, end).then(|| {
+        let s = TcpStream::connect(("127.0.0.1", run.port)).expect("connect the new client");
+        let peer = s.local_addr().expect("addr").to_string();
+        (s, peer)
+    });
+    (run, refused_n, new)
 }
 
 /// `mk(spec)` started under a limit SPARE descriptors above what it opens at start, and
@@ -685,10 +739,7 @@ fn watch_emfile(b: &str) {
     quiet_while_exhausted(&mut bad, pid, t0, cpu0, &err);
     served_still_open(&mut bad, &clients);
     let killed = Instant::now();
-    let st = sigterm_within_1s(&mut bad, &mut child);
-    let all = evs.all(&mut bad);
-    let err = err.finish();
-    died_by_sigterm(&mut bad, st, &err);
+    let (all, _) = end_by_sigterm(&mut bad, &mut child, evs, err);
     let n = all.len();
     bad.check(
         n >= 2 && all[n - 2]["event"] == "exhausted" && all[n - 1]["event"] == "summary",
@@ -697,24 +748,17 @@ fn watch_emfile(b: &str) {
                 .to_owned()
         },
     );
-    let ex = exhausted(&all);
-    if bad.check(ex.len() == 1, || {
-        format!("one exhausted event per episode, got {ex:?}")
-    }) {
-        let e = ex[0];
-        let listener = of_kind(&all, "accept")
-            .first()
-            .map(|a| a["listener"].clone());
-        let want = [
-            ("fd", listener.unwrap_or(Value::Null)),
-            ("what", Value::from(format!("tcp listen 127.0.0.1:{port}"))),
-            ("call", Value::from("accept")),
-            ("errno", Value::from("EMFILE")),
-            ("refused", Value::from(refused(&clients))),
-        ];
-        for (k, v) in want {
-            bad.check(e[k] == v, || format!("exhausted {k:?} should be {v}: {e}"));
-        }
+    let listener = of_kind(&all, "accept")
+        .first()
+        .map(|a| a["listener"].clone());
+    let want = vec![
+        ("fd", listener.unwrap_or(Value::Null)),
+        ("what", Value::from(format!("tcp listen 127.0.0.1:{port}"))),
+        ("call", Value::from("accept")),
+        ("errno", Value::from("EMFILE")),
+        ("refused", Value::from(refused(&clients))),
+    ];
+    if let Some(e) = the_episode(&mut bad, &all, want) {
         // Still going at the end: it lasted at least from the last refusal to SIGTERM.
         let least = killed.duration_since(settled).as_secs_f64() - 0.05;
         bad.check(e["duration"].as_f64().is_some_and(|d| d >= least), || {
@@ -735,41 +779,10 @@ fn watch_emfile_then_served(b: &str) {
     let case = format!("-b {b} -m --read=text tcp-listen, exhausted, then the clients leave");
     let mut bad = Problems::new(&case);
     let mk = watcher(b, true);
-    let Starved {
-        mut child,
-        _dog,
-        port,
-        mut evs,
-        err,
-        clients,
-        ..
-    } = starve(&mut bad, &mk, false);
-    let refused_n = refused(&clients);
-    let served: Vec<Value> = clients
-        .iter()
-        .filter(|c| c.fate == Fate::Served)
-        .filter_map(|c| {
-            evs.seen
-                .iter()
-                .find(|e| e["event"] == "accept" && e["peer"] == c.peer.as_str())
-                .map(|e| e["fd"].clone())
-        })
-        .collect();
-    drop(clients);
+    let (mut run, refused_n, new) = exhausted_then_left(&mut bad, &mk, false);
+    let evs = &mut run.evs;
     let mut c = None;
-    if evs.wait_for(
-        &mut bad,
-        "the hang-ups of the clients that left",
-        STEP,
-        |seen| {
-            served.iter().all(|fd| {
-                seen.iter()
-                    .any(|e| e["event"] == "hangup" && &e["fd"] == fd)
-            })
-        },
-    ) {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect the new client");
-        let peer = s.local_addr().expect("addr").to_string();
+    if let Some((mut s, peer)) = new {
         s.write_all(b"ping").expect("send ping");
         c = Some(s);
         if evs.wait_for(&mut bad, "the new client's accept", STEP, |seen| {
@@ -790,11 +803,7 @@ fn watch_emfile_then_served(b: &str) {
                     == "ping"
             });
             // The episode ended with that accept: its event is out by now.
-            let ex = exhausted(&evs.seen);
-            if bad.check(ex.len() == 1, || {
-                format!("one exhausted event once the episode ended (the next accept): {ex:?}")
-            }) {
-                let e = ex[0];
+            if let Some(e) = ended_episode(&mut bad, &evs.seen) {
                 bad.check(
                     e["errno"] == "EMFILE" && e["call"] == "accept" && e["refused"] == refused_n,
                     || format!("want errno EMFILE, call accept, refused {refused_n}: {e}"),
@@ -805,14 +814,8 @@ fn watch_emfile_then_served(b: &str) {
             }
         }
     }
-    let st = sigterm_within_1s(&mut bad, &mut child);
-    let all = evs.all(&mut bad);
-    let err = err.finish();
-    died_by_sigterm(&mut bad, st, &err);
-    bad.check(err.is_empty(), || format!("stderr {err:?}"));
-    let ex = exhausted(&all);
-    bad.check(ex.len() == 1, || format!("one episode in the run: {ex:?}"));
-    summary_last(&mut bad, &all);
+    let (all, err) = end_by_sigterm(&mut bad, &mut run.child, run.evs, run.err);
+    one_episode_in_the_run(&mut bad, &all, &err);
     drop(c);
     bad.finish(&all);
 }
@@ -910,16 +913,15 @@ fn relay_emfile(b: &str) {
     let pid = child.id();
     quiet_while_exhausted(&mut bad, pid, t0, cpu0, &err);
     served_still_open(&mut bad, &clients);
-    let st = sigterm_within_1s(&mut bad, &mut child);
-    let all = evs.all(&mut bad);
-    let err = err.finish();
-    died_by_sigterm(&mut bad, st, &err);
+    let (all, _) = end_by_sigterm(&mut bad, &mut child, evs, err);
     summary_last(&mut bad, &all);
-    let ex = exhausted(&all);
-    if bad.check(ex.len() == 1, || {
-        format!("one exhausted event per episode, got {ex:?}")
-    }) {
-        let e = ex[0];
+    let want = vec![
+        ("conn", Value::from(0)),
+        ("call", Value::from("accept")),
+        ("errno", Value::from("EMFILE")),
+        ("refused", Value::from(refused(&clients))),
+    ];
+    if let Some(e) = the_episode(&mut bad, &all, want) {
         let at = all.iter().position(|x| x == e).expect("exhausted");
         let sig = all.iter().position(|x| x["event"] == "signal");
         bad.check(sig.is_some_and(|g| g < at), || {
@@ -927,15 +929,6 @@ fn relay_emfile(b: &str) {
              before the summary"
                 .to_owned()
         });
-        let want = [
-            ("conn", Value::from(0)),
-            ("call", Value::from("accept")),
-            ("errno", Value::from("EMFILE")),
-            ("refused", Value::from(refused(&clients))),
-        ];
-        for (k, v) in want {
-            bad.check(e[k] == v, || format!("exhausted {k:?} should be {v}: {e}"));
-        }
         bad.check(e["duration"].as_f64().is_some_and(|d| d >= 0.0), || {
             format!("duration: {e}")
         });
@@ -954,42 +947,11 @@ fn relay_emfile_then_served(b: &str) {
     let mut bad = Problems::new(&case);
     let echo = Echo::start();
     let mk = relay_to(b, &format!("tcp:{}", echo.addr));
-    let Starved {
-        mut child,
-        _dog,
-        port,
-        mut evs,
-        err,
-        clients,
-        ..
-    } = starve(&mut bad, &mk, true);
-    let refused_n = refused(&clients);
-    let conns: Vec<Value> = clients
-        .iter()
-        .filter(|c| c.fate == Fate::Served)
-        .filter_map(|c| {
-            evs.seen
-                .iter()
-                .find(|e| e["event"] == "accept" && e["peer"] == c.peer.as_str())
-                .map(|e| e["conn"].clone())
-        })
-        .collect();
-    drop(clients);
+    let (mut run, refused_n, new) = exhausted_then_left(&mut bad, &mk, true);
+    let evs = &mut run.evs;
     let mut c = None;
-    if evs.wait_for(
-        &mut bad,
-        "the close events of the clients that left",
-        STEP,
-        |seen| {
-            conns.iter().all(|conn| {
-                seen.iter()
-                    .any(|e| e["event"] == "close" && &e["conn"] == conn)
-            })
-        },
-    ) {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect the new client");
+    if let Some((mut s, peer)) = new {
         s.set_read_timeout(Some(STEP)).expect("read timeout");
-        let peer = s.local_addr().expect("addr").to_string();
         s.write_all(b"after the flood").expect("send");
         let mut back = [0u8; 15];
         match s.read_exact(&mut back) {
@@ -1019,26 +981,15 @@ fn relay_emfile_then_served(b: &str) {
                     })
                 })
             },
-        ) {
-            let ex = exhausted(&evs.seen);
-            if bad.check(ex.len() == 1, || {
-                format!("one exhausted event once the episode ended (the next accept): {ex:?}")
-            }) {
-                let e = ex[0];
-                bad.check(e["errno"] == "EMFILE" && e["refused"] == refused_n, || {
-                    format!("want errno EMFILE, refused {refused_n}: {e}")
-                });
-            }
+        ) && let Some(e) = ended_episode(&mut bad, &evs.seen)
+        {
+            bad.check(e["errno"] == "EMFILE" && e["refused"] == refused_n, || {
+                format!("want errno EMFILE, refused {refused_n}: {e}")
+            });
         }
     }
-    let st = sigterm_within_1s(&mut bad, &mut child);
-    let all = evs.all(&mut bad);
-    let err = err.finish();
-    died_by_sigterm(&mut bad, st, &err);
-    bad.check(err.is_empty(), || format!("stderr {err:?}"));
-    let ex = exhausted(&all);
-    bad.check(ex.len() == 1, || format!("one episode in the run: {ex:?}"));
-    summary_last(&mut bad, &all);
+    let (all, err) = end_by_sigterm(&mut bad, &mut run.child, run.evs, run.err);
+    one_episode_in_the_run(&mut bad, &all, &err);
     drop((c, echo));
     bad.finish(&all);
 }
@@ -1109,10 +1060,7 @@ fn fifty_close(b: &str) {
     bad.check(open.is_empty(), || {
         format!("{} accepted fds never hung up", open.len())
     });
-    let st = sigterm_within_1s(&mut bad, &mut child);
-    let all = evs.all(&mut bad);
-    let err = err.finish();
-    died_by_sigterm(&mut bad, st, &err);
+    let (all, err) = end_by_sigterm(&mut bad, &mut child, evs, err);
     bad.check(err.is_empty(), || format!("stderr {err:?}"));
     summary_last(&mut bad, &all);
     bad.finish(&all);

@@ -29,14 +29,9 @@ use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{self, sockopt};
-use nix::unistd::Pid;
 use serde_json::Value;
 
 // Helpers ------------------------------------------------------------------------------
-
-fn pid_of(child: &Child) -> Pid {
-    Pid::from_raw(i32::try_from(child.id()).expect("pid"))
-}
 
 fn kinds(evs: &[Value]) -> Vec<String> {
     evs.iter()

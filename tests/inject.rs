@@ -26,21 +26,20 @@
 
 mod common;
 
+use std::ffi::OsString;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, ExitStatus};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::*;
-use nix::errno::Errno;
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{self, MsgFlags};
 use serde_json::{Value, json};
 
 /// How long a step that waits on fdwatch's output may take (strace slows it down).
@@ -70,37 +69,15 @@ fn traced(
     filters: &[String],
     argv: &[&str],
     fds: &[(BorrowedFd<'_>, RawFd)],
-) -> Command {
-    let mut cmd = Command::new(strace());
-    cmd.args(["-f", "-qq", "-o"]).arg(trace);
+) -> Fdwatch {
+    let mut opts: Vec<OsString> = vec!["-f".into(), "-qq".into(), "-o".into(), trace.into()];
     for f in filters {
-        cmd.arg("-e").arg(f);
+        opts.extend(["-e".into(), f.into()]);
     }
-    cmd.arg(bin()).args(argv).stdin(Stdio::null());
-    cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
-    let fds: Vec<(RawFd, RawFd)> = fds.iter().map(|(f, at)| (f.as_raw_fd(), *at)).collect();
-    let base = fds.iter().map(|&(a, b)| a.max(b)).max().unwrap_or(0) + 1;
-    // SAFETY: only async-signal-safe calls (fcntl, dup2, close) run between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let mut tmp = Vec::with_capacity(fds.len());
-            for &(src, _) in &fds {
-                let t = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, base);
-                if t < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                tmp.push(t);
-            }
-            for (&t, &(_, dst)) in tmp.iter().zip(&fds) {
-                if libc::dup2(t, dst) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::close(t);
-            }
-            Ok(())
-        });
-    }
-    cmd
+    fds.iter().fold(
+        Fdwatch::new(argv).under(strace(), opts),
+        |cmd, &(fd, at)| cmd.fd(fd, at),
+    )
 }
 
 /// The filters of a run that only records `sc` calls.
@@ -214,99 +191,6 @@ fn child_named(case: &str, tracer: &mut Child, comm: &str) -> Option<u32> {
     }
 }
 
-fn pidfd_open(case: &str, pid: u32) -> OwnedFd {
-    let pid = libc::pid_t::try_from(pid).expect("pid");
-    // SAFETY: pidfd_open(pid, 0) returns a new close-on-exec fd or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    assert!(raw >= 0, "{case}: pidfd_open({pid}): {}", Errno::last());
-    // SAFETY: a fresh fd that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(RawFd::try_from(raw).expect("fd")) }
-}
-
-/// Sends `sig` through a pidfd; a process that already ended (ESRCH) is left alone.
-fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) {
-    // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    assert!(
-        r == 0 || Errno::last() == Errno::ESRCH,
-        "pidfd_send_signal({sig}): {}",
-        Errno::last()
-    );
-}
-
-/// A watchdog for fdwatch under strace (not the test's child, so common::Watchdog cannot
-/// take it): SIGKILL after `limit` or when the test panics. strace's own watchdog alone
-/// would leave a detached fdwatch running, holding the output pipes.
-struct TraceeDog {
-    pidfd: std::sync::Arc<OwnedFd>,
-    disarm: Option<OwnedFd>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl TraceeDog {
-    fn new(case: &str, pid: u32) -> TraceeDog {
-        let pidfd = std::sync::Arc::new(pidfd_open(case, pid));
-        let (quiet, disarm) = pipe();
-        let thread = {
-            let pidfd = std::sync::Arc::clone(&pidfd);
-            let case = case.to_owned();
-            thread::spawn(move || {
-                let deadline = Instant::now() + WATCHDOG;
-                loop {
-                    let mut fds = [
-                        PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-                        PollFd::new(quiet.as_fd(), PollFlags::POLLIN),
-                    ];
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-                    match nix::poll::poll(&mut fds, ms) {
-                        Ok(0) if Instant::now() < deadline => {}
-                        Ok(0) => {
-                            eprintln!(
-                                "{case}: fdwatch (pid {pid}) under strace still runs: killed"
-                            );
-                            pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
-                            return;
-                        }
-                        Ok(_) => return,
-                        Err(Errno::EINTR) => {}
-                        Err(e) => panic!("{case}: watchdog poll: {e}"),
-                    }
-                }
-            })
-        };
-        TraceeDog {
-            pidfd,
-            disarm: Some(disarm),
-            thread: Some(thread),
-        }
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        pidfd_signal(self.pidfd.as_fd(), sig);
-    }
-}
-
-impl Drop for TraceeDog {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            pidfd_signal(self.pidfd.as_fd(), libc::SIGKILL);
-        }
-        drop(self.disarm.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// fdwatch's JSON lines, read by a thread as they come, so a step can wait for an event
 /// with a deadline while the test also watches its own sockets.
 struct Events {
@@ -358,21 +242,9 @@ impl Events {
     fn until(&mut self, step: &str, limit: Duration, hit: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + limit;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(v) => {
-                    if hit(self.push(v)) {
-                        return self.seen.last().expect("the event").clone();
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "{}: {step}: not within {limit:?}; events so far: {:?}",
-                    self.case, self.seen
-                ),
-                Err(RecvTimeoutError::Disconnected) => panic!(
-                    "{}: {step}: fdwatch's output ended first; events: {:?}",
-                    self.case, self.seen
-                ),
+            let v = self.recv_by(step, limit, deadline);
+            if hit(self.push(v)) {
+                return self.seen.last().expect("the event").clone();
             }
         }
     }
@@ -381,20 +253,25 @@ impl Events {
     fn wait_for(&mut self, step: &str, limit: Duration, done: impl Fn(&[Value]) -> bool) {
         let deadline = Instant::now() + limit;
         while !done(&self.seen) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(v) => {
-                    self.push(v);
-                }
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "{}: {step}: not within {limit:?}; events so far: {:?}",
-                    self.case, self.seen
-                ),
-                Err(RecvTimeoutError::Disconnected) => panic!(
-                    "{}: {step}: fdwatch's output ended first; events: {:?}",
-                    self.case, self.seen
-                ),
-            }
+            let v = self.recv_by(step, limit, deadline);
+            self.push(v);
+        }
+    }
+
+    /// The next event, by `deadline` (the end of `step`, which may take `limit`); fails
+    /// naming the step when none came by then or the output ended first.
+    fn recv_by(&self, step: &str, limit: Duration, deadline: Instant) -> Value {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(left) {
+            Ok(v) => v,
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "{}: {step}: not within {limit:?}; events so far: {:?}",
+                self.case, self.seen
+            ),
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "{}: {step}: fdwatch's output ended first; events: {:?}",
+                self.case, self.seen
+            ),
         }
     }
 
@@ -425,20 +302,17 @@ struct Run {
     pid: Option<u32>,
     started: Instant,
     _dog: Watchdog,
-    tracee: Option<TraceeDog>,
+    /// The guard on fdwatch under strace (not the test's child): strace's own guard alone
+    /// would leave a detached fdwatch running, holding the output pipes.
+    tracee: Option<Watchdog>,
 }
 
 impl Run {
-    fn spawn(case: &str, mut cmd: Command) -> Run {
+    fn spawn(case: &str, f: Fdwatch) -> Run {
         let started = Instant::now();
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn strace");
-        let dog = Watchdog::new(&child, WATCHDOG, case);
+        let (mut child, dog) = common::spawn(case, f);
         let pid = child_named(case, &mut child, "fdwatch");
-        let tracee = pid.map(|p| TraceeDog::new(case, p));
+        let tracee = pid.map(|p| Watchdog::of_pid(p, WATCHDOG, case));
         Run {
             case: case.to_owned(),
             child,
@@ -463,6 +337,18 @@ impl Run {
             .signal(sig);
     }
 
+    /// The end of a traced run without a fault: SIGTERM to fdwatch, which dies by it.
+    fn sigterm_ends_it(self) {
+        let case = self.case.clone();
+        self.signal(libc::SIGTERM);
+        let (st, err, _) = self.finish();
+        assert_eq!(
+            st.signal(),
+            Some(libc::SIGTERM),
+            "{case}: traced run: {st}; {err}"
+        );
+    }
+
     fn events(&mut self) -> Events {
         Events::new(&self.case, self.child.stdout.take().expect("piped stdout"))
     }
@@ -470,15 +356,11 @@ impl Run {
     /// `finish`, but fdwatch must end by itself within `limit` (a fault that should end
     /// the run): otherwise it is killed and the case fails showing its stderr.
     fn finish_within(mut self, limit: Duration, why: &str) -> (ExitStatus, String, Duration) {
-        let deadline = Instant::now() + limit;
-        while self.child.try_wait().expect("try_wait strace").is_none() {
-            if Instant::now() >= deadline {
-                let case = self.case.clone();
-                self.signal(libc::SIGKILL);
-                let (_, err, _) = self.finish();
-                panic!("{case}: still running {limit:?} after the fault ({why}); stderr {err:?}");
-            }
-            thread::sleep(Duration::from_millis(1));
+        if exit_within(&mut self.child, limit).is_none() {
+            let case = self.case.clone();
+            self.signal(libc::SIGKILL);
+            let (_, err, _) = self.finish();
+            panic!("{case}: still running {limit:?} after the fault ({why}); stderr {err:?}");
         }
         self.finish()
     }
@@ -507,35 +389,12 @@ impl Run {
 /// Starts `mk(spec)` (a traced `tcp-listen:127.0.0.1:PORT` watcher) until it listens and
 /// blocks in its wait; a port taken by another socket in between (EADDRINUSE) is
 /// retried on another.
-fn listening(case: &str, mk: impl Fn(&str) -> Command) -> (Run, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let mut run = Run::spawn(case, mk(&format!("tcp-listen:127.0.0.1:{port}")));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if run.child.try_wait().expect("try_wait").is_some() {
-                let mut err = String::new();
-                let _ = run
-                    .child
-                    .stderr
-                    .take()
-                    .expect("stderr")
-                    .read_to_string(&mut err);
-                assert!(
-                    err.contains("EADDRINUSE"),
-                    "{case}: fdwatch exited at start: {err}"
-                );
-                break;
-            }
-            if proc_state(run.pid()) == Some('S') {
-                blocked(run.pid(), case);
-                return (run, port);
-            }
-            assert!(Instant::now() < deadline, "{case}: fdwatch never blocked");
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-    panic!("{case}: no free port after 5 tries");
+fn listening(case: &str, mk: impl Fn(&str) -> Fdwatch) -> (Run, u16) {
+    listen_on_free_port(
+        case,
+        |port| Run::spawn(case, mk(&format!("tcp-listen:127.0.0.1:{port}"))),
+        |run| (&mut run.child, run.pid),
+    )
 }
 
 // Checks -------------------------------------------------------------------------------
@@ -590,11 +449,6 @@ fn hit_exactly(case: &str, run_trace: &Path, n: usize, ok: impl Fn(&str) -> bool
             "{case}: the fault hit another call than intended: {l}"
         );
     }
-}
-
-fn send_oob(fd: impl AsFd, byte: u8) {
-    let n = socket::send(fd.as_fd().as_raw_fd(), &[byte], MsgFlags::MSG_OOB).expect("send OOB");
-    assert_eq!(n, 1, "send(MSG_OOB)");
 }
 
 /// The concatenated text of the data events for `fd`.
@@ -743,20 +597,58 @@ fn eintr(b: &str, monitor: bool, delayed: bool) {
 
 #[test]
 fn eintr_on_every_backends_wait_is_retried_and_the_timeout_holds() {
-    let mut cases = Vec::new();
-    for b in BACKENDS {
-        for (m, mt) in [(false, ""), (true, "-m")] {
-            for (d, dt) in [(false, ""), (true, "-delayed")] {
-                cases.push((format!("{b}{mt}{dt}"), (b, m, d)));
-            }
-        }
-    }
-    in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, m, d)| {
-        eintr(b, m, d)
-    });
+    let variants = [
+        ("oneshot", (false, false)),
+        ("oneshot-delayed", (false, true)),
+        ("m", (true, false)),
+        ("m-delayed", (true, true)),
+    ];
+    each_backend_and(&variants, |b, (m, d)| eintr(b, m, d));
 }
 
 // 2. EIO on the read of a pipe --------------------------------------------------------
+
+/// `argv` under strace (`filters`, the trace to `trace`) with fd 3 the read end of a pipe
+/// that holds `data`: the run and the pipe's (read, write) ends, for the caller to keep.
+fn on_pipe(
+    case: &str,
+    trace: &Path,
+    filters: &[String],
+    argv: &[&str],
+    data: &[u8],
+) -> (Run, (OwnedFd, OwnedFd)) {
+    let (r, w) = pipe();
+    if !data.is_empty() {
+        write(&w, data);
+    }
+    let run = Run::spawn(case, traced(trace, filters, argv, &[(r.as_fd(), 3)]));
+    (run, (r, w))
+}
+
+/// The traced run (no fault) of `argv` on a pipe at fd 3 that holds "hello": its data
+/// event, then the pipe closed, exit 0. Returns the `when=` of the first `sc` call that
+/// `hit` accepts (`what` says which) and that call.
+fn locate_on_hello(
+    case: &str,
+    dir: &TempDir,
+    argv: &[&str],
+    sc: &str,
+    what: &str,
+    hit: impl Fn(&str) -> bool,
+) -> (usize, String) {
+    let t0 = dir.path("plain");
+    let (mut run, pipe) = on_pipe(case, &t0, &record(sc), argv, b"hello");
+    let mut evs = run.events();
+    evs.until("the data", STEP, |e| e["event"] == "data");
+    drop(pipe);
+    let (st, err, _) = run.finish();
+    exit_code_is(case, st, 0, &err);
+    let lines = trace_lines(&t0);
+    let k = position(case, &lines, sc, what, hit);
+    let call = calls_of(&lines, sc)[k - 1].clone();
+    println!("{case}: {sc} when={k} ({call})");
+    (k, call)
+}
 
 fn eio(b: &str) {
     let case = format!("-b {b} -m --read=text, EIO on the pipe's read");
@@ -764,39 +656,15 @@ fn eio(b: &str) {
     let argv = ["-m", "-b", b, "--read=text", "--format", "json", "5", "3r"];
 
     // Traced: the read that returns the test's bytes.
-    let (r, w) = pipe();
-    write(&w, b"hello");
-    let t0 = dir.path("plain");
-    let mut run = Run::spawn(
-        &case,
-        traced(&t0, &record("read"), &argv, &[(r.as_fd(), 3)]),
-    );
-    let mut evs = run.events();
-    evs.until("the data", STEP, |e| e["event"] == "data");
-    drop((r, w));
-    let (st, err, _) = run.finish();
-    exit_code_is(&case, st, 0, &err);
-    let lines = trace_lines(&t0);
-    let k = position(&case, &lines, "read", "returning the data", |l| {
+    let (k, data_read) = locate_on_hello(&case, &dir, &argv, "read", "returning the data", |l| {
         l.contains("\"hello\"")
     });
-    let data_read = calls_of(&lines, "read")[k - 1].clone();
     let fd = first_arg(&data_read).to_owned();
-    println!("{case}: read when={k} ({data_read})");
 
     // Injected.
-    let (r, w) = pipe();
-    write(&w, b"hello");
     let t1 = dir.path("inject");
-    let run = Run::spawn(
-        &case,
-        traced(
-            &t1,
-            &inject("read", "EIO", &k.to_string()),
-            &argv,
-            &[(r.as_fd(), 3)],
-        ),
-    );
+    let fault = inject("read", "EIO", &k.to_string());
+    let (run, pipe) = on_pipe(&case, &t1, &fault, &argv, b"hello");
     let (st, err, _) = run.finish_within(Duration::from_secs(3), "want exit 2");
     hit_exactly(&case, &t1, 1, |l| first_arg(l) == fd && l.contains("EIO"));
     let line = one_line(&case, st, &err);
@@ -806,7 +674,7 @@ fn eio(b: &str) {
         "{case}: the line names fd 3, the call `read` and EIO \
          (`fdwatch: fd 3 (WHAT): read: DESCRIPTION (EIO)`): {line:?}"
     );
-    drop(w);
+    drop(pipe);
 }
 
 #[test]
@@ -836,13 +704,7 @@ fn enomem_oob(b: &str) {
     evs.until("the accept", STEP, is("accept"));
     send_oob(&c, b'!');
     evs.until("the urgent event", STEP, is("urgent"));
-    run.signal(libc::SIGTERM);
-    let (st, err, _) = run.finish();
-    assert_eq!(
-        st.signal(),
-        Some(libc::SIGTERM),
-        "{case}: traced run: {st}; {err}"
-    );
+    run.sigterm_ends_it();
     drop(c);
     let lines = trace_lines(&t0);
     let k = position(&case, &lines, "recvfrom", "with MSG_OOB", |l| {
@@ -903,13 +765,7 @@ fn first_accept_is_a_clients(case: &str, b: &str, dir: &TempDir) {
     let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     c.write_all(b"one").expect("send");
     evs.until("the data", STEP, |e| e["event"] == "data");
-    run.signal(libc::SIGTERM);
-    let (st, err, _) = run.finish();
-    assert_eq!(
-        st.signal(),
-        Some(libc::SIGTERM),
-        "{case}: traced run: {st}; {err}"
-    );
+    run.sigterm_ends_it();
     let calls = calls_of(&trace_lines(&t0), "accept4");
     let first = calls
         .first()
@@ -1002,15 +858,10 @@ fn accept_fault(b: &str, errno: &str) {
 
 #[test]
 fn econnaborted_and_emfile_on_accept_the_next_client_is_served() {
-    let mut cases = Vec::new();
-    for b in BACKENDS {
-        for e in ["ECONNABORTED", "EMFILE"] {
-            cases.push((format!("{b}-{e}"), (b, e)));
-        }
-    }
-    in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, e)| {
-        accept_fault(b, e)
-    });
+    each_backend_and(
+        &[("ECONNABORTED", "ECONNABORTED"), ("EMFILE", "EMFILE")],
+        accept_fault,
+    );
 }
 
 // 5. EAGAIN on a read after readiness ---------------------------------------------------
@@ -1021,12 +872,8 @@ fn eagain(b: &str) {
     let argv = ["-m", "-b", b, "--read=text", "--format", "json", "5", "3r"];
 
     // Traced: "abc" written once fdwatch waits; the read that returns it.
-    let (r, w) = pipe();
     let t0 = dir.path("plain");
-    let mut run = Run::spawn(
-        &case,
-        traced(&t0, &record("read"), &argv, &[(r.as_fd(), 3)]),
-    );
+    let (mut run, (r, w)) = on_pipe(&case, &t0, &record("read"), &argv, b"");
     let mut evs = run.events();
     blocked(run.pid(), &case);
     write(&w, b"abc");
@@ -1043,17 +890,9 @@ fn eagain(b: &str) {
     println!("{case}: read when={k} ({data_read})");
 
     // Injected: that read says EAGAIN although the bytes are there.
-    let (r, w) = pipe();
     let t1 = dir.path("inject");
-    let mut run = Run::spawn(
-        &case,
-        traced(
-            &t1,
-            &inject("read", "EAGAIN", &k.to_string()),
-            &argv,
-            &[(r.as_fd(), 3)],
-        ),
-    );
+    let fault = inject("read", "EAGAIN", &k.to_string());
+    let (mut run, (r, w)) = on_pipe(&case, &t1, &fault, &argv, b"");
     let pid = run.pid();
     let mut evs = run.events();
     still_waiting(pid, &case);
@@ -1113,39 +952,20 @@ fn stdout_fault(b: &str, errno: &str) {
     // Traced: the first write of the events (no signal arrives, so no self-pipe write).
     // fdwatch may write stdout through fd 1 or through a private reopen of it: the
     // write is the first whose bytes are the JSON events, and its fd is stdout's.
-    let (r, w) = pipe();
-    write(&w, b"hello");
-    let t0 = dir.path("plain");
-    let mut run = Run::spawn(
+    let (k, first) = locate_on_hello(
         &case,
-        traced(&t0, &record("write"), &argv, &[(r.as_fd(), 3)]),
+        &dir,
+        &argv,
+        "write",
+        "of the events to stdout",
+        |l| l.contains("\"{\\\"event\\\":"),
     );
-    let mut evs = run.events();
-    evs.until("the data", STEP, |e| e["event"] == "data");
-    drop((r, w));
-    let (st, err, _) = run.finish();
-    exit_code_is(&case, st, 0, &err);
-    let lines = trace_lines(&t0);
-    let k = position(&case, &lines, "write", "of the events to stdout", |l| {
-        l.contains("\"{\\\"event\\\":")
-    });
-    let first = calls_of(&lines, "write")[k - 1].clone();
     let out_fd = first_arg(&first).to_owned();
-    println!("{case}: write when={k} ({first})");
 
     // Injected.
-    let (r, w) = pipe();
-    write(&w, b"hello");
     let t1 = dir.path("inject");
-    let run = Run::spawn(
-        &case,
-        traced(
-            &t1,
-            &inject("write", errno, &k.to_string()),
-            &argv,
-            &[(r.as_fd(), 3)],
-        ),
-    );
+    let fault = inject("write", errno, &k.to_string());
+    let (run, pipe) = on_pipe(&case, &t1, &fault, &argv, b"hello");
     let (st, err, _) = run.finish_within(
         Duration::from_secs(3),
         "the failed write should end the run, not the 5 s idle timeout",
@@ -1165,18 +985,10 @@ fn stdout_fault(b: &str, errno: &str) {
             "{case}: the line names stdout and ENOSPC: {line:?}"
         );
     }
-    drop(w);
+    drop(pipe);
 }
 
 #[test]
 fn epipe_on_stdout_is_silent_and_enospc_is_one_line() {
-    let mut cases = Vec::new();
-    for b in BACKENDS {
-        for e in ["EPIPE", "ENOSPC"] {
-            cases.push((format!("{b}-{e}"), (b, e)));
-        }
-    }
-    in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, e)| {
-        stdout_fault(b, e)
-    });
+    each_backend_and(&[("EPIPE", "EPIPE"), ("ENOSPC", "ENOSPC")], stdout_fault);
 }

@@ -15,7 +15,6 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -23,9 +22,7 @@ use std::process::Child;
 use std::time::Duration;
 
 use common::*;
-use nix::sys::signal::{Signal, kill};
-use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
-use nix::unistd::Pid;
+use nix::sys::socket;
 use serde_json::Value;
 
 const V4_LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -117,27 +114,22 @@ fn proc_addresses_parse() {
 /// Starts `make(port)` on a free port, blocked in its wait; should the port be taken
 /// first (exit 2 naming EADDRINUSE), another is tried.
 fn start(case: &str, make: impl Fn(u16) -> Fdwatch) -> (Child, Watchdog, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let (mut child, dog) = spawn(case, make(port));
-        match blocked_or_exited(case, &mut child) {
-            None => return (child, dog, port),
-            Some(st) => {
-                let out = child.wait_with_output().expect("wait fdwatch");
-                let err = stderr(&out);
-                assert!(
-                    err.contains("EADDRINUSE"),
-                    "{case}: fdwatch exited at start ({st}): {err}"
-                );
-            }
-        }
-    }
-    panic!("{case}: no free port after 5 tries");
+    let ((child, dog), port) =
+        listen_on_free_port(case, |port| spawn(case, make(port)), the_child_waits);
+    (child, dog, port)
 }
 
-fn sigterm(child: &Child) {
-    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    kill(pid, Signal::SIGTERM).expect("kill SIGTERM");
+/// SIGTERM, then the rest of the output and the exit, which shows no panic; every event.
+fn end_by_sigterm(case: &str, child: Child, mut evs: EventStream) -> Vec<Value> {
+    sigterm(&child);
+    evs.rest();
+    let out = child.wait_with_output().expect("wait fdwatch");
+    assert!(
+        !stderr(&out).contains("panicked"),
+        "{case}: {}",
+        stderr(&out)
+    );
+    evs.all()
 }
 
 /// A client on loopback.
@@ -207,14 +199,7 @@ fn watch_case(l: &Listen) {
     let mut evs = EventStream::new(&mut child, &case);
     let cs: Vec<TcpStream> = clients.iter().map(|&ip| client(&case, ip, port)).collect();
     accepts_all(&case, &mut evs, &cs);
-    sigterm(&child);
-    evs.rest();
-    let out = child.wait_with_output().expect("wait fdwatch");
-    assert!(
-        !stderr(&out).contains("panicked"),
-        "{case}: {}",
-        stderr(&out)
-    );
+    end_by_sigterm(&case, child, evs);
     drop(cs);
 }
 
@@ -300,7 +285,7 @@ fn relay_case(l: &Listen) {
         got, want,
         "{case}: the relay listens on {got:?} at port {port}"
     );
-    let mut evs = EventStream::new(&mut child, &case);
+    let evs = EventStream::new(&mut child, &case);
 
     // Each client reaches the target: a byte each way.
     let mut cs = Vec::new();
@@ -320,15 +305,7 @@ fn relay_case(l: &Listen) {
         assert_eq!(&b, b"y", "{case}");
         cs.push((c, t));
     }
-    sigterm(&child);
-    evs.rest();
-    let all_evs = evs.seen().to_vec();
-    let out = child.wait_with_output().expect("wait fdwatch");
-    assert!(
-        !stderr(&out).contains("panicked"),
-        "{case}: {}",
-        stderr(&out)
-    );
+    let all_evs = end_by_sigterm(&case, child, evs);
     drop(cs);
 
     let listens: Vec<&Value> = of_kind(&all_evs, "listen");
@@ -420,6 +397,16 @@ fn assert_removed(case: &str, path: &Path) {
     );
 }
 
+/// `-m 10 unix-listen:PATH` starts, serves a client and ends by SIGTERM (no panic); the
+/// socket file is gone after.
+fn served_then_sigterm(case: &str, path: &Path) {
+    let (mut child, _dog) = must_start(case, unix_watch("10", path, &[]));
+    let mut evs = EventStream::new(&mut child, case);
+    served(case, path, &mut evs);
+    end_by_sigterm(case, child, evs);
+    assert_removed(case, path);
+}
+
 #[test]
 fn unix_listen_twice_in_a_row() {
     let dir = TempDir::new();
@@ -454,19 +441,7 @@ fn unix_listen_twice_in_a_row() {
 fn unix_listen_socket_file_removed_after_sigterm() {
     let dir = TempDir::new();
     let path = dir.path("l.sock");
-    let case = "unix-listen, SIGTERM";
-    let (mut child, _dog) = must_start(case, unix_watch("10", &path, &[]));
-    let mut evs = EventStream::new(&mut child, case);
-    served(case, &path, &mut evs);
-    sigterm(&child);
-    evs.rest();
-    let out = child.wait_with_output().expect("wait fdwatch");
-    assert!(
-        !stderr(&out).contains("panicked"),
-        "{case}: {}",
-        stderr(&out)
-    );
-    assert_removed(case, &path);
+    served_then_sigterm("unix-listen, SIGTERM", &path);
 }
 
 #[test]
@@ -513,14 +488,7 @@ fn unix_listen_replaces_a_stale_socket_file() {
     let dir = TempDir::new();
     let path = dir.path("stale.sock");
     // A listener that died without unlinking its file.
-    let fd = socket::socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .expect("socket");
-    socket::bind(fd.as_raw_fd(), &UnixAddr::new(&path).expect("addr")).expect("bind");
+    let fd = closed_unix(&path);
     socket::listen(&fd, socket::Backlog::new(4).expect("backlog")).expect("listen");
     drop(fd);
     assert!(exists(&path), "the stale file is there");
@@ -531,19 +499,7 @@ fn unix_listen_replaces_a_stale_socket_file() {
         "nobody listens on the stale file: {refused:?}"
     );
 
-    let case = "unix-listen on a stale socket file";
-    let (mut child, _dog) = must_start(case, unix_watch("10", &path, &[]));
-    let mut evs = EventStream::new(&mut child, case);
-    served(case, &path, &mut evs);
-    sigterm(&child);
-    evs.rest();
-    let out = child.wait_with_output().expect("wait fdwatch");
-    assert!(
-        !stderr(&out).contains("panicked"),
-        "{case}: {}",
-        stderr(&out)
-    );
-    assert_removed(case, &path);
+    served_then_sigterm("unix-listen on a stale socket file", &path);
 }
 
 /// fdwatch refuses PATH: exit 2, one stderr line naming EADDRINUSE.

@@ -61,29 +61,8 @@ fn closed_port() -> (OwnedFd, u16) {
     (fd, port)
 }
 
-/// An AF_UNIX stream socket bound to `path` but not listening: connecting to it is
-/// refused (ECONNREFUSED) until `listen` is called on it.
-fn closed_unix(path: &std::path::Path) -> OwnedFd {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr};
-    let fd = socket::socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .expect("socket");
-    let addr = UnixAddr::new(path).expect("unix address");
-    socket::bind(fd.as_raw_fd(), &addr).expect("bind a UNIX socket");
-    fd
-}
-
 fn start_listening(fd: &OwnedFd) {
     socket::listen(fd, socket::Backlog::new(16).expect("backlog")).expect("listen");
-}
-
-fn send_oob(fd: impl AsFd, byte: u8) {
-    let n = socket::send(fd.as_fd().as_raw_fd(), &[byte], MsgFlags::MSG_OOB).expect("send OOB");
-    assert_eq!(n, 1, "send(MSG_OOB)");
 }
 
 /// SIOCATMARK: whether the next normal read starts at the urgent mark.

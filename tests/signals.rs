@@ -12,7 +12,7 @@
 mod common;
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -23,15 +23,10 @@ use nix::fcntl::OFlag;
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::Value;
 
 /// The backends whose wait call takes a signal mask (the others use a self-pipe).
 const MASKED: [&str; 3] = ["pselect", "ppoll", "epoll"];
-
-fn pid_of(child: &Child) -> Pid {
-    Pid::from_raw(i32::try_from(child.id()).expect("pid"))
-}
 
 fn test_pid() -> i64 {
     i64::from(std::process::id())
@@ -112,11 +107,10 @@ impl Pidfd {
 /// blocks it and raises it after fork, before execve, which keeps both the mask and
 /// the pending signal.
 fn spawn_with_pending(case: &str, f: Fdwatch, sig: libc::c_int) -> (Child, Watchdog) {
-    let mut cmd: Command = f.into_command();
     // SAFETY: only async-signal-safe calls (sigemptyset, sigaddset, sigprocmask, raise)
     // run between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
+    let f = unsafe {
+        f.pre_exec(move || {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, sig);
@@ -127,15 +121,9 @@ fn spawn_with_pending(case: &str, f: Fdwatch, sig: libc::c_int) -> (Child, Watch
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
-        });
-    }
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fdwatch");
-    let dog = Watchdog::new(&child, WATCHDOG, case);
-    (child, dog)
+        })
+    };
+    spawn(case, f)
 }
 
 // 1. A signal already pending at startup (REPORT row 46).

@@ -36,13 +36,7 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::Value;
-
-fn pid_of(child: &Child) -> Pid {
-    Pid::from_raw(i32::try_from(child.id()).expect("pid"))
-}
 
 /// stderr collected by a thread (so a child writing there never blocks on it).
 fn tap(mut err: ChildStderr) -> JoinHandle<String> {
@@ -84,8 +78,11 @@ fn flood(w: OwnedFd, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
 }
 
 /// Waits (10 s at most) until fdwatch is stuck on its stdout: the pipe (whose read end
-/// is `out`, never read) holds within PIPE_BUF of its capacity and fdwatch sleeps, both
-/// unchanged for 20 consecutive 1 ms looks.
+/// is `out`, never read) holds at least half its capacity and fdwatch sleeps, both
+/// unchanged for 50 consecutive 1 ms looks while its input is flooded (a fdwatch that
+/// could write would keep the queue growing). Not "within PIPE_BUF of capacity": a
+/// pipe is full when its page slots are taken, and event lines leave pages partly
+/// filled, so a full pipe can hold several KiB less than its capacity.
 fn stuck_on_stdout(case: &str, pid: u32, out: impl AsFd) {
     let cap = fcntl(out.as_fd(), FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -93,9 +90,9 @@ fn stuck_on_stdout(case: &str, pid: u32, out: impl AsFd) {
     loop {
         let q = fionread(out.as_fd());
         let asleep = proc_state(pid) == Some('S');
-        if q > cap - 4096 && asleep && q == last {
+        if q >= cap / 2 && asleep && q == last {
             same += 1;
-            if same >= 20 {
+            if same >= 50 {
                 return;
             }
         } else {
@@ -119,41 +116,29 @@ fn stuck_on_stdout(case: &str, pid: u32, out: impl AsFd) {
 /// then is killed and the case fails.
 fn sigterm_within_1s(case: &str, child: &mut Child) -> ExitStatus {
     let wchan = std::fs::read_to_string(format!("/proc/{}/wchan", child.id())).unwrap_or_default();
-    kill(pid_of(child), Signal::SIGTERM).expect("SIGTERM");
-    let sent = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return st;
-        }
-        if sent.elapsed() > Duration::from_secs(1) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{case}: SIGTERM not served within 1 s while stdout is full (fdwatch was \
-                 asleep in {wchan:?}); killed"
-            );
-        }
-        thread::sleep(Duration::from_millis(1));
+    sigterm(child);
+    if let Some(st) = exit_within(child, Duration::from_secs(1)) {
+        return st;
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "{case}: SIGTERM not served within 1 s while stdout is full (fdwatch was asleep in \
+         {wchan:?}); killed"
+    );
 }
 
 // A. Nobody reads stdout -----------------------------------------------------------------
 
-/// `mode` is `--read=text` (events fill stdout) or `--tee` (the data fills it).
-fn watch_nobody_reads(b: &str, mode: &str) {
-    let case = format!("-b {b} -m {mode}, stdout full and never read, SIGTERM");
-    let (r, w) = pipe();
-    let (mut child, _dog) = spawn(
-        &case,
-        Fdwatch::new(["-m", "-b", b, mode, "--format", "json", "-", "3r"]).fd(r.as_fd(), 3),
-    );
-    drop(r);
+/// `w` flooded until fdwatch is stuck on its stdout (a pipe the test never reads); then
+/// SIGTERM ends it within 1 s, death by SIGTERM, no panic.
+fn flood_until_stuck_then_sigterm(case: &str, child: &mut Child, w: OwnedFd) {
     let out = child.stdout.take().expect("stdout");
     let err = tap(child.stderr.take().expect("stderr"));
     let stop = Arc::new(AtomicBool::new(false));
     let flooder = flood(w, Arc::clone(&stop));
-    stuck_on_stdout(&case, child.id(), &out);
-    let st = sigterm_within_1s(&case, &mut child);
+    stuck_on_stdout(case, child.id(), &out);
+    let st = sigterm_within_1s(case, child);
     stop.store(true, Ordering::SeqCst);
     flooder.join().expect("flooder");
     let err = err.join().expect("stderr");
@@ -166,17 +151,24 @@ fn watch_nobody_reads(b: &str, mode: &str) {
     drop(out);
 }
 
+/// `mode` is `--read=text` (events fill stdout) or `--tee` (the data fills it).
+fn watch_nobody_reads(b: &str, mode: &str) {
+    let case = format!("-b {b} -m {mode}, stdout full and never read, SIGTERM");
+    let (r, w) = pipe();
+    let (mut child, _dog) = spawn(
+        &case,
+        Fdwatch::new(["-m", "-b", b, mode, "--format", "json", "-", "3r"]).fd(r.as_fd(), 3),
+    );
+    drop(r);
+    flood_until_stuck_then_sigterm(&case, &mut child, w);
+}
+
 #[test]
 fn nobody_reads_stdout_sigterm_ends_watch_mode_every_backend() {
-    let mut cases = Vec::new();
-    for b in BACKENDS {
-        for mode in ["--read=text", "--tee"] {
-            cases.push((format!("{b} {mode}"), (b, mode)));
-        }
-    }
-    in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, mode)| {
-        watch_nobody_reads(b, mode)
-    });
+    each_backend_and(
+        &[("read=text", "--read=text"), ("tee", "--tee")],
+        watch_nobody_reads,
+    );
 }
 
 fn relay_nobody_reads(b: &str) {
@@ -203,23 +195,8 @@ fn relay_nobody_reads(b: &str) {
             target.as_str(),
         ])
     });
-    let out = child.stdout.take().expect("stdout");
-    let err = tap(child.stderr.take().expect("stderr"));
     let client = TcpStream::connect(("127.0.0.1", port)).expect("connect to the relay");
-    let stop = Arc::new(AtomicBool::new(false));
-    let flooder = flood(OwnedFd::from(client), Arc::clone(&stop));
-    stuck_on_stdout(&case, child.id(), &out);
-    let st = sigterm_within_1s(&case, &mut child);
-    stop.store(true, Ordering::SeqCst);
-    flooder.join().expect("flooder");
-    let err = err.join().expect("stderr");
-    assert_eq!(
-        st.signal(),
-        Some(libc::SIGTERM),
-        "{case}: want death by SIGTERM (143), got {st}; stderr {err:?}"
-    );
-    assert!(!err.contains("panicked"), "{case}: {err}");
-    drop(out);
+    flood_until_stuck_then_sigterm(&case, &mut child, OwnedFd::from(client));
     sink_thread.join().expect("sink");
 }
 
@@ -313,18 +290,9 @@ fn first_difference(a: &[u8], b: &[u8]) -> String {
 }
 
 /// The exit within 10 s (polled every millisecond) after stdout was read; the status.
-fn exit_within(case: &str, child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return st;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{case}: no exit 10 s after its end of input"
-        );
-        thread::sleep(Duration::from_millis(1));
-    }
+fn exit_after_input(case: &str, child: &mut Child) -> ExitStatus {
+    exit_within(child, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("{case}: no exit 10 s after its end of input"))
 }
 
 /// `socket`: stdin is an AF_UNIX stream socket instead of a pipe. A pipe to a pipe goes
@@ -336,14 +304,12 @@ fn tee_8mib(b: &str, socket: bool) {
     let data = Arc::new(XorShift::new(16).bytes(LEN));
     let (dr, dw) = if socket { socketpair() } else { pipe() };
     let slow = SlowPipe::new();
-    let mut child = Fdwatch::new(["-m", "-b", b, "--tee", "--format", "json", "-", "0r"])
-        .stdin(Stdio::from(dr))
-        .into_command()
-        .stdout(slow.stdout())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn fdwatch");
-    let _dog = Watchdog::new(&child, WATCHDOG, &case);
+    let (mut child, _dog) = spawn(
+        &case,
+        Fdwatch::new(["-m", "-b", b, "--tee", "--format", "json", "-", "0r"])
+            .stdin(Stdio::from(dr))
+            .stdout(slow.stdout()),
+    );
     let err = tap(child.stderr.take().expect("stderr"));
     let writer = {
         let data = Arc::clone(&data);
@@ -362,7 +328,7 @@ fn tee_8mib(b: &str, socket: bool) {
     };
     let got = slow.read_slowly(&case, &mut child, &|got| got.len() >= LEN);
     let wrote = writer.join().expect("writer");
-    let st = exit_within(&case, &mut child);
+    let st = exit_after_input(&case, &mut child);
     let err = err.join().expect("stderr");
     let extra = fionread(&slow.r);
     assert_eq!(
@@ -396,16 +362,7 @@ fn tee_8mib(b: &str, socket: bool) {
 
 #[test]
 fn tee_8_mib_to_a_nonblocking_slow_stdout_arrives_byte_exact() {
-    let mut cases = Vec::new();
-    for b in BACKENDS {
-        for (socket, tag) in [(false, "pipe"), (true, "socket")] {
-            cases.push((format!("{b}-{tag}"), (b, socket)));
-        }
-    }
-    in_named_threads(
-        cases.iter().map(|(n, c)| (n.as_str(), *c)),
-        |(b, socket)| tee_8mib(b, socket),
-    );
+    each_backend_and(&[("pipe", false), ("socket", true)], tee_8mib);
 }
 
 fn many_events(b: &str) {
@@ -416,25 +373,23 @@ fn many_events(b: &str) {
     let data: Arc<Vec<u8>> = Arc::new((0..LEN).map(|_| b'a' + rng.below(26) as u8).collect());
     let (r, w) = pipe();
     let slow = SlowPipe::new();
-    let mut child = Fdwatch::new([
-        "-m",
-        "-b",
-        b,
-        "--read=text",
-        "--read-size",
-        "100",
-        "--format",
-        "json",
-        "-",
-        "3r",
-    ])
-    .fd(r.as_fd(), 3)
-    .into_command()
-    .stdout(slow.stdout())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn fdwatch");
-    let _dog = Watchdog::new(&child, WATCHDOG, &case);
+    let (mut child, _dog) = spawn(
+        &case,
+        Fdwatch::new([
+            "-m",
+            "-b",
+            b,
+            "--read=text",
+            "--read-size",
+            "100",
+            "--format",
+            "json",
+            "-",
+            "3r",
+        ])
+        .fd(r.as_fd(), 3)
+        .stdout(slow.stdout()),
+    );
     drop(r);
     let err = tap(child.stderr.take().expect("stderr"));
     let writer = {
@@ -463,7 +418,7 @@ fn many_events(b: &str) {
                 .is_some_and(|l| l.starts_with(b"{\"event\":\"summary\""))
     });
     writer.join().expect("writer");
-    let st = exit_within(&case, &mut child);
+    let st = exit_after_input(&case, &mut child);
     let err = err.join().expect("stderr");
     let extra = fionread(&slow.r);
     assert_eq!(

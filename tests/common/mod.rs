@@ -5,7 +5,7 @@
 //! into another test's child would keep a writer alive and hide a hang-up.
 #![allow(dead_code)]
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Lines, Read};
 use std::net::TcpListener;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -20,7 +20,9 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 pub const BACKENDS: [&str; 5] = ["select", "pselect", "poll", "ppoll", "epoll"];
@@ -142,11 +144,44 @@ pub fn socketpair() -> (OwnedFd, OwnedFd) {
     .expect("socketpair")
 }
 
+/// An AF_UNIX stream socket bound to `path` but not listening (close-on-exec):
+/// connecting to it is refused (ECONNREFUSED) until `listen` is called on it.
+pub fn closed_unix(path: &Path) -> OwnedFd {
+    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    let addr = UnixAddr::new(path).expect("unix address");
+    socket::bind(fd.as_raw_fd(), &addr).expect("bind a UNIX socket");
+    fd
+}
+
+/// Sends one urgent byte (send(2) with MSG_OOB).
+pub fn send_oob(fd: impl AsFd, byte: u8) {
+    use nix::sys::socket::{self, MsgFlags};
+    let n = socket::send(fd.as_fd().as_raw_fd(), &[byte], MsgFlags::MSG_OOB).expect("send OOB");
+    assert_eq!(n, 1, "send(MSG_OOB)");
+}
+
+/// A step the child runs between fork and exec (after the fds are placed).
+type ChildSetup = Box<dyn FnMut() -> std::io::Result<()> + Send + Sync>;
+
 /// The fdwatch binary with chosen fds placed at chosen numbers in the child.
 pub struct Fdwatch {
-    cmd: Command,
+    /// A program that runs fdwatch (`under`): its path and the arguments before fdwatch's.
+    wrapper: Option<(OsString, Vec<OsString>)>,
+    args: Vec<OsString>,
+    stdin: Stdio,
+    /// None: piped by `spawn`, captured by `run`.
+    stdout: Option<Stdio>,
+    envs: Vec<(OsString, OsString)>,
     fds: Vec<(RawFd, RawFd)>,
     close_others: bool,
+    setup: Vec<ChildSetup>,
 }
 
 impl Fdwatch {
@@ -155,14 +190,28 @@ impl Fdwatch {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = Command::new(bin());
-        cmd.args(args).stdin(Stdio::null());
-        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
         Fdwatch {
-            cmd,
+            wrapper: None,
+            args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
+            stdin: Stdio::null(),
+            stdout: None,
+            envs: Vec::new(),
             fds: Vec::new(),
             close_others: false,
+            setup: Vec::new(),
         }
+    }
+
+    /// Runs fdwatch under `program`: the child is `program ARGS... FDWATCH FDWATCH-ARGS...`
+    /// (a tracer such as strace, which passes the placed fds on to fdwatch).
+    pub fn under<I, S>(mut self, program: impl AsRef<OsStr>, args: I) -> Fdwatch
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        self.wrapper = Some((program.as_ref().to_owned(), args));
+        self
     }
 
     /// Places `fd` (which stays open in the test) at number `at` in the child.
@@ -179,22 +228,76 @@ impl Fdwatch {
     }
 
     pub fn stdin(mut self, s: impl Into<Stdio>) -> Fdwatch {
-        self.cmd.stdin(s);
+        self.stdin = s.into();
+        self
+    }
+
+    /// The child's stdout instead of a pipe to the test.
+    pub fn stdout(mut self, s: impl Into<Stdio>) -> Fdwatch {
+        self.stdout = Some(s.into());
         self
     }
 
     pub fn env(mut self, k: &str, v: &str) -> Fdwatch {
-        self.cmd.env(k, v);
+        self.envs.push((k.into(), v.into()));
         self
     }
 
-    fn prepare(&mut self) {
-        let fds = self.fds.clone();
+    /// RLIMIT_NOFILE set to `n`, soft and hard, in the child (after the fds are placed).
+    pub fn nofile(self, n: u64) -> Fdwatch {
+        // SAFETY: setrlimit is async-signal-safe; it runs between fork and exec.
+        unsafe {
+            self.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        }
+    }
+
+    /// Adds a child-side step, run between fork and exec after the fds are placed (and
+    /// after the steps added before it).
+    ///
+    /// # Safety
+    /// As for `CommandExt::pre_exec`: `f` may only make async-signal-safe calls.
+    pub unsafe fn pre_exec(
+        mut self,
+        f: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static,
+    ) -> Fdwatch {
+        self.setup.push(Box::new(f));
+        self
+    }
+
+    /// The command: the program (or its wrapper), stdio, environment, then the fd
+    /// placement and the added child-side steps.
+    fn command(self) -> Command {
+        let mut cmd = match self.wrapper {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(bin());
+                cmd
+            }
+            None => Command::new(bin()),
+        };
+        cmd.args(self.args).stdin(self.stdin);
+        if let Some(out) = self.stdout {
+            cmd.stdout(out);
+        }
+        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        for (k, v) in self.envs {
+            cmd.env(k, v);
+        }
+        let fds = self.fds;
         let base = fds.iter().map(|&(a, b)| a.max(b)).max().unwrap_or(0) + 1;
         let close_others = self.close_others;
         // SAFETY: only async-signal-safe calls (fcntl, dup2, close) run between fork and exec.
         unsafe {
-            self.cmd.pre_exec(move || {
+            cmd.pre_exec(move || {
                 if close_others {
                     // Everything above 2 closes at exec, except what dup2 places below
                     // (dup2 clears the flag on its target).
@@ -226,23 +329,32 @@ impl Fdwatch {
                 }
                 Ok(())
             });
+            for step in self.setup {
+                cmd.pre_exec(step);
+            }
         }
+        cmd
     }
 
-    /// Runs to completion, capturing stdout and stderr.
-    pub fn run(mut self) -> Output {
-        self.prepare();
-        self.cmd.output().expect("spawn fdwatch")
+    /// Runs to completion, capturing stdout (unless `stdout` set it) and stderr.
+    pub fn run(self) -> Output {
+        self.command().output().expect("spawn fdwatch")
     }
 
-    /// Starts it with stdout and stderr piped.
+    /// Starts it with stdout (unless `stdout` set it) and stderr piped.
     pub fn spawn(mut self) -> Child {
-        self.prepare();
-        self.cmd
-            .stdout(Stdio::piped())
+        self.stdout.get_or_insert_with(Stdio::piped);
+        self.command()
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn fdwatch")
+    }
+
+    /// The command with its fds placed (and the `pre_exec` steps added), not yet
+    /// spawned: for a test that sets up the child in ways this builder does not (its
+    /// stderr, uid, more `pre_exec` steps, which run after these).
+    pub fn into_command(self) -> Command {
+        self.command()
     }
 }
 
@@ -365,10 +477,16 @@ pub struct Watchdog {
 impl Watchdog {
     /// Call it before anything waits for (reaps) `child`.
     pub fn new(child: &Child, limit: Duration, label: &str) -> Watchdog {
-        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        Watchdog::of_pid(child.id(), limit, label)
+    }
+
+    /// A guard on a process that is not the test's child (fdwatch under a wrapper such
+    /// as strace, found by its pid): the wrapper's own guard alone would leave it running.
+    pub fn of_pid(pid: u32, limit: Duration, label: &str) -> Watchdog {
+        let pid = libc::pid_t::try_from(pid).expect("pid");
         // SAFETY: pidfd_open(pid, 0) returns a new close-on-exec fd or -1.
         let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        assert!(raw >= 0, "{label}: pidfd_open: {}", Errno::last());
+        assert!(raw >= 0, "{label}: pidfd_open({pid}): {}", Errno::last());
         // SAFETY: a fresh fd that nothing else owns.
         let pidfd = Arc::new(unsafe { OwnedFd::from_raw_fd(RawFd::try_from(raw).expect("fd")) });
         let (quiet, disarm) = pipe();
@@ -392,7 +510,7 @@ impl Watchdog {
                             eprintln!(
                                 "{label}: fdwatch (pid {pid}) still running after {limit:?}: killed"
                             );
-                            pidfd_kill(pidfd.as_fd());
+                            let _ = pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
                             return;
                         }
                         Ok(_) => return,
@@ -408,12 +526,22 @@ impl Watchdog {
             thread: Some(thread),
         }
     }
+
+    /// Sends `sig` to the guarded process, through its pidfd (a process that already
+    /// ended is left alone).
+    pub fn signal(&self, sig: libc::c_int) {
+        let r = pidfd_signal(self.pidfd.as_fd(), sig);
+        assert!(
+            r.is_ok() || r == Err(Errno::ESRCH),
+            "pidfd_send_signal({sig}): {r:?}"
+        );
+    }
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
         if thread::panicking() {
-            pidfd_kill(self.pidfd.as_fd());
+            let _ = pidfd_signal(self.pidfd.as_fd(), libc::SIGKILL);
         }
         drop(self.disarm.take());
         if let Some(t) = self.thread.take() {
@@ -422,18 +550,19 @@ impl Drop for Watchdog {
     }
 }
 
-/// SIGKILL through a pidfd; a process that already ended (ESRCH) is left alone.
-fn pidfd_kill(pidfd: BorrowedFd<'_>) {
+/// `sig` through a pidfd; ESRCH when the process already ended.
+fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) -> Result<(), Errno> {
     // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
-    unsafe {
+    let r = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             pidfd.as_raw_fd(),
-            libc::SIGKILL,
+            sig,
             std::ptr::null::<libc::siginfo_t>(),
             0,
-        );
-    }
+        )
+    };
+    if r == 0 { Ok(()) } else { Err(Errno::last()) }
 }
 
 /// More events than any correct streamed run here prints.
@@ -553,13 +682,20 @@ pub fn each_backend(backends: &[&str], f: impl Fn(&str) + Sync) {
     in_named_threads(backends.iter().map(|&b| (b, b)), f);
 }
 
-impl Fdwatch {
-    /// The command with its fds placed, not yet spawned: for a test that adds its own
-    /// child-side setup (more `pre_exec` steps, which run after the fd placement).
-    pub fn into_command(mut self) -> Command {
-        self.prepare();
-        self.cmd
-    }
+/// `in_named_threads` over every backend and each of `variants` (a tag and a value):
+/// `f(backend, value)` in a thread named `BACKEND-TAG`.
+pub fn each_backend_and<T: Copy + Send>(variants: &[(&str, T)], f: impl Fn(&str, T) + Sync) {
+    let cases: Vec<(String, (&str, T))> = BACKENDS
+        .iter()
+        .flat_map(|&b| {
+            variants
+                .iter()
+                .map(move |&(tag, v)| (format!("{b}-{tag}"), (b, v)))
+        })
+        .collect();
+    in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, v)| {
+        f(b, v)
+    });
 }
 
 /// How long one fdwatch run in a test may take before its watchdog kills it.
@@ -691,13 +827,26 @@ impl Inherited {
 
 /// Waits until the child sleeps in its wait (None), or exits (its status).
 pub fn blocked_or_exited(case: &str, child: &mut Child) -> Option<ExitStatus> {
+    let pid = child.id();
+    waiter_blocked_or_exited(case, child, Some(pid))
+}
+
+/// `blocked_or_exited` where the process that waits is `waiter` (fdwatch under a wrapper,
+/// the wrapper being `child`; None: it ended before it was seen, so `child` ends too).
+pub fn waiter_blocked_or_exited(
+    case: &str,
+    child: &mut Child,
+    waiter: Option<u32>,
+) -> Option<ExitStatus> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(st) = child.try_wait().expect("try_wait") {
             return Some(st);
         }
-        if proc_state(child.id()) == Some('S') {
-            blocked(child.id(), case);
+        if let Some(pid) = waiter
+            && proc_state(pid) == Some('S')
+        {
+            blocked(pid, case);
             return None;
         }
         assert!(Instant::now() < deadline, "{case}: fdwatch never blocked");
@@ -718,13 +867,40 @@ pub fn listen_tcp_for(
     f: impl Fn(&str) -> Fdwatch,
     limit: Duration,
 ) -> (Child, Watchdog, u16) {
+    let ((child, dog), port) = listen_on_free_port(
+        case,
+        |port| {
+            let child = f(&format!("tcp-listen:127.0.0.1:{port}")).spawn();
+            let dog = Watchdog::new(&child, limit, case);
+            (child, dog)
+        },
+        the_child_waits,
+    );
+    (child, dog, port)
+}
+
+/// For `listen_on_free_port`: the child (under its watchdog) is what waits.
+pub fn the_child_waits(started: &mut (Child, Watchdog)) -> (&mut Child, Option<u32>) {
+    let pid = started.0.id();
+    (&mut started.0, Some(pid))
+}
+
+/// The general form of `listen_tcp`: `start(port)` starts a listener on a free loopback
+/// port (whatever it returns: a child and its watchdog, a traced run...), and
+/// `parts(started)` gives the child the test reaps and the pid that blocks in the wait
+/// (`waiter_blocked_or_exited`). Returns once that pid waits; a start that exits naming
+/// EADDRINUSE (another socket took the port first) is retried on another port.
+pub fn listen_on_free_port<T>(
+    case: &str,
+    start: impl Fn(u16) -> T,
+    parts: impl Fn(&mut T) -> (&mut Child, Option<u32>),
+) -> (T, u16) {
     for _ in 0..5 {
         let port = free_port();
-        let child = f(&format!("tcp-listen:127.0.0.1:{port}")).spawn();
-        let dog = Watchdog::new(&child, limit, case);
-        let mut child = child;
-        match blocked_or_exited(case, &mut child) {
-            None => return (child, dog, port),
+        let mut started = start(port);
+        let (child, waiter) = parts(&mut started);
+        match waiter_blocked_or_exited(case, child, waiter) {
+            None => return (started, port),
             Some(st) => {
                 let mut err = String::new();
                 let _ = child
@@ -755,6 +931,31 @@ pub fn blocked(pid: u32, case: &str) {
         panic!(
             "{case}: fdwatch (pid {pid}) never blocked in a wait (busy loop or stuck?); stat {stat:?}"
         );
+    }
+}
+
+/// The child's pid, for kill(2).
+pub fn pid_of(child: &Child) -> Pid {
+    Pid::from_raw(i32::try_from(child.id()).expect("pid"))
+}
+
+/// SIGTERM to the child.
+pub fn sigterm(child: &Child) {
+    kill(pid_of(child), Signal::SIGTERM).expect("kill SIGTERM");
+}
+
+/// The child's exit status once it exits (polled every millisecond), or None when it
+/// still runs after `limit`.
+pub fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return Some(st);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(1));
     }
 }
 
