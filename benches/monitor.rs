@@ -8,7 +8,8 @@
 //! and waits for fdwatch's `data` line: a full round trip through wait, read, format and
 //! a flushed write. Both processes are pinned to one CPU (set FDWATCH_BENCH_CPU=none to
 //! leave them free), so the figure is two context switches plus fdwatch's work.
-//! Prints one JSON line per row, then the ratios.
+//! Prints one JSON line per row, then the ratios. FDWATCH_BIN=PATH measures another
+//! build of fdwatch instead (an A/B comparison in the same run).
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
@@ -99,7 +100,10 @@ fn measure(backend: &'static str, n: usize, limit: u64) -> Option<Row> {
     let writer = layout.wr[a].as_ref().expect("active write end");
     let rd: Vec<i32> = layout.rd.iter().map(|f| f.as_raw_fd()).collect();
     let (lo, hi) = (rd.iter().min()?, rd.iter().max()?);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fdwatch"));
+    // FDWATCH_BIN: another build of fdwatch, for an A/B comparison in the same run.
+    let bin =
+        std::env::var_os("FDWATCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_fdwatch").into());
+    let mut cmd = Command::new(bin);
     cmd.args(["-m", "-b", backend, "--read=text", "--format", "json"])
         .arg(format!("{lo}-{hi}r"))
         .stdin(Stdio::null())

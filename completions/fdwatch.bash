@@ -54,11 +54,11 @@ _fdwatch() {
             fi
             case "${prev}" in
                 --backend)
-                    COMPREPLY=($(compgen -W "select pselect poll ppoll epoll" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "select pselect poll ppoll epoll uring" -- "${cur}"))
                     return 0
                     ;;
                 -b)
-                    COMPREPLY=($(compgen -W "select pselect poll ppoll epoll" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "select pselect poll ppoll epoll uring" -- "${cur}"))
                     return 0
                     ;;
                 --count)
@@ -116,7 +116,7 @@ _fdwatch() {
             fi
             case "${prev}" in
                 --backends)
-                    COMPREPLY=($(compgen -W "none select pselect poll ppoll epoll" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none select pselect poll ppoll epoll uring" -- "${cur}"))
                     return 0
                     ;;
                 --fds)
@@ -236,11 +236,11 @@ _fdwatch() {
             fi
             case "${prev}" in
                 --backend)
-                    COMPREPLY=($(compgen -W "select pselect poll ppoll epoll" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "select pselect poll ppoll epoll uring" -- "${cur}"))
                     return 0
                     ;;
                 -b)
-                    COMPREPLY=($(compgen -W "select pselect poll ppoll epoll" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "select pselect poll ppoll epoll uring" -- "${cur}"))
                     return 0
                     ;;
                 --read)

@@ -28,7 +28,8 @@ complete -c fdwatch -n "__fish_fdwatch_needs_command" -s b -l backend -d 'The mu
 pselect\t''
 poll\t''
 ppoll\t''
-epoll\t''"
+epoll\t''
+uring\t''"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -s c -l count -d 'Stop after N events (the summary is not counted)' -r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l read -d 'Consume data when readable and report it: count (bytes, rate), text (escaped), hex' -r -f -a "count\t'Bytes and rate'
 text\t'The bytes as escaped text'
@@ -74,7 +75,8 @@ select\t''
 pselect\t''
 poll\t''
 ppoll\t''
-epoll\t''"
+epoll\t''
+uring\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l fds -d 'Numbers of watched pipes, comma-separated (select stops at FD_SETSIZE)' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l active -d 'How many of the pipes take turns being written [default: 10, or N where N is smaller]; at most the largest N' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l rounds -d 'Rounds per repeat (default: calibrated so a repeat takes about 150 ms)' -r
@@ -92,7 +94,8 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s b -l backend -
 pselect\t''
 poll\t''
 ppoll\t''
-epoll\t''"
+epoll\t''
+uring\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l read -d 'How data events show the bytes: count (coalesced per --interval), text, hex' -r -f -a "count\t'Bytes and rate'
 text\t'The bytes as escaped text'
 hex\t'Offset, hex and ASCII rows'"

@@ -498,7 +498,8 @@ fn closed_or_served(
 // 1. EINTR on every backend's wait call ---------------------------------------------
 
 /// Every wait syscall fdwatch could use.
-const WAIT_CALLS: &str = "select,pselect6,poll,ppoll,epoll_wait,epoll_pwait,epoll_pwait2";
+const WAIT_CALLS: &str =
+    "select,pselect6,poll,ppoll,epoll_wait,epoll_pwait,epoll_pwait2,io_uring_enter";
 
 /// The Rust runtime's check that fds 0-2 are open, made before main.
 fn runtime_poll(l: &str) -> bool {
@@ -547,6 +548,7 @@ fn eintr(b: &str, monitor: bool, delayed: bool) {
         "pselect" => &["pselect6"],
         "poll" => &["poll"],
         "ppoll" => &["ppoll"],
+        "uring" => &["io_uring_enter"],
         _ => &["epoll_wait", "epoll_pwait", "epoll_pwait2"],
     };
     assert!(

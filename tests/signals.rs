@@ -26,7 +26,7 @@ use nix::sys::signal::{Signal, kill};
 use serde_json::Value;
 
 /// The backends whose wait call takes a signal mask (the others use a self-pipe).
-const MASKED: [&str; 3] = ["pselect", "ppoll", "epoll"];
+const MASKED: [&str; 4] = ["pselect", "ppoll", "epoll", "uring"];
 
 fn test_pid() -> i64 {
     i64::from(std::process::id())

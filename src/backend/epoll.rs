@@ -33,6 +33,7 @@ pub(super) fn info() -> Info {
         caps: Caps {
             mask: SignalMask::Optional,
             modes: true,
+            monitor_edge: Some("each fd with EPOLLET (edge-triggered)"),
             fd_limit: None,
             folds_hangup: false,
         },

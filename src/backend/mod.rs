@@ -8,6 +8,7 @@
 mod epoll;
 mod poll;
 mod select;
+mod uring;
 
 /// Flag decoding for another process's registrations (`fdwatch pid:PID`).
 pub use epoll::registration as epoll_registration;
@@ -30,6 +31,7 @@ pub enum BackendKind {
     Poll,
     Ppoll,
     Epoll,
+    Uring,
 }
 
 /// Whether the wait call takes a signal mask.
@@ -49,6 +51,9 @@ pub struct Caps {
     pub mask: SignalMask,
     /// EPOLLET / EPOLLONESHOT registrations (`--edge`, `--oneshot`).
     pub modes: bool,
+    /// How monitor mode registers edge-triggered, if it does (every new write one
+    /// event; an unread fd cannot make the wait spin), in words for `-v`.
+    pub monitor_edge: Option<&'static str>,
     /// Fds at or above this cannot be watched (select's FD_SETSIZE).
     pub fd_limit: Option<usize>,
     /// Hang-ups and errors show only as "readable"/"writable" (the select family).
@@ -81,6 +86,7 @@ impl BackendKind {
             BackendKind::Poll => poll::info(false),
             BackendKind::Ppoll => poll::info(true),
             BackendKind::Epoll => epoll::info(),
+            BackendKind::Uring => uring::info(),
         }
     }
 
@@ -150,14 +156,23 @@ pub trait Backend {
 
 pub fn new(kind: BackendKind, mode: Mode) -> Result<Box<dyn Backend>> {
     let info = kind.info();
-    if (mode.edge || mode.oneshot) && !info.caps.modes {
-        let flag = if mode.edge { "--edge" } else { "--oneshot" };
-        return Err(crate::error::Error::Usage(format!(
-            "{flag} is an epoll mode; it needs -b epoll (not -b {})",
-            info.name
-        )));
+    let edge_ok = info.caps.modes || info.caps.monitor_edge.is_some();
+    if mode.oneshot && !info.caps.modes || mode.edge && !edge_ok {
+        user_modes(kind, mode.edge, mode.oneshot)?;
     }
     (info.make)(mode)
+}
+
+/// `--edge` and `--oneshot` are epoll's registration modes: a usage error elsewhere.
+pub fn user_modes(kind: BackendKind, edge: bool, oneshot: bool) -> Result<()> {
+    if !(edge || oneshot) || kind.caps().modes {
+        return Ok(());
+    }
+    let flag = if edge { "--edge" } else { "--oneshot" };
+    Err(crate::error::Error::Usage(format!(
+        "{flag} is an epoll mode; it needs -b epoll (not -b {})",
+        kind.name()
+    )))
 }
 
 /// A borrow of a registered fd, for nix calls that take one.

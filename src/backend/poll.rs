@@ -32,6 +32,7 @@ pub(super) fn info(masked: bool) -> Info {
         caps: Caps {
             mask: SignalMask::of(masked),
             modes: false,
+            monitor_edge: None,
             fd_limit: None,
             folds_hangup: false,
         },
@@ -92,7 +93,7 @@ const NAMES: [(u32, &str); 10] = [
 
 /// revents as `POLLIN|POLLHUP`. RDNORM/WRNORM only show when the plain bit is absent,
 /// to keep lines short.
-fn show(revents: u32, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+pub(super) fn show(revents: u32, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
     let mut shown = revents;
     if revents & libc::POLLIN as u32 != 0 {
         shown &= !(libc::POLLRDNORM as u32);

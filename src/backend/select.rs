@@ -35,6 +35,7 @@ pub(super) fn info(masked: bool) -> Info {
         caps: Caps {
             mask: SignalMask::of(masked),
             modes: false,
+            monitor_edge: None,
             fd_limit: Some(FD_SETSIZE),
             folds_hangup: true,
         },

@@ -130,6 +130,16 @@ is still watched for urgent data alone in the main wait, so its urgent byte is s
 when it comes, not at the next re\-check. EINVAL (no urgent byte, or
 SO_OOBINLINE) and EOPNOTSUPP are reported in the event, not as failures.
 \fB\-\-oobinline\fR sets SO_OOBINLINE on the sockets fdwatch opens and marks the offset.
+.SH "IO_URING"
+\fB\-b uring\fR watches each fd with an IORING_OP_POLL_ADD and waits in io_uring_enter
+with IORING_ENTER_EXT_ARG (the signal mask and the timeout in one argument: race\-free,
+as ppoll). Monitor mode uses multishot polls (IORING_POLL_ADD_MULTI, Linux 5.13),
+re\-armed when the kernel ends one: every new write is one event, as with epoll's
+edge\-triggered registrations. One\-shot runs, rechecks and the relay use single\-shot
+polls re\-armed before each wait (level\-triggered). \fBraw\fR is the completion's poll
+mask, or a failed poll's errno (\fB\-EBADF\fR: an \fBinvalid\fR event). Where io_uring
+is unavailable (kernel.io_uring_disabled, seccomp, ENOSYS or EPERM from
+io_uring_setup) it fails at start with status 2, naming \fB\-b epoll\fR.
 .SH "RUNNING OUT OF DESCRIPTORS"
 When \fBaccept\fR (or the relay's connection to TARGET, or a FIFO's reopen) fails with
 EMFILE, ENFILE, ENOBUFS or ENOMEM, fdwatch does not ask again at once (a listener

@@ -29,7 +29,7 @@ const LONG_ABOUT: &str = "\
 Show whether file descriptors are ready, for what, and when.
 
 fdwatch waits on inherited fds and opened paths (pipes, FIFOs, ttys, files, devices) \
-with the multiplexer you pick (select, pselect, poll, ppoll, epoll) and prints each \
+with the multiplexer you pick (select, pselect, poll, ppoll, epoll, io_uring) and prints each \
 ready fd with the normalized conditions (read write urgent hangup rdhup error \
 invalid), the backend's raw flags and timing. It never reads a byte, never changes \
 the flags of an fd it inherited, and never blocks on open.";

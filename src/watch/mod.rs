@@ -76,7 +76,7 @@ impl Config {
     /// Monitor mode with epoll registers edge-triggered (unless --oneshot): every new
     /// write is then one event, and an unconsumed fd cannot make the wait spin.
     fn edge_internally(&self) -> bool {
-        self.monitor && self.backend.caps().modes && !self.oneshot
+        self.monitor && self.backend.caps().monitor_edge.is_some() && !self.oneshot
     }
 }
 
@@ -92,6 +92,7 @@ pub fn run(cfg: &Config) -> Result<u8> {
                 .filter(|s| !cfg.signals.contains(s)),
         );
     }
+    backend::user_modes(cfg.backend, cfg.edge, cfg.oneshot)?;
     let signals = event_loop::block_signals(&caught, &cfg.mask, cfg.backend, cfg.monitor)?;
     let set = WatchSet::open(&cfg.specs)?;
     let mode = Mode {
@@ -366,11 +367,19 @@ fn readable(c: Conditions) -> bool {
 
 impl Client for Watch<'_> {
     fn begin(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        if lp.rep.verbose() && self.cfg.edge_internally() && !self.cfg.edge {
+        if let (true, false, Some(how)) = (
+            lp.rep.verbose() && self.cfg.edge_internally(),
+            self.cfg.edge,
+            self.cfg.backend.caps().monitor_edge,
+        ) {
+            let message = format!(
+                "monitor mode registers {how}, so every new write is one event; raw shows \
+                 what {} returned",
+                lp.backend.call()
+            );
             lp.rep.emit(&Event::Note {
                 fd: None,
-                message: "monitor mode registers each fd with EPOLLET (edge-triggered), so \
-                          every new write is one event; raw shows what epoll_wait returned",
+                message: &message,
             })?;
         }
         for n in &self.set.notes {

@@ -25,7 +25,8 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-pub const BACKENDS: [&str; 5] = ["select", "pselect", "poll", "ppoll", "epoll"];
+/// Every backend: each matrix test runs on all of them (uring included, issue 18).
+pub const BACKENDS: [&str; 6] = ["select", "pselect", "poll", "ppoll", "epoll", "uring"];
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_fdwatch")
@@ -430,12 +431,13 @@ pub fn num(case: &str, v: &Value, field: &str) -> f64 {
 /// Waits until `pid` sleeps inside a multiplexer call (read from /proc/PID/syscall),
 /// so a test can act "while fdwatch is blocked" without guessing with sleeps.
 pub fn wait_blocked(pid: u32) {
-    // select, poll, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2.
+    // select, poll, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2, io_uring_enter.
     #[cfg(target_arch = "x86_64")]
-    const WAITS: &[&str] = &["23", "7", "232", "270", "271", "281", "441"];
-    // aarch64 has only the p-variants: pselect6, ppoll, epoll_pwait, epoll_pwait2.
+    const WAITS: &[&str] = &["23", "7", "232", "270", "271", "281", "441", "426"];
+    // aarch64 has only the p-variants: pselect6, ppoll, epoll_pwait, epoll_pwait2, and
+    // io_uring_enter.
     #[cfg(not(target_arch = "x86_64"))]
-    const WAITS: &[&str] = &["72", "73", "22", "441"];
+    const WAITS: &[&str] = &["72", "73", "22", "441", "426"];
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let sc = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
@@ -468,7 +470,8 @@ pub fn stderr(out: &Output) -> String {
 /// it to synchronize. The signal goes through a pidfd, a handle to that exact process, so
 /// a reaped child's reused pid is never signalled.
 pub struct Watchdog {
-    pidfd: Arc<OwnedFd>,
+    /// None when the process had already ended (nothing to guard).
+    pidfd: Option<Arc<OwnedFd>>,
     /// Closing this write end wakes the watchdog thread and ends it.
     disarm: Option<OwnedFd>,
     thread: Option<JoinHandle<()>>,
@@ -486,6 +489,14 @@ impl Watchdog {
         let pid = libc::pid_t::try_from(pid).expect("pid");
         // SAFETY: pidfd_open(pid, 0) returns a new close-on-exec fd or -1.
         let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if raw < 0 && Errno::last() == Errno::ESRCH {
+            // Gone (and reaped by its parent) before the guard was set: a quick end.
+            return Watchdog {
+                pidfd: None,
+                disarm: None,
+                thread: None,
+            };
+        }
         assert!(raw >= 0, "{label}: pidfd_open({pid}): {}", Errno::last());
         // SAFETY: a fresh fd that nothing else owns.
         let pidfd = Arc::new(unsafe { OwnedFd::from_raw_fd(RawFd::try_from(raw).expect("fd")) });
@@ -521,7 +532,7 @@ impl Watchdog {
             })
         };
         Watchdog {
-            pidfd,
+            pidfd: Some(pidfd),
             disarm: Some(disarm),
             thread: Some(thread),
         }
@@ -530,7 +541,10 @@ impl Watchdog {
     /// Sends `sig` to the guarded process, through its pidfd (a process that already
     /// ended is left alone).
     pub fn signal(&self, sig: libc::c_int) {
-        let r = pidfd_signal(self.pidfd.as_fd(), sig);
+        let Some(pidfd) = &self.pidfd else {
+            return;
+        };
+        let r = pidfd_signal(pidfd.as_fd(), sig);
         assert!(
             r.is_ok() || r == Err(Errno::ESRCH),
             "pidfd_send_signal({sig}): {r:?}"
@@ -540,8 +554,8 @@ impl Watchdog {
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        if thread::panicking() {
-            let _ = pidfd_signal(self.pidfd.as_fd(), libc::SIGKILL);
+        if let (true, Some(pidfd)) = (thread::panicking(), &self.pidfd) {
+            let _ = pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
         }
         drop(self.disarm.take());
         if let Some(t) = self.thread.take() {

@@ -1,0 +1,215 @@
+//! `-b uring` (issue 18) beyond the matrix every backend runs (common::BACKENDS has
+//! uring, so readiness, FIFOs, ptys, sockets, urgent data, signals, faults and the
+//! relay all run on it): a refused io_uring setup, the raw result, epoll's modes
+//! refused, many FIFO writers without a spin, and bench rows.
+
+mod common;
+use common::*;
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::fcntl::OFlag;
+
+/// Where io_uring cannot be set up (a seccomp filter, kernel.io_uring_disabled, an
+/// old kernel), `-b uring` fails at once: exit 2, one line naming why and `-b epoll`.
+#[test]
+fn a_refused_setup_is_one_line_naming_epoll() {
+    assert!(
+        std::process::Command::new("strace")
+            .arg("-V")
+            .output()
+            .is_ok(),
+        "strace is needed (.ci/run installs it)"
+    );
+    for errno in ["EPERM", "ENOSYS"] {
+        let case = format!("io_uring_setup fails with {errno}");
+        let f = Fdwatch::new(["-b", "uring", "0", "0r"]).under(
+            "strace",
+            [
+                "-f",
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=io_uring_setup",
+                "-e",
+                &format!("inject=io_uring_setup:error={errno}"),
+            ],
+        );
+        let out = run(&case, f);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{case}: {err}");
+        assert_eq!(err.lines().count(), 1, "{case}: one line: {err:?}");
+        assert!(
+            err.contains("-b epoll") && err.contains(errno),
+            "{case}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{case}: {err}");
+        assert!(out.stdout.is_empty(), "{case}: {out:?}");
+    }
+    // Another backend is not affected by the same filter.
+    let out = run(
+        "epoll under the same filter",
+        Fdwatch::new(["-b", "epoll", "0", "0r"]).under(
+            "strace",
+            [
+                "-f",
+                "-qq",
+                "-o",
+                "/dev/null",
+                "-e",
+                "inject=io_uring_setup:error=EPERM",
+            ],
+        ),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// `raw` is the completion's poll mask in POLL* names, and a poll that failed shows
+/// its errno: an O_PATH fd has no file to poll (EBADF), an `invalid` event as POLLNVAL
+/// is for poll.
+#[test]
+fn raw_is_the_completions_mask_or_errno() {
+    let (r, w) = pipe();
+    write(&w, b"abc");
+    drop(w);
+    let out = run(
+        "a pipe with data, writer gone",
+        Fdwatch::new(["-b", "uring", "--format", "json", "0", "3r"]).fd(r.as_fd(), 3),
+    );
+    let evs = events(&out.stdout);
+    let ready = of_kind(&evs, "ready");
+    assert_eq!(ready.len(), 1, "{evs:?}");
+    assert_eq!(ready[0]["raw"], "POLLIN|POLLHUP", "{evs:?}");
+    assert_eq!(ready[0]["backend"], "uring", "{evs:?}");
+
+    let dir = TempDir::new();
+    let p = dir.path("f");
+    std::fs::write(&p, b"x").expect("write");
+    let path_fd = open(&p, OFlag::O_PATH);
+    let out = run(
+        "an O_PATH fd",
+        Fdwatch::new(["-b", "uring", "--format", "json", "0", "3r"]).fd(path_fd.as_fd(), 3),
+    );
+    let evs = events(&out.stdout);
+    let ready = of_kind(&evs, "ready");
+    assert_eq!(ready.len(), 1, "{evs:?}");
+    assert_eq!(words(ready[0]), ["invalid"], "{evs:?}");
+    assert_eq!(ready[0]["raw"], "-EBADF", "{evs:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "an invalid fd counts as reported"
+    );
+}
+
+#[test]
+fn epoll_modes_are_refused() {
+    for flag in ["--edge", "--oneshot"] {
+        let out = run(flag, Fdwatch::new(["-b", "uring", flag, "0", "0r"]));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {err}");
+        assert!(
+            err.contains(flag) && err.contains("-b epoll"),
+            "{flag}: {err}"
+        );
+    }
+}
+
+/// Monitor mode (multishot polls) on a FIFO path, 100 writers one after the other:
+/// every byte and every hang-up is seen, the read end reopened each time, and the
+/// run then sleeps (no spin on the multishot re-arms).
+#[test]
+fn a_hundred_fifo_writers_every_byte_and_no_spin() {
+    let case = "uring -m on a FIFO, 100 writer cycles";
+    let dir = TempDir::new();
+    let fifo = dir.fifo("jobs");
+    let path = fifo.display().to_string();
+    let (mut child, _dog) = spawn(
+        case,
+        Fdwatch::new([
+            "-b",
+            "uring",
+            "-m",
+            "--read=text",
+            "--format",
+            "json",
+            "-",
+            &path,
+        ]),
+    );
+    let mut evs = EventStream::new(&mut child, case);
+    blocked(child.id(), case);
+    for i in 0..100u32 {
+        let w = fifo_writer(&fifo, case);
+        write(&w, format!("job {i}\n").as_bytes());
+        drop(w);
+        // The hang-up (and its reopen) before the next writer.
+        evs.until("the writer's hang-up", |e| {
+            e["event"] == "hangup" && e["action"] == "reopen"
+        });
+    }
+    let text: String = of_kind(evs.seen(), "data")
+        .iter()
+        .map(|e| e["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let want: String = (0..100).map(|i| format!("job {i}\\n")).collect();
+    assert_eq!(text, want, "{case}: every byte, in order");
+    assert_eq!(
+        of_kind(evs.seen(), "hangup").len(),
+        100,
+        "{case}: every hang-up"
+    );
+    // Idle now: under 10 % of a CPU over half a second.
+    blocked(child.id(), case);
+    let ticks = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let f: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |x| x.1)
+            .split_whitespace()
+            .collect();
+        f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let before = ticks(child.id());
+    std::thread::sleep(Duration::from_millis(500));
+    let used = ticks(child.id()) - before;
+    // 100 ticks a second: 10 % of 0.5 s is 5 ticks.
+    assert!(used < 5, "{case}: {used} clock ticks in 0.5 s while idle");
+    sigterm(&child);
+    let st = child.wait().expect("wait");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&st),
+        Some(15),
+        "{case}: {st}"
+    );
+}
+
+#[test]
+fn bench_has_uring_rows() {
+    let out = run(
+        "bench --backends uring,epoll",
+        Fdwatch::new([
+            "bench",
+            "--backends",
+            "uring,epoll",
+            "--fds",
+            "10,100",
+            "--rounds",
+            "50",
+            "--repeats",
+            "1",
+            "--format",
+            "json",
+        ]),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = events(&out.stdout);
+    let uring: Vec<_> = rows.iter().filter(|r| r["backend"] == "uring").collect();
+    assert_eq!(uring.len(), 2, "{rows:?}");
+    for r in uring {
+        assert!(r["ns_per_event"].as_f64().is_some_and(|n| n > 0.0), "{r}");
+    }
+}
