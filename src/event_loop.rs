@@ -70,19 +70,10 @@ pub trait Client {
     fn on_idle(&mut self, lp: &mut EventLoop<'_>, idle: Duration) -> Result<()>;
 }
 
-/// Blocks `caught` and `masked` and installs the handlers; call first, before any fd
-/// is opened or thread exists. `ends_run`: SIGINT/SIGTERM/SIGHUP among `caught` end it.
-pub fn block_signals(
-    caught: &[i32],
-    masked: &[i32],
-    kind: BackendKind,
-    ends_run: bool,
-) -> Result<Option<Signals>> {
-    let signals = Signals::setup(caught, masked, kind.takes_mask())?;
-    if let (true, Some(s)) = (ends_run, &signals) {
-        s.ending(&signals::TERMINATING);
-    }
-    Ok(signals)
+/// Blocks `caught` and `masked`: call first, before any fd is opened or thread exists.
+/// The handlers are installed by `EventLoop::new`, after the run's own fds are open.
+pub fn block_signals(caught: &[i32], masked: &[i32]) -> Result<Option<signals::Blocked>> {
+    Signals::block(caught, masked)
 }
 
 pub struct EventLoop<'a> {
@@ -106,22 +97,29 @@ pub struct EventLoop<'a> {
 }
 
 impl<'a> EventLoop<'a> {
+    /// The loop over `backend`, arming the signals blocked at the start: `ends_run`
+    /// makes SIGINT, SIGTERM and SIGHUP (caught then) end the run.
     pub fn new(
         backend: Box<dyn Backend>,
         kind: BackendKind,
-        signals: Option<Signals>,
+        blocked: Option<signals::Blocked>,
+        ends_run: bool,
         rep: Reporter<'a>,
         timing: Timing,
-    ) -> EventLoop<'a> {
+    ) -> Result<EventLoop<'a>> {
+        let ending: &[i32] = if ends_run { &signals::TERMINATING } else { &[] };
+        let signals = blocked
+            .map(|b| b.arm(kind.takes_mask(), ending))
+            .transpose()?;
         let start = rep.start;
         let deadline = match timing {
             Timing::Once(t) => Deadline::new(t, start),
             Timing::Idle(_) => Deadline::new(Timeout::Forever, start),
         };
-        EventLoop {
+        Ok(EventLoop {
             backend,
             kind,
-            ends_run: signals::ending_any(),
+            ends_run,
             signals,
             rep,
             timing,
@@ -132,7 +130,7 @@ impl<'a> EventLoop<'a> {
             stop: None,
             waits: 0,
             blocked: Duration::ZERO,
-        }
+        })
     }
 
     /// The idle timeout counts the client's `activity` calls, not events (the relay:

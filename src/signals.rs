@@ -88,11 +88,6 @@ static ENDED_BY: AtomicI32 = AtomicI32::new(0);
 /// The caught signals, which a wait outside the main loop must let in.
 static CAUGHT: OnceLock<Vec<i32>> = OnceLock::new();
 
-/// Whether some signal was marked as ending the run (`Signals::ending`).
-pub fn ending_any() -> bool {
-    ENDING.load(Ordering::Relaxed) != 0
-}
-
 /// The run-ending signal caught so far, if any.
 pub fn ended_by() -> Option<i32> {
     match ENDED_BY.load(Ordering::Relaxed) {
@@ -150,46 +145,38 @@ pub struct Signals {
     masked: Vec<i32>,
 }
 
-/// `base` with `add` added and `del` removed; by number, since real-time signals have
-/// no nix `Signal`.
-fn edited(base: &SigSet, add: &[i32], del: &[i32]) -> SigSet {
-    let mut raw: libc::sigset_t = *base.as_ref();
-    // SAFETY: `raw` is a valid sigset; the numbers were checked by parse_list (or are
-    // the constants of TERMINATING).
-    unsafe {
-        for &n in add {
-            libc::sigaddset(&mut raw, n);
-        }
-        for &n in del {
-            libc::sigdelset(&mut raw, n);
-        }
-        SigSet::from_sigset_t_unchecked(raw)
-    }
+/// Signals blocked at the start, not yet armed (`Signals::block`).
+pub struct Blocked {
+    caught: Vec<i32>,
+    masked: Vec<i32>,
+    /// The mask before: what the wait restores around the caught ones.
+    old: SigSet,
 }
 
-fn set_of(sigs: &[i32]) -> SigSet {
-    edited(&SigSet::empty(), sigs, &[])
-}
-
-impl Signals {
-    /// Blocks `caught` and `masked`, installs the handlers, and prepares the wait mask.
-    /// Call before any thread exists: the mask is per thread.
-    pub fn setup(caught: &[i32], masked: &[i32], with_mask: bool) -> Result<Option<Signals>> {
-        if caught.is_empty() && masked.is_empty() {
-            return Ok(None);
-        }
-        let _ = CAUGHT.set(caught.to_vec());
+impl Blocked {
+    /// Installs the handlers and their self-pipe, once the run's own fds are open (so
+    /// those get the lowest numbers, as in the book's programs), and prepares the wait
+    /// mask (`with_mask`: pselect, ppoll, epoll_pwait, io_uring) or unblocks the caught
+    /// signals for the self-pipe. `ending`: the caught signals that end the run.
+    pub fn arm(self, with_mask: bool, ending: &[i32]) -> Result<Signals> {
+        let Blocked {
+            caught,
+            masked,
+            old,
+        } = self;
+        let _ = CAUGHT.set(caught.clone());
+        let bits = ending
+            .iter()
+            .filter(|&&n| (0..64).contains(&n) && caught.contains(&n))
+            .fold(0u64, |b, &n| b | 1 << n);
+        ENDING.store(bits, Ordering::Relaxed);
         let sys = |call, e| Error::sys("signals", call, e);
-        let mut old = SigSet::empty();
-        let all: Vec<i32> = caught.iter().chain(masked).copied().collect();
-        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set_of(&all)), Some(&mut old))
-            .map_err(|e| sys("pthread_sigmask", e))?;
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
             .map_err(|e| sys("pipe2", e))?;
         // Room for a storm: 1 MiB holds 87,000 records; failure leaves 64 KiB.
         let _ = fcntl(&write, FcntlArg::F_SETPIPE_SZ(1 << 20));
         let wfd: RawFd = write.as_raw_fd();
-        for &sig in caught {
+        for &sig in &caught {
             let handler = move |info: &libc::siginfo_t| {
                 let signo = info.si_signo;
                 // Atomics are async-signal-safe; the first ending signal is kept.
@@ -214,31 +201,63 @@ impl Signals {
         }
         let wait_mask = if with_mask {
             // The caller's mask, minus what is caught, plus what stays masked.
-            Some(edited(&old, masked, caught))
+            Some(edited(&old, &masked, &caught))
         } else {
             // No mask in the call: deliver now, to the self-pipe in the watch set.
-            pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set_of(caught)), None)
+            pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set_of(&caught)), None)
                 .map_err(|e| sys("pthread_sigmask", e))?;
             None
         };
-        Ok(Some(Signals {
+        Ok(Signals {
             read,
             _write: write,
             wait_mask,
+            masked,
+        })
+    }
+}
+
+/// `base` with `add` added and `del` removed; by number, since real-time signals have
+/// no nix `Signal`.
+fn edited(base: &SigSet, add: &[i32], del: &[i32]) -> SigSet {
+    let mut raw: libc::sigset_t = *base.as_ref();
+    // SAFETY: `raw` is a valid sigset; the numbers were checked by parse_list (or are
+    // the constants of TERMINATING).
+    unsafe {
+        for &n in add {
+            libc::sigaddset(&mut raw, n);
+        }
+        for &n in del {
+            libc::sigdelset(&mut raw, n);
+        }
+        SigSet::from_sigset_t_unchecked(raw)
+    }
+}
+
+fn set_of(sigs: &[i32]) -> SigSet {
+    edited(&SigSet::empty(), sigs, &[])
+}
+
+impl Signals {
+    /// Blocks `caught` and `masked`, installs the handlers, and prepares the wait mask.
+    /// Call before any thread exists: the mask is per thread.
+    /// Blocks `caught` and `masked`: the first thing a run does, before any fd is
+    /// opened or thread exists (the mask is per thread). A signal that comes now stays
+    /// pending until the handlers are armed and the wait lets it in.
+    pub fn block(caught: &[i32], masked: &[i32]) -> Result<Option<Blocked>> {
+        if caught.is_empty() && masked.is_empty() {
+            return Ok(None);
+        }
+        let mut old = SigSet::empty();
+        let all: Vec<i32> = caught.iter().chain(masked).copied().collect();
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set_of(&all)), Some(&mut old))
+            .map_err(|e| Error::sys("signals", "pthread_sigmask", e))?;
+        Ok(Some(Blocked {
+            caught: caught.to_vec(),
             masked: masked.to_vec(),
+            old,
         }))
     }
-
-    /// Marks `sigs` as ending the run (monitor mode, the relay): once one is caught,
-    /// `ended_by` says so, and a wait for a full stdout gives up soon after.
-    pub fn ending(&self, sigs: &[i32]) {
-        let bits = sigs
-            .iter()
-            .filter(|&&n| (0..64).contains(&n))
-            .fold(0u64, |b, &n| b | 1 << n);
-        ENDING.store(bits, Ordering::Relaxed);
-    }
-
     /// The self-pipe's read end, for the watch set (select, poll).
     pub fn read_fd(&self) -> RawFd {
         self.read.as_raw_fd()

@@ -132,15 +132,22 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         }
         other => other.clone(),
     };
-    let signals = event_loop::block_signals(&signals::TERMINATING, &[], cfg.backend, true)?;
+    let signals = event_loop::block_signals(&signals::TERMINATING, &[])?;
     let listening = net::listen(&listen, &format!("relay LISTEN '{}'", cfg.listen))?;
     let mut backend = backend::new(cfg.backend, Mode::default())?;
     for (i, l) in listening.fds.iter().enumerate() {
         backend.add(l.as_raw_fd(), LISTENERS - i, Interest::READ)?;
     }
     let start = rep.start;
-    let mut lp = EventLoop::new(backend, cfg.backend, signals, rep, Timing::Idle(cfg.idle))
-        .idle_by_activity(0);
+    let mut lp = EventLoop::new(
+        backend,
+        cfg.backend,
+        signals,
+        true,
+        rep,
+        Timing::Idle(cfg.idle),
+    )?
+    .idle_by_activity(0);
     let mut relay = Relay {
         cfg,
         target: target.to_string(),

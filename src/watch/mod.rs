@@ -93,7 +93,7 @@ pub fn run(cfg: &Config) -> Result<u8> {
         );
     }
     backend::user_modes(cfg.backend, cfg.edge, cfg.oneshot)?;
-    let signals = event_loop::block_signals(&caught, &cfg.mask, cfg.backend, cfg.monitor)?;
+    let signals = event_loop::block_signals(&caught, &cfg.mask)?;
     let set = WatchSet::open(&cfg.specs)?;
     let mode = Mode {
         edge: cfg.edge || cfg.edge_internally(),
@@ -106,7 +106,14 @@ pub fn run(cfg: &Config) -> Result<u8> {
         (true, Timeout::Forever) => Timing::Idle(None),
         (true, Timeout::After(d)) => Timing::Idle(Some(d)),
     };
-    let mut lp = EventLoop::new(main, cfg.backend, signals, cfg.reporter(start), timing);
+    let mut lp = EventLoop::new(
+        main,
+        cfg.backend,
+        signals,
+        cfg.monitor,
+        cfg.reporter(start),
+        timing,
+    )?;
     let mut w = Watch::new(cfg, set, recheck, start);
     for t in 0..w.set.fds.len() {
         w.register(&mut lp, t)?;
