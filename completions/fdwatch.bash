@@ -47,7 +47,7 @@ _fdwatch() {
 
     case "${cmd}" in
         fdwatch)
-            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --count --read --read-size --peek --tee --oobinline --once --interval --signals --mask --format --time --color --quiet --verbose --help --version send bench relay help"
+            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --until --count --read --read-size --peek --tee --oobinline --once --interval --signals --mask --format --time --color --quiet --verbose --help --version send bench relay help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -59,6 +59,10 @@ _fdwatch() {
                     ;;
                 -b)
                     COMPREPLY=($(compgen -W "select pselect poll ppoll epoll uring" -- "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -W "read write urgent hangup rdhup error eof signal accept" -- "${cur}"))
                     return 0
                     ;;
                 --count)
@@ -90,7 +94,7 @@ _fdwatch() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json tlpi" -- "${cur}"))
                     return 0
                     ;;
                 --time)
@@ -144,7 +148,7 @@ _fdwatch() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json tlpi" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -268,7 +272,7 @@ _fdwatch() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json tlpi" -- "${cur}"))
                     return 0
                     ;;
                 --time)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_fdwatch_global_optspecs
-    string join \n b/backend= edge oneshot m/monitor c/count= read= read-size= peek tee oobinline once interval= signals= mask= format= time= color= q/quiet v/verbose h/help V/version
+    string join \n b/backend= edge oneshot m/monitor until= c/count= read= read-size= peek tee oobinline once interval= signals= mask= format= time= color= q/quiet v/verbose h/help V/version
 end
 
 function __fish_fdwatch_needs_command
@@ -30,6 +30,15 @@ poll\t''
 ppoll\t''
 epoll\t''
 uring\t''"
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l until -d 'With -m: end at the first event matching one of these (read, write, urgent, hangup, rdhup, error, eof, signal, accept); the exit status says which (10 read, 11 write, 12 urgent, 13 hangup, 14 rdhup, 15 error, 16 eof, 17 signal, 18 accept)' -r -f -a "read\t''
+write\t''
+urgent\t''
+hangup\t''
+rdhup\t''
+error\t''
+eof\t''
+signal\t''
+accept\t''"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -s c -l count -d 'Stop after N events (the summary is not counted)' -r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l read -d 'Consume data when readable and report it: count (bytes, rate), text (escaped), hex' -r -f -a "count\t'Bytes and rate'
 text\t'The bytes as escaped text'
@@ -39,7 +48,8 @@ complete -c fdwatch -n "__fish_fdwatch_needs_command" -l interval -d 'How often 
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l signals -d 'Signals to catch and report as events (USR1,USR2,CHLD, numbers, RTMIN+N); with pselect, ppoll and epoll they are unblocked only inside the wait' -r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l mask -d 'Signals kept blocked through the wait; reported at exit if pending (then discarded)' -r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l format -d 'Output format: aligned text, or JSON Lines (one object per event)' -r -f -a "text\t''
-json\t''"
+json\t''
+tlpi\t'The book\'s programs\' output (t_select, poll_pipes, epoll_input): watch mode only'"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l time -d 'Timestamp style in text output (JSON always has "t", seconds since start)' -r -f -a "elapsed\t'Seconds since start'
 delta\t'Seconds since the previous event'
 wall\t'Local wall-clock time'
@@ -84,7 +94,8 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l repeats -d 'Ti
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l timeout -d 'Wait timeout in ms: -1 blocks (as the C reference), 0 only polls' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l cpu -d 'Pin fdwatch and its helper processes to this CPU' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l format -d 'Output format: text (table and bar chart) or json (one object per row)' -r -f -a "text\t''
-json\t''"
+json\t''
+tlpi\t'The book\'s programs\' output (t_select, poll_pipes, epoll_input): watch mode only'"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l color -d 'When to colour the text output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -104,7 +115,8 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l idle -d 'Stop 
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l interval -d 'How often --read=count reports the bytes of a busy direction' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l buffer -d 'Most bytes buffered per direction of each connection: buffers start at 64 KiB and grow only while a fast side fills them; memory stays bounded by this' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l format -d 'Output format: text or json (JSON Lines)' -r -f -a "text\t''
-json\t''"
+json\t''
+tlpi\t'The book\'s programs\' output (t_select, poll_pipes, epoll_input): watch mode only'"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l time -d 'Timestamp style in text' -r -f -a "elapsed\t'Seconds since start'
 delta\t'Seconds since the previous event'
 wall\t'Local wall-clock time'

@@ -96,6 +96,16 @@ pub enum Event<'a> {
     },
     /// `-v`: how fdwatch is watching something.
     Note { fd: Option<RawFd>, message: &'a str },
+    /// `-v`, at the start: one per watched fd, what it is and what is asked of it, so
+    /// an fd that never becomes ready is still described.
+    Watching {
+        fd: RawFd,
+        what: &'a str,
+        kind: &'static str,
+        want: crate::readiness::Interest,
+        /// The path it was opened from, as given (None: inherited, a socket...).
+        path: Option<&'a str>,
+    },
     /// The end of a run.
     Summary(&'a Summary),
     /// `fdwatch pid:PID`: what one thread of that process is blocked in.
@@ -107,9 +117,14 @@ pub enum Event<'a> {
 impl Event<'_> {
     /// Whether `--count` counts it: diagnostics (`-v`) and the summary do not.
     pub fn counts(&self) -> bool {
-        !matches!(
+        !self.diagnostic() && !matches!(self, Event::Summary(_))
+    }
+
+    /// Printed with `-v` only (unless a printer asks for them: `--format tlpi`).
+    pub fn diagnostic(&self) -> bool {
+        matches!(
             self,
-            Event::Wait { .. } | Event::Note { .. } | Event::Summary(_)
+            Event::Wait { .. } | Event::Note { .. } | Event::Watching { .. }
         )
     }
 }
@@ -119,6 +134,66 @@ impl Event<'_> {
     /// urgent byte consumed with MSG_OOB): printed even once `--count` was reached.
     pub fn owed(&self) -> bool {
         matches!(self, Event::Urgent(u) if u.byte.is_some() && !u.peek)
+    }
+}
+
+/// `--until COND`: the event that ends a monitor run, each with its own exit status
+/// (disjoint from 0, 1, 2 and 128+N, so a script can tell which one came).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Until {
+    Read,
+    Write,
+    Urgent,
+    Hangup,
+    Rdhup,
+    Error,
+    Eof,
+    Signal,
+    Accept,
+}
+
+impl Until {
+    /// The exit status when this condition ended the run.
+    pub fn status(self) -> u8 {
+        10 + self as u8
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Until::Read => "read",
+            Until::Write => "write",
+            Until::Urgent => "urgent",
+            Until::Hangup => "hangup",
+            Until::Rdhup => "rdhup",
+            Until::Error => "error",
+            Until::Eof => "eof",
+            Until::Signal => "signal",
+            Until::Accept => "accept",
+        }
+    }
+
+    /// Whether `ev` is this condition: a `ready` event with the word, or the event of
+    /// that name (an urgent byte, a hang-up, an error, end of file, a signal, an accept).
+    pub fn matches(self, ev: &Event<'_>) -> bool {
+        let word = match self {
+            Until::Read => Conditions::READ,
+            Until::Write => Conditions::WRITE,
+            Until::Urgent => Conditions::URGENT,
+            Until::Hangup => Conditions::HANGUP,
+            Until::Rdhup => Conditions::RDHUP,
+            Until::Error => Conditions::ERROR,
+            Until::Eof | Until::Signal | Until::Accept => Conditions::empty(),
+        };
+        match ev {
+            Event::Ready { cond, .. } => !word.is_empty() && cond.contains(word),
+            Event::Urgent(u) => self == Until::Urgent && u.byte.is_some(),
+            Event::Hangup { .. } => self == Until::Hangup,
+            Event::Error { .. } => self == Until::Error,
+            Event::Eof { .. } => self == Until::Eof,
+            Event::Signal { pending, .. } => self == Until::Signal && !pending,
+            Event::Accept { .. } => self == Until::Accept,
+            _ => false,
+        }
     }
 }
 

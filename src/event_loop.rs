@@ -42,6 +42,8 @@ pub enum End {
     Idle,
     /// A run-ending signal (SIGINT, SIGTERM, SIGHUP).
     Signal(i32),
+    /// `--until`: this condition came.
+    Until(crate::event::Until),
 }
 
 /// What a loop's client does with what the loop sees.
@@ -193,6 +195,9 @@ impl<'a> EventLoop<'a> {
         self.rep.flush()?;
         let mut ready: Vec<Readiness> = Vec::with_capacity(64);
         loop {
+            if let Some(u) = self.rep.hit() {
+                self.stop(End::Until(u));
+            }
             if self.rep.limit_reached() || (self.monitor() && client.done()) {
                 self.stop(End::Done);
             }
@@ -299,6 +304,7 @@ impl<'a> EventLoop<'a> {
                 128u8.saturating_add(n as u8)
             }
             End::Done | End::Found => 0,
+            End::Until(u) => u.status(),
             End::Timeout => 1,
             End::Idle => self.idle_status,
         }

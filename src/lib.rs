@@ -46,6 +46,9 @@ pub fn run(args: &cli::Args) -> u8 {
             .config()
             .map_err(error::Error::Usage)
             .and_then(|c| bench::run(&c)),
+        Some(cli::Sub::Relay(r)) if r.format == output::Format::Tlpi => {
+            Err(error::Error::Usage(output::tlpi::refused("fdwatch relay")))
+        }
         Some(cli::Sub::Relay(r)) => {
             let start = std::time::Instant::now();
             let rep = report::Reporter::new(r.output().printer(), start, None, false);

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{Event, Until};
 use crate::output::Printer;
 
 pub struct Reporter<'w> {
@@ -13,6 +13,9 @@ pub struct Reporter<'w> {
     pub events: u64,
     limit: Option<u64>,
     verbose: bool,
+    /// `--until`: the conditions that end the run, and the one that did.
+    until: Vec<Until>,
+    hit: Option<Until>,
 }
 
 impl<'w> Reporter<'w> {
@@ -28,13 +31,27 @@ impl<'w> Reporter<'w> {
             events: 0,
             limit,
             verbose,
+            until: Vec::new(),
+            hit: None,
         }
+    }
+
+    /// `--until`: the first event matching one of `conds` ends the run (later ones
+    /// are printed no more, as past `--count`).
+    pub fn until(mut self, conds: &[Until]) -> Self {
+        self.until = conds.to_vec();
+        self
+    }
+
+    /// The `--until` condition that came, if one did.
+    pub fn hit(&self) -> Option<Until> {
+        self.hit
     }
 
     /// Prints one event. Diagnostics (`wait`, `note`) need `-v`; once `--count` events
     /// were printed, only the summary still is.
     pub fn emit(&mut self, ev: &Event<'_>) -> Result<()> {
-        if !self.verbose && matches!(ev, Event::Wait { .. } | Event::Note { .. }) {
+        if ev.diagnostic() && !self.verbose && !self.out.wants_diagnostics() {
             return Ok(());
         }
         if ev.counts() {
@@ -44,6 +61,12 @@ impl<'w> Reporter<'w> {
                 return Ok(());
             }
             self.events += 1;
+            if self.hit.is_none()
+                && let Some(&u) = self.until.iter().find(|u| u.matches(ev))
+            {
+                self.hit = Some(u);
+                self.limit = Some(self.events);
+            }
         }
         self.out
             .event(self.start.elapsed(), ev)

@@ -70,6 +70,43 @@ comm, state, call, nr, wchan, timeout_ms, epfd, note, fds: fd, want, flags, what
 ready, queued, error); \fBwait\fR and \fBnote\fR
 (with \fB\-v\fR); \fBsummary\fR (backend, waits, events, ready_fds, blocked, timeout,
 left, elapsed, bytes per fd). \fBt\fR is seconds since start.
+.SH "THE BOOK'S OUTPUT (\-\-format tlpi)"
+Prints what TLPI's programs of chapter 63 print for the same run:
+.TP
+\fB\-b select\fR or \fB\-b pselect\fR, one\-shot: t_select
+\fBready = N\fR; a \fBFD: rw\fR line per fd below nfds (\fBr\fR, \fBw\fR, both or none);
+\fBtimeout after select(): S.mmm\fR, the time left as select writes it back, when a
+TIMEOUT was given.
+.TP
+\fB\-b poll\fR or \fB\-b ppoll\fR, one\-shot: poll_pipes
+\fBpoll() returned: N\fR, then \fBReadable: %3d\fR for each fd with POLLIN.
+.TP
+\fB\-b epoll \-m \-\-read\fR: epoll_input
+\fBOpened "PATH" on fd N\fR per path; per wait \fBAbout to epoll_wait()\fR and
+\fBReady: N\fR; per fd \fB  fd=N; events: \fR with \fBEPOLLIN \fR, \fBEPOLLHUP \fR,
+\fBEPOLLERR \fR as set, then \fB    read N bytes: DATA\fR when EPOLLIN is set, or
+\fB    closing fd N\fR on a hang\-up or error; \fBAll file descriptors closed; bye\fR.
+The run behaves as the program: the epoll instance is created first, registrations
+are level\-triggered, each readiness reads once (at most 1000 bytes), and a hung\-up
+fd is closed, not reopened. Control bytes in the data other than newline and tab stay
+escaped.
+.PP
+Any other combination has no program in the book: exit 2, one line naming these.
+.SH "FD KINDS"
+Besides files, FIFOs, ttys, devices and sockets (by family and type: tcp, udp, unix
+with a path or an @abstract name, netlink, packet), descriptions name the kinds from
+/proc/self/fdinfo: \fBeventfd\fR (its counter), \fBtimerfd\fR (clock, interval, time to
+expiry), \fBsignalfd\fR (its signals; it is ready by the pending signals of the process
+that polls it, fdwatch), \fBinotify\fR and \fBfanotify\fR (their watches), \fBepoll\fR
+(each target fd with its mask), \fBpidfd\fR (the pid), \fBio_uring\fR,
+\fBuserfaultfd\fR and \fBmemfd\fR (its name). With \fB\-v\fR a \fBwatching\fR event per
+fd at the start gives its description.
+.SH "ENDING AT AN EVENT (\-\-until)"
+\fB\-\-until COND[,COND...]\fR ends a monitor run at the first event matching one of:
+\fBread write urgent hangup rdhup error\fR (a ready event with that word; also an
+urgent byte, a hangup event, an error event), \fBeof\fR, \fBsignal\fR, \fBaccept\fR.
+Exit status: 10 read, 11 write, 12 urgent, 13 hangup, 14 rdhup, 15 error, 16 eof, 17
+signal, 18 accept. A condition the specs cannot give is a usage error.
 .SH "NAMES AND TEXT"
 File names, socket paths, peer addresses, process names and \fB\-\-read=text\fR data
 come from other people and reach your terminal, so they are printed escaped, in text
@@ -188,6 +225,9 @@ A usage or system error: one line on standard error naming the argument as typed
 the fd and the call that failed (\fBread\fR, \fBrecv(MSG_OOB)\fR, \fBsplice\fR...). A
 read that fails (EIO, say) ends the run so; a connection that is reset or times out
 is an \fBerror\fR event for that fd and the run goes on.
+.TP
+10 to 18
+\fB\-\-until\fR: the condition that ended the run (see above).
 .TP
 128+N
 Ended by signal N.

@@ -117,6 +117,18 @@ pub struct Args {
     #[arg(short = 'm', long)]
     pub monitor: bool,
 
+    /// With -m: end at the first event matching one of these (read, write, urgent,
+    /// hangup, rdhup, error, eof, signal, accept); the exit status says which (10 read,
+    /// 11 write, 12 urgent, 13 hangup, 14 rdhup, 15 error, 16 eof, 17 signal, 18 accept)
+    #[arg(
+        long,
+        value_enum,
+        value_name = "COND",
+        value_delimiter = ',',
+        requires = "monitor"
+    )]
+    pub until: Vec<crate::event::Until>,
+
     /// Stop after N events (the summary is not counted)
     #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -234,6 +246,10 @@ where
                     dash_value_error(&argv).unwrap_or_else(|| one_line(&e))
                 }
                 // Only the first positional is required by clap; say what the form is.
+                // An option that needs -m (--once, --until): clap's own line says so.
+                ErrorKind::MissingRequiredArgument if one_line(&e).contains("--monitor") => {
+                    format!("{} (these options need -m)", one_line(&e))
+                }
                 ErrorKind::MissingRequiredArgument => {
                     "missing TIMEOUT and SPEC: fdwatch [OPTIONS] TIMEOUT SPEC... (see --help)"
                         .into()
@@ -355,6 +371,7 @@ impl Args {
             oneshot: self.oneshot,
             monitor: self.monitor,
             count: self.count,
+            until: self.until.clone(),
             read: self.read_mode(),
             read_size: self.read_size as usize,
             peek: self.peek,
@@ -371,6 +388,12 @@ impl Args {
                 quiet: self.quiet,
                 // With --tee stdout carries the data.
                 to_stderr: self.tee,
+                book: crate::output::Book::of(
+                    self.backend.name(),
+                    self.monitor,
+                    self.read_mode().is_some(),
+                )
+                .filter(|_| self.format == Format::Tlpi),
             },
             verbose: self.verbose,
         }

@@ -97,6 +97,7 @@ impl RelayArgs {
             color: self.color,
             quiet: false,
             to_stderr: false,
+            book: None,
         }
     }
 }
@@ -162,6 +163,9 @@ impl BenchArgs {
         dedup_in_order(&mut columns);
         let mut fds: Vec<usize> = self.fds.iter().map(|&n| n as usize).collect();
         dedup_in_order(&mut fds);
+        if self.format == Format::Tlpi {
+            return Err(crate::output::tlpi::refused("fdwatch bench"));
+        }
         let largest = fds.iter().copied().max().unwrap_or(0);
         if let Some(k) = self.active
             && k as usize > largest

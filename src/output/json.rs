@@ -173,6 +173,7 @@ impl<W: Write> Printer for Json<W> {
             Event::Timeout { .. } => "timeout",
             Event::Wait { .. } => "wait",
             Event::Note { .. } => "note",
+            Event::Watching { .. } => "watching",
             Event::Summary(_) => "summary",
             Event::Blocked(_) => "blocked",
             Event::Relay(r) => relay_name(r),
@@ -341,6 +342,20 @@ impl<W: Write> Printer for Json<W> {
                 opt_num(o, fd.map(i64::from))?;
                 o.write_all(b",\"message\":")?;
                 string(o, message)?;
+            }
+            Event::Watching {
+                fd,
+                what,
+                kind,
+                want,
+                path,
+            } => {
+                write!(o, ",\"fd\":{fd},\"what\":")?;
+                string(o, what)?;
+                write!(o, ",\"kind\":\"{kind}\",\"want\":")?;
+                words(o, want.names())?;
+                o.write_all(b",\"path\":")?;
+                opt_string(o, *path)?;
             }
             Event::Summary(s) => {
                 write!(

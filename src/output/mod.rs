@@ -4,6 +4,7 @@ mod json;
 mod json_relay;
 mod text;
 mod text_relay;
+pub mod tlpi;
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use std::time::Duration;
 pub use json::Json;
 pub(crate) use json::string as json_string;
 pub use text::Text;
+pub use tlpi::{BOOK_RUNS, Book, Tlpi};
 
 use crate::event::Event;
 use crate::outlet::Outlet;
@@ -20,6 +22,8 @@ pub enum Format {
     #[default]
     Text,
     Json,
+    /// The book's programs' output (t_select, poll_pipes, epoll_input): watch mode only.
+    Tlpi,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -87,6 +91,11 @@ pub trait Printer {
     fn event(&mut self, t: Duration, ev: &Event<'_>) -> io::Result<()>;
     /// Called once per wait, so a pipe reader sees events live.
     fn flush(&mut self) -> io::Result<()>;
+    /// Whether it needs the diagnostic events (waits, the fds watched) even without
+    /// `-v` (`--format tlpi` prints per wait, as the book's programs do).
+    fn wants_diagnostics(&self) -> bool {
+        false
+    }
 }
 
 /// `-q`: events are silenced; the exit status answers.
@@ -110,6 +119,8 @@ pub struct Output {
     pub quiet: bool,
     /// Events on stderr (stdout carries data, as with --tee).
     pub to_stderr: bool,
+    /// `--format tlpi`: the book's program this run stands for.
+    pub book: Option<Book>,
 }
 
 impl Output {
@@ -128,6 +139,9 @@ impl Output {
             std::env::var("CLICOLOR_FORCE").ok().as_deref(),
             is_tty,
         );
+        if let (Format::Tlpi, Some(book), false) = (self.format, self.book, self.quiet) {
+            return Box::new(Tlpi::new(sink, book));
+        }
         printer(self.format, self.time, color, self.quiet, sink)
     }
 }
@@ -145,7 +159,8 @@ pub fn printer<'w, W: Write + 'w>(
     }
     match format {
         Format::Json => Box::new(Json::new(out)),
-        Format::Text => Box::new(Text::new(out, time, color)),
+        // Without a book program (refused before a run starts), text.
+        Format::Text | Format::Tlpi => Box::new(Text::new(out, time, color)),
     }
 }
 

@@ -408,6 +408,15 @@ impl<W: Write> Printer for Text<W> {
                 let message = crate::escape::message(message);
                 self.styled(format_args!("note: {message}"), Style::new().dimmed())?;
             }
+            Event::Watching { fd, what, want, .. } => {
+                self.fd_col(Some(*fd))?;
+                write!(self.out, "{what:<WHAT$} ")?;
+                let words: Vec<&str> = want.names().collect();
+                self.styled(
+                    format_args!("watching for {}", words.join(" ")),
+                    Style::new().dimmed(),
+                )?;
+            }
             Event::Summary(s) => self.summary(s)?,
             Event::Blocked(b) => self.blocked(b)?,
             Event::Relay(r) => self.relay(r)?,

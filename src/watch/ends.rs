@@ -45,6 +45,43 @@ pub(super) fn write_side_over(w: &Watched, cond: Conditions, folds_hangup: bool)
     cond.contains(Conditions::ERROR) || (folds_hangup && reader_gone())
 }
 
+/// `--until` with a condition these specs cannot give is a usage error (the run would
+/// only end some other way).
+pub(super) fn until_possible(cfg: &super::Config, set: &crate::open::WatchSet) -> Result<()> {
+    use crate::event::Until;
+    let any = |f: &dyn Fn(&Watched) -> bool| set.fds.iter().any(f);
+    let socket = |w: &Watched| w.desc.kind == Kind::Socket;
+    for &u in &cfg.until {
+        let why = match u {
+            Until::Read if !any(&|w| w.interest.read) => Some("no spec is watched for reading (r)"),
+            Until::Write if !any(&|w| w.interest.write) && set.pending.is_empty() => {
+                Some("no spec is watched for writing (w)")
+            }
+            Until::Urgent if !any(&|w| w.interest.urgent || socket(w)) => {
+                Some("no socket and no spec watched for urgent data (e)")
+            }
+            Until::Rdhup if cfg.backend.caps().folds_hangup => {
+                Some("select and pselect never report rdhup")
+            }
+            Until::Rdhup if !any(&|w| socket(w) && w.interest.read) => {
+                Some("only a socket watched for reading reports rdhup")
+            }
+            Until::Eof if cfg.read.is_none() => Some("end of file is only seen with --read"),
+            Until::Accept if !any(&|w| w.role == Role::Listener) => {
+                Some("no spec listens (tcp-listen:, unix-listen:)")
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            return Err(Error::Usage(format!(
+                "--until {}: cannot happen here: {why}",
+                u.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Watch<'_> {
     /// The other side of fd `t` is gone: end (--once), reopen a FIFO, or drop the fd.
     pub(super) fn on_end(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {

@@ -11,6 +11,7 @@
 //! --tee, --peek), socket.rs (accept, connect, urgent data, running out of fds),
 //! ends.rs (hang-ups, FIFO reopen, removal).
 
+mod book;
 mod ends;
 mod socket;
 mod stream;
@@ -26,7 +27,7 @@ use crate::event_loop::{self, Client, End, EventLoop, Timing};
 use crate::exhaust::Reserve;
 use crate::net::Role;
 use crate::open::WatchSet;
-use crate::output::Output;
+use crate::output::{Book, Format, Output};
 use crate::reader::ReadMode;
 use crate::readiness::{Conditions, Raw};
 use crate::report::Reporter;
@@ -50,6 +51,8 @@ pub struct Config {
     pub monitor: bool,
     /// `--count`: stop after N events.
     pub count: Option<u64>,
+    /// `--until`: the events that end the run.
+    pub until: Vec<crate::event::Until>,
     /// `--read` (or `--tee`'s count): consume data, and how to show it.
     pub read: Option<ReadMode>,
     pub read_size: usize,
@@ -70,13 +73,16 @@ pub struct Config {
 impl Config {
     /// The reporter for this run's output options.
     pub fn reporter(&self, start: Instant) -> Reporter<'static> {
-        Reporter::new(self.output.printer(), start, self.count, self.verbose)
+        Reporter::new(self.output.printer(), start, self.count, self.verbose).until(&self.until)
     }
 
     /// Monitor mode with epoll registers edge-triggered (unless --oneshot): every new
     /// write is then one event, and an unconsumed fd cannot make the wait spin.
     fn edge_internally(&self) -> bool {
-        self.monitor && self.backend.caps().monitor_edge.is_some() && !self.oneshot
+        self.monitor
+            && self.backend.caps().monitor_edge.is_some()
+            && !self.oneshot
+            && self.output.book.is_none()
     }
 }
 
@@ -93,19 +99,39 @@ pub fn run(cfg: &Config) -> Result<u8> {
         );
     }
     backend::user_modes(cfg.backend, cfg.edge, cfg.oneshot)?;
+    if cfg.output.format == Format::Tlpi && cfg.output.book.is_none() {
+        let run = format!(
+            "-b {}{}{}",
+            cfg.backend.name(),
+            if cfg.monitor { " -m" } else { "" },
+            if cfg.read.is_some() { " --read" } else { "" }
+        );
+        return Err(crate::error::Error::Usage(crate::output::tlpi::refused(
+            &run,
+        )));
+    }
     let signals = event_loop::block_signals(&caught, &cfg.mask)?;
+    let timing = match (cfg.monitor, cfg.timeout) {
+        (false, t) => Timing::Once(t),
+        (true, Timeout::Forever) => Timing::Idle(None),
+        (true, Timeout::After(d)) => Timing::Idle(Some(d)),
+    };
+    if cfg.output.book == Some(Book::EpollInput) {
+        // As the book: the epoll instance first (its fd 3), then the paths, level-triggered.
+        let main = backend::new(cfg.backend, Mode::default())?;
+        let set = WatchSet::open(&cfg.specs)?;
+        let rep = cfg.reporter(start);
+        let mut lp = EventLoop::new(main, cfg.backend, signals, true, rep, timing)?;
+        return book::run(set, &mut lp);
+    }
     let set = WatchSet::open(&cfg.specs)?;
+    ends::until_possible(cfg, &set)?;
     let mode = Mode {
         edge: cfg.edge || cfg.edge_internally(),
         oneshot: cfg.oneshot,
     };
     let main = backend::new(cfg.backend, mode)?;
     let recheck = backend::new(cfg.backend, Mode::default())?;
-    let timing = match (cfg.monitor, cfg.timeout) {
-        (false, t) => Timing::Once(t),
-        (true, Timeout::Forever) => Timing::Idle(None),
-        (true, Timeout::After(d)) => Timing::Idle(Some(d)),
-    };
     let mut lp = EventLoop::new(
         main,
         cfg.backend,
@@ -374,6 +400,16 @@ fn readable(c: Conditions) -> bool {
 
 impl Client for Watch<'_> {
     fn begin(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        for w in &self.set.fds {
+            let path = w.path.as_ref().map(|p| crate::escape::os(p.as_os_str()));
+            lp.rep.emit(&Event::Watching {
+                fd: w.fd,
+                what: &w.desc.what,
+                kind: w.desc.kind.name(),
+                want: w.interest,
+                path: path.as_deref(),
+            })?;
+        }
         if let (true, false, Some(how)) = (
             lp.rep.verbose() && self.cfg.edge_internally(),
             self.cfg.edge,

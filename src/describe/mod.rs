@@ -1,6 +1,8 @@
 //! What an fd is (pipe:[ino], FIFO path, tty, file, socket addresses), from fstat and /proc,
 //! and the cheap per-event facts: bytes queued (FIONREAD) and pipe capacity.
 
+mod anon;
+
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
@@ -21,6 +23,18 @@ pub enum Kind {
     Socket,
     /// Opened with O_PATH: no I/O possible (poll reports POLLNVAL).
     PathOnly,
+    /// The anonymous-inode kinds (describe/anon.rs).
+    EventFd,
+    TimerFd,
+    SignalFd,
+    Inotify,
+    Fanotify,
+    Epoll,
+    PidFd,
+    IoUring,
+    UserFault,
+    /// A memfd: a file with a name and no path.
+    Memfd,
     Other,
 }
 
@@ -36,6 +50,16 @@ impl Kind {
             Kind::Dir => "dir",
             Kind::Socket => "socket",
             Kind::PathOnly => "path",
+            Kind::EventFd => "eventfd",
+            Kind::TimerFd => "timerfd",
+            Kind::SignalFd => "signalfd",
+            Kind::Inotify => "inotify",
+            Kind::Fanotify => "fanotify",
+            Kind::Epoll => "epoll",
+            Kind::PidFd => "pidfd",
+            Kind::IoUring => "io_uring",
+            Kind::UserFault => "userfaultfd",
+            Kind::Memfd => "memfd",
             Kind::Other => "other",
         }
     }
@@ -65,6 +89,11 @@ pub fn describe(fd: BorrowedFd<'_>) -> Description {
             what: format!("path {link}"),
         };
     }
+    // eventfd, timerfd, epoll...: whatever fstat says of their inode (pidfs gives a
+    // regular file), /proc names them.
+    if let Some((kind, what)) = anon::describe(fd, &link) {
+        return Description { kind, what };
+    }
     let Ok(st) = fstat(fd) else {
         return Description {
             kind: Kind::Other,
@@ -80,7 +109,10 @@ pub fn describe(fd: BorrowedFd<'_>) -> Description {
         }
         SFlag::S_IFCHR => (Kind::CharDev, format!("chardev {link}")),
         SFlag::S_IFBLK => (Kind::BlockDev, format!("blockdev {link}")),
-        SFlag::S_IFREG => (Kind::File, format!("file {link}")),
+        SFlag::S_IFREG => match anon::memfd(&link) {
+            Some(what) => (Kind::Memfd, what),
+            None => (Kind::File, format!("file {link}")),
+        },
         SFlag::S_IFDIR => (Kind::Dir, format!("dir {link}")),
         SFlag::S_IFSOCK => (Kind::Socket, socket_what(fd, &link)),
         _ => (Kind::Other, link),
@@ -96,6 +128,27 @@ fn socket_what(fd: BorrowedFd<'_>, link: &str) -> String {
     let ty = socket::getsockopt(&fd, sockopt::SockType).ok();
     let listening = socket::getsockopt(&fd, sockopt::AcceptConn).unwrap_or(false);
     let family = local.as_ref().and_then(|a| a.family());
+    let ty_name = match ty {
+        Some(SockType::Stream) => "stream",
+        Some(SockType::Datagram) => "dgram",
+        Some(SockType::SeqPacket) => "seqpacket",
+        Some(SockType::Raw) => "raw",
+        _ => "?",
+    };
+    if let Some(nl) = local.as_ref().and_then(|a| a.as_netlink_addr()) {
+        return format!(
+            "netlink {ty_name} pid {} groups {:#x}",
+            nl.pid(),
+            nl.groups()
+        );
+    }
+    if let Some(ll) = local.as_ref().and_then(|a| a.as_link_addr()) {
+        return format!(
+            "packet {ty_name} ifindex {} protocol {:#06x}",
+            ll.ifindex(),
+            u16::from_be(ll.protocol())
+        );
+    }
     let proto = match (family, ty) {
         (Some(AddressFamily::Inet | AddressFamily::Inet6), Some(SockType::Stream)) => "tcp",
         (Some(AddressFamily::Inet | AddressFamily::Inet6), Some(SockType::Datagram)) => "udp",

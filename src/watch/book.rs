@@ -1,0 +1,140 @@
+//! `-b epoll -m --read --format tlpi`: watch mode run as TLPI's epoll_input does, so
+//! the same session prints the same lines. The epoll instance is made before the
+//! paths are opened (the book's first fd is epfd), the registrations are
+//! level-triggered, each readiness reads once, at most MAX_BUF (1000) bytes, and an fd
+//! that hangs up or errs without data is closed (a FIFO is not reopened). The run ends
+//! when every fd is closed.
+
+use std::time::Duration;
+
+use crate::backend::Readiness;
+use crate::error::Result;
+use crate::event::{Action, Event};
+use crate::event_loop::{Client, End, EventLoop};
+use crate::open::WatchSet;
+use crate::reader::{self, Source, Step};
+use crate::readiness::Conditions;
+use crate::signals::{self, Caught};
+
+/// epoll_input's read buffer.
+const MAX_BUF: usize = 1000;
+
+pub(super) struct EpollInput {
+    set: WatchSet,
+    buf: [u8; MAX_BUF],
+    /// Where each fd is read from (a private reopen for an inherited one).
+    sources: Vec<Option<Source>>,
+}
+
+/// Runs the set through the loop as epoll_input would; the exit status.
+pub(super) fn run(set: WatchSet, lp: &mut EventLoop<'_>) -> Result<u8> {
+    for (t, w) in set.fds.iter().enumerate() {
+        lp.backend.add(w.raw, t, w.interest)?;
+    }
+    let n = set.fds.len();
+    let mut book = EpollInput {
+        set,
+        buf: [0; MAX_BUF],
+        sources: (0..n).map(|_| None).collect(),
+    };
+    let end = lp.run(&mut book)?;
+    lp.rep.emit(&Event::Summary(&crate::event::Summary {
+        backend: "epoll",
+        waits: lp.waits,
+        events: lp.rep.events,
+        ready_fds: 0,
+        blocked: lp.blocked,
+        timeout: crate::timeout::Timeout::Forever,
+        left: None,
+        elapsed: lp.rep.start.elapsed(),
+        bytes: Vec::new(),
+    }))?;
+    lp.rep.flush()?;
+    Ok(lp.exit_status(end))
+}
+
+impl Client for EpollInput {
+    fn begin(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        for w in &self.set.fds {
+            let path = w.path.as_ref().map(|p| crate::escape::os(p.as_os_str()));
+            lp.rep.emit(&Event::Watching {
+                fd: w.fd,
+                what: &w.desc.what,
+                kind: w.desc.kind.name(),
+                want: w.interest,
+                path: path.as_deref(),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn on_ready(&mut self, lp: &mut EventLoop<'_>, r: &Readiness) -> Result<()> {
+        let t = r.token;
+        let w = &self.set.fds[t];
+        let Some(fd) = w.borrow() else {
+            return Ok(());
+        };
+        lp.rep.emit(&Event::Ready {
+            fd: w.fd,
+            what: &w.desc.what,
+            kind: w.desc.kind.name(),
+            cond: r.cond,
+            raw: r.raw,
+            backend: "epoll",
+            queued: None,
+            pipe_size: None,
+        })?;
+        if r.cond.contains(Conditions::READ) {
+            if self.sources[t].is_none() {
+                self.sources[t] = Some(Source::for_watched(w, fd)?);
+            }
+            let Some(src) = &self.sources[t] else {
+                return Ok(());
+            };
+            let n = match reader::read(src, w.desc.kind, &mut self.buf) {
+                Step::Data(n) => n,
+                _ => 0,
+            };
+            let text = crate::escape::bytes(&self.buf[..n]);
+            lp.rep.emit(&Event::Data {
+                fd: w.fd,
+                what: &w.desc.what,
+                bytes: n as u64,
+                total: Some(n as u64),
+                rate: None,
+                text: Some(&text),
+                hex: None,
+            })?;
+        } else if r.cond.intersects(Conditions::HANGUP | Conditions::ERROR) {
+            lp.rep.emit(&Event::Hangup {
+                fd: w.fd,
+                what: &w.desc.what,
+                action: Action::Remove,
+            })?;
+            lp.backend.delete(w.raw)?;
+            self.sources[t] = None;
+            self.set.release(t);
+        }
+        Ok(())
+    }
+
+    fn done(&self) -> bool {
+        self.set.live() == 0
+    }
+
+    fn on_signal(&mut self, lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {
+        let name = signals::name(c.signo);
+        lp.rep.emit(&Event::Signal {
+            number: c.signo,
+            name: &name,
+            pid: Some(c.pid),
+            uid: Some(c.uid),
+            pending: false,
+        })
+    }
+
+    fn on_idle(&mut self, lp: &mut EventLoop<'_>, idle: Duration) -> Result<()> {
+        lp.stop(End::Idle);
+        lp.rep.emit(&Event::Timeout { timeout: idle })
+    }
+}
