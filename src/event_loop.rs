@@ -193,8 +193,31 @@ impl<'a> EventLoop<'a> {
         }
         client.begin(self)?;
         self.rep.flush()?;
+        let mut end = self.turn(client)?;
+        // Signals that came while the last wait was returning events are still pending
+        // (blocked): let them in and report them, so none that came is lost; one that
+        // ends runs decides the exit status as it would have a moment later.
+        if let Some(sig) = &self.signals {
+            sig.deliver_pending();
+        }
+        if let Some(n) = self.take_signals(client, true)?
+            && !matches!(end, End::Signal(_))
+        {
+            end = End::Signal(n);
+        }
+        self.rep.flush()?;
+        Ok(end)
+    }
+
+    /// The loop itself: waits and dispatches until the run ends.
+    fn turn(&mut self, client: &mut impl Client) -> Result<End> {
         let mut ready: Vec<Readiness> = Vec::with_capacity(64);
         loop {
+            // Handlers also run while a full stdout is waited for (outside the wait):
+            // their signals are reported, and may end the run, before the next wait.
+            let before = self.rep.events;
+            self.take_signals(client, false)?;
+            self.flush_wait(before)?;
             if let Some(u) = self.rep.hit() {
                 self.stop(End::Until(u));
             }
@@ -227,8 +250,13 @@ impl<'a> EventLoop<'a> {
             ready.clear();
             let before = self.rep.events;
             let res = self.wait(slice, &mut ready)?;
-            self.take_signals(client)?;
-            ready.retain(|r| r.token != SIGNAL_TOKEN);
+            // Reported before the events of the same wait; the self-pipe's own token
+            // (select, poll) is not the client's.
+            let signal_ready = ready.iter().any(|r| r.token == SIGNAL_TOKEN);
+            self.take_signals(client, signal_ready)?;
+            if signal_ready {
+                ready.retain(|r| r.token != SIGNAL_TOKEN);
+            }
             match res {
                 // A signal interrupted the wait: reported; go on with the time left.
                 Err(Errno::EINTR) => {
@@ -282,17 +310,20 @@ impl<'a> EventLoop<'a> {
 
     /// The signals caught since the last look, reported by the client; SIGINT,
     /// SIGTERM and SIGHUP end a run that asked for it.
-    fn take_signals(&mut self, client: &mut impl Client) -> Result<()> {
+    /// Returns the first of them that ends the run.
+    fn take_signals(&mut self, client: &mut impl Client, force: bool) -> Result<Option<i32>> {
         let Some(sig) = &self.signals else {
-            return Ok(());
+            return Ok(None);
         };
-        for c in sig.take() {
+        let mut ending = None;
+        for c in sig.take(force) {
             client.on_signal(self, &c)?;
             if self.ends_run && signals::TERMINATING.contains(&c.signo) {
                 self.stop(End::Signal(c.signo));
+                ending.get_or_insert(c.signo);
             }
         }
-        Ok(())
+        Ok(ending)
     }
 
     /// The exit status for `end` (SPEC §4.7). A run ended by a signal dies by it, so

@@ -10,7 +10,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -87,6 +87,9 @@ static ENDING: AtomicU64 = AtomicU64::new(0);
 static ENDED_BY: AtomicI32 = AtomicI32::new(0);
 /// The caught signals, which a wait outside the main loop must let in.
 static CAUGHT: OnceLock<Vec<i32>> = OnceLock::new();
+/// Set by a handler after its record is in the self-pipe: the loop reads the pipe
+/// only then, not after every wait (one read(2) saved per wake-up).
+static RECORDS: AtomicBool = AtomicBool::new(false);
 
 /// The run-ending signal caught so far, if any.
 pub fn ended_by() -> Option<i32> {
@@ -189,6 +192,7 @@ impl Blocked {
                 let (pid, uid) = unsafe { (info.si_pid(), info.si_uid()) };
                 let rec: [u32; 3] = [info.si_signo as u32, pid as u32, uid];
                 unsafe { libc::write(wfd, rec.as_ptr().cast(), 12) };
+                RECORDS.store(true, Ordering::Release);
             };
             // SAFETY: the handler only does async-signal-safe work (see above).
             unsafe { signal_hook_registry::register_sigaction(sig, handler) }.map_err(|e| {
@@ -263,15 +267,24 @@ impl Signals {
         self.read.as_raw_fd()
     }
 
-    /// Takes every record written so far.
-    /// The signals caught since the last call, in order.
-    pub fn take(&self) -> Vec<Caught> {
+    /// The signals caught since the last call, in order; no system call when no
+    /// handler ran. `force`: read the pipe anyway (the watch set said it is readable).
+    pub fn take(&self, force: bool) -> Vec<Caught> {
         let mut v = Vec::new();
-        self.drain(&mut v);
+        self.drain(force, &mut v);
         v
     }
 
-    pub fn drain(&self, out: &mut Vec<Caught>) {
+    /// Whether a handler ran since the last `take`/`drain`.
+    pub fn caught_since(&self) -> bool {
+        RECORDS.load(Ordering::Acquire)
+    }
+
+    pub fn drain(&self, force: bool, out: &mut Vec<Caught>) {
+        // Cleared before reading: a record written during the read sets it again.
+        if !RECORDS.swap(false, Ordering::Acquire) && !force {
+            return;
+        }
         let mut buf = [0u8; 12 * 256];
         loop {
             match nix::unistd::read(self.read.as_fd(), &mut buf) {
@@ -289,6 +302,29 @@ impl Signals {
                 }
                 Err(Errno::EINTR) => {}
                 _ => return,
+            }
+        }
+    }
+
+    /// Lets in the caught signals that are pending now, blocked since the last wait
+    /// (a wait that returns events does not deliver them): at the end of a run, so
+    /// none that came is left unreported. Their handlers run before this returns.
+    pub fn deliver_pending(&self) {
+        let Some(mask) = &self.wait_mask else {
+            return; // not blocked: delivered already
+        };
+        let caught: &[i32] = CAUGHT.get().map_or(&[], Vec::as_slice);
+        // SAFETY: sigpending fills the set; sigismember only reads it.
+        let any = unsafe {
+            let mut p: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut p) == 0 && caught.iter().any(|&n| libc::sigismember(&p, n) == 1)
+        };
+        if any {
+            let mut old = SigSet::empty();
+            // Unblocking delivers them at once (the kernel runs pending handlers on the
+            // way back from the call); then the old mask again.
+            if pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(mask), Some(&mut old)).is_ok() {
+                let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
             }
         }
     }

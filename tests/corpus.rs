@@ -263,7 +263,7 @@ fn scenarios() -> BTreeMap<String, Value> {
         let out = run_after_blocked(&case, f, move |pid| {
             kill(Pid::from_raw(pid as i32), Signal::SIGUSR1).expect("kill");
             // The signal is reported before the next wait blocks again.
-            blocked(pid, "signal reported");
+            delivered(pid, libc::SIGUSR1, "signal reported");
             drop(w);
         });
         add("monitor-signal-then-hangup", record(&out, ""));

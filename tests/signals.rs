@@ -191,6 +191,34 @@ fn pending_signal_interrupts_the_wait_at_once() {
     });
 }
 
+#[test]
+fn signal_pending_when_the_last_wait_returns_events_is_reported() {
+    // USR1 pending at startup and the pipe already readable: a wait with a mask
+    // returns the ready fd and leaves the signal pending (blocked again after the
+    // call), and a one-shot run then ends. The signal came, so it is reported, before
+    // the summary, and nothing else changes (exit 0: the fd was ready).
+    each_backend(&BACKENDS, |b| {
+        let case = format!("-b {b}, SIGUSR1 pending and the fd ready at startup");
+        let (r, w) = pipe();
+        write(&w, b"x");
+        let (child, _dog) = spawn_with_pending(
+            &case,
+            Fdwatch::new(["-b", b, "--signals", "USR1", "--format", "json", "5", "3r"])
+                .fd(r.as_fd(), 3),
+            libc::SIGUSR1,
+        );
+        let out = child.wait_with_output().expect("wait fdwatch");
+        let evs = events(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{case}: {}", stderr(&out));
+        assert_eq!(signal_events(&evs).len(), 1, "{case}: {evs:?}");
+        assert_eq!(of_kind(&evs, "ready").len(), 1, "{case}: {evs:?}");
+        assert!(
+            index_of(&case, &evs, "signal") < index_of(&case, &evs, "summary"),
+            "{case}: {evs:?}"
+        );
+    });
+}
+
 // 2. Real-time signals queue: a storm of 10,000, each reported, no byte lost.
 
 #[test]

@@ -948,6 +948,32 @@ pub fn blocked(pid: u32, case: &str) {
     }
 }
 
+/// Waits until `pid` has taken `signo` (no longer pending: the kernel dequeues it in
+/// the process's own context, on its way out of the wait) and blocks in a wait again:
+/// by then a signal it reports is reported. /proc/PID/syscall alone would still show
+/// the old wait before the process has run.
+pub fn delivered(pid: u32, signo: i32, case: &str) {
+    let bit = 1u64 << (signo - 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let pending = status
+            .lines()
+            .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+            .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+            .any(|m| m & bit != 0);
+        if !pending {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: signal {signo} never delivered"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    blocked(pid, case);
+}
+
 /// The child's pid, for kill(2).
 pub fn pid_of(child: &Child) -> Pid {
     Pid::from_raw(i32::try_from(child.id()).expect("pid"))
