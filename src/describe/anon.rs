@@ -63,11 +63,26 @@ fn timerfd<'a>(field: &dyn Fn(&str) -> Option<&'a str>) -> String {
         Some(s.trim().parse::<f64>().ok()? + ns.trim().parse::<f64>().ok()? / 1e9)
     };
     let secs = |x: f64| crate::timeout::seconds(std::time::Duration::from_secs_f64(x));
+    // An expiry not yet read: the kernel forwards a periodic timer only when it is
+    // read, so until then its it_value shows 0 although it is still armed.
+    let ticks = field("ticks")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(0);
+    let unread = match ticks {
+        1 => "expired (1 expiry unread)".to_owned(),
+        n => format!("expired ({n} expiries unread)"),
+    };
     match (pair(field("it_value")), pair(field("it_interval"))) {
-        (Some(0.0), _) => format!("timerfd {clock}, disarmed"),
-        (Some(v), Some(i)) if i > 0.0 => {
-            format!("timerfd {clock}, interval {}, next in {}", secs(i), secs(v))
+        (Some(v), Some(i)) if i > 0.0 && (v > 0.0 || ticks > 0) => {
+            let next = if v > 0.0 {
+                format!("next in {}", secs(v))
+            } else {
+                unread
+            };
+            format!("timerfd {clock}, interval {}, {next}", secs(i))
         }
+        (Some(0.0), _) if ticks > 0 => format!("timerfd {clock}, once, {unread}"),
+        (Some(0.0), _) => format!("timerfd {clock}, disarmed"),
         (Some(v), _) => format!("timerfd {clock}, once, in {}", secs(v)),
         _ => format!("timerfd {clock}"),
     }
