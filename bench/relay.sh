@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/relay.sh - fdwatch relay against socat and a direct connection, side by side in
-# one run: one connection's throughput (BYTES up, then the same down) and the rate of
-# N short connections. RUNS interleaved runs; medians. Needs gcc; socat is optional.
+# bench/relay.sh - fdwatch relay against a direct connection, socat and HAProxy, side by
+# side in one run: one connection's throughput (BYTES up, then the same down) and the
+# rate of N short connections. RUNS interleaved runs; medians. Needs gcc; socat and
+# haproxy (tcp mode, option splice-auto, one thread) are measured where installed.
 #   bench/relay.sh            BYTES=1G RUNS=5 N=1000, RELAY_ARGS="--buffer 262144" for relay options
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,7 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "fdwatch":
         print(m["executable"])')
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SRV=$(free_port); FDW=$(free_port); SOC=$(free_port)
+SRV=$(free_port); FDW=$(free_port); SOC=$(free_port); HAP=$(free_port)
 "$WORK/relay_peer" server "$SRV" & PIDS=($!)
 "$FDWATCH" relay ${RELAY_ARGS:-} --format json tcp-listen:127.0.0.1:"$FDW" tcp:127.0.0.1:"$SRV" > "$WORK/relay-events.jsonl" & PIDS+=($!)
 HAVE_SOCAT=0
@@ -26,13 +27,33 @@ if command -v socat > /dev/null; then
   socat TCP-LISTEN:"$SOC",bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:"$SRV" & PIDS+=($!)
   HAVE_SOCAT=1
 fi
+HAVE_HAPROXY=0
+if command -v haproxy > /dev/null; then
+  cat > "$WORK/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option splice-auto
+listen relay
+  bind 127.0.0.1:$HAP
+  server s1 127.0.0.1:$SRV
+EOF
+  haproxy -db -f "$WORK/haproxy.cfg" & PIDS+=($!)
+  HAVE_HAPROXY=1
+fi
 trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
 # Wait for the listeners (a connect that succeeds).
-for p in "$SRV" "$FDW" $([ $HAVE_SOCAT = 1 ] && echo "$SOC"); do
+for p in "$SRV" "$FDW" $([ $HAVE_SOCAT = 1 ] && echo "$SOC") $([ $HAVE_HAPROXY = 1 ] && echo "$HAP"); do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && break; sleep 0.05; done
 done
 names=(direct "fdwatch relay"); ports=("$SRV" "$FDW")
 [ $HAVE_SOCAT = 1 ] && { names+=(socat); ports+=("$SOC"); }
+[ $HAVE_HAPROXY = 1 ] && { names+=(haproxy); ports+=("$HAP"); }
 : > "$WORK/runs.txt"
 for ((r = 1; r <= RUNS; r++)); do
   for i in "${!names[@]}"; do
@@ -56,7 +77,8 @@ for i, name in enumerate(names):
 f = res["fdwatch relay"]
 d = res["direct"]
 print(f"fdwatch relay / direct: up {f[0]/d[0]:.2f}, down {f[1]/d[1]:.2f}, connections {f[2]/d[2]:.2f}")
-if "socat" in res:
-    s = res["socat"]
-    print(f"fdwatch relay / socat:  up {f[0]/s[0]:.2f}, down {f[1]/s[1]:.2f}, connections {f[2]/s[2]:.2f}")
+for other in ("socat", "haproxy"):
+    if other in res:
+        s = res[other]
+        print(f"fdwatch relay / {other + ':':<8} up {f[0]/s[0]:.2f}, down {f[1]/s[1]:.2f}, connections {f[2]/s[2]:.2f}")
 PY

@@ -2,7 +2,11 @@
  *   relay_peer server PORT            accept forever: read to EOF, then send back as many
  *                                     bytes as were read, close
  *   relay_peer client PORT BYTES      connect, send BYTES, SHUT_WR, read to EOF; prints
- *                                     "up_s down_s" (seconds for each way)
+ *                                     "up_s down_s" (seconds for each way: up ends when
+ *                                     the first byte comes back, i.e. when the server has
+ *                                     read all of them, not when the last write returned,
+ *                                     which leaves the bytes still in flight (socket
+ *                                     buffers, a relay's buffers) to the down figure)
  *   relay_peer conns PORT N           N sequential connect / 1 byte / read / close; prints s
  * Build: gcc -O2 -o relay_peer relay_peer.c */
 #define _GNU_SOURCE
@@ -86,8 +90,11 @@ int main(int argc, char **argv)
         double t0 = now();
         send_n(s, n);
         shutdown(s, SHUT_WR);
+        /* The server answers only after its end of file: the first byte back marks the
+         * end of the upload. Down is timed from there, over the rest. */
+        ssize_t first = read(s, buf, 1);
         double t1 = now();
-        long long back = drain(s);
+        long long back = (first > 0 ? first : 0) + drain(s);
         double t2 = now();
         if (back != n) {
             fprintf(stderr, "got back %lld of %lld\n", back, n);

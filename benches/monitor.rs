@@ -9,7 +9,11 @@
 //! a flushed write. Both processes are pinned to one CPU (set FDWATCH_BENCH_CPU=none to
 //! leave them free), so the figure is two context switches plus fdwatch's work.
 //! Prints one JSON line per row, then the ratios. FDWATCH_BIN=PATH measures another
-//! build of fdwatch instead (an A/B comparison in the same run).
+//! build of fdwatch instead (an A/B comparison in the same run);
+//! FDWATCH_BENCH_BACKENDS=epoll,uring and FDWATCH_BENCH_FDS=10,100000 choose the rows
+//! (defaults epoll,poll and 10,1000,10000; 100,000 pipes need `ulimit -n 250000`).
+//! Each row also gives the start-up: from spawn to the first `data` line (opening and
+//! registering N fds, then one event).
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
@@ -36,6 +40,17 @@ struct Row {
     ns_max: f64,
     rss_kib: u64,
     hwm_kib: u64,
+    startup_ms: f64,
+}
+
+/// A comma-separated list from the environment, or the default.
+fn list(var: &str, default: &str) -> Vec<String> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|w| w.trim().to_owned())
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 fn main() {
@@ -48,8 +63,20 @@ fn main() {
     }
     let limit = raise_nofile_limit();
     let mut rows = Vec::new();
-    for backend in ["epoll", "poll"] {
-        for n in [10, 1000, 10_000] {
+    let backends: Vec<&'static str> = list("FDWATCH_BENCH_BACKENDS", "epoll,poll")
+        .into_iter()
+        .map(|b| &*Box::leak(b.into_boxed_str()))
+        .collect();
+    let sizes: Vec<usize> = list("FDWATCH_BENCH_FDS", "10,1000,10000")
+        .iter()
+        .map(|n| n.parse().expect("FDWATCH_BENCH_FDS: numbers"))
+        .collect();
+    let (small_n, big_n) = (
+        sizes.iter().copied().min().unwrap_or(10),
+        sizes.iter().copied().max().unwrap_or(10_000),
+    );
+    for &backend in &backends {
+        for &n in &sizes {
             let Some(row) = measure(backend, n, limit) else {
                 eprintln!("monitor bench: N={n} does not fit RLIMIT_NOFILE {limit}: skipped");
                 continue;
@@ -57,7 +84,7 @@ fn main() {
             println!(
                 "{{\"bench\":\"monitor\",\"backend\":\"{}\",\"fds\":{},\"cpu\":\"{cpu}\",\"rounds\":{},\
                  \"repeats\":{REPEATS},\"ns_per_event\":{:.1},\"ns_min\":{:.1},\"ns_max\":{:.1},\
-                 \"rss_kib\":{},\"hwm_kib\":{}}}",
+                 \"rss_kib\":{},\"hwm_kib\":{},\"startup_ms\":{:.1}}}",
                 row.backend,
                 row.fds,
                 row.rounds,
@@ -65,30 +92,30 @@ fn main() {
                 row.ns_min,
                 row.ns_max,
                 row.rss_kib,
-                row.hwm_kib
+                row.hwm_kib,
+                row.startup_ms
             );
             rows.push(row);
         }
     }
-    for backend in ["epoll", "poll"] {
+    for &backend in &backends {
         let of = |n| rows.iter().find(|r| r.backend == backend && r.fds == n);
-        if let (Some(small), Some(big)) = (of(10), of(10_000)) {
+        if let (Some(small), Some(big)) = (of(small_n), of(big_n))
+            && small_n != big_n
+        {
             println!(
-                "{backend}: {:.0} ns/event at N=10, {:.0} at N=10000: ratio {:.2}{}; peak RSS at N=10000 {:.1} MiB{}",
+                "{backend}: {:.0} ns/event at N={small_n}, {:.0} at N={big_n}: ratio {:.2}{}; \
+                 at N={big_n} peak RSS {:.1} MiB, start-up {:.0} ms",
                 small.ns_per_event,
                 big.ns_per_event,
                 big.ns_per_event / small.ns_per_event,
-                if backend == "epoll" {
+                if backend == "epoll" || backend == "uring" {
                     " (target ≤ 1.2)"
                 } else {
                     ""
                 },
                 big.hwm_kib as f64 / 1024.0,
-                if backend == "epoll" {
-                    " (target < 8 MiB)"
-                } else {
-                    ""
-                },
+                big.startup_ms,
             );
         }
     }
@@ -130,6 +157,7 @@ fn measure(backend: &'static str, n: usize, limit: u64) -> Option<Row> {
             Ok(())
         });
     }
+    let spawned = Instant::now();
     let mut child = cmd.spawn().expect("spawn fdwatch");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
@@ -148,7 +176,10 @@ fn measure(backend: &'static str, n: usize, limit: u64) -> Option<Row> {
         }
         t0.elapsed().as_nanos() as f64 / f64::from(count)
     };
-    // The first rounds include fdwatch's start-up (opening N fds): warm up, then calibrate.
+    // The first round includes fdwatch's start-up (opening N fds): measured apart, then
+    // a warm-up and the calibration.
+    round(1);
+    let startup_ms = spawned.elapsed().as_secs_f64() * 1e3;
     round(200);
     let warm = round(200);
     let rounds = (REPEAT_NS / warm).clamp(100.0, 50_000.0) as u32;
@@ -173,6 +204,7 @@ fn measure(backend: &'static str, n: usize, limit: u64) -> Option<Row> {
         ns_max: per[REPEATS - 1],
         rss_kib: kib("VmRSS:"),
         hwm_kib: kib("VmHWM:"),
+        startup_ms,
     };
     let _ = child.kill();
     let _ = child.wait();

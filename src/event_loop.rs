@@ -147,6 +147,11 @@ impl<'a> EventLoop<'a> {
         self.signals.as_ref()
     }
 
+    /// What the backend can tell apart (e.g. whether errors are reported at all).
+    pub fn caps(&self) -> crate::backend::Caps {
+        self.kind.caps()
+    }
+
     /// Something happened that keeps the idle timeout away.
     pub fn activity(&mut self) {
         self.last_activity = Instant::now();

@@ -142,8 +142,9 @@ fn borrow_inherited(fd: RawFd) -> Option<BorrowedFd<'static>> {
     is_open(fd).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
-/// The inherited fds in `lo..=hi` that are open, from /proc/self/fd (cheap for huge ranges).
-fn open_in_range(lo: RawFd, hi: RawFd) -> Vec<RawFd> {
+/// The inherited fds in `lo..=hi` that are open, from /proc/self/fd (cheap for huge
+/// ranges), borrowed (one F_GETFD each).
+fn open_in_range(lo: RawFd, hi: RawFd) -> Vec<(RawFd, BorrowedFd<'static>)> {
     let listed: Option<Vec<RawFd>> = std::fs::read_dir("/proc/self/fd").ok().map(|d| {
         d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
             .filter(|n| (lo..=hi).contains(n))
@@ -151,9 +152,10 @@ fn open_in_range(lo: RawFd, hi: RawFd) -> Vec<RawFd> {
     });
     // The directory's own fd was in the listing; is_open drops it now that it is closed.
     let mut fds = listed.unwrap_or_else(|| (lo..=hi.min(lo.saturating_add(65535))).collect());
-    fds.retain(|&n| is_open(n));
     fds.sort_unstable();
-    fds
+    fds.into_iter()
+        .filter_map(|n| Some((n, borrow_inherited(n)?)))
+        .collect()
 }
 
 impl WatchSet {
@@ -172,10 +174,7 @@ impl WatchSet {
                     vec![(n, b)]
                 }
                 Target::FdRange(lo, hi) => {
-                    let v: Vec<_> = open_in_range(lo, hi)
-                        .into_iter()
-                        .filter_map(|n| Some((n, borrow_inherited(n)?)))
-                        .collect();
+                    let v = open_in_range(lo, hi);
                     if v.is_empty() {
                         return Err(Error::Usage(format!(
                             "spec '{s}': no fd in {lo}-{hi} is open"

@@ -113,6 +113,9 @@ enum State {
 pub enum Next {
     /// Read at most this many bytes (0 < n; never across a mark not yet dealt with).
     Read(usize),
+    /// At the mark, its urgent byte dealt with: a normal read of at most this many
+    /// bytes passes it (recv skips the byte's place; splice would stop there).
+    Pass(usize),
     /// The read position is at the mark: this urgent byte comes now, after everything
     /// before it (report or forward it, then call `next` again).
     Urgent { byte: u8, replaced: Option<u8> },
@@ -256,7 +259,7 @@ impl Urgent {
                 return Ok(Next::InlineMark);
             }
             // Reported already: this read passes the mark.
-            State::Placed => return Ok(Next::Read(room)),
+            State::Placed => return Ok(Next::Pass(room)),
             State::Idle | State::Shown(_) => {}
         }
         // At the mark with no byte taken yet (it came after the readiness, or PRI was
@@ -275,7 +278,7 @@ impl Urgent {
                 Ok(Next::InlineMark)
             }
             // The byte is out of the stream already: the read passes the mark.
-            Oob::NoByte | Oob::Unsupported => Ok(Next::Read(room)),
+            Oob::NoByte | Oob::Unsupported => Ok(Next::Pass(room)),
             Oob::Failed(e) => Err(e),
         }
     }

@@ -280,13 +280,23 @@ impl Relay {
     /// Starts the relay on a free loopback port; should another socket take the port
     /// first (the relay exits 2 saying it is in use), another port is tried.
     fn start(case: &str, opts: &[&str], target: &str) -> Relay {
+        Relay::start_with(case, opts, target, &|f| f)
+    }
+
+    /// `start` with the command changed by `how` (run under a tracer, an environment).
+    fn start_with(
+        case: &str,
+        opts: &[&str],
+        target: &str,
+        how: &dyn Fn(Fdwatch) -> Fdwatch,
+    ) -> Relay {
         for _ in 0..5 {
             let port = free_port();
             let listen = format!("tcp-listen:127.0.0.1:{port}");
             let mut args = vec!["relay"];
             args.extend(opts);
             args.extend(["--format", "json", listen.as_str(), target]);
-            let (mut child, dog) = spawn(case, Fdwatch::new(&args));
+            let (mut child, dog) = spawn(case, how(Fdwatch::new(&args)));
             let mut evs = EventStream::new(&mut child, case);
             if let Some(first) = evs.next() {
                 assert_eq!(
@@ -1595,4 +1605,114 @@ fn sigterm_and_sigint_close_connections_then_kill() {
         [("SIGTERM", Signal::SIGTERM), ("SIGINT", Signal::SIGINT)],
         signal_with_open_connection,
     );
+}
+
+/// Zero-copy forwarding: when the bytes are not shown, a bulk transfer goes through
+/// splice(2) (socket → pipe → socket), and its urgent byte still keeps its offset both
+/// ways; with --read=text (the bytes are shown) or FDWATCH_RELAY_SPLICE=off it is read
+/// and written. Counted with strace: the stream looks the same either way.
+#[test]
+fn bulk_transfer_is_spliced_unless_the_bytes_are_shown() {
+    const BYTES: usize = 1 << 20;
+    const OFF: usize = 600 << 10;
+    let cases: [(&str, &[&str], bool, bool); 3] = [
+        ("--read=count", &["--read=count"], false, true),
+        ("--read=text", &["--read=text"], false, false),
+        ("FDWATCH_RELAY_SPLICE=off", &[], true, false),
+    ];
+    for (name, extra, off, spliced) in cases {
+        let case = format!("relay {name}, {BYTES} bytes + urgent byte at {OFF}");
+        let dir = TempDir::new();
+        let trace = dir.path("strace.txt");
+        let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let target = format!("tcp:{}", server.local_addr().expect("addr"));
+        let mut opts = vec!["-b", "epoll", "--count", "1"];
+        opts.extend_from_slice(extra);
+        let trace_arg = trace.display().to_string();
+        let relay = Relay::start_with(&case, &opts, &target, &|f| {
+            let f = f.under(
+                "strace",
+                ["-f", "-qq", "-e", "trace=splice", "-o", trace_arg.as_str()],
+            );
+            // Set either way: CI also runs this file with FDWATCH_RELAY_SPLICE=off.
+            f.env("FDWATCH_RELAY_SPLICE", if off { "off" } else { "on" })
+        });
+        let data = XorShift::new(0xb01d).bytes(BYTES);
+        let Relay {
+            child,
+            dog,
+            evs,
+            addr,
+            ..
+        } = relay;
+        thread::scope(|s| {
+            // The events (a megabyte of text with --read=text) are read as they come:
+            // a relay blocked on its stdout would stall the transfer.
+            let drain = s.spawn(move || evs.all());
+            let c = &case;
+            let srv = &server;
+            let echo_side = s.spawn(move || echo(c, accept(c, srv)));
+            hundred_client(&case, addr, &data, OFF, b'!');
+            echo_side.join().expect("echo server");
+            drain.join().expect("events");
+        });
+        let out = child.wait_with_output().expect("wait fdwatch");
+        drop(dog);
+        assert!(
+            out.status.success(),
+            "{case}: {}: {}",
+            out.status,
+            stderr(&out)
+        );
+        let text = std::fs::read_to_string(&trace).expect("the strace output");
+        let splices = text
+            .lines()
+            .filter(|l| l.contains("splice(") && !l.contains("= -1"))
+            .count();
+        assert_eq!(
+            splices > 0,
+            spliced,
+            "{case}: {splices} successful splice calls; expected {}",
+            if spliced { "some" } else { "none" }
+        );
+    }
+}
+
+/// An open connection with nothing in flight holds no buffer: 400 connections, each
+/// with one byte echoed and then idle, cost the relay a few MiB, not 400 × 2 × 64 KiB
+/// (what it held when each direction kept its first buffer for the connection's life).
+#[test]
+fn idle_open_connections_hold_no_buffers() {
+    const CONNS: u64 = 400;
+    const RSS_LIMIT_KIB: u64 = 16 * 1024;
+    let case = format!("{CONNS} open connections, one byte echoed on each");
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = format!("tcp:{}", server.local_addr().expect("addr"));
+    let mut relay = Relay::start(&case, &["-b", "epoll"], &target);
+    let pid = relay.child.id();
+    let mut held = Vec::new();
+    for conn in 1..=CONNS {
+        let mut client = relay.connect();
+        let mut srv = accept(&case, &server);
+        relay.wait_conn("connect", conn);
+        client.write_all(b"x").expect("client send");
+        let mut one = [0u8; 1];
+        srv.read_exact(&mut one).expect("the byte at the target");
+        srv.write_all(b"y").expect("target send");
+        client
+            .read_exact(&mut one)
+            .expect("the byte back at the client");
+        assert_eq!(&one, b"y", "{case}: conn {conn}");
+        held.push((client, srv));
+    }
+    let rss = status_kib(pid, "VmRSS");
+    assert!(
+        rss < RSS_LIMIT_KIB,
+        "{case}: the relay's RSS is {rss} KiB (limit {RSS_LIMIT_KIB} KiB): idle connections \
+         keep their buffers"
+    );
+    drop(held);
+    relay.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, _, err) = relay.finish();
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{case}: {err}");
 }

@@ -140,6 +140,12 @@ pub trait Backend {
     fn add(&mut self, fd: RawFd, token: usize, interest: Interest) -> Result<Registered>;
     /// Stops watching `fd` (before the caller closes it).
     fn delete(&mut self, fd: RawFd) -> Result<()>;
+    /// Stops watching `fd`, which the caller closes next and is the only descriptor
+    /// of its open file (a socket it accepted or created): a backend whose kernel
+    /// drops the registration with that close may skip the system call.
+    fn delete_closing(&mut self, fd: RawFd) -> Result<()> {
+        self.delete(fd)
+    }
     /// Re-arms a registration (EPOLL_CTL_MOD: needed after an EPOLLONESHOT event).
     fn modify(&mut self, _fd: RawFd, _token: usize, _interest: Interest) -> Result<()> {
         Ok(())

@@ -116,7 +116,16 @@ impl Relay<'_> {
             if side == Side::Client {
                 return Ok(());
             }
-            let error = net::connect_error(c.target.as_fd());
+            // Writable without an error or hang-up is a connect that succeeded: no
+            // SO_ERROR to ask, unless the backend folds errors into writability
+            // (select, pselect).
+            let clean = cond.contains(Conditions::WRITE)
+                && !cond.intersects(Conditions::ERROR | Conditions::HANGUP);
+            let error = if clean && !lp.caps().folds_hangup {
+                None
+            } else {
+                net::connect_error(c.target.as_fd())
+            };
             let id = c.id;
             lp.rep.emit(&Event::Relay(R::Connect {
                 conn: id,
@@ -200,7 +209,7 @@ impl Relay<'_> {
             };
             let id = c.id;
             let (src, _, dir) = c.route(side);
-            let step = dir.read_step(src);
+            let step = dir.read_step(src, &mut self.pools);
             match step {
                 Step::Read(range) => {
                     lp.activity();
@@ -236,8 +245,13 @@ impl Relay<'_> {
                         replaced,
                     }))?;
                 }
-                Step::Again => continue,
-                Step::Wait => return Ok(None),
+                // Spliced: never shown; counted in the direction's tally.
+                Step::Moved(_) => lp.activity(),
+                Step::Again | Step::Probe => continue,
+                Step::Wait => {
+                    dir.idle(&mut self.pools);
+                    return Ok(None);
+                }
                 Step::Eof => {
                     self.flush_count(lp, slot, side)?;
                     // What is left goes out, then the end of file (SHUT_WR).
@@ -381,9 +395,9 @@ impl Relay<'_> {
         let Some(c) = self.conns[slot].take() else {
             return Ok(());
         };
-        // DEL before close (epoll keys on the open file).
-        let _ = lp.backend.delete(c.client.as_raw_fd());
-        let _ = lp.backend.delete(c.target.as_raw_fd());
+        // Both sockets are the relay's own, closed below (when `c` drops).
+        let _ = lp.backend.delete_closing(c.client.as_raw_fd());
+        let _ = lp.backend.delete_closing(c.target.as_raw_fd());
         self.free.push(slot);
         self.closed += 1;
         // Two descriptors freed: what ran out may be had now.
@@ -392,6 +406,9 @@ impl Relay<'_> {
         }
         let traffic = c.traffic();
         self.total.add(&traffic);
+        let mut c = c;
+        c.c2t.recycle(&mut self.pools);
+        c.t2c.recycle(&mut self.pools);
         if report {
             lp.rep.emit(&Event::Relay(R::Close {
                 conn: c.id,

@@ -65,6 +65,10 @@ struct Relay<'a> {
     listening: bool,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
+    /// Buffers and splice pipes kept between connections.
+    pools: pump::Pools,
+    /// Bulk transfers move with splice (the bytes are not shown).
+    splice: bool,
     accepted: u64,
     closed: u64,
     total: Traffic,
@@ -159,6 +163,10 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         listening: true,
         conns: Vec::new(),
         free: Vec::new(),
+        pools: pump::Pools::default(),
+        // FDWATCH_RELAY_SPLICE=off: copy always (the tests run both ways).
+        splice: cfg.read == ReadMode::Count
+            && std::env::var_os("FDWATCH_RELAY_SPLICE").is_none_or(|v| v != "off"),
         accepted: 0,
         closed: 0,
         total: Traffic::default(),
@@ -327,8 +335,8 @@ impl Relay<'_> {
             client,
             target,
             connected: false,
-            c2t: Dir::new(self.cfg.buffer),
-            t2c: Dir::new(self.cfg.buffer),
+            c2t: Dir::new(self.cfg.buffer, self.splice),
+            t2c: Dir::new(self.cfg.buffer, self.splice),
             started: Instant::now(),
             registered: [Interest::default(); 2],
         };

@@ -1,23 +1,95 @@
-//! One direction of a relayed connection: a bounded buffer filled from one socket and
-//! drained into the other, with the urgent byte kept at its place in the stream.
+//! One direction of a relayed connection: bytes moved from one socket to the other,
+//! with the urgent byte kept at its place in the stream.
 //!
 //! Reading keeps the urgent-data rules of urgent.rs (the same state machine as watch
 //! mode's): reads never cross a mark not yet dealt with, and the urgent byte is taken
 //! with recv(MSG_OOB) first. It is re-sent with send(MSG_OOB) only once every byte
 //! before it has been written, so the receiver's mark falls at the same stream offset.
+//!
+//! A direction starts by copying through a user-space buffer; once it has moved
+//! SPLICE_AFTER bytes (a bulk transfer, not a short exchange) and the bytes are not
+//! shown, it moves them with splice(2) through a pipe: socket → pipe → socket, no copy
+//! through fdwatch. TCP's splice stops at the urgent mark (even once the byte is taken),
+//! so the one read that passes a mark is a normal recv into the buffer; the pipe and the
+//! buffer are never both ahead of each other in the stream (bytes go out pipe first,
+//! then buffer, then the urgent byte). Buffers and pipes are pooled across connections.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl};
 use nix::sys::socket::{self, MsgFlags, Shutdown};
 
 use crate::urgent::{Next, Urgent};
+
+/// A direction copies this many bytes before it moves to splice.
+const SPLICE_AFTER: u64 = 256 << 10;
+/// The first buffer of a direction (it doubles while a fast source fills it).
+const FIRST_BUF: usize = 64 << 10;
+/// Spare buffers and pipes kept for the next connections.
+const POOLED: usize = 64;
+
+/// A pipe for splice, with what it holds.
+#[derive(Debug)]
+pub struct Pipe {
+    r: OwnedFd,
+    w: OwnedFd,
+    cap: usize,
+    queued: usize,
+    /// The last splice in found no room: spliced bytes can fill a pipe's slots with
+    /// partial pages, so it can be full below `cap`. Cleared when bytes go out.
+    full: bool,
+}
+
+/// Buffers and pipes kept between connections (a connection takes one when it needs
+/// it and gives it back at its end).
+#[derive(Debug, Default)]
+pub struct Pools {
+    bufs: Vec<Vec<u8>>,
+    pipes: Vec<Pipe>,
+}
+
+impl Pools {
+    fn buf(&mut self, len: usize) -> Vec<u8> {
+        self.bufs.pop().unwrap_or_else(|| vec![0; len])
+    }
+
+    /// A buffer nobody holds bytes in: kept for the next reader if the pool has room
+    /// and it is of the first size (a grown one is freed: the pool stays small).
+    fn give_buf(&mut self, buf: Vec<u8>) {
+        if self.bufs.len() < POOLED && buf.len() <= FIRST_BUF {
+            self.bufs.push(buf);
+        }
+    }
+
+    fn pipe(&mut self, size: usize) -> Option<Pipe> {
+        if let Some(p) = self.pipes.pop() {
+            return Some(p);
+        }
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).ok()?;
+        // As large as --buffer where the system allows; what it gives otherwise.
+        let _ = fcntl(
+            &w,
+            FcntlArg::F_SETPIPE_SZ(i32::try_from(size).unwrap_or(i32::MAX)),
+        );
+        let cap = fcntl(&w, FcntlArg::F_GETPIPE_SZ).map_or(64 << 10, |c| c as usize);
+        Some(Pipe {
+            r,
+            w,
+            cap,
+            queued: 0,
+            full: false,
+        })
+    }
+}
 
 /// What one read step did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// Bytes were read into the buffer (their range, to show them).
     Read(std::ops::Range<usize>),
+    /// This many bytes were spliced into the pipe (never shown).
+    Moved(usize),
     /// The urgent byte reached its place: it goes out after the bytes before it.
     /// `offset` counts the normal bytes before it; `replaced` is an earlier urgent byte
     /// taken but never placed (TCP keeps one urgent pointer: a newer one wins).
@@ -36,6 +108,8 @@ pub enum Step {
     Reset,
     /// The call that failed, and how.
     Failed(&'static str, Errno),
+    /// (Inside read_step: nothing queued before a mark; a peek tells end of file.)
+    Probe,
 }
 
 /// What a flush did.
@@ -50,9 +124,13 @@ pub enum Flush {
 }
 
 pub struct Dir {
-    /// Starts small and doubles while a fast source fills it, up to `max`: an idle
-    /// connection costs 64 KiB a direction, a bulk one at most `max`.
+    /// Empty until the first read; then 64 KiB, doubling while a fast source fills it,
+    /// up to `max` (an idle connection costs nothing, a bulk one at most `max`).
     buf: Vec<u8>,
+    /// Zero-copy: the pipe splice moves the bytes through.
+    pipe: Option<Pipe>,
+    /// Splice may be used (the bytes are not shown, and splice has not refused).
+    may_splice: bool,
     max: usize,
     start: usize,
     end: usize,
@@ -73,9 +151,11 @@ pub struct Dir {
 }
 
 impl Dir {
-    pub fn new(max: usize) -> Dir {
+    pub fn new(max: usize, splice: bool) -> Dir {
         Dir {
-            buf: vec![0; max.min(64 << 10)],
+            buf: Vec::new(),
+            pipe: None,
+            may_splice: splice,
             max,
             start: 0,
             end: 0,
@@ -95,12 +175,43 @@ impl Dir {
 
     /// Whether reading the source makes sense now (room, no urgent byte waiting).
     pub fn wants_read(&self) -> bool {
-        !self.eof && self.oob_out.is_none() && (self.start > 0 || self.end < self.buf.len())
+        let room = match &self.pipe {
+            // Splice was refused: the pipe drains before the buffer fills.
+            Some(_) if !self.may_splice => false,
+            Some(p) => self.start == self.end && p.queued < p.cap && !p.full,
+            None => self.buf.is_empty() || self.start > 0 || self.end < self.buf.len(),
+        };
+        !self.eof && self.oob_out.is_none() && room
     }
 
     /// Whether something waits to be written to the receiver.
     pub fn has_output(&self) -> bool {
-        self.start < self.end || self.oob_out.is_some()
+        self.start < self.end
+            || self.oob_out.is_some()
+            || self.pipe.as_ref().is_some_and(|p| p.queued > 0)
+    }
+
+    /// The connection is over: its buffer and pipe (if empty) serve the next ones.
+    pub fn recycle(&mut self, pools: &mut Pools) {
+        if !self.buf.is_empty() {
+            pools.give_buf(std::mem::take(&mut self.buf));
+        }
+        if let Some(p) = self.pipe.take().filter(|p| p.queued == 0)
+            && pools.pipes.len() < POOLED
+        {
+            pools.pipes.push(p);
+        }
+    }
+
+    /// The source has nothing more now: a first-size buffer with nothing in it goes
+    /// back to the pool, so an open connection with nothing in flight holds none
+    /// (10,000 of them would hold 1.25 GiB). A grown one stays: this direction is a
+    /// bulk one, and it is at most `max`.
+    pub fn idle(&mut self, pools: &mut Pools) {
+        if self.start == self.end && !self.buf.is_empty() && self.buf.len() <= FIRST_BUF {
+            (self.start, self.end) = (0, 0);
+            pools.give_buf(std::mem::take(&mut self.buf));
+        }
     }
 
     /// Everything read is out and the end of file passed on.
@@ -116,13 +227,38 @@ impl Dir {
         }
     }
 
-    /// One bounded read from `src`.
-    pub fn read_step(&mut self, src: BorrowedFd<'_>) -> Step {
+    /// One bounded read (or splice) from `src`.
+    pub fn read_step(&mut self, src: BorrowedFd<'_>, pools: &mut Pools) -> Step {
         if self.eof || self.oob_out.is_some() {
             return Step::Wait;
         }
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
+            // A bulk transfer moves to splice once the buffer is drained.
+            if self.pipe.is_none() && self.may_splice && self.bytes >= SPLICE_AFTER {
+                self.pipe = pools.pipe(self.max);
+                self.may_splice = self.pipe.is_some();
+            }
+        }
+        if self.pipe.is_some() && self.start == self.end {
+            // Splice was refused with bytes in the pipe: they go out before any copy.
+            if !self.may_splice {
+                return Step::Wait;
+            }
+            return self.splice_step(src, pools);
+        }
+        self.copy_step(src, pools, None)
+    }
+
+    /// A read into the buffer (`at_mark`: the read that passes a mark, this big).
+    fn copy_step(
+        &mut self,
+        src: BorrowedFd<'_>,
+        pools: &mut Pools,
+        at_mark: Option<usize>,
+    ) -> Step {
+        if self.buf.is_empty() {
+            self.buf = pools.buf(self.max.min(FIRST_BUF));
         }
         if self.end == self.buf.len() {
             if self.start == 0 {
@@ -131,30 +267,24 @@ impl Dir {
             self.buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
         }
-        let (buf, end, max) = (&mut self.buf, self.end, self.max);
-        // Grow while a fast source has more queued than fits.
-        let next = self.oob.next(src, false, |queued| {
-            if queued > buf.len() - end && buf.len() < max {
-                let grown = (buf.len() * 2).min(max);
-                buf.resize(grown, 0);
+        let bound = match at_mark {
+            Some(n) => n.min(self.buf.len() - self.end),
+            None => {
+                let (buf, end, max) = (&mut self.buf, self.end, self.max);
+                // Grow while a fast source has more queued than fits.
+                let next = self.oob.next(src, false, |queued| {
+                    if queued > buf.len() - end && buf.len() < max {
+                        let grown = (buf.len() * 2).min(max);
+                        buf.resize(grown, 0);
+                    }
+                    buf.len() - end
+                });
+                match self.placed(next) {
+                    Ok(n) => n,
+                    Err(Step::Probe) => return self.probe(src),
+                    Err(step) => return step,
+                }
             }
-            buf.len() - end
-        });
-        let bound = match next {
-            Ok(Next::Read(n)) => n,
-            Ok(Next::Urgent { byte, replaced }) => {
-                self.oob_out = Some(byte);
-                return Step::Urgent {
-                    byte,
-                    offset: self.bytes,
-                    replaced,
-                };
-            }
-            // Announced, not arrived: a read now would skip it.
-            Ok(Next::NotYet) => return Step::Wait,
-            Ok(Next::InlineMark) => self.buf.len() - self.end,
-            Ok(Next::Probe) => return self.probe(src),
-            Err(e) => return Step::Failed("recv(MSG_OOB)", e),
         };
         let range = self.end..self.end + bound;
         match socket::recv(
@@ -179,6 +309,82 @@ impl Dir {
         }
     }
 
+    /// A splice from `src` into the pipe, up to the next mark; the read passing a
+    /// mark is a copy (splice stops there).
+    fn splice_step(&mut self, src: BorrowedFd<'_>, pools: &mut Pools) -> Step {
+        let Some(p) = &self.pipe else {
+            return Step::Wait;
+        };
+        let room = p.cap - p.queued;
+        if room == 0 {
+            return Step::Wait;
+        }
+        let next = self.oob.next(src, false, |_| room);
+        let n = match next {
+            Ok(Next::Pass(n)) => return self.copy_step(src, pools, Some(n)),
+            next => match self.placed(next) {
+                Ok(n) => n,
+                Err(Step::Probe) => return self.probe(src),
+                Err(step) => return step,
+            },
+        };
+        let Some(p) = self.pipe.as_mut() else {
+            return Step::Wait;
+        };
+        let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+        match nix::fcntl::splice(src, None, p.w.as_fd(), None, n, flags) {
+            Ok(0) => {
+                self.eof = true;
+                Step::Eof
+            }
+            Ok(n) => {
+                p.queued += n;
+                self.bytes += n as u64;
+                self.tally.add(n);
+                Step::Moved(n)
+            }
+            // With bytes queued, EAGAIN can be the pipe's (no free slot) as well as the
+            // socket's: stop reading until some go out, rather than spin on readable.
+            Err(Errno::EAGAIN) => {
+                p.full = p.queued > 0;
+                Step::Wait
+            }
+            Err(Errno::EINTR) => Step::Again,
+            Err(Errno::ECONNRESET) => Step::Reset,
+            // This socket pair cannot splice: copy from now on (once the pipe drains).
+            Err(Errno::EINVAL) => {
+                self.may_splice = false;
+                if p.queued == 0 {
+                    self.pipe = None;
+                }
+                Step::Again
+            }
+            Err(e) => Step::Failed("splice", e),
+        }
+    }
+
+    /// What the urgent protocol's answer means for a read: how many bytes it may take,
+    /// or the step it is instead (`Step::Probe`: see whether the stream ended).
+    fn placed(&mut self, next: Result<Next, Errno>) -> Result<usize, Step> {
+        match next {
+            Ok(Next::Read(n) | Next::Pass(n)) => Ok(n),
+            Ok(Next::Urgent { byte, replaced }) => {
+                self.oob_out = Some(byte);
+                Err(Step::Urgent {
+                    byte,
+                    offset: self.bytes,
+                    replaced,
+                })
+            }
+            // Announced, not arrived: a read now would skip it.
+            Ok(Next::NotYet) => Err(Step::Wait),
+            // SO_OOBINLINE is not set on relayed sockets: read on.
+            Ok(Next::InlineMark) => Ok(self.buf.len().saturating_sub(self.end).max(1)),
+            Ok(Next::Probe) => Err(Step::Probe),
+            Err(e) => Err(Step::Failed("recv(MSG_OOB)", e)),
+        }
+    }
+
     /// Nothing before a mark: the end of the stream, or nothing yet.
     fn probe(&mut self, src: BorrowedFd<'_>) -> Step {
         let mut one = [0u8; 1];
@@ -198,8 +404,26 @@ impl Dir {
         }
     }
 
-    /// Writes what is buffered to `dst`, then the urgent byte, never blocking.
+    /// Writes what waits to `dst`: the pipe's bytes, then the buffer's, then the urgent
+    /// byte, never blocking.
     pub fn flush(&mut self, dst: BorrowedFd<'_>) -> Flush {
+        if let Some(p) = self.pipe.as_mut() {
+            let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+            while p.queued > 0 {
+                match nix::fcntl::splice(p.r.as_fd(), None, dst, None, p.queued, flags) {
+                    Ok(n) => {
+                        p.queued -= n;
+                        p.full = false;
+                    }
+                    Err(Errno::EINTR) => {}
+                    Err(Errno::EAGAIN) => return Flush::Blocked,
+                    Err(e) => return Flush::Gone("splice", e),
+                }
+            }
+            if !self.may_splice {
+                self.pipe = None;
+            }
+        }
         let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
         while self.start < self.end {
             match socket::send(dst.as_raw_fd(), &self.buf[self.start..self.end], flags) {
@@ -209,6 +433,7 @@ impl Dir {
                 Err(e) => return Flush::Gone("send", e),
             }
         }
+
         if let Some(b) = self.oob_out {
             match socket::send(dst.as_raw_fd(), &[b], flags | MsgFlags::MSG_OOB) {
                 Ok(_) => {

@@ -283,7 +283,7 @@ fn socket_step(
     loop {
         let len = buf.len();
         return Ok(match tr.urgent.next(fd, oobinline, |_| len) {
-            Ok(Next::Read(n)) => reader::read_socket(source, n as i32, buf),
+            Ok(Next::Read(n) | Next::Pass(n)) => reader::read_socket(source, n as i32, buf),
             Ok(Next::Probe) => reader::read_socket(source, 0, buf),
             Ok(Next::NotYet) => Step::Again,
             Ok(Next::Urgent { byte, replaced }) => {
