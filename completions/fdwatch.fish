@@ -107,13 +107,13 @@ poll\t''
 ppoll\t''
 epoll\t''
 uring\t''"
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l read -d 'How data events show the bytes: count (coalesced per --interval), text, hex' -r -f -a "count\t'Bytes and rate'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l read -d 'How data events show the bytes: count (coalesced per --interval; bulk bytes then go zero-copy with splice), text, hex' -r -f -a "count\t'Bytes and rate'
 text\t'The bytes as escaped text'
 hex\t'Offset, hex and ASCII rows'"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s c -l count -d 'Stop after N connections were accepted and all of them closed' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l idle -d 'Stop after this long with no traffic: seconds (30, 2.5) or a duration (5m), as TIMEOUT in watch mode' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l interval -d 'How often --read=count reports the bytes of a busy direction' -r
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l buffer -d 'Most bytes buffered per direction of each connection: buffers start at 64 KiB and grow only while a fast side fills them; memory stays bounded by this' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l buffer -d 'Most bytes buffered per direction of each connection: buffers start at 64 KiB and grow only while a fast side fills them, an idle connection holds none, and a splice pipe is sized to this; memory stays bounded by it' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l format -d 'Output format: text or json (JSON Lines)' -r -f -a "text\t''
 json\t''
 tlpi\t'The book\'s programs\' output (t_select, poll_pipes, epoll_input): watch mode only'"

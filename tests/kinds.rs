@@ -124,23 +124,7 @@ fn compile(dir: &TempDir) -> PathBuf {
     let src = dir.path("kinds.c");
     std::fs::write(&src, CHILD_C).expect("write kinds.c");
     let exe = dir.path("kinds");
-    let out = Command::new("cc")
-        .args(["-O0", "-Wall", "-Wextra", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "tests/kinds.rs compiles its child process with a C compiler, and `cc` \
-                 could not be run ({e}): install gcc (or clang as cc)"
-            )
-        });
-    assert!(
-        out.status.success(),
-        "cc kinds.c: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cc(&src, &exe, "tests/kinds.rs (its child process)");
     exe
 }
 

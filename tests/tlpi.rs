@@ -15,7 +15,6 @@
 mod common;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -40,24 +39,7 @@ fn compile(dir: &TempDir, name: &str) -> PathBuf {
         .join("tests/tlpi")
         .join(format!("{name}.c"));
     let exe = dir.path(name);
-    let out = Command::new("cc")
-        .args(["-O0", "-Wall", "-Wextra", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "tests/tlpi.rs compiles the book's programs with a C compiler, and `cc` \
-                 could not be run ({e}): install gcc (or clang as cc)"
-            )
-        });
-    assert!(
-        out.status.success(),
-        "cc {}: {}\n{}",
-        src.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cc(&src, &exe, "tests/tlpi.rs (the book's programs)");
     exe
 }
 
@@ -67,36 +49,7 @@ fn book(exe: &Path, args: &[String], fds: &[(BorrowedFd<'_>, RawFd)]) -> Command
     let mut cmd = Command::new(exe);
     cmd.args(args).stdin(Stdio::null());
     let fds: Vec<(RawFd, RawFd)> = fds.iter().map(|(f, at)| (f.as_raw_fd(), *at)).collect();
-    let base = fds.iter().map(|&(a, b)| a.max(b)).max().unwrap_or(2) + 1;
-    // SAFETY: only async-signal-safe calls (close_range, fcntl, dup2, close) run
-    // between fork and exec, on memory made before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            let r = libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            if r < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let mut tmp = [0; 16];
-            for (i, &(src, _)) in fds.iter().enumerate() {
-                tmp[i] = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, base);
-                if tmp[i] < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            for (i, &(_, dst)) in fds.iter().enumerate() {
-                if libc::dup2(tmp[i], dst) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::close(tmp[i]);
-            }
-            Ok(())
-        });
-    }
+    place_fds(&mut cmd, fds, true);
     cmd
 }
 
@@ -259,43 +212,68 @@ const T_SELECT: &[Session] = &[
 fn t_select_same_lines() {
     let dir = TempDir::new();
     let exe = compile(&dir, "t_select");
-    let mut cases = Vec::new();
-    for b in ["select", "pselect"] {
-        for s in T_SELECT {
-            cases.push((format!("-b {b}, {}", s.0), (b, s)));
-        }
-    }
+    let cases = per_backend(["select", "pselect"], T_SELECT, |s| s.0);
     in_named_threads(
         cases.iter().map(|(n, c)| (n.as_str(), *c)),
-        |(b, &(name, timeout, specs, make))| {
+        |(b, (name, timeout, specs, make))| {
             let case = format!("t_select -b {b}, {name}");
-            let fds = make();
             let mut args = vec![timeout];
             args.extend(specs);
-            let book_out = run_book(&case, book(&exe, &strings(&args), &fds.borrowed()));
-
-            let mut ours = vec!["-b", b, "--format", "tlpi"];
-            ours.extend(&args);
-            let out = run(&case, fdwatch(&strings(&ours), &fds.borrowed()));
             let want = if timeout == "1" { 1 } else { 0 };
-            assert_eq!(
-                exit_code(&case, &out),
-                want,
-                "{case}: fdwatch's status: {}",
-                stderr(&out)
-            );
-            assert!(
-                stderr(&out).is_empty(),
-                "{case}: fdwatch's stderr: {}",
-                stderr(&out)
-            );
-            let book_lines = lines(&book_out);
-            same_lines(&case, &book_lines, &lines(&out));
+            let book_lines = book_and_fdwatch(&case, &exe, &args, b, &args, &make(), want);
             // The time left is there exactly when a timeout was given.
             let has_left = book_lines.iter().any(|l| time_left(l).is_some());
             assert_eq!(has_left, timeout != "-", "{case}: {book_lines:?}");
         },
     );
+}
+
+/// Each of `table`'s sessions on each of `backends`, named for in_named_threads.
+fn per_backend<T: Copy>(
+    backends: [&'static str; 2],
+    table: &[T],
+    name: fn(&T) -> &str,
+) -> Vec<(String, (&'static str, T))> {
+    backends
+        .iter()
+        .flat_map(|&b| {
+            table
+                .iter()
+                .map(move |s| (format!("-b {b}, {}", name(s)), (b, *s)))
+        })
+        .collect()
+}
+
+/// One session, run by the book's program (`exe BOOK_ARGS...`) and by
+/// `fdwatch -b B --format tlpi OUR_ARGS...` with the same fds: fdwatch exits `want`
+/// with nothing on stderr, and the two outputs are the same lines. Returns the book's.
+fn book_and_fdwatch(
+    case: &str,
+    exe: &Path,
+    book_args: &[&str],
+    backend: &str,
+    our_args: &[&str],
+    fds: &Fds,
+    want: i32,
+) -> Vec<String> {
+    let book_out = run_book(case, book(exe, &strings(book_args), &fds.borrowed()));
+    let mut ours = vec!["-b", backend, "--format", "tlpi"];
+    ours.extend(our_args);
+    let out = run(case, fdwatch(&strings(&ours), &fds.borrowed()));
+    assert_eq!(
+        exit_code(case, &out),
+        want,
+        "{case}: fdwatch's status: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).is_empty(),
+        "{case}: fdwatch's stderr: {}",
+        stderr(&out)
+    );
+    let book_lines = lines(&book_out);
+    same_lines(case, &book_lines, &lines(&out));
+    book_lines
 }
 
 // poll_pipes (Listing 63-2) ------------------------------------------------------------
@@ -350,36 +328,16 @@ const POLL_PIPES: &[PollPipes] = &[
 fn poll_pipes_same_lines() {
     let dir = TempDir::new();
     let exe = compile(&dir, "poll_pipes");
-    let mut cases = Vec::new();
-    for b in ["poll", "ppoll"] {
-        for s in POLL_PIPES {
-            cases.push((format!("-b {b}, {}", s.0), (b, s)));
-        }
-    }
+    let cases = per_backend(["poll", "ppoll"], POLL_PIPES, |s| s.0);
     in_named_threads(
         cases.iter().map(|(n, c)| (n.as_str(), *c)),
-        |(b, &(name, fds_args, make))| {
+        |(b, (name, fds_args, make))| {
             let case = format!("poll_pipes -b {b}, {name}");
-            let fds = make();
-            let book_out = run_book(&case, book(&exe, &strings(fds_args), &fds.borrowed()));
-
             // poll_pipes polls once with timeout 0.
-            let mut ours = vec!["-b", b, "--format", "tlpi", "0"];
+            let mut ours = vec!["0"];
             ours.extend(fds_args);
-            let out = run(&case, fdwatch(&strings(&ours), &fds.borrowed()));
             let want = if name == "nothing ready" { 1 } else { 0 };
-            assert_eq!(
-                exit_code(&case, &out),
-                want,
-                "{case}: fdwatch's status: {}",
-                stderr(&out)
-            );
-            assert!(
-                stderr(&out).is_empty(),
-                "{case}: fdwatch's stderr: {}",
-                stderr(&out)
-            );
-            same_lines(&case, &lines(&book_out), &lines(&out));
+            book_and_fdwatch(&case, &exe, fds_args, b, &ours, &make(), want);
         },
     );
 }

@@ -39,7 +39,8 @@ pub struct RelayArgs {
     #[arg(short, long, value_enum, default_value_t = BackendKind::Epoll, value_name = "BACKEND")]
     pub backend: BackendKind,
 
-    /// How data events show the bytes: count (coalesced per --interval), text, hex
+    /// How data events show the bytes: count (coalesced per --interval; bulk bytes then
+    /// go zero-copy with splice), text, hex
     #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true,
           default_value = "count", default_missing_value = "count")]
     pub read: ReadMode,
@@ -58,7 +59,8 @@ pub struct RelayArgs {
     pub interval: Duration,
 
     /// Most bytes buffered per direction of each connection: buffers start at 64 KiB
-    /// and grow only while a fast side fills them; memory stays bounded by this
+    /// and grow only while a fast side fills them, an idle connection holds none, and
+    /// a splice pipe is sized to this; memory stays bounded by it
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
           value_parser = clap::value_parser!(u32).range(1..=(16 << 20)))]
     pub buffer: u32,

@@ -293,43 +293,9 @@ impl Fdwatch {
         for (k, v) in self.envs {
             cmd.env(k, v);
         }
-        let fds = self.fds;
-        let base = fds.iter().map(|&(a, b)| a.max(b)).max().unwrap_or(0) + 1;
-        let close_others = self.close_others;
-        // SAFETY: only async-signal-safe calls (fcntl, dup2, close) run between fork and exec.
+        place_fds(&mut cmd, self.fds, self.close_others);
+        // SAFETY: the setup steps are the caller's async-signal-safe pre-exec work.
         unsafe {
-            cmd.pre_exec(move || {
-                if close_others {
-                    // Everything above 2 closes at exec, except what dup2 places below
-                    // (dup2 clears the flag on its target).
-                    let r = libc::syscall(
-                        libc::SYS_close_range,
-                        3u32,
-                        u32::MAX,
-                        libc::CLOSE_RANGE_CLOEXEC,
-                    );
-                    if r < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                // Move every source above all targets first, so no dup2 clobbers a source.
-                let mut tmp = Vec::with_capacity(fds.len());
-                for &(src, _) in &fds {
-                    let t = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, base);
-                    if t < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    tmp.push(t);
-                }
-                for (&t, &(_, dst)) in tmp.iter().zip(&fds) {
-                    // dup2 clears FD_CLOEXEC on `dst`: it is inherited across exec.
-                    if libc::dup2(t, dst) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    libc::close(t);
-                }
-                Ok(())
-            });
             for step in self.setup {
                 cmd.pre_exec(step);
             }
@@ -1051,4 +1017,69 @@ pub fn raise_nofile_to(need: u64) -> bool {
     }
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
     true
+}
+
+/// Places `fds` (source, number in the child) in the child of `cmd` between fork and
+/// exec, and with `close_others` closes every other fd above 2 at exec, as a shell
+/// would start a program.
+pub fn place_fds(cmd: &mut Command, fds: Vec<(RawFd, RawFd)>, close_others: bool) {
+    let base = fds.iter().map(|&(a, b)| a.max(b)).max().unwrap_or(2) + 1;
+    // SAFETY: only async-signal-safe calls (close_range, fcntl, dup2, close) run between
+    // fork and exec, on memory made before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if close_others {
+                // Everything above 2 closes at exec, except what dup2 places below
+                // (dup2 clears the flag on its target).
+                let r = libc::syscall(
+                    libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                if r < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            // Move every source above all targets first, so no dup2 clobbers a source.
+            let mut tmp = Vec::with_capacity(fds.len());
+            for &(src, _) in &fds {
+                let t = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, base);
+                if t < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                tmp.push(t);
+            }
+            for (&t, &(_, dst)) in tmp.iter().zip(&fds) {
+                // dup2 clears FD_CLOEXEC on `dst`: it is inherited across exec.
+                if libc::dup2(t, dst) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(t);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Compiles the C program `src` to `exe` with `cc`; `who` says which test needs it.
+pub fn cc(src: &std::path::Path, exe: &std::path::Path, who: &str) {
+    let out = Command::new("cc")
+        .args(["-O0", "-Wall", "-Wextra", "-o"])
+        .arg(exe)
+        .arg(src)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{who} compiles C programs with a C compiler, and `cc` could not be run \
+                 ({e}): install gcc (or clang as cc)"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "cc {}: {}\n{}",
+        src.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
