@@ -19,26 +19,11 @@ _fdwatch() {
             fdwatch,bench)
                 cmd="fdwatch__subcmd__bench"
                 ;;
-            fdwatch,help)
-                cmd="fdwatch__subcmd__help"
-                ;;
             fdwatch,relay)
                 cmd="fdwatch__subcmd__relay"
                 ;;
             fdwatch,send)
                 cmd="fdwatch__subcmd__send"
-                ;;
-            fdwatch__subcmd__help,bench)
-                cmd="fdwatch__subcmd__help__subcmd__bench"
-                ;;
-            fdwatch__subcmd__help,help)
-                cmd="fdwatch__subcmd__help__subcmd__help"
-                ;;
-            fdwatch__subcmd__help,relay)
-                cmd="fdwatch__subcmd__help__subcmd__relay"
-                ;;
-            fdwatch__subcmd__help,send)
-                cmd="fdwatch__subcmd__help__subcmd__send"
                 ;;
             *)
                 ;;
@@ -47,7 +32,7 @@ _fdwatch() {
 
     case "${cmd}" in
         fdwatch)
-            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --until --count --read --read-size --peek --tee --oobinline --once --interval --signals --mask --format --time --color --quiet --verbose --help --version send bench relay help"
+            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --until --count --read --read-size --peek --tee --oobinline --once --interval --signals --mask --format --time --color --quiet --verbose --generate --help --version send bench relay"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -105,6 +90,10 @@ _fdwatch() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --generate)
+                    COMPREPLY=($(compgen -W "man man-relay man-send man-bench complete-bash complete-zsh complete-fish" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -155,76 +144,6 @@ _fdwatch() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        fdwatch__subcmd__help)
-            opts="send bench relay help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        fdwatch__subcmd__help__subcmd__bench)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        fdwatch__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        fdwatch__subcmd__help__subcmd__relay)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        fdwatch__subcmd__help__subcmd__send)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

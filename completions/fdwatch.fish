@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_fdwatch_global_optspecs
-    string join \n b/backend= edge oneshot m/monitor until= c/count= read= read-size= peek tee oobinline once interval= signals= mask= format= time= color= q/quiet v/verbose h/help V/version
+    string join \n b/backend= edge oneshot m/monitor until= c/count= read= read-size= peek tee oobinline once interval= signals= mask= format= time= color= q/quiet v/verbose generate= h/help V/version
 end
 
 function __fish_fdwatch_needs_command
@@ -57,6 +57,13 @@ none\t''"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l color -d 'When to colour text output (auto: stdout is a terminal; honours NO_COLOR, CLICOLOR_FORCE)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l generate -d 'Print a man page or shell completions and exit: man, man-relay, man-send, man-bench, complete-bash, complete-zsh, complete-fish' -r -f -a "man\t'fdwatch(1)'
+man-relay\t'fdwatch-relay(1)'
+man-send\t'fdwatch-send(1)'
+man-bench\t'fdwatch-bench(1)'
+complete-bash\t'bash completions'
+complete-zsh\t'zsh completions (_fdwatch)'
+complete-fish\t'fish completions'"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l edge -d 'Register with EPOLLET, edge-triggered (epoll only). -m with epoll registers edge-triggered anyway (so an unread fd cannot make it spin): --edge matters for one-shot runs'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l oneshot -d 'Register with EPOLLONESHOT (epoll only)'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -s m -l monitor -d 'Keep watching and report every change, until all fds are gone, --count events, the idle TIMEOUT (time with no event), or --once\'s end of file'
@@ -71,7 +78,6 @@ complete -c fdwatch -n "__fish_fdwatch_needs_command" -s V -l version -d 'Print 
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "bench" -d 'The select/poll/epoll scaling experiment on this kernel: N pipes, K active, one byte written, waited for and read per event; ns per event and events/s per backend and N, as a table and a log-scale bar chart, or JSON Lines'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "relay" -d 'A watching TCP/UNIX relay: forwards LISTEN\'s clients to TARGET both ways, with urgent bytes re-sent at their stream offset, half-closes and resets passed on, bounded buffers, and every step as an event'
-complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l data -d 'Normal data to send (escapes: \\n \\r \\t \\0 \\\\ \\xHH); repeatable, in order with --urgent' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l urgent -d 'Data sent with send(MSG_OOB): its last byte is the urgent byte; repeatable' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l delay -d 'Pause between sends (a duration: 10ms, 1s)' -r
@@ -125,7 +131,3 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l color -d 'When
 always\t''
 never\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench relay help" -f -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench relay help" -f -a "bench" -d 'The select/poll/epoll scaling experiment on this kernel: N pipes, K active, one byte written, waited for and read per event; ns per event and events/s per backend and N, as a table and a log-scale bar chart, or JSON Lines'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench relay help" -f -a "relay" -d 'A watching TCP/UNIX relay: forwards LISTEN\'s clients to TARGET both ways, with urgent bytes re-sent at their stream offset, half-closes and resets passed on, bounded buffers, and every step as an event'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand help; and not __fish_seen_subcommand_from send bench relay help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

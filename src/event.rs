@@ -72,6 +72,8 @@ pub enum Event<'a> {
     Connect {
         fd: RawFd,
         what: &'a str,
+        /// The spec as the user wrote it (`tcp:localhost:8888`) and the address tried.
+        target: Option<(&'a str, &'a str)>,
         error: Option<Errno>,
     },
     /// Urgent (out-of-band) data, reported in stream order: `offset` is how many

@@ -33,13 +33,34 @@ use std::io::Write;
 
 /// Prints `fdwatch: MSG` as one line on stderr; a closed stderr is ignored.
 pub fn report_error(msg: &str) {
-    // One write, so the line cannot interleave with anything else on stderr.
-    let line = format!("fdwatch: {}\n", escape::message(msg));
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    report_usage(msg, None);
+}
+
+/// A usage error: one line, and an optional `tip:` line (clap's suggestions).
+pub fn report_usage(msg: &str, tip: Option<&str>) {
+    // One write, so the lines cannot interleave with anything else on stderr.
+    let mut text = format!("fdwatch: {}\n", escape::message(msg));
+    if let Some(t) = tip {
+        text.push_str(&format!("tip: {}\n", escape::message(t)));
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Runs a parsed command line and returns the exit status (SPEC §4.7).
 pub fn run(args: &cli::Args) -> u8 {
+    if let Some(what) = args.generate {
+        let written = what
+            .render()
+            .and_then(|b| std::io::stdout().lock().write_all(&b));
+        return match written {
+            Ok(()) => 0,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+            Err(e) => {
+                report_error(&format!("--generate {what:?}: {e}"));
+                2
+            }
+        };
+    }
     let result = match &args.command {
         Some(cli::Sub::Send(s)) => send::run(&s.address, &s.plan),
         Some(cli::Sub::Bench(b)) => b

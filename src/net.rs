@@ -56,14 +56,15 @@ pub fn open(sock: &SocketSpec, what: &str) -> Result<Opened> {
     if sock.is_listener() {
         return listen(sock, what).map(Opened::Listening);
     }
-    connect(sock, what).map(Opened::Connecting)
+    connect(sock, what).map(|(fd, addr)| Opened::Connecting(fd, addr))
 }
 
 /// What `open` made.
 #[derive(Debug)]
 pub enum Opened {
-    /// A non-blocking connect in progress: its result comes as writability + SO_ERROR.
-    Connecting(OwnedFd),
+    /// A non-blocking connect in progress: its result comes as writability + SO_ERROR;
+    /// the address it tries (`127.0.0.1:8888`, `[::1]:80`, a UNIX path).
+    Connecting(OwnedFd, String),
     Listening(Listening),
 }
 
@@ -78,7 +79,8 @@ pub struct Listening {
 }
 
 /// Starts a non-blocking connect to a `tcp:` or `unix:` address.
-pub fn connect(sock: &SocketSpec, what: &str) -> Result<OwnedFd> {
+/// Starts a non-blocking connect; returns the socket and the address it tries.
+pub fn connect(sock: &SocketSpec, what: &str) -> Result<(OwnedFd, String)> {
     let sys = |call, e| Error::sys(what.to_owned(), call, e);
     match sock {
         SocketSpec::Tcp { host, port } => {
@@ -88,7 +90,7 @@ pub fn connect(sock: &SocketSpec, what: &str) -> Result<OwnedFd> {
                 let fd = socket::socket(family(&a), SockType::Stream, FLAGS, None)
                     .map_err(|e| sys("socket", e))?;
                 match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(a)) {
-                    Ok(()) | Err(Errno::EINPROGRESS) => return Ok(fd),
+                    Ok(()) | Err(Errno::EINPROGRESS) => return Ok((fd, a.to_string())),
                     Err(e) => last = e,
                 }
             }
@@ -100,7 +102,9 @@ pub fn connect(sock: &SocketSpec, what: &str) -> Result<OwnedFd> {
                 .map_err(|e| sys("socket", e))?;
             match socket::connect(fd.as_raw_fd(), &addr) {
                 // A full backlog gives EAGAIN on AF_UNIX; the result comes like TCP's.
-                Ok(()) | Err(Errno::EINPROGRESS | Errno::EAGAIN) => Ok(fd),
+                Ok(()) | Err(Errno::EINPROGRESS | Errno::EAGAIN) => {
+                    Ok((fd, crate::escape::os(path.as_os_str())))
+                }
                 Err(e) => Err(sys("connect", e)),
             }
         }

@@ -51,6 +51,9 @@ pub struct Watched {
     pub path: Option<PathBuf>,
     /// For sockets fdwatch opened: connecting, listening or a stream.
     pub role: Role,
+    /// A connecting socket's target: the spec as the user wrote it, and the address
+    /// tried (for the `connect` event).
+    pub target: Option<Box<(String, String)>>,
     handle: Handle,
 }
 
@@ -190,8 +193,9 @@ impl WatchSet {
             match &s.target {
                 Target::Path(p) => set.open_path(s, p)?,
                 Target::Socket(sock) => match net::open(sock, &format!("spec '{s}'"))? {
-                    Opened::Connecting(fd) => {
-                        set.push_socket(fd, Role::Connecting, s.interest);
+                    Opened::Connecting(fd, addr) => {
+                        let t = set.push_socket(fd, Role::Connecting, s.interest);
+                        set.fds[t].target = Some(Box::new((s.to_string(), addr)));
                     }
                     Opened::Listening(l) => {
                         for fd in l.fds {
@@ -266,6 +270,7 @@ impl WatchSet {
             desc: describe(b),
             path: None,
             role: Role::Stream,
+            target: None,
             handle: Handle::Inherited(b),
             seq: 0,
         });
@@ -327,6 +332,7 @@ impl WatchSet {
                 desc,
                 path: None,
                 role: Role::Stream,
+                target: None,
                 handle: Handle::Owned(dup.fd),
                 seq: 0,
             });
@@ -379,6 +385,7 @@ impl WatchSet {
             desc,
             path,
             role,
+            target: None,
             handle: Handle::Owned(fd),
             seq: 0,
         })

@@ -665,3 +665,104 @@ fn verbose_notes_epoll_refusing_a_regular_file() {
     let evs = events(&out.stdout);
     assert!(of_kind(&evs, "note").is_empty(), "{case}: {evs:?}");
 }
+
+/// Usage errors that help (issue 21): each subcommand's missing arguments are its own,
+/// a misspelled subcommand or option gets clap's suggestion as a `tip:` line, and
+/// there is still exactly one error line, exit 2.
+#[test]
+fn usage_errors_name_their_own_arguments_and_suggest() {
+    // (case, argv, what the error line names, what the tip names).
+    type Row<'a> = (&'a str, &'a [&'a str], &'a [&'a str], Option<&'a str>);
+    let table: &[Row] = &[
+        (
+            "relay alone",
+            &["relay"],
+            &["<LISTEN>", "<TARGET>", "fdwatch relay"],
+            None,
+        ),
+        (
+            "relay without TARGET",
+            &["relay", "tcp-listen:1"],
+            &["<TARGET>", "fdwatch relay"],
+            None,
+        ),
+        (
+            "send alone",
+            &["send"],
+            &["<ADDRESS>", "fdwatch send"],
+            None,
+        ),
+        (
+            "bench --fds without a value",
+            &["bench", "--fds"],
+            &["--fds"],
+            None,
+        ),
+        (
+            "misspelled subcommand",
+            &["sned", "tcp:127.0.0.1:1"],
+            &["'sned'"],
+            Some("'send'"),
+        ),
+        (
+            "misspelled option",
+            &["--monitr", "0", "0r"],
+            &["'--monitr'"],
+            Some("'--monitor'"),
+        ),
+        (
+            "misspelled subcommand option",
+            &["bench", "--fdz", "3"],
+            &["'--fdz'"],
+            Some("'--fds'"),
+        ),
+    ];
+    let mut bad = Vec::new();
+    for &(case, argv, needles, tip) in table {
+        let out = Fdwatch::new(argv).run();
+        let err = stderr(&out);
+        let (first, rest) = err.split_once('\n').unwrap_or((&err, ""));
+        // The error line alone is the usage error of SPEC §1; the tip follows it.
+        let one = Output {
+            status: out.status,
+            stdout: out.stdout.clone(),
+            stderr: format!("{first}\n").into_bytes(),
+        };
+        bad.extend(usage_error_problems(case, &one, needles));
+        if (case.starts_with("relay") || case.starts_with("send")) && err.contains("TIMEOUT") {
+            bad.push(format!("{case}: names watch mode's arguments: {err:?}"));
+        }
+        match tip {
+            Some(t) => {
+                let want = "tip: a similar";
+                if !(rest.starts_with(want) && rest.contains(t) && rest.matches('\n').count() == 1)
+                {
+                    bad.push(format!("{case}: want one tip line naming {t}: {err:?}"));
+                }
+            }
+            None if !rest.is_empty() => bad.push(format!("{case}: more than one line: {err:?}")),
+            None => {}
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// A refused connect names the target as written and the address tried.
+#[test]
+fn refused_connect_names_the_target_and_address() {
+    let port = free_port();
+    let spec = format!("tcp:127.0.0.1:{port}");
+    let out = Fdwatch::new(["--format", "json", "1", &spec]).run();
+    let evs = events(&out.stdout);
+    let c = of_kind(&evs, "connect");
+    assert_eq!(c.len(), 1, "{evs:?}; {}", stderr(&out));
+    assert_eq!(c[0]["result"], "ECONNREFUSED", "{}", c[0]);
+    assert_eq!(c[0]["target"], spec, "{}", c[0]);
+    assert_eq!(c[0]["addr"], format!("127.0.0.1:{port}"), "{}", c[0]);
+    let text = Fdwatch::new(["1", &spec]).run();
+    let line = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        line.contains(&format!("connect to {spec} (127.0.0.1:{port}) failed")),
+        "{line}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clap_complete::Shell;
+use clap::ValueEnum;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,52 +26,82 @@ fn check(rel: &str, generated: &[u8]) {
     );
 }
 
-#[test]
-fn man_page_is_fresh() {
-    // clap's sections, then fdwatch's own roff sections instead of the raw after_help text.
-    let man = clap_mangen::Man::new(fdwatch::cli::command());
-    let mut out = Vec::new();
-    man.render_title(&mut out).expect("title");
-    man.render_name_section(&mut out).expect("name");
-    man.render_synopsis_section(&mut out).expect("synopsis");
-    man.render_description_section(&mut out)
-        .expect("description");
-    man.render_options_section(&mut out).expect("options");
-    man.render_subcommands_section(&mut out)
-        .expect("subcommands");
-    out.extend_from_slice(fdwatch::cli::MAN_EXTRA.as_bytes());
-    man.render_version_section(&mut out).expect("version");
-    check("man/fdwatch.1", &out);
-}
+use fdwatch::cli::Generate;
+
+/// Every generated file: the man pages and the three shells' completions.
+const ALL: [Generate; 7] = [
+    Generate::Man,
+    Generate::ManRelay,
+    Generate::ManSend,
+    Generate::ManBench,
+    Generate::CompleteBash,
+    Generate::CompleteZsh,
+    Generate::CompleteFish,
+];
 
 #[test]
-fn subcommand_man_pages_are_fresh() {
-    let cmd = fdwatch::cli::command();
-    for sub in cmd.get_subcommands() {
-        let name = format!("fdwatch-{}", sub.get_name());
-        let page = sub
-            .clone()
-            .display_name(name.clone())
-            .bin_name(name.clone());
-        let mut out = Vec::new();
-        clap_mangen::Man::new(page)
-            .render(&mut out)
-            .expect("render subcommand page");
-        check(&format!("man/{name}.1"), &out);
+fn man_pages_and_completions_are_fresh() {
+    for what in ALL {
+        check(what.path(), &what.render().expect("render"));
     }
 }
 
+/// The drift test: what an installed fdwatch prints with --generate is the committed
+/// file, byte for byte (and the list covers every subcommand's page).
 #[test]
-fn completions_are_fresh() {
-    for (shell, rel) in [
-        (Shell::Bash, "completions/fdwatch.bash"),
-        (Shell::Zsh, "completions/_fdwatch"),
-        (Shell::Fish, "completions/fdwatch.fish"),
-    ] {
-        let mut cmd = fdwatch::cli::command();
-        let mut out = Vec::new();
-        clap_complete::generate(shell, &mut cmd, "fdwatch", &mut out);
-        check(rel, &out);
+fn generate_prints_the_committed_files() {
+    for what in ALL {
+        let name = what
+            .to_possible_value()
+            .expect("a value")
+            .get_name()
+            .to_owned();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fdwatch"))
+            .args(["--generate", &name])
+            .output()
+            .expect("run fdwatch --generate");
+        assert!(out.status.success(), "--generate {name}: {out:?}");
+        assert!(out.stderr.is_empty(), "--generate {name}: {out:?}");
+        let committed = std::fs::read(root().join(what.path())).expect("committed file");
+        assert!(
+            out.stdout == committed,
+            "fdwatch --generate {name} differs from {}",
+            what.path()
+        );
+    }
+    let subs: Vec<String> = fdwatch::cli::command()
+        .get_subcommands()
+        .map(|s| format!("man/fdwatch-{}.1", s.get_name()))
+        .collect();
+    for page in subs {
+        assert!(
+            ALL.iter().any(|g| g.path() == page),
+            "{page}: no --generate value for it"
+        );
+    }
+}
+
+/// No page refers to a man page that is not generated (fdwatch-help(1) did).
+#[test]
+fn man_pages_refer_only_to_pages_that_exist() {
+    for what in ALL.iter().filter(|g| g.path().starts_with("man/")) {
+        let text = String::from_utf8(what.render().expect("render")).expect("utf-8");
+        for (at, _) in text.match_indices("fdwatch\\-") {
+            let rest = &text[at + "fdwatch\\-".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            if !rest[name.len()..].starts_with("(1)") {
+                continue;
+            }
+            let page = format!("man/fdwatch-{name}.1");
+            assert!(
+                ALL.iter().any(|g| g.path() == page),
+                "{} refers to fdwatch-{name}(1), which is not generated",
+                what.path()
+            );
+        }
     }
 }
 

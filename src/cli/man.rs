@@ -134,7 +134,8 @@ ttys are read through a private reopen of /proc/self/fd/N, so the caller's O_NON
 is never changed.
 .SH "SOCKETS AND URGENT DATA"
 \fBtcp:HOST:PORT\fR and \fBunix:PATH\fR connect without blocking; the result is a
-\fBconnect\fR event (SO_ERROR). \fBtcp\-listen:[HOST:]PORT\fR and \fBunix\-listen:PATH\fR
+\fBconnect\fR event (SO_ERROR) naming the target as written and the address tried
+(JSON \fBtarget\fR, \fBaddr\fR). \fBtcp\-listen:[HOST:]PORT\fR and \fBunix\-listen:PATH\fR
 listen; each accepted connection is an \fBaccept\fR event (new fd, peer) and is watched
 with the listener's letters (default \fBre\fR) until its peer closes. Without
 \fB\-\-read\fR a connection whose peer closed is reported (\fBhangup\fR) and released

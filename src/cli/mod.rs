@@ -6,10 +6,12 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{Command, CommandFactory, FromArgMatches, Parser};
 
+mod generate;
 mod man;
 mod sub;
 mod values;
 
+pub use generate::Generate;
 pub use man::MAN_EXTRA;
 pub use sub::{BenchArgs, RelayArgs, SendArgs, Sub};
 pub use values::SigList;
@@ -71,6 +73,8 @@ Exit status: 0 something was ready, 1 timeout with nothing ready,
     after_help = AFTER_HELP,
     max_term_width = 100,
     args_conflicts_with_subcommands = true,
+    // `fdwatch help` would be a man page reference (fdwatch-help(1)) to nothing.
+    disable_help_subcommand = true,
     subcommand_negates_reqs = true
 )]
 pub struct Args {
@@ -79,7 +83,11 @@ pub struct Args {
 
     /// How long to wait: '-' forever, 0 polls once, seconds (2, 0.25) or a duration
     /// (250ms, 1m30s). With -m it is the idle timeout and may be left out (forever)
-    #[arg(value_name = "TIMEOUT", allow_negative_numbers = true, required = true)]
+    #[arg(
+        value_name = "TIMEOUT",
+        allow_negative_numbers = true,
+        required_unless_present = "generate"
+    )]
     first: Option<OsString>,
 
     /// What to watch: N[rwe], N-M[rwe], PATH[:rwe] or - (see below)
@@ -198,6 +206,11 @@ pub struct Args {
     /// Also report each wait (call, timeout, time blocked, result) and how each fd is watched
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Print a man page or shell completions and exit: man, man-relay, man-send,
+    /// man-bench, complete-bash, complete-zsh, complete-fish
+    #[arg(long, value_enum, value_name = "WHAT", exclusive = true)]
+    pub generate: Option<Generate>,
 }
 
 /// clap's definition, for the man page and completions too.
@@ -231,7 +244,18 @@ where
         Ok((mut a, steps)) => match a.resolve().and_then(|()| a.fill_plan(steps)) {
             Ok(()) => Parsed::Run(Box::new(a)),
             Err(msg) => {
-                crate::report_error(&msg);
+                // A first word that is no timeout but looks like a subcommand: say so.
+                let tip = a.first.as_ref().and_then(similar_subcommand);
+                match tip {
+                    Some(sub) => crate::report_usage(
+                        &format!(
+                            "unrecognized subcommand '{}' ({msg})",
+                            a.first.as_deref().unwrap_or_default().to_string_lossy()
+                        ),
+                        Some(&format!("a similar subcommand exists: '{sub}'")),
+                    ),
+                    None => crate::report_error(&msg),
+                }
                 Parsed::Exit(2)
             }
         },
@@ -250,16 +274,74 @@ where
                 ErrorKind::MissingRequiredArgument if one_line(&e).contains("--monitor") => {
                     format!("{} (these options need -m)", one_line(&e))
                 }
-                ErrorKind::MissingRequiredArgument => {
-                    "missing TIMEOUT and SPEC: fdwatch [OPTIONS] TIMEOUT SPEC... (see --help)"
-                        .into()
-                }
+                // A subcommand's own arguments: clap's line names them.
+                ErrorKind::MissingRequiredArgument => match subcommand_of(&argv) {
+                    Some(sub) => {
+                        let line = one_line(&e);
+                        let missing = line.rsplit_once(": ").map_or(line.as_str(), |(_, m)| m);
+                        format!(
+                            "missing {missing}: {} (see fdwatch {sub} --help)",
+                            usage_of(&e).unwrap_or_else(|| format!("fdwatch {sub}"))
+                        )
+                    }
+                    None => {
+                        "missing TIMEOUT and SPEC: fdwatch [OPTIONS] TIMEOUT SPEC... (see --help)"
+                            .into()
+                    }
+                },
                 _ => one_line(&e),
             };
-            crate::report_error(&msg);
+            crate::report_usage(&msg, tip_of(&e).as_deref());
             Parsed::Exit(2)
         }
     }
+}
+
+/// The subcommand argv names (the first word that is no option), if any.
+fn subcommand_of(argv: &[OsString]) -> Option<String> {
+    let cmd = command();
+    let word = argv
+        .iter()
+        .skip(1)
+        .map(|w| w.to_string_lossy())
+        .find(|w| !w.starts_with('-'))?;
+    cmd.find_subcommand(word.as_ref())
+        .map(|s| s.get_name().to_owned())
+}
+
+/// `fdwatch relay [OPTIONS] <LISTEN> <TARGET>`: the usage line of clap's error.
+fn usage_of(e: &clap::Error) -> Option<String> {
+    let text = e.render().to_string();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(str::to_owned)
+}
+
+/// clap's suggestion (`a similar argument exists: '--monitor'`), if it made one (not
+/// its "use '-- -1'" tips: a negative value is explained by our own line instead).
+fn tip_of(e: &clap::Error) -> Option<String> {
+    let text = e.render().to_string();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("tip: "))
+        .filter(|t| t.starts_with("a similar"))
+        .map(str::to_owned)
+}
+
+/// A subcommand `word` is probably a typo of (`sned` → `send`): none when it is a
+/// file that exists (a path SPEC) or not close to any.
+fn similar_subcommand(word: &OsString) -> Option<String> {
+    let w = word.to_str()?;
+    if w.contains(['/', ':', '.']) || std::path::Path::new(w).exists() {
+        return None;
+    }
+    command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .filter(|name| name != "help")
+        .map(|name| (strsim::damerau_levenshtein(w, &name), name))
+        .filter(|(d, name)| *d > 0 && *d <= (name.len() / 3).max(1))
+        .min()
+        .map(|(_, name)| name)
 }
 
 impl Args {

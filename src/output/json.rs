@@ -256,9 +256,20 @@ impl<W: Write> Printer for Json<W> {
                 write!(o, ",\"listener\":{listener},\"peer\":")?;
                 string(o, peer)?;
             }
-            Event::Connect { fd, what, error } => {
+            Event::Connect {
+                fd,
+                what,
+                target,
+                error,
+            } => {
                 write!(o, ",\"fd\":{fd},\"what\":")?;
                 string(o, what)?;
+                if let Some((spec, addr)) = target {
+                    o.write_all(b",\"target\":")?;
+                    string(o, spec)?;
+                    o.write_all(b",\"addr\":")?;
+                    string(o, addr)?;
+                }
                 match error {
                     None => o.write_all(b",\"result\":\"ok\"")?,
                     Some(e) => {

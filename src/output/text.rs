@@ -305,13 +305,28 @@ impl<W: Write> Printer for Text<W> {
                 write!(self.out, "{:<WHAT$} ", x.what)?;
                 self.exhausted(x)?;
             }
-            Event::Connect { fd, what, error } => {
+            Event::Connect {
+                fd,
+                what,
+                target,
+                error,
+            } => {
                 self.fd_col(Some(*fd))?;
                 write!(self.out, "{what:<WHAT$} ")?;
+                // `to tcp:localhost:8888 (127.0.0.1:8888)`: as written, and what was tried.
+                let to = target.map_or(String::new(), |(spec, addr)| {
+                    format!(
+                        " to {} ({})",
+                        crate::escape::message(spec),
+                        crate::escape::message(addr)
+                    )
+                });
                 match error {
-                    None => self.styled("connect: connected", Style::new().cyan())?,
+                    None => {
+                        self.styled(format_args!("connect{to}: connected"), Style::new().cyan())?
+                    }
                     Some(e) => self.styled(
-                        format_args!("connect failed: {} ({e:?})", e.desc()),
+                        format_args!("connect{to} failed: {} ({e:?})", e.desc()),
                         Style::new().red(),
                     )?,
                 }

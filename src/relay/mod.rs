@@ -297,7 +297,7 @@ impl Relay<'_> {
                 }
             }
             match target {
-                Ok(fd) => self.start(lp, id, client, fd)?,
+                Ok((fd, _addr)) => self.start(lp, id, client, fd)?,
                 // Refused at once (a UNIX socket without a listener, say): this client
                 // is closed; the relay goes on.
                 Err(Error::Sys { errno, .. }) => {

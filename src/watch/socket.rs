@@ -62,6 +62,10 @@ impl Watch<'_> {
         lp.rep.emit(&Event::Connect {
             fd: w.fd,
             what: &w.desc.what,
+            target: w
+                .target
+                .as_deref()
+                .map(|(spec, addr)| (spec.as_str(), addr.as_str())),
             error,
         })?;
         if error.is_some() {

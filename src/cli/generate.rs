@@ -1,0 +1,86 @@
+//! `--generate`: the man pages and shell completions, from the clap definition (as
+//! ripgrep does), so an installed fdwatch can put them where they belong. The files
+//! committed in man/ and completions/ are these bytes (tests/docs.rs checks).
+
+use clap::ValueEnum;
+use clap_complete::Shell;
+
+use super::{MAN_EXTRA, command};
+
+/// What `--generate` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// fdwatch(1)
+    Man,
+    /// fdwatch-relay(1)
+    ManRelay,
+    /// fdwatch-send(1)
+    ManSend,
+    /// fdwatch-bench(1)
+    ManBench,
+    /// bash completions
+    CompleteBash,
+    /// zsh completions (_fdwatch)
+    CompleteZsh,
+    /// fish completions
+    CompleteFish,
+}
+
+impl Generate {
+    /// Where the committed copy lives in the repository.
+    pub fn path(self) -> &'static str {
+        match self {
+            Generate::Man => "man/fdwatch.1",
+            Generate::ManRelay => "man/fdwatch-relay.1",
+            Generate::ManSend => "man/fdwatch-send.1",
+            Generate::ManBench => "man/fdwatch-bench.1",
+            Generate::CompleteBash => "completions/fdwatch.bash",
+            Generate::CompleteZsh => "completions/_fdwatch",
+            Generate::CompleteFish => "completions/fdwatch.fish",
+        }
+    }
+
+    /// The file's bytes.
+    pub fn render(self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        match self {
+            Generate::Man => {
+                // clap's sections, then fdwatch's own roff sections instead of the raw
+                // after_help text.
+                let man = clap_mangen::Man::new(command());
+                man.render_title(&mut out)?;
+                man.render_name_section(&mut out)?;
+                man.render_synopsis_section(&mut out)?;
+                man.render_description_section(&mut out)?;
+                man.render_options_section(&mut out)?;
+                man.render_subcommands_section(&mut out)?;
+                out.extend_from_slice(MAN_EXTRA.as_bytes());
+                man.render_version_section(&mut out)?;
+            }
+            Generate::ManRelay | Generate::ManSend | Generate::ManBench => {
+                let sub = match self {
+                    Generate::ManRelay => "relay",
+                    Generate::ManSend => "send",
+                    _ => "bench",
+                };
+                let name = format!("fdwatch-{sub}");
+                let page = command()
+                    .find_subcommand(sub)
+                    .cloned()
+                    .ok_or_else(|| std::io::Error::other(format!("no subcommand {sub}")))?
+                    .display_name(name.clone())
+                    .bin_name(name);
+                clap_mangen::Man::new(page).render(&mut out)?;
+            }
+            Generate::CompleteBash | Generate::CompleteZsh | Generate::CompleteFish => {
+                let shell = match self {
+                    Generate::CompleteBash => Shell::Bash,
+                    Generate::CompleteZsh => Shell::Zsh,
+                    _ => Shell::Fish,
+                };
+                clap_complete::generate(shell, &mut command(), "fdwatch", &mut out);
+            }
+        }
+        Ok(out)
+    }
+}
