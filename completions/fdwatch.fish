@@ -54,7 +54,7 @@ complete -c fdwatch -n "__fish_fdwatch_needs_command" -l time -d 'Timestamp styl
 delta\t'Seconds since the previous event'
 wall\t'Local wall-clock time'
 none\t''"
-complete -c fdwatch -n "__fish_fdwatch_needs_command" -l color -d 'When to colour text output (auto: stdout is a terminal; honours NO_COLOR, CLICOLOR_FORCE)' -r -f -a "auto\t''
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l color -d 'When to colour text output (auto: a terminal whose TERM has colour; honours NO_COLOR, CLICOLOR=0 and CLICOLOR_FORCE)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l generate -d 'Print a man page or shell completions and exit: man, man-relay, man-send, man-bench, complete-bash, complete-zsh, complete-fish' -r -f -a "man\t'fdwatch(1)'

@@ -518,6 +518,58 @@ fn text_output_colors() {
 
 // 7. `| head -1`: the reader leaves after one line.
 
+/// On a terminal, colour follows the conventions (anstream's reading of them):
+/// TERM=dumb and CLICOLOR=0 turn it off, NO_COLOR too; a colour TERM has it.
+#[test]
+fn terminal_colour_follows_the_conventions() {
+    const ESC: u8 = 0x1b;
+    /// (case, environment, whether ESC is expected)
+    type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
+    let table: [Row; 4] = [
+        ("a pty, TERM=xterm", &[("TERM", "xterm")], true),
+        ("a pty, TERM=dumb", &[("TERM", "dumb")], false),
+        (
+            "a pty, CLICOLOR=0",
+            &[("TERM", "xterm"), ("CLICOLOR", "0")],
+            false,
+        ),
+        (
+            "a pty, NO_COLOR=1",
+            &[("TERM", "xterm"), ("NO_COLOR", "1")],
+            false,
+        ),
+    ];
+    for (case, env, want_esc) in table {
+        let (r, w) = pipe();
+        write(&w, b"c");
+        let pty = pty();
+        let mut cmd = Fdwatch::new(["0", "3r"])
+            .fd(r.as_fd(), 3)
+            .stdout(std::process::Stdio::from(pty.slave));
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        let out = cmd.run();
+        assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
+        // The child has exited: what it wrote waits in the master (then EIO).
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = nix::unistd::read(&pty.master, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(!got.is_empty(), "{case}: no output on the pty");
+        assert_eq!(
+            got.contains(&ESC),
+            want_esc,
+            "{case}: ESC in output: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+}
+
 #[test]
 fn closed_stdout_after_one_line_is_a_quiet_success() {
     const FIRST: i32 = 10;

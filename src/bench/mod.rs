@@ -129,12 +129,7 @@ pub fn run(cfg: &Config) -> Result<u8> {
     let cpu = pinned_cpu();
     let limit = crate::open::raise_nofile_limit();
     let stdout = io::stdout();
-    let color = output::use_color(
-        cfg.color,
-        std::env::var("NO_COLOR").ok().as_deref(),
-        std::env::var("CLICOLOR_FORCE").ok().as_deref(),
-        stdout.is_terminal(),
-    );
+    let color = output::use_color(cfg.color, output::Stream::Stdout);
     let mut out = io::BufWriter::new(stdout.lock());
     let mut progress = Progress::new(cfg.fds.len() * cfg.columns.len());
     let mut rows = Vec::with_capacity(cfg.fds.len() * cfg.columns.len());

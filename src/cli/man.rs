@@ -245,6 +245,12 @@ When set and not empty, \fB\-\-color auto\fR prints no colours.
 .TP
 CLICOLOR_FORCE
 When set, not empty and not 0, \fB\-\-color auto\fR prints colours even to a pipe.
+.TP
+CLICOLOR
+When 0, \fB\-\-color auto\fR prints no colours (unless CLICOLOR_FORCE).
+.TP
+TERM
+\fBdumb\fR (or unset): \fB\-\-color auto\fR prints no colours on a terminal.
 .SH EXAMPLES
 .TP
 fdwatch \- 0rw 1w

@@ -195,7 +195,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t, value_name = "STYLE")]
     pub time: TimeStyle,
 
-    /// When to colour text output (auto: stdout is a terminal; honours NO_COLOR, CLICOLOR_FORCE)
+    /// When to colour text output (auto: a terminal whose TERM has colour; honours
+    /// NO_COLOR, CLICOLOR=0 and CLICOLOR_FORCE)
     #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
     pub color: ColorChoice,
 

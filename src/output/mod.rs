@@ -46,26 +46,28 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Decides colour once: `always`/`never` win; `auto` honours NO_COLOR (any non-empty
-/// value turns colour off), then CLICOLOR_FORCE (non-empty and not "0" turns it on),
-/// then colours only a terminal.
-pub fn use_color(
-    choice: ColorChoice,
-    no_color: Option<&str>,
-    clicolor_force: Option<&str>,
-    is_tty: bool,
-) -> bool {
+/// The stream colour is decided for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Decides colour once: `always`/`never` win; `auto` follows the conventions as
+/// anstream (clap's own terminal layer) reads them: NO_COLOR set turns colour off,
+/// CLICOLOR_FORCE on, CLICOLOR=0 off, and otherwise only a terminal whose TERM can
+/// show colour (not `dumb`) gets it.
+pub fn use_color(choice: ColorChoice, stream: Stream) -> bool {
+    use anstream::{AutoStream, ColorChoice as Choice};
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            if no_color.is_some_and(|v| !v.is_empty()) {
-                false
-            } else if clicolor_force.is_some_and(|v| !v.is_empty() && v != "0") {
-                true
-            } else {
-                is_tty
-            }
+            let c = match stream {
+                Stream::Stdout => AutoStream::choice(&io::stdout()),
+                Stream::Stderr => AutoStream::choice(&io::stderr()),
+            };
+            matches!(c, Choice::Always | Choice::AlwaysAnsi)
         }
     }
 }
@@ -126,19 +128,14 @@ pub struct Output {
 impl Output {
     /// The printer: buffered stdout (or stderr), colour decided once for that stream.
     pub fn printer(self) -> Box<dyn Printer> {
-        use std::io::{BufWriter, IsTerminal};
-        let (sink, is_tty) = if self.to_stderr {
-            (Outlet::stderr(), io::stderr().is_terminal())
+        use std::io::BufWriter;
+        let (sink, stream) = if self.to_stderr {
+            (Outlet::stderr(), Stream::Stderr)
         } else {
-            (Outlet::stdout(), io::stdout().is_terminal())
+            (Outlet::stdout(), Stream::Stdout)
         };
         let sink = BufWriter::new(sink);
-        let color = use_color(
-            self.color,
-            std::env::var("NO_COLOR").ok().as_deref(),
-            std::env::var("CLICOLOR_FORCE").ok().as_deref(),
-            is_tty,
-        );
+        let color = use_color(self.color, stream);
         if let (Format::Tlpi, Some(book), false) = (self.format, self.book, self.quiet) {
             return Box::new(Tlpi::new(sink, book));
         }
@@ -161,37 +158,5 @@ pub fn printer<'w, W: Write + 'w>(
         Format::Json => Box::new(Json::new(out)),
         // Without a book program (refused before a run starts), text.
         Format::Text | Format::Tlpi => Box::new(Text::new(out, time, color)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn color_decision_table() {
-        use ColorChoice::*;
-        // (choice, NO_COLOR, CLICOLOR_FORCE, stdout is a tty, colour?)
-        type Row = (
-            ColorChoice,
-            Option<&'static str>,
-            Option<&'static str>,
-            bool,
-            bool,
-        );
-        let table: &[Row] = &[
-            (Always, Some("1"), None, false, true),
-            (Never, None, Some("1"), true, false),
-            (Auto, None, None, true, true),
-            (Auto, None, None, false, false),
-            (Auto, Some("1"), None, true, false),
-            (Auto, Some(""), None, true, true),
-            (Auto, None, Some("1"), false, true),
-            (Auto, None, Some("0"), false, false),
-            (Auto, Some("1"), Some("1"), true, false),
-        ];
-        for &(c, nc, cf, tty, want) in table {
-            assert_eq!(use_color(c, nc, cf, tty), want, "{c:?} {nc:?} {cf:?} {tty}");
-        }
     }
 }

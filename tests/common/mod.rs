@@ -289,7 +289,9 @@ impl Fdwatch {
         if let Some(out) = self.stdout {
             cmd.stdout(out);
         }
-        cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        cmd.env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR");
         for (k, v) in self.envs {
             cmd.env(k, v);
         }
