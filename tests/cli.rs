@@ -818,3 +818,26 @@ fn refused_connect_names_the_target_and_address() {
         "{line}"
     );
 }
+
+/// `--version` gives the version and, built from a git checkout, the commit; `-V` the
+/// version alone.
+#[test]
+fn version_names_the_commit_when_known() {
+    let out = Fdwatch::new(["--version"]).run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let version = format!("fdwatch {}", env!("CARGO_PKG_VERSION"));
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match head {
+        Some(commit) => assert_eq!(text, format!("{version} (commit {commit})")),
+        None => assert_eq!(text, version),
+    }
+    let short = Fdwatch::new(["-V"]).run();
+    assert_eq!(String::from_utf8_lossy(&short.stdout).trim(), version);
+}

@@ -47,7 +47,8 @@ impl Generate {
             Generate::Man => {
                 // clap's sections, then fdwatch's own roff sections instead of the raw
                 // after_help text.
-                let man = clap_mangen::Man::new(command());
+                // The plain version: the page must not change with every commit.
+                let man = clap_mangen::Man::new(command().long_version(None));
                 man.render_title(&mut out)?;
                 man.render_name_section(&mut out)?;
                 man.render_synopsis_section(&mut out)?;

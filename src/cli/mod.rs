@@ -68,6 +68,7 @@ Exit status: 0 something was ready, 1 timeout with nothing ready,
 #[command(
     name = "fdwatch",
     version,
+    long_version = env!("FDWATCH_LONG_VERSION"),
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
