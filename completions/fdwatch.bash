@@ -137,7 +137,7 @@ _fdwatch() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json tlpi" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -191,7 +191,7 @@ _fdwatch() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json tlpi" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --time)

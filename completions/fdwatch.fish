@@ -100,8 +100,7 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l repeats -d 'Ti
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l timeout -d 'Wait timeout in ms: -1 blocks (as the C reference), 0 only polls' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l cpu -d 'Pin fdwatch and its helper processes to this CPU' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l format -d 'Output format: text (table and bar chart) or json (one object per row)' -r -f -a "text\t''
-json\t''
-tlpi\t'The book\'s programs\' output (t_select, poll_pipes, epoll_input): watch mode only'"
+json\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l color -d 'When to colour the text output' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -121,8 +120,7 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l idle -d 'Stop 
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l interval -d 'How often --read=count reports the bytes of a busy direction' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l buffer -d 'Most bytes buffered per direction of each connection: buffers start at 64 KiB and grow only while a fast side fills them, an idle connection holds none, and a splice pipe is sized to this; memory stays bounded by it' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l format -d 'Output format: text or json (JSON Lines)' -r -f -a "text\t''
-json\t''
-tlpi\t'The book\'s programs\' output (t_select, poll_pipes, epoll_input): watch mode only'"
+json\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l time -d 'Timestamp style in text' -r -f -a "elapsed\t'Seconds since start'
 delta\t'Seconds since the previous event'
 wall\t'Local wall-clock time'
@@ -131,3 +129,16 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l color -d 'When
 always\t''
 never\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
+
+# Top-level option values (see fdwatch's src/cli/generate.rs).
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in -b --backend" -f -a "select pselect poll ppoll epoll uring"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --until" -f -a "read write urgent hangup rdhup error eof signal accept"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in -c --count" -f
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --read-size" -f
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --interval" -f
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --signals" -f
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --mask" -f
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --format" -f -a "text json tlpi"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --time" -f -a "elapsed delta wall none"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --color" -f -a "auto always never"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --generate" -f -a "man man-relay man-send man-bench complete-bash complete-zsh complete-fish"

@@ -80,8 +80,53 @@ impl Generate {
                     _ => Shell::Fish,
                 };
                 clap_complete::generate(shell, &mut command(), "fdwatch", &mut out);
+                if shell == Shell::Fish {
+                    fish_top_level_values(&mut out);
+                }
             }
         }
         Ok(out)
     }
+}
+
+/// clap_complete's fish script finds no top-level option value after `fdwatch -b `
+/// (its argparse of the words so far fails on the option still missing its value), so
+/// fish offered files there. These lines complete each top-level option's values, and
+/// nothing for one whose value is no path, by the word before the cursor.
+fn fish_top_level_values(out: &mut Vec<u8>) {
+    use std::fmt::Write as _;
+    let cmd = command();
+    let subs: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+    let mut text =
+        String::from("\n# Top-level option values (see fdwatch's src/cli/generate.rs).\n");
+    for arg in cmd.get_arguments() {
+        // `--read=MODE` takes its value only joined: nothing to offer after a space.
+        if !arg.get_action().takes_values() || arg.is_positional() || arg.is_require_equals_set() {
+            continue;
+        }
+        let mut names = Vec::new();
+        if let Some(c) = arg.get_short() {
+            names.push(format!("-{c}"));
+        }
+        if let Some(l) = arg.get_long() {
+            names.push(format!("--{l}"));
+        }
+        let values: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .filter(|v| !v.is_hide_set())
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        let _ = write!(
+            text,
+            "complete -c fdwatch -n \"not __fish_seen_subcommand_from {}; and __fish_prev_arg_in {}\" -f",
+            subs.join(" "),
+            names.join(" ")
+        );
+        if !values.is_empty() {
+            let _ = write!(text, " -a \"{}\"", values.join(" "));
+        }
+        text.push('\n');
+    }
+    out.extend_from_slice(text.as_bytes());
 }

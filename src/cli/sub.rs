@@ -8,7 +8,7 @@ use crate::output::{ColorChoice, Format, TimeStyle};
 use crate::reader::ReadMode;
 use crate::send::{Plan, Step, unescape};
 
-use super::values::{parse_idle, parse_interval};
+use super::values::{parse_idle, parse_interval, text_or_json};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Sub {
@@ -66,7 +66,7 @@ pub struct RelayArgs {
     pub buffer: u32,
 
     /// Output format: text or json (JSON Lines)
-    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    #[arg(long, value_parser = text_or_json(), default_value = "text", value_name = "FORMAT")]
     pub format: Format,
 
     /// Timestamp style in text
@@ -149,7 +149,7 @@ pub struct BenchArgs {
     pub cpu: Option<usize>,
 
     /// Output format: text (table and bar chart) or json (one object per row)
-    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    #[arg(long, value_parser = text_or_json(), default_value = "text", value_name = "FORMAT")]
     pub format: Format,
 
     /// When to colour the text output

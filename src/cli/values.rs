@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Command;
 
+use crate::output::Format;
 use crate::spec;
 use crate::timeout::{self, Timeout};
 
@@ -136,4 +137,21 @@ pub(super) fn parse_interval(s: &str) -> Result<Duration, String> {
         return Err(format!("interval '{s}': must be between 1ms and 1h"));
     }
     Ok(d)
+}
+
+/// `--format` of relay and bench: text or json. `tlpi` is accepted but not offered
+/// (help, completions): it is refused with the list of the book's programs, as watch
+/// mode refuses a combination the book has no program for.
+pub(super) fn text_or_json() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("text"),
+        PossibleValue::new("json"),
+        PossibleValue::new("tlpi").hide(true),
+    ])
+    .map(|s| match s.as_str() {
+        "json" => Format::Json,
+        "tlpi" => Format::Tlpi,
+        _ => Format::Text,
+    })
 }

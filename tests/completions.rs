@@ -1,0 +1,174 @@
+//! The committed completions, run in the shells themselves: for a handful of command
+//! lines, what bash and fish offer (each subcommand's and each option's values), and
+//! that zsh loads its script. .ci/run installs the shells where they are missing.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn completions() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("completions")
+}
+
+fn shell(name: &str) -> Command {
+    let probe = Command::new(name).arg("--version").output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "tests/completions.rs runs the completions in {name}, which is not installed \
+         (.ci/run installs bash, zsh and fish)"
+    );
+    Command::new(name)
+}
+
+/// What bash's completion offers for `words` (the last one is being completed).
+fn bash(words: &[&str]) -> Vec<String> {
+    let script = format!(
+        "source '{}'; COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); \
+         _fdwatch fdwatch \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        completions().join("fdwatch.bash").display()
+    );
+    let out = shell("bash")
+        .args(["--norc", "--noprofile", "-c", &script, "_"])
+        .args(words)
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "bash: {out:?}");
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v
+}
+
+/// What fish offers for the command line `line` (cursor at its end).
+fn fish(line: &str) -> Vec<String> {
+    let script = format!(
+        "source '{}'; complete -C '{line}'",
+        completions().join("fdwatch.fish").display()
+    );
+    let out = shell("fish")
+        .args(["--no-config", "-c", &script])
+        .output()
+        .expect("run fish");
+    assert!(out.status.success(), "fish: {out:?}");
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn sorted(v: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+const BACKENDS: [&str; 6] = ["select", "pselect", "poll", "ppoll", "epoll", "uring"];
+
+/// (the words typed, the one being completed last; what both shells must offer)
+fn cases() -> Vec<(Vec<&'static str>, Vec<String>)> {
+    let mut bench_backends = BACKENDS.to_vec();
+    bench_backends.push("none");
+    vec![
+        (vec!["fdwatch", "-b", ""], sorted(&BACKENDS)),
+        (
+            vec!["fdwatch", "--format", ""],
+            sorted(&["text", "json", "tlpi"]),
+        ),
+        (
+            vec!["fdwatch", "--color", ""],
+            sorted(&["auto", "always", "never"]),
+        ),
+        (
+            vec!["fdwatch", "--generate", ""],
+            sorted(&[
+                "man",
+                "man-relay",
+                "man-send",
+                "man-bench",
+                "complete-bash",
+                "complete-zsh",
+                "complete-fish",
+            ]),
+        ),
+        (vec!["fdwatch", "rel"], sorted(&["relay"])),
+        (vec!["fdwatch", "relay", "-b", ""], sorted(&BACKENDS)),
+        (
+            vec!["fdwatch", "relay", "--format", ""],
+            sorted(&["text", "json"]),
+        ),
+        (
+            vec!["fdwatch", "bench", "--backends", ""],
+            sorted(&bench_backends),
+        ),
+        (
+            vec!["fdwatch", "bench", "--format", ""],
+            sorted(&["text", "json"]),
+        ),
+        (
+            vec!["fdwatch", "send", "--d"],
+            sorted(&["--data", "--delay"]),
+        ),
+        (vec!["fdwatch", "bench", "--rep"], sorted(&["--repeats"])),
+    ]
+}
+
+#[test]
+fn bash_offers_each_subcommand_and_value() {
+    let mut bad = Vec::new();
+    for (words, want) in cases() {
+        let got = bash(&words);
+        if got != want {
+            bad.push(format!("bash {words:?}: offered {got:?}, want {want:?}"));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn fish_offers_each_subcommand_and_value() {
+    let mut bad = Vec::new();
+    for (words, want) in cases() {
+        let line = words.join(" ");
+        let got = fish(&line);
+        if got != want {
+            bad.push(format!("fish {line:?}: offered {got:?}, want {want:?}"));
+        }
+    }
+    // After an option whose value is no path, no files either (fish offered them).
+    let got = fish("fdwatch -c ");
+    if !got.is_empty() {
+        bad.push(format!("fish 'fdwatch -c ': offered {got:?}, want nothing"));
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn zsh_loads_its_completion() {
+    let script = format!(
+        "fpath=('{}' $fpath); autoload -U compinit; compinit -u -D; autoload -Uz _fdwatch; \
+         whence -w _fdwatch",
+        completions().display()
+    );
+    let out = shell("zsh")
+        .args(["-f", "-c", &script])
+        .output()
+        .expect("run zsh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("_fdwatch: function"),
+        "zsh: {out:?}"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "zsh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
