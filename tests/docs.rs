@@ -193,3 +193,67 @@ fn architecture_and_layout_match_the_tree() {
         assert!(mapped, "ARCHITECTURE.md does not map {rel}");
     }
 }
+
+/// The README's examples marked runnable end by themselves: each block's `$ ` lines
+/// run as one bash script, with this build's fdwatch first on PATH, in a temporary
+/// directory, and must exit within 20 s (the --peek example once never did).
+#[test]
+fn readme_runnable_examples_end_by_themselves() {
+    const MARK: &str = "<!-- runnable:";
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let mut blocks = Vec::new();
+    let mut lines = readme.lines().peekable();
+    while let Some(l) = lines.next() {
+        if !l.starts_with(MARK) {
+            continue;
+        }
+        assert_eq!(
+            lines.next(),
+            Some("```console"),
+            "a runnable mark before a console block"
+        );
+        let script: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| *l != "```")
+            .filter_map(|l| l.strip_prefix("$ "))
+            .collect();
+        blocks.push(script.join("\n"));
+    }
+    assert!(blocks.len() >= 5, "runnable blocks: {blocks:?}");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_fdwatch"));
+    let dir = bin.parent().expect("the binary's directory").to_owned();
+    let path = std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH");
+    let tmp = std::env::temp_dir().join(format!("fdwatch-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    for script in &blocks {
+        let mut child = std::process::Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", script])
+            .env("PATH", &path)
+            .current_dir(&tmp)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run bash");
+        let start = std::time::Instant::now();
+        let ended = loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                break Some(st);
+            }
+            if start.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert!(
+            ended.is_some(),
+            "README example did not end by itself: {script}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -214,15 +214,22 @@ fn decade_label(d: i32) -> String {
     }
 }
 
-/// The axis: a label at each decade that fits, then a rule with a tick per decade.
+/// The column of decade `i` of `span` on the axis: where a bar of that value ends
+/// (bar_len's scale, rounded to a whole column).
+fn decade_col(i: usize, span: usize) -> usize {
+    (i * BAR_WIDTH + span / 2) / span
+}
+
+/// The axis: a label at each decade that fits, then a rule with a tick per decade,
+/// both at the column where a bar of that decade's value ends (for every span: the
+/// ticks once drifted from the bars, an integer step per decade).
 fn axis(lo: i32, hi: i32) -> (String, String) {
-    let span = (hi - lo) as usize;
-    let step = BAR_WIDTH / span;
+    let span = (hi - lo).max(1) as usize;
     let mut labels = String::new();
-    let mut rule = String::new();
+    let mut rule: Vec<char> = vec!['─'; BAR_WIDTH + 1];
     let mut col = 0;
     for (i, d) in (lo..=hi).enumerate() {
-        let at = (i * BAR_WIDTH) / span;
+        let at = decade_col(i, span);
         let l = decade_label(d);
         if at >= col {
             labels.push_str(&" ".repeat(at - col));
@@ -230,14 +237,13 @@ fn axis(lo: i32, hi: i32) -> (String, String) {
             col = at + l.chars().count() + 1;
             labels.push(' ');
         }
-        if i < span {
-            rule.push(if i == 0 { '├' } else { '┼' });
-            rule.push_str(&"─".repeat(step.saturating_sub(1)));
-        }
+        rule[at] = match i {
+            0 => '├',
+            _ if i == span => '┤',
+            _ => '┼',
+        };
     }
-    rule.push_str(&"─".repeat(BAR_WIDTH.saturating_sub(rule.chars().count())));
-    rule.push('┤');
-    (labels.trim_end().to_string(), rule)
+    (labels.trim_end().to_string(), rule.into_iter().collect())
 }
 
 fn chart(out: &mut impl Write, cfg: &Config, rows: &[Row], color: bool) -> io::Result<()> {
@@ -359,5 +365,36 @@ mod tests {
         }
         assert_eq!(rule.chars().count(), BAR_WIDTH + 1);
         assert_eq!(rule.matches('┼').count(), 3);
+    }
+
+    #[test]
+    fn ticks_align_with_the_bars_for_every_span() {
+        for span in 1..=9 {
+            let (lo, hi) = (2, 2 + span);
+            let (labels, rule) = axis(lo, hi);
+            let rule: Vec<char> = rule.chars().collect();
+            for i in 0..=span {
+                // A bar of exactly 10^(lo+i) ns ends at this column.
+                let eighths = bar_len(10f64.powi(lo + i), lo, hi) as f64;
+                let end = if i == 0 { 0.0 } else { eighths / 8.0 };
+                let tick = rule
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &c)| c != '─')
+                    .nth(i as usize)
+                    .map(|(at, _)| at)
+                    .expect("a tick per decade");
+                assert!(
+                    (tick as f64 - end).abs() <= 0.5,
+                    "span {span}, decade {i}: tick at {tick}, bar ends at {end}"
+                );
+                // A label, where there is one, starts at its tick.
+                let l = decade_label(lo + i);
+                if labels.contains(&l) {
+                    let at = labels.find(&l).map(|b| labels[..b].chars().count());
+                    assert_eq!(at, Some(tick), "span {span}: label {l:?}");
+                }
+            }
+        }
     }
 }
