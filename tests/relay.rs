@@ -1716,3 +1716,46 @@ fn idle_open_connections_hold_no_buffers() {
     let (status, _, err) = relay.finish();
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{case}: {err}");
 }
+
+/// A client that resets while the relay's connect to TARGET is still pending (a target
+/// whose accept queue is full drops the SYN, so the connect hangs) ends its connection
+/// at once: its error and hang-up come on every wait, and left alone they made the
+/// relay spin at 100 % CPU with SIGTERM unheard (the wait returned events every time,
+/// so the signal was never let in).
+#[test]
+fn client_reset_during_a_pending_connect_ends_the_connection() {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn};
+    let case = "client reset while the target connect hangs";
+    let (target, port) = closed_port();
+    socket::listen(&target, socket::Backlog::new(0).expect("backlog")).expect("listen");
+    // Fill the accept queue: later SYNs to it are dropped, their connects hang.
+    let fill: Vec<OwnedFd> = (0..3)
+        .map(|_| {
+            let s = socket::socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .expect("socket");
+            let _ = socket::connect(s.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port));
+            s
+        })
+        .collect();
+    let mut relay = Relay::start(case, &["-b", "epoll"], &format!("tcp:127.0.0.1:{port}"));
+    let client = relay.connect();
+    relay.wait_conn("accept", 1);
+    linger_zero(&client);
+    drop(client);
+    let reset = relay.wait_conn("reset", 1);
+    assert_eq!(reset["from"], "client", "{case}: {reset}");
+    relay.wait_conn("close", 1);
+    relay.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, evs, err) = relay.finish();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGTERM),
+        "{case}: {err}; {evs:?}"
+    );
+    drop(fill);
+}

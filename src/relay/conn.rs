@@ -114,6 +114,12 @@ impl Relay<'_> {
         };
         if !c.connected {
             if side == Side::Client {
+                // The client reset before the target answered. Its error and hang-up
+                // are reported on every wait (whatever it is registered for), so
+                // leaving it would spin: end the connection now.
+                if cond.intersects(Conditions::ERROR | Conditions::HANGUP) {
+                    return self.end(lp, slot, Ending::Reset(Side::Client));
+                }
                 return Ok(());
             }
             // Writable without an error or hang-up is a connect that succeeded: no
