@@ -225,7 +225,9 @@ impl<'a> EventLoop<'a> {
             // their signals are reported, and may end the run, before the next wait.
             let before = self.rep.events;
             self.take_signals(client, false)?;
-            self.flush_wait(before)?;
+            if self.rep.events > before {
+                self.flush_wait(before)?;
+            }
             if let Some(u) = self.rep.hit() {
                 self.stop(End::Until(u));
             }

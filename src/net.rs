@@ -343,8 +343,20 @@ pub fn connection_lost(e: Errno) -> bool {
     )
 }
 
-/// The result of a non-blocking connect (SO_ERROR): `None` when it succeeded.
-pub fn connect_error(fd: BorrowedFd<'_>) -> Option<Errno> {
+/// The result of a non-blocking connect that `cond` announced: `None` when it
+/// succeeded. Writable without an error or hang-up is a success, with no SO_ERROR to
+/// ask, unless `folded`: the backend shows errors only as writability (select).
+pub fn connect_result(
+    fd: BorrowedFd<'_>,
+    cond: crate::readiness::Conditions,
+    folded: bool,
+) -> Option<Errno> {
+    use crate::readiness::Conditions;
+    let clean = cond.contains(Conditions::WRITE)
+        && !cond.intersects(Conditions::ERROR | Conditions::HANGUP);
+    if clean && !folded {
+        return None;
+    }
     match socket::getsockopt(&fd, sockopt::SocketError) {
         Ok(0) => None,
         Ok(e) => Some(Errno::from_raw(e)),

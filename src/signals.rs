@@ -275,12 +275,7 @@ impl Signals {
         v
     }
 
-    /// Whether a handler ran since the last `take`/`drain`.
-    pub fn caught_since(&self) -> bool {
-        RECORDS.load(Ordering::Acquire)
-    }
-
-    pub fn drain(&self, force: bool, out: &mut Vec<Caught>) {
+    fn drain(&self, force: bool, out: &mut Vec<Caught>) {
         // Cleared before reading: a record written during the read sets it again.
         if !RECORDS.swap(false, Ordering::Acquire) && !force {
             return;

@@ -24,20 +24,7 @@ fn a_refused_setup_is_one_line_naming_epoll() {
     );
     for errno in ["EPERM", "ENOSYS"] {
         let case = format!("io_uring_setup fails with {errno}");
-        let f = Fdwatch::new(["-b", "uring", "0", "0r"]).under(
-            "strace",
-            [
-                "-f",
-                "-qq",
-                "-o",
-                "/dev/null",
-                "-e",
-                "trace=io_uring_setup",
-                "-e",
-                &format!("inject=io_uring_setup:error={errno}"),
-            ],
-        );
-        let out = run(&case, f);
+        let out = run(&case, setup_fails("uring", errno));
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{case}: {err}");
         assert_eq!(err.lines().count(), 1, "{case}: one line: {err:?}");
@@ -49,21 +36,25 @@ fn a_refused_setup_is_one_line_naming_epoll() {
         assert!(out.stdout.is_empty(), "{case}: {out:?}");
     }
     // Another backend is not affected by the same filter.
-    let out = run(
-        "epoll under the same filter",
-        Fdwatch::new(["-b", "epoll", "0", "0r"]).under(
-            "strace",
-            [
-                "-f",
-                "-qq",
-                "-o",
-                "/dev/null",
-                "-e",
-                "inject=io_uring_setup:error=EPERM",
-            ],
-        ),
-    );
+    let out = run("epoll under the same filter", setup_fails("epoll", "EPERM"));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// `fdwatch -b BACKEND 0 0r` under strace, with io_uring_setup failing with `errno`.
+fn setup_fails(backend: &str, errno: &str) -> Fdwatch {
+    Fdwatch::new(["-b", backend, "0", "0r"]).under(
+        "strace",
+        [
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=io_uring_setup",
+            "-e",
+            &format!("inject=io_uring_setup:error={errno}"),
+        ],
+    )
 }
 
 /// `raw` is the completion's poll mask in POLL* names, and a poll that failed shows

@@ -20,15 +20,7 @@ pub(super) fn dash_value_error(argv: &[OsString]) -> Option<String> {
     }
     let cmd = command();
     // `-b` / `--backend` and the like consume the next word (unless written `--x=v`).
-    let takes_value = |word: &str| {
-        cmd.get_arguments().any(|a| {
-            let named = match word.strip_prefix("--") {
-                Some(long) => a.get_long() == Some(long),
-                None => word.len() == 2 && word[1..].chars().next() == a.get_short(),
-            };
-            named && a.get_action().takes_values()
-        })
-    };
+    let takes_value = |word: &str| takes_value(&cmd, word);
     let numeric = |w: &str| {
         w[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.') || w.parse::<f64>().is_ok()
     };
@@ -52,19 +44,21 @@ pub(super) fn dash_value_error(argv: &[OsString]) -> Option<String> {
     None
 }
 
+/// Whether `word` (`-b`, `--backend`) names an option of `c` that takes a value.
+fn takes_value(c: &Command, word: &str) -> bool {
+    c.get_arguments().any(|a| {
+        let named = match word.strip_prefix("--") {
+            Some(long) => a.get_long() == Some(long),
+            None => word.len() == 2 && word[1..].chars().next() == a.get_short(),
+        };
+        named && a.get_action().takes_values()
+    })
+}
+
 /// `--delay -1`: clap takes `-1` for an option of its own and says so. Given to the
 /// option it follows (`--delay=-1`), the option's own parser names what is wrong.
 fn dash_option_value_error(argv: &[OsString]) -> Option<String> {
     let cmd = command();
-    let takes_value = |c: &Command, word: &str| {
-        c.get_arguments().any(|a| {
-            let named = match word.strip_prefix("--") {
-                Some(long) => a.get_long() == Some(long),
-                None => word.len() == 2 && word[1..].chars().next() == a.get_short(),
-            };
-            named && a.get_action().takes_values()
-        })
-    };
     let negative = |w: &str| {
         w.starts_with('-') && w[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
     };

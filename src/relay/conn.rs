@@ -122,16 +122,7 @@ impl Relay<'_> {
                 }
                 return Ok(());
             }
-            // Writable without an error or hang-up is a connect that succeeded: no
-            // SO_ERROR to ask, unless the backend folds errors into writability
-            // (select, pselect).
-            let clean = cond.contains(Conditions::WRITE)
-                && !cond.intersects(Conditions::ERROR | Conditions::HANGUP);
-            let error = if clean && !lp.caps().folds_hangup {
-                None
-            } else {
-                net::connect_error(c.target.as_fd())
-            };
+            let error = net::connect_result(c.target.as_fd(), cond, lp.caps().folds_hangup);
             let id = c.id;
             lp.rep.emit(&Event::Relay(R::Connect {
                 conn: id,

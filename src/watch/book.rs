@@ -14,7 +14,7 @@ use crate::event_loop::{Client, End, EventLoop};
 use crate::open::WatchSet;
 use crate::reader::{self, Source, Step};
 use crate::readiness::Conditions;
-use crate::signals::{self, Caught};
+use crate::signals::Caught;
 
 /// epoll_input's read buffer.
 const MAX_BUF: usize = 1000;
@@ -123,14 +123,7 @@ impl Client for EpollInput {
     }
 
     fn on_signal(&mut self, lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {
-        let name = signals::name(c.signo);
-        lp.rep.emit(&Event::Signal {
-            number: c.signo,
-            name: &name,
-            pid: Some(c.pid),
-            uid: Some(c.uid),
-            pending: false,
-        })
+        super::report_caught(lp, c)
     }
 
     fn on_idle(&mut self, lp: &mut EventLoop<'_>, idle: Duration) -> Result<()> {

@@ -494,19 +494,24 @@ impl Client for Watch<'_> {
     }
 
     fn on_signal(&mut self, lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {
-        let name = signals::name(c.signo);
-        lp.rep.emit(&Event::Signal {
-            number: c.signo,
-            name: &name,
-            pid: Some(c.pid),
-            uid: Some(c.uid),
-            pending: false,
-        })
+        report_caught(lp, c)
     }
 
     fn on_idle(&mut self, lp: &mut EventLoop<'_>, idle: Duration) -> Result<()> {
         lp.rep.emit(&Event::Timeout { timeout: idle })
     }
+}
+
+/// A caught signal as watch mode reports it (the book's run too).
+pub(super) fn report_caught(lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {
+    let name = signals::name(c.signo);
+    lp.rep.emit(&Event::Signal {
+        number: c.signo,
+        name: &name,
+        pid: Some(c.pid),
+        uid: Some(c.uid),
+        pending: false,
+    })
 }
 
 impl Watch<'_> {

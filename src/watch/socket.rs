@@ -57,7 +57,7 @@ impl Watch<'_> {
         let Some(fd) = w.borrow().filter(|_| done) else {
             return Ok(());
         };
-        let error = net::connect_error(fd);
+        let error = net::connect_result(fd, cond, lp.caps().folds_hangup);
         self.tracks[t].shown.ever = true;
         lp.rep.emit(&Event::Connect {
             fd: w.fd,
