@@ -518,16 +518,22 @@ fn text_output_colors() {
 
 // 7. `| head -1`: the reader leaves after one line.
 
-/// On a terminal, colour follows the conventions (anstream's reading of them):
-/// TERM=dumb and CLICOLOR=0 turn it off, NO_COLOR too; a colour TERM has it.
+/// On a terminal, colour follows the conventions: TERM=dumb and CLICOLOR=0 turn it
+/// off, NO_COLOR too; a colour TERM has it. `CI` set (as on a CI runner) changes
+/// nothing: anstream's reading coloured a dumb terminal there.
 #[test]
 fn terminal_colour_follows_the_conventions() {
     const ESC: u8 = 0x1b;
     /// (case, environment, whether ESC is expected)
     type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
-    let table: [Row; 4] = [
+    let table: [Row; 5] = [
         ("a pty, TERM=xterm", &[("TERM", "xterm")], true),
         ("a pty, TERM=dumb", &[("TERM", "dumb")], false),
+        (
+            "a pty, TERM=dumb, CI=true",
+            &[("TERM", "dumb"), ("CI", "true")],
+            false,
+        ),
         (
             "a pty, CLICOLOR=0",
             &[("TERM", "xterm"), ("CLICOLOR", "0")],

@@ -54,20 +54,55 @@ pub enum Stream {
 }
 
 /// Decides colour once: `always`/`never` win; `auto` follows the conventions as
-/// anstream (clap's own terminal layer) reads them: NO_COLOR set turns colour off,
-/// CLICOLOR_FORCE on, CLICOLOR=0 off, and otherwise only a terminal whose TERM can
-/// show colour (not `dumb`) gets it.
+/// anstyle-query (clap's own terminal layer) reads the environment: NO_COLOR set turns
+/// colour off, CLICOLOR_FORCE on, CLICOLOR=0 off, and otherwise only a terminal whose
+/// TERM can show colour (set, not `dumb`) gets it. anstream's own `AutoStream::choice`
+/// is not used: it also colours a `TERM=dumb` terminal whenever `CI` is set.
 pub fn use_color(choice: ColorChoice, stream: Stream) -> bool {
-    use anstream::{AutoStream, ColorChoice as Choice};
+    use std::io::IsTerminal;
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            let c = match stream {
-                Stream::Stdout => AutoStream::choice(&io::stdout()),
-                Stream::Stderr => AutoStream::choice(&io::stderr()),
+            let terminal = match stream {
+                Stream::Stdout => io::stdout().is_terminal(),
+                Stream::Stderr => io::stderr().is_terminal(),
             };
-            matches!(c, Choice::Always | Choice::AlwaysAnsi)
+            Conventions::from_env().color(terminal)
+        }
+    }
+}
+
+/// What the environment says about colour, read by anstyle-query.
+#[derive(Clone, Copy, Debug, Default)]
+struct Conventions {
+    no_color: bool,
+    force: bool,
+    /// CLICOLOR: None unset, Some(false) for `0`.
+    clicolor: Option<bool>,
+    /// TERM set and not `dumb`.
+    term_color: bool,
+}
+
+impl Conventions {
+    fn from_env() -> Self {
+        Conventions {
+            no_color: anstyle_query::no_color(),
+            force: anstyle_query::clicolor_force(),
+            clicolor: anstyle_query::clicolor(),
+            term_color: anstyle_query::term_supports_color(),
+        }
+    }
+
+    fn color(self, terminal: bool) -> bool {
+        if self.no_color {
+            false
+        } else if self.force {
+            true
+        } else if self.clicolor == Some(false) {
+            false
+        } else {
+            terminal && self.term_color
         }
     }
 }
@@ -158,5 +193,72 @@ pub fn printer<'w, W: Write + 'w>(
         Format::Json => Box::new(Json::new(out)),
         // Without a book program (refused before a run starts), text.
         Format::Text | Format::Tlpi => Box::new(Text::new(out, time, color)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Conventions;
+
+    #[test]
+    fn auto_colour_policy() {
+        let c = Conventions::default;
+        let term = Conventions {
+            term_color: true,
+            ..c()
+        };
+        // (the environment read, on a terminal, colour)
+        let table = [
+            (term, true, true),
+            (term, false, false),
+            // TERM=dumb or unset, whatever CI says
+            (c(), true, false),
+            (
+                Conventions {
+                    clicolor: Some(false),
+                    ..term
+                },
+                true,
+                false,
+            ),
+            (
+                Conventions {
+                    clicolor: Some(true),
+                    ..c()
+                },
+                true,
+                false,
+            ),
+            (
+                Conventions {
+                    no_color: true,
+                    ..term
+                },
+                true,
+                false,
+            ),
+            (Conventions { force: true, ..c() }, false, true),
+            (
+                Conventions {
+                    force: true,
+                    no_color: true,
+                    ..c()
+                },
+                false,
+                false,
+            ),
+            (
+                Conventions {
+                    force: true,
+                    clicolor: Some(false),
+                    ..c()
+                },
+                false,
+                true,
+            ),
+        ];
+        for (env, terminal, want) in table {
+            assert_eq!(env.color(terminal), want, "{env:?}, terminal {terminal}");
+        }
     }
 }
