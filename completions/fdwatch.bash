@@ -210,7 +210,7 @@ _fdwatch() {
             return 0
             ;;
         fdwatch__subcmd__send)
-            opts="-h --data --urgent --delay --repeat --connections --shutdown --rst --help"
+            opts="-v -h --data --urgent --delay --repeat --connections --shutdown --rst --verbose --format --time --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -234,6 +234,18 @@ _fdwatch() {
                     ;;
                 --connections)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --time)
+                    COMPREPLY=($(compgen -W "elapsed delta wall none" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -83,9 +83,19 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l urgent -d 'Data
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l delay -d 'Pause between sends (a duration: 10ms, 1s)' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l repeat -d 'Send the whole sequence N times on each connection' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l connections -d 'Open N concurrent client connections (load for a listener)' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l format -d 'Output format: text or json (JSON Lines, the relay\'s event kinds)' -r -f -a "text\t''
+json\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l time -d 'Timestamp style in text' -r -f -a "elapsed\t'Seconds since start'
+delta\t'Seconds since the previous event'
+wall\t'Local wall-clock time'
+none\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l color -d 'When to colour the text output' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l shutdown -d 'shutdown(SHUT_WR) after sending, before closing'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l rst -d 'Close with SO_LINGER 0, so the peer gets a reset (RST)'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -s h -l help -d 'Print help'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -s v -l verbose -d 'Print each step (connect, data, urgent byte, close) as an event; JSON always does'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l backends -d 'Backends to measure, comma-separated; none is the floor (write + read, no wait)' -r -f -a "none\t'The floor: write + read with no wait (wake mode: a blocking read)'
 select\t''
 pselect\t''

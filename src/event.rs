@@ -38,10 +38,9 @@ pub enum Event<'a> {
         total: Option<u64>,
         /// Bytes per second since the first data (--read=count).
         rate: Option<f64>,
-        /// The bytes, escaped (--read=text, --peek).
-        text: Option<&'a str>,
-        /// Offset/hex/ASCII rows (--read=hex).
-        hex: Option<&'a [String]>,
+        /// The bytes themselves (--read=text or hex, --peek); each printer shows them
+        /// its own way.
+        shown: Option<Shown<'a>>,
     },
     /// A read returned end of file.
     Eof {
@@ -240,6 +239,15 @@ pub struct Summary {
     pub bytes: Vec<FdBytes>,
 }
 
+/// The bytes of a data event, as `--read` or `--peek` asks them shown.
+#[derive(Clone, Copy, Debug)]
+pub enum Shown<'a> {
+    /// As text (escaped for a terminal; exact in JSON).
+    Text(&'a [u8]),
+    /// Offset/hex/ASCII rows, from stream offset `offset`.
+    Hex { offset: u64, bytes: &'a [u8] },
+}
+
 /// Which end of a relayed connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -294,10 +302,12 @@ pub enum Relay<'a> {
         conn: u64,
         peer: &'a str,
     },
-    /// The connection to TARGET finished: `error` is its SO_ERROR (None: connected).
+    /// The connection to TARGET finished: `error` is its SO_ERROR (None: connected);
+    /// `addr` the address tried, when one was.
     Connect {
         conn: u64,
         target: &'a str,
+        addr: Option<&'a str>,
         error: Option<Errno>,
     },
     Data {
@@ -305,8 +315,7 @@ pub enum Relay<'a> {
         from: Side,
         bytes: u64,
         total: u64,
-        text: Option<&'a str>,
-        hex: Option<&'a [String]>,
+        shown: Option<Shown<'a>>,
     },
     Urgent {
         conn: u64,
@@ -341,7 +350,8 @@ pub enum Relay<'a> {
         connections: u64,
         traffic: Traffic,
         elapsed: Duration,
-        backend: &'static str,
+        /// The multiplexer (None: `fdwatch send`, which blocks).
+        backend: Option<&'static str>,
     },
     /// A signal that ends the relay (as watch mode's `signal`, with conn 0).
     Signal {

@@ -62,7 +62,14 @@ pub fn run(args: &cli::Args) -> u8 {
         };
     }
     let result = match &args.command {
-        Some(cli::Sub::Send(s)) => send::run(&s.address, &s.plan),
+        Some(cli::Sub::Send(s)) if s.format == output::Format::Tlpi => {
+            Err(error::Error::Usage(output::tlpi::refused("fdwatch send")))
+        }
+        Some(cli::Sub::Send(s)) => {
+            let start = std::time::Instant::now();
+            let mut rep = report::Reporter::new(s.output().printer(), start, None, false);
+            send::run(&s.address, &s.plan, &mut rep)
+        }
         Some(cli::Sub::Bench(b)) => b
             .config()
             .map_err(error::Error::Usage)

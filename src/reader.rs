@@ -33,13 +33,14 @@ pub enum ReadMode {
 pub const MAX_READS: usize = 16;
 
 impl ReadMode {
-    /// How a data event shows `bytes` (read at stream `offset`): escaped text or hex
-    /// rows; nothing in count mode.
-    pub fn show(self, offset: u64, bytes: &[u8]) -> (Option<String>, Option<Vec<String>>) {
+    /// How a data event shows `bytes` (read at stream `offset`): as text or hex rows;
+    /// nothing in count mode.
+    pub fn show(self, offset: u64, bytes: &[u8]) -> Option<crate::event::Shown<'_>> {
+        use crate::event::Shown;
         match self {
-            ReadMode::Count => (None, None),
-            ReadMode::Text => (Some(crate::escape::bytes(bytes)), None),
-            ReadMode::Hex => (None, Some(hex_rows(offset, bytes))),
+            ReadMode::Count => None,
+            ReadMode::Text => Some(Shown::Text(bytes)),
+            ReadMode::Hex => Some(Shown::Hex { offset, bytes }),
         }
     }
 }
@@ -348,21 +349,37 @@ impl Peeker {
     }
 }
 
-/// `00000010  68 65 6c 6c 6f 0a ...  |hello.|` rows, 16 bytes each, from `offset`.
-pub fn hex_rows(offset: u64, bytes: &[u8]) -> Vec<String> {
+/// The widest row `hex_rows` prints with `per_row` bytes.
+pub fn hex_row_width(per_row: usize) -> usize {
+    13 + 4 * per_row + usize::from(per_row > 8)
+}
+
+/// Bytes per hex row so that a row fits in `columns`: 16 as `hexdump -C`, else 8, 4, 2
+/// or 1.
+pub fn hex_per_row(columns: usize) -> usize {
+    [16, 8, 4, 2]
+        .into_iter()
+        .find(|&n| hex_row_width(n) <= columns)
+        .unwrap_or(1)
+}
+
+/// `00000010  68 65 6c 6c 6f 0a ...  |hello.|` rows, `per_row` bytes each (at least
+/// one), from `offset`.
+pub fn hex_rows(offset: u64, bytes: &[u8], per_row: usize) -> Vec<String> {
+    let per_row = per_row.max(1);
     bytes
-        .chunks(16)
+        .chunks(per_row)
         .enumerate()
         .map(|(i, row)| {
-            let mut s = format!("{:08x} ", offset + 16 * i as u64);
-            for j in 0..16 {
+            let mut s = format!("{:08x} ", offset + (per_row * i) as u64);
+            for j in 0..per_row {
                 match row.get(j) {
                     Some(b) => {
                         let _ = write!(s, " {b:02x}");
                     }
                     None => s.push_str("   "),
                 }
-                if j == 7 {
+                if j == 7 && per_row > 8 {
                     s.push(' ');
                 }
             }
@@ -387,19 +404,32 @@ mod tests {
     #[test]
     fn hex_layout() {
         // A full row as `hexdump -C` prints it.
-        let full = hex_rows(0, b"hello world\n\0\0\0\0");
+        let full = hex_rows(0, b"hello world\n\0\0\0\0", 16);
         assert_eq!(
             full,
             ["00000000  68 65 6c 6c 6f 20 77 6f  72 6c 64 0a 00 00 00 00  |hello world.....|"]
         );
         // A short row keeps the ASCII column where full rows have it.
-        let short = &hex_rows(16, b"hello\n")[0];
+        let short = &hex_rows(16, b"hello\n", 16)[0];
         assert!(
             short.starts_with("00000010  68 65 6c 6c 6f 0a  "),
             "{short}"
         );
         assert_eq!(short.find('|'), full[0].find('|'));
         assert!(short.ends_with("|hello.|"));
-        assert_eq!(hex_rows(0, &[0u8; 17]).len(), 2);
+        assert_eq!(hex_rows(0, &[0u8; 17], 16).len(), 2);
+        // Narrower rows for a narrow terminal, each as wide as said.
+        for n in [16, 8, 4, 2, 1] {
+            let rows = hex_rows(0, &[b'a'; 40], n);
+            assert!(
+                rows.iter().all(|r| r.len() <= hex_row_width(n)),
+                "{n}: {rows:?}"
+            );
+            assert_eq!(rows[0].len(), hex_row_width(n));
+        }
+        assert_eq!(hex_per_row(80), 16);
+        assert_eq!(hex_per_row(76), 8);
+        assert_eq!(hex_per_row(38), 4);
+        assert_eq!(hex_per_row(0), 1);
     }
 }

@@ -4,12 +4,14 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::socket::{self, MsgFlags, Shutdown, sockopt};
 
 use crate::error::{Error, Result};
+use crate::event::{Event, Relay as R, Shown, Side, Traffic};
+use crate::report::Reporter;
 use crate::spec::{self, SocketSpec, Target};
 
 /// One send, in command-line order.
@@ -65,8 +67,9 @@ pub fn unescape(s: &str) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Connects to `address` (`tcp:HOST:PORT` or `unix:PATH`), blocking.
-fn connect(address: &str, sock: &SocketSpec) -> Result<OwnedFd> {
+/// Connects to `address` (`tcp:HOST:PORT` or `unix:PATH`), blocking; with the
+/// address it reached, escaped for printing.
+fn connect(address: &str, sock: &SocketSpec) -> Result<(OwnedFd, String)> {
     let io_err = |e: io::Error| {
         let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
         Error::sys(format!("send {address}"), "connect", errno)
@@ -75,11 +78,15 @@ fn connect(address: &str, sock: &SocketSpec) -> Result<OwnedFd> {
         SocketSpec::Tcp { host, port } => {
             let addrs = crate::net::resolve(host, *port)
                 .map_err(|m| Error::Usage(format!("send {address}: {m}")))?;
-            std::net::TcpStream::connect(&addrs[..])
-                .map(OwnedFd::from)
-                .map_err(io_err)
+            let s = std::net::TcpStream::connect(&addrs[..]).map_err(io_err)?;
+            let addr = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+            Ok((OwnedFd::from(s), addr))
         }
-        SocketSpec::Unix(path) => UnixStream::connect(path).map(OwnedFd::from).map_err(io_err),
+        SocketSpec::Unix(path) => {
+            let s = UnixStream::connect(path).map_err(io_err)?;
+            let addr = crate::escape::bytes(path.as_os_str().as_encoded_bytes());
+            Ok((OwnedFd::from(s), addr))
+        }
         _ => Err(Error::Usage(format!(
             "send: address '{}': expected tcp:HOST:PORT or unix:PATH",
             crate::escape::message(address)
@@ -103,7 +110,14 @@ fn send_all(fd: &OwnedFd, mut data: &[u8], urgent: bool, address: &str) -> Resul
     Ok(())
 }
 
-pub fn run(address: &str, plan: &Plan) -> Result<u8> {
+/// One client connection and what went through it.
+struct Client {
+    fd: OwnedFd,
+    addr: String,
+    sent: Traffic,
+}
+
+pub fn run(address: &str, plan: &Plan, rep: &mut Reporter<'_>) -> Result<u8> {
     let sock = match spec::parse(address.as_ref()) {
         Ok(spec::Spec {
             target: Target::Socket(s),
@@ -119,29 +133,49 @@ pub fn run(address: &str, plan: &Plan) -> Result<u8> {
             )));
         }
     };
+    let start = Instant::now();
+    let target = crate::escape::message(address);
     // All clients connect first, so a listener sees them at once.
-    let conns = (0..plan.connections)
-        .map(|_| connect(address, &sock))
-        .collect::<Result<Vec<_>>>()?;
+    let mut conns = Vec::with_capacity(plan.connections as usize);
+    for _ in 0..plan.connections {
+        let (fd, addr) = connect(address, &sock)?;
+        conns.push(Client {
+            fd,
+            addr,
+            sent: Traffic::default(),
+        });
+    }
+    for (i, c) in conns.iter().enumerate() {
+        rep.emit(&Event::Relay(R::Connect {
+            conn: i as u64 + 1,
+            target: &target,
+            addr: Some(&c.addr),
+            error: None,
+        }))?;
+    }
+    rep.flush()?;
     for _ in 0..plan.repeat {
-        for c in &conns {
-            for (i, step) in plan.steps.iter().enumerate() {
-                if i > 0
+        for (i, c) in conns.iter_mut().enumerate() {
+            for (j, step) in plan.steps.iter().enumerate() {
+                if j > 0
                     && let Some(d) = plan.delay
                 {
                     std::thread::sleep(d);
                 }
-                match step {
-                    Step::Data(d) => send_all(c, d, false, address)?,
-                    Step::Urgent(d) => send_all(c, d, true, address)?,
-                }
+                sent(rep, i as u64 + 1, c, step, address)?;
             }
         }
     }
-    for c in &conns {
+    let mut total = Traffic::default();
+    for (i, c) in conns.into_iter().enumerate() {
+        let conn = i as u64 + 1;
         if plan.shutdown {
-            socket::shutdown(c.as_raw_fd(), Shutdown::Write)
+            socket::shutdown(c.fd.as_raw_fd(), Shutdown::Write)
                 .map_err(|e| Error::sys(format!("send {address}"), "shutdown", e))?;
+            rep.emit(&Event::Relay(R::HalfClose {
+                conn,
+                from: Side::Client,
+            }))?;
         }
         if plan.rst {
             // SO_LINGER {on, 0}: close sends RST instead of FIN.
@@ -149,12 +183,76 @@ pub fn run(address: &str, plan: &Plan) -> Result<u8> {
                 l_onoff: 1,
                 l_linger: 0,
             };
-            socket::setsockopt(&c.as_fd(), sockopt::Linger, &linger)
+            socket::setsockopt(&c.fd.as_fd(), sockopt::Linger, &linger)
                 .map_err(|e| Error::sys(format!("send {address}"), "setsockopt(SO_LINGER)", e))?;
         }
+        drop(c.fd);
+        if plan.rst {
+            rep.emit(&Event::Relay(R::Reset {
+                conn,
+                from: Side::Client,
+            }))?;
+        }
+        rep.emit(&Event::Relay(R::Close {
+            conn,
+            traffic: c.sent,
+            duration: start.elapsed(),
+        }))?;
+        total.add(&c.sent);
     }
-    drop(conns);
+    rep.emit(&Event::Relay(R::Summary {
+        connections: u64::from(plan.connections),
+        traffic: total,
+        elapsed: start.elapsed(),
+        backend: None,
+    }))?;
+    rep.flush()?;
     Ok(0)
+}
+
+/// Sends one step on `c` and reports it: normal bytes as data; urgent ones as the
+/// normal bytes before the last (TCP keeps only the last byte urgent) and the byte.
+fn sent(
+    rep: &mut Reporter<'_>,
+    conn: u64,
+    c: &mut Client,
+    step: &Step,
+    address: &str,
+) -> Result<()> {
+    let (normal, urgent) = match step {
+        Step::Data(d) => {
+            send_all(&c.fd, d, false, address)?;
+            (&d[..], None)
+        }
+        Step::Urgent(d) => {
+            send_all(&c.fd, d, true, address)?;
+            match d.split_last() {
+                Some((last, rest)) => (rest, Some(*last)),
+                None => (&d[..], None),
+            }
+        }
+    };
+    if !normal.is_empty() {
+        c.sent.client_to_target += normal.len() as u64;
+        rep.emit(&Event::Relay(R::Data {
+            conn,
+            from: Side::Client,
+            bytes: normal.len() as u64,
+            total: c.sent.client_to_target,
+            shown: Some(Shown::Text(normal)),
+        }))?;
+    }
+    if let Some(byte) = urgent {
+        c.sent.urgent_client_to_target += 1;
+        rep.emit(&Event::Relay(R::Urgent {
+            conn,
+            from: Side::Client,
+            byte,
+            offset: c.sent.client_to_target,
+            replaced: None,
+        }))?;
+    }
+    rep.flush()
 }
 
 #[cfg(test)]

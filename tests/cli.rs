@@ -3,7 +3,7 @@ use common::*;
 
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -846,4 +846,110 @@ fn version_names_the_commit_when_known() {
     }
     let short = Fdwatch::new(["-V"]).run();
     assert_eq!(String::from_utf8_lossy(&short.stdout).trim(), version);
+}
+
+/// The hex dump and the bench chart fit the terminal's width: COLUMNS, then the tty's
+/// size, else 80. At COLUMNS=60 no line is wider than 60 columns (long lines fold
+/// under the text column); through a pipe with no COLUMNS the hex rows fit 80 and the
+/// other lines stay whole, for grep.
+#[test]
+fn output_fits_the_terminal_width() {
+    let widest = |out: &[u8]| {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let data: Vec<u8> = (0u8..100).collect();
+    let hex_run = |env: Option<&str>| {
+        let (r, w) = pipe();
+        write(&w, &data);
+        drop(w);
+        let mut f =
+            Fdwatch::new(["-m", "--read=hex", "--color", "never", "2", "3r"]).fd(r.as_fd(), 3);
+        if let Some(c) = env {
+            f = f.env("COLUMNS", c);
+        }
+        let out = f.run();
+        assert_eq!(code(&out), 0, "--read=hex: {}", stderr(&out));
+        out.stdout
+    };
+    let narrow = hex_run(Some("60"));
+    let text = String::from_utf8_lossy(&narrow);
+    assert!(text.contains("00000000  00 01 02 03"), "{text}");
+    assert!(widest(&narrow) <= 60, "COLUMNS=60, --read=hex:\n{text}");
+
+    let piped = hex_run(None);
+    let text = String::from_utf8_lossy(&piped);
+    assert!(
+        widest(&piped) > 60,
+        "unfolded lines through a pipe:\n{text}"
+    );
+    let rows: Vec<&str> = text.lines().filter(|l| l.contains("  |")).collect();
+    assert!(!rows.is_empty(), "{text}");
+    assert!(
+        rows.iter().all(|r| r.chars().count() <= 80),
+        "hex rows fit 80:\n{text}"
+    );
+
+    let bench = Fdwatch::new([
+        "bench",
+        "--backends",
+        "none,poll",
+        "--fds",
+        "10,100",
+        "--rounds",
+        "20",
+        "--repeats",
+        "1",
+        "--color",
+        "never",
+    ])
+    .env("COLUMNS", "60")
+    .run();
+    assert_eq!(code(&bench), 0, "bench: {}", stderr(&bench));
+    let text = String::from_utf8_lossy(&bench.stdout);
+    assert!(text.contains('│') && text.contains('├'), "a chart: {text}");
+    assert!(widest(&bench.stdout) <= 60, "COLUMNS=60, bench:\n{text}");
+}
+
+/// Without COLUMNS, a terminal's own size decides: a pty 60 columns wide gets lines of
+/// at most 60.
+#[test]
+fn a_terminal_s_size_is_its_width() {
+    let (r, w) = pipe();
+    write(&w, &[b'x'; 100]);
+    drop(w);
+    let pty = pty();
+    let ws = nix::libc::winsize {
+        ws_row: 24,
+        ws_col: 60,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize, which outlives the call.
+    let rc = unsafe { nix::libc::ioctl(pty.master.as_raw_fd(), nix::libc::TIOCSWINSZ, &ws) };
+    assert_eq!(rc, 0, "TIOCSWINSZ");
+    let out = Fdwatch::new(["-m", "--read=hex", "--color", "never", "2", "3r"])
+        .fd(r.as_fd(), 3)
+        .stdout(std::process::Stdio::from(pty.slave))
+        .run();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = nix::unistd::read(&pty.master, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("|xxxx|"), "hex rows: {text}");
+    for l in text.lines() {
+        assert!(
+            l.trim_end_matches('\r').chars().count() <= 60,
+            "wider than the pty: {l:?}\n{text}"
+        );
+    }
 }

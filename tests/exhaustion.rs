@@ -261,7 +261,7 @@ impl Events {
         {
             self.accepts.insert(peer.to_owned(), v.clone());
         }
-        if v["event"] == "connect" && v["error"].is_null() {
+        if v["event"] == "connect" && v["result"] == "ok" {
             self.connected.insert(v["conn"].to_string());
         }
         self.seen.push(v);
@@ -977,7 +977,7 @@ fn relay_emfile_then_served(b: &str) {
                     .map(|e| e["conn"].clone());
                 conn.is_some_and(|conn| {
                     seen.iter().any(|e| {
-                        e["event"] == "connect" && e["conn"] == conn && e["error"].is_null()
+                        e["event"] == "connect" && e["conn"] == conn && e["result"] == "ok"
                     })
                 })
             },

@@ -302,7 +302,7 @@ fn fifo_unlinked(b: &str) {
     );
     assert_eq!(
         data_text(&fifo_evs, &fifo_fd),
-        "hi\\n",
+        "hi\n",
         "{case}: {fifo_evs:?}"
     );
     assert_eq!(no_ready[1]["total"], 3, "{case}: {fifo_evs:?}");
@@ -368,14 +368,14 @@ fn pty_slave_closed(b: &str, how: SlaveEnd) {
     // The slave's output reaches the master with ONLCR: "\n" becomes "\r\n".
     let want_text = match how {
         SlaveEnd::Idle => "",
-        SlaveEnd::AfterData | SlaveEnd::WithData => "hello\\r\\n",
+        SlaveEnd::AfterData | SlaveEnd::WithData => "hello\r\n",
     };
     match how {
         SlaveEnd::Idle => drop(slave),
         SlaveEnd::AfterData => {
             write(&slave, b"hello\n");
             evs.until("the data written to the slave", |e| {
-                e["event"] == "data" && e["text"].as_str().is_some_and(|t| t.ends_with("\\n"))
+                e["event"] == "data" && e["text"].as_str().is_some_and(|t| t.ends_with('\n'))
             });
             blocked(child.id(), &case);
             drop(slave);

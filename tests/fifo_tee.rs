@@ -63,7 +63,7 @@ fn writer_churn(b: &str) {
             .iter()
             .map(|d| d["text"].as_str().expect("text"))
             .collect();
-        assert_eq!(text, format!("line {n}\\n"), "{label}: {step}: {got:?}");
+        assert_eq!(text, format!("line {n}\n"), "{label}: {step}: {got:?}");
         for e in &got {
             assert_eq!(&e["fd"], fd, "{label}: {step}: fd number changed: {e}");
             assert_ne!(e["event"], "error", "{label}: {step}: {e}");
@@ -104,7 +104,7 @@ fn writer_churn(b: &str) {
         .iter()
         .map(|d| d["text"].as_str().expect("text"))
         .collect();
-    let expected: String = (0..CYCLES).map(|n| format!("line {n}\\n")).collect();
+    let expected: String = (0..CYCLES).map(|n| format!("line {n}\n")).collect();
     assert_eq!(text, expected, "{label}: all data");
     let s = summary(&label, all);
     assert_eq!(s["bytes"][0]["fd"], fd, "{label}: {s}");
@@ -218,7 +218,7 @@ fn once_ends_at_first_eof() {
         let k: Vec<String> = kinds(&all).into_iter().filter(|k| k != "ready").collect();
         assert_eq!(k, ["data", "eof", "hangup", "summary"], "{label}: {all:?}");
         let data = of_kind(&all, "data");
-        assert_eq!(data[0]["text"], "x\\n", "{label}");
+        assert_eq!(data[0]["text"], "x\n", "{label}");
         assert_eq!(of_kind(&all, "eof")[0]["total"], 2, "{label}");
         assert_eq!(of_kind(&all, "hangup")[0]["action"], "end", "{label}");
         let s = summary(&label, &all);

@@ -960,7 +960,7 @@ fn stdout_fault(b: &str, errno: &str) {
         &argv,
         "write",
         "of the events to stdout",
-        |l| l.contains("\"{\\\"event\\\":"),
+        |l| l.contains("\"{\\\"v\\\":1,\\\"event\\\":"),
     );
     let out_fd = first_arg(&first).to_owned();
 

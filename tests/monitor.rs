@@ -433,7 +433,7 @@ fn peek_shows_content_and_consumes_nothing() {
         assert_eq!(data.len(), 1, "{case}: {evs:?}");
         let d = data[0];
         assert_eq!(d["peek"], true, "{case}: {d}");
-        assert_eq!(d["text"], "hello\\n", "{case}: {d}");
+        assert_eq!(d["text"], "hello\n", "{case}: {d}");
         assert_eq!(d["bytes"], 6, "{case}: {d}");
         assert!(d["total"].is_null(), "{case}: {d}");
         assert_eq!(fionread(&r), 6, "{case}: --peek consumed data");
@@ -464,7 +464,7 @@ fn read_text_and_eof_on_a_pipe() {
         let evs = events(&out.stdout);
         let data = of_kind(&evs, "data");
         assert_eq!(data.len(), 1, "{case}: {evs:?}");
-        assert_eq!(data[0]["text"], "one\\n", "{case}: {evs:?}");
+        assert_eq!(data[0]["text"], "one\n", "{case}: {evs:?}");
         assert_eq!(data[0]["bytes"], 4, "{case}: {evs:?}");
         assert_eq!(data[0]["total"], 4, "{case}: {evs:?}");
         assert_eq!(data[0]["peek"], false, "{case}: {evs:?}");
@@ -532,7 +532,7 @@ fn inherited_stdin_flags_unchanged_with_read() {
             "{case}: {}; {evs_all:?}",
             stderr(&out)
         );
-        assert_eq!(of_kind(&evs_all, "data")[0]["text"], "end\\n", "{case}");
+        assert_eq!(of_kind(&evs_all, "data")[0]["text"], "end\n", "{case}");
         let hup = of_kind(&evs_all, "hangup");
         assert_eq!(hup.len(), 1, "{case}: {evs_all:?}");
         assert_eq!(hup[0]["action"], "remove", "{case}: {evs_all:?}");

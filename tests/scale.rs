@@ -271,15 +271,16 @@ fn parse_token(s: &str) -> Option<(usize, usize)> {
     Some((w.parse().ok()?, k.parse().ok()?))
 }
 
-/// `--read=text` escapes bytes (src/reader.rs `escape`): a newline shows as the two
-/// characters `\n`, a backslash as `\\`, other control bytes as `\xHH`. Tokens hold
-/// only [a-z0-9-] and a newline, so any other escape is corruption.
-fn unescape_token_text(text: &str) -> Result<String, String> {
-    let s = text.replace("\\n", "\n");
-    if s.contains('\\') {
-        return Err(format!("unexpected escape in {text:?}"));
+/// `--read=text` in JSON is the bytes themselves (JSON's escapes only). Tokens hold
+/// only [a-z0-9-] and a newline, so any other character is corruption.
+fn token_text(text: &str) -> Result<String, String> {
+    if let Some(c) = text
+        .chars()
+        .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '\n'))
+    {
+        return Err(format!("unexpected {c:?} in {text:?}"));
     }
-    Ok(s)
+    Ok(text.to_owned())
 }
 
 /// The FIFO index of `what` (`fifo /tmp/fdwatch-test-XXXXXX/f123`).
@@ -437,7 +438,7 @@ impl<'a> Tally<'a> {
         if e["peek"] != false {
             self.complain(format!("a peek with --read=text: {e}"));
         }
-        let plain = match unescape_token_text(text) {
+        let plain = match token_text(text) {
             Ok(p) => p,
             Err(m) => return self.complain(format!("FIFO {f}: {m}: {e}")),
         };
@@ -878,7 +879,7 @@ fn fifo_reopen_leak(read: bool, cycles: usize, warmup: usize, limit: Duration) {
                 .filter(|e| e["event"] == "data")
                 .map(|e| e["text"].as_str().expect("text"))
                 .collect();
-            assert_eq!(text, format!("c{i}\\n"), "{label}: {step}: {got:?}");
+            assert_eq!(text, format!("c{i}\n"), "{label}: {step}: {got:?}");
             assert!(
                 kinds
                     .iter()

@@ -415,7 +415,7 @@ fn many_events(b: &str) {
             && got[..got.len() - 1]
                 .rsplit(|&c| c == b'\n')
                 .next()
-                .is_some_and(|l| l.starts_with(b"{\"event\":\"summary\""))
+                .is_some_and(|l| l.starts_with(b"{\"v\":1,\"event\":\"summary\""))
     });
     writer.join().expect("writer");
     let st = exit_after_input(&case, &mut child);

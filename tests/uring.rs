@@ -145,7 +145,7 @@ fn a_hundred_fifo_writers_every_byte_and_no_spin() {
         .iter()
         .map(|e| e["text"].as_str().unwrap_or_default().to_owned())
         .collect();
-    let want: String = (0..100).map(|i| format!("job {i}\\n")).collect();
+    let want: String = (0..100).map(|i| format!("job {i}\n")).collect();
     assert_eq!(text, want, "{case}: every byte, in order");
     assert_eq!(
         of_kind(evs.seen(), "hangup").len(),

@@ -126,6 +126,7 @@ pub fn run(cfg: &Config) -> Result<u8> {
             e => Error::sys(format!("bench --cpu {cpu}"), "sched_setaffinity", e),
         })?;
     }
+    let start = std::time::Instant::now();
     let cpu = pinned_cpu();
     let limit = crate::open::raise_nofile_limit();
     let stdout = io::stdout();
@@ -138,7 +139,8 @@ pub fn run(cfg: &Config) -> Result<u8> {
             progress.show(column, n);
             let row = run_row(cfg, column, n, limit)?;
             if cfg.format == Format::Json {
-                print::json_row(&mut out, cfg, cpu, &row).map_err(Error::Output)?;
+                print::json_row(&mut out, start.elapsed(), cfg, cpu, &row)
+                    .map_err(Error::Output)?;
                 out.flush().map_err(Error::Output)?;
             }
             rows.push(row);
@@ -146,7 +148,12 @@ pub fn run(cfg: &Config) -> Result<u8> {
     }
     progress.clear();
     if cfg.format == Format::Text {
-        print::text(&mut out, cfg, cpu, &rows, color).map_err(Error::Output)?;
+        // The report fits the terminal: the chart's bars by its width, and the long
+        // lines (heading, slopes) folded when the width is known.
+        let (columns, known) = output::columns(output::Stream::Stdout);
+        let mut out = output::Fold::new(&mut out, known.then_some(columns), 2);
+        print::text(&mut out, cfg, cpu, &rows, color, columns).map_err(Error::Output)?;
+        out.flush().map_err(Error::Output)?;
     }
     out.flush().map_err(Error::Output)?;
     Ok(0)

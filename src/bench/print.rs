@@ -6,48 +6,58 @@ use std::io::{self, Write};
 use owo_colors::OwoColorize;
 
 use super::{Column, Config, Outcome, Row};
-use crate::output::json_string;
+use crate::output::json::line;
+use crate::output::schema::Family;
 
-/// Width of the chart's bars, in columns.
+/// Width of the chart's bars, in columns, where the terminal has room.
 const BAR_WIDTH: usize = 48;
+/// The narrowest bars (a tick per decade still has its own column).
+const MIN_BAR_WIDTH: usize = 18;
+/// Before the bars: the backend and N (`poll       100 │`).
+const CHART_LEFT: usize = 16;
+/// After the longest bar: ` 9.94 µs`, or the last decade's label.
+const CHART_RIGHT: usize = 9;
 
-/// One row as one JSON object; `"impl":"fdwatch"` tells it from the C reference's.
+/// The bars' width for a terminal `columns` wide.
+fn bar_width(columns: usize) -> usize {
+    columns
+        .saturating_sub(CHART_LEFT + CHART_RIGHT)
+        .clamp(MIN_BAR_WIDTH, BAR_WIDTH)
+}
+
+/// One row as one JSON object (a `bench` event, `t` since the bench began), with the
+/// C reference's field names; `"impl":"fdwatch"` tells it from the reference's rows.
 pub fn json_row(
     out: &mut impl Write,
+    t: std::time::Duration,
     cfg: &Config,
     cpu: Option<usize>,
     row: &Row,
 ) -> io::Result<()> {
-    write!(
-        out,
-        "{{\"backend\":\"{}\",\"mode\":\"{}\",\"fds\":{},\"active\":{}",
-        row.column.name(),
-        mode(cfg),
-        row.fds,
-        row.active
-    )?;
-    match &row.outcome {
-        Outcome::Refused(why) => {
-            out.write_all(b",\"refused\":")?;
-            json_string(out, why)?;
+    // ref_pingpong prints ns with one decimal and events/s whole.
+    let tenth = |v: f64| (v * 10.0).round() / 10.0;
+    line(out, Family::Bench, "bench", t, |l| {
+        l.field("backend", row.column.name())?;
+        l.field("mode", mode(cfg))?;
+        l.field("fds", &row.fds)?;
+        l.field("active", &row.active)?;
+        match &row.outcome {
+            Outcome::Refused(why) => l.field("refused", why)?,
+            Outcome::Measured(s) => {
+                let med = s.median();
+                l.field("rounds", &s.rounds)?;
+                l.field("repeats", &s.per_event.len())?;
+                l.field("timeout_ms", &cfg.timeout_ms)?;
+                l.field("pick", "rotate")?;
+                l.field("cpu", &cpu.map_or(-1, |c| c as i64))?;
+                l.field("ns_per_event", &tenth(med))?;
+                l.field("ns_min", &tenth(s.min()))?;
+                l.field("ns_max", &tenth(s.max()))?;
+                l.field("events_per_s", &(1e9 / med).round())?;
+            }
         }
-        Outcome::Measured(s) => {
-            let cpu = cpu.map_or(-1, |c| c as i64);
-            let med = s.median();
-            write!(
-                out,
-                ",\"rounds\":{},\"repeats\":{},\"timeout_ms\":{},\"pick\":\"rotate\",\"cpu\":{cpu},\
-                 \"ns_per_event\":{med:.1},\"ns_min\":{:.1},\"ns_max\":{:.1},\"events_per_s\":{:.0}",
-                s.rounds,
-                s.per_event.len(),
-                cfg.timeout_ms,
-                s.min(),
-                s.max(),
-                1e9 / med
-            )?;
-        }
-    }
-    out.write_all(b",\"impl\":\"fdwatch\"}\n")
+        l.field("impl", "fdwatch")
+    })
 }
 
 fn mode(cfg: &Config) -> &'static str {
@@ -61,6 +71,7 @@ pub fn text(
     cpu: Option<usize>,
     rows: &[Row],
     color: bool,
+    columns: usize,
 ) -> io::Result<()> {
     let what = if cfg.wake {
         "two processes (round trip per event)"
@@ -86,7 +97,7 @@ pub fn text(
     }
     slopes(out, cfg, rows)?;
     writeln!(out)?;
-    chart(out, cfg, rows, color)
+    chart(out, cfg, rows, color, bar_width(columns))
 }
 
 fn find(rows: &[Row], c: Column, n: usize) -> Option<&Row> {
@@ -199,10 +210,10 @@ fn bar(eighths: usize) -> String {
     s
 }
 
-/// Eighth-columns for `v` ns on a log axis from 10^lo to 10^hi over BAR_WIDTH columns.
-fn bar_len(v: f64, lo: i32, hi: i32) -> usize {
+/// Eighth-columns for `v` ns on a log axis from 10^lo to 10^hi over `w` columns.
+fn bar_len(v: f64, lo: i32, hi: i32, w: usize) -> usize {
     let f = (log10(v) - f64::from(lo)) / f64::from(hi - lo);
-    ((f.clamp(0.0, 1.0) * (BAR_WIDTH * 8) as f64).round() as usize).max(1)
+    ((f.clamp(0.0, 1.0) * (w * 8) as f64).round() as usize).max(1)
 }
 
 fn decade_label(d: i32) -> String {
@@ -216,22 +227,23 @@ fn decade_label(d: i32) -> String {
 
 /// The column of decade `i` of `span` on the axis: where a bar of that value ends
 /// (bar_len's scale, rounded to a whole column).
-fn decade_col(i: usize, span: usize) -> usize {
-    (i * BAR_WIDTH + span / 2) / span
+fn decade_col(i: usize, span: usize, w: usize) -> usize {
+    (i * w + span / 2) / span
 }
 
 /// The axis: a label at each decade that fits, then a rule with a tick per decade,
 /// both at the column where a bar of that decade's value ends (for every span: the
 /// ticks once drifted from the bars, an integer step per decade).
-fn axis(lo: i32, hi: i32) -> (String, String) {
+fn axis(lo: i32, hi: i32, w: usize) -> (String, String) {
     let span = (hi - lo).max(1) as usize;
     let mut labels = String::new();
-    let mut rule: Vec<char> = vec!['─'; BAR_WIDTH + 1];
+    let mut rule: Vec<char> = vec!['─'; w + 1];
     let mut col = 0;
     for (i, d) in (lo..=hi).enumerate() {
-        let at = decade_col(i, span);
+        let at = decade_col(i, span, w);
         let l = decade_label(d);
-        if at >= col {
+        // A label that would stick out past the bars' room is left to its tick.
+        if at >= col && at + l.chars().count() <= w + CHART_RIGHT {
             labels.push_str(&" ".repeat(at - col));
             labels.push_str(&l);
             col = at + l.chars().count() + 1;
@@ -246,12 +258,18 @@ fn axis(lo: i32, hi: i32) -> (String, String) {
     (labels.trim_end().to_string(), rule.into_iter().collect())
 }
 
-fn chart(out: &mut impl Write, cfg: &Config, rows: &[Row], color: bool) -> io::Result<()> {
+fn chart(
+    out: &mut impl Write,
+    cfg: &Config,
+    rows: &[Row],
+    color: bool,
+    w: usize,
+) -> io::Result<()> {
     let Some((lo, hi)) = decades(rows) else {
         return Ok(());
     };
-    let (labels, rule) = axis(lo, hi);
-    let pad = " ".repeat(16);
+    let (labels, rule) = axis(lo, hi, w);
+    let pad = " ".repeat(CHART_LEFT);
     writeln!(out, "ns per event against N, log scale")?;
     writeln!(out, "{pad}{labels}")?;
     writeln!(out, "{pad}{rule}")?;
@@ -262,7 +280,7 @@ fn chart(out: &mut impl Write, cfg: &Config, rows: &[Row], color: bool) -> io::R
             write!(out, "{name:<8}{n:>7} │")?;
             match &r.outcome {
                 Outcome::Measured(s) => {
-                    let b = bar(bar_len(s.median(), lo, hi));
+                    let b = bar(bar_len(s.median(), lo, hi, w));
                     if color {
                         write!(out, "{}", b.style(crate::output::series_style(c.index())))?;
                     } else {
@@ -347,10 +365,11 @@ mod tests {
     #[test]
     fn bars_are_logarithmic() {
         // 10^2..10^6 over 48 columns: each decade is 12 columns = 96 eighths.
-        assert_eq!(bar_len(1e3, 2, 6), 96);
-        assert_eq!(bar_len(1e5, 2, 6), 288);
-        assert_eq!(bar_len(1e6, 2, 6), 384);
-        assert_eq!(bar_len(1.0, 2, 6), 1, "never empty");
+        assert_eq!(bar_len(1e3, 2, 6, 48), 96);
+        assert_eq!(bar_len(1e5, 2, 6, 48), 288);
+        assert_eq!(bar_len(1e6, 2, 6, 48), 384);
+        assert_eq!(bar_len(1.0, 2, 6, 48), 1, "never empty");
+        assert_eq!(bar_len(1e6, 2, 6, 20), 160, "a narrower terminal");
         assert_eq!(bar(12), "█▌");
         assert_eq!(bar(11), "█▍");
         assert_eq!(bar(16), "██");
@@ -358,24 +377,31 @@ mod tests {
 
     #[test]
     fn axis_labels_each_decade() {
-        let (labels, rule) = axis(2, 6);
+        let (labels, rule) = axis(2, 6, BAR_WIDTH);
         assert!(labels.starts_with("100 ns"), "{labels}");
         for l in ["1 µs", "10 µs", "100 µs", "1 ms"] {
             assert!(labels.contains(l), "{labels}");
         }
         assert_eq!(rule.chars().count(), BAR_WIDTH + 1);
         assert_eq!(rule.matches('┼').count(), 3);
+        assert_eq!(bar_width(80), BAR_WIDTH);
+        assert_eq!(bar_width(60), 60 - CHART_LEFT - CHART_RIGHT);
+        assert_eq!(bar_width(10), MIN_BAR_WIDTH);
     }
 
     #[test]
     fn ticks_align_with_the_bars_for_every_span() {
-        for span in 1..=9 {
+        for (span, w) in (1..=9).flat_map(|s| [(s, BAR_WIDTH), (s, 35), (s, MIN_BAR_WIDTH)]) {
             let (lo, hi) = (2, 2 + span);
-            let (labels, rule) = axis(lo, hi);
+            let (labels, rule) = axis(lo, hi, w);
+            assert!(
+                labels.chars().count() <= w + CHART_RIGHT,
+                "span {span}, width {w}: labels {labels:?}"
+            );
             let rule: Vec<char> = rule.chars().collect();
             for i in 0..=span {
                 // A bar of exactly 10^(lo+i) ns ends at this column.
-                let eighths = bar_len(10f64.powi(lo + i), lo, hi) as f64;
+                let eighths = bar_len(10f64.powi(lo + i), lo, hi, w) as f64;
                 let end = if i == 0 { 0.0 } else { eighths / 8.0 };
                 let tick = rule
                     .iter()
@@ -386,13 +412,13 @@ mod tests {
                     .expect("a tick per decade");
                 assert!(
                     (tick as f64 - end).abs() <= 0.5,
-                    "span {span}, decade {i}: tick at {tick}, bar ends at {end}"
+                    "span {span}, width {w}, decade {i}: tick at {tick}, bar ends at {end}"
                 );
                 // A label, where there is one, starts at its tick.
                 let l = decade_label(lo + i);
                 if labels.contains(&l) {
                     let at = labels.find(&l).map(|b| labels[..b].chars().count());
-                    assert_eq!(at, Some(tick), "span {span}: label {l:?}");
+                    assert_eq!(at, Some(tick), "span {span}, width {w}: label {l:?}");
                 }
             }
         }

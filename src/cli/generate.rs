@@ -6,6 +6,7 @@ use clap::ValueEnum;
 use clap_complete::Shell;
 
 use super::{MAN_EXTRA, command};
+use crate::output::schema::{Page, man_section};
 
 /// What `--generate` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -56,13 +57,14 @@ impl Generate {
                 man.render_options_section(&mut out)?;
                 man.render_subcommands_section(&mut out)?;
                 out.extend_from_slice(MAN_EXTRA.as_bytes());
+                out.extend_from_slice(man_section(Page::Watch).as_bytes());
                 man.render_version_section(&mut out)?;
             }
             Generate::ManRelay | Generate::ManSend | Generate::ManBench => {
-                let sub = match self {
-                    Generate::ManRelay => "relay",
-                    Generate::ManSend => "send",
-                    _ => "bench",
+                let (sub, json) = match self {
+                    Generate::ManRelay => ("relay", Page::Relay),
+                    Generate::ManSend => ("send", Page::Send),
+                    _ => ("bench", Page::Bench),
                 };
                 let name = format!("fdwatch-{sub}");
                 let page = command()
@@ -71,7 +73,14 @@ impl Generate {
                     .ok_or_else(|| std::io::Error::other(format!("no subcommand {sub}")))?
                     .display_name(name.clone())
                     .bin_name(name);
-                clap_mangen::Man::new(page).render(&mut out)?;
+                // clap's sections, then the JSON events this command writes.
+                let man = clap_mangen::Man::new(page);
+                man.render_title(&mut out)?;
+                man.render_name_section(&mut out)?;
+                man.render_synopsis_section(&mut out)?;
+                man.render_description_section(&mut out)?;
+                man.render_options_section(&mut out)?;
+                out.extend_from_slice(man_section(json).as_bytes());
             }
             Generate::CompleteBash | Generate::CompleteZsh | Generate::CompleteFish => {
                 let shell = match self {

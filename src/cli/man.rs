@@ -56,20 +56,8 @@ and errors into "readable"). poll and epoll report what the kernel set and
 nothing else. epoll refuses regular files, devices (EPERM) and O_PATH fds (EBADF);
 those are checked with poll and marked as such.
 .PP
-With \fB\-\-format json\fR each event is one JSON object per line:
-.nf
-{"event":"ready","t":0.000412,"fd":0,"what":"pipe:[1234]","kind":"pipe",
- "ready":["read"],"raw":"POLLIN","backend":"poll","queued":5,"pipe_size":65536}
-.fi
-Events: \fBready\fR; \fBdata\fR (fd, what, bytes, total, rate, text, hex, peek);
-\fBeof\fR (fd, what, total); \fBhangup\fR (fd, what, action: reopen, remove, end
-or gone);
-\fBerror\fR (fd, what, errno, message); \fBexhausted\fR (fd, what, call, errno,
-refused, duration: see \fBRUNNING OUT OF DESCRIPTORS\fR); \fBtimeout\fR; \fBblocked\fR (pid, tid,
-comm, state, call, nr, wchan, timeout_ms, epfd, note, fds: fd, want, flags, what,
-ready, queued, error); \fBwait\fR and \fBnote\fR
-(with \fB\-v\fR); \fBsummary\fR (backend, waits, events, ready_fds, blocked, timeout,
-left, elapsed, bytes per fd). \fBt\fR is seconds since start.
+With \fB\-\-format json\fR each event is one JSON object per line, with a schema
+version: see \fBJSON EVENTS\fR.
 .SH "THE BOOK'S OUTPUT (\-\-format tlpi)"
 Prints what TLPI's programs of chapter 63 print for the same run:
 .TP
@@ -109,14 +97,15 @@ Exit status: 10 read, 11 write, 12 urgent, 13 hangup, 14 rdhup, 15 error, 16 eof
 signal, 18 accept. A condition the specs cannot give is a usage error.
 .SH "NAMES AND TEXT"
 File names, socket paths, peer addresses, process names and \fB\-\-read=text\fR data
-come from other people and reach your terminal, so they are printed escaped, in text
-and in JSON alike: printable UTF\-8 as it is; a backslash as \fB\e\e\fR; newline,
+come from other people and reach your terminal, so they are printed escaped (names in
+text and in JSON alike; data in text, while JSON's \fBtext\fR is the bytes themselves,
+with \fBdata_hex\fR beside it when they are not valid UTF\-8): printable UTF\-8 as it is; a backslash as \fB\e\e\fR; newline,
 carriage return, tab and ESC as \fB\en\fR, \fB\er\fR, \fB\et\fR, \fB\ee\fR; other
 control bytes and DEL as \fB\exNN\fR; C1 controls (U+0080 to U+009F) and Unicode
 bidirectional and format controls (U+061C, U+180E, U+200B to U+200F, U+2028 to
 U+202E, U+2060 to U+2069, U+FEFF, U+FFF9 to U+FFFB) as \fB\eu{202e}\fR; each byte of
 invalid UTF\-8 as \fB\exNN\fR. No name can move the cursor, recolour or retitle the
-terminal, or reorder a line. JSON stays valid, and the exact bytes come back by
+terminal, or reorder a line. JSON stays valid, and a name's exact bytes come back by
 undoing those escapes (\fB\exNN\fR is one byte, \fB\eu{N}\fR one character in UTF\-8).
 .SH "MONITOR MODE"
 With \fB\-m\fR, fdwatch reports every readiness change until all fds are gone,

@@ -236,9 +236,39 @@ pub struct SendArgs {
     #[arg(long, conflicts_with = "shutdown")]
     pub rst: bool,
 
+    /// Print each step (connect, data, urgent byte, close) as an event; JSON always does
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Output format: text or json (JSON Lines, the relay's event kinds)
+    #[arg(long, value_parser = text_or_json(), default_value = "text", value_name = "FORMAT")]
+    pub format: Format,
+
+    /// Timestamp style in text
+    #[arg(long, value_enum, default_value_t = TimeStyle::Elapsed, value_name = "STYLE")]
+    pub time: TimeStyle,
+
+    /// When to colour the text output
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
     /// The sends in command-line order (filled in by `parse`).
     #[arg(skip)]
     pub plan: Plan,
+}
+
+impl SendArgs {
+    /// Events for -v or JSON; silent text otherwise (a test client says nothing).
+    pub fn output(&self) -> crate::output::Output {
+        crate::output::Output {
+            format: self.format,
+            time: self.time,
+            color: self.color,
+            quiet: self.format != Format::Json && !self.verbose,
+            to_stderr: false,
+            book: None,
+        }
+    }
 }
 
 /// --data and --urgent in the order they were given, from clap's argument indices.

@@ -1,11 +1,12 @@
-//! `fdwatch relay`'s events as JSON fields (after `event`, `t`).
+//! `fdwatch relay`'s (and `fdwatch send`'s) events as JSON fields, after the common
+//! ones; the same names as watch mode's for the same things.
 
 use std::io::{self, Write};
 
-use super::json::{exhausted, opt_string, secs, string, text_and_hex};
+use super::json::{Line, Name, connect_result, exhausted, secs};
+use crate::event::Relay as R;
 
-pub(super) fn relay_name(r: &crate::event::Relay<'_>) -> &'static str {
-    use crate::event::Relay as R;
+pub(super) fn name(r: &R<'_>) -> &'static str {
     match r {
         R::Listen { .. } => "listen",
         R::Accept { .. } => "accept",
@@ -23,22 +24,15 @@ pub(super) fn relay_name(r: &crate::event::Relay<'_>) -> &'static str {
     }
 }
 
-fn traffic(o: &mut impl Write, t: &crate::event::Traffic) -> io::Result<()> {
-    write!(
-        o,
-        ",\"client_to_target\":{},\"target_to_client\":{},\"urgent_client_to_target\":{},\"urgent_target_to_client\":{}",
-        t.client_to_target,
-        t.target_to_client,
-        t.urgent_client_to_target,
-        t.urgent_target_to_client
-    )
+fn traffic<W: Write>(l: &mut Line<'_, W>, t: &crate::event::Traffic) -> io::Result<()> {
+    l.field("client_to_target", &t.client_to_target)?;
+    l.field("target_to_client", &t.target_to_client)?;
+    l.field("urgent_client_to_target", &t.urgent_client_to_target)?;
+    l.field("urgent_target_to_client", &t.urgent_target_to_client)
 }
 
-/// The fields of a `fdwatch relay` event.
-// Longer than 80 lines on purpose: one match arm per event kind, a few lines each,
-// so the whole format of every line is in one place and the kinds compare at a glance.
-pub(super) fn relay(o: &mut impl Write, r: &crate::event::Relay<'_>) -> io::Result<()> {
-    use crate::event::Relay as R;
+/// The fields of a relay event: `conn` (0 for the relay itself), then its own.
+pub(super) fn fields<W: Write>(l: &mut Line<'_, W>, r: &R<'_>) -> io::Result<()> {
     let conn = match r {
         R::Listen { .. }
         | R::Summary { .. }
@@ -54,45 +48,39 @@ pub(super) fn relay(o: &mut impl Write, r: &crate::event::Relay<'_>) -> io::Resu
         | R::Error { conn, .. }
         | R::Close { conn, .. } => *conn,
     };
-    write!(o, ",\"conn\":{conn}")?;
+    l.field("conn", &conn)?;
     match r {
         R::Listen {
             what,
             target,
             all_interfaces,
         } => {
-            o.write_all(b",\"what\":")?;
-            string(o, what)?;
-            o.write_all(b",\"target\":")?;
-            string(o, target)?;
-            write!(o, ",\"all_interfaces\":{all_interfaces}")?;
+            l.field("what", what)?;
+            l.field("target", target)?;
+            l.field("all_interfaces", all_interfaces)
         }
-        R::Accept { peer, .. } => {
-            o.write_all(b",\"peer\":")?;
-            string(o, peer)?;
-        }
-        R::Connect { target, error, .. } => {
-            o.write_all(b",\"target\":")?;
-            string(o, target)?;
-            match error {
-                Some(e) => write!(o, ",\"error\":\"{e:?}\"")?,
-                None => o.write_all(b",\"error\":null")?,
-            }
+        R::Accept { peer, .. } => l.field("peer", peer),
+        R::Connect {
+            target,
+            addr,
+            error,
+            ..
+        } => {
+            l.field("target", target)?;
+            l.some("addr", *addr)?;
+            connect_result(l, *error)
         }
         R::Data {
             from,
             bytes,
             total,
-            text,
-            hex,
+            shown,
             ..
         } => {
-            write!(
-                o,
-                ",\"from\":\"{}\",\"bytes\":{bytes},\"total\":{total}",
-                from.name()
-            )?;
-            text_and_hex(o, *text, *hex)?;
+            l.field("from", from.name())?;
+            l.field("bytes", bytes)?;
+            l.field("total", total)?;
+            l.shown(*shown)
         }
         R::Urgent {
             from,
@@ -101,38 +89,29 @@ pub(super) fn relay(o: &mut impl Write, r: &crate::event::Relay<'_>) -> io::Resu
             replaced,
             ..
         } => {
-            write!(o, ",\"from\":\"{}\",\"byte\":", from.name())?;
-            string(o, &crate::escape::bytes(&[*byte]))?;
-            write!(
-                o,
-                ",\"hex\":\"{byte:02x}\",\"offset\":{offset},\"replaced\":"
-            )?;
-            match replaced {
-                Some(b) => string(o, &crate::escape::bytes(&[*b]))?,
-                None => o.write_all(b"null")?,
-            }
+            l.field("from", from.name())?;
+            l.byte("byte", "hex", Some(*byte))?;
+            l.field("offset", offset)?;
+            l.byte("replaced", "replaced_hex", *replaced)
         }
-        R::HalfClose { from, .. } | R::Reset { from, .. } => {
-            write!(o, ",\"from\":\"{}\"", from.name())?;
-        }
+        R::HalfClose { from, .. } | R::Reset { from, .. } => l.field("from", from.name()),
         R::Error {
             from,
             errno,
             message,
             ..
         } => {
-            o.write_all(b",\"from\":")?;
-            opt_string(o, from.map(|s| s.name()))?;
-            write!(o, ",\"errno\":\"{errno:?}\",\"message\":")?;
-            string(o, message)?;
+            l.field("from", &from.map(|s| s.name()))?;
+            l.field("errno", &Name(*errno))?;
+            l.field("message", message)
         }
         R::Close {
             traffic: t,
             duration,
             ..
         } => {
-            traffic(o, t)?;
-            write!(o, ",\"duration\":{:.6}", secs(*duration))?;
+            traffic(l, t)?;
+            l.field("duration", &secs(*duration))
         }
         R::Summary {
             connections,
@@ -140,19 +119,17 @@ pub(super) fn relay(o: &mut impl Write, r: &crate::event::Relay<'_>) -> io::Resu
             elapsed,
             backend,
         } => {
-            write!(o, ",\"connections\":{connections}")?;
-            traffic(o, t)?;
-            write!(
-                o,
-                ",\"elapsed\":{:.6},\"backend\":\"{backend}\"",
-                secs(*elapsed)
-            )?;
+            l.field("connections", connections)?;
+            traffic(l, t)?;
+            l.field("elapsed", &secs(*elapsed))?;
+            l.some("backend", *backend)
         }
         R::Signal { number, name, pid } => {
-            write!(o, ",\"name\":\"{name}\",\"number\":{number},\"pid\":{pid}")?;
+            l.field("name", name)?;
+            l.field("number", number)?;
+            l.field("pid", pid)
         }
-        R::Timeout { idle } => write!(o, ",\"timeout\":{:.6}", secs(*idle))?,
-        R::Exhausted(x) => exhausted(o, x)?,
+        R::Timeout { idle } => l.field("timeout", &secs(*idle)),
+        R::Exhausted(x) => exhausted(l, x),
     }
-    Ok(())
 }

@@ -1,16 +1,18 @@
 //! Printers behind one trait over any `Write`: text (aligned, coloured) and JSON Lines.
 
-mod json;
+mod fold;
+pub mod json;
 mod json_relay;
+pub mod schema;
 mod text;
 mod text_relay;
 pub mod tlpi;
 
-use std::io::{self, Write};
+use std::io;
 use std::time::Duration;
 
+pub use fold::Fold;
 pub use json::Json;
-pub(crate) use json::string as json_string;
 pub use text::Text;
 pub use tlpi::{BOOK_RUNS, Book, Tlpi};
 
@@ -107,6 +109,36 @@ impl Conventions {
     }
 }
 
+/// The terminal's width for `stream`: COLUMNS, else the tty's size, else 80; and
+/// whether it is known (COLUMNS or a tty) rather than the default. Text lines are
+/// folded only to a known width, so a pipe gets whole lines for grep.
+pub fn columns(stream: Stream) -> (usize, bool) {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return (n, true);
+    }
+    let fd = match stream {
+        Stream::Stdout => nix::libc::STDOUT_FILENO,
+        Stream::Stderr => nix::libc::STDERR_FILENO,
+    };
+    nix::ioctl_read_bad!(tiocgwinsz, nix::libc::TIOCGWINSZ, nix::libc::winsize);
+    let mut ws = nix::libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into `ws`, which lives across the call; on
+    // anything but a terminal it fails with ENOTTY and writes nothing.
+    match unsafe { tiocgwinsz(fd, &mut ws) } {
+        Ok(_) if ws.ws_col > 0 => (usize::from(ws.ws_col), true),
+        _ => (80, false),
+    }
+}
+
 /// The colour of series `i` in a chart (the bench's columns: 0 is the floor).
 pub fn series_style(i: usize) -> owo_colors::Style {
     use owo_colors::Style;
@@ -174,25 +206,16 @@ impl Output {
         if let (Format::Tlpi, Some(book), false) = (self.format, self.book, self.quiet) {
             return Box::new(Tlpi::new(sink, book));
         }
-        printer(self.format, self.time, color, self.quiet, sink)
-    }
-}
-
-/// The printer for the options given, over `out`.
-pub fn printer<'w, W: Write + 'w>(
-    format: Format,
-    time: TimeStyle,
-    color: bool,
-    quiet: bool,
-    out: W,
-) -> Box<dyn Printer + 'w> {
-    if quiet {
-        return Box::new(Quiet);
-    }
-    match format {
-        Format::Json => Box::new(Json::new(out)),
-        // Without a book program (refused before a run starts), text.
-        Format::Text | Format::Tlpi => Box::new(Text::new(out, time, color)),
+        if self.quiet {
+            return Box::new(Quiet);
+        }
+        match self.format {
+            Format::Json => Box::new(Json::new(sink)),
+            // Without a book program (refused before a run starts), text.
+            Format::Text | Format::Tlpi => {
+                Box::new(Text::new(sink, self.time, color, columns(stream)))
+            }
+        }
     }
 }
 

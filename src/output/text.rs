@@ -6,21 +6,35 @@ use std::time::{Duration, SystemTime};
 
 use owo_colors::{OwoColorize, Style};
 
+use super::fold::Fold;
 use super::{Printer, TimeStyle};
-use crate::event::{Action, Event, Summary};
+use crate::event::{Action, Event, Shown, Summary};
 use crate::timeout::{Timeout, seconds};
 
 pub struct Text<W: Write> {
-    pub(super) out: W,
+    pub(super) out: Fold<W>,
     time: TimeStyle,
     color: bool,
     last: Duration,
+    /// Bytes per `--read=hex` row, so that a row fits the width after the indent.
+    pub(super) hex_per_row: usize,
 }
 
 /// Column widths; longer values push the line out rather than being cut.
 const WHAT: usize = 26;
 const COND: usize = 14;
 const RAW: usize = 18;
+
+/// Where text after the time and fd columns starts.
+fn indent(time: TimeStyle) -> usize {
+    let time = match time {
+        TimeStyle::Elapsed => 13,
+        TimeStyle::Delta => 13,
+        TimeStyle::Wall => 17,
+        TimeStyle::None => 0,
+    };
+    time + 9
+}
 
 fn word_style(word: &str) -> Style {
     let s = Style::new();
@@ -35,12 +49,32 @@ fn word_style(word: &str) -> Style {
 }
 
 impl<W: Write> Text<W> {
-    pub fn new(out: W, time: TimeStyle, color: bool) -> Text<W> {
+    /// `columns`: the width and whether it is known (see `output::columns`); lines
+    /// are folded to a known width, hex rows fit it either way.
+    pub fn new(out: W, time: TimeStyle, color: bool, columns: (usize, bool)) -> Text<W> {
+        let (width, known) = columns;
+        let indent = indent(time);
         Text {
-            out,
+            out: Fold::new(out, known.then_some(width), indent),
             time,
             color,
             last: Duration::ZERO,
+            hex_per_row: crate::reader::hex_per_row(width.saturating_sub(indent)),
+        }
+    }
+
+    /// The bytes of a data event after its header: ` "text"` or hex rows below it.
+    pub(super) fn shown(&mut self, shown: Option<Shown<'_>>) -> io::Result<()> {
+        match shown {
+            None => Ok(()),
+            Some(Shown::Text(b)) => write!(self.out, " \"{}\"", crate::escape::bytes(b)),
+            Some(Shown::Hex { offset, bytes }) => {
+                let pad = self.indent();
+                for row in crate::reader::hex_rows(offset, bytes, self.hex_per_row) {
+                    write!(self.out, "\n{:pad$}{row}", "")?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -79,13 +113,7 @@ impl<W: Write> Text<W> {
 
     /// Where text after the time and fd columns starts, for continuation lines.
     pub(super) fn indent(&self) -> usize {
-        let time = match self.time {
-            TimeStyle::Elapsed => 13,
-            TimeStyle::Delta => 13,
-            TimeStyle::Wall => 17,
-            TimeStyle::None => 0,
-        };
-        time + 9
+        indent(self.time)
     }
 
     fn summary(&mut self, s: &Summary) -> io::Result<()> {
@@ -267,8 +295,7 @@ impl<W: Write> Printer for Text<W> {
                 bytes,
                 total,
                 rate,
-                text,
-                hex,
+                shown,
             } => {
                 self.fd_col(Some(*fd))?;
                 write!(self.out, "{what:<WHAT$} ")?;
@@ -280,12 +307,7 @@ impl<W: Write> Printer for Text<W> {
                 if let Some(r) = rate {
                     write!(self.out, " {}", human_rate(*r))?;
                 }
-                if let Some(t) = text {
-                    write!(self.out, " \"{t}\"")?;
-                }
-                for row in hex.unwrap_or_default() {
-                    write!(self.out, "\n{:w$}{row}", "", w = self.indent())?;
-                }
+                self.shown(*shown)?;
             }
             Event::Accept {
                 fd,

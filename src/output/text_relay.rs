@@ -53,14 +53,16 @@ impl<W: Write> Text<W> {
             R::Connect {
                 conn: n,
                 target,
+                addr,
                 error,
             } => {
                 write!(self.out, "{}", conn(*n))?;
+                let addr = addr.map(|a| format!(" ({a})")).unwrap_or_default();
                 match error {
-                    None => write!(self.out, "connected to {target}"),
+                    None => write!(self.out, "connected to {target}{addr}"),
                     Some(e) => self.styled(
                         format_args!(
-                            "connect to {target} failed: {} ({e:?}); client closed",
+                            "connect to {target}{addr} failed: {} ({e:?}); client closed",
                             e.desc()
                         ),
                         Style::new().red(),
@@ -72,22 +74,12 @@ impl<W: Write> Text<W> {
                 from,
                 bytes,
                 total,
-                text,
-                hex,
+                shown,
             } => {
                 write!(self.out, "{}{}  ", conn(*n), arrow(*from))?;
                 self.styled(format_args!("{bytes} bytes"), Style::new().green())?;
                 write!(self.out, " (total {total})")?;
-                if let Some(t) = text {
-                    write!(self.out, " \"{t}\"")?;
-                }
-                if let Some(rows) = hex {
-                    let pad = self.indent();
-                    for row in rows.iter() {
-                        write!(self.out, "\n{:pad$}{row}", "")?;
-                    }
-                }
-                Ok(())
+                self.shown(*shown)
             }
             R::Urgent {
                 conn: n,
@@ -161,13 +153,16 @@ impl<W: Write> Text<W> {
                 traffic: t,
                 elapsed,
                 backend,
-            } => write!(
-                self.out,
-                "{:9}{connections} connections in {} ({backend}): {}",
-                "",
-                seconds(*elapsed),
-                traffic(t)
-            ),
+            } => {
+                let backend = backend.map(|b| format!(" ({b})")).unwrap_or_default();
+                write!(
+                    self.out,
+                    "{:9}{connections} connections in {}{backend}: {}",
+                    "",
+                    seconds(*elapsed),
+                    traffic(t)
+                )
+            }
             R::Signal { name, pid, .. } => {
                 write!(self.out, "{:9}", "")?;
                 self.styled(

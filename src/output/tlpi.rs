@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use super::Printer;
-use crate::event::{Action, Event};
+use crate::event::{Action, Event, Shown};
 use crate::readiness::Conditions;
 use crate::timeout::Timeout;
 
@@ -180,9 +180,15 @@ impl<W: Write> Printer for Tlpi<W> {
             }
             Event::Ready { fd, cond, .. } => self.ready.push((*fd, *cond)),
             Event::Data {
-                bytes, text, total, ..
+                bytes,
+                shown,
+                total,
+                ..
             } if epoll && total.is_some() => {
-                let data = text.map(as_read).unwrap_or_default();
+                let data = match shown {
+                    Some(Shown::Text(b)) => as_read(&crate::escape::bytes(b)),
+                    _ => String::new(),
+                };
                 writeln!(self.out, "    read {bytes} bytes: {data}")?;
             }
             Event::Hangup {

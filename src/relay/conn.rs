@@ -35,6 +35,8 @@ pub(super) struct Conn {
     pub(super) id: u64,
     pub(super) client: OwnedFd,
     pub(super) target: OwnedFd,
+    /// The address the connect to TARGET tries.
+    pub(super) addr: String,
     pub(super) connected: bool,
     /// client → target, target → client.
     pub(super) c2t: Dir,
@@ -127,6 +129,7 @@ impl Relay<'_> {
             lp.rep.emit(&Event::Relay(R::Connect {
                 conn: id,
                 target: &self.target,
+                addr: Some(&c.addr),
                 error,
             }))?;
             if error.is_some() {
@@ -211,18 +214,17 @@ impl Relay<'_> {
                 Step::Read(range) => {
                     lp.activity();
                     if mode != ReadMode::Count {
-                        let bytes = dir.bytes_in(range);
-                        let n = bytes.len() as u64;
-                        let (text, hex) = mode.show(dir.bytes - n, bytes);
                         dir.tally = Default::default();
                         let total = dir.bytes;
+                        let bytes = dir.bytes_in(range);
+                        let n = bytes.len() as u64;
+                        let shown = mode.show(total - n, bytes);
                         lp.rep.emit(&Event::Relay(R::Data {
                             conn: id,
                             from: side,
                             bytes: n,
                             total,
-                            text: text.as_deref(),
-                            hex: hex.as_deref(),
+                            shown,
                         }))?;
                     }
                 }
@@ -337,8 +339,7 @@ impl Relay<'_> {
             from: side,
             bytes,
             total,
-            text: None,
-            hex: None,
+            shown: None,
         }))
     }
 

@@ -191,7 +191,7 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         connections: relay.accepted,
         traffic: relay.total,
         elapsed: start.elapsed(),
-        backend: cfg.backend.name(),
+        backend: Some(cfg.backend.name()),
     }))?;
     lp.rep.flush()?;
     // Death by a signal runs no destructors: the socket file goes now.
@@ -297,13 +297,14 @@ impl Relay<'_> {
                 }
             }
             match target {
-                Ok((fd, _addr)) => self.start(lp, id, client, fd)?,
+                Ok((fd, addr)) => self.start(lp, id, client, fd, addr)?,
                 // Refused at once (a UNIX socket without a listener, say): this client
                 // is closed; the relay goes on.
                 Err(Error::Sys { errno, .. }) => {
                     lp.rep.emit(&Event::Relay(R::Connect {
                         conn: id,
                         target: &self.target,
+                        addr: None,
                         error: Some(errno),
                     }))?;
                     drop(client);
@@ -329,11 +330,13 @@ impl Relay<'_> {
         id: u64,
         client: OwnedFd,
         target: OwnedFd,
+        addr: String,
     ) -> Result<()> {
         let conn = Conn {
             id,
             client,
             target,
+            addr,
             connected: false,
             c2t: Dir::new(self.cfg.buffer, self.splice),
             t2c: Dir::new(self.cfg.buffer, self.splice),

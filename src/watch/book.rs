@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::backend::Readiness;
 use crate::error::Result;
-use crate::event::{Action, Event};
+use crate::event::{Action, Event, Shown};
 use crate::event_loop::{Client, End, EventLoop};
 use crate::open::WatchSet;
 use crate::reader::{self, Source, Step};
@@ -95,15 +95,13 @@ impl Client for EpollInput {
                 Step::Data(n) => n,
                 _ => 0,
             };
-            let text = crate::escape::bytes(&self.buf[..n]);
             lp.rep.emit(&Event::Data {
                 fd: w.fd,
                 what: &w.desc.what,
                 bytes: n as u64,
                 total: Some(n as u64),
                 rate: None,
-                text: Some(&text),
-                hex: None,
+                shown: Some(Shown::Text(&self.buf[..n])),
             })?;
         } else if r.cond.intersects(Conditions::HANGUP | Conditions::ERROR) {
             lp.rep.emit(&Event::Hangup {

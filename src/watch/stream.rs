@@ -13,7 +13,7 @@ use super::Watch;
 use super::track::Track;
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
-use crate::event::{Event, Urgent as UrgentEvent};
+use crate::event::{Event, Shown, Urgent as UrgentEvent};
 use crate::event_loop::EventLoop;
 use crate::net;
 use crate::open::Watched;
@@ -91,8 +91,7 @@ pub(super) fn flush_count(
         bytes,
         total: Some(s.total),
         rate,
-        text: None,
-        hex: None,
+        shown: None,
     })
 }
 
@@ -249,8 +248,8 @@ impl Watch<'_> {
             }
             Err(e) => return Err(e),
         };
-        let (bytes, text) = match got {
-            Some(n) => (n as u64, Some(crate::escape::bytes(&buf[..n]))),
+        let (bytes, shown) = match got {
+            Some(n) => (n as u64, Some(Shown::Text(&buf[..n]))),
             None => (
                 describe::queued(fd, w.desc.kind).unwrap_or(0).max(0) as u64,
                 None,
@@ -262,8 +261,7 @@ impl Watch<'_> {
             bytes,
             total: None,
             rate: None,
-            text: text.as_deref(),
-            hex: None,
+            shown,
         })
     }
 }
@@ -317,15 +315,13 @@ fn took(
         st.tally.add(bytes.len());
         return Ok(());
     }
-    let (text, rows) = mode.show(offset, bytes);
     rep.emit(&Event::Data {
         fd: w.fd,
         what: &w.desc.what,
         bytes: bytes.len() as u64,
         total: Some(st.total),
         rate: None,
-        text: text.as_deref(),
-        hex: rows.as_deref(),
+        shown: mode.show(offset, bytes),
     })
 }
 

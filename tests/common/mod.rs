@@ -291,7 +291,8 @@ impl Fdwatch {
         }
         cmd.env_remove("NO_COLOR")
             .env_remove("CLICOLOR_FORCE")
-            .env_remove("CLICOLOR");
+            .env_remove("CLICOLOR")
+            .env_remove("COLUMNS");
         for (k, v) in self.envs {
             cmd.env(k, v);
         }

@@ -1,0 +1,582 @@
+//! The JSON Lines schema, version 1: every event kind and every field, with what it
+//! means. The JSON writer checks each field it writes against this table (a debug
+//! build panics on a field the table lacks), and the man pages' JSON sections are
+//! generated from it, so the documentation cannot fall behind the output.
+
+/// The `v` of every line; raised when a field changes meaning or goes away (new
+/// fields and kinds keep it).
+pub const VERSION: u32 = 1;
+
+/// Which part of fdwatch writes a kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Watch mode, `pid:PID` included.
+    Watch,
+    /// `fdwatch relay`; the kinds marked `send` also come from `fdwatch send`.
+    Relay,
+    /// `fdwatch bench`'s rows.
+    Bench,
+}
+
+pub struct Kind {
+    pub family: Family,
+    pub event: &'static str,
+    /// Also written by `fdwatch send` (relay kinds, from the client's side).
+    pub send: bool,
+    pub about: &'static str,
+    /// (name, meaning), after the fields every line of the family has.
+    pub fields: &'static [(&'static str, &'static str)],
+}
+
+/// The fields every line has, first.
+pub const COMMON: &[(&str, &str)] = &[
+    ("v", "the schema version, 1"),
+    ("event", "the kind of event"),
+    (
+        "t",
+        "seconds since the start of the run, to the microsecond",
+    ),
+];
+
+/// After COMMON on every relay (and send) line.
+pub const RELAY_COMMON: &[(&str, &str)] = &[(
+    "conn",
+    "the connection, numbered from 1 (0: the relay itself)",
+)];
+
+const FD: (&str, &str) = ("fd", "the fd number (null: none)");
+const WHAT: (&str, &str) = (
+    "what",
+    "what the fd is (pipe:[INO], fifo PATH, a socket's addresses...), escaped as in NAMES AND TEXT",
+);
+const FROM: (&str, &str) = ("from", "the side the bytes came from: client or target");
+const BYTES: (&str, &str) = ("bytes", "bytes in this event");
+const TEXT: (&str, &str) = (
+    "text",
+    "--read=text and --peek: the bytes as a string (JSON's own escapes only); each byte of invalid UTF-8 is U+FFFD",
+);
+const DATA_HEX: (&str, &str) = (
+    "data_hex",
+    "only when text is not exact (invalid UTF-8): the bytes in hex, two digits each",
+);
+const HEX_ROWS: (&str, &str) = (
+    "hex",
+    "--read=hex: offset, hex and ASCII rows of 16 bytes, as hexdump -C",
+);
+const BYTE: (&str, &str) = (
+    "byte",
+    "the urgent byte as a one-character string (U+FFFD above 0x7f: see hex)",
+);
+const BYTE_HEX: (&str, &str) = ("hex", "the urgent byte in hex, two digits");
+const OFFSET: (&str, &str) = ("offset", "normal bytes before the urgent mark");
+const REPLACED: (&str, &str) = (
+    "replaced",
+    "an earlier urgent byte, never read, that this one replaced (TCP keeps one urgent pointer), or null",
+);
+const REPLACED_HEX: (&str, &str) = ("replaced_hex", "that byte in hex, or null");
+const ERRNO: (&str, &str) = ("errno", "the errno name: EAGAIN, ECONNREFUSED...");
+const MESSAGE: (&str, &str) = ("message", "what failed, in words");
+const TARGET: (&str, &str) = ("target", "the target as the user wrote it");
+const ADDR: (&str, &str) = ("addr", "the address the connect tried");
+const RESULT: (&str, &str) = ("result", "ok, or the errno name (SO_ERROR)");
+const SIGNAL: [(&str, &str); 3] = [
+    ("name", "the signal's name: SIGINT"),
+    ("number", "its number"),
+    ("pid", "the sender's pid, when known (else null)"),
+];
+const TRAFFIC: [(&str, &str); 4] = [
+    (
+        "client_to_target",
+        "bytes relayed from the client to the target",
+    ),
+    (
+        "target_to_client",
+        "bytes relayed from the target to the client",
+    ),
+    (
+        "urgent_client_to_target",
+        "urgent bytes relayed client to target",
+    ),
+    (
+        "urgent_target_to_client",
+        "urgent bytes relayed target to client",
+    ),
+];
+const EXHAUSTED: [(&str, &str); 6] = [
+    FD,
+    WHAT,
+    ("call", "the call that ran out: accept, connect, open"),
+    ERRNO,
+    (
+        "refused",
+        "clients accepted and closed at once because they could not be served",
+    ),
+    ("duration", "seconds the episode lasted"),
+];
+
+macro_rules! fields {
+    ($($f:expr),* $(,)?) => { &[$($f),*] };
+}
+
+pub const KINDS: &[Kind] = &[
+    Kind {
+        family: Family::Watch,
+        event: "ready",
+        send: false,
+        about: "an fd is ready",
+        fields: fields![
+            FD,
+            WHAT,
+            ("kind", "pipe, fifo, tty, file, socket, eventfd, timerfd..."),
+            (
+                "ready",
+                "the conditions: read, write, urgent, hangup, rdhup, error, invalid",
+            ),
+            (
+                "raw",
+                "the wait call's result as the kernel gave it: POLLIN|POLLHUP, R-X, EPOLLIN"
+            ),
+            ("backend", "select, pselect, poll, ppoll, epoll or uring"),
+            (
+                "fallback",
+                "poll, when epoll refused the fd and poll checked it (absent otherwise)",
+            ),
+            ("queued", "bytes queued (FIONREAD), or null"),
+            ("pipe_size", "a pipe's capacity (F_GETPIPE_SZ), or null"),
+        ],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "data",
+        send: false,
+        about: "bytes consumed (--read, --tee) or shown (--peek)",
+        fields: fields![
+            FD,
+            WHAT,
+            BYTES,
+            (
+                "total",
+                "bytes consumed from the fd so far (null for --peek)"
+            ),
+            (
+                "rate",
+                "--read=count: bytes per second since the first data"
+            ),
+            TEXT,
+            DATA_HEX,
+            HEX_ROWS,
+            ("peek", "true when nothing was consumed (--peek)"),
+        ],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "urgent",
+        send: false,
+        about: "urgent (out-of-band) data, in stream order",
+        fields: fields![
+            FD,
+            WHAT,
+            BYTE,
+            BYTE_HEX,
+            ("atmark", "SIOCATMARK when it was taken, or null"),
+            OFFSET,
+            ("peek", "copied with MSG_PEEK, not consumed"),
+            (
+                "inline",
+                "SO_OOBINLINE: the byte stays in the stream; this marks its place",
+            ),
+            REPLACED,
+            REPLACED_HEX,
+            (
+                "errno",
+                "why there is no byte (EINVAL: none; EOPNOTSUPP), or null",
+            ),
+        ],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "eof",
+        send: false,
+        about: "a read returned end of file",
+        fields: fields![FD, WHAT, ("total", "bytes consumed from the fd")],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "hangup",
+        send: false,
+        about: "the other side is gone and fdwatch acted on it",
+        fields: fields![
+            FD,
+            WHAT,
+            (
+                "action",
+                "reopen (a FIFO), remove (the fd leaves the watch set), end (--once) or gone (another process's fd)",
+            ),
+        ],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "accept",
+        send: false,
+        about: "a listener accepted a connection, now watched",
+        fields: fields![
+            ("fd", "the new socket"),
+            WHAT,
+            ("listener", "the listening fd"),
+            ("peer", "the client's address, escaped"),
+        ],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "connect",
+        send: false,
+        about: "a non-blocking connect (a tcp: or unix: spec) finished",
+        fields: fields![FD, WHAT, TARGET, ADDR, RESULT, MESSAGE],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "error",
+        send: false,
+        about: "something failed for one fd; the run goes on",
+        fields: fields![FD, WHAT, ERRNO, MESSAGE],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "exhausted",
+        send: false,
+        about: "a resource ran out and fdwatch backed off (see RUNNING OUT OF DESCRIPTORS)",
+        fields: &EXHAUSTED,
+    },
+    Kind {
+        family: Family::Watch,
+        event: "signal",
+        send: false,
+        about: "a caught signal",
+        fields: fields![
+            SIGNAL[0],
+            SIGNAL[1],
+            SIGNAL[2],
+            ("uid", "the sender's uid, when known (else null)"),
+            (
+                "pending",
+                "a --mask signal still blocked when the run ended"
+            ),
+        ],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "timeout",
+        send: false,
+        about: "the wait ended with nothing ready",
+        fields: fields![("timeout", "the timeout, in seconds")],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "wait",
+        send: false,
+        about: "-v: one call of the backend",
+        fields: fields![
+            ("call", "the call: poll, epoll_pwait..."),
+            ("timeout", "its timeout in seconds (null: none)"),
+            ("blocked", "seconds spent in it"),
+            ("ret", "its return value (-1: failed)"),
+            ("errno", "when it failed"),
+        ],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "note",
+        send: false,
+        about: "-v: how fdwatch watches something",
+        fields: fields![FD, MESSAGE],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "watching",
+        send: false,
+        about: "-v, at the start: one per watched fd",
+        fields: fields![
+            FD,
+            WHAT,
+            ("kind", "as in ready"),
+            ("want", "what is asked: read, write, urgent"),
+            ("path", "the path it was opened from, or null"),
+        ],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "blocked",
+        send: false,
+        about: "fdwatch pid:PID: what one thread is blocked in",
+        fields: fields![
+            ("pid", "the process"),
+            ("tid", "the thread"),
+            ("comm", "its name, escaped"),
+            ("state", "its state letter: S, R, T..."),
+            ("call", "the system call, or null"),
+            ("nr", "its number, or null"),
+            ("wchan", "where it sleeps in the kernel, or null"),
+            ("timeout_ms", "the call's timeout, or null (none)"),
+            ("epfd", "the epoll fd of an epoll wait, or null"),
+            ("note", "why the fds could not be listed, or null"),
+            (
+                "fds",
+                "the fds the call waits on: fd, want, flags (epoll: ET, ONESHOT...), what, ready (now, or null), queued, error",
+            ),
+        ],
+    },
+    Kind {
+        family: Family::Watch,
+        event: "summary",
+        send: false,
+        about: "the end of a run",
+        fields: fields![
+            ("backend", "the multiplexer"),
+            ("waits", "wait calls made"),
+            ("events", "events reported"),
+            ("ready_fds", "fds reported ready"),
+            ("blocked", "seconds spent in wait calls"),
+            ("timeout", "the timeout in seconds (null: none)"),
+            ("left", "what was left of it (null: none)"),
+            ("elapsed", "seconds the run took"),
+            ("bytes", "bytes consumed per fd: fd, what, bytes"),
+        ],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "listen",
+        send: false,
+        about: "the relay listens",
+        fields: fields![
+            ("what", "the listening socket"),
+            TARGET,
+            (
+                "all_interfaces",
+                "bound to every interface: reachable from the network"
+            ),
+        ],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "accept",
+        send: false,
+        about: "a client connected",
+        fields: fields![("peer", "the client's address, escaped")],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "connect",
+        send: true,
+        about: "the connection to the target (send: to ADDRESS) finished",
+        fields: fields![TARGET, ADDR, RESULT, MESSAGE],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "data",
+        send: true,
+        about: "bytes relayed (send: sent)",
+        fields: fields![
+            FROM,
+            BYTES,
+            ("total", "bytes relayed that way so far"),
+            TEXT,
+            DATA_HEX,
+            HEX_ROWS,
+        ],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "urgent",
+        send: true,
+        about: "an urgent byte relayed at its stream offset (send: sent with MSG_OOB)",
+        fields: fields![FROM, BYTE, BYTE_HEX, OFFSET, REPLACED, REPLACED_HEX],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "half-close",
+        send: true,
+        about: "a side shut down its write side, and SHUT_WR went on to the other",
+        fields: fields![FROM],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "reset",
+        send: true,
+        about: "a side reset the connection (send: closed with SO_LINGER 0)",
+        fields: fields![FROM],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "error",
+        send: false,
+        about: "a connection failed",
+        fields: fields![("from", "the side, or null"), ERRNO, MESSAGE],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "close",
+        send: true,
+        about: "a connection is over",
+        fields: fields![
+            TRAFFIC[0],
+            TRAFFIC[1],
+            TRAFFIC[2],
+            TRAFFIC[3],
+            ("duration", "seconds it lasted"),
+        ],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "summary",
+        send: true,
+        about: "the end of the run",
+        fields: fields![
+            ("connections", "connections accepted (send: opened)"),
+            TRAFFIC[0],
+            TRAFFIC[1],
+            TRAFFIC[2],
+            TRAFFIC[3],
+            ("elapsed", "seconds the run took"),
+            ("backend", "the multiplexer (absent for send)"),
+        ],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "signal",
+        send: false,
+        about: "a signal that ends the relay",
+        fields: &SIGNAL,
+    },
+    Kind {
+        family: Family::Relay,
+        event: "timeout",
+        send: false,
+        about: "--idle passed with no traffic",
+        fields: fields![("timeout", "the idle time, in seconds")],
+    },
+    Kind {
+        family: Family::Relay,
+        event: "exhausted",
+        send: false,
+        about: "as watch mode's, for the relay's listeners",
+        fields: &EXHAUSTED,
+    },
+    Kind {
+        family: Family::Bench,
+        event: "bench",
+        send: false,
+        about: "one measured (or refused) row, with the C reference's (ref_pingpong) field names",
+        fields: fields![
+            ("backend", "select, poll, epoll, uring..."),
+            ("mode", "same (one process) or wake (two)"),
+            ("fds", "N, the fds watched"),
+            ("active", "K, the fds made ready"),
+            ("refused", "why the row was not measured (only then)"),
+            ("rounds", "events per repeat"),
+            ("repeats", "repeats measured"),
+            ("timeout_ms", "the wait's timeout (-1: blocking)"),
+            ("pick", "how active fds are picked: rotate"),
+            ("cpu", "the CPU pinned to (-1: none)"),
+            ("ns_per_event", "the median over repeats"),
+            ("ns_min", "the fastest repeat"),
+            ("ns_max", "the slowest repeat"),
+            ("events_per_s", "1e9 / ns_per_event"),
+            ("impl", "fdwatch (the C reference has no such field)"),
+        ],
+    },
+];
+
+/// Whether `key` is a documented field of `event` in `family`.
+pub fn documented(family: Family, event: &str, key: &str) -> bool {
+    let common = COMMON.iter().any(|(k, _)| *k == key)
+        || (family == Family::Relay && RELAY_COMMON.iter().any(|(k, _)| *k == key));
+    common
+        || KINDS
+            .iter()
+            .filter(|k| k.family == family && k.event == event)
+            .any(|k| k.fields.iter().any(|(f, _)| *f == key))
+}
+
+/// Which page a JSON section is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    Watch,
+    Relay,
+    Send,
+    Bench,
+}
+
+/// The man page section listing every kind `page`'s command writes and its fields.
+pub fn man_section(page: Page) -> String {
+    use std::fmt::Write as _;
+    let (family, common): (Family, &[&[(&str, &str)]]) = match page {
+        Page::Watch => (Family::Watch, &[COMMON]),
+        Page::Relay | Page::Send => (Family::Relay, &[COMMON, RELAY_COMMON]),
+        Page::Bench => (Family::Bench, &[COMMON]),
+    };
+    let mut s = String::from(".SH \"JSON EVENTS\"\n");
+    s.push_str(
+        "With \\fB\\-\\-format json\\fR each event is one JSON object per line (JSON Lines). \
+         Every line has:\n",
+    );
+    for (name, about) in common.iter().flat_map(|c| c.iter()) {
+        let _ = write!(s, ".TP\n\\fB{name}\\fR\n{}\n", roff(about));
+    }
+    s.push_str(".PP\nThe kinds, each with its own fields:\n");
+    let kinds = KINDS
+        .iter()
+        .filter(|k| k.family == family && (page != Page::Send || k.send));
+    for k in kinds {
+        let _ = write!(s, ".TP\n\\fB{}\\fR: {}\n", k.event, roff(k.about));
+        for (i, (name, about)) in k.fields.iter().enumerate() {
+            let sep = if i + 1 < k.fields.len() { ";" } else { "." };
+            let _ = writeln!(s, "\\fB{name}\\fR: {}{sep}", roff(about));
+        }
+    }
+    s
+}
+
+/// Plain text for roff: hyphens and backslashes escaped, no line starting with a dot.
+fn roff(text: &str) -> String {
+    let s = text.replace('\\', "\\e").replace('-', "\\-");
+    if s.starts_with('.') || s.starts_with('\'') {
+        format!("\\&{s}")
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_kind_twice_and_no_field_twice() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert!(
+                !KINDS[..i]
+                    .iter()
+                    .any(|o| o.family == k.family && o.event == k.event),
+                "{} listed twice",
+                k.event
+            );
+            for (j, (f, _)) in k.fields.iter().enumerate() {
+                assert!(
+                    !k.fields[..j].iter().any(|(o, _)| o == f),
+                    "{}: {f} listed twice",
+                    k.event
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn documented_fields() {
+        assert!(documented(Family::Watch, "ready", "v"));
+        assert!(documented(Family::Watch, "ready", "pipe_size"));
+        assert!(!documented(Family::Watch, "ready", "conn"));
+        assert!(documented(Family::Relay, "data", "conn"));
+        assert!(!documented(Family::Relay, "data", "fd"));
+        assert!(!documented(Family::Watch, "nonsense", "fd"));
+    }
+}
