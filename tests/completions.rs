@@ -1,6 +1,6 @@
 //! The committed completions, run in the shells themselves: for a handful of command
-//! lines, what bash and fish offer (each subcommand's and each option's values), and
-//! that zsh loads its script. .ci/run installs the shells where they are missing.
+//! lines, what bash, zsh and fish offer (each subcommand's and each option's values).
+//! .ci/run installs the shells where they are missing.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -150,25 +150,50 @@ fn fish_offers_each_subcommand_and_value() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
-#[test]
-fn zsh_loads_its_completion() {
-    let script = format!(
-        "fpath=('{}' $fpath); autoload -U compinit; compinit -u -D; autoload -Uz _fdwatch; \
-         whence -w _fdwatch",
-        completions().display()
-    );
+/// What zsh's completion offers for the command line `line` (cursor at its end): a
+/// zsh in a pty (zpty) with the committed `_fdwatch`, its compadd wrapped to print the
+/// matches (tests/zsh/).
+fn zsh(line: &str) -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/zsh");
     let out = shell("zsh")
-        .args(["-f", "-c", &script])
+        .arg("-f")
+        .arg(dir.join("capture.zsh"))
+        .arg(dir.join("setup.zsh"))
+        .arg(line)
+        .env("FDWATCH_COMPLETIONS", completions())
         .output()
         .expect("run zsh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("_fdwatch: function"),
-        "zsh: {out:?}"
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "zsh: {}",
+        out.status.success(),
+        "zsh {line:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn zsh_offers_each_subcommand_and_value() {
+    let mut bad = Vec::new();
+    for (words, want) in cases() {
+        let line = words.join(" ");
+        let got = zsh(&line);
+        if got != want {
+            bad.push(format!("zsh {line:?}: offered {got:?}, want {want:?}"));
+        }
+    }
+    // Watch mode's SPEC arguments are paths.
+    let got = zsh("fdwatch 5 Cargo.t");
+    if got != ["Cargo.toml"] {
+        bad.push(format!(
+            "zsh 'fdwatch 5 Cargo.t': offered {got:?}, want Cargo.toml"
+        ));
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

@@ -89,13 +89,50 @@ impl Generate {
                     _ => Shell::Fish,
                 };
                 clap_complete::generate(shell, &mut command(), "fdwatch", &mut out);
-                if shell == Shell::Fish {
-                    fish_top_level_values(&mut out);
+                match shell {
+                    Shell::Fish => fish_top_level_values(&mut out),
+                    Shell::Zsh => out = zsh_subcommand_first(out)?,
+                    _ => {}
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// clap_complete's zsh script puts watch mode's two optional positionals (TIMEOUT,
+/// SPEC) before the subcommand, so `fdwatch bench --backends ` took `bench` for a
+/// TIMEOUT and offered subcommands, and `bench --format ` offered watch mode's values.
+/// Here the subcommand is the first word: the positionals go, the dispatch reads
+/// `$line[1]`, any other first word (a TIMEOUT) completes files (specs), and top-level
+/// options stop at the first word that is not one (`_arguments -A`).
+fn zsh_subcommand_first(script: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    let changed = || std::io::Error::other("clap_complete's zsh script changed its shape");
+    let text = String::from_utf8(script).map_err(|_| changed())?;
+    let kept: Vec<&str> = text
+        .split('\n')
+        .filter(|l| !l.starts_with("'::first -- ") && !l.starts_with("'::rest -- "))
+        .collect();
+    if kept.len() + 2 != text.split('\n').count() || !text.contains("$line[3]") {
+        return Err(changed());
+    }
+    let top = "    local context curcontext=\"$curcontext\" state line\n    _arguments \"${_arguments_options[@]}\" : \\";
+    let end = ";;\n        esac\n    ;;\nesac\n}";
+    let text = kept.join("\n").replace("$line[3]", "$line[1]");
+    if !text.contains(top) || !text.contains(end) {
+        return Err(changed());
+    }
+    Ok(text
+        .replacen(top, &top.replace("\" : \\", "\" -A '-*' : \\"), 1)
+        .replacen(
+            end,
+            &end.replace(
+                ";;\n        esac",
+                ";;\n        (*)\n_default && ret=0\n;;\n        esac",
+            ),
+            1,
+        )
+        .into_bytes())
 }
 
 /// clap_complete's fish script finds no top-level option value after `fdwatch -b `
