@@ -240,6 +240,12 @@ When 0, \fB\-\-color auto\fR prints no colours (unless CLICOLOR_FORCE).
 .TP
 TERM
 \fBdumb\fR (or unset): \fB\-\-color auto\fR prints no colours on a terminal.
+.TP
+COLUMNS
+The width text output fits (else the terminal's own size, else 80): \fB\-\-read=hex\fR
+rows hold 16, 8 or 4 bytes so that they fit, the bench chart's bars shrink, and, when
+the width is known (COLUMNS or a terminal), longer lines fold under the text column.
+Through a pipe without COLUMNS, lines stay whole.
 .SH EXAMPLES
 .TP
 fdwatch \- 0rw 1w
