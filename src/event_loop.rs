@@ -235,22 +235,7 @@ impl<'a> EventLoop<'a> {
                 self.stop(End::Done);
             }
             let now = Instant::now();
-            let mut slice = match self.timing {
-                Timing::Once(_) => {
-                    if self.waits > 0 && self.deadline.remaining(now) == Some(Duration::ZERO) {
-                        self.stop(End::Timeout);
-                    }
-                    self.deadline.remaining(now)
-                }
-                Timing::Idle(None) => None,
-                Timing::Idle(Some(d)) => {
-                    if self.stop.is_none() && now >= self.last_activity + d {
-                        client.on_idle(self, d)?;
-                        self.stop(End::Idle);
-                    }
-                    Some((self.last_activity + d).saturating_duration_since(now))
-                }
-            };
+            let mut slice = self.time_left(client, now)?;
             if let Some(end) = self.stop {
                 return Ok(end);
             }
@@ -281,12 +266,7 @@ impl<'a> EventLoop<'a> {
             // moment. Every 64th such wait lets them in, so SIGTERM still ends a busy
             // run within a few milliseconds.
             if !ready.is_empty() {
-                self.busy_waits += 1;
-                if self.busy_waits.is_multiple_of(64)
-                    && let Some(sig) = &self.signals
-                {
-                    sig.deliver_pending();
-                }
+                self.let_signals_in_now_and_then();
             }
             // In the order the client gave its fds, whatever order the backend used.
             ready.sort_unstable_by_key(|r| r.token);
@@ -298,6 +278,37 @@ impl<'a> EventLoop<'a> {
             if !self.monitor() && !ready.is_empty() {
                 return Ok(End::Found);
             }
+        }
+    }
+
+    /// The next wait's limit from the timeout or the idle time; stops the run when
+    /// that time is up (an idle end tells the client first).
+    fn time_left(&mut self, client: &mut impl Client, now: Instant) -> Result<Option<Duration>> {
+        Ok(match self.timing {
+            Timing::Once(_) => {
+                if self.waits > 0 && self.deadline.remaining(now) == Some(Duration::ZERO) {
+                    self.stop(End::Timeout);
+                }
+                self.deadline.remaining(now)
+            }
+            Timing::Idle(None) => None,
+            Timing::Idle(Some(d)) => {
+                if self.stop.is_none() && now >= self.last_activity + d {
+                    client.on_idle(self, d)?;
+                    self.stop(End::Idle);
+                }
+                Some((self.last_activity + d).saturating_duration_since(now))
+            }
+        })
+    }
+
+    /// Called after each wait that returned events; every 64th lets pending signals in.
+    fn let_signals_in_now_and_then(&mut self) {
+        self.busy_waits += 1;
+        if self.busy_waits.is_multiple_of(64)
+            && let Some(sig) = &self.signals
+        {
+            sig.deliver_pending();
         }
     }
 

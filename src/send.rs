@@ -110,6 +110,23 @@ fn send_all(fd: &OwnedFd, mut data: &[u8], urgent: bool, address: &str) -> Resul
     Ok(())
 }
 
+/// The socket `send` connects to: tcp:HOST:PORT or unix:PATH, nothing else.
+fn parse_address(address: &str) -> Result<SocketSpec> {
+    match spec::parse(address.as_ref()) {
+        Ok(spec::Spec {
+            target: Target::Socket(s),
+            ..
+        }) if matches!(s, SocketSpec::Tcp { .. } | SocketSpec::Unix(_)) => Ok(s),
+        Err(e) if address.starts_with("tcp:") || address.starts_with("unix:") => {
+            Err(Error::Usage(format!("send: {e}")))
+        }
+        _ => Err(Error::Usage(format!(
+            "send: address '{}': expected tcp:HOST:PORT or unix:PATH",
+            crate::escape::message(address)
+        ))),
+    }
+}
+
 /// One client connection and what went through it.
 struct Client {
     fd: OwnedFd,
@@ -118,21 +135,7 @@ struct Client {
 }
 
 pub fn run(address: &str, plan: &Plan, rep: &mut Reporter<'_>) -> Result<u8> {
-    let sock = match spec::parse(address.as_ref()) {
-        Ok(spec::Spec {
-            target: Target::Socket(s),
-            ..
-        }) if matches!(s, SocketSpec::Tcp { .. } | SocketSpec::Unix(_)) => s,
-        Err(e) if address.starts_with("tcp:") || address.starts_with("unix:") => {
-            return Err(Error::Usage(format!("send: {e}")));
-        }
-        _ => {
-            return Err(Error::Usage(format!(
-                "send: address '{}': expected tcp:HOST:PORT or unix:PATH",
-                crate::escape::message(address)
-            )));
-        }
-    };
+    let sock = parse_address(address)?;
     let start = Instant::now();
     let target = crate::escape::message(address);
     // All clients connect first, so a listener sees them at once.

@@ -162,19 +162,7 @@ fn architecture_and_layout_match_the_tree() {
             }
         }
     }
-    let mut files = Vec::new();
-    let mut dirs = vec![root().join("src")];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).expect("read src").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                files.push(p);
-            }
-        }
-    }
-    for f in files {
+    for f in source_files() {
         let rel = f
             .strip_prefix(root())
             .expect("under root")
@@ -256,4 +244,94 @@ fn readme_runnable_examples_end_by_themselves() {
         );
     }
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// No source file over 500 lines and no function over 80, apart from the printer
+/// functions ARCHITECTURE.md names and says why. A function is measured from its `fn`
+/// line to the closing brace at the same indentation.
+#[test]
+fn source_files_and_functions_stay_small() {
+    const LONG_ON_PURPOSE: [(&str, &str); 4] = [
+        ("src/output/text.rs", "event"),
+        ("src/output/json.rs", "fields"),
+        ("src/output/text_relay.rs", "relay"),
+        ("src/output/json_relay.rs", "fields"),
+    ];
+    let arch = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    for (file, f) in LONG_ON_PURPOSE {
+        let short = file.rsplit('/').next().unwrap_or(file);
+        assert!(
+            arch.contains(short) && arch.contains(&format!("`{f}`")),
+            "ARCHITECTURE.md does not say why {file} {f} is long"
+        );
+    }
+    let mut too_long = Vec::new();
+    for p in source_files() {
+        let rel = p
+            .strip_prefix(root())
+            .expect("under root")
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&p).expect("read source");
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() > 500 {
+            too_long.push(format!("{rel}: {} lines", lines.len()));
+        }
+        for (i, line) in lines.iter().enumerate() {
+            let Some((indent, name)) = fn_start(line) else {
+                continue;
+            };
+            let close = format!("{indent}}}");
+            let len = lines[i..]
+                .iter()
+                .position(|l| l.trim_end() == close)
+                .map_or(lines.len() - i, |n| n + 1);
+            if len > 80 && !LONG_ON_PURPOSE.contains(&(rel.as_str(), name)) {
+                too_long.push(format!("{rel}: fn {name}, {len} lines"));
+            }
+        }
+    }
+    assert!(too_long.is_empty(), "over the limits: {too_long:?}");
+}
+
+/// `(indentation, name)` when `line` starts a function with a body.
+fn fn_start(line: &str) -> Option<(&str, &str)> {
+    let body = line.trim_start();
+    let indent = &line[..line.len() - body.len()];
+    let mut rest = body;
+    for prefix in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "const ",
+        "unsafe ",
+        "async ",
+    ] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    let rest = rest.strip_prefix("fn ")?;
+    if line.trim_end().ends_with(';') {
+        return None;
+    }
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some((indent, &rest[..end]))
+}
+
+/// Every .rs file under src/.
+fn source_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root().join("src")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read src").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    files
 }

@@ -1,4 +1,4 @@
-//! JSON Lines through serde_json: one object per event, the fields of schema.rs
+//! JSON Lines through serde_json: one object per event, the fields of output/schema
 //! (SPEC §3), `"v"` first. Escaping and number formatting are serde_json's.
 
 use std::fmt::Display;
@@ -37,7 +37,7 @@ impl<W: Write> Line<'_, W> {
     pub fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> io::Result<()> {
         debug_assert!(
             schema::documented(self.family, self.event, key),
-            "JSON field `{key}` of `{}` is not in output/schema.rs",
+            "JSON field `{key}` of `{}` is not in output/schema/kinds.rs",
             self.event
         );
         self.map

@@ -1,6 +1,7 @@
 //! Printers behind one trait over any `Write`: text (aligned, coloured) and JSON Lines.
 
 mod fold;
+mod humane;
 pub mod json;
 mod json_relay;
 pub mod schema;

@@ -13,6 +13,7 @@
 
 mod book;
 mod ends;
+mod finish;
 mod socket;
 mod stream;
 mod track;
@@ -22,8 +23,8 @@ use std::time::{Duration, Instant};
 use crate::backend::{self, Backend, BackendKind, Mode, Readiness, Registered};
 use crate::describe::{self, Kind};
 use crate::error::Result;
-use crate::event::{Event, FdBytes, Summary};
-use crate::event_loop::{self, Client, End, EventLoop, Timing};
+use crate::event::{Event, FdBytes};
+use crate::event_loop::{self, Client, EventLoop, Timing};
 use crate::exhaust::Reserve;
 use crate::net::Role;
 use crate::open::WatchSet;
@@ -313,83 +314,6 @@ impl<'c> Watch<'c> {
             }
             _ => Ok(()),
         }
-    }
-
-    /// The end of the run: what is still owed (urgent bytes, counts, episodes), the
-    /// one-shot timeout, pending masked signals, the summary; then the exit status.
-    fn finish(&mut self, lp: &mut EventLoop<'_>, end: End) -> Result<u8> {
-        for t in 0..self.tracks.len() {
-            self.flush_urgent(lp, t)?;
-            self.flush_count(lp, t)?;
-        }
-        // Episodes still going: their event says how long so far.
-        for t in self.exhaustion.in_episode.clone() {
-            self.end_episode(lp, t)?;
-        }
-        let now = Instant::now();
-        if end == End::Timeout
-            && let Timeout::After(t) = self.cfg.timeout
-        {
-            lp.rep.emit(&Event::Timeout { timeout: t })?;
-        }
-        let summary = Summary {
-            backend: self.cfg.backend.name(),
-            waits: lp.waits,
-            events: lp.rep.events,
-            ready_fds: self.closed.ready
-                + self.tracks.iter().filter(|t| t.shown.ever).count() as u64,
-            blocked: lp.blocked,
-            timeout: self.cfg.timeout,
-            left: if self.cfg.monitor { None } else { lp.left(now) },
-            elapsed: now.duration_since(lp.rep.start),
-            bytes: self.bytes_read(),
-        };
-        if let Some(sig) = lp.signals() {
-            for n in sig.pending_masked() {
-                let name = signals::name(n);
-                lp.rep.emit(&Event::Signal {
-                    number: n,
-                    name: &name,
-                    pid: None,
-                    uid: None,
-                    pending: true,
-                })?;
-            }
-        }
-        lp.rep.emit(&Event::Summary(&summary))?;
-        lp.rep.flush()?;
-        // Death by a signal runs no destructors: socket files go now. Watched fds stay
-        // registered until the process ends; inherited fds are never touched.
-        self.set.bound.clear();
-        Ok(lp.exit_status(end))
-    }
-
-    /// Bytes consumed per fd for the summary (with --read), in the order the fds
-    /// joined the set.
-    fn bytes_read(&mut self) -> Vec<FdBytes> {
-        if self.cfg.read.is_none() {
-            return Vec::new();
-        }
-        let live = self
-            .set
-            .fds
-            .iter()
-            .zip(&self.tracks)
-            .filter(|(w, _)| w.borrow().is_some() && w.interest.read && w.role != Role::Listener)
-            .map(|(w, t)| {
-                let b = FdBytes {
-                    fd: w.fd,
-                    what: w.desc.what.clone(),
-                    bytes: t.stream.total,
-                };
-                (w.seq, b)
-            });
-        let mut all: Vec<(u64, FdBytes)> = std::mem::take(&mut self.closed.bytes)
-            .into_iter()
-            .chain(live)
-            .collect();
-        all.sort_by_key(|(seq, _)| *seq);
-        all.into_iter().map(|(_, b)| b).collect()
     }
 }
 

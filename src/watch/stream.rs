@@ -172,16 +172,30 @@ impl Watch<'_> {
                 }
             }
         }
+        let progressed = tr.stream.total != total_before;
+        tr.stream.source = Some(source);
+        self.after_reads(lp, t, outcome, progressed, failed)
+    }
+
+    /// After consume's reads: whether to come back before the next wait, the count
+    /// cadence, and how the stream ended.
+    fn after_reads(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        t: usize,
+        mut outcome: Outcome,
+        progressed: bool,
+        failed: Option<(&'static str, Errno)>,
+    ) -> Result<Outcome> {
         // Budget spent without a byte (only retries): wait for the next readiness
         // rather than come straight back.
-        if outcome == Outcome::More && tr.stream.total == total_before {
+        if outcome == Outcome::More && !progressed {
             outcome = Outcome::Drained;
         }
         if outcome == Outcome::More {
             self.more.push(t);
         }
-        tr.stream.source = Some(source);
-        let due = tr.stream.tally.due(self.cfg.interval);
+        let due = self.tracks[t].stream.tally.due(self.cfg.interval);
         if matches!(outcome, Outcome::Eof | Outcome::Failed) || due {
             self.flush_count(lp, t)?;
         }

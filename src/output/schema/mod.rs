@@ -1,0 +1,143 @@
+//! The JSON Lines schema, version 1: every event kind and every field, with what it
+//! means. The JSON writer checks each field it writes against this table (a debug
+//! build panics on a field the table lacks), and the man pages' JSON sections are
+//! generated from it, so the documentation cannot fall behind the output.
+
+/// The `v` of every line; raised when a field changes meaning or goes away (new
+/// fields and kinds keep it).
+pub const VERSION: u32 = 1;
+
+mod kinds;
+pub use kinds::KINDS;
+
+/// Which part of fdwatch writes a kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Watch mode, `pid:PID` included.
+    Watch,
+    /// `fdwatch relay`; the kinds marked `send` also come from `fdwatch send`.
+    Relay,
+    /// `fdwatch bench`'s rows.
+    Bench,
+}
+
+pub struct Kind {
+    pub family: Family,
+    pub event: &'static str,
+    /// Also written by `fdwatch send` (relay kinds, from the client's side).
+    pub send: bool,
+    pub about: &'static str,
+    /// (name, meaning), after the fields every line of the family has.
+    pub fields: &'static [(&'static str, &'static str)],
+}
+
+/// The fields every line has, first.
+pub const COMMON: &[(&str, &str)] = &[
+    ("v", "the schema version, 1"),
+    ("event", "the kind of event"),
+    (
+        "t",
+        "seconds since the start of the run, to the microsecond",
+    ),
+];
+
+/// After COMMON on every relay (and send) line.
+pub const RELAY_COMMON: &[(&str, &str)] = &[(
+    "conn",
+    "the connection, numbered from 1 (0: the relay itself)",
+)];
+
+/// Whether `key` is a documented field of `event` in `family`.
+pub fn documented(family: Family, event: &str, key: &str) -> bool {
+    let common = COMMON.iter().any(|(k, _)| *k == key)
+        || (family == Family::Relay && RELAY_COMMON.iter().any(|(k, _)| *k == key));
+    common
+        || KINDS
+            .iter()
+            .filter(|k| k.family == family && k.event == event)
+            .any(|k| k.fields.iter().any(|(f, _)| *f == key))
+}
+
+/// Which page a JSON section is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    Watch,
+    Relay,
+    Send,
+    Bench,
+}
+
+/// The man page section listing every kind `page`'s command writes and its fields.
+pub fn man_section(page: Page) -> String {
+    use std::fmt::Write as _;
+    let (family, common): (Family, &[&[(&str, &str)]]) = match page {
+        Page::Watch => (Family::Watch, &[COMMON]),
+        Page::Relay | Page::Send => (Family::Relay, &[COMMON, RELAY_COMMON]),
+        Page::Bench => (Family::Bench, &[COMMON]),
+    };
+    let mut s = String::from(".SH \"JSON EVENTS\"\n");
+    s.push_str(
+        "With \\fB\\-\\-format json\\fR each event is one JSON object per line (JSON Lines). \
+         Every line has:\n",
+    );
+    for (name, about) in common.iter().flat_map(|c| c.iter()) {
+        let _ = write!(s, ".TP\n\\fB{name}\\fR\n{}\n", roff(about));
+    }
+    s.push_str(".PP\nThe kinds, each with its own fields:\n");
+    let kinds = KINDS
+        .iter()
+        .filter(|k| k.family == family && (page != Page::Send || k.send));
+    for k in kinds {
+        let _ = write!(s, ".TP\n\\fB{}\\fR: {}\n", k.event, roff(k.about));
+        for (i, (name, about)) in k.fields.iter().enumerate() {
+            let sep = if i + 1 < k.fields.len() { ";" } else { "." };
+            let _ = writeln!(s, "\\fB{name}\\fR: {}{sep}", roff(about));
+        }
+    }
+    s
+}
+
+/// Plain text for roff: hyphens and backslashes escaped, no line starting with a dot.
+fn roff(text: &str) -> String {
+    let s = text.replace('\\', "\\e").replace('-', "\\-");
+    if s.starts_with('.') || s.starts_with('\'') {
+        format!("\\&{s}")
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_kind_twice_and_no_field_twice() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert!(
+                !KINDS[..i]
+                    .iter()
+                    .any(|o| o.family == k.family && o.event == k.event),
+                "{} listed twice",
+                k.event
+            );
+            for (j, (f, _)) in k.fields.iter().enumerate() {
+                assert!(
+                    !k.fields[..j].iter().any(|(o, _)| o == f),
+                    "{}: {f} listed twice",
+                    k.event
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn documented_fields() {
+        assert!(documented(Family::Watch, "ready", "v"));
+        assert!(documented(Family::Watch, "ready", "pipe_size"));
+        assert!(!documented(Family::Watch, "ready", "conn"));
+        assert!(documented(Family::Relay, "data", "conn"));
+        assert!(!documented(Family::Relay, "data", "fd"));
+        assert!(!documented(Family::Watch, "nonsense", "fd"));
+    }
+}
