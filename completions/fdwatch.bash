@@ -19,6 +19,9 @@ _fdwatch() {
             fdwatch,bench)
                 cmd="fdwatch__subcmd__bench"
                 ;;
+            fdwatch,pipeline)
+                cmd="fdwatch__subcmd__pipeline"
+                ;;
             fdwatch,relay)
                 cmd="fdwatch__subcmd__relay"
                 ;;
@@ -32,7 +35,7 @@ _fdwatch() {
 
     case "${cmd}" in
         fdwatch)
-            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --until --count --read --read-size --peek --tee --oobinline --once --interval --signals --mask --format --time --color --quiet --verbose --generate --help --version send bench relay"
+            opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --until --count --read --read-size --peek --tee --oobinline --once --interval --signals --mask --format --time --color --quiet --verbose --generate --help --version send bench relay pipeline"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -91,7 +94,7 @@ _fdwatch() {
                     return 0
                     ;;
                 --generate)
-                    COMPREPLY=($(compgen -W "man man-relay man-send man-bench complete-bash complete-zsh complete-fish" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "man man-relay man-send man-bench man-pipeline complete-bash complete-zsh complete-fish" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -133,6 +136,48 @@ _fdwatch() {
                     return 0
                     ;;
                 --cpu)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        fdwatch__subcmd__pipeline)
+            opts="-c -h --pgid --tree --once --interval --count --format --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pgid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tree)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -61,6 +61,7 @@ complete -c fdwatch -n "__fish_fdwatch_needs_command" -l generate -d 'Print a ma
 man-relay\t'fdwatch-relay(1)'
 man-send\t'fdwatch-send(1)'
 man-bench\t'fdwatch-bench(1)'
+man-pipeline\t'fdwatch-pipeline(1)'
 complete-bash\t'bash completions'
 complete-zsh\t'zsh completions (_fdwatch)'
 complete-fish\t'fish completions'"
@@ -78,6 +79,7 @@ complete -c fdwatch -n "__fish_fdwatch_needs_command" -s V -l version -d 'Print 
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "send" -d 'Send normal and urgent (MSG_OOB) data to tcp:HOST:PORT or unix:PATH, in command-line order: a test client for urgent-data debugging'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "bench" -d 'The select/poll/epoll scaling experiment on this kernel: N pipes, K active, one byte written, waited for and read per event; ns per event and events/s per backend and N, as a table and a log-scale bar chart, or JSON Lines'
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "relay" -d 'A watching TCP/UNIX relay: forwards LISTEN\'s clients to TARGET both ways, with urgent bytes re-sent at their stream offset, half-closes and resets passed on, bounded buffers, and every step as an event'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "pipeline" -d 'Where a pipeline of processes is stuck: every pipe, FIFO and UNIX socket between them with its fill, each process\'s blocked call and rates, and a verdict naming the one holding the rest back; live, or one snapshot'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l data -d 'Normal data to send (escapes: \\n \\r \\t \\0 \\\\ \\xHH); repeatable, in order with --urgent' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l urgent -d 'Data sent with send(MSG_OOB): its last byte is the urgent byte; repeatable' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l delay -d 'Pause between sends (a duration: 10ms, 1s)' -r
@@ -139,16 +141,27 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l color -d 'When
 always\t''
 never\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l pgid -d 'Every process of this process group: a shell job (`jobs -p`), a `setsid` group' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l tree -d 'This process and all its descendants' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l interval -d 'Time between snapshots of the live view' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -s c -l count -d 'Stop after N snapshots' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l format -d 'Output format: text (redrawn in place on a terminal) or json (one `pipeline` line per snapshot)' -r -f -a "text\t''
+json\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l color -d 'When to colour the text output' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l once -d 'One snapshot, then exit (rates need two, so they are left out)'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -s h -l help -d 'Print help'
 
 # Top-level option values (see fdwatch's src/cli/generate.rs).
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in -b --backend" -f -a "select pselect poll ppoll epoll uring"
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --until" -f -a "read write urgent hangup rdhup error eof signal accept"
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in -c --count" -f
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --read-size" -f
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --interval" -f
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --signals" -f
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --mask" -f
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --format" -f -a "text json tlpi"
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --time" -f -a "elapsed delta wall none"
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --color" -f -a "auto always never"
-complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay; and __fish_prev_arg_in --generate" -f -a "man man-relay man-send man-bench complete-bash complete-zsh complete-fish"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in -b --backend" -f -a "select pselect poll ppoll epoll uring"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --until" -f -a "read write urgent hangup rdhup error eof signal accept"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in -c --count" -f
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --read-size" -f
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --interval" -f
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --signals" -f
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --mask" -f
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --format" -f -a "text json tlpi"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --time" -f -a "elapsed delta wall none"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --color" -f -a "auto always never"
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --generate" -f -a "man man-relay man-send man-bench man-pipeline complete-bash complete-zsh complete-fish"

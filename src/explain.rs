@@ -47,7 +47,7 @@ pub fn run(pid: i32, rep: &mut Reporter<'_>) -> Result<u8> {
 }
 
 /// One thread: its state, its call and what that call waits on.
-fn thread(p: &Process, tid: i32) -> Result<Blocked> {
+pub fn thread(p: &Process, tid: i32) -> Result<Blocked> {
     let dir = format!("/proc/{}/task/{tid}", p.pid);
     let read = |name: &str| {
         let path = format!("{dir}/{name}");

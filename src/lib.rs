@@ -18,6 +18,7 @@ pub mod open;
 pub mod outlet;
 pub mod output;
 pub mod pidfd;
+pub mod pipeline;
 pub mod reader;
 pub mod readiness;
 pub mod relay;
@@ -82,6 +83,7 @@ pub fn run(args: &cli::Args) -> u8 {
             let rep = report::Reporter::new(r.output().printer(), start, None, false);
             relay::run(&r.config(), rep)
         }
+        Some(cli::Sub::Pipeline(p)) => pipeline::run(&p.config()),
         None => {
             let cfg = args.watch_config();
             match args.explain {

@@ -81,14 +81,10 @@ impl Process {
     /// target's own (from fdinfo): opening a pipe's read end for writing too would add a
     /// writer and hide the end of file from the process.
     pub fn dup(&self, fd: RawFd) -> Result<Dup> {
-        // SAFETY: pidfd_getfd(pidfd, targetfd, flags) takes integers; the new fd is
-        // close-on-exec and ours.
-        let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, self.pidfd.as_raw_fd(), fd, 0) };
-        let why = match Errno::result(r) {
-            // SAFETY: a fresh fd from the kernel that nothing else owns.
-            Ok(n) => {
+        let why = match self.getfd(fd) {
+            Ok(fd) => {
                 return Ok(Dup {
-                    fd: unsafe { OwnedFd::from_raw_fd(n as RawFd) },
+                    fd,
                     private: false,
                     why: None,
                 });
@@ -122,6 +118,16 @@ impl Process {
         }
     }
 
+    /// pidfd_getfd alone: a duplicate sharing the process's open file description, or
+    /// the errno. Never a reopen, which would add a reader or writer to a pipe.
+    pub fn getfd(&self, fd: RawFd) -> std::result::Result<OwnedFd, Errno> {
+        // SAFETY: pidfd_getfd(pidfd, targetfd, flags) takes integers; the new fd is
+        // close-on-exec and ours.
+        let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, self.pidfd.as_raw_fd(), fd, 0) };
+        // SAFETY: a fresh fd from the kernel that nothing else owns.
+        Errno::result(r).map(|n| unsafe { OwnedFd::from_raw_fd(n as RawFd) })
+    }
+
     /// Whether the process still has `dup`'s file at fd `theirs`: kcmp(KCMP_FILE) for a
     /// shared duplicate, the inode for a private reopen. Lets a watch let go of a file
     /// the process closed, instead of keeping it open behind its back.
@@ -150,7 +156,7 @@ impl Process {
     }
 
     /// The access mode of the process's fd, from the `flags:` line of its fdinfo.
-    fn access_mode(&self, fd: RawFd) -> Option<OFlag> {
+    pub fn access_mode(&self, fd: RawFd) -> Option<OFlag> {
         let info = std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", self.pid)).ok()?;
         let flags = info
             .lines()

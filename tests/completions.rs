@@ -93,6 +93,7 @@ fn cases() -> Vec<(Vec<&'static str>, Vec<String>)> {
                 "man-relay",
                 "man-send",
                 "man-bench",
+                "man-pipeline",
                 "complete-bash",
                 "complete-zsh",
                 "complete-fish",
@@ -117,6 +118,12 @@ fn cases() -> Vec<(Vec<&'static str>, Vec<String>)> {
             sorted(&["--data", "--delay"]),
         ),
         (vec!["fdwatch", "bench", "--rep"], sorted(&["--repeats"])),
+        (vec!["fdwatch", "pip"], sorted(&["pipeline"])),
+        (
+            vec!["fdwatch", "pipeline", "--format", ""],
+            sorted(&["text", "json"]),
+        ),
+        (vec!["fdwatch", "pipeline", "--p"], sorted(&["--pgid"])),
     ]
 }
 

@@ -29,11 +29,12 @@ fn check(rel: &str, generated: &[u8]) {
 use fdwatch::cli::Generate;
 
 /// Every generated file: the man pages and the three shells' completions.
-const ALL: [Generate; 7] = [
+const ALL: [Generate; 8] = [
     Generate::Man,
     Generate::ManRelay,
     Generate::ManSend,
     Generate::ManBench,
+    Generate::ManPipeline,
     Generate::CompleteBash,
     Generate::CompleteZsh,
     Generate::CompleteFish,

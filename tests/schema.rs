@@ -410,3 +410,35 @@ fn send_refuses_tlpi() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("fdwatch send"), "{}", stderr(&out));
 }
+
+#[test]
+fn pipeline_lines_are_versioned_and_documented() {
+    // A process of the test's own, waiting in read on a pipe the test holds open.
+    let (r, w) = pipe();
+    let mut child = std::process::Command::new("cat")
+        .stdin(Stdio::from(r))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn cat");
+    let pid = child.id().to_string();
+    let out = Fdwatch::new([
+        "pipeline",
+        "--format",
+        "json",
+        "--count",
+        "2",
+        "--interval",
+        "10ms",
+        &pid,
+    ])
+    .run();
+    assert_eq!(code(&out), 0, "pipeline: {}", stderr(&out));
+    let seen = check(
+        "pipeline --format json",
+        "man/fdwatch-pipeline.1",
+        &out.stdout,
+    );
+    assert_saw("pipeline", &seen, &["pipeline"]);
+    drop(w);
+    let _ = child.wait();
+}

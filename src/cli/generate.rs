@@ -19,6 +19,8 @@ pub enum Generate {
     ManSend,
     /// fdwatch-bench(1)
     ManBench,
+    /// fdwatch-pipeline(1)
+    ManPipeline,
     /// bash completions
     CompleteBash,
     /// zsh completions (_fdwatch)
@@ -35,6 +37,7 @@ impl Generate {
             Generate::ManRelay => "man/fdwatch-relay.1",
             Generate::ManSend => "man/fdwatch-send.1",
             Generate::ManBench => "man/fdwatch-bench.1",
+            Generate::ManPipeline => "man/fdwatch-pipeline.1",
             Generate::CompleteBash => "completions/fdwatch.bash",
             Generate::CompleteZsh => "completions/_fdwatch",
             Generate::CompleteFish => "completions/fdwatch.fish",
@@ -60,10 +63,11 @@ impl Generate {
                 out.extend_from_slice(man_section(Page::Watch).as_bytes());
                 man.render_version_section(&mut out)?;
             }
-            Generate::ManRelay | Generate::ManSend | Generate::ManBench => {
+            Generate::ManRelay | Generate::ManSend | Generate::ManBench | Generate::ManPipeline => {
                 let (sub, json) = match self {
                     Generate::ManRelay => ("relay", Page::Relay),
                     Generate::ManSend => ("send", Page::Send),
+                    Generate::ManPipeline => ("pipeline", Page::Pipeline),
                     _ => ("bench", Page::Bench),
                 };
                 let name = format!("fdwatch-{sub}");

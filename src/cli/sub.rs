@@ -23,6 +23,72 @@ pub enum Sub {
     /// urgent bytes re-sent at their stream offset, half-closes and resets passed on,
     /// bounded buffers, and every step as an event
     Relay(RelayArgs),
+    /// Where a pipeline of processes is stuck: every pipe, FIFO and UNIX socket between
+    /// them with its fill, each process's blocked call and rates, and a verdict naming
+    /// the one holding the rest back; live, or one snapshot
+    Pipeline(PipelineArgs),
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["pids", "pgid", "tree"])))]
+pub struct PipelineArgs {
+    /// The processes (e.g. from `pgrep` or `$!`)
+    #[arg(value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
+    pub pids: Vec<i32>,
+
+    /// Every process of this process group: a shell job (`jobs -p`), a `setsid` group
+    #[arg(long, value_name = "PGID", value_parser = clap::value_parser!(i32).range(1..),
+          conflicts_with_all = ["pids", "tree"])]
+    pub pgid: Option<i32>,
+
+    /// This process and all its descendants
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..),
+          conflicts_with = "pids")]
+    pub tree: Option<i32>,
+
+    /// One snapshot, then exit (rates need two, so they are left out)
+    #[arg(long)]
+    pub once: bool,
+
+    /// Time between snapshots of the live view
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Stop after N snapshots
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Output format: text (redrawn in place on a terminal) or json (one `pipeline`
+    /// line per snapshot)
+    #[arg(long, value_parser = text_or_json(), default_value = "text", value_name = "FORMAT")]
+    pub format: Format,
+
+    /// When to colour the text output
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+impl PipelineArgs {
+    pub fn config(&self) -> crate::pipeline::Config {
+        use crate::output::{Stream, use_color};
+        use crate::pipeline::Select;
+        use std::io::IsTerminal;
+        let select = match (self.pgid, self.tree) {
+            (Some(g), _) => Select::Group(g),
+            (_, Some(t)) => Select::Tree(t),
+            _ => Select::Pids(self.pids.clone()),
+        };
+        let text = self.format != Format::Json;
+        crate::pipeline::Config {
+            select,
+            once: self.once,
+            interval: self.interval,
+            count: self.count,
+            format: if text { Format::Text } else { Format::Json },
+            color: text && use_color(self.color, Stream::Stdout),
+            redraw: text && !self.once && std::io::stdout().is_terminal(),
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]

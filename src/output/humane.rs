@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 /// `12.3 MB/s`, decimal units as pv and dd print them.
-pub(super) fn human_rate(r: f64) -> String {
+pub fn human_rate(r: f64) -> String {
     let units = ["B/s", "kB/s", "MB/s", "GB/s", "TB/s"];
     let mut v = r;
     let mut u = 0;

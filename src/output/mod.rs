@@ -2,6 +2,7 @@
 
 mod fold;
 mod humane;
+pub use humane::human_rate;
 pub mod json;
 mod json_relay;
 pub mod schema;

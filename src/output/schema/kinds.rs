@@ -444,4 +444,35 @@ pub const KINDS: &[Kind] = &[
             ("impl", "fdwatch (the C reference has no such field)"),
         ],
     },
+    Kind {
+        family: Family::Pipeline,
+        event: "pipeline",
+        send: false,
+        about: "one snapshot of the processes and the pipes, FIFOs and UNIX sockets between them",
+        fields: fields![
+            (
+                "processes",
+                "each process: pid, comm, state (the letter of /proc/PID/stat, gone once \
+                 reaped), call (the system call it is blocked in, as pid:PID reports it, or \
+                 null), fd (the fd that call waits on, or null), read_rate and write_rate \
+                 (bytes/s from /proc/PID/io since the last snapshot; null in the first), \
+                 exit (a zombie's end: SIGPIPE, status 1), error (why it could not be \
+                 inspected)"
+            ),
+            (
+                "links",
+                "each link: number (from 1, along the pipeline), kind (pipe, fifo, socket), \
+                 inode, path (a FIFO's), writers and readers (lists of {pid, fd}), queued \
+                 (bytes, FIONREAD), capacity (F_GETPIPE_SZ), no_reader (nobody can read \
+                 it: a write gets EPIPE), no_writer (nobody can write it: the reader gets \
+                 end of file)"
+            ),
+            (
+                "verdict",
+                "state (stuck, flowing, idle, done), sentence (who holds the pipeline \
+                 back, in words) and pids (the processes it names, the one holding the \
+                 rest back first)"
+            ),
+        ],
+    },
 ];

@@ -19,6 +19,8 @@ pub enum Family {
     Relay,
     /// `fdwatch bench`'s rows.
     Bench,
+    /// `fdwatch pipeline`'s snapshots.
+    Pipeline,
 }
 
 pub struct Kind {
@@ -65,6 +67,7 @@ pub enum Page {
     Relay,
     Send,
     Bench,
+    Pipeline,
 }
 
 /// The man page section listing every kind `page`'s command writes and its fields.
@@ -74,6 +77,7 @@ pub fn man_section(page: Page) -> String {
         Page::Watch => (Family::Watch, &[COMMON]),
         Page::Relay | Page::Send => (Family::Relay, &[COMMON, RELAY_COMMON]),
         Page::Bench => (Family::Bench, &[COMMON]),
+        Page::Pipeline => (Family::Pipeline, &[COMMON]),
     };
     let mut s = String::from(".SH \"JSON EVENTS\"\n");
     s.push_str(

@@ -1,0 +1,258 @@
+//! `fdwatch pipeline`: where a pipeline of processes is stuck and how full each pipe
+//! is. Each snapshot finds the processes (given pids, a process group, or a process
+//! and its descendants), looks at each one (scan.rs), joins their pipes, FIFOs and
+//! sockets by inode, judges who holds the rest back (verdict.rs) and prints it
+//! (view.rs). Between snapshots it sleeps on the signal self-pipe, so SIGINT and
+//! SIGTERM end a run at once (128+N).
+
+mod scan;
+mod verdict;
+mod view;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::output::Format;
+use crate::pidfd::Process;
+use crate::signals::{self, Signals, TERMINATING};
+
+pub use scan::{End, Holder, Link, LinkKind, Proc};
+pub use verdict::Verdict;
+
+/// Which processes make up the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Select {
+    /// These pids.
+    Pids(Vec<i32>),
+    /// Every process of this process group (a shell job, a `setsid` group).
+    Group(i32),
+    /// This process and its descendants.
+    Tree(i32),
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub select: Select,
+    /// One snapshot, then exit.
+    pub once: bool,
+    pub interval: Duration,
+    /// Stop after this many snapshots.
+    pub count: Option<u64>,
+    pub format: Format,
+    pub color: bool,
+    /// Redraw in place (text on a terminal).
+    pub redraw: bool,
+}
+
+/// One snapshot: every process, every link and the verdict.
+pub struct Snapshot {
+    pub processes: Vec<Proc>,
+    pub links: Vec<Link>,
+    pub verdict: Verdict,
+}
+
+/// A process seen in some snapshot, held by its pidfd.
+struct Tracked {
+    process: Option<Process>,
+    /// Why it could not be opened (no such process).
+    error: Option<String>,
+    /// The last I/O counters and when they were read, for the rates.
+    last_io: Option<((u64, u64), Instant)>,
+    /// Its last look, for a process that has since been reaped.
+    comm: String,
+    exit: Option<String>,
+}
+
+/// Runs the view; the exit status.
+pub fn run(cfg: &Config) -> Result<u8> {
+    let blocked = Signals::block(&TERMINATING, &[])?;
+    let sigs = match blocked {
+        Some(b) => Some(b.arm(false, &TERMINATING)?),
+        None => None,
+    };
+    let start = Instant::now();
+    let mut tracked: BTreeMap<i32, Tracked> = BTreeMap::new();
+    let mut out = std::io::BufWriter::new(crate::outlet::Outlet::stdout());
+    let mut view = view::View::new(cfg);
+    let mut taken = 0u64;
+    loop {
+        let snap = snapshot(&cfg.select, &mut tracked)?;
+        if taken == 0
+            && !snap.processes.is_empty()
+            && snap.processes.iter().all(|p| p.error.is_some())
+        {
+            let why: Vec<String> = snap
+                .processes
+                .iter()
+                .filter_map(|p| p.error.clone())
+                .collect();
+            return Err(Error::Usage(why.join("; ")));
+        }
+        taken += 1;
+        view.show(&mut out, start.elapsed(), &snap)
+            .map_err(Error::Output)?;
+        out.flush().map_err(Error::Output)?;
+        let done =
+            snap.verdict.state == "done" || cfg.once || cfg.count.is_some_and(|c| taken >= c);
+        if done {
+            return Ok(0);
+        }
+        if let Some(n) = sleep(sigs.as_ref(), cfg.interval) {
+            out.flush().map_err(Error::Output)?;
+            signals::reraise(n);
+            return Ok(128u8.saturating_add(n as u8));
+        }
+    }
+}
+
+/// Sleeps `d` or until an ending signal came: its number.
+fn sleep(sigs: Option<&Signals>, d: Duration) -> Option<i32> {
+    let deadline = Instant::now() + d;
+    loop {
+        if let Some(n) = signals::ended_by() {
+            return Some(n);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let Some(s) = sigs else {
+            std::thread::sleep(left);
+            continue;
+        };
+        // The handler writes to the self-pipe, so a signal between the check above
+        // and this poll still wakes it.
+        // SAFETY: the self-pipe's read end lives as long as `s`.
+        let fd = unsafe { BorrowedFd::borrow_raw(s.read_fd()) };
+        let mut p = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+        let _ = nix::poll::poll(&mut p, nix::poll::PollTimeout::from(ms));
+        let _ = s.take(true);
+    }
+}
+
+/// The pids `select` names now, ascending.
+fn members(select: &Select) -> Result<Vec<i32>> {
+    Ok(match select {
+        Select::Pids(v) => v.clone(),
+        Select::Group(g) => {
+            let v: Vec<i32> = all_stats()
+                .into_iter()
+                .filter(|s| s.pgrp == *g)
+                .map(|s| s.pid)
+                .collect();
+            if v.is_empty() {
+                return Err(Error::Usage(format!("process group {g}: no such process")));
+            }
+            v
+        }
+        Select::Tree(root) => {
+            let stats = all_stats();
+            let mut v = vec![*root];
+            let mut i = 0;
+            while i < v.len() {
+                let parent = v[i];
+                v.extend(stats.iter().filter(|s| s.ppid == parent).map(|s| s.pid));
+                i += 1;
+            }
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+    })
+}
+
+struct Stat {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+}
+
+/// pid, ppid and pgrp of every process in /proc.
+fn all_stats() -> Vec<Stat> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let mut f = s.rsplit_once(')')?.1.split_whitespace().skip(1);
+        let ppid = f.next()?.parse().ok()?;
+        let pgrp = f.next()?.parse().ok()?;
+        Some(Stat { pid, ppid, pgrp })
+    })
+    .collect()
+}
+
+/// One snapshot; `tracked` keeps every process seen, for rates and for the ones that
+/// have gone since.
+fn snapshot(select: &Select, tracked: &mut BTreeMap<i32, Tracked>) -> Result<Snapshot> {
+    for pid in members(select)? {
+        tracked
+            .entry(pid)
+            .or_insert_with(|| match Process::open(pid) {
+                Ok(p) => Tracked {
+                    process: Some(p),
+                    error: None,
+                    last_io: None,
+                    comm: String::new(),
+                    exit: None,
+                },
+                Err(e) => Tracked {
+                    process: None,
+                    error: Some(e.to_string()),
+                    last_io: None,
+                    comm: String::new(),
+                    exit: None,
+                },
+            });
+    }
+    let now = Instant::now();
+    let mut looks = Vec::new();
+    let mut processes = Vec::new();
+    for (&pid, t) in tracked.iter_mut() {
+        let Some(p) = &t.process else {
+            processes.push(Proc {
+                pid,
+                state: "gone".into(),
+                error: t.error.clone(),
+                ..Proc::default()
+            });
+            continue;
+        };
+        let mut look = scan::look(p);
+        let proc = &mut look.proc;
+        if proc.state == "gone" {
+            // Reaped: what was seen of it last.
+            proc.comm = t.comm.clone();
+            proc.exit = t.exit.clone();
+        } else {
+            t.comm = proc.comm.clone();
+            t.exit = proc.exit.clone();
+        }
+        if let (Some(io), Some((last, then))) = (proc.io, t.last_io) {
+            let secs = now.duration_since(then).as_secs_f64().max(1e-6);
+            proc.read_rate = Some(io.0.saturating_sub(last.0) as f64 / secs);
+            proc.write_rate = Some(io.1.saturating_sub(last.1) as f64 / secs);
+        }
+        if let Some(io) = proc.io {
+            t.last_io = Some((io, now));
+        }
+        looks.push((look, p));
+    }
+    let links = scan::links(&looks);
+    processes.extend(looks.into_iter().map(|(l, _)| l.proc));
+    processes.sort_by_key(|p| p.pid);
+    let verdict = verdict::judge(&processes, &links);
+    Ok(Snapshot {
+        processes,
+        links,
+        verdict,
+    })
+}
