@@ -68,8 +68,23 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// Every stage inherits the write end of a pipe whose reader is long gone, as one
+/// does under some CI runners (fd 251): it does not join the processes, so it is no
+/// link of theirs, however many of them hold it.
+fn inherit_a_pipe_without_reader() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let (r, w) = pipe();
+        drop(r);
+        // F_DUPFD leaves FD_CLOEXEC clear: every child from now on inherits it. A
+        // raw fd, never closed: the test binary keeps it to the end.
+        fcntl(w.as_fd(), FcntlArg::F_DUPFD(240)).expect("F_DUPFD");
+    });
+}
+
 /// The stage program, compiled once per test into `dir`, with a link per role.
 fn stages(dir: &TempDir) -> PathBuf {
+    inherit_a_pipe_without_reader();
     let src = dir.path("stage.c");
     std::fs::write(&src, STAGE_C).expect("write stage.c");
     let exe = dir.path("stage");

@@ -9,7 +9,7 @@ mod scan;
 mod verdict;
 mod view;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
@@ -75,11 +75,12 @@ pub fn run(cfg: &Config) -> Result<u8> {
     };
     let start = Instant::now();
     let mut tracked: BTreeMap<i32, Tracked> = BTreeMap::new();
+    let mut joined = BTreeSet::new();
     let mut out = std::io::BufWriter::new(crate::outlet::Outlet::stdout());
     let mut view = view::View::new(cfg);
     let mut taken = 0u64;
     loop {
-        let snap = snapshot(&cfg.select, &mut tracked)?;
+        let snap = snapshot(&cfg.select, &mut tracked, &mut joined)?;
         if taken == 0
             && !snap.processes.is_empty()
             && snap.processes.iter().all(|p| p.error.is_some())
@@ -192,7 +193,11 @@ fn all_stats() -> Vec<Stat> {
 
 /// One snapshot; `tracked` keeps every process seen, for rates and for the ones that
 /// have gone since.
-fn snapshot(select: &Select, tracked: &mut BTreeMap<i32, Tracked>) -> Result<Snapshot> {
+fn snapshot(
+    select: &Select,
+    tracked: &mut BTreeMap<i32, Tracked>,
+    joined: &mut BTreeSet<(u64, u64)>,
+) -> Result<Snapshot> {
     for pid in members(select)? {
         tracked
             .entry(pid)
@@ -246,7 +251,7 @@ fn snapshot(select: &Select, tracked: &mut BTreeMap<i32, Tracked>) -> Result<Sna
         }
         looks.push((look, p));
     }
-    let links = scan::links(&looks);
+    let links = scan::links(&looks, joined);
     processes.extend(looks.into_iter().map(|(l, _)| l.proc));
     processes.sort_by_key(|p| p.pid);
     let verdict = verdict::judge(&processes, &links);

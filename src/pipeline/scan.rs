@@ -4,7 +4,7 @@
 //! queue and capacity come from ioctl/fcntl queries on pidfd_getfd duplicates, which
 //! share the process's open file description and so add no reader or writer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -252,7 +252,9 @@ fn unix_inode(ino: u64) -> bool {
 /// One process's end of a link: who to duplicate it from, its number there, its side.
 type Probe<'a> = (&'a Process, RawFd, End);
 
-pub fn links(looks: &[(Look, &Process)]) -> Vec<Link> {
+/// The links among the processes. `joined` remembers every link seen between two of
+/// them, so that one which later loses a side is still theirs.
+pub fn links(looks: &[(Look, &Process)], joined: &mut BTreeSet<(u64, u64)>) -> Vec<Link> {
     let mut by: BTreeMap<(u64, u64), Link> = BTreeMap::new();
     let mut probe: BTreeMap<(u64, u64), Vec<Probe>> = BTreeMap::new();
     for (look, p) in looks {
@@ -285,12 +287,19 @@ pub fn links(looks: &[(Look, &Process)]) -> Vec<Link> {
     for (key, l) in by.iter_mut() {
         measure(l, probe.get(key).map_or(&[][..], Vec::as_slice));
     }
-    // A link joins two of the processes, or has lost one side (the pipeline's own
-    // news); a pipe they only inherited (a jobserver, a terminal's) is not theirs.
-    // A socket's peer is another inode, so one held at all is kept.
+    // A link joins two of the processes, or did and has lost one side (the pipeline's
+    // own news); a pipe they only inherited (a jobserver's, one whose reader left long
+    // ago) is not theirs. A socket's peer is another inode, so one held at all is kept.
     let mut v: Vec<Link> = by
-        .into_values()
-        .filter(|l| l.between() || l.no_reader || l.no_writer || l.kind == LinkKind::Socket)
+        .into_iter()
+        .filter(|(key, l)| {
+            if l.between() {
+                joined.insert(*key);
+                return true;
+            }
+            l.kind == LinkKind::Socket || ((l.no_reader || l.no_writer) && joined.contains(key))
+        })
+        .map(|(_, l)| l)
         .collect();
     // Along the pipeline: links between two of the processes first, a link written by
     // an earlier process before a later one's; then the rest.
