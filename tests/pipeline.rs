@@ -532,7 +532,11 @@ fn unknown_or_forbidden_pids_are_one_line_or_listed_with_their_reason() {
     let bin = stages(&dir);
     let (r, w) = pipe();
     let mut tick = start(&bin, "tick", Stdio::null(), w.into());
-    let me = tick.id().to_string();
+    let tp = tick.id();
+    until("the tick waits for its signal", || {
+        syscall_nr(tp) == Some(libc::SYS_rt_sigtimedwait)
+    });
+    let me = tp.to_string();
     let snap = one_snapshot(
         "one missing",
         &pipeline(&["--once", "--format", "json", &me, "2147483647"]),
