@@ -63,6 +63,15 @@ impl Tally {
         self.last.is_none_or(|at| at.elapsed() >= interval)
     }
 
+    /// How long until the bytes not yet reported are due in an event (None: none are).
+    pub fn due_in(&self, interval: std::time::Duration) -> Option<std::time::Duration> {
+        (self.unreported > 0).then(|| {
+            self.last.map_or(std::time::Duration::ZERO, |at| {
+                interval.saturating_sub(at.elapsed())
+            })
+        })
+    }
+
     /// The bytes for a data event now, if any.
     pub fn take(&mut self) -> Option<u64> {
         if self.unreported == 0 {

@@ -1,22 +1,45 @@
 //! Urgent (out-of-band) data: one state machine per socket direction, used by watch
 //! mode (reading or peeking) and by the relay.
 //!
-//! The rules it keeps (REPORT rows 21-26): a normal read at the urgent mark destroys the
-//! urgent byte, reads never cross the mark, and a newer urgent byte replaces an unread
-//! one. So the byte is taken with recv(MSG_OOB) before any normal read: early, on PRI,
-//! and then placed when reading reaches its mark; reads are bounded by FIONREAD
-//! measured *before* SIOCATMARK is asked (urgent data arriving in between lies beyond
-//! that bound); and at the mark the byte is taken first. TCP's FIONREAD counts only the
-//! bytes before the mark and says 0 at the mark even with data behind it, so once the
-//! byte there is dealt with a read may pass the mark, and must.
+//! The kernel's rules (tcp(7), and what tcp_check_urg/tcp_recvmsg do): TCP keeps one
+//! urgent pointer; a normal read that starts at the mark skips the byte there whether or
+//! not it was taken, so reading at the mark before recv(MSG_OOB) destroys the byte;
+//! reads never cross a mark; a newer urgent byte moves the pointer (an older byte not
+//! yet taken becomes normal data, or is dropped when it was at the read position); after
+//! recv(MSG_OOB) SIOCATMARK stays true until a read passes the mark. So the byte is taken
+//! with recv(MSG_OOB) before any normal read: early, on PRI, then placed when reading
+//! reaches its mark; reads are bounded by FIONREAD measured *before* SIOCATMARK is asked
+//! (urgent data arriving in between lies beyond that bound). TCP's FIONREAD counts only
+//! the bytes before the mark and says 0 at the mark even with data behind it.
 //!
-//! ```text
-//!   Idle ──PRI──▶ Taken{byte} ──reading reaches the mark──▶ Placed ──read past──▶ Idle
-//!   Idle ──at the mark──▶ (take) ──▶ Placed                 (Inline: SO_OOBINLINE)
-//!   not consuming: Idle ──PRI──▶ Shown(byte) ──no more PRI──▶ Idle
-//! ```
-//! A taken byte is never lost: `leftover` hands it back when the stream or the run
-//! ends before its mark.
+//! Consuming (watch mode's --read and --tee, the relay):
+//!
+//! | state        | what happens                          | action                               | next state        |
+//! |--------------|---------------------------------------|--------------------------------------|-------------------|
+//! | Idle         | PRI, not at the mark                  | recv(MSG_OOB) takes the byte         | Taken{byte}       |
+//! | Taken{b}     | PRI, a newer byte (pointer moved on)  | recv(MSG_OOB) takes it               | Taken{new, replaced b} |
+//! | Idle, Placed | PRI at the mark                       | nothing: the read path takes it      | same              |
+//! | any          | read, not at the mark                 | read at most FIONREAD (stops before) | Placed → Idle     |
+//! | Taken{b}     | read reaches the mark                 | report b                             | Placed            |
+//! | Idle         | read at the mark                      | recv(MSG_OOB): a byte → report it; EINVAL → pass; EAGAIN → wait | Placed / Idle |
+//! | Placed       | read at the mark (a **new urgent byte** may sit there: the pointer moved to the next byte) | recv(MSG_OOB) again: a byte → report it; EINVAL → the read passes the mark; EAGAIN (announced, not here yet) → wait | Placed |
+//! | Inline       | SO_OOBINLINE, read reaches the mark   | report the mark; the byte is data    | Placed            |
+//!
+//! The Placed row is why a second urgent byte right after the first is not lost: after
+//! the first is taken SIOCATMARK stays true, and the second one's mark is the very next
+//! byte, so "at the mark and already placed" must still ask recv(MSG_OOB) before reading.
+//! One race is left, and no user-space reader can close it: a byte whose pointer arrives
+//! between that recv(MSG_OOB) and the read.
+//!
+//! Not consuming (no --read, --peek): each urgent byte is copied with MSG_OOB|MSG_PEEK and
+//! shown once. A newer byte is told apart from the one shown by its place: the normal
+//! bytes before its mark (more than before: a newer pointer), and at the read position,
+//! where the same byte value can follow itself, by how many bytes have left the queue
+//! (TCP_INFO's bytes received minus what is queued): the kernel drops an old byte at the
+//! read position when a newer pointer comes.
+//!
+//! A taken byte is never lost: `leftover` hands it back when the stream or the run ends
+//! before its mark.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -105,7 +128,66 @@ enum State {
     /// The mark here was reported: the next read passes it.
     Placed,
     /// Not consuming: the byte last shown (reported once), or None after "no byte".
-    Shown(Option<u8>),
+    Shown(Option<Seen>),
+}
+
+/// A byte shown without consuming, and where it was (to tell a newer one from it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen {
+    byte: u8,
+    /// Normal bytes queued before its mark.
+    before: u64,
+    /// At the read position (TCP): bytes that had left the queue then.
+    gone: Option<u64>,
+}
+
+impl Seen {
+    fn at(fd: BorrowedFd<'_>, byte: u8) -> Seen {
+        let before = before_mark(fd);
+        let gone = if before == 0 { left_queue(fd) } else { None };
+        Seen { byte, before, gone }
+    }
+
+    /// Whether `now` is another urgent byte than `self`: another value, a mark further
+    /// on (bytes before it are only ever consumed, never added, while it stays), or at
+    /// the read position both times with bytes gone meanwhile (the kernel dropped the
+    /// old byte there for the new pointer).
+    fn newer(&self, now: &Seen) -> bool {
+        now.byte != self.byte
+            || now.before > self.before
+            || (now.before == 0 && self.before == 0 && now.gone != self.gone)
+    }
+}
+
+/// TCP: how many bytes of the stream have left the receive queue (read, or dropped by
+/// the kernel), when the read position is at the mark: TCP_INFO's bytes received, less
+/// the urgent byte and what a peek finds after it. None where TCP_INFO is not to be had.
+fn left_queue(fd: BorrowedFd<'_>) -> Option<u64> {
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: nix has no TCP_INFO option; getsockopt writes at most `len` bytes into
+    // `info`, a plain C struct for which all zeroes is a valid value.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        )
+    };
+    let full = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_received) + 8;
+    if r != 0 || (len as usize) < full {
+        return None;
+    }
+    // MSG_TRUNC with MSG_PEEK counts without copying (tcp(7)): at the mark, a peek skips
+    // the urgent byte's place and counts the bytes after it.
+    let flags = libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_DONTWAIT;
+    // SAFETY: with MSG_TRUNC, TCP copies nothing to the buffer, and a null buffer of any
+    // length lies in user space; the call only reads the socket's queue.
+    let after = unsafe { libc::recv(fd.as_raw_fd(), std::ptr::null_mut(), 1 << 30, flags) };
+    let after = u64::try_from(after).unwrap_or(0);
+    Some(info.tcpi_bytes_received.saturating_sub(after + 1))
 }
 
 /// What the next read of a stream socket may do (`Urgent::next`).
@@ -200,12 +282,15 @@ impl Urgent {
             _ => None,
         };
         Ok(match take(fd, true) {
-            Oob::Byte(b) if shown == Some(Some(b)) => Peeked::Quiet,
             Oob::Byte(byte) => {
-                self.state = State::Shown(Some(byte));
+                let now = Seen::at(fd, byte);
+                if shown.flatten().is_some_and(|old| !old.newer(&now)) {
+                    return Ok(Peeked::Quiet);
+                }
+                self.state = State::Shown(Some(now));
                 Peeked::Byte {
                     byte,
-                    replaced: shown.flatten(),
+                    replaced: shown.flatten().map(|s| s.byte),
                 }
             }
             Oob::NotYet => Peeked::Quiet,
@@ -258,9 +343,12 @@ impl Urgent {
                 self.state = State::Placed;
                 return Ok(Next::InlineMark);
             }
-            // Reported already: this read passes the mark.
-            State::Placed => return Ok(Next::Pass(room)),
-            State::Idle | State::Shown(_) => {}
+            // SO_OOBINLINE: the byte is in the stream; reading it passes the mark.
+            State::Placed if oobinline => return Ok(Next::Pass(room)),
+            // The mark here was reported, but the pointer may have moved on to the very
+            // next byte (a second urgent byte right after the first): ask again below,
+            // never read first.
+            State::Placed | State::Idle | State::Shown(_) => {}
         }
         // At the mark with no byte taken yet (it came after the readiness, or PRI was
         // not watched): take it now, before the next normal read.

@@ -223,10 +223,17 @@ fn readme_runnable_examples_end_by_themselves() {
             .env("PATH", &path)
             .current_dir(&tmp)
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("run bash");
+        // Read as it comes (a full pipe would stall the example).
+        let mut stdout = child.stdout.take().expect("stdout");
+        let output = std::thread::spawn(move || {
+            let mut v = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut v);
+            v
+        });
         let start = std::time::Instant::now();
         let ended = loop {
             if let Some(st) = child.try_wait().expect("try_wait") {
@@ -243,6 +250,13 @@ fn readme_runnable_examples_end_by_themselves() {
             ended.is_some(),
             "README example did not end by itself: {script}"
         );
+        let output = output.join().expect("the example's output");
+        // The two-urgent-bytes example shows both bytes, as it says.
+        if script.contains("--urgent a --urgent b") {
+            for byte in ["urgent \"a\"", "urgent \"b\""] {
+                assert!(output.contains(byte), "{script}: no {byte} in {output}");
+            }
+        }
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -577,3 +577,31 @@ fn inherited_stdin_flags_unchanged_with_read() {
         drop(w);
     }
 }
+
+/// --read=count reports bytes at most once per --interval; bytes read within an
+/// interval of the last event are reported when it is over, though nothing more comes
+/// (they were held until the next read or the end of the run). The writer stays open.
+#[test]
+fn read_count_reports_the_last_bytes_while_the_writer_stays() {
+    each_backend(&BACKENDS, |b| {
+        let case = format!("-b {b} --read=count");
+        let (r, w) = pipe();
+        let f = Fdwatch::new(["-m", "-b", b, "--read=count", "--format", "json", "30", "3"])
+            .fd(r.as_fd(), 3);
+        let (mut child, _dog) = spawn(&case, f);
+        let mut evs = EventStream::new(&mut child, &case);
+        write(&w, b"0123456789");
+        evs.until("the first data event", is("data"));
+        // Within the interval of that event: counted, not yet reported.
+        write(&w, b"abcde");
+        let got = evs.until("the count of the last 5 bytes", is("data"));
+        let last = got.last().expect("data");
+        assert_eq!(last["bytes"], 5, "{case}: {got:?}");
+        assert_eq!(last["total"], 15, "{case}: {got:?}");
+        // The writer is still open: nothing says the stream ended.
+        assert!(!got.iter().any(|e| e["event"] == "eof"), "{case}: {got:?}");
+        sigterm(&child);
+        let _ = child.wait();
+        drop(w);
+    });
+}

@@ -167,6 +167,9 @@ struct Watch<'c> {
     reading: Reading,
     /// Fds whose read budget ran out mid-drain: read again without waiting.
     more: Vec<usize>,
+    /// --read=count: fds with bytes counted and not yet in an event (due within
+    /// --interval even when nothing more comes).
+    counting: Vec<usize>,
     closed: Closed,
     exhaustion: Exhaustion,
 }
@@ -186,6 +189,7 @@ impl<'c> Watch<'c> {
             parking: Parking::new(recheck, start + cfg.interval),
             reading: Reading::new(cfg),
             more: Vec::new(),
+            counting: Vec::new(),
             closed: Closed::default(),
             exhaustion: Exhaustion {
                 in_episode: Vec::new(),
@@ -386,6 +390,7 @@ impl Client for Watch<'_> {
                 self.ready(lp, t, shown.cond, raw)?;
             }
         }
+        self.flush_due_counts(lp)?;
         self.retry_exhausted(lp)?;
         if self.parking.due && Instant::now() >= self.parking.next {
             self.recheck_parked(lp)?;
@@ -404,6 +409,11 @@ impl Client for Watch<'_> {
         let mut soonest = |d: Duration| wake = Some(wake.map_or(d, |w: Duration| w.min(d)));
         if self.parking.due {
             soonest(self.parking.next.saturating_duration_since(now));
+        }
+        for &t in &self.counting {
+            if let Some(d) = self.tracks[t].stream.tally_due_in(self.cfg.interval) {
+                soonest(d);
+            }
         }
         for &t in &self.exhaustion.in_episode {
             if let Some(d) = self.tracks[t].exhausted.and_then(|ep| ep.wait(now)) {

@@ -46,6 +46,12 @@ pub(super) struct Stream {
     first_data: Option<Instant>,
 }
 
+impl Stream {
+    pub fn tally_due_in(&self, interval: std::time::Duration) -> Option<std::time::Duration> {
+        self.tally.due_in(interval)
+    }
+}
+
 /// What reading needs, shared by all fds.
 pub(super) struct Reading {
     buf: Vec<u8>,
@@ -101,6 +107,19 @@ impl Watch<'_> {
     pub(super) fn flush_count(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
         let w = &self.set.fds[t];
         flush_count(&mut lp.rep, w.fd, &w.desc.what, &mut self.tracks[t].stream)
+    }
+
+    /// --read=count: the counts that fell due while nothing more was read.
+    pub(super) fn flush_due_counts(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        for t in std::mem::take(&mut self.counting) {
+            let tally = &self.tracks[t].stream.tally;
+            if tally.due(self.cfg.interval) {
+                self.flush_count(lp, t)?;
+            } else if tally.unreported > 0 {
+                self.counting.push(t);
+            }
+        }
+        Ok(())
     }
 
     /// Reads what fd `t` has (up to MAX_READS reads), tees it, reports it.
@@ -198,6 +217,9 @@ impl Watch<'_> {
         let due = self.tracks[t].stream.tally.due(self.cfg.interval);
         if matches!(outcome, Outcome::Eof | Outcome::Failed) || due {
             self.flush_count(lp, t)?;
+        } else if self.tracks[t].stream.tally.unreported > 0 && !self.counting.contains(&t) {
+            // Not due yet: reported once --interval is over, even if nothing more comes.
+            self.counting.push(t);
         }
         self.report_end(lp, t, outcome, failed)?;
         Ok(outcome)
