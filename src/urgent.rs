@@ -16,11 +16,11 @@
 //!
 //! | state        | what happens                          | action                               | next state        |
 //! |--------------|---------------------------------------|--------------------------------------|-------------------|
-//! | Idle         | PRI, not at the mark                  | recv(MSG_OOB) takes the byte         | Taken{byte}       |
-//! | Taken{b}     | PRI, a newer byte (pointer moved on)  | recv(MSG_OOB) takes it               | Taken{new, replaced b} |
-//! | Idle, Placed | PRI at the mark                       | nothing: the read path takes it      | same              |
+//! | Idle, Placed | PRI                                   | recv(MSG_OOB) takes the byte         | Taken{byte}       |
+//! | Taken{b}     | PRI, a newer byte further on          | recv(MSG_OOB) takes it               | Taken{new, replaced b} |
+//! | Taken{b}     | PRI, a newer byte at the mark (nothing between: the kernel skipped b's place) | recv(MSG_OOB) takes it | Taken{b, new}: both due here, in order |
 //! | any          | read, not at the mark                 | read at most FIONREAD (stops before) | Placed → Idle     |
-//! | Taken{b}     | read reaches the mark                 | report b                             | Placed            |
+//! | Taken{b, ..} | read reaches the mark                 | report b (then the others held)      | Placed            |
 //! | Idle         | read at the mark                      | recv(MSG_OOB): a byte → report it; EINVAL → pass; EAGAIN → wait | Placed / Idle |
 //! | Placed       | read at the mark (a **new urgent byte** may sit there: the pointer moved to the next byte) | recv(MSG_OOB) again: a byte → report it; EINVAL → the read passes the mark; EAGAIN (announced, not here yet) → wait | Placed |
 //! | Inline       | SO_OOBINLINE, read reaches the mark   | report the mark; the byte is data    | Placed            |
@@ -122,13 +122,59 @@ enum State {
     Idle,
     /// Taken on PRI before reading reached its mark; `replaced` is an earlier taken byte
     /// never placed (TCP keeps one urgent pointer: a newer byte wins).
-    Taken { byte: u8, replaced: Option<u8> },
+    Taken { held: Held, replaced: Option<u8> },
     /// SO_OOBINLINE: the byte is in the stream; its mark is still to be reported.
     Inline,
     /// The mark here was reported: the next read passes it.
     Placed,
     /// Not consuming: the byte last shown (reported once), or None after "no byte".
     Shown(Option<Seen>),
+}
+
+/// How many urgent bytes taken at one place wait for it (a peer sending more urgent
+/// bytes while nothing can be read or passed on); past that the oldest is `replaced`.
+const HELD: usize = 8;
+
+/// Urgent bytes taken and waiting for their mark, oldest first, all at the same place in
+/// the stream: one taken at the read position joins them (the kernel moved its pointer
+/// to the next byte, nothing lies between), one taken further on replaces them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    bytes: [u8; HELD],
+    len: usize,
+}
+
+impl Held {
+    fn one(byte: u8) -> Held {
+        let mut bytes = [0; HELD];
+        bytes[0] = byte;
+        Held { bytes, len: 1 }
+    }
+
+    /// Adds `byte` last; the oldest when full.
+    fn push(mut self, byte: u8) -> (Held, Option<u8>) {
+        let mut dropped = None;
+        if self.len == HELD {
+            dropped = Some(self.bytes[0]);
+            self.bytes.copy_within(1.., 0);
+            self.len -= 1;
+        }
+        self.bytes[self.len] = byte;
+        self.len += 1;
+        (self, dropped)
+    }
+
+    /// The oldest, and the rest (None when it was the last).
+    fn pop(mut self) -> (u8, Option<Held>) {
+        let first = self.bytes[0];
+        self.bytes.copy_within(1.., 0);
+        self.len -= 1;
+        (first, (self.len > 0).then_some(self))
+    }
+
+    fn last(&self) -> u8 {
+        self.bytes[self.len - 1]
+    }
 }
 
 /// A byte shown without consuming, and where it was (to tell a newer one from it).
@@ -232,23 +278,39 @@ pub struct Urgent {
 
 impl Urgent {
     /// PRI while consuming: take the byte now, before a normal read can destroy it; it
-    /// is placed when reading reaches the mark. At the mark, the read path takes it.
+    /// is placed when reading reaches the mark. Taken at the mark too: while nothing can
+    /// be read (a relay whose receiver is full), an untaken byte would keep PRI up on
+    /// every wait, and the next urgent byte would make the kernel drop it.
     /// `Ok(Some(errno))`: PRI came with no urgent byte to take (say so once).
     pub fn take_early(
         &mut self,
         fd: BorrowedFd<'_>,
         oobinline: bool,
     ) -> Result<Option<Errno>, Errno> {
-        if at_mark(fd) == Some(true) {
+        let at = at_mark(fd) == Some(true);
+        if at && oobinline {
+            // The byte is in the stream: the read path reports its mark.
             return Ok(None);
         }
         match take(fd, false) {
             Oob::Byte(byte) => {
-                let replaced = match self.state {
-                    State::Taken { byte: old, .. } => Some(old),
-                    _ => None,
+                self.state = match self.state {
+                    State::Taken { held, replaced } if at => {
+                        let (held, dropped) = held.push(byte);
+                        State::Taken {
+                            held,
+                            replaced: dropped.or(replaced),
+                        }
+                    }
+                    State::Taken { held, .. } => State::Taken {
+                        held: Held::one(byte),
+                        replaced: Some(held.last()),
+                    },
+                    _ => State::Taken {
+                        held: Held::one(byte),
+                        replaced: None,
+                    },
                 };
-                self.state = State::Taken { byte, replaced };
                 Ok(None)
             }
             Oob::NoByte if oobinline => {
@@ -256,9 +318,13 @@ impl Urgent {
                 Ok(None)
             }
             Oob::NotYet => Ok(None),
-            // Said once per PRI episode (`calm` ends it), and never over a taken byte.
+            // Said once per PRI episode (`calm` ends it), never over a taken byte, and
+            // not for a mark already dealt with.
             Oob::NoByte | Oob::Unsupported
-                if matches!(self.state, State::Taken { .. } | State::Shown(None)) =>
+                if matches!(
+                    self.state,
+                    State::Taken { .. } | State::Shown(None) | State::Placed
+                ) =>
             {
                 Ok(None)
             }
@@ -335,8 +401,13 @@ impl Urgent {
             });
         }
         match self.state {
-            State::Taken { byte, replaced } => {
-                self.state = State::Placed;
+            State::Taken { held, replaced } => {
+                let (byte, rest) = held.pop();
+                // More taken at this same place come next, each in its turn.
+                self.state = rest.map_or(State::Placed, |held| State::Taken {
+                    held,
+                    replaced: None,
+                });
                 return Ok(Next::Urgent { byte, replaced });
             }
             State::Inline => {
@@ -371,20 +442,25 @@ impl Urgent {
         }
     }
 
-    /// The byte taken and never placed, when the stream or the run ends before its
-    /// mark: it exists nowhere else, so the caller reports it.
+    /// A byte taken and never placed, when the stream or the run ends before its mark:
+    /// it exists nowhere else, so the caller reports it (and asks again: several can be
+    /// held, oldest first).
     pub fn leftover(&mut self) -> Option<u8> {
         match std::mem::take(&mut self.state) {
-            State::Taken { byte, .. } => Some(byte),
+            State::Taken { held, .. } => {
+                let (byte, rest) = held.pop();
+                if let Some(held) = rest {
+                    self.state = State::Taken {
+                        held,
+                        replaced: None,
+                    };
+                }
+                Some(byte)
+            }
             other => {
                 self.state = other;
                 None
             }
         }
-    }
-
-    /// A byte is taken and waits for its mark.
-    pub fn holds_byte(&self) -> bool {
-        matches!(self.state, State::Taken { .. })
     }
 }

@@ -280,9 +280,13 @@ impl Watch<'_> {
     /// or the fd ends first): reported now, with where its mark is, so that no byte
     /// fdwatch took is lost.
     pub(super) fn flush_urgent(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        let Some(byte) = self.tracks[t].urgent.leftover() else {
-            return Ok(());
-        };
+        while let Some(byte) = self.tracks[t].urgent.leftover() {
+            self.flush_leftover(lp, t, byte)?;
+        }
+        Ok(())
+    }
+
+    fn flush_leftover(&mut self, lp: &mut EventLoop<'_>, t: usize, byte: u8) -> Result<()> {
         self.flush_count(lp, t)?;
         let w = &self.set.fds[t];
         let fd = w.borrow();
