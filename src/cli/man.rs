@@ -85,10 +85,14 @@ Besides files, FIFOs, ttys, devices and sockets (by family and type: tcp, udp, u
 with a path or an @abstract name, netlink, packet), descriptions name the kinds from
 /proc/self/fdinfo: \fBeventfd\fR (its counter), \fBtimerfd\fR (clock, interval, time to
 expiry), \fBsignalfd\fR (its signals; it is ready by the pending signals of the process
-that polls it, fdwatch), \fBinotify\fR and \fBfanotify\fR (their watches), \fBepoll\fR
-(each target fd with its mask), \fBpidfd\fR (the pid), \fBio_uring\fR,
-\fBuserfaultfd\fR and \fBmemfd\fR (its name). With \fB\-v\fR a \fBwatching\fR event per
-fd at the start gives its description.
+that polls it, fdwatch), \fBinotify\fR and \fBfanotify\fR (their watches and marks:
+inode and device, mount or filesystem, and the event mask by name), \fBepoll\fR
+(each target fd with its mask), \fBpidfd\fR (the pid, or that the process has ended),
+\fBio_uring\fR (completions unread, submissions pending), \fBuserfaultfd\fR and
+\fBmemfd\fR (its name). fdinfo writes some numbers in hex; descriptions show counts,
+inode numbers and mount ids in decimal, devices as MAJOR:MINOR, masks as names (a bit
+without a name as 0x...). With \fB\-v\fR a \fBwatching\fR event per fd at the start
+gives its description.
 .SH "ENDING AT AN EVENT (\-\-until)"
 \fB\-\-until COND[,COND...]\fR ends a monitor run at the first event matching one of:
 \fBread write urgent hangup rdhup error\fR (a ready event with that word; also an
