@@ -2,6 +2,21 @@
 //! output, monitor mode, sockets and urgent data, signals, exit status, guarantees.
 //! Text, not code: it is long because the reference is.
 
+/// The last paragraph of a page's OPTIONS: the duration grammar, said once for the
+/// page's duration options (`opts`, roff), and TIMEOUT's `-` on the watch page.
+pub fn durations(opts: &str, timeout: bool) -> String {
+    let dash = if timeout {
+        "; \\fITIMEOUT\\fR also takes \\fB\\-\\fR, forever (nothing else does)"
+    } else {
+        ""
+    };
+    format!(
+        ".PP\n\\fIDUR\\fR ({opts}): seconds (\\fB2\\fR, \\fB0.4\\fR) or a number \
+         with a unit (\\fB400ms\\fR, \\fB1m30s\\fR, \\fB1.5s\\fR; ns, us, ms, s, m, h, d){dash}.\n\
+         A negative or unparsable value is a usage error (status 2) naming the option.\n"
+    )
+}
+
 /// Man page sections beyond what clap describes (roff), appended after OPTIONS.
 pub const MAN_EXTRA: &str = r#".SH "SPEC FORMS"
 .TP

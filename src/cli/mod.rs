@@ -61,6 +61,8 @@ Examples:
   producer | fdwatch -m --tee - | consumer
                                    a pipeline monitor: data passes, events to stderr
 
+DUR (TIMEOUT, --interval): seconds (2, 0.4) or a number with a unit (400ms, 1m30s).
+
 Exit status: 0 something was ready, 1 timeout with nothing ready,
 2 usage or system error, 128+N ended by signal N.";
 
@@ -82,8 +84,8 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Sub>,
 
-    /// How long to wait: '-' forever, 0 polls once, seconds (2, 0.25) or a duration
-    /// (250ms, 1m30s). With -m it is the idle timeout and may be left out (forever)
+    /// How long to wait, a DUR; '-' forever, 0 polls once. With -m it is the idle timeout
+    /// and may be left out (forever)
     #[arg(
         value_name = "TIMEOUT",
         allow_negative_numbers = true,

@@ -7,7 +7,7 @@ use clap::Command;
 
 use crate::output::Format;
 use crate::spec;
-use crate::timeout::{self, Timeout};
+use crate::timeout;
 
 use super::command;
 
@@ -112,25 +112,26 @@ pub(super) fn parse_signals(s: &str) -> Result<SigList, String> {
     crate::signals::parse_list(s).map(SigList)
 }
 
-/// `--interval`: a humantime duration from 1 ms to 1 hour.
-/// `relay --idle`: the TIMEOUT grammar, finite and above zero.
-pub(super) fn parse_idle(s: &str) -> Result<Duration, String> {
-    match timeout::parse(s).map_err(|e| e.to_string())? {
-        Timeout::After(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!(
-            "idle '{}': expected a time above zero (leave --idle out to run until a signal)",
-            crate::escape::message(s)
-        )),
-    }
+/// `--interval` (watch mode, relay, pipeline): a duration from 1 ms to 1 hour.
+pub(super) fn parse_interval(s: &str) -> Result<Duration, String> {
+    timeout::option(s, Duration::from_millis(1), Duration::from_secs(3600))
 }
 
-pub(super) fn parse_interval(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|_| format!("interval '{s}': expected a duration like 100ms or 1s"))?;
-    if d < Duration::from_millis(1) || d > Duration::from_secs(3600) {
-        return Err(format!("interval '{s}': must be between 1ms and 1h"));
+/// `relay --idle`: a duration above zero (`-` is no idle timeout: leave it out).
+pub(super) fn parse_idle(s: &str) -> Result<Duration, String> {
+    if s == "-" {
+        return Err(format!(
+            "'-' (forever) is no idle timeout: leave --idle out to run until a signal; \
+             expected {}",
+            timeout::GRAMMAR
+        ));
     }
-    Ok(d)
+    timeout::option(s, Duration::from_nanos(1), timeout::MAX)
+}
+
+/// `send --delay`: a duration, zero included.
+pub(super) fn parse_delay(s: &str) -> Result<Duration, String> {
+    timeout::option(s, Duration::ZERO, timeout::MAX)
 }
 
 /// `--format` of relay and bench: text or json. `tlpi` is accepted but not offered
@@ -148,4 +149,69 @@ pub(super) fn text_or_json() -> impl clap::builder::TypedValueParser<Value = For
         "tlpi" => Format::Tlpi,
         _ => Format::Text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where each duration option sits on a command line, with `V` for its value.
+    const PLACES: &[(&str, &[&str])] = &[
+        ("--interval", &["-m", "--interval", "V", "1", "0r"]),
+        (
+            "--interval",
+            &[
+                "relay",
+                "--interval",
+                "V",
+                "tcp-listen:1",
+                "tcp:127.0.0.1:2",
+            ],
+        ),
+        (
+            "--idle",
+            &["relay", "--idle", "V", "tcp-listen:1", "tcp:127.0.0.1:2"],
+        ),
+        ("--interval", &["pipeline", "--interval", "V", "1"]),
+        ("--delay", &["send", "--delay", "V", "tcp:127.0.0.1:1"]),
+    ];
+
+    /// clap's result for `place` with `value`, errors as the one line fdwatch prints.
+    fn parsed(place: &[&str], value: &str) -> Result<(), String> {
+        let mut argv = vec!["fdwatch"];
+        argv.extend(place.iter().map(|w| if *w == "V" { value } else { w }));
+        let fixed: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        match command().try_get_matches_from(&fixed) {
+            Ok(_) => Ok(()),
+            // `--delay -1`: as cli::parse explains it, through the option's parser.
+            Err(e) => Err(dash_value_error(&fixed).unwrap_or_else(|| one_line(&e))),
+        }
+    }
+
+    /// Every duration option takes the same forms and refuses the same ones with the
+    /// same words, naming itself.
+    #[test]
+    fn every_duration_option_one_grammar() {
+        for (opt, place) in PLACES {
+            for good in ["2", "0.4", "400ms", "1m30s", "0.5", "1.5s"] {
+                assert_eq!(parsed(place, good), Ok(()), "{opt} {good} in {place:?}");
+            }
+            for (bad, why) in [
+                ("-1", timeout::Bad::Negative.reason()),
+                ("-0.4", timeout::Bad::Negative.reason()),
+                ("abc", timeout::Bad::Unparsable.reason()),
+                ("1x", timeout::Bad::Unparsable.reason()),
+                ("NaN", timeout::Bad::NotANumber.reason()),
+            ] {
+                let e = parsed(place, bad).expect_err(bad);
+                assert_eq!(
+                    e,
+                    format!("invalid value '{bad}' for '{opt} <DUR>': {why}"),
+                    "{place:?}"
+                );
+            }
+            let dash = parsed(place, "-").expect_err("-");
+            assert!(dash.contains(&format!("for '{opt} <DUR>'")), "{dash}");
+        }
+    }
 }
