@@ -45,8 +45,8 @@ text\t'The bytes as escaped text'
 hex\t'Offset, hex and ASCII rows'"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l read-size -d 'Largest single read for --read, --tee and --peek, in bytes' -r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l interval -d 'How often fds that stay ready are re-checked, and FIFOs without a reader re-opened' -r
-complete -c fdwatch -n "__fish_fdwatch_needs_command" -l signals -d 'Signals to catch and report as events (USR1,USR2,CHLD, numbers, RTMIN+N); with pselect, ppoll and epoll they are unblocked only inside the wait' -r
-complete -c fdwatch -n "__fish_fdwatch_needs_command" -l mask -d 'Signals kept blocked through the wait; reported at exit if pending (then discarded)' -r
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l signals -d 'Signals to catch and report as events (USR1,USR2,CHLD, numbers, RTMIN+N); with pselect, ppoll, epoll and uring they are unblocked only inside the wait' -r
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l mask -d 'Signals kept blocked through the wait (SIGINT, SIGTERM, SIGHUP too, which then no longer end a monitor run); reported at exit if pending (then discarded)' -r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l format -d 'Output format: aligned text, or JSON Lines (one object per event)' -r -f -a "text\t''
 json\t''
 tlpi\t'The book\'s programs\' output (t_select, poll_pipes, epoll_input): watch mode only'"

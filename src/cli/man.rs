@@ -205,13 +205,16 @@ leaves ends fdwatch quietly with status 0; any other write error (ENOSPC) is one
 and status 2.
 .SH SIGNALS
 Signals named by \fB\-\-signals\fR are blocked from startup and reported as \fBsignal\fR
-events with the sender's pid. With pselect, ppoll and epoll (epoll_pwait) the wait's
-mask unblocks them only inside the wait, so none is lost between two waits; with
-select and poll a self\-pipe in the watch set receives them. A caught signal does not
-end a one\-shot wait: it goes on with the time left. In monitor mode SIGINT, SIGTERM
-and SIGHUP end the run: summary first, then death by the same signal. Signals named by
-\fB\-\-mask\fR stay blocked during the wait; those pending at exit are reported
-(\fBpending\fR) and discarded.
+events with the sender's pid. With pselect, ppoll, epoll (epoll_pwait) and uring
+(io_uring_enter with IORING_ENTER_EXT_ARG) the wait's mask unblocks them only inside
+the wait, so none is lost between two waits; with select and poll a self\-pipe in the
+watch set receives them. A caught signal does not end a one\-shot wait: it goes on
+with the time left. In monitor mode SIGINT, SIGTERM and SIGHUP end the run: summary
+first, then death by the same signal. Signals named by \fB\-\-mask\fR stay blocked
+during the wait, in one\-shot and monitor mode (a masked SIGTERM does not end a
+monitor run); those pending at exit are reported (\fBpending\fR) and discarded. A
+signal that cannot be caught (KILL, STOP, ILL, FPE, SEGV) or blocked (KILL, STOP),
+the C library's 32 and 33, and one in both lists are usage errors.
 .SH "FDWATCH SEND"
 \fBfdwatch send\fR \fIADDRESS\fR [\fB\-\-data\fR \fISTR\fR] [\fB\-\-urgent\fR \fIBYTES\fR]
 [\fB\-\-delay\fR \fIDUR\fR] [\fB\-\-repeat\fR \fIN\fR] [\fB\-\-connections\fR \fIN\fR]

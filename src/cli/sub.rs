@@ -8,7 +8,7 @@ use crate::output::{ColorChoice, Format, TimeStyle};
 use crate::reader::ReadMode;
 use crate::send::{Plan, Step, unescape};
 
-use super::values::{parse_delay, parse_idle, parse_interval, text_or_json};
+use super::values::{parse_delay, parse_idle, parse_interval, text_or_json, word};
 
 /// The duration grammar under a subcommand's --help (its man page says it in OPTIONS).
 const DUR_HELP: &str = "DUR: seconds (2, 0.4) or a number with a unit (400ms, 1m30s).";
@@ -99,11 +99,11 @@ impl PipelineArgs {
 #[command(after_help = DUR_HELP)]
 pub struct RelayArgs {
     /// Where clients connect: tcp-listen:[HOST:]PORT or unix-listen:PATH
-    #[arg(value_name = "LISTEN")]
+    #[arg(value_name = "LISTEN", value_parser = word())]
     pub listen: String,
 
     /// Where each client is relayed to: tcp:HOST:PORT or unix:PATH
-    #[arg(value_name = "TARGET")]
+    #[arg(value_name = "TARGET", value_parser = word())]
     pub target: String,
 
     /// The multiplexer to wait with
@@ -275,7 +275,7 @@ fn dedup_in_order<T: PartialEq + Copy>(v: &mut Vec<T>) {
 #[command(after_help = DUR_HELP)]
 pub struct SendArgs {
     /// Where to connect: tcp:HOST:PORT or unix:PATH
-    #[arg(value_name = "ADDRESS")]
+    #[arg(value_name = "ADDRESS", value_parser = word())]
     pub address: String,
 
     /// Normal data to send (escapes: \n \r \t \0 \\ \xHH); repeatable, in order with --urgent

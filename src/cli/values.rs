@@ -104,12 +104,65 @@ pub(super) fn one_line(e: &clap::Error) -> String {
     joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
 }
 
+/// The subcommand argv names (the first word that is no option), if any.
+pub(super) fn subcommand_of(argv: &[OsString]) -> Option<String> {
+    let cmd = command();
+    let word = argv
+        .iter()
+        .skip(1)
+        .map(|w| w.to_string_lossy())
+        .find(|w| !w.starts_with('-'))?;
+    cmd.find_subcommand(word.as_ref())
+        .map(|s| s.get_name().to_owned())
+}
+
+/// `fdwatch relay [OPTIONS] <LISTEN> <TARGET>`: the usage line of clap's error.
+pub(super) fn usage_of(e: &clap::Error) -> Option<String> {
+    let text = e.render().to_string();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(str::to_owned)
+}
+
+/// clap's suggestion (`a similar argument exists: '--monitor'`), if it made one (not
+/// its "use '-- -1'" tips: a negative value is explained by our own line instead).
+pub(super) fn tip_of(e: &clap::Error) -> Option<String> {
+    let text = e.render().to_string();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("tip: "))
+        .filter(|t| t.starts_with("a similar"))
+        .map(str::to_owned)
+}
+
+/// A subcommand `word` is probably a typo of (`sned` → `send`): none when it is a
+/// file that exists (a path SPEC) or not close to any.
+pub(super) fn similar_subcommand(word: &OsString) -> Option<String> {
+    let w = word.to_str()?;
+    if w.contains(['/', ':', '.']) || std::path::Path::new(w).exists() {
+        return None;
+    }
+    command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .filter(|name| name != "help")
+        .map(|name| (strsim::damerau_levenshtein(w, &name), name))
+        .filter(|(d, name)| *d > 0 && *d <= (name.len() / 3).max(1))
+        .min()
+        .map(|(_, name)| name)
+}
+
 /// A list of signal numbers from `--signals` / `--mask`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SigList(pub Vec<i32>);
 
+/// `--signals`: signals that can be caught.
 pub(super) fn parse_signals(s: &str) -> Result<SigList, String> {
-    crate::signals::parse_list(s).map(SigList)
+    crate::signals::parse_list(s, crate::signals::Use::Catch).map(SigList)
+}
+
+/// `--mask`: signals that can be blocked.
+pub(super) fn parse_mask(s: &str) -> Result<SigList, String> {
+    crate::signals::parse_list(s, crate::signals::Use::Block).map(SigList)
 }
 
 /// `--interval` (watch mode, relay, pipeline): a duration from 1 ms to 1 hour.
@@ -132,6 +185,111 @@ pub(super) fn parse_idle(s: &str) -> Result<Duration, String> {
 /// `send --delay`: a duration, zero included.
 pub(super) fn parse_delay(s: &str) -> Result<Duration, String> {
     timeout::option(s, Duration::ZERO, timeout::MAX)
+}
+
+/// The address words of `relay` (LISTEN, TARGET) and `send` (ADDRESS), taken as bytes
+/// so that one that is not UTF-8 gets the message a watch-mode SPEC gets (`spec
+/// 'unix:/x\xff': socket addresses must be valid UTF-8`), prefixed as the command's own
+/// address errors are; any other such word goes on quoted (`\xNN`) for the command to
+/// refuse as no address.
+#[derive(Clone, Copy)]
+pub(super) struct Word;
+
+pub(super) fn word() -> Word {
+    Word
+}
+
+impl clap::builder::TypedValueParser for Word {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        if let Some(s) = value.to_str() {
+            return Ok(s.to_owned());
+        }
+        match spec::parse(value) {
+            Err(e) if spec::is_socket_word(value) => {
+                let role = arg
+                    .and_then(|a| a.get_value_names()?.first().cloned())
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                let line = match cmd.get_name() {
+                    "relay" => format!("relay {role}: {e}"),
+                    name => format!("{name}: {e}"),
+                };
+                Err(clap::Error::raw(clap::error::ErrorKind::InvalidUtf8, line))
+            }
+            _ => Ok(crate::escape::arg(value)),
+        }
+    }
+}
+
+/// clap's message with each argument that is not UTF-8 quoted as typed (`\xNN`), not
+/// as its lossy U+FFFD form; and for clap's `invalid UTF-8 was detected`, which names
+/// nothing, the word and the option it is the value of.
+pub(super) fn requote(msg: String, argv: &[OsString]) -> String {
+    let bad: Vec<&OsString> = argv
+        .iter()
+        .skip(1)
+        .filter(|w| w.to_str().is_none())
+        .collect();
+    if msg.starts_with("invalid UTF-8 was detected")
+        && let Some(w) = bad.first()
+    {
+        return not_utf8(w, argv);
+    }
+    bad.iter().fold(msg, |m, w| {
+        m.replace(w.to_string_lossy().as_ref(), &crate::escape::arg(w))
+    })
+}
+
+/// `invalid value 'a\xffb' for '--signals <LIST>': not valid UTF-8`, naming the option
+/// `w` belongs to (`--opt=VALUE`, or the word before it), or `argument 'a\xffb'`.
+fn not_utf8(w: &OsStr, argv: &[OsString]) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let cmd = command();
+    let at = argv.iter().position(|a| a.as_os_str() == w).unwrap_or(0);
+    let scope = argv[1..at]
+        .iter()
+        .filter_map(|a| cmd.find_subcommand(a.to_str()?))
+        .next()
+        .unwrap_or(&cmd);
+    let b = w.as_bytes();
+    let (opt, value) = match b.iter().position(|&c| c == b'=') {
+        Some(eq) if b.starts_with(b"--") => (
+            std::str::from_utf8(&b[..eq]).ok().map(str::to_owned),
+            OsStr::from_bytes(&b[eq + 1..]),
+        ),
+        _ => (
+            at.checked_sub(1)
+                .and_then(|p| argv[p].to_str())
+                .filter(|p| p.starts_with('-') && takes_value(scope, p))
+                .map(str::to_owned),
+            w,
+        ),
+    };
+    let shown = crate::escape::arg(value);
+    match opt.and_then(|o| option_named(scope, &o)) {
+        Some(o) => format!("invalid value '{shown}' for '{o}': not valid UTF-8"),
+        None => format!("argument '{shown}': not valid UTF-8"),
+    }
+}
+
+/// `--signals <LIST>`: an option of `c` as clap's errors name it.
+fn option_named(c: &Command, word: &str) -> Option<String> {
+    let a = c.get_arguments().find(|a| match word.strip_prefix("--") {
+        Some(long) => a.get_long() == Some(long),
+        None => word.len() == 2 && word[1..].chars().next() == a.get_short(),
+    })?;
+    let value = a
+        .get_value_names()
+        .and_then(|v| v.first())
+        .map_or_else(|| a.get_id().to_string().to_uppercase(), |v| v.to_string());
+    Some(format!("--{} <{value}>", a.get_long()?))
 }
 
 /// `--format` of relay and bench: text or json. `tlpi` is accepted but not offered
