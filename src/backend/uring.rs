@@ -138,13 +138,9 @@ impl Uring {
             if pushed.is_ok() {
                 return Ok(());
             }
-            self.ring.submit().map_err(|e| {
-                Error::sys(
-                    "uring",
-                    "io_uring_enter",
-                    Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-                )
-            })?;
+            self.ring
+                .submit()
+                .map_err(|e| Error::sys("uring", "io_uring_enter", errno_of(&e)))?;
         }
     }
 
@@ -289,6 +285,11 @@ struct GeteventsArg {
 const IORING_ENTER_GETEVENTS: u32 = 1;
 const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
 
+/// The errno of an io-uring crate error.
+fn errno_of(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(0))
+}
+
 /// Whether `fd` has urgent (priority) data now: a zero-timeout poll.
 fn pri_now(fd: RawFd) -> bool {
     crate::describe::poll_now(registered(fd), libc::POLLPRI, 0)
@@ -331,6 +332,12 @@ impl Backend for Uring {
     fn delete(&mut self, fd: RawFd) -> Result<()> {
         self.disarm(fd)?;
         self.regs.remove(&fd);
+        // A poll request holds its file: the removal goes to the kernel now, so an fd
+        // closed after this is let go at once (a pipe's reader sees the hang-up, a
+        // peer the FIN), not at the next wait.
+        self.ring
+            .submit()
+            .map_err(|e| Error::sys("uring", "io_uring_enter", errno_of(&e)))?;
         Ok(())
     }
 
