@@ -113,7 +113,8 @@ gives its description.
 \fBread write urgent hangup rdhup error\fR (a ready event with that word; also an
 urgent byte, a hangup event, an error event), \fBeof\fR, \fBsignal\fR, \fBaccept\fR.
 Exit status: 10 read, 11 write, 12 urgent, 13 hangup, 14 rdhup, 15 error, 16 eof, 17
-signal, 18 accept. A condition the specs cannot give is a usage error.
+signal, 18 accept; when one event matches several conditions, the first listed gives it.
+A condition the specs cannot give is a usage error.
 .SH "NAMES AND TEXT"
 File names, socket paths, peer addresses, process names and \fB\-\-read=text\fR data
 come from other people and reach your terminal, so they are printed escaped (names in

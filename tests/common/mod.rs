@@ -960,6 +960,15 @@ pub fn delivered(pid: u32, signo: i32, case: &str) {
     blocked(pid, case);
 }
 
+/// Waits until `pid` is stopped (state T, after SIGSTOP), 1 ms polls under 10 s.
+pub fn wait_stopped(pid: u32, case: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proc_state(pid) != Some('T') {
+        assert!(Instant::now() < deadline, "{case}: pid {pid} never stopped");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// The child's pid, for kill(2).
 pub fn pid_of(child: &Child) -> Pid {
     Pid::from_raw(i32::try_from(child.id()).expect("pid"))
