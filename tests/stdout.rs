@@ -35,7 +35,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use serde_json::Value;
