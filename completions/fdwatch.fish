@@ -45,8 +45,8 @@ text\t'The bytes as escaped text'
 hex\t'Offset, hex and ASCII rows'"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l read-size -d 'Largest single read for --read, --tee and --peek, in bytes' -r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l interval -d 'How often fds that stay ready are re-checked, and FIFOs without a reader re-opened' -r
-complete -c fdwatch -n "__fish_fdwatch_needs_command" -l signals -d 'Signals to catch and report as events (USR1,USR2,CHLD, numbers, RTMIN+N); with pselect, ppoll and epoll they are unblocked only inside the wait' -r
-complete -c fdwatch -n "__fish_fdwatch_needs_command" -l mask -d 'Signals kept blocked through the wait; reported at exit if pending (then discarded)' -r
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l signals -d 'Signals to catch and report as events (USR1,USR2,CHLD, numbers, RTMIN+N); with pselect, ppoll, epoll and uring they are unblocked only inside the wait' -r
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l mask -d 'Signals kept blocked through the wait (SIGINT, SIGTERM, SIGHUP too, which then no longer end a monitor run); reported at exit if pending (then discarded)' -r
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l format -d 'Output format: aligned text, or JSON Lines (one object per event)' -r -f -a "text\t''
 json\t''
 tlpi\t'The book\'s programs\' output (t_select, poll_pipes, epoll_input): watch mode only'"
@@ -82,7 +82,7 @@ complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "relay" -d 'A watching 
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "pipeline" -d 'Where a pipeline of processes is stuck: every pipe, FIFO and UNIX socket between them with its fill, each process\'s blocked call and rates, and a verdict naming the one holding the rest back; live, or one snapshot'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l data -d 'Normal data to send (escapes: \\n \\r \\t \\0 \\\\ \\xHH); repeatable, in order with --urgent' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l urgent -d 'Data sent with send(MSG_OOB): its last byte is the urgent byte; repeatable' -r
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l delay -d 'Pause between sends (a duration: 10ms, 1s)' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l delay -d 'Pause between sends, a DUR' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l repeat -d 'Send the whole sequence N times on each connection' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l connections -d 'Open N concurrent client connections (load for a listener)' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l format -d 'Output format: text or json (JSON Lines, the relay\'s event kinds)' -r -f -a "text\t''
@@ -128,8 +128,8 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l read -d 'How d
 text\t'The bytes as escaped text'
 hex\t'Offset, hex and ASCII rows'"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s c -l count -d 'Stop after N connections were accepted and all of them closed' -r
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l idle -d 'Stop after this long with no traffic: seconds (30, 2.5) or a duration (5m), as TIMEOUT in watch mode' -r
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l interval -d 'How often --read=count reports the bytes of a busy direction' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l idle -d 'Stop after this long with no traffic, a DUR' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l interval -d 'How often --read=count reports the bytes of a busy direction, a DUR' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l buffer -d 'Most bytes buffered per direction of each connection: buffers start at 64 KiB and grow only while a fast side fills them, an idle connection holds none, and a splice pipe is sized to this; memory stays bounded by it' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l format -d 'Output format: text or json (JSON Lines)' -r -f -a "text\t''
 json\t''"
@@ -143,7 +143,7 @@ never\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l pgid -d 'Every process of this process group: a shell job (`jobs -p`), a `setsid` group' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l tree -d 'This process and all its descendants' -r
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l interval -d 'Time between snapshots of the live view' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l interval -d 'Time between snapshots of the live view, a DUR' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -s c -l count -d 'Stop after N snapshots' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l format -d 'Output format: text (redrawn in place on a terminal) or json (one `pipeline` line per snapshot)' -r -f -a "text\t''
 json\t''"

@@ -77,6 +77,19 @@ pub fn message(s: &str) -> String {
     out
 }
 
+/// A command-line argument as a message quotes it: `message`, with each byte that is
+/// not UTF-8 as `\xNN` (never U+FFFD, which would hide which bytes were typed).
+pub fn arg(s: &std::ffi::OsStr) -> String {
+    let mut out = String::new();
+    for chunk in std::os::unix::ffi::OsStrExt::as_bytes(s).utf8_chunks() {
+        out.push_str(&message(chunk.valid()));
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
 /// An OS string (a path, a /proc link) as terminal-safe text, losslessly.
 pub fn os(s: &std::ffi::OsStr) -> String {
     bytes(std::os::unix::ffi::OsStrExt::as_bytes(s))
@@ -105,6 +118,20 @@ mod tests {
         ];
         for (input, want) in table {
             assert_eq!(bytes(input), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn arguments_quote_bytes_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let table: &[(&[u8], &str)] = &[
+            (b"a\xffb", "a\\xffb"),
+            (b"unix:/tmp/\xc3(x", "unix:/tmp/\\xc3(x"),
+            (b"plain \\ \xc3\xa9", "plain \\ \u{e9}"),
+            (b"\x1b[1m\xfe", "\\e[1m\\xfe"),
+        ];
+        for (input, want) in table {
+            assert_eq!(arg(std::ffi::OsStr::from_bytes(input)), *want, "{input:?}");
         }
     }
 

@@ -47,20 +47,35 @@ pub fn report_usage(msg: &str, tip: Option<&str>) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// The exit status of printing `--help`, `--version` or `--generate` (`what`) with
+/// `print`: 0, also when the reader left (EPIPE, as a run's output); any other write
+/// error (ENOSPC on /dev/full) is one line and status 2, in a run's words.
+pub fn printed(what: &str, print: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match print(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            drop(out);
+            report_error(&format!("{what}: {}", error::Error::Output(e)));
+            2
+        }
+    }
+}
+
 /// Runs a parsed command line and returns the exit status (SPEC §4.7).
 pub fn run(args: &cli::Args) -> u8 {
     if let Some(what) = args.generate {
-        let written = what
-            .render()
-            .and_then(|b| std::io::stdout().lock().write_all(&b));
-        return match written {
-            Ok(()) => 0,
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        let name = clap::ValueEnum::to_possible_value(&what)
+            .map_or_else(String::new, |v| v.get_name().to_owned());
+        let bytes = match what.render() {
+            Ok(b) => b,
             Err(e) => {
-                report_error(&format!("--generate {what:?}: {e}"));
-                2
+                report_error(&format!("--generate {name}: {e}"));
+                return 2;
             }
         };
+        return printed(&format!("--generate {name}"), |out| out.write_all(&bytes));
     }
     let result = match &args.command {
         Some(cli::Sub::Send(s)) if s.format == output::Format::Tlpi => {

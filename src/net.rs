@@ -211,6 +211,14 @@ fn unix_listener(path: &Path, what: &str) -> Result<(OwnedFd, BoundPath)> {
             nix::unistd::unlink(path).map_err(|e| sys("unlink", e))?;
             socket::bind(fd.as_raw_fd(), &addr).map_err(|e| sys("bind", e))?;
         }
+        // EADDRINUSE would read as "a socket is there": say what is.
+        Err(Errno::EADDRINUSE) if let Some(kind) = not_a_socket(path) => {
+            return Err(Error::Usage(format!(
+                "{what}: {} exists and is {kind}, not a socket (only a socket file \
+                 nobody listens on is replaced)",
+                crate::escape::os(path.as_os_str())
+            )));
+        }
         r => r.map_err(|e| sys("bind", e))?,
     }
     let st = nix::sys::stat::stat(path).map_err(|e| sys("stat", e))?;
@@ -221,6 +229,24 @@ fn unix_listener(path: &Path, what: &str) -> Result<(OwnedFd, BoundPath)> {
     };
     socket::listen(&fd, Backlog::MAXCONN).map_err(|e| sys("listen", e))?;
     Ok((fd, bound))
+}
+
+/// What is at `path` when it is no socket (`a regular file`, `a directory`...).
+fn not_a_socket(path: &Path) -> Option<&'static str> {
+    use nix::sys::stat::SFlag;
+    let st = nix::sys::stat::lstat(path).ok()?;
+    Some(
+        match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+            SFlag::S_IFSOCK => return None,
+            SFlag::S_IFREG => "a regular file",
+            SFlag::S_IFDIR => "a directory",
+            SFlag::S_IFIFO => "a FIFO",
+            SFlag::S_IFLNK => "a symbolic link",
+            SFlag::S_IFCHR => "a character device",
+            SFlag::S_IFBLK => "a block device",
+            _ => "something else",
+        },
+    )
 }
 
 /// Whether `path` is a socket file with no listener behind it: a connect is refused.

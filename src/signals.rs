@@ -2,8 +2,9 @@
 //!
 //! Handlers (signal-hook-registry) write a 12-byte record (signo, pid, uid) to a
 //! non-blocking self-pipe: write(2) is async-signal-safe and atomic below PIPE_BUF.
-//! With pselect, ppoll and epoll_pwait the signals stay blocked except inside the wait
-//! (the wait's mask unblocks them), so none can arrive between a check and the wait:
+//! With pselect, ppoll, epoll_pwait and io_uring_enter the signals stay blocked except
+//! inside the wait (the wait's mask unblocks them), so none can arrive between a check
+//! and the wait:
 //! it interrupts the wait at once (REPORT rows 46-47), one handler per interruption.
 //! select and poll have no mask: the signals are unblocked and the pipe's read end
 //! joins the watch set instead.
@@ -23,12 +24,20 @@ use crate::error::{Error, Result};
 /// Signals that end a monitor run (summary first, then death by the same signal).
 pub const TERMINATING: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
-/// `USR1`, `SIGUSR1`, `10`, `RTMIN`, `RTMIN+3`, `RTMAX-1` → signal numbers.
-pub fn parse_list(s: &str) -> std::result::Result<Vec<i32>, String> {
-    s.split(',').map(|w| parse_one(w.trim())).collect()
+/// What a signal list is for: `--signals` catches, `--mask` keeps blocked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    Catch,
+    Block,
 }
 
-fn parse_one(w: &str) -> std::result::Result<i32, String> {
+/// `USR1`, `SIGUSR1`, `10`, `RTMIN`, `RTMIN+3`, `RTMAX-1` → signal numbers; a signal
+/// that cannot be used so is refused, saying why.
+pub fn parse_list(s: &str, to: Use) -> std::result::Result<Vec<i32>, String> {
+    s.split(',').map(|w| parse_one(w.trim(), to)).collect()
+}
+
+fn parse_one(w: &str, to: Use) -> std::result::Result<i32, String> {
     let bad = |why: &str| format!("signal '{w}': {why}");
     let up = w.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
@@ -47,10 +56,19 @@ fn parse_one(w: &str) -> std::result::Result<i32, String> {
     if !(1..=libc::SIGRTMAX()).contains(&n) {
         return Err(bad("no such signal number"));
     }
-    if signal_hook_registry::FORBIDDEN.contains(&n) || n == libc::SIGKILL || n == libc::SIGSTOP {
-        return Err(bad("cannot be caught"));
+    // The kernel's first real-time signals (32, 33) are the C library's own (thread
+    // cancellation, setxid): sigaction refuses them and sigprocmask drops them.
+    if n > libc::SIGSYS && n < libc::SIGRTMIN() {
+        return Err(bad(&format!(
+            "reserved by the C library; real-time signals start at RTMIN ({})",
+            libc::SIGRTMIN()
+        )));
     }
-    Ok(n)
+    match to {
+        Use::Catch if signal_hook_registry::FORBIDDEN.contains(&n) => Err(bad("cannot be caught")),
+        Use::Block if n == libc::SIGKILL || n == libc::SIGSTOP => Err(bad("cannot be blocked")),
+        _ => Ok(n),
+    }
 }
 
 /// `+N` / `-N` / `` after RTMIN or RTMAX.
@@ -362,19 +380,37 @@ mod tests {
 
     #[test]
     fn names_and_numbers() {
+        let catch = |s| parse_list(s, Use::Catch);
         assert_eq!(
-            parse_list("USR1,SIGUSR2,10"),
+            catch("USR1,SIGUSR2,10"),
             Ok(vec![libc::SIGUSR1, libc::SIGUSR2, 10])
         );
-        assert_eq!(parse_list("rtmin+2"), Ok(vec![libc::SIGRTMIN() + 2]));
-        assert_eq!(parse_list("RTMAX-1"), Ok(vec![libc::SIGRTMAX() - 1]));
+        assert_eq!(catch("rtmin+2"), Ok(vec![libc::SIGRTMIN() + 2]));
+        assert_eq!(catch("RTMAX-1"), Ok(vec![libc::SIGRTMAX() - 1]));
         assert_eq!(name(libc::SIGRTMIN() + 3), "RTMIN+3");
         assert_eq!(name(libc::SIGUSR1), "USR1");
         for bad in [
-            "KILL", "STOP", "9", "NOPE", "0", "99", "RTMIN+99", "RTMINX", "",
+            "KILL", "STOP", "9", "NOPE", "0", "99", "RTMIN+99", "RTMINX", "", "32", "33", "SEGV",
         ] {
-            let e = parse_list(bad).expect_err(bad);
+            let e = catch(bad).expect_err(bad);
             assert!(e.starts_with("signal '"), "{e}");
         }
+        assert_eq!(
+            catch("32"),
+            Err(format!(
+                "signal '32': reserved by the C library; real-time signals start at RTMIN ({})",
+                libc::SIGRTMIN()
+            ))
+        );
+        assert_eq!(catch("KILL"), Err("signal 'KILL': cannot be caught".into()));
+        // --mask: what cannot be blocked, and the C library's own.
+        let block = |s| parse_list(s, Use::Block);
+        assert_eq!(block("TERM,INT"), Ok(vec![libc::SIGTERM, libc::SIGINT]));
+        assert_eq!(
+            block("STOP"),
+            Err("signal 'STOP': cannot be blocked".into())
+        );
+        assert_eq!(block("9"), Err("signal '9': cannot be blocked".into()));
+        assert!(block("33").is_err());
     }
 }

@@ -1,11 +1,14 @@
-//! Every kind of fd described (issue 19, point 2): a child process (a small C program,
-//! compiled here with `cc`) makes an eventfd (count 3), a timerfd (CLOCK_MONOTONIC,
-//! interval 1 s, first expiry in 0.3 s), a signalfd (USR1, TERM), an inotify fd
-//! watching a temporary directory, an epoll fd watching a pipe, a pidfd (of this test
-//! process) and a memfd named "fdwatch-test". `fdwatch -v 0 pid:PID:FD` names each one's
-//! kind and facts, in JSON and in text, in its `watching` event (and in its `ready`
-//! event when it is ready); in monitor mode an eventfd written, the timer expiring and
-//! a file created in the watched directory show as `read`.
+//! Every kind of fd described (issue 19, point 2; issue 29, point 3): a child process
+//! (a small C program, compiled here with `cc`) makes an eventfd (written 73519, which
+//! fdinfo writes in hex), a timerfd (CLOCK_MONOTONIC, interval 1.5 s, first expiry in
+//! 0.3 s), a signalfd (USR2, RTMIN+3), an inotify fd watching a temporary directory
+//! for IN_CREATE, an epoll fd watching a pipe, a pidfd (of this test process), a pidfd
+//! of a child it has reaped, a memfd named "fdwatch-test", and where this kernel and
+//! its privileges allow, a fanotify fd (FAN_MODIFY on the directory) and an io_uring.
+//! `fdwatch -v 0 pid:PID:FD` names each one's kind and facts, the numbers the test set
+//! in decimal, in JSON and in text, in its `watching` event (and in its `ready` event
+//! when it is ready); in monitor mode an eventfd written, the timer expiring and a file
+//! created in the watched directory show as `read`.
 //!
 //! The child answers one-byte commands on its stdin with a line on its stdout, once
 //! done, so every step is synchronized on its reply, on fdwatch's JSON lines, on
@@ -37,20 +40,22 @@ const CHILD_C: &str = r#"
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static void die(const char *what) { perror(what); exit(3); }
 
-/* The timer as the test describes it: first expiry in 0.3 s, then every second. */
+/* The timer as the test describes it: first expiry in 0.3 s, then every 1.5 s. */
 static void arm(int tf, long first_ns) {
-    struct itimerspec its = { .it_interval = { first_ns ? 1 : 0, 0 },
+    struct itimerspec its = { .it_interval = { first_ns ? 1 : 0, first_ns ? 500000000 : 0 },
                               .it_value = { 0, first_ns } };
     if (timerfd_settime(tf, 0, &its, NULL) < 0) die("timerfd_settime");
 }
@@ -62,15 +67,17 @@ int main(int argc, char *argv[]) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() == 1) return 4;
 
-    int ev = eventfd(3, EFD_CLOEXEC);
+    int ev = eventfd(0, EFD_CLOEXEC);
     if (ev < 0) die("eventfd");
+    uint64_t n = 73519;
+    if (write(ev, &n, sizeof n) != sizeof n) die("write eventfd");
     int tf = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
     if (tf < 0) die("timerfd_create");
     arm(tf, 300000000);
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGRTMIN + 3);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) die("sigprocmask");
     int sf = signalfd(-1, &set, SFD_CLOEXEC);
     if (sf < 0) die("signalfd");
@@ -87,13 +94,27 @@ int main(int argc, char *argv[]) {
     if (pf < 0) die("pidfd_open");
     int mf = memfd_create("fdwatch-test", MFD_CLOEXEC);
     if (mf < 0) die("memfd_create");
+    /* A pidfd of a child that has ended and been reaped: fdinfo's Pid is -1. */
+    pid_t kid = fork();
+    if (kid < 0) die("fork");
+    if (kid == 0) _exit(0);
+    int gone = syscall(SYS_pidfd_open, kid, 0);
+    if (gone < 0) die("pidfd_open of the child");
+    if (waitpid(kid, NULL, 0) != kid) die("waitpid");
+    /* fanotify needs CAP_SYS_ADMIN and io_uring may be disabled: -1 when refused.
+       (pidfds and io_uring fds are close-on-exec from the start.) */
+    int fa = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
+    if (fa >= 0 && fanotify_mark(fa, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, argv[1]) < 0)
+        die("fanotify_mark");
+    unsigned char params[120] = { 0 };
+    int ur = syscall(SYS_io_uring_setup, 4, params);
 
-    printf("eventfd %d timerfd %d signalfd %d inotify %d epoll %d pipe %d pidfd %d memfd %d\n",
-           ev, tf, sf, in, ep, p[0], pf, mf);
+    printf("eventfd %d timerfd %d signalfd %d inotify %d epoll %d pipe %d pidfd %d memfd %d "
+           "gone %d fanotify %d uring %d\n",
+           ev, tf, sf, in, ep, p[0], pf, mf, gone, fa, ur);
     fflush(stdout);
 
     int c;
-    uint64_t n;
     while ((c = getchar()) != EOF) {
         switch (c) {
         case 'e': /* the eventfd written: count + 1 */
@@ -140,6 +161,11 @@ struct Nums {
     pipe: i64,
     pidfd: i64,
     memfd: i64,
+    /// A pidfd of a child the child reaped.
+    gone: i64,
+    /// -1 where fanotify_init or io_uring_setup was refused.
+    fanotify: i64,
+    uring: i64,
 }
 
 /// The running child, killed and reaped on drop.
@@ -187,6 +213,9 @@ impl Kinds {
             pipe: get("pipe"),
             pidfd: get("pidfd"),
             memfd: get("memfd"),
+            gone: get("gone"),
+            fanotify: get("fanotify"),
+            uring: get("uring"),
         };
         Kinds {
             child,
@@ -244,22 +273,32 @@ impl Drop for Kinds {
     }
 }
 
-/// `inotify 1 watch (ino INO dev DEV)` for a watch on `dir`: the inode number and the
-/// kernel's device number (major << 20 | minor) in hex, as fdinfo gives them.
-fn inotify_desc(dir: &Path) -> String {
+/// `ino INO dev MAJOR:MINOR` of `dir`, in decimal, from stat (fdinfo has them in hex).
+fn inode_of(dir: &Path) -> String {
     let m = std::fs::metadata(dir).expect("stat the watched directory");
     let dev = m.dev();
-    let kdev = (u64::from(libc::major(dev)) << 20) | u64::from(libc::minor(dev));
-    format!("inotify 1 watch (ino {:x} dev {kdev:x})", m.ino())
+    format!(
+        "ino {} dev {}:{}",
+        m.ino(),
+        libc::major(dev),
+        libc::minor(dev)
+    )
 }
 
-/// `timerfd CLOCK_MONOTONIC, interval 1s, next in Xs`: X, which must be within (0, 0.3].
+/// `inotify 1 watch (ino INO dev MAJOR:MINOR for IN_CREATE)` for the watch on `dir`.
+fn inotify_desc(dir: &Path) -> String {
+    format!("inotify 1 watch ({} for IN_CREATE)", inode_of(dir))
+}
+
+/// `timerfd CLOCK_MONOTONIC, interval 1.5s, next in Xs`: X, which must be within (0, 0.3].
 fn timer_next(case: &str, what_desc: &str) -> f64 {
     let rest = what_desc
-        .strip_prefix("timerfd CLOCK_MONOTONIC, interval 1s, next in ")
+        .strip_prefix("timerfd CLOCK_MONOTONIC, interval 1.5s, next in ")
         .and_then(|r| r.strip_suffix('s'))
         .unwrap_or_else(|| {
-            panic!("{case}: not `timerfd CLOCK_MONOTONIC, interval 1s, next in Xs`: {what_desc:?}")
+            panic!(
+                "{case}: not `timerfd CLOCK_MONOTONIC, interval 1.5s, next in Xs`: {what_desc:?}"
+            )
         });
     let next: f64 = rest
         .parse()
@@ -272,17 +311,18 @@ fn timer_next(case: &str, what_desc: &str) -> f64 {
 }
 
 /// What each fd should be: (name, fd, JSON kind, description, ready words in a poll
-/// of timeout 0). `None` as description: the timer, checked by `timer_next`.
+/// of timeout 0). `None` as description: the timer, checked by `timer_next`. fanotify
+/// and io_uring only where the child could make them (said on stderr otherwise).
 fn expected(k: &Kinds) -> Vec<(&'static str, i64, &'static str, Option<String>, bool)> {
     let f = k.fds;
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
-    vec![
+    let mut rows = vec![
         (
             "eventfd",
             f.eventfd,
             "eventfd",
-            Some("eventfd count 3".into()),
+            Some("eventfd count 73519".into()),
             true,
         ),
         ("timerfd", f.timerfd, "timerfd", None, false),
@@ -290,7 +330,7 @@ fn expected(k: &Kinds) -> Vec<(&'static str, i64, &'static str, Option<String>, 
             "signalfd",
             f.signalfd,
             "signalfd",
-            Some("signalfd USR1,TERM (ready by fdwatch's own pending signals)".into()),
+            Some("signalfd USR2,RTMIN+3 (ready by fdwatch's own pending signals)".into()),
             false,
         ),
         (
@@ -321,7 +361,40 @@ fn expected(k: &Kinds) -> Vec<(&'static str, i64, &'static str, Option<String>, 
             Some("memfd fdwatch-test".into()),
             true,
         ),
-    ]
+        (
+            "pidfd of a reaped child",
+            f.gone,
+            "pidfd",
+            Some("pidfd of a process that has ended".into()),
+            true,
+        ),
+    ];
+    if f.fanotify >= 0 {
+        rows.push((
+            "fanotify",
+            f.fanotify,
+            "fanotify",
+            Some(format!(
+                "fanotify 1 mark ({} for FAN_MODIFY)",
+                inode_of(&k.dir.0)
+            )),
+            false,
+        ));
+    } else {
+        eprintln!("fanotify_init refused here (no CAP_SYS_ADMIN?): its row is left out");
+    }
+    if f.uring >= 0 {
+        rows.push((
+            "io_uring",
+            f.uring,
+            "io_uring",
+            Some("io_uring 0 completions unread, 0 submissions pending".into()),
+            false,
+        ));
+    } else {
+        eprintln!("io_uring_setup refused here: its row is left out");
+    }
+    rows
 }
 
 /// The description inside `pid PID fd FD (DESC)`.
@@ -370,7 +443,13 @@ fn each_kind_described_in_json_and_text() {
         let r = of_kind(&evs, "ready");
         if ready {
             assert_eq!(r.len(), 1, "{case}: {evs:?}");
-            assert_eq!(words(r[0]), ["read"], "{case}: {}", r[0]);
+            // A reaped process's pidfd also hangs up (POLLHUP) on newer kernels.
+            let w = words(r[0]);
+            assert!(
+                w == ["read"] || (name.starts_with("pidfd of") && w == ["read", "hangup"]),
+                "{case}: {}",
+                r[0]
+            );
             assert_eq!(r[0]["kind"], kind, "{case}: {}", r[0]);
             assert_eq!(r[0]["what"], what, "{case}: {}", r[0]);
         } else {
@@ -466,7 +545,7 @@ fn watching_events_describe_every_kind_at_once() {
         .map(|r| r["fd"].as_i64().expect("fd"))
         .collect();
     ready.sort_unstable();
-    let mut want_ready = vec![k.fds.eventfd, k.fds.memfd];
+    let mut want_ready = vec![k.fds.eventfd, k.fds.memfd, k.fds.gone];
     // The first expiry (0.3 s after the child started) may have come by now.
     if k.timer_ticks() > 0 {
         want_ready.push(k.fds.timerfd);
@@ -499,9 +578,9 @@ fn expired_periodic_timer_is_still_armed() {
     let what = w[0]["what"].as_str().expect("what");
     let desc = desc_of(case, &k, fd, what);
     assert!(
-        desc.starts_with("timerfd CLOCK_MONOTONIC, interval 1s"),
+        desc.starts_with("timerfd CLOCK_MONOTONIC, interval 1.5s"),
         "{case}: an armed periodic timer (fdinfo it_value 0 with ticks {} and \
-         it_interval 1s) described as {desc:?}",
+         it_interval 1.5s) described as {desc:?}",
         k.timer_ticks()
     );
     assert!(!desc.contains("disarmed"), "{case}: {desc:?}");

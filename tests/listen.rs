@@ -502,13 +502,14 @@ fn unix_listen_replaces_a_stale_socket_file() {
     served_then_sigterm("unix-listen on a stale socket file", &path);
 }
 
-/// fdwatch refuses PATH: exit 2, one stderr line naming EADDRINUSE.
-fn refused(case: &str, path: &Path) {
+/// fdwatch refuses PATH: exit 2, one stderr line saying `why` (EADDRINUSE for a live
+/// socket; what the file is for one that is no socket).
+fn refused(case: &str, path: &Path, why: &str) {
     let out = run(case, unix_watch("1", path, &[]));
     let err = stderr(&out);
     assert_eq!(exit_code(case, &out), 2, "{case}: {err}");
     assert_eq!(err.lines().count(), 1, "{case}: one stderr line: {err:?}");
-    assert!(err.contains("EADDRINUSE"), "{case}: {err:?}");
+    assert!(err.contains(why), "{case}: {err:?}");
 }
 
 #[test]
@@ -517,7 +518,11 @@ fn unix_listen_never_takes_a_live_socket() {
     let path = dir.path("live.sock");
     let l = UnixListener::bind(&path).expect("the test listens");
     let ino = std::fs::symlink_metadata(&path).expect("stat").ino();
-    refused("unix-listen on a path where the test listens", &path);
+    refused(
+        "unix-listen on a path where the test listens",
+        &path,
+        "EADDRINUSE",
+    );
     let m = std::fs::symlink_metadata(&path).expect("the test's socket file is still there");
     assert!(m.file_type().is_socket(), "still a socket: {m:?}");
     assert_eq!(m.ino(), ino, "the same file");
@@ -555,7 +560,11 @@ fn unix_listen_never_removes_a_regular_file() {
     let path = dir.path("precious");
     std::fs::write(&path, b"keep me\n").expect("write");
     let before = std::fs::symlink_metadata(&path).expect("stat");
-    refused("unix-listen on a regular file", &path);
+    refused(
+        "unix-listen on a regular file",
+        &path,
+        "exists and is a regular file, not a socket",
+    );
     let after = std::fs::symlink_metadata(&path).expect("the file is still there");
     assert!(after.file_type().is_file(), "{after:?}");
     assert_eq!(after.ino(), before.ino(), "the same file");

@@ -854,7 +854,12 @@ fn errors_and_read_tee_refused() {
 
 #[test]
 fn one_shot_all_fds_reports_the_ready_one() {
-    let case = "one-shot pid:PID:*";
+    each_backend(&BACKENDS, one_shot_all_fds);
+}
+
+/// `pid:PID:*` one-shot on backend `b`.
+fn one_shot_all_fds(b: &str) {
+    let case = &format!("-b {b} one-shot pid:PID:*");
     let (empty, _empty_w) = pipe();
     let (full, full_w) = pipe();
     write(&full_w, b"abc");
@@ -863,7 +868,10 @@ fn one_shot_all_fds_reports_the_ready_one() {
     target.wait_in(&[libc::SYS_read]);
 
     let spec = format!("pid:{}:*", target.pid);
-    let out = run(case, Fdwatch::new(["--format", "json", "5", spec.as_str()]));
+    let out = run(
+        case,
+        Fdwatch::new(["-b", b, "--format", "json", "5", spec.as_str()]),
+    );
     let evs = events(&out.stdout);
     assert_eq!(
         exit_code(case, &out),
@@ -909,7 +917,12 @@ fn close_on_signal_byte(ctl: RawFd, held: RawFd) -> impl FnOnce() {
 
 #[test]
 fn a_closed_target_fd_is_let_go() {
-    let case = "target closes its watched write end";
+    each_backend(&BACKENDS, closed_target_fd_let_go);
+}
+
+/// `-m pid:PID:FDw` on backend `b`, the target then closing that fd.
+fn closed_target_fd_let_go(b: &str) {
+    let case = &format!("-b {b}: target closes its watched write end");
     let (r, w) = pipe();
     let (ctl_r, ctl_w) = pipe();
     let held = w.as_raw_fd();
@@ -925,7 +938,7 @@ fn a_closed_target_fd_is_let_go() {
     let spec = format!("pid:{}:{held}w", target.pid);
     let (mut fw, _dog) = spawn(
         case,
-        Fdwatch::new(["-m", "--format", "json", spec.as_str()]),
+        Fdwatch::new(["-b", b, "-m", "--format", "json", spec.as_str()]),
     );
     let mut evs = EventStream::new(&mut fw, case);
     let first = evs.next_named("ready");

@@ -703,7 +703,8 @@ fn spec_errors_name_the_argument(budget: Budget) -> Outcome {
         spec_inputs(),
         |b| {
             if let Err(e) = parse(&b.0) {
-                let arg = lossy(&b.0);
+                // Quoted as typed: bytes that are not UTF-8 as \xNN.
+                let arg = fdwatch::escape::arg(OsStr::from_bytes(&b.0));
                 prop_assert_eq!(&e.arg, &arg);
                 let line = e.to_string();
                 prop_assert!(

@@ -4,7 +4,8 @@
 //!    reads, and the run prints until that pipe is full (watch `-m --read=text` on a pipe
 //!    the test floods, and `-m --tee` whose data fills it; the relay with `--read=text`
 //!    and a client that floods). Once it is
-//!    stuck (the pipe full, fdwatch asleep), SIGTERM ends it within 1 s, death by SIGTERM.
+//!    stuck (the pipe full, fdwatch asleep), SIGTERM ends it within 1 s, death by SIGTERM;
+//!    and SIGINT (Ctrl-C) the same way, death by SIGINT (status 130).
 //!    Every backend in watch mode: select and poll unblock the signals and use a
 //!    self-pipe, pselect, ppoll and epoll pass a mask to the wait; both paths matter.
 //! B. stdout is a pipe whose write end's open file description the test made
@@ -34,8 +35,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
 /// stderr collected by a thread (so a child writing there never blocks on it).
@@ -112,18 +113,18 @@ fn stuck_on_stdout(case: &str, pid: u32, out: impl AsFd) {
     }
 }
 
-/// SIGTERM, then the end within 1 s (polled every millisecond); a child still running
-/// then is killed and the case fails.
-fn sigterm_within_1s(case: &str, child: &mut Child) -> ExitStatus {
+/// `signo` (SIGTERM, SIGINT), then the end within 1 s (polled every millisecond); a
+/// child still running then is killed and the case fails.
+fn signal_within_1s(case: &str, child: &mut Child, signo: Signal) -> ExitStatus {
     let wchan = std::fs::read_to_string(format!("/proc/{}/wchan", child.id())).unwrap_or_default();
-    sigterm(child);
+    nix::sys::signal::kill(pid_of(child), signo).expect("kill");
     if let Some(st) = exit_within(child, Duration::from_secs(1)) {
         return st;
     }
     let _ = child.kill();
     let _ = child.wait();
     panic!(
-        "{case}: SIGTERM not served within 1 s while stdout is full (fdwatch was asleep in \
+        "{case}: {signo} not served within 1 s while stdout is full (fdwatch was asleep in \
          {wchan:?}); killed"
     );
 }
@@ -131,48 +132,59 @@ fn sigterm_within_1s(case: &str, child: &mut Child) -> ExitStatus {
 // A. Nobody reads stdout -----------------------------------------------------------------
 
 /// `w` flooded until fdwatch is stuck on its stdout (a pipe the test never reads); then
-/// SIGTERM ends it within 1 s, death by SIGTERM, no panic.
-fn flood_until_stuck_then_sigterm(case: &str, child: &mut Child, w: OwnedFd) {
+/// `signo` ends it within 1 s, death by that signal (128+N for the shell), no panic.
+fn flood_until_stuck_then(case: &str, child: &mut Child, w: OwnedFd, signo: Signal) {
     let out = child.stdout.take().expect("stdout");
     let err = tap(child.stderr.take().expect("stderr"));
     let stop = Arc::new(AtomicBool::new(false));
     let flooder = flood(w, Arc::clone(&stop));
     stuck_on_stdout(case, child.id(), &out);
-    let st = sigterm_within_1s(case, child);
+    let st = signal_within_1s(case, child, signo);
     stop.store(true, Ordering::SeqCst);
     flooder.join().expect("flooder");
     let err = err.join().expect("stderr");
     assert_eq!(
         st.signal(),
-        Some(libc::SIGTERM),
-        "{case}: want death by SIGTERM (143), got {st}; stderr {err:?}"
+        Some(signo as i32),
+        "{case}: want death by {signo} ({}), got {st}; stderr {err:?}",
+        128 + signo as i32
     );
     assert!(!err.contains("panicked"), "{case}: {err}");
     drop(out);
 }
 
 /// `mode` is `--read=text` (events fill stdout) or `--tee` (the data fills it).
-fn watch_nobody_reads(b: &str, mode: &str) {
-    let case = format!("-b {b} -m {mode}, stdout full and never read, SIGTERM");
+fn watch_nobody_reads(b: &str, mode: &str, signo: Signal) {
+    let case = format!("-b {b} -m {mode}, stdout full and never read, {signo}");
     let (r, w) = pipe();
     let (mut child, _dog) = spawn(
         &case,
         Fdwatch::new(["-m", "-b", b, mode, "--format", "json", "-", "3r"]).fd(r.as_fd(), 3),
     );
     drop(r);
-    flood_until_stuck_then_sigterm(&case, &mut child, w);
+    flood_until_stuck_then(&case, &mut child, w, signo);
 }
 
 #[test]
 fn nobody_reads_stdout_sigterm_ends_watch_mode_every_backend() {
     each_backend_and(
         &[("read=text", "--read=text"), ("tee", "--tee")],
-        watch_nobody_reads,
+        |b, mode| watch_nobody_reads(b, mode, Signal::SIGTERM),
     );
 }
 
-fn relay_nobody_reads(b: &str) {
-    let case = format!("relay -b {b} --read=text, stdout full and never read, SIGTERM");
+/// Ctrl-C at a terminal whose output is stopped (or a pipe nobody reads): fdwatch still
+/// dies by SIGINT within 1 s, status 130.
+#[test]
+fn nobody_reads_stdout_sigint_ends_watch_mode_every_backend() {
+    each_backend_and(
+        &[("read=text", "--read=text"), ("tee", "--tee")],
+        |b, mode| watch_nobody_reads(b, mode, Signal::SIGINT),
+    );
+}
+
+fn relay_nobody_reads(b: &str, signo: Signal) {
+    let case = format!("relay -b {b} --read=text, stdout full and never read, {signo}");
     // The target reads and discards everything.
     let sink = TcpListener::bind("127.0.0.1:0").expect("bind the sink");
     let target = format!("tcp:{}", sink.local_addr().expect("addr"));
@@ -196,13 +208,18 @@ fn relay_nobody_reads(b: &str) {
         ])
     });
     let client = TcpStream::connect(("127.0.0.1", port)).expect("connect to the relay");
-    flood_until_stuck_then_sigterm(&case, &mut child, OwnedFd::from(client));
+    flood_until_stuck_then(&case, &mut child, OwnedFd::from(client), signo);
     sink_thread.join().expect("sink");
 }
 
 #[test]
 fn nobody_reads_stdout_sigterm_ends_the_relay_every_backend() {
-    each_backend(&BACKENDS, relay_nobody_reads);
+    each_backend(&BACKENDS, |b| relay_nobody_reads(b, Signal::SIGTERM));
+}
+
+#[test]
+fn nobody_reads_stdout_sigint_ends_the_relay_every_backend() {
+    each_backend(&BACKENDS, |b| relay_nobody_reads(b, Signal::SIGINT));
 }
 
 // B. A non-blocking stdout read slowly ----------------------------------------------------

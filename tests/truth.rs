@@ -6,25 +6,8 @@ mod common;
 use common::*;
 
 use std::os::fd::AsFd;
-use std::process::Output;
 
 use serde_json::Value;
-
-/// Exit 2, one line on stderr naming every needle, nothing on stdout, no panic.
-fn assert_one_line_error(case: &str, out: &Output, needles: &[&str]) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "{case}: {err:?}");
-    assert_eq!(err.lines().count(), 1, "{case}: one line: {err:?}");
-    assert!(err.starts_with("fdwatch: "), "{case}: {err:?}");
-    assert!(!err.contains("panicked"), "{case}: {err:?}");
-    for n in needles {
-        assert!(
-            err.contains(n),
-            "{case}: stderr should contain {n:?}: {err:?}"
-        );
-    }
-    assert!(out.stdout.is_empty(), "{case}: {out:?}");
-}
 
 #[test]
 fn usage_errors_quote_the_argument_as_typed() {

@@ -1,8 +1,9 @@
 //! `--until COND`: a monitor run ends at the first event matching a condition, and the
 //! exit status says which (10 read ... 18 accept). Each case first gives fdwatch an
 //! event that does not match (where there is one), so a run that ended at any event
-//! would fail, then the one that does; a condition the specs cannot give is a usage
-//! error (exit 2, one line).
+//! would fail, then the one that does; a comma list ends at any of its conditions (the
+//! first listed deciding when one event matches several); a condition the specs cannot
+//! give is a usage error (exit 2, one line).
 
 mod common;
 use common::*;
@@ -255,6 +256,71 @@ fn idle_timeout_still_ends_the_run() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
+/// A comma list ends the run at the first event matching any of its conditions, the
+/// status naming the one that matched: data (matching none) first, then an urgent
+/// byte, or in a second run the peer's close (end of file).
+#[test]
+fn a_comma_list_ends_at_any_of_its_conditions() {
+    each_backend(&["poll", "epoll", "uring"], |b| {
+        for (last, status) in [("urgent", 12), ("eof", 16)] {
+            let case = format!("-b {b} --until eof,urgent, ending at {last}");
+            let (mine, peer) = tcp_pair();
+            let end: Step<'_> = if last == "urgent" {
+                then("urgent", || send_oob(&peer, b'u'))
+            } else {
+                then("", || {
+                    peer.shutdown(Shutdown::Both).expect("shutdown");
+                })
+            };
+            let (_, evs) = ends_at(
+                &case,
+                until("eof,urgent", &["-b", b, "--read=text", "5", "3re"]).fd(mine.as_fd(), 3),
+                vec![
+                    then("data", || (&peer).write_all(b"data").expect("send")),
+                    end,
+                ],
+                last,
+                status,
+            );
+            let other = if last == "urgent" { "eof" } else { "urgent" };
+            assert!(of_kind(&evs, other).is_empty(), "{case}: {evs:?}");
+        }
+    });
+}
+
+/// One event matching several conditions of the list: the first listed decides the
+/// status. A pipe written and closed while fdwatch is stopped gives one `ready` event
+/// with both `read` and `hangup`.
+#[test]
+fn the_first_listed_condition_decides() {
+    for (list, first, status) in [("hangup,read", "hangup", 13), ("read,hangup", "read", 10)] {
+        let case = format!("--until {list} on a ready read hangup");
+        let (r, w) = pipe();
+        let w = std::cell::RefCell::new(Some(w));
+        let (_, evs) = ends_at(
+            &case,
+            until(list, &["5", "3r"]).fd(r.as_fd(), 3),
+            vec![(
+                "",
+                Box::new(|pid| {
+                    let fw = nix::unistd::Pid::from_raw(pid as i32);
+                    kill(fw, Signal::SIGSTOP).expect("SIGSTOP");
+                    wait_stopped(pid, "--until, fdwatch stopped");
+                    let w = w.borrow_mut().take().expect("the write end");
+                    write(&w, b"last words");
+                    drop(w);
+                    kill(fw, Signal::SIGCONT).expect("SIGCONT");
+                }),
+            )],
+            first,
+            status,
+        );
+        let ready = of_kind(&evs, "ready");
+        assert_eq!(ready.len(), 1, "{case}: {evs:?}");
+        assert_eq!(words(ready[0]), ["read", "hangup"], "{case}: {}", ready[0]);
+    }
+}
+
 #[test]
 fn conditions_that_cannot_happen_are_usage_errors() {
     let (r, w) = pipe();
@@ -276,6 +342,9 @@ fn conditions_that_cannot_happen_are_usage_errors() {
         ),
         (&["--until", "rdhup", "1", "3r"], "only a socket"),
         (&["--until", "nonsense", "1", "3r"], "nonsense"),
+        // Each condition of a list is checked.
+        (&["--until", "read,accept", "1", "3r"], "no spec listens"),
+        (&["--until", "read,nonsense", "1", "3r"], "nonsense"),
     ];
     for (args, why) in cases {
         let case = format!("fdwatch -m {}", args.join(" "));

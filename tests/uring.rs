@@ -1,12 +1,14 @@
 //! `-b uring` (issue 18) beyond the matrix every backend runs (common::BACKENDS has
 //! uring, so readiness, FIFOs, ptys, sockets, urgent data, signals, faults and the
 //! relay all run on it): a refused io_uring setup, the raw result, epoll's modes
-//! refused, many FIFO writers without a spin, and bench rows.
+//! refused, many FIFO writers without a spin, multishot polls the kernel ends (a full
+//! completion queue) armed again, and bench rows.
 
 mod common;
 use common::*;
 
-use std::os::fd::AsFd;
+use std::collections::HashSet;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
@@ -170,6 +172,97 @@ fn a_hundred_fifo_writers_every_byte_and_no_spin() {
     // 100 ticks a second: 10 % of 0.5 s is 5 ticks.
     assert!(used < 5, "{case}: {used} clock ticks in 0.5 s while idle");
     sigterm(&child);
+    let st = child.wait().expect("wait");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&st),
+        Some(15),
+        "{case}: {st}"
+    );
+}
+
+/// Submissions fdwatch's ring has taken so far (its fdinfo's `SqHead`, decimal).
+fn ring_submissions(pid: u32) -> u64 {
+    let dir = format!("/proc/{pid}/fd");
+    for e in std::fs::read_dir(&dir).expect("fdwatch's fds").flatten() {
+        let link = std::fs::read_link(e.path()).unwrap_or_default();
+        if link.to_string_lossy() != "anon_inode:[io_uring]" {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            e.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        if let Some(n) = info
+            .lines()
+            .find_map(|l| l.strip_prefix("SqHead:")?.trim().parse().ok())
+        {
+            return n;
+        }
+    }
+    panic!("fdwatch (pid {pid}) has no io_uring fd with an SqHead");
+}
+
+/// The kernel ends a multishot poll when its completion finds the completion queue
+/// full (liburing's poll-mshot-overflow): that last completion comes without
+/// IORING_CQE_F_MORE, and the poll must be armed again or its fd goes deaf. fdwatch's
+/// queue holds 4096: with fdwatch stopped (SIGSTOP) the test writes to 5000 watched
+/// pipes, so when it runs again more completions come than fit. Every pipe is
+/// reported, the ring took new POLL_ADDs (its SqHead grows: the re-arms), and after a
+/// second write to every pipe each one is reported again.
+#[test]
+fn multishot_polls_the_kernel_ends_are_rearmed() {
+    const N: usize = 5000;
+    let case = "uring -m, 5000 pipes written while fdwatch is stopped";
+    // The pipes, both ends here, and their read ends moved in the child.
+    if !raise_nofile_to(4 * N as u64) {
+        eprintln!(
+            "{case}: RLIMIT_NOFILE's hard limit is below {}: skipped",
+            4 * N
+        );
+        return;
+    }
+    let pipes: Vec<(OwnedFd, OwnedFd)> = (0..N).map(|_| pipe()).collect();
+    let range = format!("3-{}r", N + 2);
+    let mut f = Fdwatch::new(["-b", "uring", "-m", "--format", "json", "-", &range]);
+    for (i, (r, _)) in pipes.iter().enumerate() {
+        f = f.fd(r.as_fd(), 3 + i as RawFd);
+    }
+    let (mut child, _dog) = spawn(case, f);
+    let pid = child.id();
+    let mut evs = EventStream::new(&mut child, case);
+    let every_fd_ready = |evs: &mut EventStream, step: &str| {
+        let mut seen = HashSet::new();
+        while seen.len() < N {
+            let e = evs.next_named("ready");
+            assert!(words(&e).iter().any(|w| w == "read"), "{case}: {step}: {e}");
+            seen.insert(e["fd"].as_i64().expect("fd"));
+        }
+    };
+    blocked(pid, case);
+    let armed = ring_submissions(pid);
+    let sig = |s| nix::sys::signal::kill(pid_of(&child), s).expect("kill");
+    sig(nix::sys::signal::Signal::SIGSTOP);
+    wait_stopped(pid, case);
+    for (_, w) in &pipes {
+        write(w, b"1");
+    }
+    sig(nix::sys::signal::Signal::SIGCONT);
+    every_fd_ready(&mut evs, "the first writes");
+    blocked(pid, case);
+    let after = ring_submissions(pid);
+    assert!(
+        after > armed,
+        "{case}: no poll armed again ({armed} submissions before, {after} after): \
+         the kernel ended none?"
+    );
+    // Every poll is armed: a second byte in each pipe is seen.
+    for (_, w) in &pipes {
+        write(w, b"2");
+    }
+    every_fd_ready(&mut evs, "the second writes");
+    sigterm(&child);
+    evs.rest();
     let st = child.wait().expect("wait");
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&st),

@@ -138,13 +138,9 @@ impl Uring {
             if pushed.is_ok() {
                 return Ok(());
             }
-            self.ring.submit().map_err(|e| {
-                Error::sys(
-                    "uring",
-                    "io_uring_enter",
-                    Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-                )
-            })?;
+            self.ring
+                .submit()
+                .map_err(|e| Error::sys("uring", "io_uring_enter", errno_of(&e)))?;
         }
     }
 
@@ -168,19 +164,20 @@ impl Uring {
         self.push(&entry)
     }
 
-    /// Cancels `fd`'s request in flight (its late completions are then dropped).
-    fn disarm(&mut self, fd: RawFd) -> Result<()> {
+    /// Cancels `fd`'s request in flight (its late completions are then dropped);
+    /// whether there was one (a removal is then queued).
+    fn disarm(&mut self, fd: RawFd) -> Result<bool> {
         let Some(reg) = self.regs.get_mut(&fd) else {
-            return Ok(());
+            return Ok(false);
         };
         if !reg.armed {
-            return Ok(());
+            return Ok(false);
         }
         reg.armed = false;
         let id = reg.id;
         self.ids.remove(&id);
         let entry = opcode::PollRemove::new(id).build().user_data(REMOVING);
-        self.push(&entry)
+        self.push(&entry).map(|()| true)
     }
 
     /// Waits in io_uring_enter: submits what is queued and waits for one completion,
@@ -289,6 +286,11 @@ struct GeteventsArg {
 const IORING_ENTER_GETEVENTS: u32 = 1;
 const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
 
+/// The errno of an io-uring crate error.
+fn errno_of(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(0))
+}
+
 /// Whether `fd` has urgent (priority) data now: a zero-timeout poll.
 fn pri_now(fd: RawFd) -> bool {
     crate::describe::poll_now(registered(fd), libc::POLLPRI, 0)
@@ -329,12 +331,21 @@ impl Backend for Uring {
     }
 
     fn delete(&mut self, fd: RawFd) -> Result<()> {
-        self.disarm(fd)?;
+        let removing = self.disarm(fd)?;
         self.regs.remove(&fd);
+        // A poll request holds its file: the removal goes to the kernel now, so an fd
+        // closed after this is let go at once (a pipe's reader sees the hang-up, a
+        // peer the FIN), not at the next wait.
+        if removing {
+            self.ring
+                .submit()
+                .map_err(|e| Error::sys("uring", "io_uring_enter", errno_of(&e)))?;
+        }
         Ok(())
     }
 
     fn modify(&mut self, fd: RawFd, token: usize, interest: Interest) -> Result<()> {
+        // The fd stays open: its removal may wait for the next submission.
         self.disarm(fd)?;
         if let Some(reg) = self.regs.get_mut(&fd) {
             reg.token = token;

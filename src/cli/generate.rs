@@ -5,6 +5,7 @@
 use clap::ValueEnum;
 use clap_complete::Shell;
 
+use super::man::durations;
 use super::{MAN_EXTRA, command};
 use crate::output::schema::{Page, man_section};
 
@@ -58,6 +59,9 @@ impl Generate {
                 man.render_synopsis_section(&mut out)?;
                 man.render_description_section(&mut out)?;
                 man.render_options_section(&mut out)?;
+                out.extend_from_slice(
+                    durations("\\fITIMEOUT\\fR, \\fB\\-\\-interval\\fR", true).as_bytes(),
+                );
                 man.render_subcommands_section(&mut out)?;
                 out.extend_from_slice(MAN_EXTRA.as_bytes());
                 out.extend_from_slice(man_section(Page::Watch).as_bytes());
@@ -84,6 +88,15 @@ impl Generate {
                 man.render_synopsis_section(&mut out)?;
                 man.render_description_section(&mut out)?;
                 man.render_options_section(&mut out)?;
+                let opts = match self {
+                    Generate::ManRelay => "\\fB\\-\\-idle\\fR, \\fB\\-\\-interval\\fR",
+                    Generate::ManSend => "\\fB\\-\\-delay\\fR",
+                    Generate::ManPipeline => "\\fB\\-\\-interval\\fR",
+                    _ => "",
+                };
+                if !opts.is_empty() {
+                    out.extend_from_slice(durations(opts, false).as_bytes());
+                }
                 out.extend_from_slice(man_section(json).as_bytes());
             }
             Generate::CompleteBash | Generate::CompleteZsh | Generate::CompleteFish => {

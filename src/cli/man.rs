@@ -2,6 +2,21 @@
 //! output, monitor mode, sockets and urgent data, signals, exit status, guarantees.
 //! Text, not code: it is long because the reference is.
 
+/// The last paragraph of a page's OPTIONS: the duration grammar, said once for the
+/// page's duration options (`opts`, roff), and TIMEOUT's `-` on the watch page.
+pub fn durations(opts: &str, timeout: bool) -> String {
+    let dash = if timeout {
+        "; \\fITIMEOUT\\fR also takes \\fB\\-\\fR, forever (nothing else does)"
+    } else {
+        ""
+    };
+    format!(
+        ".PP\n\\fIDUR\\fR ({opts}): seconds (\\fB2\\fR, \\fB0.4\\fR) or a number \
+         with a unit (\\fB400ms\\fR, \\fB1m30s\\fR, \\fB1.5s\\fR; ns, us, ms, s, m, h, d){dash}.\n\
+         A negative or unparsable value is a usage error (status 2) naming the option.\n"
+    )
+}
+
 /// Man page sections beyond what clap describes (roff), appended after OPTIONS.
 pub const MAN_EXTRA: &str = r#".SH "SPEC FORMS"
 .TP
@@ -85,16 +100,21 @@ Besides files, FIFOs, ttys, devices and sockets (by family and type: tcp, udp, u
 with a path or an @abstract name, netlink, packet), descriptions name the kinds from
 /proc/self/fdinfo: \fBeventfd\fR (its counter), \fBtimerfd\fR (clock, interval, time to
 expiry), \fBsignalfd\fR (its signals; it is ready by the pending signals of the process
-that polls it, fdwatch), \fBinotify\fR and \fBfanotify\fR (their watches), \fBepoll\fR
-(each target fd with its mask), \fBpidfd\fR (the pid), \fBio_uring\fR,
-\fBuserfaultfd\fR and \fBmemfd\fR (its name). With \fB\-v\fR a \fBwatching\fR event per
-fd at the start gives its description.
+that polls it, fdwatch), \fBinotify\fR and \fBfanotify\fR (their watches and marks:
+inode and device, mount or filesystem, and the event mask by name), \fBepoll\fR
+(each target fd with its mask), \fBpidfd\fR (the pid, or that the process has ended),
+\fBio_uring\fR (completions unread, submissions pending), \fBuserfaultfd\fR and
+\fBmemfd\fR (its name). fdinfo writes some numbers in hex; descriptions show counts,
+inode numbers and mount ids in decimal, devices as MAJOR:MINOR, masks as names (a bit
+without a name as 0x...). With \fB\-v\fR a \fBwatching\fR event per fd at the start
+gives its description.
 .SH "ENDING AT AN EVENT (\-\-until)"
 \fB\-\-until COND[,COND...]\fR ends a monitor run at the first event matching one of:
 \fBread write urgent hangup rdhup error\fR (a ready event with that word; also an
 urgent byte, a hangup event, an error event), \fBeof\fR, \fBsignal\fR, \fBaccept\fR.
 Exit status: 10 read, 11 write, 12 urgent, 13 hangup, 14 rdhup, 15 error, 16 eof, 17
-signal, 18 accept. A condition the specs cannot give is a usage error.
+signal, 18 accept; when one event matches several conditions, the first listed gives it.
+A condition the specs cannot give is a usage error.
 .SH "NAMES AND TEXT"
 File names, socket paths, peer addresses, process names and \fB\-\-read=text\fR data
 come from other people and reach your terminal, so they are printed escaped (names in
@@ -186,13 +206,16 @@ leaves ends fdwatch quietly with status 0; any other write error (ENOSPC) is one
 and status 2.
 .SH SIGNALS
 Signals named by \fB\-\-signals\fR are blocked from startup and reported as \fBsignal\fR
-events with the sender's pid. With pselect, ppoll and epoll (epoll_pwait) the wait's
-mask unblocks them only inside the wait, so none is lost between two waits; with
-select and poll a self\-pipe in the watch set receives them. A caught signal does not
-end a one\-shot wait: it goes on with the time left. In monitor mode SIGINT, SIGTERM
-and SIGHUP end the run: summary first, then death by the same signal. Signals named by
-\fB\-\-mask\fR stay blocked during the wait; those pending at exit are reported
-(\fBpending\fR) and discarded.
+events with the sender's pid. With pselect, ppoll, epoll (epoll_pwait) and uring
+(io_uring_enter with IORING_ENTER_EXT_ARG) the wait's mask unblocks them only inside
+the wait, so none is lost between two waits; with select and poll a self\-pipe in the
+watch set receives them. A caught signal does not end a one\-shot wait: it goes on
+with the time left. In monitor mode SIGINT, SIGTERM and SIGHUP end the run: summary
+first, then death by the same signal. Signals named by \fB\-\-mask\fR stay blocked
+during the wait, in one\-shot and monitor mode (a masked SIGTERM does not end a
+monitor run); those pending at exit are reported (\fBpending\fR) and discarded. A
+signal that cannot be caught (KILL, STOP, ILL, FPE, SEGV) or blocked (KILL, STOP),
+the C library's 32 and 33, and one in both lists are usage errors.
 .SH "FDWATCH SEND"
 \fBfdwatch send\fR \fIADDRESS\fR [\fB\-\-data\fR \fISTR\fR] [\fB\-\-urgent\fR \fIBYTES\fR]
 [\fB\-\-delay\fR \fIDUR\fR] [\fB\-\-repeat\fR \fIN\fR] [\fB\-\-connections\fR \fIN\fR]

@@ -23,7 +23,10 @@ use crate::send::{Plan, Step};
 use crate::spec::{self, PidFds, Spec, Target};
 use crate::timeout::{self, Timeout};
 use sub::send_steps;
-use values::{dash_value_error, one_line, parse_interval, parse_signals};
+use values::{
+    dash_value_error, one_line, parse_interval, parse_mask, parse_signals, requote,
+    similar_subcommand, subcommand_of, tip_of, usage_of,
+};
 
 const ABOUT: &str = "Show whether file descriptors are ready, for what, and when";
 
@@ -61,6 +64,8 @@ Examples:
   producer | fdwatch -m --tee - | consumer
                                    a pipeline monitor: data passes, events to stderr
 
+DUR (TIMEOUT, --interval): seconds (2, 0.4) or a number with a unit (400ms, 1m30s).
+
 Exit status: 0 something was ready, 1 timeout with nothing ready,
 2 usage or system error, 128+N ended by signal N.";
 
@@ -82,8 +87,8 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Sub>,
 
-    /// How long to wait: '-' forever, 0 polls once, seconds (2, 0.25) or a duration
-    /// (250ms, 1m30s). With -m it is the idle timeout and may be left out (forever)
+    /// How long to wait, a DUR; '-' forever, 0 polls once. With -m it is the idle timeout
+    /// and may be left out (forever)
     #[arg(
         value_name = "TIMEOUT",
         allow_negative_numbers = true,
@@ -180,12 +185,13 @@ pub struct Args {
     pub interval: Duration,
 
     /// Signals to catch and report as events (USR1,USR2,CHLD, numbers, RTMIN+N); with
-    /// pselect, ppoll and epoll they are unblocked only inside the wait
+    /// pselect, ppoll, epoll and uring they are unblocked only inside the wait
     #[arg(long, value_name = "LIST", value_parser = parse_signals)]
     pub signals: Option<SigList>,
 
-    /// Signals kept blocked through the wait; reported at exit if pending (then discarded)
-    #[arg(long, value_name = "LIST", value_parser = parse_signals)]
+    /// Signals kept blocked through the wait (SIGINT, SIGTERM, SIGHUP too, which then
+    /// no longer end a monitor run); reported at exit if pending (then discarded)
+    #[arg(long, value_name = "LIST", value_parser = parse_mask)]
     pub mask: Option<SigList>,
 
     /// Output format: aligned text, or JSON Lines (one object per event)
@@ -252,7 +258,7 @@ where
                     Some(sub) => crate::report_usage(
                         &format!(
                             "unrecognized subcommand '{}' ({msg})",
-                            a.first.as_deref().unwrap_or_default().to_string_lossy()
+                            crate::escape::arg(a.first.as_deref().unwrap_or_default())
                         ),
                         Some(&format!("a similar subcommand exists: '{sub}'")),
                     ),
@@ -262,9 +268,13 @@ where
             }
         },
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            // A closed stdout here is not worth an error.
-            let _ = e.print();
-            Parsed::Exit(0)
+            let what = if e.kind() == ErrorKind::DisplayHelp {
+                "--help"
+            } else {
+                "--version"
+            };
+            // clap prints (its colours, its layout); a full stdout is ours to report.
+            Parsed::Exit(crate::printed(what, |_| e.print()))
         }
         Err(e) => {
             let msg = match e.kind() {
@@ -293,57 +303,10 @@ where
                 },
                 _ => one_line(&e),
             };
-            crate::report_usage(&msg, tip_of(&e).as_deref());
+            crate::report_usage(&requote(msg, &argv), tip_of(&e).as_deref());
             Parsed::Exit(2)
         }
     }
-}
-
-/// The subcommand argv names (the first word that is no option), if any.
-fn subcommand_of(argv: &[OsString]) -> Option<String> {
-    let cmd = command();
-    let word = argv
-        .iter()
-        .skip(1)
-        .map(|w| w.to_string_lossy())
-        .find(|w| !w.starts_with('-'))?;
-    cmd.find_subcommand(word.as_ref())
-        .map(|s| s.get_name().to_owned())
-}
-
-/// `fdwatch relay [OPTIONS] <LISTEN> <TARGET>`: the usage line of clap's error.
-fn usage_of(e: &clap::Error) -> Option<String> {
-    let text = e.render().to_string();
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("Usage: "))
-        .map(str::to_owned)
-}
-
-/// clap's suggestion (`a similar argument exists: '--monitor'`), if it made one (not
-/// its "use '-- -1'" tips: a negative value is explained by our own line instead).
-fn tip_of(e: &clap::Error) -> Option<String> {
-    let text = e.render().to_string();
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("tip: "))
-        .filter(|t| t.starts_with("a similar"))
-        .map(str::to_owned)
-}
-
-/// A subcommand `word` is probably a typo of (`sned` → `send`): none when it is a
-/// file that exists (a path SPEC) or not close to any.
-fn similar_subcommand(word: &OsString) -> Option<String> {
-    let w = word.to_str()?;
-    if w.contains(['/', ':', '.']) || std::path::Path::new(w).exists() {
-        return None;
-    }
-    command()
-        .get_subcommands()
-        .map(|s| s.get_name().to_owned())
-        .filter(|name| name != "help")
-        .map(|name| (strsim::damerau_levenshtein(w, &name), name))
-        .filter(|(d, name)| *d > 0 && *d <= (name.len() / 3).max(1))
-        .min()
-        .map(|(_, name)| name)
 }
 
 impl Args {
@@ -386,12 +349,20 @@ impl Args {
             None => {
                 return Err(format!(
                     "timeout '{}': not valid UTF-8",
-                    first.to_string_lossy()
+                    crate::escape::arg(&first)
                 ));
             }
         };
         if specs.is_empty() {
             return Err("missing SPEC: what to watch (fdwatch TIMEOUT SPEC..., see --help)".into());
+        }
+        if let (Some(c), Some(m)) = (&self.signals, &self.mask)
+            && let Some(&n) = c.0.iter().find(|n| m.0.contains(n))
+        {
+            return Err(format!(
+                "signal {} is in --signals and --mask: a signal is either caught or kept blocked",
+                crate::signals::name(n)
+            ));
         }
         self.specs = specs
             .into_iter()

@@ -8,7 +8,10 @@ use crate::output::{ColorChoice, Format, TimeStyle};
 use crate::reader::ReadMode;
 use crate::send::{Plan, Step, unescape};
 
-use super::values::{parse_idle, parse_interval, text_or_json};
+use super::values::{parse_delay, parse_idle, parse_interval, text_or_json, word};
+
+/// The duration grammar under a subcommand's --help (its man page says it in OPTIONS).
+const DUR_HELP: &str = "DUR: seconds (2, 0.4) or a number with a unit (400ms, 1m30s).";
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Sub {
@@ -31,6 +34,7 @@ pub enum Sub {
 
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["pids", "pgid", "tree"])))]
+#[command(after_help = DUR_HELP)]
 pub struct PipelineArgs {
     /// The processes (e.g. from `pgrep` or `$!`)
     #[arg(value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
@@ -50,7 +54,7 @@ pub struct PipelineArgs {
     #[arg(long)]
     pub once: bool,
 
-    /// Time between snapshots of the live view
+    /// Time between snapshots of the live view, a DUR
     #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
 
@@ -92,13 +96,14 @@ impl PipelineArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = DUR_HELP)]
 pub struct RelayArgs {
     /// Where clients connect: tcp-listen:[HOST:]PORT or unix-listen:PATH
-    #[arg(value_name = "LISTEN")]
+    #[arg(value_name = "LISTEN", value_parser = word())]
     pub listen: String,
 
     /// Where each client is relayed to: tcp:HOST:PORT or unix:PATH
-    #[arg(value_name = "TARGET")]
+    #[arg(value_name = "TARGET", value_parser = word())]
     pub target: String,
 
     /// The multiplexer to wait with
@@ -115,12 +120,11 @@ pub struct RelayArgs {
     #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
-    /// Stop after this long with no traffic: seconds (30, 2.5) or a duration (5m), as
-    /// TIMEOUT in watch mode
+    /// Stop after this long with no traffic, a DUR
     #[arg(long, value_name = "DUR", value_parser = parse_idle)]
     pub idle: Option<Duration>,
 
-    /// How often --read=count reports the bytes of a busy direction
+    /// How often --read=count reports the bytes of a busy direction, a DUR
     #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_interval)]
     pub interval: Duration,
 
@@ -268,9 +272,10 @@ fn dedup_in_order<T: PartialEq + Copy>(v: &mut Vec<T>) {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = DUR_HELP)]
 pub struct SendArgs {
     /// Where to connect: tcp:HOST:PORT or unix:PATH
-    #[arg(value_name = "ADDRESS")]
+    #[arg(value_name = "ADDRESS", value_parser = word())]
     pub address: String,
 
     /// Normal data to send (escapes: \n \r \t \0 \\ \xHH); repeatable, in order with --urgent
@@ -281,8 +286,8 @@ pub struct SendArgs {
     #[arg(long, value_name = "BYTES")]
     pub urgent: Vec<String>,
 
-    /// Pause between sends (a duration: 10ms, 1s)
-    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    /// Pause between sends, a DUR
+    #[arg(long, value_name = "DUR", value_parser = parse_delay)]
     pub delay: Option<Duration>,
 
     /// Send the whole sequence N times on each connection

@@ -1,8 +1,17 @@
 //! The kinds of fd that are no file, FIFO or socket, from /proc/self/fdinfo: eventfd
 //! (its counter), timerfd (clock, interval, time to expiry), signalfd (its signal
-//! set), inotify and fanotify (their watches), epoll (each target with its mask), pidfd
-//! (the pid), io_uring, userfaultfd, and memfd (its name). For another process's fd the
-//! duplicate shares its open file description, so the same facts hold for it.
+//! set), inotify and fanotify (their watches and marks), epoll (each target with its
+//! mask), pidfd (the pid), io_uring (its queues), userfaultfd, and memfd (its name).
+//! For another process's fd the duplicate shares its open file description, so the
+//! same facts hold for it.
+//!
+//! fdinfo mixes bases (fs/eventfd.c, fs/timerfd.c, fs/signalfd.c, fs/notify/fdinfo.c,
+//! fs/eventpoll.c, kernel/pid.c, io_uring/fdinfo.c): `eventfd-count` is hex, inotify's
+//! and fanotify's `ino`, `sdev`, `mnt_id` and masks are hex, `sigmask` is a hex bit
+//! set, epoll's `tfd` is decimal and its `events` hex, timerfd's numbers, `Pid` and
+//! io_uring's counts are decimal. Descriptions show counts and numbers in decimal
+//! (inode numbers as `ls -i`, devices as MAJOR:MINOR, mount ids as in mountinfo) and
+//! masks as names; a bit without a name stays hex, marked `0x`.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -16,25 +25,24 @@ pub(super) fn describe(fd: BorrowedFd<'_>, link: &str) -> Option<(Kind, String)>
         .trim_end_matches(']');
     let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
         .unwrap_or_default();
+    from_fdinfo(name, &info)
+}
+
+/// The kind and description of an anonymous-inode fd named `name`, from its fdinfo.
+fn from_fdinfo(name: &str, info: &str) -> Option<(Kind, String)> {
     let field = |key: &str| -> Option<&str> {
         info.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix(':').map(str::trim))
     };
     Some(match name {
-        "eventfd" => (
-            Kind::EventFd,
-            format!("eventfd count {}", field("eventfd-count").unwrap_or("?")),
-        ),
+        "eventfd" => (Kind::EventFd, eventfd(&field)),
         "timerfd" => (Kind::TimerFd, timerfd(&field)),
         "signalfd" => (Kind::SignalFd, signalfd(field("sigmask"))),
-        "inotify" => (Kind::Inotify, watches("inotify", &info, "inotify wd:")),
-        "fanotify" => (Kind::Fanotify, watches("fanotify", &info, "fanotify ino:")),
-        "eventpoll" => (Kind::Epoll, epoll(&info)),
-        "pidfd" => (
-            Kind::PidFd,
-            format!("pidfd pid {}", field("Pid").unwrap_or("?")),
-        ),
-        "io_uring" => (Kind::IoUring, "io_uring".to_owned()),
+        "inotify" => (Kind::Inotify, inotify(info)),
+        "fanotify" => (Kind::Fanotify, fanotify(info)),
+        "eventpoll" => (Kind::Epoll, epoll(info)),
+        "pidfd" => (Kind::PidFd, pidfd(field("Pid"))),
+        "io_uring" => (Kind::IoUring, io_uring(&field)),
         "userfaultfd" => (Kind::UserFault, "userfaultfd".to_owned()),
         _ => return None,
     })
@@ -45,6 +53,20 @@ pub(super) fn memfd(link: &str) -> Option<String> {
     let name = link.strip_prefix("/memfd:")?;
     let name = name.strip_suffix(" (deleted)").unwrap_or(name);
     Some(format!("memfd {name}"))
+}
+
+/// `eventfd count 73519` (`, semaphore` with EFD_SEMAPHORE): fdinfo's
+/// `eventfd-count` is the counter in hex (`%16llx`), shown here in decimal.
+fn eventfd<'a>(field: &dyn Fn(&str) -> Option<&'a str>) -> String {
+    let count = field("eventfd-count")
+        .and_then(|c| u64::from_str_radix(c, 16).ok())
+        .map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let semaphore = if field("eventfd-semaphore") == Some("1") {
+        ", semaphore"
+    } else {
+        ""
+    };
+    format!("eventfd count {count}{semaphore}")
 }
 
 /// `timerfd CLOCK_MONOTONIC, interval 1s, next in 4.999626s` (or `disarmed`).
@@ -90,7 +112,7 @@ fn timerfd<'a>(field: &dyn Fn(&str) -> Option<&'a str>) -> String {
 
 /// `signalfd USR1,TERM (ready by fdwatch's own pending signals)`: a signalfd is ready
 /// for the process that polls it, so watching one shows fdwatch's signals, not its
-/// owner's.
+/// owner's. `sigmask` is the set as one hex number, bit N-1 for signal N.
 fn signalfd(mask: Option<&str>) -> String {
     let bits = mask
         .and_then(|m| u64::from_str_radix(m, 16).ok())
@@ -109,31 +131,156 @@ fn signalfd(mask: Option<&str>) -> String {
     )
 }
 
-/// `inotify 2 watches (ino 3c4a7 dev fe00000, ...)`.
-fn watches(kind: &str, info: &str, prefix: &str) -> String {
-    let marks: Vec<String> = info
-        .lines()
-        .filter(|l| l.starts_with(prefix))
-        .map(|l| {
-            let get = |k: &str| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix(k))
-                    .unwrap_or("?")
-                    .to_owned()
-            };
-            format!("ino {} dev {}", get("ino:"), get("sdev:"))
-        })
+/// inotify's event and flag bits (<linux/inotify.h>).
+const INOTIFY_BITS: &[(u64, &str)] = &[
+    (0x1, "IN_ACCESS"),
+    (0x2, "IN_MODIFY"),
+    (0x4, "IN_ATTRIB"),
+    (0x8, "IN_CLOSE_WRITE"),
+    (0x10, "IN_CLOSE_NOWRITE"),
+    (0x20, "IN_OPEN"),
+    (0x40, "IN_MOVED_FROM"),
+    (0x80, "IN_MOVED_TO"),
+    (0x100, "IN_CREATE"),
+    (0x200, "IN_DELETE"),
+    (0x400, "IN_DELETE_SELF"),
+    (0x800, "IN_MOVE_SELF"),
+    (0x2000, "IN_UNMOUNT"),
+    (0x4000, "IN_Q_OVERFLOW"),
+    (0x8000, "IN_IGNORED"),
+    (0x0100_0000, "IN_ONLYDIR"),
+    (0x0200_0000, "IN_DONT_FOLLOW"),
+    (0x0400_0000, "IN_EXCL_UNLINK"),
+    (0x1000_0000, "IN_MASK_CREATE"),
+    (0x2000_0000, "IN_MASK_ADD"),
+    (0x4000_0000, "IN_ISDIR"),
+    (0x8000_0000, "IN_ONESHOT"),
+];
+
+/// fanotify's event and flag bits (<linux/fanotify.h>).
+const FANOTIFY_BITS: &[(u64, &str)] = &[
+    (0x1, "FAN_ACCESS"),
+    (0x2, "FAN_MODIFY"),
+    (0x4, "FAN_ATTRIB"),
+    (0x8, "FAN_CLOSE_WRITE"),
+    (0x10, "FAN_CLOSE_NOWRITE"),
+    (0x20, "FAN_OPEN"),
+    (0x40, "FAN_MOVED_FROM"),
+    (0x80, "FAN_MOVED_TO"),
+    (0x100, "FAN_CREATE"),
+    (0x200, "FAN_DELETE"),
+    (0x400, "FAN_DELETE_SELF"),
+    (0x800, "FAN_MOVE_SELF"),
+    (0x1000, "FAN_OPEN_EXEC"),
+    (0x4000, "FAN_Q_OVERFLOW"),
+    (0x8000, "FAN_FS_ERROR"),
+    (0x10000, "FAN_OPEN_PERM"),
+    (0x20000, "FAN_ACCESS_PERM"),
+    (0x40000, "FAN_OPEN_EXEC_PERM"),
+    (0x0010_0000, "FAN_PRE_ACCESS"),
+    (0x0100_0000, "FAN_MNT_ATTACH"),
+    (0x0200_0000, "FAN_MNT_DETACH"),
+    (0x0800_0000, "FAN_EVENT_ON_CHILD"),
+    (0x1000_0000, "FAN_RENAME"),
+    (0x4000_0000, "FAN_ONDIR"),
+];
+
+/// A mask as its names joined with `|`; bits without a name as one `0x` number.
+fn mask_names(mask: u64, table: &[(u64, &str)]) -> String {
+    let mut words: Vec<String> = table
+        .iter()
+        .filter(|(bit, _)| mask & bit != 0)
+        .map(|(_, name)| (*name).to_owned())
         .collect();
-    let n = marks.len();
-    let plural = if n == 1 { "watch" } else { "watches" };
-    if marks.is_empty() {
-        format!("{kind} 0 watches")
+    let known = table.iter().fold(0, |acc, (bit, _)| acc | bit);
+    if mask & !known != 0 {
+        words.push(format!("{:#x}", mask & !known));
+    }
+    if words.is_empty() {
+        "0".into()
     } else {
-        format!("{kind} {n} {plural} ({})", marks.join(", "))
+        words.join("|")
     }
 }
 
-/// `epoll watching 5 (read|ET), 7 (read write)`: the registering process's fd numbers.
+/// The `key:HEX` fields of one fdinfo mark line.
+fn hex_field(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| u64::from_str_radix(v, 16).ok())
+}
+
+/// A kernel `s_dev` (MAJOR << 20 | MINOR, in hex in fdinfo) as `MAJOR:MINOR`, the way
+/// /proc/self/mountinfo writes it.
+fn device(line: &str) -> String {
+    hex_field(line, "sdev").map_or_else(
+        || "?".to_owned(),
+        |d| format!("{}:{}", d >> 20, d & 0xf_ffff),
+    )
+}
+
+/// `ino 246951 dev 254:0`: an inode mark's object.
+fn inode(line: &str) -> String {
+    let ino = hex_field(line, "ino").map_or_else(|| "?".to_owned(), |n| n.to_string());
+    format!("ino {ino} dev {}", device(line))
+}
+
+/// `inotify 2 watches (ino 246951 dev 254:0 for IN_CREATE, ...)`.
+fn inotify(info: &str) -> String {
+    let watches: Vec<String> = info
+        .lines()
+        .filter(|l| l.starts_with("inotify wd:"))
+        .map(|l| {
+            let mask = hex_field(l, "mask").unwrap_or(0);
+            format!("{} for {}", inode(l), mask_names(mask, INOTIFY_BITS))
+        })
+        .collect();
+    counted("inotify", "watch", "watches", &watches)
+}
+
+/// `fanotify 2 marks (mount 27 for FAN_OPEN, filesystem 254:0 for FAN_MODIFY)`: inode,
+/// mount and filesystem marks, each with its mask (and what it ignores).
+fn fanotify(info: &str) -> String {
+    let marks: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.strip_prefix("fanotify "))
+        .filter(|l| !l.starts_with("flags:"))
+        .map(|l| {
+            let object = if l.starts_with("ino:") {
+                inode(l)
+            } else if l.starts_with("mnt_id:") {
+                format!(
+                    "mount {}",
+                    hex_field(l, "mnt_id").map_or_else(|| "?".to_owned(), |n| n.to_string())
+                )
+            } else if l.starts_with("sdev:") {
+                format!("filesystem {}", device(l))
+            } else {
+                l.split_whitespace().next().unwrap_or("?").to_owned()
+            };
+            let mask = mask_names(hex_field(l, "mask").unwrap_or(0), FANOTIFY_BITS);
+            match hex_field(l, "ignored_mask").filter(|&m| m != 0) {
+                Some(ign) => format!(
+                    "{object} for {mask} ignoring {}",
+                    mask_names(ign, FANOTIFY_BITS)
+                ),
+                None => format!("{object} for {mask}"),
+            }
+        })
+        .collect();
+    counted("fanotify", "mark", "marks", &marks)
+}
+
+/// `KIND N THINGS (a, b)`, `KIND 1 THING (a)` or `KIND 0 THINGS`.
+fn counted(kind: &str, one: &str, many: &str, items: &[String]) -> String {
+    match items.len() {
+        0 => format!("{kind} 0 {many}"),
+        1 => format!("{kind} 1 {one} ({})", items[0]),
+        n => format!("{kind} {n} {many} ({})", items.join(", ")),
+    }
+}
+
+/// `epoll watching 5 (read|ET), 7 (read|write)`: the registering process's fd numbers.
 fn epoll(info: &str) -> String {
     let targets: Vec<String> = info
         .lines()
@@ -160,41 +307,33 @@ fn epoll(info: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fdinfo_tables() {
-        assert_eq!(
-            epoll("pos:\t0\ntfd:        5 events: 80000019 data: 5  pos:0 ino:1 sdev:f\n"),
-            "epoll watching 5 (read|ET)"
-        );
-        assert_eq!(
-            signalfd(Some("0000000000004200")),
-            "signalfd USR1,TERM (ready by fdwatch's own pending signals)"
-        );
-        assert_eq!(
-            watches(
-                "inotify",
-                "inotify wd:1 ino:3c4a7 sdev:fe00000 mask:100\n",
-                "inotify wd:"
-            ),
-            "inotify 1 watch (ino 3c4a7 dev fe00000)"
-        );
-        assert_eq!(
-            memfd("/memfd:thing (deleted)").as_deref(),
-            Some("memfd thing")
-        );
-        let f = |k: &str| match k {
-            "clockid" => Some("1"),
-            "it_value" => Some("(4, 500000000)"),
-            "it_interval" => Some("(1, 0)"),
-            _ => None,
-        };
-        assert_eq!(
-            timerfd(&f),
-            "timerfd CLOCK_MONOTONIC, interval 1s, next in 4.5s"
-        );
+/// `pidfd pid 1234`. The kernel writes -1 once the process is gone (reaped) and 0
+/// when it lives in a pid namespace this one cannot see.
+fn pidfd(pid: Option<&str>) -> String {
+    match pid {
+        Some("-1") => "pidfd of a process that has ended".into(),
+        Some("0") => "pidfd of a process outside this pid namespace".into(),
+        Some(p) => format!("pidfd pid {p}"),
+        None => "pidfd pid ?".into(),
     }
 }
+
+/// `io_uring 2 completions unread, 0 submissions pending` (decimal in fdinfo; older
+/// kernels without the counts: `io_uring`).
+fn io_uring<'a>(field: &dyn Fn(&str) -> Option<&'a str>) -> String {
+    let count = |k: &str| field(k).and_then(|v| v.parse::<u64>().ok());
+    match (count("CQEs"), count("SQEs")) {
+        (Some(c), Some(s)) => {
+            let plural = |n: u64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+            format!(
+                "io_uring {} unread, {} pending",
+                plural(c, "completion"),
+                plural(s, "submission")
+            )
+        }
+        _ => "io_uring".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

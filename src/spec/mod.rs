@@ -155,6 +155,7 @@ impl Spec {
 /// A SPEC that does not parse; displays as one line naming the argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpecError {
+    /// The argument as typed, escaped (`escape::arg`: bytes not UTF-8 as `\xNN`).
     pub arg: String,
     pub reason: String,
 }
@@ -171,11 +172,18 @@ impl std::error::Error for SpecError {}
 /// Prefixes that make a spec something other than a path.
 const NOT_YET: [&str; 5] = ["tcp:", "tcp-listen:", "unix:", "unix-listen:", "pid:"];
 
+/// Whether `arg` is written as a socket address (`tcp:`, `unix-listen:`...).
+pub fn is_socket_word(arg: &OsStr) -> bool {
+    NOT_YET[..4]
+        .iter()
+        .any(|p| arg.as_bytes().starts_with(p.as_bytes()))
+}
+
 /// Parses one SPEC argument. Never panics; errors name the argument.
 pub fn parse(arg: &OsStr) -> Result<Spec, SpecError> {
     let bytes = arg.as_bytes();
     let err = |reason: String| SpecError {
-        arg: arg.to_string_lossy().into_owned(),
+        arg: crate::escape::arg(arg),
         reason,
     };
     if bytes.is_empty() {
@@ -381,6 +389,7 @@ fn host_port(addr: &str) -> Result<(Option<String>, u16), String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Typed {
     pub spec: Spec,
+    /// As typed, escaped for messages (`escape::arg`).
     pub arg: String,
 }
 
@@ -388,7 +397,7 @@ impl Typed {
     pub fn parse(arg: &OsStr) -> Result<Typed, SpecError> {
         Ok(Typed {
             spec: parse(arg)?,
-            arg: arg.to_string_lossy().into_owned(),
+            arg: crate::escape::arg(arg),
         })
     }
 }

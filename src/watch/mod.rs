@@ -93,10 +93,11 @@ pub fn run(cfg: &Config) -> Result<u8> {
     // Signals first: blocked before anything else happens (there are no threads).
     let mut caught = cfg.signals.clone();
     if cfg.monitor {
+        // One the user keeps blocked with --mask stays blocked: it does not end the run.
         caught.extend(
             signals::TERMINATING
                 .iter()
-                .filter(|s| !cfg.signals.contains(s)),
+                .filter(|s| !cfg.signals.contains(s) && !cfg.mask.contains(s)),
         );
     }
     backend::user_modes(cfg.backend, cfg.edge, cfg.oneshot)?;

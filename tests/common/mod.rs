@@ -699,6 +699,23 @@ pub fn run(case: &str, f: Fdwatch) -> Output {
 }
 
 /// The exit code; a death by signal (the watchdog's SIGKILL) fails naming the case.
+/// A usage error (SPEC §1): exit 2, one line on stderr that starts `fdwatch: ` and
+/// names every needle, nothing on stdout, no panic.
+pub fn assert_one_line_error(case: &str, out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{case}: {err:?}");
+    assert_eq!(err.lines().count(), 1, "{case}: one line: {err:?}");
+    assert!(err.starts_with("fdwatch: "), "{case}: {err:?}");
+    assert!(!err.contains("panicked"), "{case}: {err:?}");
+    for n in needles {
+        assert!(
+            err.contains(n),
+            "{case}: stderr should contain {n:?}: {err:?}"
+        );
+    }
+    assert!(out.stdout.is_empty(), "{case}: {out:?}");
+}
+
 pub fn exit_code(case: &str, out: &Output) -> i32 {
     out.status.code().unwrap_or_else(|| {
         panic!(
@@ -941,6 +958,15 @@ pub fn delivered(pid: u32, signo: i32, case: &str) {
         thread::sleep(Duration::from_millis(1));
     }
     blocked(pid, case);
+}
+
+/// Waits until `pid` is stopped (state T, after SIGSTOP), 1 ms polls under 10 s.
+pub fn wait_stopped(pid: u32, case: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proc_state(pid) != Some('T') {
+        assert!(Instant::now() < deadline, "{case}: pid {pid} never stopped");
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The child's pid, for kill(2).

@@ -278,7 +278,10 @@ pub const KINDS: &[Kind] = &[
             ("wchan", "where it sleeps in the kernel, or null"),
             ("timeout_ms", "the call's timeout, or null (none)"),
             ("epfd", "the epoll fd of an epoll wait, or null"),
-            ("note", "why the fds could not be listed, or null"),
+            (
+                "note",
+                "why the fds could not be listed, `a kernel thread` for one (no call), or null",
+            ),
             (
                 "fds",
                 "the fds the call waits on: fd, want, flags (epoll: ET, ONESHOT...), what, ready (now, or null), queued, error",

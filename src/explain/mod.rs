@@ -4,12 +4,10 @@
 //! process_vm_readv; an epoll interest list from /proc/PID/fdinfo/EPFD), then each fd's
 //! readiness now, from a zero-timeout poll of a duplicate. Nothing is read from any fd.
 
-use std::io::IoSliceMut;
 use std::os::fd::{AsFd, RawFd};
 
 use nix::errno::Errno;
 use nix::libc;
-use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
 
 use crate::backend::{self, poll_conditions, poll_events};
@@ -19,10 +17,9 @@ use crate::event::{Blocked, Event, WaitedFd};
 use crate::pidfd::Process;
 use crate::readiness::Interest;
 use crate::report::Reporter;
+use memory::{Memory, fd_sets, pollfds, timespec, timeval};
 
-/// The largest pollfd array or fd_set read from a process (a corrupt count must not
-/// make fdwatch read megabytes).
-const MAX_FDS: u64 = 1 << 20;
+mod memory;
 
 /// Explains every thread of `pid`; 0 when done.
 pub fn run(pid: i32, rep: &mut Reporter<'_>) -> Result<u8> {
@@ -82,6 +79,12 @@ pub fn thread(p: &Process, tid: i32) -> Result<Blocked> {
         fds: Vec::new(),
         note: None,
     };
+    // A kernel thread has no user side: its syscall line is all zeros, which would
+    // read as read(0, NULL, 0). PF_KTHREAD in stat's flags says what it is.
+    if kernel_thread(&stat, &syscall) {
+        b.note = Some("a kernel thread".into());
+        return Ok(b);
+    }
     let Some((nr, args)) = parse_syscall(&syscall) else {
         b.note = Some(match syscall.trim() {
             "running" => "running, not in a system call".into(),
@@ -109,6 +112,24 @@ pub fn thread(p: &Process, tid: i32) -> Result<Blocked> {
     Ok(b)
 }
 
+/// PF_KTHREAD (include/linux/sched.h), in the flags field of /proc/PID/stat.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Whether a thread is the kernel's: PF_KTHREAD in its stat flags (the 9th field, the
+/// 7th after the comm), or a syscall line whose stack and instruction pointers are 0,
+/// which no thread in a user process has.
+fn kernel_thread(stat: &str, syscall: &str) -> bool {
+    let flags = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(6))
+        .and_then(|f| f.parse::<u64>().ok());
+    if let Some(f) = flags {
+        return f & PF_KTHREAD != 0;
+    }
+    let words: Vec<&str> = syscall.split_whitespace().collect();
+    words.len() == 9 && words[7..].iter().all(|w| *w == "0x0")
+}
+
 /// `NR a0 a1 a2 a3 a4 a5 sp pc` (hex args); `-1 sp pc` or `running` are no call.
 fn parse_syscall(line: &str) -> Option<(i64, [u64; 6])> {
     let mut it = line.split_whitespace();
@@ -123,7 +144,7 @@ fn parse_syscall(line: &str) -> Option<(i64, [u64; 6])> {
 
 /// The fds a call waits on, with what it wants and (epoll) its flags.
 #[derive(Default)]
-struct Waits {
+pub(super) struct Waits {
     fds: Vec<(RawFd, Interest, Vec<&'static str>)>,
     /// None: no timeout (waits forever) or none that applies.
     timeout_ms: Option<i64>,
@@ -210,85 +231,6 @@ fn ms_arg(a: u64) -> Option<i64> {
     (ms >= 0).then_some(i64::from(ms))
 }
 
-/// A pollfd array: fd, events, revents (8 bytes each).
-fn pollfds(mem: &Memory, addr: u64, n: u64) -> std::result::Result<Waits, String> {
-    let n = n.min(MAX_FDS);
-    let bytes = mem.read(addr, n * 8)?;
-    let fds = bytes
-        .chunks_exact(8)
-        .map(|c| {
-            let fd = i32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
-            let ev = i16::from_ne_bytes([c[4], c[5]]);
-            (fd, backend::poll_interest(ev), Vec::new())
-        })
-        // A negative fd is an entry poll skips.
-        .filter(|(fd, _, _)| *fd >= 0)
-        .collect();
-    Ok(Waits {
-        fds,
-        ..Waits::default()
-    })
-}
-
-/// The three fd_sets of select: bits below nfds; a NULL set is empty.
-fn fd_sets(mem: &Memory, nfds: u64, sets: [u64; 3]) -> std::result::Result<Waits, String> {
-    let nfds = (nfds as u32 as u64).min(MAX_FDS);
-    let words = nfds.div_ceil(64);
-    let mut bits: Vec<[bool; 3]> = vec![[false; 3]; nfds as usize];
-    for (k, &addr) in sets.iter().enumerate() {
-        if addr == 0 || words == 0 {
-            continue;
-        }
-        let raw = mem.read(addr, words * 8)?;
-        for (w, c) in raw.chunks_exact(8).enumerate() {
-            let word = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
-            for bit in 0..64 {
-                let fd = w * 64 + bit;
-                if word & (1 << bit) != 0 && fd < bits.len() {
-                    bits[fd][k] = true;
-                }
-            }
-        }
-    }
-    let fds = bits
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b.iter().any(|&x| x))
-        .map(|(fd, b)| {
-            let want = Interest {
-                read: b[0],
-                write: b[1],
-                urgent: b[2],
-            };
-            (fd as RawFd, want, Vec::new())
-        })
-        .collect();
-    Ok(Waits {
-        fds,
-        ..Waits::default()
-    })
-}
-
-/// A struct timeval (NULL: forever) in ms.
-fn timeval(mem: &Memory, addr: u64) -> std::result::Result<Option<i64>, String> {
-    two_longs(mem, addr).map(|t| t.map(|(s, us)| s.saturating_mul(1000) + us / 1000))
-}
-
-/// A struct timespec (NULL: forever) in ms.
-fn timespec(mem: &Memory, addr: u64) -> std::result::Result<Option<i64>, String> {
-    two_longs(mem, addr).map(|t| t.map(|(s, ns)| s.saturating_mul(1000) + ns / 1_000_000))
-}
-
-fn two_longs(mem: &Memory, addr: u64) -> std::result::Result<Option<(i64, i64)>, String> {
-    if addr == 0 {
-        return Ok(None);
-    }
-    let b = mem.read(addr, 16)?;
-    let a = i64::from_ne_bytes(b[..8].try_into().unwrap_or([0; 8]));
-    let c = i64::from_ne_bytes(b[8..16].try_into().unwrap_or([0; 8]));
-    Ok(Some((a, c)))
-}
-
 /// An epoll wait: the interest list from fdinfo (`tfd: N events: HEX …`).
 fn epoll(p: &Process, epfd: u64, timeout_ms: Option<i64>) -> std::result::Result<Waits, String> {
     let epfd = fd_arg(epfd);
@@ -361,32 +303,6 @@ fn check(p: &Process, fd: RawFd, want: Interest, flags: Vec<&'static str>) -> Wa
     w
 }
 
-/// The process's memory, through process_vm_readv (ptrace access, like pidfd_getfd).
-struct Memory(Pid);
-
-impl Memory {
-    fn read(&self, addr: u64, len: u64) -> std::result::Result<Vec<u8>, String> {
-        let mut buf = vec![0u8; len as usize];
-        if len == 0 {
-            return Ok(buf);
-        }
-        let remote = [RemoteIoVec {
-            base: addr as usize,
-            len: len as usize,
-        }];
-        match process_vm_readv(self.0, &mut [IoSliceMut::new(&mut buf)], &remote) {
-            Ok(n) if n as u64 == len => Ok(buf),
-            Ok(n) => Err(format!(
-                "read {n} of {len} bytes of its memory at {addr:#x}"
-            )),
-            Err(e) => Err(format!(
-                "cannot read its memory at {addr:#x} (process_vm_readv: {})",
-                e.desc()
-            )),
-        }
-    }
-}
-
 /// Names of the calls a blocked thread is usually in (this architecture's numbers).
 fn name(nr: i64) -> Option<&'static str> {
     #[cfg(target_arch = "x86_64")]
@@ -453,6 +369,25 @@ mod tests {
         assert!(parse_syscall("running\n").is_none());
         assert!(parse_syscall("-1 0x7ffd 0x7f12\n").is_none());
         assert!(parse_syscall("").is_none());
+    }
+
+    #[test]
+    fn kernel_threads() {
+        let kthreadd = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 25 0 0";
+        let zeros = "0 0x0 0x0 0x0 0x0 0x0 0x0 0x0 0x0\n";
+        assert!(kernel_thread(kthreadd, zeros));
+        // A user process's read on fd 0: PF_KTHREAD clear (0x400000 PF_RANDOMIZE).
+        let cat = "77 (c) a) S 1 77 77 34816 77 4194304 90 0 0 0 0 0 0 0 20 0 1 0 9";
+        assert!(!kernel_thread(
+            cat,
+            "0 0x0 0x7ffd 0x20000 0x0 0x0 0x0 0x7ffd 0x7f12\n"
+        ));
+        // Without stat: the all-zero line alone.
+        assert!(kernel_thread("", zeros));
+        assert!(!kernel_thread(
+            "",
+            "0 0x0 0x0 0x0 0x0 0x0 0x0 0x7ffd 0x7f12\n"
+        ));
     }
 
     #[test]
