@@ -85,10 +85,9 @@ pub fn join(
         if !done.insert(ino) {
             continue;
         }
-        let dup = held.dup();
         let pair = match unix.get(&ino) {
             Some(u) => unix_pair(ino, u, &unix),
-            None => dup.as_ref().and_then(|d| tcp_pair(&mut diag, ino, d)),
+            None => held.dup().and_then(|d| tcp_pair(&mut diag, ino, &d)),
         };
         let Some((kind, a, b, path)) = pair else {
             continue;
@@ -100,7 +99,7 @@ pub fn join(
             done.insert(b.inode);
         }
         let peer = b.as_ref().and_then(|b| Some((b, by.get(&b.inode)?)));
-        let link = link(kind, (&a, held, dup), peer, path);
+        let link = link(kind, (&a, held), peer, path);
         if link.between() {
             joined.insert((held.dev, ino));
             if let Some(b) = &b {
@@ -178,14 +177,14 @@ fn tcp_pair(
     Some((LinkKind::Tcp, side(me, local), peer, None))
 }
 
-/// The link from its first end `a` (with its holders and a duplicate) and its peer.
+/// The link from its first end `a` (with its holders) and its peer.
 fn link(
     kind: LinkKind,
-    a: (&Side, &Held, Option<OwnedFd>),
+    a: (&Side, &Held),
     peer: Option<(&Side, &Held)>,
     path: Option<String>,
 ) -> Link {
-    let (sa, ha, da) = a;
+    let (sa, ha) = a;
     let end = |s: &Side, h: &Held| SockEnd {
         inode: s.inode,
         holders: h.holders.clone(),
@@ -217,7 +216,8 @@ fn link(
         });
         return l;
     };
-    let db = hb.dup();
+    // Duplicates to poll whether each side's writes would wait.
+    let (da, db) = (ha.dup(), hb.dup());
     // The first end is the one its first holder (by pid, fd) holds.
     let first = |h: &Held| h.holders.iter().map(|x| (x.pid, x.fd)).min();
     let ((sa, ha, da), (sb, hb, db)) = if first(hb) < first(ha) {

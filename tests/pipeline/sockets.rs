@@ -31,11 +31,7 @@ fn connect(via: &str, dir: &TempDir) -> (OwnedFd, OwnedFd) {
         "socketpair" => socketpair(),
         "unix path" => unix(&SocketAddr::from_pathname(dir.path("s.sock")).expect("path address")),
         "abstract" => {
-            let name = format!(
-                "fdwatch-test-{}-{}",
-                std::process::id(),
-                inode(&dir_fd(dir))
-            );
+            let name = format!("fdwatch-test-{}-{}", std::process::id(), inode(dir_fd(dir)));
             unix(&SocketAddr::from_abstract_name(name).expect("abstract address"))
         }
         "tcp4" => tcp("127.0.0.1:0"),
@@ -280,7 +276,7 @@ fn pipes_and_sockets_in_one_chain_and_a_note_where_sock_diag_is_refused() {
         "{snap}"
     );
     let sentence = snap["verdict"]["sentence"].as_str().expect("sentence");
-    assert!(sentence.contains(&format!("unix 2 full (")), "{sentence}");
+    assert!(sentence.contains("unix 2 full ("), "{sentence}");
 
     let out = Fdwatch::new(&args)
         .under(

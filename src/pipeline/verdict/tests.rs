@@ -121,3 +121,100 @@ fn idle_done_and_names_escaped() {
     assert_eq!(size(65536), "64 KiB");
     assert_eq!(size(1 << 20), "1 MiB");
 }
+
+/// A socket between `a` (pid, fd) and `b`: `ab` bytes queued from a to b, `ba` back;
+/// `full` whether a's writes would wait.
+fn socket(a: (i32, i32), b: (i32, i32), ab: i64, ba: i64, full: bool) -> Link {
+    let h = |x: (i32, i32)| vec![Holder { pid: x.0, fd: x.1 }];
+    let flow = |w, r, queued, full| Flow {
+        writers: h(w),
+        readers: h(r),
+        queued: Some(queued),
+        full,
+        ..Flow::default()
+    };
+    Link {
+        number: 1,
+        kind: LinkKind::Unix,
+        inode: 10,
+        dev: 0,
+        flows: vec![flow(a, b, ab, full), flow(b, a, ba, false)],
+        ends: Vec::new(),
+        path: None,
+        peer_lost: false,
+    }
+}
+
+#[test]
+fn a_stage_waiting_in_select_to_write_is_followed_not_blamed() {
+    // pv -L: waits in pselect6 to write fd 1; pipe 2 has no free slot with fewer bytes
+    // than its capacity.
+    let mut pv = proc(2, "pv", "pselect6", Some(1), true);
+    pv.multiplexed = true;
+    let procs = [
+        proc(1, "yes", "write", Some(1), true),
+        pv,
+        proc(3, "sleep", "clock_nanosleep", None, false),
+    ];
+    let mut p2 = pipe(2, (2, 1), (3, 0), 61_000);
+    p2.flows[0].full = true;
+    let links = [pipe(1, (1, 1), (2, 0), 65536), p2];
+    let v = judge(&procs, &links);
+    assert_eq!(v.state, "stuck");
+    assert_eq!(v.pids, [3, 2, 1]);
+    assert!(v.sentence.starts_with("3 (sleep) reads nothing"), "{v:?}");
+    // Named for what it does, it says which fds and ways it watches.
+    let s = Scene {
+        procs: &procs,
+        links: &links,
+    };
+    assert_eq!(
+        s.doing(&procs[1]),
+        "blocked in pselect6 watching fd 1 (write, pipe 2)"
+    );
+}
+
+#[test]
+fn a_full_socket_names_its_reader_and_an_empty_one_its_writer() {
+    let procs = [
+        proc(1, "client", "sendto", Some(3), true),
+        proc(2, "server", "nanosleep", None, false),
+    ];
+    let v = judge(&procs, &[socket((1, 3), (2, 4), 200_000, 0, true)]);
+    assert_eq!(v.state, "stuck");
+    assert_eq!(
+        v.sentence,
+        "2 (server) reads nothing: blocked in nanosleep; unix 1 full (195 KiB queued), \
+         1 (client) blocked writing to it"
+    );
+    assert_eq!(v.pids, [2, 1]);
+    // The server waits reading what the client never writes.
+    let procs = [
+        proc(1, "client", "nanosleep", None, false),
+        proc(2, "server", "recvfrom", Some(4), false),
+    ];
+    let v = judge(&procs, &[socket((1, 3), (2, 4), 0, 0, false)]);
+    assert_eq!(
+        v.sentence,
+        "1 (client) writes nothing: blocked in nanosleep; 2 (server) waits reading unix 1 (empty)"
+    );
+    assert_eq!(v.pids, [1, 2]);
+}
+
+#[test]
+fn readers_waiting_on_each_other_are_stuck_not_flowing() {
+    let procs = [
+        proc(1, "client", "read", Some(3), false),
+        proc(2, "server", "read", Some(4), false),
+    ];
+    let v = judge(&procs, &[socket((1, 3), (2, 4), 0, 0, false)]);
+    assert_eq!(v.state, "stuck", "{v:?}");
+    assert_eq!(v.pids, [2, 1]);
+    assert!(v.sentence.contains("each wait reading"), "{v:?}");
+}
+
+#[test]
+fn no_link_at_all_is_idle_not_flowing() {
+    let v = judge(&[proc(1, "a", "nanosleep", None, false)], &[]);
+    assert_eq!(v.state, "idle", "{v:?}");
+}
