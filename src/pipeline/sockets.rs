@@ -205,7 +205,8 @@ fn link(
         l.flows.push(Flow {
             writers: ha.holders.clone(),
             no_reader: true,
-            queued: sa.unacked,
+            // UNIX: what it wrote went with the peer's queue; TCP: still unacked.
+            queued: Some(sa.unacked.unwrap_or(0)),
             ..Flow::default()
         });
         l.flows.push(Flow {

@@ -62,6 +62,16 @@ pub fn judge(procs: &[Proc], links: &[Link]) -> Verdict {
         let idle = "idle: nothing was written since the last snapshot";
         return Verdict::new("idle", idle.into(), Vec::new());
     }
+    // The first snapshot (no rates yet): every process waits and no byte is queued
+    // anywhere, so nothing is on its way.
+    let empty = links
+        .iter()
+        .flat_map(|l| &l.flows)
+        .all(|f| f.queued == Some(0));
+    if none_runs && rates.is_empty() && empty {
+        let idle = "idle: every process waits and nothing is queued";
+        return Verdict::new("idle", idle.into(), Vec::new());
+    }
     Verdict::new("flowing", s.flowing(), Vec::new())
 }
 

@@ -218,3 +218,17 @@ fn no_link_at_all_is_idle_not_flowing() {
     let v = judge(&[proc(1, "a", "nanosleep", None, false)], &[]);
     assert_eq!(v.state, "idle", "{v:?}");
 }
+
+#[test]
+fn a_first_snapshot_with_everyone_waiting_and_nothing_queued_is_idle() {
+    let procs = [
+        proc(1, "a", "pause", None, false),
+        proc(2, "b", "nanosleep", None, false),
+    ];
+    let v = judge(&procs, &[socket((1, 3), (2, 4), 0, 0, false)]);
+    assert_eq!(v.state, "idle", "{v:?}");
+    assert_eq!(
+        v.sentence,
+        "idle: every process waits and nothing is queued"
+    );
+}
