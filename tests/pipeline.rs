@@ -25,14 +25,15 @@ const WATCHDOG: Duration = Duration::from_secs(30);
 
 /// One program, several roles by the name it runs under (a symlink each, so each stage
 /// has its own comm): producer writes forever; relay copies stdin to stdout; sink waits
-/// for SIGUSR1 (reading nothing), then reads stdin forever; pacer and poller copy too,
-/// as `pv -L` does, each time first waiting in select (pacer) or poll (poller) until
-/// stdout takes more; tick writes a line per SIGUSR1 (SIGPIPE left at its default), and
+/// for SIGUSR1 (reading nothing), then reads stdin forever; pacer, poller and epoller
+/// copy too, as `pv -L` does, each time first waiting in select, poll or epoll_wait
+/// until stdout takes more; tick writes a line per SIGUSR1 (SIGPIPE left at its default), and
 /// so does any other name.
 const STAGE_C: &str = r#"
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <unistd.h>
 static void wait_usr1(void) {
@@ -58,11 +59,17 @@ int main(int argc, char **argv) {
             if (write(1, buf, n) < 0) return 1;
         }
     }
-    if (!strcmp(me, "pacer") || !strcmp(me, "poller")) {
+    if (!strcmp(me, "pacer") || !strcmp(me, "poller") || !strcmp(me, "epoller")) {
         /* 1000 bytes at a time: small writes share a pipe's pages, so the pipe has no
            free slot (a writer waits) before 64 KiB are queued. */
+        int ep = epoll_create1(0);
+        struct epoll_event out = { .events = EPOLLOUT, .data.fd = 1 };
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, 1, &out) < 0) return 1;
         for (;;) {
-            if (me[1] == 'a') {
+            if (me[0] == 'e') {
+                struct epoll_event got;
+                if (epoll_wait(ep, &got, 1, -1) < 0) return 1;
+            } else if (me[1] == 'a') {
                 fd_set w;
                 FD_ZERO(&w);
                 FD_SET(1, &w);
@@ -114,7 +121,9 @@ fn stages(dir: &TempDir) -> PathBuf {
     std::fs::write(&src, STAGE_C).expect("write stage.c");
     let exe = dir.path("stage");
     cc(&src, &exe, "tests/pipeline.rs (its pipeline stages)");
-    for role in ["producer", "relay", "sink", "tick", "pacer", "poller"] {
+    for role in [
+        "producer", "relay", "sink", "tick", "pacer", "poller", "epoller",
+    ] {
         symlink(&exe, dir.path(role)).expect("symlink");
     }
     dir.path("")
@@ -337,11 +346,11 @@ fn a_stuck_pipeline_names_the_stage_that_reads_nothing() {
     assert_eq!(fds, after, "the stages' fd counts");
 }
 
-/// A middle stage that waits in select or poll until it may write (as `pv -L` does)
+/// A middle stage that waits in select, poll or epoll until it may write (as `pv -L` does)
 /// reads nothing meanwhile, yet it is no non-reader: the verdict reads the fds and
 /// ways it waits on, follows it down to the sink and blames the sink.
 #[test]
-fn a_stage_waiting_in_select_or_poll_to_write_is_not_blamed() {
+fn a_stage_waiting_in_select_poll_or_epoll_to_write_is_not_blamed() {
     let dir = TempDir::new();
     let bin = stages(&dir);
     let cases = [
@@ -354,6 +363,11 @@ fn a_stage_waiting_in_select_or_poll_to_write_is_not_blamed() {
             "poller",
             [libc::SYS_poll, libc::SYS_ppoll],
             ["poll", "ppoll"],
+        ),
+        (
+            "epoller",
+            [libc::SYS_epoll_wait, libc::SYS_epoll_pwait],
+            ["epoll_wait", "epoll_pwait"],
         ),
     ];
     for (middle, calls, names) in cases {
