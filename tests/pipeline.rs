@@ -4,6 +4,9 @@
 //! /proc, and that fdwatch consumed nothing and changed no flag.
 
 mod common;
+/// The same across sockets.
+#[path = "pipeline/sockets.rs"]
+mod sockets;
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsFd, OwnedFd};
@@ -20,13 +23,18 @@ use serde_json::Value;
 
 const WATCHDOG: Duration = Duration::from_secs(30);
 
-/// One program, three roles by the name it runs under (a symlink each, so each stage
+/// One program, several roles by the name it runs under (a symlink each, so each stage
 /// has its own comm): producer writes forever; relay copies stdin to stdout; sink waits
-/// for SIGUSR1 (reading nothing), then reads stdin forever; tick writes a line per
-/// SIGUSR1 (SIGPIPE left at its default), and so does any other name.
+/// for SIGUSR1 (reading nothing), then reads stdin forever; pacer, poller and epoller
+/// copy too, as `pv -L` does, each time first waiting in select, poll or epoll_wait
+/// until stdout takes more; tick writes a line per SIGUSR1 (SIGPIPE left at its default), and
+/// so does any other name.
 const STAGE_C: &str = r#"
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <unistd.h>
 static void wait_usr1(void) {
     sigset_t s;
@@ -47,6 +55,30 @@ int main(int argc, char **argv) {
     if (!strcmp(me, "relay")) {
         for (;;) {
             ssize_t n = read(0, buf, sizeof buf);
+            if (n <= 0) return 0;
+            if (write(1, buf, n) < 0) return 1;
+        }
+    }
+    if (!strcmp(me, "pacer") || !strcmp(me, "poller") || !strcmp(me, "epoller")) {
+        /* 1000 bytes at a time: small writes share a pipe's pages, so the pipe has no
+           free slot (a writer waits) before 64 KiB are queued. */
+        int ep = epoll_create1(0);
+        struct epoll_event out = { .events = EPOLLOUT, .data.fd = 1 };
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, 1, &out) < 0) return 1;
+        for (;;) {
+            if (me[0] == 'e') {
+                struct epoll_event got;
+                if (epoll_wait(ep, &got, 1, -1) < 0) return 1;
+            } else if (me[1] == 'a') {
+                fd_set w;
+                FD_ZERO(&w);
+                FD_SET(1, &w);
+                if (select(2, NULL, &w, NULL, NULL) < 0) return 1;
+            } else {
+                struct pollfd p = { .fd = 1, .events = POLLOUT };
+                if (poll(&p, 1, -1) < 0) return 1;
+            }
+            ssize_t n = read(0, buf, 1000);
             if (n <= 0) return 0;
             if (write(1, buf, n) < 0) return 1;
         }
@@ -89,7 +121,9 @@ fn stages(dir: &TempDir) -> PathBuf {
     std::fs::write(&src, STAGE_C).expect("write stage.c");
     let exe = dir.path("stage");
     cc(&src, &exe, "tests/pipeline.rs (its pipeline stages)");
-    for role in ["producer", "relay", "sink", "tick"] {
+    for role in [
+        "producer", "relay", "sink", "tick", "pacer", "poller", "epoller",
+    ] {
         symlink(&exe, dir.path(role)).expect("symlink");
     }
     dir.path("")
@@ -154,8 +188,9 @@ fn signal(child: &Child, sig: i32) {
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0, "kill");
 }
 
-/// `producer | relay | sink`, with the test's own duplicates of both pipes' read ends
-/// (for FIONREAD), once both pipes are full and both writers blocked in write(2).
+/// `producer | MIDDLE | sink`, with the test's own duplicates of both pipes' read ends
+/// (for FIONREAD), once both pipes are full, the producer blocked in write(2), the middle
+/// stage in one of `middle_calls` and the sink waiting for its signal.
 struct Stuck {
     kids: Vec<Child>,
     /// Pipe 1's and pipe 2's read ends (duplicates: the same open file descriptions).
@@ -165,28 +200,32 @@ struct Stuck {
 
 impl Stuck {
     fn start(dir: &Path) -> Stuck {
+        let s = Stuck::with(dir, "relay", &[libc::SYS_write]);
+        until("both pipes full", || {
+            fionread(&s.p1) == capacity(&s.p1) && fionread(&s.p2) == capacity(&s.p2)
+        });
+        s
+    }
+
+    fn with(dir: &Path, middle: &str, middle_calls: &[i64]) -> Stuck {
         let (r1, w1) = pipe();
         let (r2, w2) = pipe();
         let (p1, p2) = (dup(&r1), dup(&r2));
         let producer = start(dir, "producer", Stdio::null(), w1.into());
-        let relay = start(dir, "relay", r1.into(), w2.into());
+        let middle = start(dir, middle, r1.into(), w2.into());
         let sink = start(dir, "sink", r2.into(), Stdio::null());
         let s = Stuck {
-            kids: vec![producer, relay, sink],
+            kids: vec![producer, middle, sink],
             p1,
             p2,
         };
-        let blocked_in_write = |c: &Child| syscall_nr(c.id()) == Some(libc::SYS_write);
-        until(
-            "both pipes full, both writers blocked, the sink waiting",
-            || {
-                fionread(&s.p1) == capacity(&s.p1)
-                    && fionread(&s.p2) == capacity(&s.p2)
-                    && blocked_in_write(&s.kids[0])
-                    && blocked_in_write(&s.kids[1])
-                    && syscall_nr(s.kids[2].id()) == Some(libc::SYS_rt_sigtimedwait)
-            },
-        );
+        let blocked_in =
+            |c: &Child, calls: &[i64]| syscall_nr(c.id()).is_some_and(|nr| calls.contains(&nr));
+        until("both writers blocked, the sink waiting", || {
+            blocked_in(&s.kids[0], &[libc::SYS_write])
+                && blocked_in(&s.kids[1], middle_calls)
+                && blocked_in(&s.kids[2], &[libc::SYS_rt_sigtimedwait])
+        });
         s
     }
 
@@ -305,6 +344,77 @@ fn a_stuck_pipeline_names_the_stage_that_reads_nothing() {
     assert!(!status_flags(&s.p2).contains(OFlag::O_NONBLOCK));
     let after: Vec<usize> = s.kids.iter().map(|c| fd_count(c.id())).collect();
     assert_eq!(fds, after, "the stages' fd counts");
+}
+
+/// A middle stage that waits in select, poll or epoll until it may write (as `pv -L` does)
+/// reads nothing meanwhile, yet it is no non-reader: the verdict reads the fds and
+/// ways it waits on, follows it down to the sink and blames the sink.
+#[test]
+fn a_stage_waiting_in_select_poll_or_epoll_to_write_is_not_blamed() {
+    let dir = TempDir::new();
+    let bin = stages(&dir);
+    let cases = [
+        (
+            "pacer",
+            [libc::SYS_select, libc::SYS_pselect6],
+            ["select", "pselect6"],
+        ),
+        (
+            "poller",
+            [libc::SYS_poll, libc::SYS_ppoll],
+            ["poll", "ppoll"],
+        ),
+        (
+            "epoller",
+            [libc::SYS_epoll_wait, libc::SYS_epoll_pwait],
+            ["epoll_wait", "epoll_pwait"],
+        ),
+    ];
+    for (middle, calls, names) in cases {
+        let s = Stuck::with(&bin, middle, &calls);
+        let [producer, mid, sink] = [0, 1, 2].map(|i| s.kids[i].id());
+        let before = (fionread(&s.p1), fionread(&s.p2));
+        let pids = s.pids();
+        let mut args = vec!["--once", "--format", "json"];
+        args.extend(pids.iter().map(String::as_str));
+        let snap = one_snapshot(middle, &pipeline(&args));
+
+        let v = &snap["verdict"];
+        assert_eq!(v["state"], "stuck", "{middle}: {snap}");
+        assert_eq!(
+            v["pids"],
+            serde_json::json!([sink, mid, producer]),
+            "{snap}"
+        );
+        let sentence = v["sentence"].as_str().expect("sentence");
+        assert!(
+            sentence.starts_with(&format!("{sink} (sink) reads nothing")),
+            "{middle}: {sentence}"
+        );
+        assert!(
+            sentence.contains(&format!("{mid} ({middle}) blocked writing to it")),
+            "{middle}: {sentence}"
+        );
+
+        let l2 = &snap["links"][1];
+        assert_eq!(l2["inode"], inode(&s.p2), "{middle}: {snap}");
+        assert_eq!(l2["full"], true, "{middle}: no free slot: {snap}");
+        assert!(
+            l2["queued"].as_i64() < l2["capacity"].as_i64(),
+            "{middle}: full with fewer bytes than its capacity (small writes): {snap}"
+        );
+        let m = process(&snap, mid);
+        assert!(
+            names.iter().any(|n| m["call"] == *n),
+            "{middle}: its call: {snap}"
+        );
+        assert_eq!(
+            m["waits"],
+            serde_json::json!([{"fd": 1, "read": false, "write": true}]),
+            "{middle}: what it waits on: {snap}"
+        );
+        assert_eq!((fionread(&s.p1), fionread(&s.p2)), before, "{middle}");
+    }
 }
 
 #[test]

@@ -26,9 +26,9 @@ pub enum Sub {
     /// urgent bytes re-sent at their stream offset, half-closes and resets passed on,
     /// bounded buffers, and every step as an event
     Relay(RelayArgs),
-    /// Where a pipeline of processes is stuck: every pipe, FIFO and UNIX socket between
-    /// them with its fill, each process's blocked call and rates, and a verdict naming
-    /// the one holding the rest back; live, or one snapshot
+    /// Where a pipeline of processes is stuck: every pipe, FIFO and socket (UNIX,
+    /// loopback TCP) between them with its fill, each process's blocked call and rates,
+    /// and a verdict naming the one holding the rest back; live, or one snapshot
     Pipeline(PipelineArgs),
 }
 

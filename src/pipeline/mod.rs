@@ -1,11 +1,14 @@
 //! `fdwatch pipeline`: where a pipeline of processes is stuck and how full each pipe
 //! is. Each snapshot finds the processes (given pids, a process group, or a process
-//! and its descendants), looks at each one (scan.rs), joins their pipes, FIFOs and
-//! sockets by inode, judges who holds the rest back (verdict.rs) and prints it
-//! (view.rs). Between snapshots it sleeps on the signal self-pipe, so SIGINT and
+//! and its descendants), looks at each one (scan.rs), joins their pipes and FIFOs by
+//! inode (links.rs) and their sockets' two ends through sock_diag (sockets.rs,
+//! sockdiag.rs), judges who holds the rest back (verdict.rs) and prints it (view.rs). Between snapshots it sleeps on the signal self-pipe, so SIGINT and
 //! SIGTERM end a run at once (128+N).
 
+mod links;
 mod scan;
+mod sockdiag;
+mod sockets;
 mod verdict;
 mod view;
 
@@ -19,7 +22,8 @@ use crate::output::Format;
 use crate::pidfd::Process;
 use crate::signals::{self, Signals, TERMINATING};
 
-pub use scan::{End, Holder, Link, LinkKind, Proc};
+pub use links::{End, Flow, Holder, Link, LinkKind, SockEnd};
+pub use scan::{Proc, Wait};
 pub use verdict::Verdict;
 
 /// Which processes make up the pipeline.
@@ -52,6 +56,8 @@ pub struct Snapshot {
     pub processes: Vec<Proc>,
     pub links: Vec<Link>,
     pub verdict: Verdict,
+    /// Why some links could not be found (sock_diag refused).
+    pub note: Option<String>,
 }
 
 /// A process seen in some snapshot, held by its pidfd.
@@ -251,7 +257,7 @@ fn snapshot(
         }
         looks.push((look, p));
     }
-    let links = scan::links(&looks, joined);
+    let (links, note) = links::links(&looks, joined);
     processes.extend(looks.into_iter().map(|(l, _)| l.proc));
     processes.sort_by_key(|p| p.pid);
     let verdict = verdict::judge(&processes, &links);
@@ -259,5 +265,6 @@ fn snapshot(
         processes,
         links,
         verdict,
+        note,
     })
 }

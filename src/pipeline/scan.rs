@@ -1,88 +1,42 @@
-//! One look at a set of processes: each one's state, blocked call and I/O counters,
-//! and every pipe, FIFO and UNIX socket they hold, by inode, with who holds which end
-//! and how much is queued. Nothing is read from any fd and no flag is changed: the
-//! queue and capacity come from ioctl/fcntl queries on pidfd_getfd duplicates, which
-//! share the process's open file description and so add no reader or writer.
+//! One look at one process: its state, the call it is blocked in and every fd that
+//! call waits on (through `explain`), its I/O counters, and every pipe, FIFO and
+//! socket it holds, by inode, with which end (links.rs joins them). Nothing is read
+//! from any fd and no flag is changed.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 
-use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::libc;
 use nix::sys::stat::{SFlag, stat};
 
-use crate::describe;
+use super::links::End;
 use crate::pidfd::Process;
 
-/// Which end of a link a process's fd is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
-    Read,
-    Write,
-    /// O_RDWR (a FIFO opened both ways, a socket): reads and writes.
-    Both,
-}
-
-/// The kind of a link.
+/// What an fd of a process is, when it may be a link.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LinkKind {
+pub enum Object {
     Pipe,
     /// A named pipe, with its path as /proc shows it.
     Fifo(String),
-    /// A UNIX stream or datagram socket (each end is its own inode).
+    /// Any socket: sockets.rs finds out which kind and its peer.
     Socket,
 }
 
-impl LinkKind {
-    pub fn word(&self) -> &'static str {
-        match self {
-            LinkKind::Pipe => "pipe",
-            LinkKind::Fifo(_) => "fifo",
-            LinkKind::Socket => "socket",
-        }
-    }
-}
-
-/// One process's fd on a link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Holder {
-    pub pid: i32,
-    pub fd: RawFd,
-}
-
-/// A pipe, FIFO or socket held by the processes.
-#[derive(Debug)]
-pub struct Link {
-    /// Numbered from 1 along the pipeline (by the first writer's pid and fd).
-    pub number: usize,
-    pub kind: LinkKind,
-    pub inode: u64,
+/// One fd of a process that may be an end of a link.
+#[derive(Clone, Debug)]
+pub struct RawEnd {
     pub dev: u64,
-    pub writers: Vec<Holder>,
-    pub readers: Vec<Holder>,
-    /// Bytes queued (FIONREAD), None when no duplicate could be taken.
-    pub queued: Option<i64>,
-    /// F_GETPIPE_SZ for pipes and FIFOs.
-    pub capacity: Option<i64>,
-    /// No process anywhere has it open for reading (a write gets EPIPE): POLLERR on a
-    /// write end's duplicate.
-    pub no_reader: bool,
-    /// No process anywhere has it open for writing: POLLHUP on a read end's duplicate.
-    pub no_writer: bool,
+    pub ino: u64,
+    pub object: Object,
+    pub fd: RawFd,
+    pub end: End,
 }
 
-impl Link {
-    pub fn full(&self) -> bool {
-        matches!((self.queued, self.capacity), (Some(q), Some(c)) if c > 0 && q >= c)
-    }
-
-    /// Written by one of the processes and read by another.
-    pub fn between(&self) -> bool {
-        self.writers
-            .iter()
-            .any(|w| self.readers.iter().any(|r| r.pid != w.pid))
-    }
+/// An fd a process's call waits on, and which ways.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wait {
+    pub fd: RawFd,
+    pub read: bool,
+    pub write: bool,
 }
 
 /// What a process is doing.
@@ -96,8 +50,11 @@ pub struct Proc {
     pub call: Option<String>,
     /// The fd the call waits on (the first one, for a multiplexer).
     pub fd: Option<RawFd>,
-    /// Whether the call waits to write (else to read), when it waits on an fd.
-    pub writing: bool,
+    /// Every fd the call waits on and which ways: one for read(2) or write(2), each
+    /// of a select, poll or epoll set (a stage is judged by all of them).
+    pub waits: Vec<Wait>,
+    /// Waits in select, poll or epoll (on every fd of `waits` at once).
+    pub multiplexed: bool,
     /// What that fd is (`pipe:[123]`, `/dev/pts/3`).
     pub fd_what: Option<String>,
     pub read_rate: Option<f64>,
@@ -120,7 +77,7 @@ impl Proc {
 /// The raw facts of one process: its Proc and its link fds.
 pub struct Look {
     pub proc: Proc,
-    ends: Vec<(u64, u64, LinkKind, RawFd, End)>,
+    pub ends: Vec<RawEnd>,
 }
 
 /// Looks at one process (held by `p`, so a recycled pid is never mistaken for it).
@@ -167,9 +124,22 @@ pub fn look(p: &Process) -> Look {
                 proc.call = b.call;
                 if let Some(w) = b.fds.first() {
                     proc.fd = Some(w.fd);
-                    proc.writing = w.want.write && !w.want.read;
                     proc.fd_what = Some(w.what.clone()).filter(|s| !s.is_empty());
                 }
+                proc.multiplexed = b.epfd.is_some()
+                    || proc
+                        .call
+                        .as_deref()
+                        .is_some_and(|c| ["select", "pselect6", "poll", "ppoll"].contains(&c));
+                proc.waits = b
+                    .fds
+                    .iter()
+                    .map(|w| Wait {
+                        fd: w.fd,
+                        read: w.want.read || w.want.urgent,
+                        write: w.want.write,
+                    })
+                    .collect();
                 if proc.call.is_none() && proc.state != "R" {
                     proc.call = b.note;
                 }
@@ -208,151 +178,37 @@ fn io_counters(pid: i32) -> Option<(u64, u64)> {
     Some((get("rchar:")?, get("wchar:")?))
 }
 
-/// The fd's object when it is a pipe, FIFO or UNIX socket: (dev, inode, kind, fd, end).
-fn link_end(p: &Process, fd: RawFd) -> Option<(u64, u64, LinkKind, RawFd, End)> {
+/// The fd's object when it is a pipe, FIFO or socket, with its end.
+fn link_end(p: &Process, fd: RawFd) -> Option<RawEnd> {
     let path = format!("/proc/{}/fd/{fd}", p.pid);
     let st = stat(path.as_str()).ok()?;
     let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
-    let link = std::fs::read_link(&path).ok()?;
-    let shown = link.to_string_lossy().into_owned();
-    let kind = if kind == SFlag::S_IFIFO {
+    let object = if kind == SFlag::S_IFIFO {
+        let shown = std::fs::read_link(&path)
+            .ok()?
+            .to_string_lossy()
+            .into_owned();
         if shown.starts_with("pipe:[") {
-            LinkKind::Pipe
+            Object::Pipe
         } else {
-            LinkKind::Fifo(shown)
+            Object::Fifo(shown)
         }
-    } else if kind == SFlag::S_IFSOCK && unix_inode(st.st_ino) {
-        LinkKind::Socket
+    } else if kind == SFlag::S_IFSOCK {
+        Object::Socket
     } else {
         return None;
     };
     let end = match p.access_mode(fd) {
-        _ if kind == LinkKind::Socket => End::Both,
+        _ if object == Object::Socket => End::Both,
         Some(m) if m == OFlag::O_WRONLY => End::Write,
         Some(m) if m == OFlag::O_RDWR => End::Both,
         _ => End::Read,
     };
-    Some((st.st_dev, st.st_ino, kind, fd, end))
-}
-
-/// Whether a socket inode is a UNIX socket (listed in /proc/net/unix). Read once per
-/// snapshot would be cheaper; sockets are few next to pipes, so once per socket.
-fn unix_inode(ino: u64) -> bool {
-    let Ok(text) = std::fs::read_to_string("/proc/net/unix") else {
-        return false;
-    };
-    let want = ino.to_string();
-    text.lines()
-        .skip(1)
-        .any(|l| l.split_whitespace().nth(6) == Some(want.as_str()))
-}
-
-/// Joins the processes' ends into links: pipes and FIFOs by inode; sockets are links of
-/// their own (one per inode), with their receive queue.
-/// One process's end of a link: who to duplicate it from, its number there, its side.
-type Probe<'a> = (&'a Process, RawFd, End);
-
-/// The links among the processes. `joined` remembers every link seen between two of
-/// them, so that one which later loses a side is still theirs.
-pub fn links(looks: &[(Look, &Process)], joined: &mut BTreeSet<(u64, u64)>) -> Vec<Link> {
-    let mut by: BTreeMap<(u64, u64), Link> = BTreeMap::new();
-    let mut probe: BTreeMap<(u64, u64), Vec<Probe>> = BTreeMap::new();
-    for (look, p) in looks {
-        for (dev, ino, kind, fd, end) in &look.ends {
-            let l = by.entry((*dev, *ino)).or_insert_with(|| Link {
-                number: 0,
-                kind: kind.clone(),
-                inode: *ino,
-                dev: *dev,
-                writers: Vec::new(),
-                readers: Vec::new(),
-                queued: None,
-                capacity: None,
-                no_reader: false,
-                no_writer: false,
-            });
-            let h = Holder {
-                pid: p.pid,
-                fd: *fd,
-            };
-            if *end != End::Read {
-                l.writers.push(h);
-            }
-            if *end != End::Write {
-                l.readers.push(h);
-            }
-            probe.entry((*dev, *ino)).or_default().push((p, *fd, *end));
-        }
-    }
-    for (key, l) in by.iter_mut() {
-        measure(l, probe.get(key).map_or(&[][..], Vec::as_slice));
-    }
-    // A link joins two of the processes, or did and has lost one side (the pipeline's
-    // own news); a pipe they only inherited (a jobserver's, one whose reader left long
-    // ago) is not theirs. A socket's peer is another inode, so one held at all is kept.
-    let mut v: Vec<Link> = by
-        .into_iter()
-        .filter(|(key, l)| {
-            if l.between() {
-                joined.insert(*key);
-                return true;
-            }
-            l.kind == LinkKind::Socket || ((l.no_reader || l.no_writer) && joined.contains(key))
-        })
-        .map(|(_, l)| l)
-        .collect();
-    // Along the pipeline: links between two of the processes first, a link written by
-    // an earlier process before a later one's; then the rest.
-    v.sort_by_key(|l| {
-        let w = l.writers.iter().map(|h| (h.pid, h.fd)).min();
-        (!l.between(), w.is_none(), w, l.inode)
-    });
-    for (i, l) in v.iter_mut().enumerate() {
-        l.number = i + 1;
-    }
-    v
-}
-
-/// Queue, capacity and whether either side is gone, from duplicates of one write end
-/// and one read end.
-fn measure(l: &mut Link, ends: &[(&Process, RawFd, End)]) {
-    let dup = |want: End| -> Option<OwnedFd> {
-        ends.iter()
-            .filter(|(_, _, e)| *e == want || *e == End::Both)
-            .find_map(|(p, fd, _)| p.getfd(*fd).ok())
-    };
-    let w = dup(End::Write);
-    let r = dup(End::Read);
-    let Some(any) = w.as_ref().or(r.as_ref()) else {
-        return;
-    };
-    let desc_kind = if l.kind == LinkKind::Socket {
-        describe::Kind::Socket
-    } else {
-        describe::Kind::Pipe
-    };
-    l.queued = describe::queued(any.as_fd(), desc_kind).map(i64::from);
-    if l.kind != LinkKind::Socket {
-        l.capacity = describe::pipe_size(any.as_fd(), desc_kind).map(i64::from);
-        l.no_reader = w
-            .as_ref()
-            .is_some_and(|w| revents(w, libc::POLLOUT) & libc::POLLERR != 0);
-        l.no_writer = r
-            .as_ref()
-            .is_some_and(|r| revents(r, libc::POLLIN) & libc::POLLHUP != 0 && l.queued == Some(0));
-    }
-}
-
-/// A zero-timeout poll of our duplicate: what the kernel says of the pipe now.
-fn revents(fd: &OwnedFd, events: libc::c_short) -> libc::c_short {
-    let mut p = [libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    }];
-    // SAFETY: one initialized pollfd, zero timeout; poll only writes revents.
-    match Errno::result(unsafe { libc::poll(p.as_mut_ptr(), 1, 0) }) {
-        Ok(_) => p[0].revents,
-        Err(_) => 0,
-    }
+    Some(RawEnd {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        object,
+        fd,
+        end,
+    })
 }

@@ -4,7 +4,8 @@
 //! A stage that still moves bytes (its rate since the last snapshot) is the slowest
 //! stage of a flowing pipeline, not a stuck one.
 
-use super::scan::{Holder, Link, Proc};
+use super::links::{Flow, Holder, Link};
+use super::scan::Proc;
 use crate::escape;
 
 /// The verdict on one snapshot.
@@ -42,14 +43,40 @@ pub fn judge(procs: &[Proc], links: &[Link]) -> Verdict {
     if let Some(v) = s.upstream() {
         return v;
     }
+    if links.is_empty() {
+        let none = "idle: no pipe, FIFO or socket joins these processes";
+        return Verdict::new("idle", none.into(), Vec::new());
+    }
+    // Nothing written through any link, or nothing read or written by any process, and
+    // none of them running: whatever the pipeline waits for, no byte moves.
     let rates = s.link_rates();
-    let none_runs = procs.iter().all(|p| p.state != "R");
-    if !rates.is_empty() && rates.iter().all(|(_, r)| *r == 0.0) && none_runs {
+    let live: Vec<&Proc> = procs.iter().filter(|p| !p.gone()).collect();
+    let none_runs = live.iter().all(|p| p.state != "R");
+    let quiet = |r: Option<f64>| r == Some(0.0);
+    let still = !live.is_empty()
+        && live
+            .iter()
+            .all(|p| quiet(p.read_rate) && quiet(p.write_rate));
+    let unwritten = !rates.is_empty() && rates.iter().all(|(_, r)| *r == 0.0);
+    if none_runs && (unwritten || still) {
         let idle = "idle: nothing was written since the last snapshot";
+        return Verdict::new("idle", idle.into(), Vec::new());
+    }
+    // The first snapshot (no rates yet): every process waits and no byte is queued
+    // anywhere, so nothing is on its way.
+    let empty = links
+        .iter()
+        .flat_map(|l| &l.flows)
+        .all(|f| f.queued == Some(0));
+    if none_runs && rates.is_empty() && empty {
+        let idle = "idle: every process waits and nothing is queued";
         return Verdict::new("idle", idle.into(), Vec::new());
     }
     Verdict::new("flowing", s.flowing(), Vec::new())
 }
+
+/// One direction of a link: the link (for its name) and the flow.
+type Chan<'a> = (&'a Link, &'a Flow);
 
 /// One snapshot's processes and links, with the questions the verdict asks of them.
 struct Scene<'a> {
@@ -62,37 +89,60 @@ impl<'a> Scene<'a> {
         self.procs.iter().find(|p| p.pid == pid)
     }
 
-    /// The link a process waits on in its call, and whether it waits to write.
-    fn waits_on(&self, p: &Proc) -> Option<(&'a Link, bool)> {
-        let h = Holder {
-            pid: p.pid,
-            fd: p.fd?,
-        };
-        let l = self
-            .links
-            .iter()
-            .find(|l| l.writers.contains(&h) || l.readers.contains(&h))?;
-        Some((l, p.writing))
-    }
-
-    /// The link `p` is blocked writing to, when it is full.
-    fn writing_full(&self, p: &Proc) -> Option<&'a Link> {
-        match self.waits_on(p) {
-            Some((l, true)) if l.full() && !p.gone() => Some(l),
-            _ => None,
+    /// Every direction of a link that `p`'s call waits on, and whether it waits to
+    /// write it (else to read it): one for read(2) or write(2), as many as its set
+    /// holds for select, poll or epoll.
+    fn waits_on(&self, p: &Proc) -> Vec<(Chan<'a>, bool)> {
+        let mut v = Vec::new();
+        for w in &p.waits {
+            let h = Holder {
+                pid: p.pid,
+                fd: w.fd,
+            };
+            for l in self.links {
+                for f in &l.flows {
+                    if w.write && f.writers.contains(&h) {
+                        v.push(((l, f), true));
+                    }
+                    if w.read && f.readers.contains(&h) {
+                        v.push(((l, f), false));
+                    }
+                }
+            }
         }
+        v
     }
 
-    fn readers<'s>(&'s self, l: &'s Link) -> impl Iterator<Item = &'a Proc> + 's {
-        l.readers.iter().filter_map(|h| self.proc(h.pid))
+    /// The direction `p` is blocked writing to, when a write there would wait.
+    fn writing_full(&self, p: &Proc) -> Option<Chan<'a>> {
+        if p.gone() {
+            return None;
+        }
+        self.waits_on(p)
+            .into_iter()
+            .find(|((_, f), writing)| *writing && f.full)
+            .map(|(c, _)| c)
     }
 
-    fn writers<'s>(&'s self, l: &'s Link) -> impl Iterator<Item = &'a Proc> + 's {
-        l.writers.iter().filter_map(|h| self.proc(h.pid))
+    /// The direction `p` is blocked reading from, when it is empty and written by
+    /// someone.
+    fn reading_empty(&self, p: &Proc) -> Option<Chan<'a>> {
+        self.waits_on(p)
+            .into_iter()
+            .find(|((_, f), writing)| !*writing && f.queued == Some(0) && !f.no_writer)
+            .map(|(c, _)| c)
     }
 
-    /// Writers blocked on full pipes: the chain from the one no other such writer
-    /// feeds, down to the process that does not read.
+    fn readers<'s>(&'s self, f: &'s Flow) -> impl Iterator<Item = &'a Proc> + 's {
+        f.readers.iter().filter_map(|h| self.proc(h.pid))
+    }
+
+    fn writers<'s>(&'s self, f: &'s Flow) -> impl Iterator<Item = &'a Proc> + 's {
+        f.writers.iter().filter_map(|h| self.proc(h.pid))
+    }
+
+    /// Writers blocked on full pipes or sockets: the chain from the one no other such
+    /// writer feeds, down to the process that does not read.
     fn downstream(&self) -> Option<Verdict> {
         let on_full: Vec<&Proc> = self
             .procs
@@ -104,7 +154,7 @@ impl<'a> Scene<'a> {
                 q.pid != p.pid
                     && self
                         .writing_full(q)
-                        .is_some_and(|l| l.readers.iter().any(|h| h.pid == p.pid))
+                        .is_some_and(|(_, f)| f.readers.iter().any(|h| h.pid == p.pid))
             })
         };
         let first = on_full
@@ -112,21 +162,21 @@ impl<'a> Scene<'a> {
             .find(|p| !fed(p))
             .or(on_full.first())
             .copied()?;
-        let mut chain: Vec<(&Proc, &Link)> = Vec::new();
+        let mut chain: Vec<(&Proc, Chan)> = Vec::new();
         let mut cur = first;
-        while let Some(l) = self.writing_full(cur) {
+        while let Some(c) = self.writing_full(cur) {
             if chain.iter().any(|(p, _)| p.pid == cur.pid) {
                 break; // a cycle: every process waits on the next
             }
-            chain.push((cur, l));
-            match self.readers(l).find(|r| r.pid != cur.pid) {
+            chain.push((cur, c));
+            match self.readers(c.1).find(|r| r.pid != cur.pid) {
                 Some(r) => cur = r,
                 None => break,
             }
         }
-        let &(_, last) = chain.last()?;
+        let &(_, (last, lf)) = chain.last()?;
         let in_chain = |pid: i32| chain.iter().any(|(p, _)| p.pid == pid);
-        let culprit = self.readers(last).find(|r| !in_chain(r.pid));
+        let culprit = self.readers(lf).find(|r| !in_chain(r.pid));
         if let Some(c) = culprit.filter(|c| c.read_rate.is_some_and(|r| r > 0.0)) {
             let slowest = format!(
                 "{}; the slowest stage is {} ({} full)",
@@ -142,14 +192,18 @@ impl<'a> Scene<'a> {
                 pids.push(c.pid);
                 format!("{} reads nothing: {}", who(c), self.doing(c))
             }
-            None if last.no_reader => format!("{} has no reader", name(last)),
+            None if lf.no_reader => format!("{} has no reader", name(last)),
             None => format!("{}'s reader is not watched", name(last)),
         }];
-        for (i, (p, l)) in chain.iter().rev().enumerate() {
+        for (i, (p, (l, f))) in chain.iter().rev().enumerate() {
             pids.push(p.pid);
             parts.push(if i == 0 {
-                let cap = size(l.capacity.unwrap_or(0));
-                format!("{} full ({cap}), {} blocked writing to it", name(l), who(p))
+                format!(
+                    "{} full ({}), {} blocked writing to it",
+                    name(l),
+                    fill(f),
+                    who(p)
+                )
             } else {
                 format!("{} blocked writing to {} (full)", who(p), name(l))
             });
@@ -162,16 +216,23 @@ impl<'a> Scene<'a> {
         Some(Verdict::new("stuck", sentence, pids))
     }
 
-    /// A pipe whose reader is gone: its writer's next write fails.
+    /// A pipe whose reader is gone, a socket whose peer is: its writer's next write
+    /// fails.
     fn lost_reader(&self) -> Option<Verdict> {
-        let l = self.links.iter().find(|l| l.no_reader)?;
-        let writers: Vec<&Proc> = self.writers(l).filter(|p| !p.gone()).collect();
+        let (l, f) = self
+            .links
+            .iter()
+            .find_map(|l| Some((l, l.flows.iter().find(|f| f.no_reader)?)))?;
+        let writers: Vec<&Proc> = self.writers(f).filter(|p| !p.gone()).collect();
         let names: Vec<String> = writers.iter().map(|p| who(p)).collect();
+        let lost = match l.kind.socket() {
+            true => format!("{} lost its peer", name(l)),
+            false => format!("{} has no reader", name(l)),
+        };
         let sentence = match names.is_empty() {
-            true => format!("{} has no reader", name(l)),
+            true => lost,
             false => format!(
-                "{} has no reader: {} gets EPIPE (or SIGPIPE) on its next write",
-                name(l),
+                "{lost}: {} gets EPIPE (or SIGPIPE) on its next write",
                 names.join(", ")
             ),
         };
@@ -182,29 +243,32 @@ impl<'a> Scene<'a> {
         ))
     }
 
-    /// A reader blocked on an empty pipe, back to the writer that does not write.
+    /// A reader blocked on an empty pipe or socket, back to the writer that does not
+    /// write (or round a cycle of processes each waiting to read from the next).
     fn upstream(&self) -> Option<Verdict> {
-        let starving = |p: &&Proc| match self.waits_on(p) {
-            Some((l, false)) => l.queued == Some(0) && !l.no_writer && !p.gone(),
-            _ => false,
-        };
-        let reader = self.procs.iter().rfind(|p| starving(p))?;
-        let (first, _) = self.waits_on(reader)?;
+        let reader = self
+            .procs
+            .iter()
+            .rfind(|p| !p.gone() && self.reading_empty(p).is_some())?;
+        let first = self.reading_empty(reader)?;
         let mut seen = vec![reader.pid];
-        let mut link = first;
+        let mut chan = first;
         loop {
-            let w = self.writers(link).find(|w| !seen.contains(&w.pid))?;
+            let ws: Vec<&Proc> = self.writers(chan.1).collect();
+            let Some(w) = ws.iter().find(|w| !seen.contains(&w.pid)) else {
+                return self.cycle(&seen, &ws);
+            };
             seen.push(w.pid);
-            match self.waits_on(w) {
-                Some((up, false)) if up.queued == Some(0) => link = up,
-                _ if w.write_rate.is_some_and(|r| r > 0.0) => return None,
-                _ => {
+            match self.reading_empty(w) {
+                Some(up) => chan = up,
+                None if w.write_rate.is_some_and(|r| r > 0.0) => return None,
+                None => {
                     let sentence = format!(
                         "{} writes nothing: {}; {} waits reading {} (empty)",
                         who(w),
                         self.doing(w),
                         who(reader),
-                        name(first)
+                        name(first.0)
                     );
                     let mut pids = vec![w.pid];
                     pids.extend(seen.iter().rev().skip(1));
@@ -214,13 +278,32 @@ impl<'a> Scene<'a> {
         }
     }
 
-    /// Each link's rate: what its writers wrote per second (every write of theirs:
+    /// Readers waiting on each other round a cycle (`seen`, from the first reader):
+    /// none writes, so none ever reads.
+    fn cycle(&self, seen: &[i32], writers: &[&Proc]) -> Option<Verdict> {
+        if writers.is_empty() || seen.len() < 2 {
+            return None;
+        }
+        let whos: Vec<String> = seen
+            .iter()
+            .filter_map(|&pid| self.proc(pid))
+            .map(who)
+            .collect();
+        let sentence = format!(
+            "{} each wait reading what another of them would write: nothing is queued",
+            whos.join(", ")
+        );
+        Some(Verdict::new("stuck", sentence, seen.to_vec()))
+    }
+
+    /// Each flow's rate: what its writers wrote per second (every write of theirs:
     /// /proc counts per process, not per fd), where their rates are known.
     fn link_rates(&self) -> Vec<(&'a Link, f64)> {
         self.links
             .iter()
-            .filter_map(|l| {
-                let rates: Vec<f64> = self.writers(l).filter_map(|p| p.write_rate).collect();
+            .flat_map(|l| l.flows.iter().map(move |f| (l, f)))
+            .filter_map(|(l, f)| {
+                let rates: Vec<f64> = self.writers(f).filter_map(|p| p.write_rate).collect();
                 (!rates.is_empty()).then(|| (l, rates.iter().sum()))
             })
             .collect()
@@ -242,7 +325,8 @@ impl<'a> Scene<'a> {
         }
     }
 
-    /// What a process does instead: its call and fd, or its state.
+    /// What a process does instead: its call and fd (each fd and way of a select,
+    /// poll or epoll set), or its state.
     fn doing(&self, p: &Proc) -> String {
         match p.state.as_str() {
             "T" | "t" => return "stopped".into(),
@@ -250,15 +334,44 @@ impl<'a> Scene<'a> {
             "Z" | "X" | "gone" => return "exited".into(),
             _ => {}
         }
+        let on = |fd: i32| {
+            let l = self.links.iter().find(|l| {
+                l.flows.iter().any(|f| {
+                    let h = Holder { pid: p.pid, fd };
+                    f.writers.contains(&h) || f.readers.contains(&h)
+                })
+            });
+            match l {
+                Some(l) => Some(name(l)),
+                None if Some(fd) == p.fd => p.fd_what.as_deref().map(escape::message),
+                None => None,
+            }
+        };
         match (&p.call, p.fd) {
+            (Some(call), Some(_)) if p.multiplexed => {
+                let fds: Vec<String> = p
+                    .waits
+                    .iter()
+                    .map(|w| {
+                        let way = match (w.read, w.write) {
+                            (true, true) => "read, write",
+                            (false, true) => "write",
+                            _ => "read",
+                        };
+                        match on(w.fd) {
+                            Some(o) => format!("fd {} ({way}, {o})", w.fd),
+                            None => format!("fd {} ({way})", w.fd),
+                        }
+                    })
+                    .collect();
+                format!(
+                    "blocked in {} watching {}",
+                    escape::message(call),
+                    fds.join(", ")
+                )
+            }
             (Some(call), Some(fd)) => {
-                let on = match self.waits_on(p) {
-                    Some((l, _)) => format!(" ({})", name(l)),
-                    None => p
-                        .fd_what
-                        .as_deref()
-                        .map_or(String::new(), |w| format!(" ({})", escape::message(w))),
-                };
+                let on = on(fd).map_or(String::new(), |o| format!(" ({o})"));
                 format!("blocked in {} on fd {fd}{on}", escape::message(call))
             }
             (Some(call), None) => format!("blocked in {}", escape::message(call)),
@@ -267,12 +380,21 @@ impl<'a> Scene<'a> {
     }
 }
 
+/// How full a full direction is: a pipe's capacity, a socket's queue.
+fn fill(f: &Flow) -> String {
+    match (f.capacity, f.queued) {
+        (Some(c), _) => size(c),
+        (None, Some(q)) => format!("{} queued", size(q)),
+        (None, None) => "queue unknown".into(),
+    }
+}
+
 /// `3 (sort)`, the name escaped (it is the process's own choice).
 pub fn who(p: &Proc) -> String {
     format!("{} ({})", p.pid, escape::message(&p.comm))
 }
 
-/// `pipe 2`, `fifo 1`, `socket 3`.
+/// `pipe 2`, `fifo 1`, `unix 3`, `tcp 4`.
 pub fn name(l: &Link) -> String {
     format!("{} {}", l.kind.word(), l.number)
 }
@@ -289,114 +411,4 @@ pub fn size(n: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::scan::LinkKind;
-    use super::*;
-
-    fn proc(pid: i32, comm: &str, call: &str, fd: Option<i32>, writing: bool) -> Proc {
-        Proc {
-            pid,
-            comm: comm.into(),
-            state: "S".into(),
-            call: Some(call.into()),
-            fd,
-            writing,
-            ..Proc::default()
-        }
-    }
-
-    fn pipe(number: usize, w: (i32, i32), r: (i32, i32), queued: i64) -> Link {
-        Link {
-            number,
-            kind: LinkKind::Pipe,
-            inode: number as u64,
-            dev: 0,
-            writers: vec![Holder { pid: w.0, fd: w.1 }],
-            readers: vec![Holder { pid: r.0, fd: r.1 }],
-            queued: Some(queued),
-            capacity: Some(65536),
-            no_reader: false,
-            no_writer: false,
-        }
-    }
-
-    #[test]
-    fn the_issue_example_sentence() {
-        let procs = [
-            proc(1, "cat", "write", Some(1), true),
-            proc(2, "grep", "write", Some(1), true),
-            proc(3, "sort", "wait4", None, false),
-        ];
-        let links = [
-            pipe(1, (1, 1), (2, 0), 65536),
-            pipe(2, (2, 1), (3, 0), 65536),
-        ];
-        let v = judge(&procs, &links);
-        assert_eq!(v.state, "stuck");
-        assert_eq!(
-            v.sentence,
-            "3 (sort) reads nothing: blocked in wait4; pipe 2 full (64 KiB), 2 (grep) \
-             blocked writing to it, 1 (cat) blocked writing to pipe 1 (full)"
-        );
-        assert_eq!(v.pids, [3, 2, 1]);
-    }
-
-    #[test]
-    fn a_producer_waiting_on_a_tty_starves_the_rest() {
-        let mut producer = proc(1, "producer", "read", Some(0), false);
-        producer.fd_what = Some("/dev/pts/3".into());
-        let procs = [producer, proc(2, "grep", "read", Some(0), false)];
-        let links = [pipe(1, (1, 1), (2, 0), 0)];
-        let v = judge(&procs, &links);
-        assert_eq!(v.state, "stuck");
-        assert_eq!(
-            v.sentence,
-            "1 (producer) writes nothing: blocked in read on fd 0 (/dev/pts/3); \
-             2 (grep) waits reading pipe 1 (empty)"
-        );
-        assert_eq!(v.pids, [1, 2]);
-    }
-
-    #[test]
-    fn a_reader_that_still_reads_is_the_slowest_stage() {
-        let mut sink = proc(2, "sink", "read", Some(0), false);
-        sink.state = "R".into();
-        sink.read_rate = Some(1e6);
-        let mut producer = proc(1, "producer", "write", Some(1), true);
-        producer.write_rate = Some(2e6);
-        let v = judge(&[producer, sink], &[pipe(1, (1, 1), (2, 0), 65536)]);
-        assert_eq!(v.state, "flowing");
-        assert_eq!(
-            v.sentence,
-            "flowing: 2.0 MB/s through pipe 1; the slowest stage is 2 (sink) (pipe 1 full)"
-        );
-    }
-
-    #[test]
-    fn no_reader_names_the_writer() {
-        let mut l = pipe(1, (1, 1), (2, 0), 0);
-        l.readers.clear();
-        l.no_reader = true;
-        let v = judge(&[proc(1, "tick", "rt_sigtimedwait", None, false)], &[l]);
-        assert_eq!(v.state, "stuck");
-        assert_eq!(
-            v.sentence,
-            "pipe 1 has no reader: 1 (tick) gets EPIPE (or SIGPIPE) on its next write"
-        );
-        assert_eq!(v.pids, [1]);
-    }
-
-    #[test]
-    fn idle_done_and_names_escaped() {
-        let mut a = proc(1, "a\u{1b}[2J", "nanosleep", None, false);
-        a.write_rate = Some(0.0);
-        let links = [pipe(1, (1, 1), (2, 0), 0)];
-        let v = judge(std::slice::from_ref(&a), &links);
-        assert_eq!(v.state, "idle", "{v:?}");
-        assert_eq!(who(&a), "1 (a\\e[2J)");
-        a.state = "Z".into();
-        assert_eq!(judge(&[a], &links).state, "done");
-        assert_eq!(size(65536), "64 KiB");
-        assert_eq!(size(1 << 20), "1 MiB");
-    }
-}
+mod tests;

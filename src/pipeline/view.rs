@@ -43,6 +43,7 @@ impl View {
                     &s.processes.iter().map(process).collect::<Vec<_>>(),
                 )?;
                 l.field("links", &s.links.iter().map(link).collect::<Vec<_>>())?;
+                l.field("note", &s.note)?;
                 l.field(
                     "verdict",
                     &json!({
@@ -63,7 +64,12 @@ impl View {
             s.processes.len(),
             s.links.len()
         )];
-        lines.extend(s.links.iter().map(|l| link_line(l, &s.processes)));
+        if let Some(n) = &s.note {
+            lines.push(format!("note: {}", escape::message(n)));
+        }
+        for l in &s.links {
+            lines.extend(link_lines(l, &s.processes));
+        }
         lines.extend(s.processes.iter().map(process_line));
         let verdict = format!("verdict: {}", s.verdict.sentence);
         if self.redraw && self.drawn > 0 {
@@ -97,33 +103,42 @@ impl View {
     }
 }
 
-/// `  pipe 2  1201:1 (cat) -> 1202:0 (grep)  [##########..........]  32 KiB / 64 KiB  50%`
-fn link_line(l: &Link, procs: &[Proc]) -> String {
-    let ends = |hs: &[super::Holder]| {
-        if hs.is_empty() {
-            return "nobody".to_owned();
-        }
-        hs.iter()
-            .map(|h| {
-                let comm = procs
-                    .iter()
-                    .find(|p| p.pid == h.pid)
-                    .map_or(String::new(), |p| escape::message(&p.comm));
-                format!("{}:{} ({comm})", h.pid, h.fd)
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+/// `1201:1 (cat), 1305:1 (tee)`, or `nobody`.
+fn holders(hs: &[super::Holder], procs: &[Proc]) -> String {
+    if hs.is_empty() {
+        return "nobody".to_owned();
+    }
+    hs.iter()
+        .map(|h| {
+            let comm = procs
+                .iter()
+                .find(|p| p.pid == h.pid)
+                .map_or(String::new(), |p| escape::message(&p.comm));
+            format!("{}:{} ({comm})", h.pid, h.fd)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A pipe's line, `  pipe 2  1201:1 (cat) -> 1202:0 (grep)  [##########..........]
+/// 32 KiB / 64 KiB  50%`; a socket's line and one per direction.
+fn link_lines(l: &Link, procs: &[Proc]) -> Vec<String> {
+    if l.kind.socket() {
+        return socket_lines(l, procs);
+    }
+    let Some(f) = l.flows.first() else {
+        return Vec::new();
     };
     let mut s = format!(
         "  {:<9} {} -> {}",
         name(l),
-        ends(&l.writers),
-        ends(&l.readers)
+        holders(&f.writers, procs),
+        holders(&f.readers, procs)
     );
-    if let super::LinkKind::Fifo(path) = &l.kind {
+    if let Some(path) = &l.path {
         s.push_str(&format!("  {}", escape::message(path)));
     }
-    match (l.queued, l.capacity) {
+    match (f.queued, f.capacity) {
         (Some(q), Some(c)) if c > 0 => {
             let filled = ((q.min(c) as usize * BAR) / c as usize).min(BAR);
             s.push_str(&format!(
@@ -138,13 +153,66 @@ fn link_line(l: &Link, procs: &[Proc]) -> String {
         (Some(q), _) => s.push_str(&format!("  queued {}", size(q))),
         _ => s.push_str("  queue unknown"),
     }
-    if l.no_reader {
+    if f.no_reader {
         s.push_str("  no reader");
     }
-    if l.no_writer {
+    if f.no_writer {
         s.push_str("  no writer");
     }
-    s
+    vec![s]
+}
+
+/// `  unix 1    5001:3 (w) <-> 5002:4 (r)  /tmp/sock`, then per direction
+/// `            5001 -> 5002  queued 212 KiB  full: the sender's buffer (208 KiB)`.
+fn socket_lines(l: &Link, procs: &[Proc]) -> Vec<String> {
+    let side = |i: usize| {
+        l.ends
+            .get(i)
+            .map_or("nobody".to_owned(), |e| holders(&e.holders, procs))
+    };
+    let mut head = format!("  {:<9} {} <-> {}", name(l), side(0), side(1));
+    let addrs: Vec<String> = l
+        .ends
+        .iter()
+        .filter_map(|e| e.address.as_deref().map(escape::message))
+        .collect();
+    match (&l.kind, &l.path) {
+        (super::LinkKind::Unix, Some(p)) => head.push_str(&format!("  {}", escape::message(p))),
+        (super::LinkKind::Tcp, _) if !addrs.is_empty() => {
+            head.push_str(&format!("  {}", addrs.join(" <-> ")))
+        }
+        _ => {}
+    }
+    if l.peer_lost {
+        head.push_str("  peer lost");
+    }
+    let pids = |hs: &[super::Holder]| match hs.first() {
+        Some(h) => h.pid.to_string(),
+        None => "nobody".to_owned(),
+    };
+    let mut lines = vec![head];
+    for f in &l.flows {
+        let mut s = format!("{:12}{} -> {}", "", pids(&f.writers), pids(&f.readers));
+        match f.queued {
+            Some(q) => s.push_str(&format!("  queued {}", size(q))),
+            None => s.push_str("  queue unknown"),
+        }
+        if let Some(u) = f.unacked.filter(|&u| u > 0) {
+            s.push_str(&format!(" ({} not yet acknowledged)", size(u)));
+        }
+        if let (Some(w), Some(r)) = (f.sndbuf, f.rcvbuf) {
+            s.push_str(&format!("  buffers: send {}, receive {}", size(w), size(r)));
+        }
+        if f.full {
+            let by = match f.limit.as_slice() {
+                [] => String::new(),
+                v => format!(": the {} buffer", v.join("'s and the ") + "'s"),
+            };
+            s.push_str(&format!("  full{by}"));
+        }
+        lines.push(s);
+    }
+    lines
 }
 
 /// `  1201 (cat)  S  write on fd 1  read 0.0 B/s  write 1.2 MB/s`
@@ -179,6 +247,7 @@ fn process(p: &Proc) -> Value {
         "state": p.state,
         "call": p.call,
         "fd": p.fd,
+        "waits": p.waits.iter().map(|w| json!({"fd": w.fd, "read": w.read, "write": w.write})).collect::<Vec<_>>(),
         "read_rate": p.read_rate,
         "write_rate": p.write_rate,
         "exit": p.exit,
@@ -192,20 +261,61 @@ fn link(l: &Link) -> Value {
             .map(|h| json!({"pid": h.pid, "fd": h.fd}))
             .collect()
     };
-    let path = match &l.kind {
-        super::LinkKind::Fifo(p) => Some(p.as_str()),
-        _ => None,
-    };
-    json!({
+    let sum =
+        |get: fn(&super::Flow) -> Option<i64>| -> Option<i64> { l.flows.iter().map(get).sum() };
+    let first = l.flows.first();
+    let mut v = json!({
         "number": l.number,
         "kind": l.kind.word(),
         "inode": l.inode,
-        "path": path,
-        "writers": ends(&l.writers),
-        "readers": ends(&l.readers),
-        "queued": l.queued,
-        "capacity": l.capacity,
-        "no_reader": l.no_reader,
-        "no_writer": l.no_writer,
-    })
+        "path": l.path,
+        "writers": ends(&holders_of(l, |f| &f.writers)),
+        "readers": ends(&holders_of(l, |f| &f.readers)),
+        "queued": sum(|f| f.queued),
+        "capacity": first.and_then(|f| f.capacity),
+        "full": l.flows.iter().any(|f| f.full),
+        "no_reader": l.flows.iter().any(|f| f.no_reader),
+        "no_writer": l.flows.iter().any(|f| f.no_writer),
+    });
+    if l.kind.socket() {
+        let at = |hs: &[super::Holder]| {
+            l.ends
+                .iter()
+                .position(|e| !hs.is_empty() && e.holders == hs)
+        };
+        v["peer_lost"] = json!(l.peer_lost);
+        v["ends"] = l
+            .ends
+            .iter()
+            .map(|e| json!({"inode": e.inode, "address": e.address, "holders": ends(&e.holders)}))
+            .collect();
+        v["directions"] = l
+            .flows
+            .iter()
+            .map(|f| {
+                json!({
+                    "from": at(&f.writers),
+                    "to": at(&f.readers),
+                    "queued": f.queued,
+                    "unacked": f.unacked,
+                    "sndbuf": f.sndbuf,
+                    "rcvbuf": f.rcvbuf,
+                    "full": f.full,
+                    "limit": f.limit,
+                })
+            })
+            .collect();
+    }
+    v
+}
+
+/// Every holder on one side of any of the link's flows, once each, in order.
+fn holders_of(l: &Link, side: fn(&super::Flow) -> &Vec<super::Holder>) -> Vec<super::Holder> {
+    let mut v: Vec<super::Holder> = Vec::new();
+    for h in l.flows.iter().flat_map(|f| side(f).iter()) {
+        if !v.contains(h) {
+            v.push(*h);
+        }
+    }
+    v
 }
