@@ -212,12 +212,15 @@ fn unix_listener(path: &Path, what: &str) -> Result<(OwnedFd, BoundPath)> {
             socket::bind(fd.as_raw_fd(), &addr).map_err(|e| sys("bind", e))?;
         }
         // EADDRINUSE would read as "a socket is there": say what is.
-        Err(Errno::EADDRINUSE) if let Some(kind) = not_a_socket(path) => {
-            return Err(Error::Usage(format!(
-                "{what}: {} exists and is {kind}, not a socket (only a socket file \
-                 nobody listens on is replaced)",
-                crate::escape::os(path.as_os_str())
-            )));
+        Err(Errno::EADDRINUSE) => {
+            return Err(match not_a_socket(path) {
+                Some(kind) => Error::Usage(format!(
+                    "{what}: {} exists and is {kind}, not a socket (only a socket file \
+                     nobody listens on is replaced)",
+                    crate::escape::os(path.as_os_str())
+                )),
+                None => sys("bind", Errno::EADDRINUSE),
+            });
         }
         r => r.map_err(|e| sys("bind", e))?,
     }

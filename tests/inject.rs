@@ -599,6 +599,9 @@ fn eintr(b: &str, monitor: bool, delayed: bool) {
 
 #[test]
 fn eintr_on_every_backends_wait_is_retried_and_the_timeout_holds() {
+    if !have("strace", "fault injection (strace -e inject)") {
+        return;
+    }
     let variants = [
         ("oneshot", (false, false)),
         ("oneshot-delayed", (false, true)),
@@ -681,6 +684,9 @@ fn eio(b: &str) {
 
 #[test]
 fn eio_on_a_pipe_read_is_one_line_and_exit_2() {
+    if !have("strace", "fault injection (strace -e inject)") {
+        return;
+    }
     each_backend(&BACKENDS, eio);
 }
 
@@ -751,6 +757,9 @@ fn enomem_oob(b: &str) {
 
 #[test]
 fn enomem_on_recv_msg_oob_is_one_line_naming_the_call_and_exit_2() {
+    if !have("strace", "fault injection (strace -e inject)") {
+        return;
+    }
     each_backend(&BACKENDS, enomem_oob);
 }
 
@@ -860,6 +869,9 @@ fn accept_fault(b: &str, errno: &str) {
 
 #[test]
 fn econnaborted_and_emfile_on_accept_the_next_client_is_served() {
+    if !have("strace", "fault injection (strace -e inject)") {
+        return;
+    }
     each_backend_and(
         &[("ECONNABORTED", "ECONNABORTED"), ("EMFILE", "EMFILE")],
         accept_fault,
@@ -941,6 +953,9 @@ fn eagain(b: &str) {
 
 #[test]
 fn eagain_on_a_read_after_readiness_loses_nothing_and_does_not_spin() {
+    if !have("strace", "fault injection (strace -e inject)") {
+        return;
+    }
     each_backend(&BACKENDS, eagain);
 }
 
@@ -992,5 +1007,8 @@ fn stdout_fault(b: &str, errno: &str) {
 
 #[test]
 fn epipe_on_stdout_is_silent_and_enospc_is_one_line() {
+    if !have("strace", "fault injection (strace -e inject)") {
+        return;
+    }
     each_backend_and(&[("EPIPE", "EPIPE"), ("ENOSPC", "ENOSPC")], stdout_fault);
 }

@@ -294,6 +294,9 @@ fn process(snap: &Value, pid: u32) -> &Value {
 
 #[test]
 fn a_stuck_pipeline_names_the_stage_that_reads_nothing() {
+    if !have("cc", "pipeline stages in C") {
+        return;
+    }
     let dir = TempDir::new();
     let bin = stages(&dir);
     let s = Stuck::start(&bin);
@@ -351,6 +354,9 @@ fn a_stuck_pipeline_names_the_stage_that_reads_nothing() {
 /// ways it waits on, follows it down to the sink and blames the sink.
 #[test]
 fn a_stage_waiting_in_select_poll_or_epoll_to_write_is_not_blamed() {
+    if !have("cc", "pipeline stages in C") {
+        return;
+    }
     let dir = TempDir::new();
     let bin = stages(&dir);
     let cases = [
@@ -419,6 +425,9 @@ fn a_stage_waiting_in_select_poll_or_epoll_to_write_is_not_blamed() {
 
 #[test]
 fn the_text_view_says_the_same() {
+    if !have("cc", "pipeline stages in C") {
+        return;
+    }
     let dir = TempDir::new();
     let bin = stages(&dir);
     let s = Stuck::start(&bin);
@@ -438,6 +447,9 @@ fn the_text_view_says_the_same() {
 
 #[test]
 fn once_the_sink_reads_the_pipeline_flows() {
+    if !have("cc", "pipeline stages in C") {
+        return;
+    }
     let dir = TempDir::new();
     let bin = stages(&dir);
     let s = Stuck::start(&bin);
@@ -477,6 +489,9 @@ fn once_the_sink_reads_the_pipeline_flows() {
 
 #[test]
 fn a_process_group_from_sh_gives_the_same_pipeline() {
+    if !have("cc", "pipeline stages in C") {
+        return;
+    }
     let dir = TempDir::new();
     let bin = stages(&dir);
     let script = format!(
@@ -552,6 +567,9 @@ impl Drop for Group {
 
 #[test]
 fn a_reader_that_exits_leaves_a_pipe_without_reader_and_the_writer_dies_of_sigpipe() {
+    if !have("cc", "pipeline stages in C") {
+        return;
+    }
     let dir = TempDir::new();
     let bin = stages(&dir);
     let (r, w) = pipe();
@@ -608,6 +626,9 @@ fn a_reader_that_exits_leaves_a_pipe_without_reader_and_the_writer_dies_of_sigpi
 
 #[test]
 fn sigterm_ends_the_live_view_with_143() {
+    if !have("cc", "pipeline stages in C") {
+        return;
+    }
     let dir = TempDir::new();
     let bin = stages(&dir);
     let s = Stuck::start(&bin);
@@ -631,6 +652,9 @@ fn sigterm_ends_the_live_view_with_143() {
 
 #[test]
 fn unknown_or_forbidden_pids_are_one_line_or_listed_with_their_reason() {
+    if !have("cc", "pipeline stages in C") {
+        return;
+    }
     // Nothing to show: one line, exit 2.
     let out = pipeline(&["--once", "2147483647"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
@@ -689,6 +713,9 @@ fn unknown_or_forbidden_pids_are_one_line_or_listed_with_their_reason() {
 
 #[test]
 fn a_process_name_with_control_bytes_is_escaped_in_text() {
+    if !have("cc", "pipeline stages in C") {
+        return;
+    }
     let dir = TempDir::new();
     let bin = stages(&dir);
     let (_r, w) = pipe();

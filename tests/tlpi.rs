@@ -210,6 +210,9 @@ const T_SELECT: &[Session] = &[
 
 #[test]
 fn t_select_same_lines() {
+    if !have("cc", "the book's programs in C") {
+        return;
+    }
     let dir = TempDir::new();
     let exe = compile(&dir, "t_select");
     let cases = per_backend(["select", "pselect"], T_SELECT, |s| s.0);
@@ -326,6 +329,9 @@ const POLL_PIPES: &[PollPipes] = &[
 
 #[test]
 fn poll_pipes_same_lines() {
+    if !have("cc", "the book's programs in C") {
+        return;
+    }
     let dir = TempDir::new();
     let exe = compile(&dir, "poll_pipes");
     let cases = per_backend(["poll", "ppoll"], POLL_PIPES, |s| s.0);
@@ -586,6 +592,9 @@ fn path_args(paths: &[PathBuf; 2]) -> Vec<String> {
 
 #[test]
 fn epoll_input_same_lines() {
+    if !have("cc", "the book's programs in C") {
+        return;
+    }
     let dir = TempDir::new();
     let exe = compile(&dir, "epoll_input");
     in_named_threads(

@@ -25,6 +25,38 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
+/// Whether `program` (strace, gcc's `cc`, zsh, fish...) is on PATH, for a test that runs
+/// it. When it is not, the test is skipped: one line on stderr (`skipped: ...: zsh not
+/// installed`) and the caller returns. With FDWATCH_TEST_REQUIRE_ALL set (.ci/run sets
+/// it, after installing them all) a missing program fails the test instead, so CI never
+/// skips silently.
+pub fn have(program: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            let p = dir.join(program);
+            std::fs::metadata(&p).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
+    });
+    if found {
+        return true;
+    }
+    assert!(
+        std::env::var_os("FDWATCH_TEST_REQUIRE_ALL").is_none(),
+        "{test} needs {program}, which is not installed (FDWATCH_TEST_REQUIRE_ALL is set, \
+         so nothing is skipped; .ci/run installs it)"
+    );
+    // Straight to fd 2: libtest captures eprintln! of a passing test, and a skip must
+    // be seen.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("skipped: {test}: {program} not installed\n").as_bytes(),
+    );
+    false
+}
+
 /// Every backend: each matrix test runs on all of them (uring included, issue 18).
 pub const BACKENDS: [&str; 6] = ["select", "pselect", "poll", "ppoll", "epoll", "uring"];
 
