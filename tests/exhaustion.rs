@@ -6,8 +6,9 @@
 //!   (end of file or a reset), never left hanging in the backlog;
 //! - over the 2 s from the first connect fdwatch uses < 5 % of a CPU (utime+stime from
 //!   /proc/PID/stat) and stderr stays under 4 KiB;
+//! - the episode's `exhausted` start event is out within 1 s of the first refusal;
 //! - SIGTERM ends it within 1 s, death by SIGTERM, and the output ends with the
-//!   episode's `exhausted` event (still going) and the summary;
+//!   episode's `exhausted` end event (still going) and the summary;
 //! - another run: once the clients leave, a new client is served end to end.
 //!
 //! And a reason fds run out by themselves: 50 clients that each send a byte and close,
@@ -475,6 +476,18 @@ fn connect_all(
         clients.push(Client::connect(port));
         let n = clients.len();
         resolve(&case, &mut clients[n - 1..], evs, served);
+        if clients[n - 1].fate == Fate::Closed {
+            // Refused just now: the episode's start is out already, or within 1 s.
+            evs.wait_for(
+                bad,
+                "the exhausted start event, within 1 s of the first refusal",
+                Duration::from_secs(1),
+                |seen| {
+                    seen.iter()
+                        .any(|e| e["event"] == "exhausted" && e["state"] == "start")
+                },
+            );
+        }
         if clients[n - 1].fate != Fate::Served {
             break;
         }
@@ -572,9 +585,37 @@ fn quiet_while_exhausted(bad: &mut Problems, pid: u32, t0: Instant, cpu0: f64, e
     });
 }
 
-/// The exhausted events.
-fn exhausted(evs: &[Value]) -> Vec<&Value> {
+/// The exhausted events of one `state`: "start" or "end".
+fn exhausted<'a>(evs: &'a [Value], state: &str) -> Vec<&'a Value> {
     of_kind(evs, "exhausted")
+        .into_iter()
+        .filter(|e| e["state"] == state)
+        .collect()
+}
+
+/// Exactly one start and one end event so far (an episode's two, nothing else), the
+/// start first and naming the same fd, call and (first) errno; the end, else None (a
+/// problem noted).
+fn start_and_end<'a>(bad: &mut Problems, evs: &'a [Value], when: &str) -> Option<&'a Value> {
+    let all = of_kind(evs, "exhausted");
+    let (starts, ends) = (exhausted(evs, "start"), exhausted(evs, "end"));
+    if !bad.check(
+        starts.len() == 1 && ends.len() == 1 && all.len() == 2 && all[0] == starts[0],
+        || format!("{when}: one start and then one end event per episode, got {all:?}"),
+    ) {
+        return None;
+    }
+    let (s, e) = (starts[0], ends[0]);
+    for k in ["fd", "what", "call"] {
+        bad.check(s[k] == e[k], || {
+            format!("start and end differ in {k}: {s} {e}")
+        });
+    }
+    bad.check(
+        s.get("refused").is_none() && s.get("duration").is_none(),
+        || format!("a start event has no refused or duration yet: {s}"),
+    );
+    Some(e)
 }
 
 /// The summary is the last event.
@@ -585,42 +626,36 @@ fn summary_last(bad: &mut Problems, evs: &[Value]) {
     );
 }
 
-/// The one exhausted event of a run with one episode, checked against `want` (field,
-/// value); None (a problem noted) when there is not exactly one.
+/// The end event of a run with one episode, checked against `want` (field, value; the
+/// start event too, but for refused); None (a problem noted) when there is not exactly
+/// one start and one end.
 fn the_episode<'a>(
     bad: &mut Problems,
     all: &'a [Value],
     want: Vec<(&str, Value)>,
 ) -> Option<&'a Value> {
-    let ex = exhausted(all);
-    if !bad.check(ex.len() == 1, || {
-        format!("one exhausted event per episode, got {ex:?}")
-    }) {
-        return None;
-    }
-    let e = ex[0];
+    let e = start_and_end(bad, all, "in the run")?;
+    let s = exhausted(all, "start")[0];
     for (k, v) in want {
         bad.check(e[k] == v, || format!("exhausted {k:?} should be {v}: {e}"));
+        bad.check(k == "refused" || s[k] == v, || {
+            format!("the start's {k:?} should be {v}: {s}")
+        });
     }
     Some(e)
 }
 
-/// The exhausted event once the episode ended (the next accept): exactly one so far,
-/// else None (a problem noted).
+/// The end event once the episode ended (the next accept): one start and one end so
+/// far, else None (a problem noted).
 fn ended_episode<'a>(bad: &mut Problems, seen: &'a [Value]) -> Option<&'a Value> {
-    let ex = exhausted(seen);
-    bad.check(ex.len() == 1, || {
-        format!("one exhausted event once the episode ended (the next accept): {ex:?}")
-    })
-    .then(|| ex[0])
+    start_and_end(bad, seen, "once the episode ended (the next accept)")
 }
 
-/// The end of a run whose episode ended before: no stderr, one exhausted event in the
-/// whole run, the summary last.
+/// The end of a run whose episode ended before: no stderr, one episode (its start and
+/// end events) in the whole run, the summary last.
 fn one_episode_in_the_run(bad: &mut Problems, all: &[Value], err: &str) {
     bad.check(err.is_empty(), || format!("stderr {err:?}"));
-    let ex = exhausted(all);
-    bad.check(ex.len() == 1, || format!("one episode in the run: {ex:?}"));
+    start_and_end(bad, all, "one episode in the run");
     summary_last(bad, all);
 }
 
@@ -742,9 +777,13 @@ fn watch_emfile(b: &str) {
     let (all, _) = end_by_sigterm(&mut bad, &mut child, evs, err);
     let n = all.len();
     bad.check(
-        n >= 2 && all[n - 2]["event"] == "exhausted" && all[n - 1]["event"] == "summary",
+        n >= 2
+            && all[n - 2]["event"] == "exhausted"
+            && all[n - 2]["state"] == "end"
+            && all[n - 1]["event"] == "summary",
         || {
-            "the output ends with the episode's exhausted event (still going) and the summary"
+            "the output ends with the episode's exhausted end event (still going) and the \
+             summary"
                 .to_owned()
         },
     );
@@ -908,6 +947,7 @@ fn relay_emfile(b: &str) {
         clients,
         t0,
         cpu0,
+        port,
         ..
     } = starve(&mut bad, &mk, true);
     let pid = child.id();
@@ -915,13 +955,16 @@ fn relay_emfile(b: &str) {
     served_still_open(&mut bad, &clients);
     let (all, _) = end_by_sigterm(&mut bad, &mut child, evs, err);
     summary_last(&mut bad, &all);
+    // The events name the listener.
     let want = vec![
         ("conn", Value::from(0)),
+        ("what", Value::from(format!("tcp 127.0.0.1:{port}"))),
         ("call", Value::from("accept")),
         ("errno", Value::from("EMFILE")),
         ("refused", Value::from(refused(&clients))),
     ];
     if let Some(e) = the_episode(&mut bad, &all, want) {
+        bad.check(e["fd"].is_u64(), || format!("the listener's fd: {e}"));
         let at = all.iter().position(|x| x == e).expect("exhausted");
         let sig = all.iter().position(|x| x["event"] == "signal");
         bad.check(sig.is_some_and(|g| g < at), || {

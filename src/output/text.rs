@@ -215,20 +215,33 @@ impl<W: Write> Text<W> {
 }
 
 impl<W: Write> Text<W> {
-    /// `exhausted: accept failed with EMFILE (Too many open files) for 1.2s; 20 clients refused`
+    /// `exhausted: accept failed with EMFILE (Too many open files); backing off` at the
+    /// start, `exhausted: over: accept failed with EMFILE (Too many open files) for
+    /// 1.2s; 20 clients refused (closed at once)` at the end.
     pub(super) fn exhausted(&mut self, x: &crate::event::Exhausted<'_>) -> io::Result<()> {
-        self.styled(
-            format_args!(
-                "exhausted: {} failed with {:?} ({}) for {}; {} client{} refused (closed at once)",
-                x.call,
-                x.errno,
-                x.errno.desc(),
-                seconds(x.duration),
-                x.refused,
-                if x.refused == 1 { "" } else { "s" }
+        use crate::event::Phase;
+        let (errno, desc) = (x.errno, x.errno.desc());
+        match x.phase {
+            Phase::Start => self.styled(
+                format_args!(
+                    "exhausted: {} failed with {errno:?} ({desc}); backing off until it works \
+                     again (clients that cannot be served are closed at once)",
+                    x.call
+                ),
+                Style::new().red(),
             ),
-            Style::new().red(),
-        )
+            Phase::End => self.styled(
+                format_args!(
+                    "exhausted: over: {} failed with {errno:?} ({desc}) for {}; {} client{} \
+                     refused (closed at once)",
+                    x.call,
+                    seconds(x.duration),
+                    x.refused,
+                    if x.refused == 1 { "" } else { "s" }
+                ),
+                Style::new().red(),
+            ),
+        }
     }
 }
 
