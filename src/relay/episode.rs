@@ -37,10 +37,6 @@ impl Relay<'_> {
     ) -> Result<()> {
         let now = Instant::now();
         let failed = Episode::fail(&mut self.exhausted, call, errno, now);
-        if failed == Failed::Began {
-            self.exhausted_on = i;
-            self.report(lp, Phase::Start)?;
-        }
         if failed != Failed::Again {
             self.leave_wait(lp)?;
         }
@@ -52,6 +48,12 @@ impl Relay<'_> {
             if shed {
                 ep.freed(now);
             }
+        }
+        // Once those waiting are refused: a client that comes after the start event
+        // is one the retry decides about.
+        if failed == Failed::Began {
+            self.exhausted_on = i;
+            self.report(lp, Phase::Start)?;
         }
         Ok(())
     }

@@ -302,12 +302,14 @@ impl Relay<'_> {
             if let Err(Error::Sys { errno, call, .. }) = &target
                 && exhaust::is_exhaustion(*errno)
             {
-                drop(client);
                 let (call, errno) = (*call, *errno);
                 self.exhausted(lp, i, call, errno)?;
                 if let Some(ep) = self.exhausted.as_mut() {
                     ep.refused += 1;
                 }
+                // Closed once those behind it were refused: whoever comes after it
+                // closed is the retry's to serve.
+                drop(client);
                 return Ok(());
             }
             if self.exhausted.is_some() {

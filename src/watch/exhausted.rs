@@ -84,11 +84,11 @@ impl Watch<'_> {
         self.tracks[t].retry = retry;
         if failed == Failed::Began {
             self.exhaustion.in_episode.push(t);
-            self.report(lp, t, Phase::Start)?;
         }
         if failed != Failed::Again {
             // Out of the waits: readiness it cannot act on would only spin the loop.
-            // (leave_waits looks for it in the main wait only without an episode.)
+            // (leave_waits takes an fd with an episode to be out of the main wait
+            // already; it is not yet, so the episode is set aside meanwhile.)
             let raw = self.set.fds[t].raw;
             let ep = self.tracks[t].exhausted.take();
             self.leave_waits(lp, t, raw)?;
@@ -101,6 +101,11 @@ impl Watch<'_> {
         };
         if let Some(ep) = self.tracks[t].exhausted.as_mut() {
             ep.refused += refused;
+        }
+        // Once those waiting are refused: a client that comes after the start event
+        // is one the retry decides about.
+        if failed == Failed::Began {
+            self.report(lp, t, Phase::Start)?;
         }
         Ok(())
     }
@@ -229,9 +234,12 @@ impl Watch<'_> {
         let now = Instant::now();
         if let Some((what, errno)) = ran_out {
             let ep = &mut self.exhaustion.pending;
-            let mut one = ep.take().map(|(_, e)| e);
+            // The FIFO it began on names the episode to its end.
+            let (what, mut one) = match ep.take() {
+                Some((w, e)) => (w, Some(e)),
+                None => (what, None),
+            };
             let began = Episode::fail(&mut one, "open", errno, now) == Failed::Began;
-            let what = ep.as_ref().map_or(what, |(w, _)| w.clone());
             if let Some(e) = one {
                 if began {
                     lp.rep
