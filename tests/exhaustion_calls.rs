@@ -233,8 +233,8 @@ impl World {
         back == data
     }
 
-    /// New work once the fault is used up, and whether it was served (`served`, the
-    /// events) within 1 s.
+    /// New work once the fault is used up, served within 1 s: end to end through the
+    /// relay, by fdwatch's events in watch mode.
     fn serve(&mut self, evs: &mut EventStream) {
         let case = self.case.clone();
         let t0 = Instant::now();
