@@ -57,8 +57,9 @@ pub enum Event<'a> {
         action: Action,
     },
     /// A resource ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM) for `call` and fdwatch
-    /// backed off instead of asking again at once: one event per episode, when it ends
-    /// (or at the end of the run), with the clients refused meanwhile.
+    /// backed off instead of asking again at once: two events per episode, one when it
+    /// starts (the call, the errno) and one when it ends (or at the end of the run),
+    /// with the clients refused meanwhile and how long it lasted.
     Exhausted(Exhausted<'a>),
     /// A listener accepted a connection; `fd` is the new socket, now watched.
     Accept {
@@ -363,21 +364,45 @@ pub enum Relay<'a> {
     Timeout {
         idle: Duration,
     },
-    /// As watch mode's `exhausted`, for the relay's listeners (conn 0).
+    /// As watch mode's `exhausted`, for the relay's listeners (conn 0), naming the
+    /// listener; and for its splice pipes (the bytes are copied meanwhile).
     Exhausted(Exhausted<'a>),
 }
 
 /// One exhaustion episode, as reported (see `Event::Exhausted`).
 #[derive(Clone, Debug)]
 pub struct Exhausted<'a> {
-    /// The listener (or FIFO) it happened to; None for the relay.
+    /// The fd it happened to (a listener, a FIFO, an fd read through a reopen); None
+    /// where no one fd is concerned (the relay's splice pipes).
     pub fd: Option<RawFd>,
     pub what: &'a str,
     pub call: &'static str,
+    /// The last failure's errno (at the start: the first one's).
     pub errno: Errno,
-    /// Clients accepted and closed at once because they could not be served.
+    pub phase: Phase,
+    /// Clients accepted and closed at once because they could not be served (at the
+    /// end; 0 at the start).
     pub refused: u64,
+    /// How long the episode lasted (at the end; zero at the start).
     pub duration: Duration,
+}
+
+/// Which end of an episode an `exhausted` event reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The first failure: fdwatch backs off from now on.
+    Start,
+    /// The call worked again (or the run ended): refused and duration are final.
+    End,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Start => "start",
+            Phase::End => "end",
+        }
+    }
 }
 
 /// One thread of another process: its call and the fds that call waits on.

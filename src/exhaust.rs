@@ -1,13 +1,21 @@
 //! Running out of descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS, ENOMEM)
-//! without spinning. A listener whose accept fails so stays ready, so asking again at
-//! once is a busy loop (and with a signal mask in the wait, one that never hears a
-//! signal). Instead the resource is not asked for again until a descriptor is freed
-//! or a back-off expires (10 ms, doubling, at most 1 s); clients that cannot be
-//! served are accepted on a spare descriptor kept for that and closed at once (the
-//! reserve-descriptor technique), so none is left hanging; and the whole episode is
-//! one event when it ends.
+//! without spinning, wherever a descriptor is made while running: accept, the relay's
+//! socket and connect to TARGET and its splice pipes (pipe2), a FIFO's reopen and the
+//! private reopen an inherited fd is read through (open). A listener whose accept
+//! fails so stays ready, so asking again at once is a busy loop (and with a signal
+//! mask in the wait, one that never hears a signal). Instead the fd leaves the wait
+//! and the resource is not asked for again until a descriptor is freed or a back-off
+//! expires (10 ms, doubling, at most half a second: once a descriptor is back, work
+//! resumes within that); clients that cannot be served are accepted on a spare
+//! descriptor kept for that and closed at once (the reserve-descriptor technique), so
+//! none is left hanging. Each episode is two events: `start` at the first failure and
+//! `end` when the call works again (or the run ends), however many failures between.
+//!
+//! Watch mode and the relay keep their episodes here (`Episode`, with `fail` saying
+//! whether the fd must leave the wait and whether the start is news) and build their
+//! events with `Episode::event`; what "leaving the wait" means is theirs.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -15,8 +23,12 @@ use nix::fcntl::OFlag;
 use nix::sys::socket::{self, SockFlag};
 use nix::sys::stat::Mode;
 
+use crate::event::{Exhausted, Phase};
+
 const FIRST_DELAY: Duration = Duration::from_millis(10);
-const MAX_DELAY: Duration = Duration::from_secs(1);
+/// The longest back-off: a descriptor that comes back (freed by another process, or
+/// memory) is found within this, well inside a second.
+pub const MAX_DELAY: Duration = Duration::from_millis(500);
 /// Clients refused per attempt: the rest wait in the backlog for the next one.
 const REFUSE_AT_ONCE: u64 = 64;
 
@@ -85,6 +97,17 @@ impl Default for Reserve {
     }
 }
 
+/// What a failure in an episode means for its caller (`Episode::fail`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failed {
+    /// A new episode: report its start, and the fd leaves the wait.
+    Began,
+    /// The fd was back in the wait (see `Episode::rearm`) and failed again: it leaves.
+    LeaveWait,
+    /// Already out of the wait: the back-off is longer now, nothing else to do.
+    Again,
+}
+
 /// One exhaustion episode: what failed, since when, the clients refused meanwhile,
 /// and when to ask again.
 #[derive(Clone, Copy, Debug)]
@@ -111,7 +134,7 @@ impl Episode {
         }
     }
 
-    /// Failed again: wait twice as long (at most a second).
+    /// Failed again: wait twice as long (at most MAX_DELAY).
     pub fn again(&mut self, errno: Errno, now: Instant) {
         self.errno = errno;
         self.delay = (self.delay * 2).min(MAX_DELAY);
@@ -143,36 +166,56 @@ impl Episode {
     /// Starts an episode, or makes the ongoing one wait longer. True when the fd must
     /// leave the wait now (a new episode, or one whose fd was back in the wait).
     pub fn record(ep: &mut Option<Episode>, call: &'static str, errno: Errno) -> bool {
-        let now = Instant::now();
+        Episode::fail(ep, call, errno, Instant::now()) != Failed::Again
+    }
+
+    /// `call` failed with `errno` (an exhaustion): starts an episode or makes the
+    /// ongoing one wait longer, and says what the caller must do.
+    pub fn fail(
+        ep: &mut Option<Episode>,
+        call: &'static str,
+        errno: Errno,
+        now: Instant,
+    ) -> Failed {
         match ep {
             Some(e) => {
                 let was_armed = e.retry_at.is_none();
                 e.again(errno, now);
-                was_armed
+                if was_armed {
+                    Failed::LeaveWait
+                } else {
+                    Failed::Again
+                }
             }
             None => {
                 *ep = Some(Episode::begin(call, errno, now));
-                true
+                Failed::Began
             }
+        }
+    }
+
+    /// The episode's event: at its start (the call and errno) or its end (the clients
+    /// refused and how long it lasted), for `fd` (`what` it is).
+    pub fn event<'a>(&self, fd: Option<RawFd>, what: &'a str, phase: Phase) -> Exhausted<'a> {
+        let end = phase == Phase::End;
+        Exhausted {
+            fd,
+            what,
+            call: self.call,
+            errno: self.errno,
+            phase,
+            refused: if end { self.refused } else { 0 },
+            duration: if end {
+                self.since.elapsed()
+            } else {
+                Duration::ZERO
+            },
         }
     }
 
     /// Whether the fd is back in the wait (see `rearm`).
     pub fn armed(&self) -> bool {
         self.retry_at.is_none()
-    }
-
-    /// What the `-v` note says when an episode begins.
-    pub fn note(&self) -> String {
-        format!(
-            "{}: {} ({:?}): clients are refused (closed at once) and {} is retried after \
-             {} ms, backing off to 1 s, or as soon as a descriptor is freed",
-            self.call,
-            self.errno.desc(),
-            self.errno,
-            self.call,
-            self.delay.as_millis()
-        )
     }
 }
 
@@ -181,7 +224,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_to_a_second() {
+    fn backoff_doubles_to_half_a_second() {
         let t0 = Instant::now();
         let mut ep = Episode::begin("accept", Errno::EMFILE, t0);
         assert_eq!(ep.wait(t0), Some(FIRST_DELAY));
@@ -190,7 +233,7 @@ mod tests {
             ep.again(Errno::EMFILE, t0);
             waits.extend(ep.wait(t0).map(|d| d.as_millis()));
         }
-        assert_eq!(waits, [20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 1000]);
+        assert_eq!(waits, [20, 40, 80, 160, 320, 500, 500, 500, 500, 500]);
         ep.freed(t0);
         assert!(ep.due(t0));
         // Nobody waiting at the try: back in the wait, nothing due, until it fails again.
@@ -200,5 +243,31 @@ mod tests {
         assert!(Episode::record(&mut some, "accept", Errno::EMFILE));
         assert!(!Episode::record(&mut some, "accept", Errno::EMFILE));
         assert!(is_exhaustion(Errno::ENFILE) && !is_exhaustion(Errno::ECONNABORTED));
+    }
+
+    #[test]
+    fn fail_says_start_leave_or_nothing() {
+        let t0 = Instant::now();
+        let mut ep = None;
+        assert_eq!(
+            Episode::fail(&mut ep, "socket", Errno::ENOBUFS, t0),
+            Failed::Began
+        );
+        assert_eq!(
+            Episode::fail(&mut ep, "accept", Errno::EMFILE, t0),
+            Failed::Again
+        );
+        let e = ep.as_mut().expect("episode");
+        // The call that began it names the episode; the errno is the latest.
+        assert_eq!((e.call, e.errno), ("socket", Errno::EMFILE));
+        e.refused = 3;
+        let start = e.event(Some(5), "tcp listen", Phase::Start);
+        assert_eq!((start.refused, start.duration), (0, Duration::ZERO));
+        assert_eq!(e.event(None, "", Phase::End).refused, 3);
+        e.rearm();
+        assert_eq!(
+            Episode::fail(&mut ep, "accept", Errno::EMFILE, t0),
+            Failed::LeaveWait
+        );
     }
 }

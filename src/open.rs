@@ -430,23 +430,45 @@ impl WatchSet {
         }
     }
 
-    /// Retries the write-side FIFOs that had no reader; returns the indexes of the
-    /// newly opened entries in `fds`, for the caller to register.
-    pub fn retry_pending(&mut self) -> Result<Vec<usize>> {
-        let mut opened = Vec::new();
+    /// Retries the write-side FIFOs that had no reader. One that cannot be opened for
+    /// want of a descriptor (or memory) stays pending, and is said so.
+    pub fn retry_pending(&mut self) -> Result<Retried> {
+        let mut r = Retried::default();
         let mut still = Vec::new();
+        let mut failed = None;
         for p in std::mem::take(&mut self.pending) {
             match open_nonblocking(&p.path, p.interest) {
-                Ok(fd) => opened.push(self.push_owned(fd, &p.path, p.interest)),
-                Err(Errno::ENXIO) => still.push(p),
+                Ok(fd) => r.opened.push(self.push_owned(fd, &p.path, p.interest)),
+                // No reader yet: open had a descriptor for it (it is taken first).
+                Err(Errno::ENXIO) => {
+                    r.got_fd = true;
+                    still.push(p);
+                }
+                Err(e) if crate::exhaust::is_exhaustion(e) => {
+                    r.ran_out.get_or_insert_with(|| (p.what.clone(), e));
+                    still.push(p);
+                }
                 Err(e) => {
-                    return Err(Error::sys(p.path.display().to_string(), "open", e));
+                    failed.get_or_insert(Error::sys(p.path.display().to_string(), "open", e));
+                    still.push(p);
                 }
             }
         }
         self.pending = still;
-        Ok(opened)
+        r.got_fd |= !r.opened.is_empty();
+        failed.map_or(Ok(r), Err)
     }
+}
+
+/// What a retry of the write-side FIFOs found (`WatchSet::retry_pending`).
+#[derive(Debug, Default)]
+pub struct Retried {
+    /// The entries opened now (their indexes in `fds`), for the caller to register.
+    pub opened: Vec<usize>,
+    /// The first open that ran out of descriptors or memory: its FIFO, the errno.
+    pub ran_out: Option<(String, Errno)>,
+    /// An open got a descriptor (it opened, or found no reader yet).
+    pub got_fd: bool,
 }
 
 /// Opens a path for `interest` without ever blocking: O_NONBLOCK (a FIFO with no

@@ -75,7 +75,11 @@ pub struct Uring {
 }
 
 /// Why io_uring cannot be used, in the one line a user sees.
-fn unavailable(call: &str, e: Errno) -> Error {
+fn unavailable(call: &'static str, e: Errno) -> Error {
+    // Out of descriptors at start: another backend would need one too (exit 2).
+    if matches!(e, Errno::EMFILE | Errno::ENFILE) {
+        return Error::sys("-b uring", call, e);
+    }
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .map(|v| v.trim().to_owned())
         .unwrap_or_default();

@@ -188,14 +188,24 @@ mask, or a failed poll's errno (\fB\-EBADF\fR: an \fBinvalid\fR event). Where io
 is unavailable (kernel.io_uring_disabled, seccomp, ENOSYS or EPERM from
 io_uring_setup) it fails at start with status 2, naming \fB\-b epoll\fR.
 .SH "RUNNING OUT OF DESCRIPTORS"
-When \fBaccept\fR (or the relay's connection to TARGET, or a FIFO's reopen) fails with
-EMFILE, ENFILE, ENOBUFS or ENOMEM, fdwatch does not ask again at once (a listener
-stays ready, so that would spin): the fd leaves the wait until a descriptor is freed
-or a back\-off expires (10 ms, doubling, at most 1 s). Clients that cannot be served
-are accepted on a spare descriptor kept for that and closed at once, so each sees its
-connection closed rather than a hang. The episode is one \fBexhausted\fR event when it
-ends (or at the end of the run): the call, the errno, the clients refused, how long it
-lasted; \fB\-v\fR notes its start. Signals are served throughout.
+Every call that makes a descriptor while fdwatch runs can fail with EMFILE, ENFILE,
+ENOBUFS or ENOMEM: \fBaccept\fR, the relay's \fBsocket\fR and \fBconnect\fR to TARGET
+and its splice pipes (\fBpipe2\fR), a FIFO's reopen, the private reopen an inherited
+pipe, FIFO or tty is read through and a write\-side FIFO's open (\fBopen\fR), and
+\fB\-\-peek\fR's pipe. fdwatch then does not ask again at once (a listener stays
+ready, so that would spin): the fd leaves the wait until a descriptor is freed or a
+back\-off expires (10 ms, doubling, at most half a second), so work resumes within
+half a second of a descriptor coming back. Clients that cannot be served are accepted
+on a spare descriptor kept for that and closed at once, so each sees its connection
+closed rather than a hang. A FIFO whose reopen failed keeps its old read end: a writer
+that comes meanwhile is served through it. A splice pipe that cannot be made leaves
+that direction copying; \fB\-\-peek\fR shows the count (FIONREAD) instead of the
+bytes. Each episode is two \fBexhausted\fR events: one when it starts (the call, the
+errno; \fBstate\fR start) and one when the call works again or the run ends (the
+clients refused, how long it lasted; \fBstate\fR end). Signals are served throughout.
+Descriptors made at start (the epoll instance, io_uring's ring, a \fBpid:\fR spec's
+pidfd and duplicates, the listeners) are not retried: their failure is one line and
+status 2.
 .SH "STANDARD OUTPUT"
 Events (and, with \fB\-\-tee\fR, the data) are written through a private non\-blocking
 reopen of the pipe, FIFO or tty (a socket with MSG_DONTWAIT), so the flags of the

@@ -239,7 +239,7 @@ fn fields<W: Write>(l: &mut Line<'_, W>, ev: &Event<'_>) -> io::Result<()> {
             l.field("errno", &Name(*errno))?;
             l.field("message", message)
         }
-        Event::Exhausted(x) => exhausted(l, x),
+        Event::Exhausted(x) => super::json_relay::exhausted(l, x),
         Event::Data {
             fd,
             what,
@@ -368,19 +368,6 @@ pub(super) fn connect_result<W: Write>(
             l.field("message", e.desc())
         }
     }
-}
-
-/// An `exhausted` event's fields (watch mode and the relay alike).
-pub(super) fn exhausted<W: Write>(
-    l: &mut Line<'_, W>,
-    x: &crate::event::Exhausted<'_>,
-) -> io::Result<()> {
-    l.field("fd", &x.fd)?;
-    l.field("what", x.what)?;
-    l.field("call", x.call)?;
-    l.field("errno", &Name(x.errno))?;
-    l.field("refused", &x.refused)?;
-    l.field("duration", &secs(x.duration))
 }
 
 fn summary<W: Write>(l: &mut Line<'_, W>, s: &crate::event::Summary) -> io::Result<()> {

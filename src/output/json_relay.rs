@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::json::{Line, Name, connect_result, exhausted, secs};
+use super::json::{Line, Name, connect_result, secs};
 use crate::event::Relay as R;
 
 pub(super) fn name(r: &R<'_>) -> &'static str {
@@ -132,4 +132,21 @@ pub(super) fn fields<W: Write>(l: &mut Line<'_, W>, r: &R<'_>) -> io::Result<()>
         R::Timeout { idle } => l.field("timeout", &secs(*idle)),
         R::Exhausted(x) => exhausted(l, x),
     }
+}
+
+/// An `exhausted` event's fields (watch mode and the relay alike).
+pub(super) fn exhausted<W: Write>(
+    l: &mut Line<'_, W>,
+    x: &crate::event::Exhausted<'_>,
+) -> io::Result<()> {
+    l.field("fd", &x.fd)?;
+    l.field("what", x.what)?;
+    l.field("call", x.call)?;
+    l.field("errno", &Name(x.errno))?;
+    // What is only known at the end comes only then.
+    if x.phase == crate::event::Phase::End {
+        l.field("refused", &x.refused)?;
+        l.field("duration", &secs(x.duration))?;
+    }
+    l.field("state", x.phase.name())
 }

@@ -215,20 +215,36 @@ impl<W: Write> Text<W> {
 }
 
 impl<W: Write> Text<W> {
-    /// `exhausted: accept failed with EMFILE (Too many open files) for 1.2s; 20 clients refused`
+    /// `exhausted: accept failed with EMFILE (Too many open files); backing off...` at
+    /// the start, `exhausted: over: accept failed with EMFILE (Too many open files) for
+    /// 1.2s; 20 clients refused (closed at once)` at the end (clients only where a call
+    /// for a client failed).
     pub(super) fn exhausted(&mut self, x: &crate::event::Exhausted<'_>) -> io::Result<()> {
-        self.styled(
-            format_args!(
-                "exhausted: {} failed with {:?} ({}) for {}; {} client{} refused (closed at once)",
-                x.call,
-                x.errno,
-                x.errno.desc(),
-                seconds(x.duration),
-                x.refused,
-                if x.refused == 1 { "" } else { "s" }
+        use crate::event::Phase;
+        let (call, errno, desc) = (x.call, x.errno, x.errno.desc());
+        let clients = matches!(call, "accept" | "socket" | "connect");
+        let line = match x.phase {
+            Phase::Start => format!(
+                "exhausted: {call} failed with {errno:?} ({desc}); backing off until it works \
+                 again{}",
+                if clients {
+                    " (clients that cannot be served are closed at once)"
+                } else {
+                    ""
+                }
             ),
-            Style::new().red(),
-        )
+            Phase::End => format!(
+                "exhausted: over: {call} failed with {errno:?} ({desc}) for {}{}",
+                seconds(x.duration),
+                if clients {
+                    let s = if x.refused == 1 { "" } else { "s" };
+                    format!("; {} client{s} refused (closed at once)", x.refused)
+                } else {
+                    String::new()
+                }
+            ),
+        };
+        self.styled(line, Style::new().red())
     }
 }
 

@@ -178,7 +178,8 @@ impl<W: Write> Text<W> {
                 )
             }
             R::Exhausted(x) => {
-                write!(self.out, "{:9}", "")?;
+                // The listener it happened to (the splice pipes name themselves).
+                write!(self.out, "{:9}{}: ", "", x.what)?;
                 self.exhausted(x)
             }
         }

@@ -5,6 +5,7 @@
 //! is an event. One loop on the watcher's backends, level-triggered.
 
 mod conn;
+mod episode;
 mod pump;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -14,7 +15,7 @@ use nix::errno::Errno;
 
 use crate::backend::{self, BackendKind, Mode, Readiness};
 use crate::error::{Error, Result};
-use crate::event::{Event, Exhausted, Relay as R, Side, Traffic};
+use crate::event::{Event, Relay as R, Side, Traffic};
 use crate::event_loop::{self, Client, EventLoop, Timing};
 use crate::exhaust::{self, Episode, Reserve};
 use crate::net;
@@ -56,13 +57,24 @@ struct Relay<'a> {
     /// usage error then, not a failure of every client later (and no lookup per client).
     connect_to: SocketSpec,
     listeners: Vec<OwnedFd>,
+    /// Each listener as events show it (`tcp 127.0.0.1:8000`).
+    names: Vec<String>,
     /// A `unix-listen:` socket file, removed at exit.
     bound: Option<net::BoundPath>,
-    /// Accepting ran out of fds or memory: the listeners wait out a back-off.
+    /// Accepting (or a client's connection to TARGET) ran out of fds or memory: the
+    /// listeners wait out a back-off (episode.rs).
     exhausted: Option<Episode>,
+    /// The listener that episode began on: its events name it.
+    exhausted_on: usize,
+    /// Making a splice pipe ran out: directions copy meanwhile.
+    pipes_exhausted: Option<Episode>,
     /// The spare descriptor that lets the relay refuse clients when fds run out.
     reserve: Reserve,
+    /// Clients are still taken (not after --count's last).
     listening: bool,
+    /// The listeners are in the wait: out during an episode's back-off (and then a
+    /// retry is always due within exhaust::MAX_DELAY) and once not listening.
+    in_wait: bool,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     /// Buffers and splice pipes kept between connections.
@@ -152,31 +164,13 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         Timing::Idle(cfg.idle),
     )?
     .idle_by_activity(0);
-    let mut relay = Relay {
-        cfg,
-        target: target.to_string(),
-        connect_to,
-        listeners: listening.fds,
-        bound: listening.path,
-        exhausted: None,
-        reserve: Reserve::new(),
-        listening: true,
-        conns: Vec::new(),
-        free: Vec::new(),
-        pools: pump::Pools::default(),
-        // FDWATCH_RELAY_SPLICE=off: copy always (the tests run both ways).
-        splice: cfg.read == ReadMode::Count
-            && std::env::var_os("FDWATCH_RELAY_SPLICE").is_none_or(|v| v != "off"),
-        accepted: 0,
-        closed: 0,
-        total: Traffic::default(),
-    };
-    for l in &relay.listeners {
-        let what = net::local_name(l.as_fd());
+    let all_interfaces = listening.all_interfaces;
+    let mut relay = Relay::new(cfg, target.to_string(), connect_to, listening);
+    for what in &relay.names {
         lp.rep.emit(&Event::Relay(R::Listen {
-            what: &what,
+            what,
             target: &relay.target,
-            all_interfaces: listening.all_interfaces,
+            all_interfaces,
         }))?;
     }
     let end = lp.run(&mut relay)?;
@@ -187,6 +181,8 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         }
     }
     relay.end_episode(&mut lp)?;
+    relay.pipes_news(&mut lp)?;
+    relay.end_pipes_episode(&mut lp)?;
     lp.rep.emit(&Event::Relay(R::Summary {
         connections: relay.accepted,
         traffic: relay.total,
@@ -199,6 +195,44 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
     Ok(lp.exit_status(end))
 }
 
+impl<'a> Relay<'a> {
+    fn new(
+        cfg: &'a Config,
+        target: String,
+        connect_to: SocketSpec,
+        listening: net::Listening,
+    ) -> Relay<'a> {
+        let names = listening
+            .fds
+            .iter()
+            .map(|l| net::local_name(l.as_fd()))
+            .collect();
+        Relay {
+            cfg,
+            target,
+            connect_to,
+            listeners: listening.fds,
+            names,
+            bound: listening.path,
+            exhausted: None,
+            exhausted_on: 0,
+            pipes_exhausted: None,
+            reserve: Reserve::new(),
+            listening: true,
+            in_wait: true,
+            conns: Vec::new(),
+            free: Vec::new(),
+            pools: pump::Pools::default(),
+            // FDWATCH_RELAY_SPLICE=off: copy always (the tests run both ways).
+            splice: cfg.read == ReadMode::Count
+                && std::env::var_os("FDWATCH_RELAY_SPLICE").is_none_or(|v| v != "off"),
+            accepted: 0,
+            closed: 0,
+            total: Traffic::default(),
+        }
+    }
+}
+
 impl Client for Relay<'_> {
     fn on_ready(&mut self, lp: &mut EventLoop<'_>, r: &Readiness) -> Result<()> {
         match listener_of(r.token) {
@@ -208,11 +242,8 @@ impl Client for Relay<'_> {
     }
 
     fn after_wait(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        if self.exhausted.is_some_and(|ep| ep.due(Instant::now())) {
-            for i in 0..self.listeners.len() {
-                self.accept_all(lp, i)?;
-            }
-        }
+        self.retry_exhausted(lp)?;
+        self.pipes_news(lp)?;
         self.flush_counts(lp)
     }
 
@@ -271,12 +302,14 @@ impl Relay<'_> {
             if let Err(Error::Sys { errno, call, .. }) = &target
                 && exhaust::is_exhaustion(*errno)
             {
-                drop(client);
                 let (call, errno) = (*call, *errno);
                 self.exhausted(lp, i, call, errno)?;
                 if let Some(ep) = self.exhausted.as_mut() {
                     ep.refused += 1;
                 }
+                // Closed once those behind it were refused: whoever comes after it
+                // closed is the retry's to serve.
+                drop(client);
                 return Ok(());
             }
             if self.exhausted.is_some() {
@@ -291,10 +324,8 @@ impl Relay<'_> {
             }))?;
             if self.cfg.count.is_some_and(|n| self.accepted >= n) {
                 // --count: serve these, take no more.
+                self.leave_wait(lp)?;
                 self.listening = false;
-                for l in &self.listeners {
-                    lp.backend.delete(l.as_raw_fd())?;
-                }
             }
             match target {
                 Ok((fd, addr)) => self.start(lp, id, client, fd, addr)?,
@@ -365,68 +396,6 @@ impl Relay<'_> {
             self.drop_conn(lp, slot, false)?;
         }
         Ok(())
-    }
-
-    /// `call` ran out of a resource: the clients waiting on listener `i` are refused
-    /// (the reserve descriptor), and no listener is asked again until the back-off
-    /// ends or a connection closes.
-    fn exhausted(
-        &mut self,
-        lp: &mut EventLoop<'_>,
-        i: usize,
-        call: &'static str,
-        errno: Errno,
-    ) -> Result<()> {
-        let refused = self.reserve.refuse_pending(self.listeners[i].as_fd());
-        let began = Episode::record(&mut self.exhausted, call, errno);
-        if let Some(ep) = self.exhausted.as_mut() {
-            ep.refused += refused;
-        }
-        if began && self.listening {
-            for l in &self.listeners {
-                lp.backend.delete(l.as_raw_fd())?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A try in an episode found nobody waiting: the listeners go back into the wait
-    /// (the next client decides whether the episode is over).
-    fn rearm(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        let Some(ep) = self.exhausted.as_mut().filter(|ep| !ep.armed()) else {
-            return Ok(());
-        };
-        ep.rearm();
-        self.listen_again(lp)
-    }
-
-    fn listen_again(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        if self.listening {
-            for (i, l) in self.listeners.iter().enumerate() {
-                lp.backend
-                    .add(l.as_raw_fd(), LISTENERS - i, Interest::READ)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The episode is over (a client was served, or the relay ends): its one event,
-    /// and the listeners back in the wait.
-    fn end_episode(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        let Some(ep) = self.exhausted.take() else {
-            return Ok(());
-        };
-        if !ep.armed() {
-            self.listen_again(lp)?;
-        }
-        lp.rep.emit(&Event::Relay(R::Exhausted(Exhausted {
-            fd: None,
-            what: "",
-            call: ep.call,
-            errno: ep.errno,
-            refused: ep.refused,
-            duration: ep.since.elapsed(),
-        })))
     }
 
     fn register(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {

@@ -47,6 +47,10 @@ pub struct Pipe {
 pub struct Pools {
     bufs: Vec<Vec<u8>>,
     pipes: Vec<Pipe>,
+    /// How pipe2 went since the relay last looked (`news`): out of descriptors is an
+    /// episode to report (the direction copies meanwhile), a pipe made ends it.
+    failed: Option<Errno>,
+    made: bool,
 }
 
 impl Pools {
@@ -62,11 +66,34 @@ impl Pools {
         }
     }
 
+    /// pipe2's failure (the last one) and whether a pipe was made after it, since the
+    /// last look.
+    pub fn news(&mut self) -> (Option<Errno>, bool) {
+        (self.failed.take(), std::mem::take(&mut self.made))
+    }
+
+    /// Descriptors ran out: the pooled pipes (two each) go, to serve clients instead.
+    /// True when there were some.
+    pub fn shed_pipes(&mut self) -> bool {
+        let had = !self.pipes.is_empty();
+        self.pipes.clear();
+        had
+    }
+
     fn pipe(&mut self, size: usize) -> Option<Pipe> {
         if let Some(p) = self.pipes.pop() {
             return Some(p);
         }
-        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).ok()?;
+        let (r, w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) {
+            Ok(p) => {
+                self.made = true;
+                p
+            }
+            Err(e) => {
+                (self.failed, self.made) = (Some(e), false);
+                return None;
+            }
+        };
         // As large as --buffer where the system allows; what it gives otherwise.
         let _ = fcntl(
             &w,

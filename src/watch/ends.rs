@@ -3,6 +3,7 @@
 //! removed for good.
 
 use super::Watch;
+use super::exhausted::Retry;
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
 use crate::event::{Action, Event, FdBytes};
@@ -120,11 +121,15 @@ impl Watch<'_> {
     /// end is open before the old one closes, so no writer finds the FIFO without a
     /// reader, and no byte already queued is lost (it stays in the pipe).
     pub(super) fn reopen(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+        // Retried in an episode: a writer that came meanwhile makes a reopen needless.
+        if self.writer_came(lp, t)? {
+            return Ok(());
+        }
         let new = match self.set.open_again(t) {
             Ok(new) => new,
             // Out of fds: the old read end stays (no writer is lost) until one is free.
             Err(Error::Sys { errno, .. }) if exhaust::is_exhaustion(errno) => {
-                return self.exhausted(lp, t, "open", errno);
+                return self.exhausted(lp, t, "open", errno, Retry::Reopen);
             }
             // The path is gone (unlinked, say): that FIFO is over, the others go on.
             Err(Error::Sys { errno, call, .. }) => {
@@ -177,8 +182,9 @@ impl Watch<'_> {
     /// Fd `t` leaves the watch set for good.
     pub(super) fn remove(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
         self.flush_urgent(lp, t)?;
-        self.end_episode(lp, t)?;
+        // Out of the waits first: an fd in an episode is out of the main wait already.
         self.unregister(lp, t)?;
+        self.end_episode(lp, t)?;
         self.descriptor_freed();
         self.tracks[t].stream.source = None;
         // The slot will serve another fd: keep what the summary says of this one.

@@ -21,9 +21,7 @@ impl Watch<'_> {
             self.flush_count(lp, t)?;
         }
         // Episodes still going: their event says how long so far.
-        for t in self.exhaustion.in_episode.clone() {
-            self.end_episode(lp, t)?;
-        }
+        self.end_episodes(lp)?;
         let now = Instant::now();
         if end == End::Timeout
             && let Timeout::After(t) = self.cfg.timeout

@@ -8,11 +8,12 @@
 //! `--interval` by a second backend of the same kind, until they change (track.rs).
 //!
 //! The parts: track.rs (per-fd state, registration, parking), stream.rs (--read,
-//! --tee, --peek), socket.rs (accept, connect, urgent data, running out of fds),
-//! ends.rs (hang-ups, FIFO reopen, removal).
+//! --tee, --peek), socket.rs (accept, connect, urgent data), exhausted.rs (running
+//! out of fds), ends.rs (hang-ups, FIFO reopen, removal).
 
 mod book;
 mod ends;
+mod exhausted;
 mod finish;
 mod socket;
 mod stream;
@@ -35,7 +36,7 @@ use crate::report::Reporter;
 use crate::signals::{self, Caught};
 use crate::spec::Typed;
 use crate::timeout::Timeout;
-use socket::Exhaustion;
+use exhausted::Exhaustion;
 use stream::Reading;
 use track::{Park, Parking, Track};
 
@@ -192,10 +193,7 @@ impl<'c> Watch<'c> {
             more: Vec::new(),
             counting: Vec::new(),
             closed: Closed::default(),
-            exhaustion: Exhaustion {
-                in_episode: Vec::new(),
-                reserve,
-            },
+            exhaustion: Exhaustion::new(reserve),
         }
     }
 
@@ -293,7 +291,8 @@ impl<'c> Watch<'c> {
         }
         match outcome {
             Outcome::Eof | Outcome::Failed => return self.on_end(lp, t),
-            Outcome::More => return Ok(()),
+            // Deferred: out of the wait until its episode's retry.
+            Outcome::More | Outcome::Deferred => return Ok(()),
             Outcome::Drained => {}
         }
         let reading = self.reading(t);
@@ -396,9 +395,11 @@ impl Client for Watch<'_> {
         if self.parking.due && Instant::now() >= self.parking.next {
             self.recheck_parked(lp)?;
             self.recheck_foreign(lp)?;
-            for t in self.set.retry_pending()? {
+            let tried = self.set.retry_pending()?;
+            for &t in &tried.opened {
                 self.register(lp, t)?;
             }
+            self.pending_tried(lp, tried.ran_out, tried.got_fd)?;
             self.parking.next = Instant::now() + self.cfg.interval;
         }
         self.parking.due = self.rechecking();

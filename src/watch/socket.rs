@@ -1,29 +1,20 @@
-//! Watch mode's sockets: a non-blocking connect's result, accepting (and backing off
-//! when descriptors run out, exhaust.rs), and urgent data shown or taken on PRI.
-
-use std::time::Instant;
+//! Watch mode's sockets: a non-blocking connect's result, accepting (backing off when
+//! descriptors run out: exhausted.rs), and urgent data shown or taken on PRI.
 
 use nix::errno::Errno;
 
 use super::Watch;
+use super::exhausted::Retry;
 use crate::describe;
 use crate::error::{Error, Result};
-use crate::event::{Event, Exhausted, Urgent as UrgentEvent};
+use crate::event::{Event, Urgent as UrgentEvent};
 use crate::event_loop::EventLoop;
-use crate::exhaust::{self, Episode, Reserve};
+use crate::exhaust;
 use crate::net::{self, Role};
 use crate::open::Watched;
 use crate::readiness::Conditions;
 use crate::report::Reporter;
 use crate::urgent::{self, Peeked};
-
-/// Fds whose accept (or reopen) ran out of a resource.
-pub(super) struct Exhaustion {
-    /// Their tokens (few; retried when their back-off ends).
-    pub in_episode: Vec<usize>,
-    /// The spare descriptor that lets a listener refuse clients when fds run out.
-    pub reserve: Option<Reserve>,
-}
 
 /// recv(MSG_OOB) failed: an event if the connection is over (its read says the rest),
 /// a system error otherwise (ENOMEM...): the urgent byte cannot be taken, and reading
@@ -91,7 +82,9 @@ impl Watch<'_> {
                 Ok(Some(a)) => a,
                 Ok(None) => return self.rearm(lp, t),
                 // Out of fds or memory: back off (see exhaust.rs), never spin.
-                Err(e) if exhaust::is_exhaustion(e) => return self.exhausted(lp, t, "accept", e),
+                Err(e) if exhaust::is_exhaustion(e) => {
+                    return self.exhausted(lp, t, "accept", e, Retry::Accept);
+                }
                 Err(e) => {
                     // Another failure: reported, and the listener re-checked at the
                     // bounded rate instead of spinning on it.
@@ -135,107 +128,6 @@ impl Watch<'_> {
                 peer: &peer,
             })?;
         }
-    }
-
-    /// `call` ran out of a resource for fd `t` (a listener's accept, a FIFO's reopen):
-    /// refuse the clients waiting (the reserve descriptor), take the fd out of every
-    /// wait and try again after the back-off or once a descriptor is freed.
-    pub(super) fn exhausted(
-        &mut self,
-        lp: &mut EventLoop<'_>,
-        t: usize,
-        call: &'static str,
-        errno: Errno,
-    ) -> Result<()> {
-        let w = &self.set.fds[t];
-        let refused = match (w.borrow(), self.exhaustion.reserve.as_mut()) {
-            (Some(fd), Some(r)) if w.role == Role::Listener => r.refuse_pending(fd),
-            _ => 0,
-        };
-        let new = self.tracks[t].exhausted.is_none();
-        let leave = Episode::record(&mut self.tracks[t].exhausted, call, errno);
-        if let Some(ep) = self.tracks[t].exhausted.as_mut() {
-            ep.refused += refused;
-        }
-        if !leave {
-            return Ok(());
-        }
-        // Out of the waits: readiness it cannot act on would only spin the loop.
-        let raw = self.set.fds[t].raw;
-        let ep = self.tracks[t].exhausted.take();
-        self.leave_waits(lp, t, raw)?;
-        self.tracks[t].exhausted = ep;
-        if !new {
-            return Ok(());
-        }
-        self.exhaustion.in_episode.push(t);
-        if let Some(ep) = &self.tracks[t].exhausted {
-            let note = ep.note();
-            lp.rep.emit(&Event::Note {
-                fd: Some(self.set.fds[t].fd),
-                message: &note,
-            })?;
-        }
-        Ok(())
-    }
-
-    /// A try in an episode found nobody waiting on listener `t`: back into the wait
-    /// (the next client decides whether the episode is over).
-    fn rearm(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        let Some(ep) = self.tracks[t].exhausted.as_mut().filter(|ep| !ep.armed()) else {
-            return Ok(());
-        };
-        ep.rearm();
-        let w = &self.set.fds[t];
-        lp.backend.add(w.raw, t, w.interest)?;
-        Ok(())
-    }
-
-    /// Fd `t`'s exhaustion episode is over (or the run is): its one event.
-    pub(super) fn end_episode(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        let Some(ep) = self.tracks[t].exhausted.take() else {
-            return Ok(());
-        };
-        self.exhaustion.in_episode.retain(|&x| x != t);
-        let w = &self.set.fds[t];
-        lp.rep.emit(&Event::Exhausted(Exhausted {
-            fd: Some(w.fd),
-            what: &w.desc.what,
-            call: ep.call,
-            errno: ep.errno,
-            refused: ep.refused,
-            duration: ep.since.elapsed(),
-        }))
-    }
-
-    /// A descriptor is about to be freed: what ran out may be had now.
-    pub(super) fn descriptor_freed(&mut self) {
-        let now = Instant::now();
-        for &x in &self.exhaustion.in_episode {
-            if let Some(ep) = self.tracks[x].exhausted.as_mut() {
-                ep.freed(now);
-            }
-        }
-    }
-
-    /// Tries again what ran out, for the fds whose back-off is over.
-    pub(super) fn retry_exhausted(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        let now = Instant::now();
-        let due: Vec<usize> = self
-            .exhaustion
-            .in_episode
-            .iter()
-            .copied()
-            .filter(|&t| self.tracks[t].exhausted.is_some_and(|ep| ep.due(now)))
-            .collect();
-        for t in due {
-            if self.set.fds[t].role == Role::Listener {
-                self.accept_all(lp, t)?;
-            } else {
-                self.reopen(lp, t)?;
-            }
-        }
-        Ok(())
     }
 
     /// PRI on a socket: take the urgent byte now (to report it at its mark), or, when

@@ -15,6 +15,7 @@ use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
 use crate::event::{Event, Shown, Urgent as UrgentEvent};
 use crate::event_loop::EventLoop;
+use crate::exhaust;
 use crate::net;
 use crate::open::Watched;
 use crate::outlet::Outlet;
@@ -33,6 +34,9 @@ pub(super) enum Outcome {
     Eof,
     /// A connection ended badly (reported as an error event).
     Failed,
+    /// Nothing read: the descriptor to read through could not be made, and the fd is
+    /// out of the wait until it is retried (exhausted.rs).
+    Deferred,
 }
 
 /// One fd's consumed bytes.
@@ -127,6 +131,9 @@ impl Watch<'_> {
         let Some(mode) = self.cfg.read else {
             return Ok(Outcome::Drained);
         };
+        if !self.source(lp, t)? {
+            return Ok(Outcome::Deferred);
+        }
         let oobinline = self.oobinline(t);
         let w = &self.set.fds[t];
         let Some(fd) = w.borrow() else {
@@ -134,9 +141,6 @@ impl Watch<'_> {
         };
         let kind = w.desc.kind;
         let tr = &mut self.tracks[t];
-        if tr.stream.source.is_none() {
-            tr.stream.source = Some(Source::for_watched(w, fd)?);
-        }
         // Out of the track while reading (the loop updates the track); back after.
         let Some(source) = tr.stream.source.take() else {
             return Ok(Outcome::Drained);
@@ -270,8 +274,12 @@ impl Watch<'_> {
             return Ok(());
         };
         let buf = &mut self.reading.buf;
-        let got = match self.reading.peeker.peek(fd, w.desc.kind, buf) {
-            Ok(got) => got,
+        let (got, ran_out) = match self.reading.peeker.peek(fd, w.desc.kind, buf) {
+            Ok(got) => (got, None),
+            // No descriptor for the private pipe: FIONREAD tells the count meanwhile.
+            Err(Error::Sys { errno, call, .. }) if exhaust::is_exhaustion(errno) => {
+                (None, Some((call, errno)))
+            }
             // A socket that is not connected yet, say: reported, and the run goes on.
             Err(Error::Sys { errno, call, .. }) => {
                 let msg = format!("{call} failed");
@@ -283,6 +291,11 @@ impl Watch<'_> {
                 });
             }
             Err(e) => return Err(e),
+        };
+        self.peek_tried(lp, t, ran_out)?;
+        let (w, buf) = (&self.set.fds[t], &self.reading.buf);
+        let Some(fd) = w.borrow() else {
+            return Ok(());
         };
         let (bytes, shown) = match got {
             Some(n) => (n as u64, Some(Shown::Text(&buf[..n]))),

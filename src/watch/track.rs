@@ -28,6 +28,8 @@ pub(super) struct Track {
     pub urgent: Urgent,
     /// Its accept (or reopen) ran out of a resource: out of every wait until retried.
     pub exhausted: Option<Episode>,
+    /// What that retry is.
+    pub retry: super::exhausted::Retry,
 }
 
 /// What was last reported for an fd.

@@ -6,13 +6,14 @@
 #![allow(dead_code)]
 
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader, Lines, Read};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Lines, Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -1023,6 +1024,111 @@ pub fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
             return None;
         }
         thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The process whose parent is `parent` (strace, our child) and whose name is `comm`,
+/// once it exists (/proc polled every millisecond, 10 s at most); None when strace ended
+/// first (a run that is over before it was seen).
+pub fn child_named(case: &str, tracer: &mut Child, comm: &str) -> Option<u32> {
+    let parent = tracer.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let name = head.split_once('(').map_or("", |x| x.1);
+            let ppid = rest
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(parent) && name == comm {
+                return Some(pid);
+            }
+        }
+        if tracer.try_wait().expect("try_wait strace").is_some() {
+            return None;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: strace (pid {parent}) never started {comm}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// CPU time (user + system) used by `pid` so far, from /proc/PID/stat.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    let rest = s.rsplit_once(')').expect("stat").1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+    // cmajflt utime stime.
+    let ticks: u64 = f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime");
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    assert!(hz > 0, "sysconf(_SC_CLK_TCK)");
+    ticks as f64 / hz as f64
+}
+
+/// An echo server on loopback: every connection echoed until end of file, in its own
+/// thread; stops accepting when dropped.
+pub struct Echo {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Echo {
+    pub fn start() -> Echo {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind the echo server");
+        l.set_nonblocking(true).expect("nonblocking listener");
+        let addr = l.local_addr().expect("addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let mut p = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+                    if nix::poll::poll(&mut p, PollTimeout::from(20u8)).unwrap_or(0) == 0 {
+                        continue;
+                    }
+                    let Ok((s, _)) = l.accept() else { continue };
+                    s.set_nonblocking(false).expect("blocking");
+                    thread::spawn(move || {
+                        let mut out = s.try_clone().expect("clone");
+                        let mut s = s;
+                        let mut buf = [0u8; 16 * 1024];
+                        while let Ok(n) = s.read(&mut buf) {
+                            if n == 0 || out.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            })
+        };
+        Echo {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -62,16 +62,23 @@ const TRAFFIC: [(&str, &str); 4] = [
         "urgent bytes relayed target to client",
     ),
 ];
-const EXHAUSTED: [(&str, &str); 6] = [
+const EXHAUSTED: [(&str, &str); 7] = [
     FD,
     WHAT,
-    ("call", "the call that ran out: accept, connect, open"),
+    (
+        "call",
+        "the call that ran out: accept, socket, connect, open, pipe2",
+    ),
     ERRNO,
     (
         "refused",
-        "clients accepted and closed at once because they could not be served",
+        "at the end: clients accepted and closed at once because they could not be served",
     ),
-    ("duration", "seconds the episode lasted"),
+    ("duration", "at the end: seconds the episode lasted"),
+    (
+        "state",
+        "start (the first failure) or end (the call works again, or the run ends)",
+    ),
 ];
 
 macro_rules! fields {
@@ -204,7 +211,7 @@ pub const KINDS: &[Kind] = &[
         family: Family::Watch,
         event: "exhausted",
         send: false,
-        about: "a resource ran out and fdwatch backed off (see RUNNING OUT OF DESCRIPTORS)",
+        about: "a resource ran out and fdwatch backs off: one when it starts, one when it ends (see RUNNING OUT OF DESCRIPTORS)",
         fields: &EXHAUSTED,
     },
     Kind {
@@ -421,7 +428,7 @@ pub const KINDS: &[Kind] = &[
         family: Family::Relay,
         event: "exhausted",
         send: false,
-        about: "as watch mode's, for the relay's listeners",
+        about: "as watch mode's: fd and what name the listener (or the splice pipes)",
         fields: &EXHAUSTED,
     },
     Kind {

@@ -1,0 +1,154 @@
+//! The relay's side of running out (the mechanism is exhaust.rs's, shared with watch
+//! mode): accept, a client's socket or connect to TARGET, and the splice pipes.
+//!
+//! A listener episode takes every listener out of the wait: `in_wait` says where they
+//! are, and while they are out a retry is always due (the episode's back-off, or at
+//! once when a connection closes and frees two descriptors). A retry that finds no
+//! client waiting puts them back (the next client decides); one that serves a client
+//! ends the episode. Pooled splice pipes hold descriptors too: they go at the first
+//! refusal. A splice pipe that cannot be made is an episode of its own, with nothing
+//! out of the wait: that direction copies through its buffer instead.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Instant;
+
+use nix::errno::Errno;
+
+use super::{LISTENERS, Relay};
+use crate::error::Result;
+use crate::event::{Event, Phase, Relay as R};
+use crate::event_loop::EventLoop;
+use crate::exhaust::{self, Episode, Failed};
+use crate::readiness::Interest;
+
+/// What the splice pipes' episode names in its events.
+const PIPES: &str = "splice pipes (bytes are copied meanwhile)";
+
+impl Relay<'_> {
+    /// `call` ran out of a resource on listener `i`: the clients waiting there are
+    /// refused (the reserve descriptor), and no listener is asked again until the
+    /// back-off ends or a connection closes.
+    pub(super) fn exhausted(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        i: usize,
+        call: &'static str,
+        errno: Errno,
+    ) -> Result<()> {
+        let now = Instant::now();
+        let failed = Episode::fail(&mut self.exhausted, call, errno, now);
+        if failed != Failed::Again {
+            self.leave_wait(lp)?;
+        }
+        let refused = self.reserve.refuse_pending(self.listeners[i].as_fd());
+        // Pipes kept for later connections hold descriptors the clients need now.
+        let shed = self.pools.shed_pipes();
+        if let Some(ep) = self.exhausted.as_mut() {
+            ep.refused += refused;
+            if shed {
+                ep.freed(now);
+            }
+        }
+        // Once those waiting are refused: a client that comes after the start event
+        // is one the retry decides about.
+        if failed == Failed::Began {
+            self.exhausted_on = i;
+            self.report(lp, Phase::Start)?;
+        }
+        Ok(())
+    }
+
+    /// Tries the listeners again once the back-off is over (or a descriptor was freed).
+    pub(super) fn retry_exhausted(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        if !self.exhausted.is_some_and(|ep| ep.due(Instant::now())) {
+            return Ok(());
+        }
+        for i in 0..self.listeners.len() {
+            self.accept_all(lp, i)?;
+        }
+        Ok(())
+    }
+
+    /// A try in an episode found nobody waiting: the listeners go back into the wait
+    /// (the next client decides whether the episode is over).
+    pub(super) fn rearm(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        let Some(ep) = self.exhausted.as_mut().filter(|ep| !ep.armed()) else {
+            return Ok(());
+        };
+        ep.rearm();
+        self.listen_again(lp)
+    }
+
+    /// The listeners out of the wait (an episode's back-off, or --count reached).
+    pub(super) fn leave_wait(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        if self.in_wait {
+            for l in &self.listeners {
+                lp.backend.delete(l.as_raw_fd())?;
+            }
+            self.in_wait = false;
+        }
+        Ok(())
+    }
+
+    fn listen_again(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        if self.listening && !self.in_wait {
+            for (i, l) in self.listeners.iter().enumerate() {
+                lp.backend
+                    .add(l.as_raw_fd(), LISTENERS - i, Interest::READ)?;
+            }
+            self.in_wait = true;
+        }
+        Ok(())
+    }
+
+    /// The episode is over (a client was served, or the relay ends): its end event,
+    /// and the listeners back in the wait.
+    pub(super) fn end_episode(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        if self.exhausted.is_none() {
+            return Ok(());
+        }
+        self.listen_again(lp)?;
+        self.report(lp, Phase::End)?;
+        self.exhausted = None;
+        Ok(())
+    }
+
+    /// The listener episode's event, naming the listener it began on.
+    fn report(&mut self, lp: &mut EventLoop<'_>, phase: Phase) -> Result<()> {
+        let Some(ep) = &self.exhausted else {
+            return Ok(());
+        };
+        let i = self.exhausted_on;
+        let fd = self.listeners[i].as_raw_fd();
+        let ev = ep.event(Some(fd), &self.names[i], phase);
+        lp.rep.emit(&Event::Relay(R::Exhausted(ev)))
+    }
+
+    /// After a wait: whether making a splice pipe ran out (the episode starts) or
+    /// worked again (it ends).
+    pub(super) fn pipes_news(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        let (failed, made) = self.pools.news();
+        if let Some(e) = failed.filter(|&e| exhaust::is_exhaustion(e)) {
+            let now = Instant::now();
+            if Episode::fail(&mut self.pipes_exhausted, "pipe2", e, now) == Failed::Began
+                && let Some(ep) = &self.pipes_exhausted
+            {
+                let ev = ep.event(None, PIPES, Phase::Start);
+                lp.rep.emit(&Event::Relay(R::Exhausted(ev)))?;
+            }
+        }
+        if made {
+            self.end_pipes_episode(lp)?;
+        }
+        Ok(())
+    }
+
+    /// The splice pipes' episode is over (a pipe was made, or the relay ends).
+    pub(super) fn end_pipes_episode(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
+        let Some(ep) = self.pipes_exhausted.take() else {
+            return Ok(());
+        };
+        let ev = ep.event(None, PIPES, Phase::End);
+        lp.rep.emit(&Event::Relay(R::Exhausted(ev)))
+    }
+}
