@@ -7,6 +7,7 @@
 /// fields and kinds keep it).
 pub const VERSION: u32 = 1;
 
+mod fields;
 mod kinds;
 pub use kinds::KINDS;
 
