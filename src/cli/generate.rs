@@ -5,7 +5,7 @@
 use clap::ValueEnum;
 use clap_complete::Shell;
 
-use super::{MAN_EXTRA, command};
+use super::{MAN_EXTRA, MAN_RELAY, command};
 use crate::output::schema::{Page, man_section};
 
 /// What `--generate` prints.
@@ -84,6 +84,9 @@ impl Generate {
                 man.render_synopsis_section(&mut out)?;
                 man.render_description_section(&mut out)?;
                 man.render_options_section(&mut out)?;
+                if self == Generate::ManRelay {
+                    out.extend_from_slice(MAN_RELAY.as_bytes());
+                }
                 out.extend_from_slice(man_section(json).as_bytes());
             }
             Generate::CompleteBash | Generate::CompleteZsh | Generate::CompleteFish => {

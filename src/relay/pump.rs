@@ -13,13 +13,19 @@
 //! so the one read that passes a mark is a normal recv into the buffer; the pipe and the
 //! buffer are never both ahead of each other in the stream (bytes go out pipe first,
 //! then buffer, then the urgent byte). Buffers and pipes are pooled across connections.
+//!
+//! A call that fails for want of kernel memory leaves every byte where it was; the
+//! direction then rests (`backoff`, set by ends.rs): neither read nor written until
+//! its back-off ends.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl};
 use nix::sys::socket::{self, MsgFlags, Shutdown};
 
+use crate::exhaust::Episode;
 use crate::urgent::{Next, Urgent};
 
 /// A direction copies this many bytes before it moves to splice.
@@ -119,7 +125,8 @@ pub enum Flush {
     Done,
     /// The receiver cannot take more now: wait for it to be writable.
     Blocked,
-    /// The receiver is gone (EPIPE, ECONNRESET…), or the call named failed.
+    /// The receiver is gone (EPIPE, ECONNRESET…), or the call named failed (ENOMEM,
+    /// ENOBUFS: for now; the caller rests the direction, every byte still here).
     Gone(&'static str, Errno),
 }
 
@@ -148,6 +155,9 @@ pub struct Dir {
     oob_out: Option<u8>,
     /// --read=count: bytes not yet in a data event, and when the last one went out.
     pub tally: crate::reader::Tally,
+    /// A read or write here failed for want of kernel memory (ENOMEM, ENOBUFS): the
+    /// direction rests until the back-off ends, every byte kept where it was.
+    pub backoff: Option<Episode>,
 }
 
 impl Dir {
@@ -166,7 +176,13 @@ impl Dir {
             oob: Urgent::default(),
             oob_out: None,
             tally: crate::reader::Tally::default(),
+            backoff: None,
         }
+    }
+
+    /// Resting after a transient failure (see `backoff`): neither read nor written.
+    pub fn paused(&self) -> bool {
+        self.backoff.is_some_and(|ep| !ep.due(Instant::now()))
     }
 
     pub fn bytes_in(&self, r: std::ops::Range<usize>) -> &[u8] {
@@ -181,7 +197,7 @@ impl Dir {
             Some(p) => self.start == self.end && p.queued < p.cap && !p.full,
             None => self.buf.is_empty() || self.start > 0 || self.end < self.buf.len(),
         };
-        !self.eof && self.oob_out.is_none() && room
+        !self.eof && self.oob_out.is_none() && room && !self.paused()
     }
 
     /// Whether something waits to be written to the receiver.
@@ -229,7 +245,7 @@ impl Dir {
 
     /// One bounded read (or splice) from `src`.
     pub fn read_step(&mut self, src: BorrowedFd<'_>, pools: &mut Pools) -> Step {
-        if self.eof || self.oob_out.is_some() {
+        if self.eof || self.oob_out.is_some() || self.paused() {
             return Step::Wait;
         }
         if self.start == self.end {
@@ -407,6 +423,9 @@ impl Dir {
     /// Writes what waits to `dst`: the pipe's bytes, then the buffer's, then the urgent
     /// byte, never blocking.
     pub fn flush(&mut self, dst: BorrowedFd<'_>) -> Flush {
+        if self.paused() {
+            return Flush::Blocked;
+        }
         if let Some(p) = self.pipe.as_mut() {
             let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
             while p.queued > 0 {
