@@ -9,6 +9,9 @@
 //! Each case then measures fdwatch: under 5 % of a CPU over 2 s (utime+stime), its
 //! descriptor count back to what it was before the connection, and the events: one
 //! `hangup` (watch mode) or one `reset` (relay), nothing after it for that socket.
+//! Watch mode runs each ending without `--read`, with `--read=text` and with `--peek`
+//! on an accepted socket, and the issue's own case (data, then the reset) also on
+//! fdwatch's own `tcp:` connect and on an inherited socket.
 //!
 //! A reset reaches a socket when poll says POLLHUP and a read says ECONNRESET or, once
 //! the socket had read an end of file (the kernel then answers reads with 0), SO_ERROR
@@ -167,24 +170,118 @@ const ENDINGS: [Ending; 4] = [
 
 // Watch mode ------------------------------------------------------------------------------
 
-/// `fdwatch -m -b B MODE... 30 tcp-listen:127.0.0.1:PORT/rwe`: one accepted connection
-/// ends so; its socket (watched for read and write, so its peer's end of file alone
-/// does not end it) is released once, and fdwatch goes back to sleep.
-fn watch_ending(b: &str, ending: Ending, mode: &[&str]) {
-    let case = format!("watch -b {b} {mode:?}: {ending:?}");
-    let (mut child, dog, port) = listen_tcp(&case, |spec| {
-        let mut args = vec!["-m", "-b", b, "--format", "json"];
-        args.extend(mode);
-        let spec = format!("{spec}/rwe");
-        args.extend(["30", spec.as_str()]);
-        Fdwatch::new(args)
-    });
+/// Where watch mode's socket comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spec {
+    /// Accepted on `tcp-listen:127.0.0.1:PORT/rwe` (fdwatch owns it).
+    Accepted,
+    /// `tcp:127.0.0.1:PORT/rwe`, fdwatch's own connect.
+    Connected,
+    /// `3rwe`, a socket the test also holds (fdwatch never closes it).
+    Inherited,
+}
+
+/// A watch-mode run with one connected socket, blocked in its wait.
+struct Watching {
+    child: std::process::Child,
+    dog: Watchdog,
+    evs: EventStream,
+    /// The test's end of the connection.
+    peer: TcpStream,
+    /// fdwatch's socket, as its events name it.
+    fd: Value,
+    /// fdwatch's descriptor count once that socket is released.
+    released_fds: usize,
+    /// What must outlive the run: the test's copy of an inherited socket, a pipe whose
+    /// read end (`4r`) keeps a run with one socket going once it is released.
+    _held: Vec<OwnedFd>,
+}
+
+/// `fdwatch -m -b B MODE... 30 SPEC` with the socket `spec` says, connected.
+fn watching(case: &str, b: &str, mode: &[&str], spec: Spec) -> Watching {
+    let args = |specs: &[&str]| {
+        let mut a = vec!["-m", "-b", b, "--format", "json"];
+        a.extend(mode);
+        a.push("30");
+        a.extend(specs);
+        Fdwatch::new(a)
+    };
+    if spec == Spec::Accepted {
+        let (mut child, dog, port) = listen_tcp(case, |l| args(&[&format!("{l}/rwe")]));
+        let released_fds = fd_count(child.id());
+        let mut evs = EventStream::new(&mut child, case);
+        let peer = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let accepted = evs.until("the accept", is("accept")).pop().expect("accept");
+        let fd = accepted["fd"].clone();
+        return Watching {
+            child,
+            dog,
+            evs,
+            peer,
+            fd,
+            released_fds,
+            _held: Vec::new(),
+        };
+    }
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let (r, w) = pipe();
+    let mut held = vec![w];
+    let (cmd, peer) = if spec == Spec::Connected {
+        let cmd = args(&[&format!("tcp:{addr}/rwe"), "4r"]);
+        (cmd, None)
+    } else {
+        let ours = TcpStream::connect(addr).expect("connect");
+        let (peer, _) = server.accept().expect("accept");
+        let cmd = args(&["3rwe", "4r"]).fd(ours.as_fd(), 3);
+        held.push(OwnedFd::from(ours));
+        (cmd, Some(peer))
+    };
+    let (mut child, dog) = spawn(case, cmd.fd(r.as_fd(), 4));
+    held.push(r);
     let pid = child.id();
-    let start_fds = fd_count(pid);
-    let mut evs = EventStream::new(&mut child, &case);
-    let peer = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let accepted = evs.until("the accept", is("accept")).pop().expect("accept");
-    let fd = accepted["fd"].clone();
+    let mut evs = EventStream::new(&mut child, case);
+    let (peer, fd) = match peer {
+        Some(p) => (p, Value::from(3)),
+        None => {
+            let (p, _) = server.accept().expect("fdwatch's connect");
+            let c = evs
+                .until("the connect", is("connect"))
+                .pop()
+                .expect("connect");
+            assert_eq!(c["result"], "ok", "{case}: {c}");
+            (p, c["fd"].clone())
+        }
+    };
+    blocked(pid, case);
+    // An inherited socket stays open (the test's); fdwatch's own is closed.
+    let released_fds = fd_count(pid) - usize::from(spec == Spec::Connected);
+    Watching {
+        child,
+        dog,
+        evs,
+        peer,
+        fd,
+        released_fds,
+        _held: held,
+    }
+}
+
+/// One connection of watch mode (its socket watched for read and write, so the peer's
+/// end of file alone does not end it) ends so: the socket is released once, and
+/// fdwatch goes back to sleep.
+fn watch_ending(b: &str, ending: Ending, mode: &[&str], spec: Spec) {
+    let case = format!("watch -b {b} {mode:?} {spec:?}: {ending:?}");
+    let Watching {
+        mut child,
+        dog,
+        mut evs,
+        peer,
+        fd,
+        released_fds,
+        _held,
+    } = watching(&case, b, mode, spec);
+    let pid = child.id();
     let of_fd = |e: &Value, name: &str| e["event"] == name && e["fd"] == fd;
     match ending {
         Ending::AfterEof => {
@@ -212,7 +309,7 @@ fn watch_ending(b: &str, ending: Ending, mode: &[&str]) {
     quiet_for_two_seconds(pid, &case);
     assert_eq!(
         fd_count(pid),
-        start_fds,
+        released_fds,
         "{case}: descriptors after the reset"
     );
     sigterm(&child);
@@ -269,23 +366,42 @@ fn once_in_watch_mode(case: &str, all: &[Value], fd: &Value, ending: Ending, mod
     }
 }
 
+/// Watch mode's read modes: none, --read (text), --peek.
+const MODES: [(&str, &[&str]); 3] = [
+    ("no-read", &[]),
+    ("read", &["--read=text"]),
+    ("peek", &["--peek"]),
+];
+
 #[test]
 fn watch_mode_releases_a_reset_socket_once_on_every_backend() {
-    let modes: [(&str, &[&str]); 3] = [
-        ("no-read", &[]),
-        ("read", &["--read=text"]),
-        ("peek", &["--peek"]),
-    ];
     let mut cases = Vec::new();
     for b in BACKENDS {
         for ending in ENDINGS {
-            for (tag, mode) in modes {
+            for (tag, mode) in MODES {
                 cases.push((format!("{b}-{tag}-{ending:?}"), (b, ending, mode)));
             }
         }
     }
     in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, e, m)| {
-        watch_ending(b, e, m)
+        watch_ending(b, e, m, Spec::Accepted)
+    });
+}
+
+/// The case (a peer that sends "abc" and resets) also on fdwatch's own
+/// connect (`tcp:`) and on an inherited socket.
+#[test]
+fn watch_mode_releases_connected_and_inherited_sockets_too() {
+    let mut cases = Vec::new();
+    for b in BACKENDS {
+        for spec in [Spec::Connected, Spec::Inherited] {
+            for (tag, mode) in MODES {
+                cases.push((format!("{b}-{tag}-{spec:?}"), (b, spec, mode)));
+            }
+        }
+    }
+    in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, s, m)| {
+        watch_ending(b, Ending::UnreadData, m, s)
     });
 }
 
