@@ -1045,7 +1045,7 @@ struct Fault {
 /// `fdwatch relay` carrying an 8 MiB echo under `strace -e inject=SC:error=ERRNO:when=WHEN`,
 /// with splice(2) on or off: the connection goes on, every byte comes back (compared by
 /// checksum), and no event says the connection failed.
-fn transient(f: Fault) {
+fn transient(b: &str, f: Fault) {
     let Fault {
         sc,
         errno,
@@ -1053,7 +1053,7 @@ fn transient(f: Fault) {
         hits,
         splice,
     } = f;
-    let case = format!("relay, {errno} on {sc} #{when}, splice {splice}");
+    let case = format!("relay -b {b}, {errno} on {sc} #{when}, splice {splice}");
     let dir = TempDir::new();
     let trace = dir.path("inject");
     let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -1062,7 +1062,7 @@ fn transient(f: Fault) {
         &case,
         |port| {
             let listen = format!("tcp-listen:127.0.0.1:{port}");
-            let argv = ["relay", "--format", "json", &listen, &target];
+            let argv = ["relay", "-b", b, "--format", "json", &listen, &target];
             let cmd = traced(&trace, &inject(sc, errno, when), &argv, &[]);
             let off = if splice { "on" } else { "off" };
             Run::spawn(&case, cmd.env("FDWATCH_RELAY_SPLICE", off))
@@ -1137,7 +1137,7 @@ fn transient_errors_mid_connection_back_off_and_lose_no_byte() {
             fault("sendto", "ENOMEM", "5", 1, false),
         ),
     ];
-    in_named_threads(cases, transient);
+    each_backend_and(&cases, transient);
 }
 
 /// Every recvfrom fails with ENOMEM, for good: the direction rests,
@@ -1145,7 +1145,11 @@ fn transient_errors_mid_connection_back_off_and_lose_no_byte() {
 /// CPU over 2 s), and SIGTERM still ends the relay.
 #[test]
 fn a_lasting_transient_error_is_retried_without_spinning() {
-    let case = "relay, ENOMEM on every recvfrom";
+    each_backend(&BACKENDS, lasting);
+}
+
+fn lasting(b: &str) {
+    let case = &format!("relay -b {b}, ENOMEM on every recvfrom");
     let dir = TempDir::new();
     let trace = dir.path("inject");
     let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -1154,7 +1158,7 @@ fn a_lasting_transient_error_is_retried_without_spinning() {
         case,
         |port| {
             let listen = format!("tcp-listen:127.0.0.1:{port}");
-            let argv = ["relay", "--format", "json", &listen, &target];
+            let argv = ["relay", "-b", b, "--format", "json", &listen, &target];
             let cmd = traced(&trace, &inject("recvfrom", "ENOMEM", "1+"), &argv, &[]);
             Run::spawn(case, cmd.env("FDWATCH_RELAY_SPLICE", "off"))
         },
