@@ -1,5 +1,6 @@
 //! The reporter: every event goes through it to be stamped, counted (`--count`) and printed.
 
+use std::io;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -16,6 +17,10 @@ pub struct Reporter<'w> {
     /// `--until`: the conditions that end the run, and the one that did.
     until: Vec<Until>,
     hit: Option<Until>,
+    /// A reader of the output that leaves (EPIPE) silences the run instead of ending it.
+    outlive: bool,
+    /// It left: nothing is printed any more.
+    gone: bool,
 }
 
 impl<'w> Reporter<'w> {
@@ -33,6 +38,32 @@ impl<'w> Reporter<'w> {
             verbose,
             until: Vec::new(),
             hit: None,
+            outlive: false,
+            gone: false,
+        }
+    }
+
+    /// The run goes on silently when the output's reader leaves (the relay serves the
+    /// connections it has); `reader_gone` then says so. Without it, that ends the run.
+    pub fn outlive_reader(mut self) -> Self {
+        self.outlive = true;
+        self
+    }
+
+    /// The output's reader left (`outlive_reader`): events are no longer printed.
+    pub fn reader_gone(&self) -> bool {
+        self.gone
+    }
+
+    /// A printer's result: a reader that left is the end of printing if the run
+    /// outlives it, any other failure the caller's.
+    fn printed(&mut self, r: io::Result<()>) -> Result<()> {
+        match r {
+            Err(e) if self.outlive && e.kind() == io::ErrorKind::BrokenPipe => {
+                self.gone = true;
+                Ok(())
+            }
+            r => r.map_err(Error::Output),
         }
     }
 
@@ -68,9 +99,11 @@ impl<'w> Reporter<'w> {
                 self.limit = Some(self.events);
             }
         }
-        self.out
-            .event(self.start.elapsed(), ev)
-            .map_err(Error::Output)
+        if self.gone {
+            return Ok(());
+        }
+        let r = self.out.event(self.start.elapsed(), ev);
+        self.printed(r)
     }
 
     pub fn limit_reached(&self) -> bool {
@@ -82,6 +115,10 @@ impl<'w> Reporter<'w> {
     }
 
     pub fn flush(&mut self) -> Result<()> {
-        self.out.flush().map_err(Error::Output)
+        if self.gone {
+            return Ok(());
+        }
+        let r = self.out.flush();
+        self.printed(r)
     }
 }

@@ -22,6 +22,11 @@
 //! (`delay_enter`), which only a wait that retries with the time left (not the whole
 //! timeout again) survives.
 //!
+//! The relay's transient errors mid-connection (ENOMEM, ENOBUFS on splice, sendto,
+//! recvfrom) are injected into an 8 MiB echo, with splice on and off: it must rest and
+//! retry, every byte coming back (compared by checksum); one that lasts must be retried
+//! at most a second apart without spinning.
+//!
 //! strace must be on PATH: a run without it fails saying so (.ci/run installs it).
 
 mod common;
@@ -977,4 +982,193 @@ fn epipe_on_stdout_is_silent_and_enospc_is_one_line() {
         return;
     }
     each_backend_and(&[("EPIPE", "EPIPE"), ("ENOSPC", "ENOSPC")], stdout_fault);
+}
+
+// 8. Transient errors mid-connection in the relay (issue 29) -----------------------------
+
+/// The bytes a relayed echo carries each way.
+const ECHOED: usize = 8 << 20;
+
+/// FNV-1a over a stream, to compare 8 MiB by checksum.
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The target: echoes everything back, then passes the end of file on.
+fn echo_server(case: &str, server: std::net::TcpListener) -> JoinHandle<()> {
+    let case = case.to_owned();
+    thread::spawn(move || {
+        let (mut s, _) = server.accept().expect("the relay's connection");
+        s.set_read_timeout(Some(WATCHDOG)).expect("timeout");
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => s
+                    .write_all(&buf[..n])
+                    .unwrap_or_else(|e| panic!("{case}: the echo's write: {e}")),
+                Err(e) => panic!("{case}: the echo's read: {e}"),
+            }
+        }
+        s.shutdown(std::net::Shutdown::Write).expect("SHUT_WR");
+    })
+}
+
+/// One fault of the transient tests: `sc` fails with `errno` at `when` (`hits` calls).
+#[derive(Clone, Copy)]
+struct Fault {
+    sc: &'static str,
+    errno: &'static str,
+    when: &'static str,
+    hits: usize,
+    splice: bool,
+}
+
+/// `fdwatch relay` carrying an 8 MiB echo under `strace -e inject=SC:error=ERRNO:when=WHEN`,
+/// with splice(2) on or off: the connection goes on, every byte comes back (compared by
+/// checksum), and no event says the connection failed.
+fn transient(b: &str, f: Fault) {
+    let Fault {
+        sc,
+        errno,
+        when,
+        hits,
+        splice,
+    } = f;
+    let case = format!("relay -b {b}, {errno} on {sc} #{when}, splice {splice}");
+    let dir = TempDir::new();
+    let trace = dir.path("inject");
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = format!("tcp:{}", server.local_addr().expect("addr"));
+    let (mut run, port) = listen_on_free_port(
+        &case,
+        |port| {
+            let listen = format!("tcp-listen:127.0.0.1:{port}");
+            let argv = ["relay", "-b", b, "--format", "json", &listen, &target];
+            let cmd = traced(&trace, &inject(sc, errno, when), &argv, &[]);
+            let off = if splice { "on" } else { "off" };
+            Run::spawn(&case, cmd.env("FDWATCH_RELAY_SPLICE", off))
+        },
+        |run| (&mut run.child, run.pid),
+    );
+    let mut evs = run.events();
+    let echo = echo_server(&case, server);
+    let client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    client.set_read_timeout(Some(WATCHDOG)).expect("timeout");
+    let sent = XorShift::new(29).bytes(ECHOED);
+    let want = checksum(&sent);
+    let mut writer = client.try_clone().expect("clone");
+    let feed = thread::spawn(move || {
+        writer.write_all(&sent).expect("send 8 MiB");
+        writer.shutdown(std::net::Shutdown::Write).expect("SHUT_WR");
+    });
+    let mut back = Vec::with_capacity(ECHOED);
+    (&client)
+        .read_to_end(&mut back)
+        .unwrap_or_else(|e| panic!("{case}: reading the echo: {e} after {} bytes", back.len()));
+    feed.join().expect("the client's writer");
+    echo.join().expect("the echo");
+    assert_eq!(back.len(), ECHOED, "{case}: bytes echoed");
+    assert_eq!(checksum(&back), want, "{case}: the echo's checksum");
+    let close = evs.until("the connection's close", STEP, |e| e["event"] == "close");
+    assert_eq!(close["client_to_target"], ECHOED, "{case}: {close}");
+    assert_eq!(close["target_to_client"], ECHOED, "{case}: {close}");
+    run.signal(libc::SIGTERM);
+    let (st, err, _) = run.finish();
+    let all = evs.all();
+    hit_exactly(&case, &trace, hits, |l| {
+        l.starts_with(&format!("{sc}(")) && l.contains(errno)
+    });
+    quiet(&case, &err);
+    assert_eq!(st.signal(), Some(libc::SIGTERM), "{case}: {st}; {all:?}");
+    let failed: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["event"] == "error" || e["event"] == "reset")
+        .collect();
+    assert!(failed.is_empty(), "{case}: {failed:?}");
+}
+
+#[test]
+fn transient_errors_mid_connection_back_off_and_lose_no_byte() {
+    let fault = |sc, errno, when, hits, splice| Fault {
+        sc,
+        errno,
+        when,
+        hits,
+        splice,
+    };
+    let cases = [
+        ("splice-ENOMEM", fault("splice", "ENOMEM", "20", 1, true)),
+        // Eight in a row: the rests double (10 ms to 1 s) and the echo still ends.
+        (
+            "splice-ENOMEM-x8",
+            fault("splice", "ENOMEM", "20..27+", 8, true),
+        ),
+        ("sendto-ENOBUFS", fault("sendto", "ENOBUFS", "3", 1, true)),
+        (
+            "sendto-ENOBUFS-copy",
+            fault("sendto", "ENOBUFS", "3", 1, false),
+        ),
+        ("recvfrom-ENOMEM", fault("recvfrom", "ENOMEM", "3", 1, true)),
+        (
+            "recvfrom-ENOMEM-copy",
+            fault("recvfrom", "ENOMEM", "3", 1, false),
+        ),
+        (
+            "sendto-ENOMEM-copy",
+            fault("sendto", "ENOMEM", "5", 1, false),
+        ),
+    ];
+    each_backend_and(&cases, transient);
+}
+
+/// Every recvfrom fails with ENOMEM, for good: the direction rests,
+/// retrying at most a second apart (10 ms, doubling), without spinning (under 5 % of a
+/// CPU over 2 s), and SIGTERM still ends the relay.
+#[test]
+fn a_lasting_transient_error_is_retried_without_spinning() {
+    each_backend(&BACKENDS, lasting);
+}
+
+fn lasting(b: &str) {
+    let case = &format!("relay -b {b}, ENOMEM on every recvfrom");
+    let dir = TempDir::new();
+    let trace = dir.path("inject");
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = format!("tcp:{}", server.local_addr().expect("addr"));
+    let (mut run, port) = listen_on_free_port(
+        case,
+        |port| {
+            let listen = format!("tcp-listen:127.0.0.1:{port}");
+            let argv = ["relay", "-b", b, "--format", "json", &listen, &target];
+            let cmd = traced(&trace, &inject("recvfrom", "ENOMEM", "1+"), &argv, &[]);
+            Run::spawn(case, cmd.env("FDWATCH_RELAY_SPLICE", "off"))
+        },
+        |run| (&mut run.child, run.pid),
+    );
+    let pid = run.pid();
+    let mut evs = run.events();
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (srv, _) = server.accept().expect("the relay's connection");
+    evs.until("connected", STEP, |e| e["event"] == "connect");
+    client.write_all(&[b'x'; 4096]).expect("send");
+    // The reads fail from now on: the first failure, then the rests.
+    let deadline = Instant::now() + STEP;
+    while injected(&trace_lines(&trace)).is_empty() {
+        assert!(Instant::now() < deadline, "{case}: no recvfrom failed");
+        thread::sleep(Duration::from_millis(5));
+    }
+    quiet_for_two_seconds(pid, case);
+    let hits = injected(&trace_lines(&trace)).len();
+    // 2 s of rests of 10, 20, 40 ... ms (at most 1 s): about 8 tries, never a loop.
+    assert!((5..=20).contains(&hits), "{case}: {hits} tries in 2 s");
+    run.signal(libc::SIGTERM);
+    let (st, err, _) = run.finish_within(Duration::from_secs(5), "SIGTERM");
+    quiet(case, &err);
+    assert_eq!(st.signal(), Some(libc::SIGTERM), "{case}: {st}");
+    let all = evs.all();
+    assert!(of_kind(&all, "error").is_empty(), "{case}: {all:?}");
+    drop((client, srv));
 }

@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use clap_complete::Shell;
 
 use super::man::durations;
-use super::{MAN_EXTRA, command};
+use super::{MAN_EXTRA, MAN_RELAY, command};
 use crate::output::schema::{Page, man_section};
 
 /// What `--generate` prints.
@@ -96,6 +96,9 @@ impl Generate {
                 };
                 if !opts.is_empty() {
                     out.extend_from_slice(durations(opts, false).as_bytes());
+                }
+                if self == Generate::ManRelay {
+                    out.extend_from_slice(MAN_RELAY.as_bytes());
                 }
                 out.extend_from_slice(man_section(json).as_bytes());
             }

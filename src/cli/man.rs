@@ -148,7 +148,11 @@ is never changed.
 listen; each accepted connection is an \fBaccept\fR event (new fd, peer) and is watched
 with the listener's letters (default \fBre\fR) until its peer closes. Without
 \fB\-\-read\fR a connection whose peer closed is reported (\fBhangup\fR) and released
-at once, unread data or not.
+at once, unread data or not. A connection over both ways (the peer reset it, or it is
+shut down both ways: a hang\-up, which poll, epoll and io_uring report on every wait;
+the select family, which folds it into "readable", asks poll) is released whatever its
+letters and in every mode, reported once: the \fBready\fR event, with \fB\-\-read\fR an
+\fBerror\fR ECONNRESET after the bytes sent before the reset, then \fBhangup\fR.
 .PP
 \fBtcp\-listen:PORT\fR without a host listens on loopback only, 127.0.0.1 and ::1 on
 the same port (two fds; ::1 only where the machine has it), as \fBssh \-L\fR does: nobody
@@ -212,7 +216,8 @@ reopen of the pipe, FIFO or tty (a socket with MSG_DONTWAIT), so the flags of th
 descriptor you gave fdwatch never change. A slow reader makes fdwatch wait for room,
 with SIGINT, SIGTERM and SIGHUP still heard: they end the run within a second even when
 nobody reads (the summary is then dropped if it cannot be written). A reader that
-leaves ends fdwatch quietly with status 0; any other write error (ENOSPC) is one line
+leaves ends fdwatch quietly with status 0 (the relay instead serves the connections it
+has to their end: see fdwatch\-relay(1)); any other write error (ENOSPC) is one line
 and status 2.
 .SH SIGNALS
 Signals named by \fB\-\-signals\fR are blocked from startup and reported as \fBsignal\fR
@@ -304,4 +309,35 @@ Watch fd 5 of process 1234 and show what arrives, without taking it.
 .TP
 producer | fdwatch \-m \-\-tee \- | consumer
 A pipeline monitor: the bytes pass unchanged, events go to standard error.
+"#;
+
+/// fdwatch-relay(1)'s own section (roff), after OPTIONS: how connections end.
+pub const MAN_RELAY: &str = r#".SH "HOW CONNECTIONS END"
+An end of file from one side becomes SHUT_WR on the other; the other direction keeps
+flowing. When both directions are over, both sockets are closed (\fBclose\fR).
+.PP
+A reset from one side (ECONNRESET or EPIPE from a read or a write, or the error its
+socket reports with ERR) is passed on as a reset: the other side's socket is closed
+with SO_LINGER 0, and one \fBreset\fR event names the side that reset. The bytes that
+side sent before its reset are relayed first, as far as the other side takes them at
+once. This holds whenever the reset
+comes: also after that side's end of file or after ours (a keep\-alive server that
+closes while its client writes, whose kernel answers the client's bytes with a
+reset), and with an urgent byte parked (the reset takes it). poll, epoll and io_uring
+report a socket's error and hang\-up whatever it is registered for, so a socket that
+hung up with no error leaves the wait until something is wanted of it again; select
+and pselect never show them, so a socket asked for nothing is probed with poll every
+200 ms. None of them spins.
+.PP
+A read or write that fails for want of kernel memory (ENOMEM or ENOBUFS from recv,
+send or splice) does not end the connection: that direction rests and tries again,
+after 10 ms, doubling to at most 1 s, out of the wait meanwhile; every byte already
+read stays where it was (the buffer or the splice pipe). Any other failure is an
+\fBerror\fR event and the end of that connection.
+.PP
+When the reader of the relay's standard output goes away (\fBfdwatch relay ... | head
+\-1\fR, or the reader is killed), the next write of an event finds it gone (EPIPE): the
+events stop, the listeners are closed (new clients are refused), and the connections
+already open are served to their end; then the relay exits with status 0. SIGINT,
+SIGTERM and \fB\-\-idle\fR end it earlier as usual.
 "#;

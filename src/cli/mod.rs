@@ -12,7 +12,7 @@ mod sub;
 mod values;
 
 pub use generate::Generate;
-pub use man::MAN_EXTRA;
+pub use man::{MAN_EXTRA, MAN_RELAY};
 pub use sub::{BenchArgs, RelayArgs, SendArgs, Sub};
 pub use values::SigList;
 

@@ -1,5 +1,6 @@
 //! One relayed connection: its two sockets, the two directions between them, and
-//! how the relay moves bytes, urgent bytes, half-closes and resets along them.
+//! how the relay moves bytes, urgent bytes and half-closes along them (how one ends,
+//! or rests after a transient error, is ends.rs).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
@@ -12,6 +13,7 @@ use super::pump::{Dir, Flush, Step};
 use crate::error::Result;
 use crate::event::{Event, Relay as R, Side, Traffic};
 use crate::event_loop::{End, EventLoop};
+use crate::exhaust;
 use crate::net;
 use crate::reader::{MAX_READS, ReadMode};
 use crate::readiness::{Conditions, Interest};
@@ -42,8 +44,11 @@ pub(super) struct Conn {
     pub(super) c2t: Dir,
     pub(super) t2c: Dir,
     pub(super) started: Instant,
-    /// What each socket is registered for now: [client, target].
-    pub(super) registered: [Interest; 2],
+    /// What each socket is registered for now: [client, target]; None: out of the wait.
+    pub(super) registered: [Option<Interest>; 2],
+    /// The socket reported a hang-up with no error pending: closed both ways (shut
+    /// down both ways, or reset with the error already taken). [client, target].
+    pub(super) hup: [bool; 2],
 }
 
 impl Conn {
@@ -80,20 +85,33 @@ impl Conn {
         }
     }
 
-    /// What each socket should be watched for now.
-    pub(super) fn wanted(&self) -> [Interest; 2] {
+    /// What each socket should be watched for now; None: nothing, and out of the wait.
+    ///
+    /// A socket asked for nothing stays in the wait while it can still tell something:
+    /// epoll, poll and io_uring report ERR and HUP whatever the registration, so a peer
+    /// that resets after its end of file (or after ours) is heard (the select family
+    /// sees neither: ends.rs probes those sockets). Once it hung up with no error
+    /// pending it has nothing more to tell, and since that HUP is reported on every
+    /// wait, it leaves the wait until something is wanted of it again.
+    pub(super) fn wanted(&self) -> [Option<Interest>; 2] {
         if !self.connected {
             // The connect's result comes as writability; the client waits meanwhile.
-            return [Interest::default(), WRITE];
+            return [Some(Interest::default()), Some(WRITE)];
         }
-        let want = |read_dir: &Dir, write_dir: &Dir| Interest {
-            read: read_dir.wants_read(),
-            // PRI is watched while the side can still send: the urgent byte is taken
-            // even when the buffer is full (it needs no room).
-            urgent: !read_dir.eof,
-            write: write_dir.has_output(),
+        let want = |read_dir: &Dir, write_dir: &Dir, hup: bool| {
+            let i = Interest {
+                read: read_dir.wants_read(),
+                // PRI is watched while the side can still send: the urgent byte is
+                // taken even when the buffer is full (it needs no room).
+                urgent: !read_dir.eof && !hup && !read_dir.paused(),
+                write: write_dir.has_output() && !write_dir.paused(),
+            };
+            (!(hup && i.is_empty())).then_some(i)
         };
-        [want(&self.c2t, &self.t2c), want(&self.t2c, &self.c2t)]
+        [
+            want(&self.c2t, &self.t2c, self.hup[0]),
+            want(&self.t2c, &self.c2t, self.hup[1]),
+        ]
     }
 }
 
@@ -142,7 +160,12 @@ impl Relay<'_> {
             let (src, _, dir) = c.route(side);
             dir.take_early(src);
         }
-        self.pump(lp, slot, Some((side, cond)))
+        let id = c.id;
+        self.pump(lp, slot, Some((side, cond)))?;
+        if cond.intersects(Conditions::ERROR | Conditions::HANGUP) {
+            self.hung_up(lp, slot, id, side, cond)?;
+        }
+        Ok(())
     }
 
     /// Moves what can move on connection `slot`: reads the side that is ready (if it
@@ -257,7 +280,12 @@ impl Relay<'_> {
                     return self.flush_from(lp, slot, side);
                 }
                 Step::Reset => return Ok(Some(Ending::Reset(side))),
-                Step::Failed(call, e) => return Ok(Some(Ending::Failed(side, call, e))),
+                // Out of kernel memory for now: this direction rests (ends.rs).
+                Step::Failed(call, e) if exhaust::is_exhaustion(e) => {
+                    self.back_off(slot, side, call, e);
+                    return Ok(None);
+                }
+                Step::Failed(call, e) => return Ok(Some(Ending::of(side, call, e))),
             }
             if let Some(end) = self.flush_from(lp, slot, side)? {
                 return Ok(Some(end));
@@ -293,8 +321,11 @@ impl Relay<'_> {
                 Ok(None)
             }
             Flush::Blocked => Ok(None),
-            Flush::Gone(_, Errno::ECONNRESET | Errno::EPIPE) => Ok(Some(Ending::Reset(to))),
-            Flush::Gone(call, e) => Ok(Some(Ending::Failed(to, call, e))),
+            Flush::Gone(call, e) if exhaust::is_exhaustion(e) => {
+                self.back_off(slot, from, call, e);
+                Ok(None)
+            }
+            Flush::Gone(call, e) => Ok(Some(Ending::of(to, call, e))),
         }
     }
 
@@ -397,6 +428,7 @@ impl Relay<'_> {
         let _ = lp.backend.delete_closing(c.client.as_raw_fd());
         let _ = lp.backend.delete_closing(c.target.as_raw_fd());
         self.free.push(slot);
+        self.forget(slot);
         self.closed += 1;
         // Two descriptors freed: what ran out may be had now.
         if let Some(ep) = self.exhausted.as_mut() {
@@ -434,4 +466,16 @@ pub(super) enum Ending {
     Reset(Side),
     /// A call on that side failed.
     Failed(Side, &'static str, Errno),
+}
+
+impl Ending {
+    /// `call` failed on `side` with `e`: a reset when the peer reset or is gone
+    /// (ECONNRESET; EPIPE, a write after it; ENOTCONN, recv(MSG_OOB) on a socket the
+    /// kernel closed at the reset), else that failure.
+    pub(super) fn of(side: Side, call: &'static str, e: Errno) -> Ending {
+        match e {
+            Errno::ECONNRESET | Errno::EPIPE | Errno::ENOTCONN => Ending::Reset(side),
+            e => Ending::Failed(side, call, e),
+        }
+    }
 }

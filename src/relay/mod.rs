@@ -5,7 +5,9 @@
 //! is an event. One loop on the watcher's backends, level-triggered.
 
 mod conn;
+mod ends;
 mod episode;
+mod pools;
 mod pump;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -78,12 +80,16 @@ struct Relay<'a> {
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     /// Buffers and splice pipes kept between connections.
-    pools: pump::Pools,
+    pools: pools::Pools,
     /// Bulk transfers move with splice (the bytes are not shown).
     splice: bool,
     accepted: u64,
     closed: u64,
     total: Traffic,
+    /// Sockets the select family cannot hear a reset on (ends.rs).
+    quiet: ends::Quiet,
+    /// Connections with a direction resting after a transient error (ends.rs).
+    resting: Vec<usize>,
 }
 
 /// Parses LISTEN and TARGET: a listener, and an address to connect to.
@@ -155,6 +161,8 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
         backend.add(l.as_raw_fd(), LISTENERS - i, Interest::READ)?;
     }
     let start = rep.start;
+    // A reader of the events that leaves ends no connection (ends.rs).
+    let rep = rep.outlive_reader();
     let mut lp = EventLoop::new(
         backend,
         cfg.backend,
@@ -222,21 +230,25 @@ impl<'a> Relay<'a> {
             in_wait: true,
             conns: Vec::new(),
             free: Vec::new(),
-            pools: pump::Pools::default(),
+            pools: pools::Pools::default(),
             // FDWATCH_RELAY_SPLICE=off: copy always (the tests run both ways).
             splice: cfg.read == ReadMode::Count
                 && std::env::var_os("FDWATCH_RELAY_SPLICE").is_none_or(|v| v != "off"),
             accepted: 0,
             closed: 0,
             total: Traffic::default(),
+            quiet: ends::Quiet::new(),
+            resting: Vec::new(),
         }
     }
 }
 
 impl Client for Relay<'_> {
     fn on_ready(&mut self, lp: &mut EventLoop<'_>, r: &Readiness) -> Result<()> {
+        self.reader_gone(lp)?;
         match listener_of(r.token) {
-            Some(i) => self.accept_all(lp, i),
+            Some(i) if i < self.listeners.len() => self.accept_all(lp, i),
+            Some(_) => Ok(()),
             None => self.ready(lp, r.token, r.cond),
         }
     }
@@ -244,7 +256,18 @@ impl Client for Relay<'_> {
     fn after_wait(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
         self.retry_exhausted(lp)?;
         self.pipes_news(lp)?;
-        self.flush_counts(lp)
+        self.retry_resting(lp)?;
+        self.probe_quiet(lp)?;
+        self.flush_counts(lp)?;
+        // This wait's events go out now, so a reader that left is known (and no more
+        // clients taken) before the next wait.
+        lp.rep.flush()?;
+        self.reader_gone(lp)
+    }
+
+    fn done(&self) -> bool {
+        // Only once the events' reader left: otherwise the relay serves until stopped.
+        !self.listening && self.listeners.is_empty() && self.open() == 0
     }
 
     fn wake_in(&self, now: Instant) -> Option<Duration> {
@@ -256,10 +279,10 @@ impl Client for Relay<'_> {
             .any(|c| c.c2t.tally.unreported + c.t2c.tally.unreported > 0);
         let count = counting.then_some(self.cfg.interval);
         let retry = self.exhausted.and_then(|ep| ep.wait(now));
-        match (count, retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [count, retry, self.next_look(now)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn on_signal(&mut self, lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {
@@ -372,7 +395,8 @@ impl Relay<'_> {
             c2t: Dir::new(self.cfg.buffer, self.splice),
             t2c: Dir::new(self.cfg.buffer, self.splice),
             started: Instant::now(),
-            registered: [Interest::default(); 2],
+            registered: [None; 2],
+            hup: [false; 2],
         };
         let slot = match self.free.pop() {
             Some(s) => {
@@ -398,32 +422,32 @@ impl Relay<'_> {
         Ok(())
     }
 
+    /// Registers a new connection's sockets (both are in the wait at first).
     fn register(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
-        let Some(c) = self.conns[slot].as_mut() else {
-            return Ok(());
-        };
-        let want = c.wanted();
-        lp.backend
-            .add(c.client.as_raw_fd(), token(slot, Side::Client), want[0])?;
-        lp.backend
-            .add(c.target.as_raw_fd(), token(slot, Side::Target), want[1])?;
-        c.registered = want;
-        Ok(())
+        self.update(lp, slot)
     }
 
-    /// Re-registers a connection's sockets whose interest changed.
+    /// (Re-)registers a connection's sockets whose interest changed: added, modified,
+    /// or taken out of the wait (see `Conn::wanted`).
     fn update(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
         let Some(c) = self.conns[slot].as_mut() else {
             return Ok(());
         };
         let want = c.wanted();
         for (i, side) in [Side::Client, Side::Target].into_iter().enumerate() {
-            if want[i] != c.registered[i] {
-                lp.backend
-                    .modify(c.fd(side).as_raw_fd(), token(slot, side), want[i])?;
-                c.registered[i] = want[i];
+            let (fd, t) = (c.fd(side).as_raw_fd(), token(slot, side));
+            match (c.registered[i], want[i]) {
+                (was, now) if was == now => continue,
+                (None, Some(now)) => {
+                    lp.backend.add(fd, t, now)?;
+                }
+                (Some(_), Some(now)) => lp.backend.modify(fd, t, now)?,
+                (Some(_), None) => lp.backend.delete(fd)?,
+                (None, None) => {}
             }
+            c.registered[i] = want[i];
         }
+        self.note_quiet(slot, want);
         Ok(())
     }
 }

@@ -13,103 +13,24 @@
 //! so the one read that passes a mark is a normal recv into the buffer; the pipe and the
 //! buffer are never both ahead of each other in the stream (bytes go out pipe first,
 //! then buffer, then the urgent byte). Buffers and pipes are pooled across connections.
+//!
+//! A call that fails for want of kernel memory leaves every byte where it was; the
+//! direction then rests (`backoff`, set by ends.rs): neither read nor written until
+//! its back-off ends.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl};
+use nix::fcntl::SpliceFFlags;
 use nix::sys::socket::{self, MsgFlags, Shutdown};
 
+use super::pools::{FIRST_BUF, Pipe, Pools};
+use crate::exhaust::Episode;
 use crate::urgent::{Next, Urgent};
 
 /// A direction copies this many bytes before it moves to splice.
 const SPLICE_AFTER: u64 = 256 << 10;
-/// The first buffer of a direction (it doubles while a fast source fills it).
-const FIRST_BUF: usize = 64 << 10;
-/// Spare buffers and pipes kept for the next connections.
-const POOLED: usize = 64;
-
-/// A pipe for splice, with what it holds.
-#[derive(Debug)]
-pub struct Pipe {
-    r: OwnedFd,
-    w: OwnedFd,
-    cap: usize,
-    queued: usize,
-    /// The last splice in found no room: spliced bytes can fill a pipe's slots with
-    /// partial pages, so it can be full below `cap`. Cleared when bytes go out.
-    full: bool,
-}
-
-/// Buffers and pipes kept between connections (a connection takes one when it needs
-/// it and gives it back at its end).
-#[derive(Debug, Default)]
-pub struct Pools {
-    bufs: Vec<Vec<u8>>,
-    pipes: Vec<Pipe>,
-    /// How pipe2 went since the relay last looked (`news`): out of descriptors is an
-    /// episode to report (the direction copies meanwhile), a pipe made ends it.
-    failed: Option<Errno>,
-    made: bool,
-}
-
-impl Pools {
-    fn buf(&mut self, len: usize) -> Vec<u8> {
-        self.bufs.pop().unwrap_or_else(|| vec![0; len])
-    }
-
-    /// A buffer nobody holds bytes in: kept for the next reader if the pool has room
-    /// and it is of the first size (a grown one is freed: the pool stays small).
-    fn give_buf(&mut self, buf: Vec<u8>) {
-        if self.bufs.len() < POOLED && buf.len() <= FIRST_BUF {
-            self.bufs.push(buf);
-        }
-    }
-
-    /// pipe2's failure (the last one) and whether a pipe was made after it, since the
-    /// last look.
-    pub fn news(&mut self) -> (Option<Errno>, bool) {
-        (self.failed.take(), std::mem::take(&mut self.made))
-    }
-
-    /// Descriptors ran out: the pooled pipes (two each) go, to serve clients instead.
-    /// True when there were some.
-    pub fn shed_pipes(&mut self) -> bool {
-        let had = !self.pipes.is_empty();
-        self.pipes.clear();
-        had
-    }
-
-    fn pipe(&mut self, size: usize) -> Option<Pipe> {
-        if let Some(p) = self.pipes.pop() {
-            return Some(p);
-        }
-        let (r, w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) {
-            Ok(p) => {
-                self.made = true;
-                p
-            }
-            Err(e) => {
-                (self.failed, self.made) = (Some(e), false);
-                return None;
-            }
-        };
-        // As large as --buffer where the system allows; what it gives otherwise.
-        let _ = fcntl(
-            &w,
-            FcntlArg::F_SETPIPE_SZ(i32::try_from(size).unwrap_or(i32::MAX)),
-        );
-        let cap = fcntl(&w, FcntlArg::F_GETPIPE_SZ).map_or(64 << 10, |c| c as usize);
-        Some(Pipe {
-            r,
-            w,
-            cap,
-            queued: 0,
-            full: false,
-        })
-    }
-}
-
 /// What one read step did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -146,7 +67,8 @@ pub enum Flush {
     Done,
     /// The receiver cannot take more now: wait for it to be writable.
     Blocked,
-    /// The receiver is gone (EPIPE, ECONNRESET…), or the call named failed.
+    /// The receiver is gone (EPIPE, ECONNRESET…), or the call named failed (ENOMEM,
+    /// ENOBUFS: for now; the caller rests the direction, every byte still here).
     Gone(&'static str, Errno),
 }
 
@@ -175,6 +97,9 @@ pub struct Dir {
     oob_out: Option<u8>,
     /// --read=count: bytes not yet in a data event, and when the last one went out.
     pub tally: crate::reader::Tally,
+    /// A read or write here failed for want of kernel memory (ENOMEM, ENOBUFS): the
+    /// direction rests until the back-off ends, every byte kept where it was.
+    pub backoff: Option<Episode>,
 }
 
 impl Dir {
@@ -193,7 +118,13 @@ impl Dir {
             oob: Urgent::default(),
             oob_out: None,
             tally: crate::reader::Tally::default(),
+            backoff: None,
         }
+    }
+
+    /// Resting after a transient failure (see `backoff`): neither read nor written.
+    pub fn paused(&self) -> bool {
+        self.backoff.is_some_and(|ep| !ep.due(Instant::now()))
     }
 
     pub fn bytes_in(&self, r: std::ops::Range<usize>) -> &[u8] {
@@ -208,7 +139,7 @@ impl Dir {
             Some(p) => self.start == self.end && p.queued < p.cap && !p.full,
             None => self.buf.is_empty() || self.start > 0 || self.end < self.buf.len(),
         };
-        !self.eof && self.oob_out.is_none() && room
+        !self.eof && self.oob_out.is_none() && room && !self.paused()
     }
 
     /// Whether something waits to be written to the receiver.
@@ -223,10 +154,8 @@ impl Dir {
         if !self.buf.is_empty() {
             pools.give_buf(std::mem::take(&mut self.buf));
         }
-        if let Some(p) = self.pipe.take().filter(|p| p.queued == 0)
-            && pools.pipes.len() < POOLED
-        {
-            pools.pipes.push(p);
+        if let Some(p) = self.pipe.take().filter(|p| p.queued == 0) {
+            pools.give_pipe(p);
         }
     }
 
@@ -256,7 +185,7 @@ impl Dir {
 
     /// One bounded read (or splice) from `src`.
     pub fn read_step(&mut self, src: BorrowedFd<'_>, pools: &mut Pools) -> Step {
-        if self.eof || self.oob_out.is_some() {
+        if self.eof || self.oob_out.is_some() || self.paused() {
             return Step::Wait;
         }
         if self.start == self.end {
@@ -434,6 +363,9 @@ impl Dir {
     /// Writes what waits to `dst`: the pipe's bytes, then the buffer's, then the urgent
     /// byte, never blocking.
     pub fn flush(&mut self, dst: BorrowedFd<'_>) -> Flush {
+        if self.paused() {
+            return Flush::Blocked;
+        }
         if let Some(p) = self.pipe.as_mut() {
             let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
             while p.queued > 0 {

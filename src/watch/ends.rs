@@ -46,6 +46,26 @@ pub(super) fn write_side_over(w: &Watched, cond: Conditions, folds_hangup: bool)
     cond.contains(Conditions::ERROR) || (folds_hangup && reader_gone())
 }
 
+/// Whether a stream socket's connection is over both ways, whatever it is watched for
+/// and whether it is read: a hang-up (TCP: the peer reset it, or it is shut down both
+/// ways; AF_UNIX: the peer closed). poll, epoll and io_uring report HUP on every wait
+/// whatever the registration, so holding such a socket would spin (or, edge-triggered,
+/// keep a dead fd for good). The select family folds hang-ups into "readable" and
+/// "writable": a zero-timeout poll tells.
+pub(super) fn connection_over(w: &Watched, cond: Conditions, folds_hangup: bool) -> bool {
+    if w.desc.kind != Kind::Socket || w.role != Role::Stream {
+        return false;
+    }
+    if cond.contains(Conditions::HANGUP) {
+        return true;
+    }
+    folds_hangup
+        && cond.intersects(Conditions::READ | Conditions::WRITE)
+        && w.borrow().is_some_and(|fd| {
+            describe::poll_now(fd, 0, 0).is_ok_and(|r| r & nix::libc::POLLHUP != 0)
+        })
+}
+
 /// `--until` with a condition these specs cannot give is a usage error (the run would
 /// only end some other way).
 pub(super) fn until_possible(cfg: &super::Config, set: &crate::open::WatchSet) -> Result<()> {

@@ -301,7 +301,7 @@ impl<'c> Watch<'c> {
             return self.on_end(lp, t);
         }
         let folds = self.cfg.backend.caps().folds_hangup;
-        if ends::write_side_over(w, cond, folds) {
+        if ends::write_side_over(w, cond, folds) || ends::connection_over(w, cond, folds) {
             return self.on_end(lp, t);
         }
         let consumed_all =

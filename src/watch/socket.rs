@@ -13,26 +13,21 @@ use crate::exhaust;
 use crate::net::{self, Role};
 use crate::open::Watched;
 use crate::readiness::Conditions;
-use crate::report::Reporter;
 use crate::urgent::{self, Peeked};
 
-/// recv(MSG_OOB) failed: an event if the connection is over (its read says the rest),
-/// a system error otherwise (ENOMEM...): the urgent byte cannot be taken, and reading
-/// on would destroy it.
-pub(super) fn oob_failed(rep: &mut Reporter<'_>, w: &Watched, e: Errno) -> Result<()> {
-    if !net::connection_lost(e) {
-        return Err(Error::sys(
-            format!("fd {} ({})", w.fd, w.desc.what),
-            "recv(MSG_OOB)",
-            e,
-        ));
+/// recv(MSG_OOB) failed: nothing to say if the connection is over (ENOTCONN after a
+/// reset: the byte went with it, and the read or the hang-up reports the end, once), a
+/// system error otherwise (ENOMEM...): the urgent byte cannot be taken, and reading on
+/// would destroy it.
+pub(super) fn oob_failed(w: &Watched, e: Errno) -> Result<()> {
+    if net::connection_lost(e) {
+        return Ok(());
     }
-    rep.emit(&Event::Error {
-        fd: Some(w.fd),
-        what: &w.desc.what,
-        errno: e,
-        message: "recv(MSG_OOB) failed",
-    })
+    Err(Error::sys(
+        format!("fd {} ({})", w.fd, w.desc.what),
+        "recv(MSG_OOB)",
+        e,
+    ))
 }
 
 impl Watch<'_> {
@@ -143,14 +138,14 @@ impl Watch<'_> {
             match tr.urgent.take_early(fd, oobinline) {
                 Ok(None) => return Ok(()),
                 Ok(Some(errno)) => (None, None, Some(errno)),
-                Err(e) => return oob_failed(&mut lp.rep, w, e),
+                Err(e) => return oob_failed(w, e),
             }
         } else {
             match tr.urgent.peek(fd) {
                 Ok(Peeked::Quiet) => return Ok(()),
                 Ok(Peeked::Byte { byte, replaced }) => (Some(byte), replaced, None),
                 Ok(Peeked::None(errno)) => (None, None, Some(errno)),
-                Err(e) => return oob_failed(&mut lp.rep, w, e),
+                Err(e) => return oob_failed(w, e),
             }
         };
         // Nothing consumed: the mark's place is the queue before it.

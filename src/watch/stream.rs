@@ -341,8 +341,11 @@ fn socket_step(
                 report_urgent(rep, w, &mut tr.stream, None, None)?;
                 continue;
             }
+            // Reset (ENOTCONN): the urgent byte went with the connection. A read past
+            // its mark takes what is left and says how the connection ended.
+            Err(e) if net::connection_lost(e) => reader::read_socket(source, len as i32, buf),
             Err(e) => {
-                super::socket::oob_failed(rep, w, e)?;
+                super::socket::oob_failed(w, e)?;
                 Step::Again
             }
         });

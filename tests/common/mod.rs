@@ -1250,3 +1250,32 @@ pub fn cc(src: &std::path::Path, exe: &std::path::Path, who: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// How many descriptors `pid` has open (/proc/PID/fd).
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/PID/fd")
+        .count()
+}
+
+/// The bound for "never spins": `pid` uses under 5 % of a CPU over the next 2 s.
+pub fn quiet_for_two_seconds(pid: u32, case: &str) {
+    let before = cpu_seconds(pid);
+    thread::sleep(Duration::from_secs(2));
+    let used = cpu_seconds(pid) - before;
+    assert!(
+        used < 0.1,
+        "{case}: fdwatch used {used:.2} s of CPU in 2 s (a busy loop?)"
+    );
+}
+
+/// Closes a TCP socket with SO_LINGER {1, 0}: its peer gets a reset, not an end of file.
+pub fn reset_close(s: std::net::TcpStream) {
+    use nix::sys::socket::{self, sockopt};
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    socket::setsockopt(&s, sockopt::Linger, &l).expect("SO_LINGER {1, 0}");
+    drop(s);
+}
