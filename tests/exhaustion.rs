@@ -995,6 +995,81 @@ fn emfile_relay_serves_a_new_client_once_clients_leave() {
     );
 }
 
+/// The TARGET, one that never ends its side: clients that leave leave their
+/// connections half-closed, holding every descriptor. Once such a connection has been
+/// quiet for a second, descriptors running out end it (its open side reset) and the new
+/// client is relayed; before, the relay served nobody again.
+fn relay_half_closed_target_then_served(b: &str) {
+    let case = format!("relay -b {b}, a TARGET that never closes, {SPARE} spare");
+    let mut bad = Problems::new(&case);
+    let echo = Echo::holding();
+    let mk = relay_to(b, &format!("tcp:{}", echo.addr));
+    let fds = start_fds(&case, &mk);
+    let (mut child, _dog, port) = start(&case, &mk, Some(fds.len() as u64 + SPARE));
+    let mut evs = Events::new(child.stdout.take().expect("stdout"));
+    let err = Stderr::new(child.stderr.take().expect("stderr"));
+    // Two clients, each relayed (two descriptors), then gone: half-closed for good.
+    for n in 0..SPARE / 2 {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(STEP)).expect("timeout");
+        c.write_all(b"x").expect("send");
+        let mut one = [0u8; 1];
+        bad.check(c.read_exact(&mut one).is_ok(), || {
+            format!("client {n} was not relayed")
+        });
+    }
+    let half_closes = |seen: &[Value]| seen.iter().filter(|e| e["event"] == "half-close").count();
+    evs.wait_for(&mut bad, "both clients' half-closes", STEP, |seen| {
+        half_closes(seen) >= (SPARE / 2) as usize
+    });
+    // A new client every 100 ms until one is relayed: the first ones may be refused
+    // while the half-closed connections have been quiet for less than a second.
+    let t0 = Instant::now();
+    let mut served = None;
+    while served.is_none() && t0.elapsed() < Duration::from_secs(4) {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect the new client");
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let mut back = [0u8; 5];
+        if s.write_all(b"again").is_ok() && s.read_exact(&mut back).is_ok() && &back == b"again" {
+            served = Some(s);
+        } else {
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let took = t0.elapsed();
+    bad.check(served.is_some(), || {
+        format!(
+            "no new client relayed in {took:?}: the half-closed connections kept every descriptor"
+        )
+    });
+    bad.check(took < Duration::from_secs(3), || {
+        format!("the new client relayed after {took:?} (a quiet second, then at once)")
+    });
+    evs.wait_for(
+        &mut bad,
+        "the half-closed connection ended for it",
+        STEP,
+        |seen| {
+            seen.iter().any(|e| {
+                e["event"] == "error"
+                    && e["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("half-closed and idle"))
+            })
+        },
+    );
+    let (all, _) = end_by_sigterm(&mut bad, &mut child, evs, err);
+    summary_last(&mut bad, &all);
+    drop((served, echo));
+    bad.finish(&all);
+}
+
+#[test]
+fn emfile_relay_ends_a_quiet_half_closed_connection_to_serve_a_new_client() {
+    each_backend(&BACKENDS, relay_half_closed_target_then_served);
+}
+
 // Released at the peer's close, unread data or not ---------------------------------------
 
 fn fifty_close(b: &str) {

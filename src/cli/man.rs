@@ -335,6 +335,13 @@ after 10 ms, doubling to at most 1 s, out of the wait meanwhile; every byte alre
 read stays where it was (the buffer or the splice pipe). Any other failure is an
 \fBerror\fR event and the end of that connection.
 .PP
+A client that closed has, to the relay, only shut down its side: its connection (two
+descriptors) stays until TARGET ends its side too. When descriptors run out (EMFILE,
+ENFILE), the half\-closed connection that moved no byte for longest, at least a second,
+is ended (its open side gets a reset; an \fBerror\fR event says why) and the waiting
+client is served instead of refused. Open connections, and half\-closed ones still
+moving bytes, are never ended so.
+.PP
 When the reader of the relay's standard output goes away (\fBfdwatch relay ... | head
 \-1\fR, or the reader is killed), the next write of an event finds it gone (EPIPE): the
 events stop, the listeners are closed (new clients are refused), and the connections

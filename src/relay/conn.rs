@@ -49,6 +49,9 @@ pub(super) struct Conn {
     /// The socket reported a hang-up with no error pending: closed both ways (shut
     /// down both ways, or reset with the error already taken). [client, target].
     pub(super) hup: [bool; 2],
+    /// Once an end of file was passed on: when bytes last moved (as last seen) and how
+    /// many had then, for ending idle half-closed connections when descriptors run out.
+    pub(super) half_closed: Option<(Instant, u64)>,
 }
 
 impl Conn {
@@ -315,6 +318,8 @@ impl Relay<'_> {
         match dir.flush(dst) {
             Flush::Done => {
                 if dir.pass_eof(dst) {
+                    let moved = c.c2t.bytes + c.t2c.bytes;
+                    c.half_closed.get_or_insert((Instant::now(), moved));
                     lp.rep
                         .emit(&Event::Relay(R::HalfClose { conn: id, from }))?;
                 }

@@ -8,9 +8,18 @@
 //! ends the episode. Pooled splice pipes hold descriptors too: they go at the first
 //! refusal. A splice pipe that cannot be made is an episode of its own, with nothing
 //! out of the wait: that direction copies through its buffer instead.
+//!
+//! A client that closed is, to the relay, one that shut down its side, and its
+//! connection keeps two descriptors until TARGET ends its side too. A TARGET that never
+//! does would hold them for good, and once descriptors run out no client would be
+//! served again. So when they run out (EMFILE, ENFILE), the half-closed connection idle
+//! longest, for at least HALF_CLOSED_IDLE, is ended (its open side reset, as socat and
+//! HAProxy end half-closed connections after a timeout) and the waiting client served
+//! instead of refused. Open connections, and half-closed ones still moving bytes, are
+//! never touched.
 
 use std::os::fd::{AsFd, AsRawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
@@ -21,26 +30,43 @@ use crate::event_loop::EventLoop;
 use crate::exhaust::{self, Episode, Failed};
 use crate::readiness::Interest;
 
+/// How long a half-closed connection moved no byte before it may be ended to serve a
+/// new client when descriptors run out.
+const HALF_CLOSED_IDLE: Duration = Duration::from_secs(1);
+
 /// What the splice pipes' episode names in its events.
 const PIPES: &str = "splice pipes (bytes are copied meanwhile)";
 
 impl Relay<'_> {
     /// `call` ran out of a resource on listener `i`: the clients waiting there are
     /// refused (the reserve descriptor), and no listener is asked again until the
-    /// back-off ends or a connection closes.
+    /// back-off ends or a connection closes; or, when descriptors ran out and a
+    /// half-closed connection has gone quiet, that one ends instead and nobody is
+    /// refused (true: descriptors were freed, try again now).
     pub(super) fn exhausted(
         &mut self,
         lp: &mut EventLoop<'_>,
         i: usize,
         call: &'static str,
         errno: Errno,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let now = Instant::now();
         let failed = Episode::fail(&mut self.exhausted, call, errno, now);
         if failed != Failed::Again {
             self.leave_wait(lp)?;
         }
-        let refused = self.reserve.refuse_pending(self.listeners[i].as_fd());
+        // Descriptors held by a half-closed connection gone quiet serve the clients
+        // waiting now (ended below, after the start event).
+        let quiet = if matches!(errno, Errno::EMFILE | Errno::ENFILE) {
+            self.quiet_half_closed(now)
+        } else {
+            None
+        };
+        let refused = if quiet.is_some() {
+            0
+        } else {
+            self.reserve.refuse_pending(self.listeners[i].as_fd())
+        };
         // Pipes kept for later connections hold descriptors the clients need now.
         let shed = self.pools.shed_pipes();
         if let Some(ep) = self.exhausted.as_mut() {
@@ -55,7 +81,57 @@ impl Relay<'_> {
             self.exhausted_on = i;
             self.report(lp, Phase::Start)?;
         }
-        Ok(())
+        match quiet {
+            Some(slot) => self.end_half_closed(lp, slot).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// The half-closed connection that moved no byte for longest, at least
+    /// HALF_CLOSED_IDLE. Bytes moved since the last look start its idle time again.
+    fn quiet_half_closed(&mut self, now: Instant) -> Option<usize> {
+        let mut oldest: Option<(usize, Instant)> = None;
+        for (slot, c) in self.conns.iter_mut().enumerate() {
+            let Some(c) = c else { continue };
+            let moved = c.c2t.bytes + c.t2c.bytes;
+            let Some(seen) = c.half_closed.as_mut() else {
+                continue;
+            };
+            if seen.1 != moved {
+                *seen = (now, moved);
+            } else if now.duration_since(seen.0) >= HALF_CLOSED_IDLE
+                && oldest.is_none_or(|(_, at)| seen.0 < at)
+            {
+                oldest = Some((slot, seen.0));
+            }
+        }
+        oldest.map(|(slot, _)| slot)
+    }
+
+    /// Ends half-closed connection `slot` to free its descriptors: its side still open
+    /// gets a reset.
+    fn end_half_closed(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
+        if let Some(c) = self.conns[slot].as_ref() {
+            lp.rep.emit(&Event::Relay(R::Error {
+                conn: c.id,
+                from: None,
+                errno: Errno::EMFILE,
+                message: "ended to serve a new client: descriptors ran out, and this \
+                          connection was half-closed and idle",
+            }))?;
+            for fd in [c.client.as_fd(), c.target.as_fd()] {
+                // SO_LINGER 0: the side still open gets a reset, not a clean end.
+                let _ = nix::sys::socket::setsockopt(
+                    &fd,
+                    nix::sys::socket::sockopt::Linger,
+                    &nix::libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    },
+                );
+            }
+        }
+        self.close(lp, slot)
     }
 
     /// Tries the listeners again once the back-off is over (or a descriptor was freed).

@@ -307,7 +307,10 @@ impl Relay<'_> {
                 Ok(Some(a)) => a,
                 Ok(None) => return self.rearm(lp),
                 // Out of fds or memory: back off (see exhaust.rs), never spin.
-                Err(e) if exhaust::is_exhaustion(e) => return self.exhausted(lp, i, "accept", e),
+                Err(e) if exhaust::is_exhaustion(e) => {
+                    // A connection ended to free descriptors: the retry comes at once.
+                    return self.exhausted(lp, i, "accept", e).map(drop);
+                }
                 Err(e) => {
                     // Reported; the listener is tried again next wait.
                     lp.rep.emit(&Event::Relay(R::Error {
@@ -319,22 +322,12 @@ impl Relay<'_> {
                     return Ok(());
                 }
             };
-            let target = net::connect(&self.connect_to, &format!("relay TARGET '{}'", self.target));
-            // The client came in but its TARGET side cannot be had: it is refused like
-            // the others of this episode (closed at once), with no events of its own.
-            if let Err(Error::Sys { errno, call, .. }) = &target
-                && exhaust::is_exhaustion(*errno)
-            {
-                let (call, errno) = (*call, *errno);
-                self.exhausted(lp, i, call, errno)?;
-                if let Some(ep) = self.exhausted.as_mut() {
-                    ep.refused += 1;
-                }
-                // Closed once those behind it were refused: whoever comes after it
-                // closed is the retry's to serve.
+            let Some(target) = self.target_for(lp, i)? else {
+                // Refused like the others of this episode (closed at once), once those
+                // behind it were refused: whoever comes after it is the retry's to serve.
                 drop(client);
                 return Ok(());
-            }
+            };
             if self.exhausted.is_some() {
                 self.end_episode(lp)?;
             }
@@ -376,6 +369,35 @@ impl Relay<'_> {
         Ok(())
     }
 
+    /// A new client's socket to TARGET; None when it cannot be had for want of
+    /// descriptors or memory (the episode counts the client as refused), unless a quiet
+    /// half-closed connection gave its descriptors up for it.
+    fn target_for(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        i: usize,
+    ) -> Result<Option<Result<(OwnedFd, String)>>> {
+        let what = format!("relay TARGET '{}'", self.target);
+        let mut target = net::connect(&self.connect_to, &what);
+        if let Err(Error::Sys { errno, call, .. }) = &target
+            && exhaust::is_exhaustion(*errno)
+        {
+            let (call, errno) = (*call, *errno);
+            if self.exhausted(lp, i, call, errno)? {
+                target = net::connect(&self.connect_to, &what);
+            }
+        }
+        if let Err(Error::Sys { errno, .. }) = &target
+            && exhaust::is_exhaustion(*errno)
+        {
+            if let Some(ep) = self.exhausted.as_mut() {
+                ep.refused += 1;
+            }
+            return Ok(None);
+        }
+        Ok(Some(target))
+    }
+
     /// Connection `id` gets a slot (reused where one is free) and its registrations;
     /// its TARGET side is connecting.
     fn start(
@@ -397,6 +419,7 @@ impl Relay<'_> {
             started: Instant::now(),
             registered: [None; 2],
             hup: [false; 2],
+            half_closed: None,
         };
         let slot = match self.free.pop() {
             Some(s) => {

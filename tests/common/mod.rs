@@ -1079,7 +1079,9 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// An echo server on loopback: every connection echoed until end of file, in its own
-/// thread; stops accepting when dropped.
+/// thread; stops accepting when dropped. `Echo::holding()` never closes its side after
+/// the client's end of file (a server that keeps half-closed connections), until
+/// dropped.
 pub struct Echo {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -1088,6 +1090,14 @@ pub struct Echo {
 
 impl Echo {
     pub fn start() -> Echo {
+        Echo::serve(false)
+    }
+
+    pub fn holding() -> Echo {
+        Echo::serve(true)
+    }
+
+    fn serve(hold: bool) -> Echo {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind the echo server");
         l.set_nonblocking(true).expect("nonblocking listener");
         let addr = l.local_addr().expect("addr");
@@ -1102,14 +1112,19 @@ impl Echo {
                     }
                     let Ok((s, _)) = l.accept() else { continue };
                     s.set_nonblocking(false).expect("blocking");
+                    let stop = Arc::clone(&stop);
                     thread::spawn(move || {
                         let mut out = s.try_clone().expect("clone");
                         let mut s = s;
                         let mut buf = [0u8; 16 * 1024];
                         while let Ok(n) = s.read(&mut buf) {
                             if n == 0 || out.write_all(&buf[..n]).is_err() {
-                                return;
+                                break;
                             }
+                        }
+                        // Holding: this side stays open until the server is dropped.
+                        while hold && !stop.load(Ordering::SeqCst) {
+                            thread::sleep(Duration::from_millis(20));
                         }
                     });
                 }
