@@ -324,6 +324,9 @@ pub enum Relay<'a> {
         byte: u8,
         offset: u64,
         replaced: Option<u8>,
+        /// False for a byte taken from `from` but never passed on: the connection ended
+        /// (a reset) before it could go.
+        relayed: bool,
     },
     /// `from` shut down its write side; SHUT_WR went on to the other side.
     HalfClose {

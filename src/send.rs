@@ -253,6 +253,7 @@ fn sent(
             byte,
             offset: c.sent.client_to_target,
             replaced: None,
+            relayed: true,
         }))?;
     }
     rep.flush()

@@ -567,6 +567,113 @@ fn relay_passes_every_reset_on_once_on_every_backend() {
     });
 }
 
+/// An urgent byte the relay took from the client (early, on PRI) but could not yet
+/// pass on, its target not reading, when the client resets: the byte is reported once,
+/// as not relayed, before the reset. Before, it went with the connection unreported.
+fn taken_urgent_then_reset(b: &str) {
+    let case = format!("relay -b {b}: urgent byte taken, target full, client resets");
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    socket::setsockopt(&server, sockopt::RcvBuf, &4096).expect("SO_RCVBUF");
+    let target = format!("tcp:{}", server.local_addr().expect("addr"));
+    let ((mut child, dog), port) = listen_on_free_port(
+        &case,
+        |port| {
+            let listen = format!("tcp-listen:127.0.0.1:{port}");
+            let args = ["relay", "-b", b, "--buffer", "65536", "--format", "json"];
+            spawn(
+                &case,
+                Fdwatch::new(args.iter().copied().chain([&*listen, &*target])),
+            )
+        },
+        the_child_waits,
+    );
+    let pid = child.id();
+    let mut evs = EventStream::new(&mut child, &case);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect to the relay");
+    evs.until("the connection to the target", |e| {
+        e["event"] == "connect" && e["conn"] == 1
+    });
+    let (srv, _) = server.accept().expect("accept");
+    // The target reads nothing (and takes little: a small receive buffer). The client
+    // sends, 64 KiB in flight at most, until the relay's kernel holds 32 KiB for it
+    // while the relay waits: it has stopped reading the client. Then every byte sent
+    // reaches that kernel (its window is open), so the urgent byte arrives at once
+    // (behind unsent bytes it would only be announced).
+    let me = client.local_addr().expect("addr").port();
+    client.set_nonblocking(true).expect("nonblocking");
+    let held = || server_rx_queue(port, me).is_some_and(|q| q >= 32 << 10);
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "{case}: the relay never stopped reading"
+        );
+        if held() {
+            blocked(pid, &case);
+            if held() {
+                break;
+            }
+        }
+        if unsent(&client) >= 64 << 10 {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        match client.write(&[b'.'; 64 << 10]) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{case}: send: {e}"),
+        }
+    }
+    while unsent(&client) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{case}: the relay's kernel took no more"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    client.set_nonblocking(false).expect("blocking");
+    blocked(pid, &case);
+    let before = voluntary_switches(pid);
+    send_oob(&client, b'U');
+    // The relay woke for PRI, took the byte, and waits again.
+    ran_and_waits(pid, before, &case);
+    reset_close(client);
+    let reset = evs.until("the reset", |e| e["event"] == "reset" && e["conn"] == 1);
+    let urgent: Vec<&Value> = reset.iter().filter(|e| e["event"] == "urgent").collect();
+    assert_eq!(
+        urgent.len(),
+        1,
+        "{case}: the taken byte reported once: {reset:?}"
+    );
+    let u = urgent[0];
+    assert_eq!(u["byte"], "U", "{case}: {u}");
+    assert_eq!(u["from"], "client", "{case}: {u}");
+    assert_eq!(u["relayed"], false, "{case}: {u}");
+    sigterm(&child);
+    let all = evs.all();
+    let _ = child.wait();
+    drop((dog, srv));
+    assert_eq!(
+        all.iter().filter(|e| e["event"] == "urgent").count(),
+        1,
+        "{case}: {all:?}"
+    );
+}
+
+/// Bytes `s` has sent that its peer's kernel has not acknowledged (SIOCOUTQ).
+fn unsent(s: &TcpStream) -> i32 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one c_int; the socket is open.
+    let r = unsafe { libc::ioctl(s.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    assert_eq!(r, 0, "SIOCOUTQ");
+    n
+}
+
+#[test]
+fn an_urgent_byte_taken_before_a_reset_is_reported_not_relayed() {
+    each_backend(&BACKENDS, taken_urgent_then_reset);
+}
+
 // A reader of the events that leaves -------------------------------------------------------
 
 /// `ping` one way, `pong` the other, through the relay.

@@ -250,23 +250,6 @@ fn signal(child: &Child, sig: Signal) {
     kill(pid, sig).unwrap_or_else(|e| panic!("kill {sig}: {e}"));
 }
 
-/// The receive queue /proc/net/tcp shows for the server end of the loopback connection
-/// 127.0.0.1:`port` <- 127.0.0.1:`client` (accepted or not yet), if it is listed.
-fn server_rx_queue(port: u16, client: u16) -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    let local = format!("0100007F:{port:04X}");
-    let remote = format!("0100007F:{client:04X}");
-    table.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() > 4 && f[1] == local && f[2] == remote {
-            let rx = f[4].split_once(':')?.1;
-            u64::from_str_radix(rx, 16).ok()
-        } else {
-            None
-        }
-    })
-}
-
 /// Waits (1 ms steps, 5 s at most) until the kernel holds `n` bytes for fdwatch's end
 /// of the connection from `c`.
 fn wait_rx_queue(case: &str, port: u16, c: &TcpStream, n: u64) {

@@ -293,3 +293,29 @@ fn bench_has_uring_rows() {
         assert!(r["ns_per_event"].as_f64().is_some_and(|n| n > 0.0), "{r}");
     }
 }
+
+/// A socket watched for urgent data alone (`/e`): io_uring's poll never completes for
+/// POLLPRI alone on TCP, so -b uring holds such an fd in an epoll instance the ring
+/// polls. Every backend reports the urgent byte that follows data already queued.
+#[test]
+fn a_socket_watched_for_urgent_data_alone_reports_it() {
+    each_backend(&BACKENDS, |b| {
+        let case = format!("-b {b} tcp:.../e, data then an urgent byte");
+        let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let spec = format!("tcp:{}/e", server.local_addr().expect("addr"));
+        let f = Fdwatch::new(["-m", "-b", b, "--format", "json", "5", &spec]);
+        let (mut child, _dog) = spawn(&case, f);
+        let mut evs = EventStream::new(&mut child, &case);
+        let (mut peer, _) = server.accept().expect("accept");
+        evs.until("the connect event", is("connect"));
+        std::io::Write::write_all(&mut peer, b"abc").expect("send");
+        blocked(child.id(), &case);
+        send_oob(&peer, b'U');
+        let got = evs.until("the urgent byte", is("urgent"));
+        let u = got.last().expect("urgent");
+        assert_eq!(u["byte"], "U", "{case}: {u}");
+        assert_eq!(u["offset"], 3, "{case}: {u}");
+        sigterm(&child);
+        let _ = child.wait();
+    });
+}

@@ -87,12 +87,18 @@ pub(super) fn fields<W: Write>(l: &mut Line<'_, W>, r: &R<'_>) -> io::Result<()>
             byte,
             offset,
             replaced,
+            relayed,
             ..
         } => {
             l.field("from", from.name())?;
             l.byte("byte", "hex", Some(*byte))?;
             l.field("offset", offset)?;
-            l.byte("replaced", "replaced_hex", *replaced)
+            l.byte("replaced", "replaced_hex", *replaced)?;
+            // Only where it was not: the usual line stays as it was.
+            if !relayed {
+                l.field("relayed", &false)?;
+            }
+            Ok(())
         }
         R::HalfClose { from, .. } | R::Reset { from, .. } => l.field("from", from.name()),
         R::Error {

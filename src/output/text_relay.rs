@@ -87,11 +87,17 @@ impl<W: Write> Text<W> {
                 byte,
                 offset,
                 replaced,
+                relayed,
             } => {
                 write!(self.out, "{}{}  ", conn(*n), arrow(*from))?;
+                let how = if *relayed {
+                    "sent with MSG_OOB"
+                } else {
+                    "not relayed: the connection ended first"
+                };
                 self.styled(
                     format_args!(
-                        "urgent \"{}\" (0x{byte:02x}) at offset {offset}, sent with MSG_OOB",
+                        "urgent \"{}\" (0x{byte:02x}) at offset {offset}, {how}",
                         crate::escape::bytes(&[*byte])
                     ),
                     Style::new().magenta(),

@@ -260,15 +260,7 @@ impl Relay<'_> {
                     replaced,
                 } => {
                     lp.activity();
-                    // The bytes before the mark are reported first (count mode too).
-                    self.flush_count(lp, slot, side)?;
-                    lp.rep.emit(&Event::Relay(R::Urgent {
-                        conn: id,
-                        from: side,
-                        byte,
-                        offset,
-                        replaced,
-                    }))?;
+                    self.urgent_placed(lp, slot, side, (byte, offset, replaced))?;
                 }
                 // Spliced: never shown; counted in the direction's tally.
                 Step::Moved(_) => lp.activity(),
@@ -334,53 +326,9 @@ impl Relay<'_> {
         }
     }
 
-    /// --read=count: one data event per direction per --interval.
-    pub(super) fn flush_counts(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        if self.cfg.read != ReadMode::Count {
-            return Ok(());
-        }
-        for slot in 0..self.conns.len() {
-            for side in [Side::Client, Side::Target] {
-                let due = self.conns[slot]
-                    .as_ref()
-                    .is_some_and(|c| c.dir(side).tally.due(self.cfg.interval));
-                if due {
-                    self.flush_count(lp, slot, side)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn flush_count(
-        &mut self,
-        lp: &mut EventLoop<'_>,
-        slot: usize,
-        side: Side,
-    ) -> Result<()> {
-        if self.cfg.read != ReadMode::Count {
-            return Ok(());
-        }
-        let Some(c) = self.conns[slot].as_mut() else {
-            return Ok(());
-        };
-        let id = c.id;
-        let (_, _, dir) = c.route(side);
-        let Some(bytes) = dir.tally.take() else {
-            return Ok(());
-        };
-        let total = dir.bytes;
-        lp.rep.emit(&Event::Relay(R::Data {
-            conn: id,
-            from: side,
-            bytes,
-            total,
-            shown: None,
-        }))
-    }
-
     /// A connection that cannot go on: a reset is passed on as a reset.
     pub(super) fn end(&mut self, lp: &mut EventLoop<'_>, slot: usize, how: Ending) -> Result<()> {
+        self.unsent_urgent(lp, slot)?;
         let Some(c) = self.conns[slot].as_ref() else {
             return Ok(());
         };

@@ -26,7 +26,7 @@ use nix::sys::socket::{self, sockopt};
 use super::Relay;
 use super::conn::{Ending, slot_of, token};
 use crate::error::Result;
-use crate::event::Side;
+use crate::event::{Event, Relay as R, Side};
 use crate::event_loop::EventLoop;
 use crate::exhaust::Episode;
 use crate::readiness::{Conditions, Interest};
@@ -80,7 +80,10 @@ impl Relay<'_> {
     }
 
     /// After (re-)registering connection `slot`: which of its sockets the select
-    /// family must probe (connected, asked for nothing, not hung up).
+    /// family must probe (connected, asked for neither reading nor writing, not hung
+    /// up): its error and hang-up show only in the read and write sets, never in the
+    /// exception set (urgent data), so a socket asked for urgent data alone (its peer
+    /// held back while the other side is full) would never show a reset either.
     pub(super) fn note_quiet(&mut self, slot: usize, want: [Option<Interest>; 2]) {
         if !self.cfg.backend.caps().folds_hangup {
             return;
@@ -88,7 +91,7 @@ impl Relay<'_> {
         let connected = self.conns[slot].as_ref().is_some_and(|c| c.connected);
         for (i, side) in [Side::Client, Side::Target].into_iter().enumerate() {
             let t = token(slot, side);
-            if connected && want[i].is_some_and(Interest::is_empty) {
+            if connected && want[i].is_some_and(|w| !w.read && !w.write) {
                 self.quiet.tokens.insert(t);
             } else {
                 self.quiet.tokens.remove(&t);
@@ -209,5 +212,29 @@ impl Relay<'_> {
     /// Connections open now (accepted and not yet closed).
     pub(super) fn open(&self) -> u64 {
         self.accepted - self.closed
+    }
+
+    /// Urgent bytes taken and never sent on, reported as the connection ends early:
+    /// the kernel gave them to the relay, and they exist nowhere else.
+    pub(super) fn unsent_urgent(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        let id = c.id;
+        for from in [Side::Client, Side::Target] {
+            let (_, _, dir) = c.route(from);
+            let offset = dir.bytes;
+            for byte in dir.unsent_urgent() {
+                lp.rep.emit(&Event::Relay(R::Urgent {
+                    conn: id,
+                    from,
+                    byte,
+                    offset,
+                    replaced: None,
+                    relayed: false,
+                }))?;
+            }
+        }
+        Ok(())
     }
 }

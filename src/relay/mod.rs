@@ -7,6 +7,7 @@
 mod conn;
 mod ends;
 mod episode;
+mod events;
 mod pools;
 mod pump;
 

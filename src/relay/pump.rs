@@ -183,6 +183,15 @@ impl Dir {
         }
     }
 
+    /// The urgent bytes taken from the source and not sent on (placed and waiting for
+    /// the buffer to drain, or taken before their mark), oldest first: the connection
+    /// ends, and they exist nowhere else.
+    pub fn unsent_urgent(&mut self) -> Vec<u8> {
+        let mut out: Vec<u8> = self.oob_out.take().into_iter().collect();
+        out.extend(std::iter::from_fn(|| self.oob.leftover()));
+        out
+    }
+
     /// One bounded read (or splice) from `src`.
     pub fn read_step(&mut self, src: BorrowedFd<'_>, pools: &mut Pools) -> Step {
         if self.eof || self.oob_out.is_some() || self.paused() {

@@ -1266,6 +1266,46 @@ pub fn cc(src: &std::path::Path, exe: &std::path::Path, who: &str) {
     );
 }
 
+/// The receive queue /proc/net/tcp shows for the server end of the loopback connection
+/// 127.0.0.1:`port` <- 127.0.0.1:`client` (accepted or not yet), if it is listed.
+pub fn server_rx_queue(port: u16, client: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let local = format!("0100007F:{port:04X}");
+    let remote = format!("0100007F:{client:04X}");
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() > 4 && f[1] == local && f[2] == remote {
+            let rx = f[4].split_once(':')?.1;
+            u64::from_str_radix(rx, 16).ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// The count of voluntary context switches of `pid` (/proc/PID/status): it grows each
+/// time the process blocks, so a step that must have run (and blocked again) since a
+/// moment is seen by the count passing what it was then.
+pub fn voluntary_switches(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until `pid` has woken (blocked again since its count of voluntary switches was
+/// `since`) and is back in its wait: whatever woke it has been handled.
+pub fn ran_and_waits(pid: u32, since: u64, case: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while voluntary_switches(pid) <= since {
+        assert!(Instant::now() < deadline, "{case}: pid {pid} never woke");
+        thread::sleep(Duration::from_millis(1));
+    }
+    blocked(pid, case);
+}
+
 /// How many descriptors `pid` has open (/proc/PID/fd).
 pub fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))

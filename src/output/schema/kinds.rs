@@ -283,7 +283,18 @@ pub const KINDS: &[Kind] = &[
         event: "urgent",
         send: true,
         about: "an urgent byte relayed at its stream offset (send: sent with MSG_OOB)",
-        fields: fields![FROM, BYTE, BYTE_HEX, OFFSET, REPLACED, REPLACED_HEX],
+        fields: fields![
+            FROM,
+            BYTE,
+            BYTE_HEX,
+            OFFSET,
+            REPLACED,
+            REPLACED_HEX,
+            (
+                "relayed",
+                "present (false) only for a byte taken from that side and never passed on: the connection ended, a reset, before its place"
+            ),
+        ],
     },
     Kind {
         family: Family::Relay,

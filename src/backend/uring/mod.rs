@@ -6,6 +6,10 @@
 //! one completion per wake-up, re-armed when the kernel ends one (no IORING_CQE_F_MORE).
 //! An fd without poll support (files, /dev/null: epoll refuses those) would complete at
 //! once on every re-arm, so it is held level-triggered and reported as a fallback.
+//! io_uring's poll never completes for POLLPRI alone on a TCP socket (measured on Linux
+//! 6.18: the urgent byte arrives, poll(2) says POLLPRI, the request stays pending; with
+//! POLLIN beside it, it completes), so an fd asked for urgent data alone waits in an
+//! epoll instance of this backend's, which the ring polls for readability.
 //! The wait passes the signal mask and the timeout in one IORING_ENTER_EXT_ARG, so
 //! signals are race-free as with ppoll. `raw` is the completion's poll mask (POLL*
 //! names), or the errno of a failed poll (`-EBADF`).
@@ -24,6 +28,9 @@ use super::{Backend, Caps, Info, Mode, Readiness, Registered, SignalMask, regist
 use crate::error::{Error, Result};
 use crate::readiness::Interest;
 use crate::readiness::{Conditions, Raw};
+
+mod pri_only;
+use pri_only::PriOnly;
 
 /// io_uring: the signal mask through EXT_ARG, edge-triggered only in monitor mode.
 pub(super) fn info() -> Info {
@@ -57,6 +64,10 @@ struct Reg {
     level: bool,
     /// A poll request is in flight.
     armed: bool,
+    /// Supports poll (epoll takes it).
+    pollable: bool,
+    /// Waits in `PriOnly`'s epoll instance (asked for urgent data alone).
+    via_epoll: bool,
 }
 
 pub struct Uring {
@@ -72,6 +83,7 @@ pub struct Uring {
     seen: HashMap<usize, usize>,
     /// Fds whose request ended: re-armed before the next wait (few: the ready ones).
     rearm: Vec<RawFd>,
+    pri_only: Option<PriOnly>,
 }
 
 /// Why io_uring cannot be used, in the one line a user sees.
@@ -118,6 +130,7 @@ impl Uring {
             probe,
             seen: HashMap::new(),
             rearm: Vec::new(),
+            pri_only: None,
         })
     }
 
@@ -148,11 +161,15 @@ impl Uring {
         }
     }
 
-    /// Arms a poll request for `fd` with a new id.
+    /// Arms a poll request for `fd` with a new id (or, asked for urgent data alone,
+    /// its place in the PriOnly epoll instance).
     fn arm(&mut self, fd: RawFd) -> Result<()> {
         let Some(reg) = self.regs.get_mut(&fd) else {
             return Ok(());
         };
+        if reg.pollable && reg.events == libc::POLLPRI as u32 {
+            return self.arm_pri_only(fd);
+        }
         if let Some(old) = (reg.armed).then_some(reg.id) {
             self.ids.remove(&old);
         }
@@ -168,12 +185,34 @@ impl Uring {
         self.push(&entry)
     }
 
+    /// One readiness of `token` in this wait, merged with any before it.
+    fn merge(&mut self, token: usize, cond: Conditions, raw: Raw, out: &mut Vec<Readiness>) {
+        match self.seen.get(&token) {
+            Some(&i) => {
+                out[i].cond = out[i].cond | cond;
+                out[i].raw = raw;
+            }
+            None => {
+                self.seen.insert(token, out.len());
+                out.push(Readiness { token, cond, raw });
+            }
+        }
+    }
+
     /// Cancels `fd`'s request in flight (its late completions are then dropped);
     /// whether there was one (a removal is then queued).
     fn disarm(&mut self, fd: RawFd) -> Result<bool> {
         let Some(reg) = self.regs.get_mut(&fd) else {
             return Ok(false);
         };
+        if reg.via_epoll {
+            // Out of the PriOnly epoll instance; the ring's poll of it stays.
+            reg.via_epoll = false;
+            if let Some(pri) = self.pri_only.as_mut() {
+                pri.leave(fd);
+            }
+            return Ok(false);
+        }
         if !reg.armed {
             return Ok(false);
         }
@@ -223,6 +262,9 @@ impl Uring {
 
     /// One completion as a readiness: merged into this wait's entry for its token.
     fn complete(&mut self, id: u64, res: i32, flags: u32, out: &mut Vec<Readiness>) {
+        if self.pri_only.as_ref().is_some_and(|p| p.is_request(id)) {
+            return self.complete_epoll(out);
+        }
         let Some(&fd) = self.ids.get(&id) else {
             // A removal's own completion, or a late one of a request replaced.
             return;
@@ -261,20 +303,8 @@ impl Uring {
             };
             (cond, Raw::new(errno as u32, show_errno))
         };
-        match self.seen.get(&reg.token) {
-            Some(&i) => {
-                out[i].cond = out[i].cond | cond;
-                out[i].raw = raw;
-            }
-            None => {
-                self.seen.insert(reg.token, out.len());
-                out.push(Readiness {
-                    token: reg.token,
-                    cond,
-                    raw,
-                });
-            }
-        }
+        let token = reg.token;
+        self.merge(token, cond, raw, out);
     }
 }
 
@@ -322,6 +352,8 @@ impl Backend for Uring {
                 id: 0,
                 level,
                 armed: false,
+                pollable,
+                via_epoll: false,
             },
         );
         self.arm(fd)?;
@@ -371,6 +403,7 @@ impl Backend for Uring {
                 self.arm(fd).map_err(|_| Errno::ENOMEM)?;
             }
         }
+        self.arm_epoll().map_err(|_| Errno::ENOMEM)?;
         let before = out.len();
         self.seen.clear();
         // Completions already there (a poll that completed at arming) need no wait.
