@@ -8,6 +8,7 @@
 pub const VERSION: u32 = 1;
 
 mod kinds;
+mod pipeline;
 pub use kinds::KINDS;
 
 /// Which part of fdwatch writes a kind.
