@@ -1,3 +1,35 @@
+# Process ids for pid:PID, pipeline --tree, --pgid and PIDs (see fdwatch's
+# src/cli/complete_pids.rs).
+__fdwatch_pids() {
+    local p
+    for p in /proc/[0-9]*; do printf '%s\n' "${p#/proc/}"; done
+}
+
+# The word being completed as typed: bash splits `pid:12` at the colon
+# (COMP_WORDBREAKS), so it is read back from the line when there is one.
+__fdwatch_typed() {
+    if [[ -z "${COMP_LINE+x}" ]]; then
+        printf '%s' "$1"
+    else
+        local line="${COMP_LINE:0:COMP_POINT}"
+        printf '%s' "${line##*[[:space:]]}"
+    fi
+}
+
+# pid:PID for the typed word $1, as bash inserts it: without `pid:` when the colon
+# split the word (readline's word, $2, does not have it).
+__fdwatch_pid_specs() {
+    local typed="$1" cur="$2" p
+    COMPREPLY=()
+    for p in $(compgen -W "$(__fdwatch_pids)" -- "${typed#pid:}"); do
+        if [[ "${cur}" == "${typed}" ]]; then
+            COMPREPLY+=("pid:${p}")
+        else
+            COMPREPLY+=("${p}")
+        fi
+    done
+}
+
 _fdwatch() {
     local i cur prev opts cmd
     COMPREPLY=()
@@ -35,6 +67,11 @@ _fdwatch() {
 
     case "${cmd}" in
         fdwatch)
+            local typed="$(__fdwatch_typed "${cur}")"
+            if [[ "${typed}" =~ ^pid:[0-9]*$ ]] ; then
+                __fdwatch_pid_specs "${typed}" "${cur}"
+                return 0
+            fi
             opts="-b -m -c -q -v -h -V --backend --edge --oneshot --monitor --until --count --read --read-size --peek --tee --oobinline --once --interval --signals --mask --format --time --color --quiet --verbose --generate --help --version send bench relay pipeline"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -155,18 +192,18 @@ _fdwatch() {
             return 0
             ;;
         fdwatch__subcmd__pipeline)
-            opts="-c -h --pgid --tree --once --interval --count --format --color --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+            opts="-c -q -h --pgid --tree --once --interval --count --format --color --quiet --help"
+            if [[ ${cur} == -* ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --pgid)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(__fdwatch_pids)" -- "${cur}"))
                     return 0
                     ;;
                 --tree)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(__fdwatch_pids)" -- "${cur}"))
                     return 0
                     ;;
                 --interval)
@@ -193,11 +230,11 @@ _fdwatch() {
                     COMPREPLY=()
                     ;;
             esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            COMPREPLY=($(compgen -W "$(__fdwatch_pids)" -- "${cur}"))
             return 0
             ;;
         fdwatch__subcmd__relay)
-            opts="-b -c -h --backend --read --count --idle --interval --buffer --format --time --color --help"
+            opts="-b -c -q -h --backend --read --count --idle --interval --buffer --format --time --color --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -255,7 +292,7 @@ _fdwatch() {
             return 0
             ;;
         fdwatch__subcmd__send)
-            opts="-v -h --data --urgent --delay --repeat --connections --shutdown --rst --verbose --format --time --color --help"
+            opts="-v -h --data --urgent --delay --repeat --connections --shutdown --rst --read-replies --verbose --format --time --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

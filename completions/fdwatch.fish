@@ -57,7 +57,7 @@ none\t''"
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -l color -d 'When to colour text output (auto: a terminal whose TERM has colour; honours NO_COLOR, CLICOLOR=0 and CLICOLOR_FORCE)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c fdwatch -n "__fish_fdwatch_needs_command" -l generate -d 'Print a man page or shell completions and exit: man, man-relay, man-send, man-bench, complete-bash, complete-zsh, complete-fish' -r -f -a "man\t'fdwatch(1)'
+complete -c fdwatch -n "__fish_fdwatch_needs_command" -l generate -d 'Print a man page or shell completions and exit: man, man-relay, man-send, man-bench, man-pipeline, complete-bash, complete-zsh, complete-fish' -r -f -a "man\t'fdwatch(1)'
 man-relay\t'fdwatch-relay(1)'
 man-send\t'fdwatch-send(1)'
 man-bench\t'fdwatch-bench(1)'
@@ -82,7 +82,7 @@ complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "relay" -d 'A watching 
 complete -c fdwatch -n "__fish_fdwatch_needs_command" -a "pipeline" -d 'Where a pipeline of processes is stuck: every pipe, FIFO and socket (UNIX, loopback TCP) between them with its fill, each process\'s blocked call and rates, and a verdict naming the one holding the rest back; live, or one snapshot'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l data -d 'Normal data to send (escapes: \\n \\r \\t \\0 \\\\ \\xHH); repeatable, in order with --urgent' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l urgent -d 'Data sent with send(MSG_OOB): its last byte is the urgent byte; repeatable' -r
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l delay -d 'Pause between sends, a DUR' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l delay -d 'Pause, a DUR: given once, between every two sends; given more than once, each is a pause at its place among --data and --urgent' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l repeat -d 'Send the whole sequence N times on each connection' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l connections -d 'Open N concurrent client connections (load for a listener)' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l format -d 'Output format: text or json (JSON Lines, the relay\'s event kinds)' -r -f -a "text\t''
@@ -96,6 +96,7 @@ always\t''
 never\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l shutdown -d 'shutdown(SHUT_WR) after sending, before closing'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l rst -d 'Close with SO_LINGER 0, so the peer gets a reset (RST)'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -l read-replies -d 'After the last send: shut down the write side, report the replies (data from the target) until the server closes, then close: a clean close for an echo server. Without it, replies already queued are read (and reported) before closing'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -s v -l verbose -d 'Print each step (connect, data, urgent byte, close) as an event; JSON always does'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand bench" -l backends -d 'Backends to measure, comma-separated; none is the floor (write + read, no wait)' -r -f -a "none\t'The floor: write + read with no wait (wake mode: a blocking read)'
@@ -140,9 +141,10 @@ none\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -l color -d 'When to colour the text output' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s q -l quiet -d 'No output; the exit status answers'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l pgid -d 'Every process of this process group: a shell job (`jobs -p`), a `setsid` group' -r
-complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l tree -d 'This process and all its descendants' -r
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l pgid -d 'Every process of this process group: a shell job (`jobs -p`), a `setsid` group; or of the group of this pid (`$!`, a pipeline\'s last process), said in a note' -r -f -a "(__fish_fdwatch_pids)"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l tree -d 'This process and all its descendants' -r -f -a "(__fish_fdwatch_pids)"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l interval -d 'Time between snapshots of the live view, a DUR' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -s c -l count -d 'Stop after N snapshots' -r
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l format -d 'Output format: text (redrawn in place on a terminal) or json (one `pipeline` line per snapshot)' -r -f -a "text\t''
@@ -151,6 +153,7 @@ complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l color -d 'W
 always\t''
 never\t''"
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -l once -d 'One snapshot, then exit (rates need two, so they are left out)'
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -s q -l quiet -d 'No output; the exit status answers (1: the last snapshot\'s verdict is stuck)'
 complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline" -s h -l help -d 'Print help'
 
 # Top-level option values (see fdwatch's src/cli/generate.rs).
@@ -165,3 +168,10 @@ complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipelin
 complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --time" -f -a "elapsed delta wall none"
 complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --color" -f -a "auto always never"
 complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and __fish_prev_arg_in --generate" -f -a "man man-relay man-send man-bench man-pipeline complete-bash complete-zsh complete-fish"
+
+# Process ids from /proc, each with its name (see fdwatch's src/cli/complete_pids.rs).
+function __fish_fdwatch_pids
+    string replace -rf '^/proc/(\d+)/comm:(.*)$' '$1\t$2' -- (grep -H '' /proc/*/comm 2>/dev/null)
+end
+complete -c fdwatch -n "not __fish_seen_subcommand_from send bench relay pipeline; and string match -q -- 'pid:*' (commandline -ct)" -f -a "(__fish_fdwatch_pids | string replace -r '^' pid:)"
+complete -c fdwatch -n "__fish_fdwatch_using_subcommand pipeline; and not __fish_prev_arg_in --tree --pgid --interval -c --count --format --color" -f -a "(__fish_fdwatch_pids)"

@@ -1,5 +1,7 @@
 //! `fdwatch send`: a test client that sends normal and urgent data in order, so
-//! debugging urgent data needs no second tool.
+//! debugging urgent data needs no second tool. `replies.rs`: what it reads back.
+
+mod replies;
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -14,22 +16,27 @@ use crate::event::{Event, Relay as R, Shown, Side, Traffic};
 use crate::report::Reporter;
 use crate::spec::{self, SocketSpec, Target};
 
-/// One send, in command-line order.
+/// One step, in command-line order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     Data(Vec<u8>),
     /// Sent with MSG_OOB: TCP makes its last byte the urgent byte.
     Urgent(Vec<u8>),
+    /// A pause at its place (`--delay` given more than once).
+    Pause(Duration),
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// A pause between every two sends (`--delay` given once).
     pub delay: Option<Duration>,
     pub repeat: u64,
     pub connections: u32,
     pub shutdown: bool,
     pub rst: bool,
+    /// After the last step: shut down the write side and read until the server closes.
+    pub read_replies: bool,
 }
 
 /// C escapes in --data/--urgent: `\n \r \t \0 \\ \xHH`.
@@ -132,6 +139,8 @@ struct Client {
     fd: OwnedFd,
     addr: String,
     sent: Traffic,
+    /// The urgent data of what comes back (replies.rs).
+    urgent: crate::urgent::Urgent,
 }
 
 pub fn run(address: &str, plan: &Plan, rep: &mut Reporter<'_>) -> Result<u8> {
@@ -146,6 +155,7 @@ pub fn run(address: &str, plan: &Plan, rep: &mut Reporter<'_>) -> Result<u8> {
             fd,
             addr,
             sent: Traffic::default(),
+            urgent: Default::default(),
         });
     }
     for (i, c) in conns.iter().enumerate() {
@@ -165,21 +175,20 @@ pub fn run(address: &str, plan: &Plan, rep: &mut Reporter<'_>) -> Result<u8> {
                 {
                     std::thread::sleep(d);
                 }
-                sent(rep, i as u64 + 1, c, step, address)?;
+                let conn = i as u64 + 1;
+                sent(rep, conn, c, step, address)?;
+                if plan.read_replies {
+                    // What came back so far, so that an echo server never fills
+                    // its send buffer and stops reading.
+                    replies::read(rep, conn, c, replies::Until::Queued, address)?;
+                }
             }
         }
     }
     let mut total = Traffic::default();
-    for (i, c) in conns.into_iter().enumerate() {
+    for (i, mut c) in conns.into_iter().enumerate() {
         let conn = i as u64 + 1;
-        if plan.shutdown {
-            socket::shutdown(c.fd.as_raw_fd(), Shutdown::Write)
-                .map_err(|e| Error::sys(format!("send {address}"), "shutdown", e))?;
-            rep.emit(&Event::Relay(R::HalfClose {
-                conn,
-                from: Side::Client,
-            }))?;
-        }
+        let reset = end_of(rep, conn, &mut c, plan, address)?;
         if plan.rst {
             // SO_LINGER {on, 0}: close sends RST instead of FIN.
             let linger = nix::libc::linger {
@@ -190,10 +199,10 @@ pub fn run(address: &str, plan: &Plan, rep: &mut Reporter<'_>) -> Result<u8> {
                 .map_err(|e| Error::sys(format!("send {address}"), "setsockopt(SO_LINGER)", e))?;
         }
         drop(c.fd);
-        if plan.rst {
+        if plan.rst || reset {
             rep.emit(&Event::Relay(R::Reset {
                 conn,
-                from: Side::Client,
+                from: if reset { Side::Target } else { Side::Client },
             }))?;
         }
         rep.emit(&Event::Relay(R::Close {
@@ -213,6 +222,34 @@ pub fn run(address: &str, plan: &Plan, rep: &mut Reporter<'_>) -> Result<u8> {
     Ok(0)
 }
 
+/// The end of connection `c` before its close: `--shutdown` (implied by
+/// `--read-replies`, which then reads until the server closes), else what is queued
+/// is read, so that the close does not reset the connection for want of reading it.
+/// Whether the server reset it.
+fn end_of(
+    rep: &mut Reporter<'_>,
+    conn: u64,
+    c: &mut Client,
+    plan: &Plan,
+    address: &str,
+) -> Result<bool> {
+    if plan.shutdown || plan.read_replies {
+        socket::shutdown(c.fd.as_raw_fd(), Shutdown::Write)
+            .map_err(|e| Error::sys(format!("send {address}"), "shutdown", e))?;
+        rep.emit(&Event::Relay(R::HalfClose {
+            conn,
+            from: Side::Client,
+        }))?;
+    }
+    let until = if plan.read_replies {
+        replies::Until::Closed
+    } else {
+        replies::Until::Queued
+    };
+    let ended = replies::read(rep, conn, c, until, address)?;
+    Ok(ended == replies::Ended::Reset)
+}
+
 /// Sends one step on `c` and reports it: normal bytes as data; urgent ones as the
 /// normal bytes before the last (TCP keeps only the last byte urgent) and the byte.
 fn sent(
@@ -223,6 +260,10 @@ fn sent(
     address: &str,
 ) -> Result<()> {
     let (normal, urgent) = match step {
+        Step::Pause(d) => {
+            std::thread::sleep(*d);
+            return Ok(());
+        }
         Step::Data(d) => {
             send_all(&c.fd, d, false, address)?;
             (&d[..], None)

@@ -211,3 +211,58 @@ fn zsh_offers_each_subcommand_and_value() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// Process ids: `pid:<Tab>` in watch mode (a SPEC, or alone as the first word) offers
+/// `pid:PID`, and `pipeline --tree`, `--pgid` and its PID arguments offer pids, in
+/// each shell that is installed. A child of this test is the pid looked for; every
+/// offer must be a pid starting with what was typed.
+#[test]
+fn pids_are_offered_for_pid_tree_and_pgid() {
+    let mut child = Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = child.id().to_string();
+    let lines = [
+        format!("fdwatch 5 pid:{pid}"),
+        format!("fdwatch pid:{pid}"),
+        format!("fdwatch -m pid:{pid}"),
+        format!("fdwatch pipeline --tree {pid}"),
+        format!("fdwatch pipeline --pgid {pid}"),
+        format!("fdwatch pipeline {pid}"),
+        format!("fdwatch pipeline --once {pid}"),
+    ];
+    let mut bad = Vec::new();
+    let mut check = |shell: &str, line: &str, got: Vec<String>| {
+        // bash and fish insert `pid:PID`, zsh keeps the typed `pid:` and adds the PID.
+        let pids: Vec<&str> = got.iter().map(|g| g.trim_start_matches("pid:")).collect();
+        let spec = line.contains("pid:");
+        let ok = pids.contains(&pid.as_str())
+            && pids
+                .iter()
+                .all(|p| p.starts_with(&pid) && p.bytes().all(|b| b.is_ascii_digit()))
+            && (!spec || shell == "zsh" || got.iter().all(|g| g.starts_with("pid:")));
+        if !ok {
+            bad.push(format!("{shell} {line:?}: offered {got:?}, want {pid}"));
+        }
+    };
+    if have("bash", "bash pid completions") {
+        for line in &lines {
+            let words: Vec<&str> = line.split(' ').collect();
+            check("bash", line, bash(&words));
+        }
+    }
+    if have("fish", "fish pid completions") {
+        for line in &lines {
+            check("fish", line, fish(line));
+        }
+    }
+    if have("zsh", "zsh pid completions") {
+        for line in &lines {
+            check("zsh", line, zsh(line));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

@@ -96,7 +96,10 @@ fn man_pages_refer_only_to_pages_that_exist() {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric())
                 .collect();
-            if !rest[name.len()..].starts_with("(1)") {
+            // `fdwatch\-relay(1)`, or in bold: `\fBfdwatch\-relay\fR(1)`.
+            let after = &rest[name.len()..];
+            let after = after.strip_prefix("\\fR").unwrap_or(after);
+            if !after.starts_with("(1)") {
                 continue;
             }
             let page = format!("man/fdwatch-{name}.1");
@@ -106,6 +109,84 @@ fn man_pages_refer_only_to_pages_that_exist() {
                 what.path()
             );
         }
+    }
+}
+
+/// Every page's title line names fdwatch and its version (the subcommands' said
+/// `"pipeline "`), and every page has an EXIT STATUS and a SEE ALSO naming each other
+/// page and the system's pages it is about.
+#[test]
+fn man_pages_have_titles_exit_status_and_see_also() {
+    let pages: Vec<&Generate> = ALL
+        .iter()
+        .filter(|g| g.path().starts_with("man/"))
+        .collect();
+    let names: Vec<String> = pages
+        .iter()
+        .map(|g| {
+            g.path()
+                .trim_start_matches("man/")
+                .trim_end_matches(".1")
+                .to_owned()
+        })
+        .collect();
+    let title = format!("\"fdwatch {}\"", env!("CARGO_PKG_VERSION"));
+    for (what, name) in pages.iter().zip(&names) {
+        let text = String::from_utf8(what.render().expect("render")).expect("utf-8");
+        let th = text
+            .lines()
+            .find(|l| l.starts_with(".TH "))
+            .expect(".TH line");
+        assert!(
+            th.starts_with(&format!(".TH {name} 1 ")) && th.contains(&title),
+            "{name}: title line {th:?}"
+        );
+        assert!(
+            text.contains("\n.SH \"EXIT STATUS\"\n"),
+            "{name}: no EXIT STATUS"
+        );
+        let see = text
+            .split("\n.SH \"SEE ALSO\"\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name}: no SEE ALSO"));
+        let see = see.split("\n.SH").next().unwrap_or(see);
+        for other in names.iter().filter(|o| *o != name) {
+            let bold = format!("\\fB{}\\fR(1)", other.replace('-', "\\-"));
+            assert!(
+                see.contains(&bold),
+                "{name}: SEE ALSO lacks {other}(1): {see}"
+            );
+        }
+        assert!(!see.contains(&format!("\\fB{}\\fR(1)", name.replace('-', "\\-"))));
+        let outside = ["select(2)", "epoll(7)", "socat(1)", "send(2)", "proc(5)"];
+        assert!(
+            outside
+                .iter()
+                .any(|p| see.contains(p.split('(').next().unwrap_or(p))),
+            "{name}: SEE ALSO names no system page: {see}"
+        );
+    }
+}
+
+/// `--generate`'s help names every value it takes (man-pipeline was missing).
+#[test]
+fn generate_help_names_every_target() {
+    let cmd = fdwatch::cli::command();
+    let arg = cmd
+        .get_arguments()
+        .find(|a| a.get_long() == Some("generate"))
+        .expect("--generate");
+    let help = arg.get_help().expect("help").to_string();
+    for what in ALL {
+        let name = what
+            .to_possible_value()
+            .expect("a value")
+            .get_name()
+            .to_owned();
+        let named = help
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .any(|w| w == name);
+        assert!(named, "--generate's help does not name {name}: {help}");
     }
 }
 

@@ -570,7 +570,8 @@ fn relay_passes_every_reset_on_once_on_every_backend() {
 /// An urgent byte the relay took from the client (early, on PRI) but could not yet
 /// pass on, its target not reading, when the client resets: the byte is reported once,
 /// as not relayed, before the reset. Before, it went with the connection unreported.
-fn taken_urgent_then_reset(b: &str) {
+/// Returns whether the byte was still unplaced at the reset (reported not relayed).
+fn taken_urgent_then_reset(b: &str) -> bool {
     let case = format!("relay -b {b}: urgent byte taken, target full, client resets");
     let server = TcpListener::bind("127.0.0.1:0").expect("bind");
     socket::setsockopt(&server, sockopt::RcvBuf, &4096).expect("SO_RCVBUF");
@@ -580,10 +581,8 @@ fn taken_urgent_then_reset(b: &str) {
         |port| {
             let listen = format!("tcp-listen:127.0.0.1:{port}");
             let args = ["relay", "-b", b, "--buffer", "65536", "--format", "json"];
-            spawn(
-                &case,
-                Fdwatch::new(args.iter().copied().chain([&*listen, &*target])),
-            )
+            let f = Fdwatch::new(args.iter().copied().chain([&*listen, &*target]));
+            spawn(&case, f.env("FDWATCH_RELAY_SPLICE", "off"))
         },
         the_child_waits,
     );
@@ -595,26 +594,30 @@ fn taken_urgent_then_reset(b: &str) {
     });
     let (srv, _) = server.accept().expect("accept");
     // The target reads nothing (and takes little: a small receive buffer). The client
-    // sends, 64 KiB in flight at most, until the relay's kernel holds 32 KiB for it
-    // while the relay waits: it has stopped reading the client. Then every byte sent
+    // sends, 256 KiB in flight at most, until the relay's kernel holds 32 KiB for it and
+    // the relay takes none of it for 200 ms: a level-triggered wait asked for reading
+    // would return at once, so it has stopped reading the client (copying: its buffer is
+    // full; spliced, a wake-up could still move bytes into a pipe's partly filled
+    // slots, so splice is off here). Then every byte sent
     // reaches that kernel (its window is open), so the urgent byte arrives at once
-    // (behind unsent bytes it would only be announced).
+    // (behind unsent bytes it would only be announced) and is taken before its mark.
     let me = client.local_addr().expect("addr").port();
     client.set_nonblocking(true).expect("nonblocking");
-    let held = || server_rx_queue(port, me).is_some_and(|q| q >= 32 << 10);
-    let deadline = Instant::now() + LIMIT;
+    let rx_queue = || server_rx_queue(port, me);
+    let deadline = Instant::now() + 2 * LIMIT;
     loop {
         assert!(
             Instant::now() < deadline,
             "{case}: the relay never stopped reading"
         );
-        if held() {
-            blocked(pid, &case);
-            if held() {
+        if let Some(q) = rx_queue().filter(|&q| q >= 32 << 10) {
+            // Nothing sent meanwhile: a relay still reading would have taken some.
+            std::thread::sleep(Duration::from_millis(200));
+            if rx_queue().is_some_and(|now| now >= q) {
                 break;
             }
         }
-        if unsent(&client) >= 64 << 10 {
+        if unsent(&client) >= 256 << 10 {
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
@@ -648,7 +651,24 @@ fn taken_urgent_then_reset(b: &str) {
     let u = urgent[0];
     assert_eq!(u["byte"], "U", "{case}: {u}");
     assert_eq!(u["from"], "client", "{case}: {u}");
-    assert_eq!(u["relayed"], false, "{case}: {u}");
+    // The reset leaves the bytes before it readable: a relay that got room to read them
+    // (the target's window probes let a few bytes out) places the byte at its mark and
+    // reports it then; otherwise it is reported as the connection ends, not relayed.
+    let placed = u["relayed"].is_null();
+    let total = reset
+        .iter()
+        .filter(|e| e["event"] == "data")
+        .filter_map(|e| e["total"].as_u64())
+        .max();
+    if placed {
+        assert_eq!(
+            u["offset"].as_u64(),
+            total,
+            "{case}: placed after every byte: {u}"
+        );
+    } else {
+        assert_eq!(u["relayed"], false, "{case}: {u}");
+    }
     sigterm(&child);
     let all = evs.all();
     let _ = child.wait();
@@ -658,6 +678,7 @@ fn taken_urgent_then_reset(b: &str) {
         1,
         "{case}: {all:?}"
     );
+    !placed
 }
 
 /// Bytes `s` has sent that its peer's kernel has not acknowledged (SIOCOUTQ).
@@ -671,7 +692,18 @@ fn unsent(s: &TcpStream) -> i32 {
 
 #[test]
 fn an_urgent_byte_taken_before_a_reset_is_reported_not_relayed() {
-    each_backend(&BACKENDS, taken_urgent_then_reset);
+    let unplaced = std::sync::atomic::AtomicUsize::new(0);
+    each_backend(&BACKENDS, |b| {
+        if taken_urgent_then_reset(b) {
+            unplaced.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    // The case this is about came on most backends in every run seen; none at all would
+    // leave it untested.
+    assert!(
+        unplaced.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "no backend had the byte still unplaced at the reset"
+    );
 }
 
 // A reader of the events that leaves -------------------------------------------------------

@@ -5,8 +5,9 @@
 use clap::ValueEnum;
 use clap_complete::Shell;
 
-use super::man::durations;
-use super::{MAN_EXTRA, MAN_RELAY, command};
+use super::complete_pids;
+use super::man::{MAN_END, durations, see_also};
+use super::{MAN_EXTRA, MAN_RELAY, command, status};
 use crate::output::schema::{Page, man_section};
 
 /// What `--generate` prints.
@@ -64,15 +65,18 @@ impl Generate {
                 );
                 man.render_subcommands_section(&mut out)?;
                 out.extend_from_slice(MAN_EXTRA.as_bytes());
+                out.extend_from_slice(status::man(status::WATCH).as_bytes());
+                out.extend_from_slice(MAN_END.as_bytes());
                 out.extend_from_slice(man_section(Page::Watch).as_bytes());
+                out.extend_from_slice(see_also("fdwatch", &pages()).as_bytes());
                 man.render_version_section(&mut out)?;
             }
             Generate::ManRelay | Generate::ManSend | Generate::ManBench | Generate::ManPipeline => {
-                let (sub, json) = match self {
-                    Generate::ManRelay => ("relay", Page::Relay),
-                    Generate::ManSend => ("send", Page::Send),
-                    Generate::ManPipeline => ("pipeline", Page::Pipeline),
-                    _ => ("bench", Page::Bench),
+                let (sub, json, exits) = match self {
+                    Generate::ManRelay => ("relay", Page::Relay, status::RELAY),
+                    Generate::ManSend => ("send", Page::Send, status::SEND),
+                    Generate::ManPipeline => ("pipeline", Page::Pipeline, status::PIPELINE),
+                    _ => ("bench", Page::Bench, status::BENCH),
                 };
                 let name = format!("fdwatch-{sub}");
                 let page = command()
@@ -81,8 +85,10 @@ impl Generate {
                     .ok_or_else(|| std::io::Error::other(format!("no subcommand {sub}")))?
                     .display_name(name.clone())
                     .bin_name(name);
-                // clap's sections, then the JSON events this command writes.
-                let man = clap_mangen::Man::new(page);
+                // clap's sections, then the JSON events this command writes. The title
+                // line's source is fdwatch's, as on fdwatch(1) (clap would say "bench ").
+                let man = clap_mangen::Man::new(page)
+                    .source(format!("fdwatch {}", env!("CARGO_PKG_VERSION")));
                 man.render_title(&mut out)?;
                 man.render_name_section(&mut out)?;
                 man.render_synopsis_section(&mut out)?;
@@ -101,23 +107,52 @@ impl Generate {
                     out.extend_from_slice(MAN_RELAY.as_bytes());
                 }
                 out.extend_from_slice(man_section(json).as_bytes());
+                out.extend_from_slice(status::man(exits).as_bytes());
+                out.extend_from_slice(see_also(&format!("fdwatch-{sub}"), &pages()).as_bytes());
             }
-            Generate::CompleteBash | Generate::CompleteZsh | Generate::CompleteFish => {
-                let shell = match self {
-                    Generate::CompleteBash => Shell::Bash,
-                    Generate::CompleteZsh => Shell::Zsh,
-                    _ => Shell::Fish,
-                };
-                clap_complete::generate(shell, &mut command(), "fdwatch", &mut out);
-                match shell {
-                    Shell::Fish => fish_top_level_values(&mut out),
-                    Shell::Zsh => out = zsh_subcommand_first(out)?,
-                    _ => {}
-                }
-            }
+            Generate::CompleteBash => out = completion(Shell::Bash)?,
+            Generate::CompleteZsh => out = completion(Shell::Zsh)?,
+            Generate::CompleteFish => out = completion(Shell::Fish)?,
         }
         Ok(out)
     }
+}
+
+/// clap_complete's script for `shell`, with fdwatch's changes: the values and
+/// subcommand handling below, and process ids (complete_pids.rs).
+fn completion(shell: Shell) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command(), "fdwatch", &mut out);
+    let text = match shell {
+        Shell::Fish => {
+            fish_top_level_values(&mut out);
+            let cmd = command();
+            let subs: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+            let text = String::from_utf8(out).map_err(std::io::Error::other)?;
+            complete_pids::fish(&text, &subs)?
+        }
+        Shell::Zsh => {
+            let text =
+                String::from_utf8(zsh_subcommand_first(out)?).map_err(std::io::Error::other)?;
+            complete_pids::zsh(&text)?
+        }
+        _ => {
+            let text = String::from_utf8(out).map_err(std::io::Error::other)?;
+            complete_pids::bash(&text)?
+        }
+    };
+    Ok(text.into_bytes())
+}
+
+/// Every man page's name: fdwatch, then fdwatch-SUBCOMMAND in clap's order.
+fn pages() -> Vec<String> {
+    let cmd = command();
+    std::iter::once("fdwatch".to_owned())
+        .chain(
+            cmd.get_subcommands()
+                .map(|s| format!("fdwatch-{}", s.get_name())),
+        )
+        .collect()
 }
 
 /// clap_complete's zsh script puts watch mode's two optional positionals (TIMEOUT,

@@ -1,5 +1,6 @@
 //! The man page's own sections (roff), beyond what clap describes: the SPEC forms,
-//! output, monitor mode, sockets and urgent data, signals, exit status, guarantees.
+//! output, monitor mode, sockets and urgent data, signals, guarantees (the exit status
+//! is status.rs's), and every page's SEE ALSO.
 //! Text, not code: it is long because the reference is.
 
 /// The last paragraph of a page's OPTIONS: the duration grammar, said once for the
@@ -234,32 +235,19 @@ the C library's 32 and 33, and one in both lists are usage errors.
 .SH "FDWATCH SEND"
 \fBfdwatch send\fR \fIADDRESS\fR [\fB\-\-data\fR \fISTR\fR] [\fB\-\-urgent\fR \fIBYTES\fR]
 [\fB\-\-delay\fR \fIDUR\fR] [\fB\-\-repeat\fR \fIN\fR] [\fB\-\-connections\fR \fIN\fR]
-[\fB\-\-shutdown\fR | \fB\-\-rst\fR]
+[\fB\-\-shutdown\fR | \fB\-\-rst\fR | \fB\-\-read\-replies\fR]
 .PP
 Connects to \fBtcp:\fR or \fBunix:\fR addresses and sends \fB\-\-data\fR and \fB\-\-urgent\fR
 (send with MSG_OOB; its last byte is the urgent byte) in command\-line order, on
 \fIN\fR concurrent connections, \fIN\fR times. Escapes: \e\fBn\fR \e\fBr\fR \e\fBt\fR \e\fB0\fR \e\e \e\fBxHH\fR.
-\fB\-\-shutdown\fR sends SHUT_WR before closing; \fB\-\-rst\fR closes with SO_LINGER 0 (a reset).
-.SH "EXIT STATUS"
-.TP
-0
-Something was ready (an invalid fd counts), or a normal end.
-.TP
-1
-The timeout passed with nothing ready.
-.TP
-2
-A usage or system error: one line on standard error naming the argument as typed, or
-the fd and the call that failed (\fBread\fR, \fBrecv(MSG_OOB)\fR, \fBsplice\fR...). A
-read that fails (EIO, say) ends the run so; a connection that is reset or times out
-is an \fBerror\fR event for that fd and the run goes on.
-.TP
-10 to 18
-\fB\-\-until\fR: the condition that ended the run (see above).
-.TP
-128+N
-Ended by signal N.
-.SH GUARANTEES
+One \fB\-\-delay\fR is the pause between every two sends; given more than once, each is a
+pause at its place. \fB\-\-shutdown\fR sends SHUT_WR before closing; \fB\-\-rst\fR closes
+with SO_LINGER 0 (a reset); \fB\-\-read\-replies\fR shuts down the write side and reports
+the replies until the server closes. See \fBfdwatch\-send\fR(1).
+"#;
+
+/// The watch page's sections after EXIT STATUS (roff).
+pub const MAN_END: &str = r#".SH GUARANTEES
 fdwatch never reads a byte, never changes the status flags (O_NONBLOCK) of an fd
 it inherited, never blocks on open, and refuses fds at or above FD_SETSIZE (1024)
 with select and pselect rather than invoking undefined behaviour. It raises the
@@ -348,3 +336,45 @@ events stop, the listeners are closed (new clients are refused), and the connect
 already open are served to their end; then the relay exits with status 0. SIGINT,
 SIGTERM and \fB\-\-idle\fR end it earlier as usual.
 "#;
+
+/// SEE ALSO (roff) for the page of `name` (`fdwatch`, `fdwatch-relay`...): every other
+/// fdwatch page, then the pages of the calls and tools it is about.
+pub fn see_also(name: &str, pages: &[String]) -> String {
+    let tools: &[&str] = match name {
+        "fdwatch" => &[
+            "select(2)",
+            "poll(2)",
+            "epoll(7)",
+            "io_uring_enter(2)",
+            "tcp(7)",
+            "fifo(7)",
+            "signal(7)",
+            "pidfd_getfd(2)",
+            "strace(1)",
+            "socat(1)",
+            "lsof(8)",
+        ],
+        "fdwatch-relay" => &["tcp(7)", "unix(7)", "splice(2)", "socat(1)"],
+        "fdwatch-send" => &["send(2)", "tcp(7)", "socat(1)", "nc(1)"],
+        "fdwatch-bench" => &["select(2)", "poll(2)", "epoll(7)"],
+        _ => &[
+            "proc(5)",
+            "pipe(7)",
+            "sock_diag(7)",
+            "strace(1)",
+            "pv(1)",
+            "lsof(8)",
+        ],
+    };
+    let bold = |p: &str| match p.split_once('(') {
+        Some((n, sec)) => format!("\\fB{}\\fR({sec}", n.replace('-', "\\-")),
+        None => p.to_owned(),
+    };
+    let mut refs: Vec<String> = pages
+        .iter()
+        .filter(|p| *p != name)
+        .map(|p| bold(&format!("{p}(1)")))
+        .collect();
+    refs.extend(tools.iter().map(|t| bold(t)));
+    format!(".SH \"SEE ALSO\"\n{}\n", refs.join(", "))
+}

@@ -6,8 +6,11 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{Command, CommandFactory, FromArgMatches, Parser};
 
+mod complete_pids;
 mod generate;
+mod habits;
 mod man;
+mod status;
 mod sub;
 mod values;
 
@@ -64,10 +67,7 @@ Examples:
   producer | fdwatch -m --tee - | consumer
                                    a pipeline monitor: data passes, events to stderr
 
-DUR (TIMEOUT, --interval): seconds (2, 0.4) or a number with a unit (400ms, 1m30s).
-
-Exit status: 0 something was ready, 1 timeout with nothing ready,
-2 usage or system error, 128+N ended by signal N.";
+DUR (TIMEOUT, --interval): seconds (2, 0.4) or a number with a unit (400ms, 1m30s).";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -76,7 +76,7 @@ Exit status: 0 something was ready, 1 timeout with nothing ready,
     long_version = env!("FDWATCH_LONG_VERSION"),
     about = ABOUT,
     long_about = LONG_ABOUT,
-    after_help = AFTER_HELP,
+    after_help = status::after_help(AFTER_HELP, status::WATCH),
     max_term_width = 100,
     args_conflicts_with_subcommands = true,
     // `fdwatch help` would be a man page reference (fdwatch-help(1)) to nothing.
@@ -216,7 +216,7 @@ pub struct Args {
     pub verbose: bool,
 
     /// Print a man page or shell completions and exit: man, man-relay, man-send,
-    /// man-bench, complete-bash, complete-zsh, complete-fish
+    /// man-bench, man-pipeline, complete-bash, complete-zsh, complete-fish
     #[arg(long, value_enum, value_name = "WHAT", exclusive = true)]
     pub generate: Option<Generate>,
 }
@@ -241,6 +241,13 @@ where
     T: Into<OsString> + Clone,
 {
     let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    let argv = match habits::help_word(argv) {
+        Ok(argv) => argv,
+        Err(msg) => {
+            crate::report_error(&msg);
+            return Parsed::Exit(2);
+        }
+    };
     let res = command().try_get_matches_from(&argv).and_then(|mut m| {
         let steps = match m.subcommand() {
             Some(("send", sm)) => Some(send_steps(sm)),
@@ -252,18 +259,7 @@ where
         Ok((mut a, steps)) => match a.resolve().and_then(|()| a.fill_plan(steps)) {
             Ok(()) => Parsed::Run(Box::new(a)),
             Err(msg) => {
-                // A first word that is no timeout but looks like a subcommand: say so.
-                let tip = a.first.as_ref().and_then(similar_subcommand);
-                match tip {
-                    Some(sub) => crate::report_usage(
-                        &format!(
-                            "unrecognized subcommand '{}' ({msg})",
-                            crate::escape::arg(a.first.as_deref().unwrap_or_default())
-                        ),
-                        Some(&format!("a similar subcommand exists: '{sub}'")),
-                    ),
-                    None => crate::report_error(&msg),
-                }
+                a.report_unresolved(&msg);
                 Parsed::Exit(2)
             }
         },
@@ -379,6 +375,22 @@ impl Args {
         Ok(())
     }
 
+    /// `resolve` refused the positionals: its line, with a tip when the first word is
+    /// no timeout but looks like a subcommand, or is a path (the forms that watch it).
+    fn report_unresolved(&self, msg: &str) {
+        let first = self.first.as_deref().unwrap_or_default();
+        match self.first.as_ref().and_then(similar_subcommand) {
+            Some(sub) => crate::report_usage(
+                &format!(
+                    "unrecognized subcommand '{}' ({msg})",
+                    crate::escape::arg(first)
+                ),
+                Some(&format!("a similar subcommand exists: '{sub}'")),
+            ),
+            None => crate::report_usage(msg, habits::timeout_tip(first).as_deref()),
+        }
+    }
+
     /// Another process's fds share its open file descriptions: reading would steal its
     /// data, so --read and --tee are refused with any `pid:` spec.
     fn refuse_reading(&self, p: &dyn std::fmt::Display) -> Result<(), String> {
@@ -395,16 +407,24 @@ impl Args {
         ))
     }
 
-    /// `send`: the plan from its options and the ordered steps.
+    /// `send`: the plan from its options and the ordered steps. One `--delay` is the
+    /// pause between every two sends; more are each a pause at their place.
     fn fill_plan(&mut self, steps: Option<Result<Vec<Step>, String>>) -> Result<(), String> {
         if let (Some(Sub::Send(s)), Some(steps)) = (&mut self.command, steps) {
+            let mut steps = steps?;
+            let mut delay = None;
+            if let [d] = s.delay[..] {
+                steps.retain(|st| !matches!(st, Step::Pause(_)));
+                delay = Some(d);
+            }
             s.plan = Plan {
-                steps: steps?,
-                delay: s.delay,
+                steps,
+                delay,
                 repeat: s.repeat,
                 connections: s.connections,
                 shutdown: s.shutdown,
                 rst: s.rst,
+                read_replies: s.read_replies,
             };
         }
         Ok(())

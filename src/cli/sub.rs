@@ -8,6 +8,7 @@ use crate::output::{ColorChoice, Format, TimeStyle};
 use crate::reader::ReadMode;
 use crate::send::{Plan, Step, unescape};
 
+use super::status::{self, after_help};
 use super::values::{parse_delay, parse_idle, parse_interval, text_or_json, word};
 
 /// The duration grammar under a subcommand's --help (its man page says it in OPTIONS).
@@ -34,13 +35,14 @@ pub enum Sub {
 
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["pids", "pgid", "tree"])))]
-#[command(after_help = DUR_HELP)]
+#[command(after_help = after_help(DUR_HELP, status::PIPELINE))]
 pub struct PipelineArgs {
     /// The processes (e.g. from `pgrep` or `$!`)
     #[arg(value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
     pub pids: Vec<i32>,
 
-    /// Every process of this process group: a shell job (`jobs -p`), a `setsid` group
+    /// Every process of this process group: a shell job (`jobs -p`), a `setsid` group;
+    /// or of the group of this pid (`$!`, a pipeline's last process), said in a note
     #[arg(long, value_name = "PGID", value_parser = clap::value_parser!(i32).range(1..),
           conflicts_with_all = ["pids", "tree"])]
     pub pgid: Option<i32>,
@@ -70,6 +72,10 @@ pub struct PipelineArgs {
     /// When to colour the text output
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+
+    /// No output; the exit status answers (1: the last snapshot's verdict is stuck)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 impl PipelineArgs {
@@ -91,12 +97,13 @@ impl PipelineArgs {
             format: if text { Format::Text } else { Format::Json },
             color: text && use_color(self.color, Stream::Stdout),
             redraw: text && !self.once && std::io::stdout().is_terminal(),
+            quiet: self.quiet,
         }
     }
 }
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = DUR_HELP)]
+#[command(after_help = after_help(DUR_HELP, status::RELAY))]
 pub struct RelayArgs {
     /// Where clients connect: tcp-listen:[HOST:]PORT or unix-listen:PATH
     #[arg(value_name = "LISTEN", value_parser = word())]
@@ -146,6 +153,10 @@ pub struct RelayArgs {
     /// When to colour the text output
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+
+    /// No output; the exit status answers
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 impl RelayArgs {
@@ -167,7 +178,7 @@ impl RelayArgs {
             format: self.format,
             time: self.time,
             color: self.color,
-            quiet: false,
+            quiet: self.quiet,
             to_stderr: false,
             book: None,
         }
@@ -175,6 +186,7 @@ impl RelayArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = after_help("", status::BENCH).trim_start().to_owned())]
 pub struct BenchArgs {
     /// Backends to measure, comma-separated; none is the floor (write + read, no wait)
     #[arg(
@@ -272,7 +284,7 @@ fn dedup_in_order<T: PartialEq + Copy>(v: &mut Vec<T>) {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = DUR_HELP)]
+#[command(after_help = after_help(DUR_HELP, status::SEND))]
 pub struct SendArgs {
     /// Where to connect: tcp:HOST:PORT or unix:PATH
     #[arg(value_name = "ADDRESS", value_parser = word())]
@@ -286,9 +298,10 @@ pub struct SendArgs {
     #[arg(long, value_name = "BYTES")]
     pub urgent: Vec<String>,
 
-    /// Pause between sends, a DUR
+    /// Pause, a DUR: given once, between every two sends; given more than once, each
+    /// is a pause at its place among --data and --urgent
     #[arg(long, value_name = "DUR", value_parser = parse_delay)]
-    pub delay: Option<Duration>,
+    pub delay: Vec<Duration>,
 
     /// Send the whole sequence N times on each connection
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
@@ -306,6 +319,12 @@ pub struct SendArgs {
     /// Close with SO_LINGER 0, so the peer gets a reset (RST)
     #[arg(long, conflicts_with = "shutdown")]
     pub rst: bool,
+
+    /// After the last send: shut down the write side, report the replies (data from
+    /// the target) until the server closes, then close: a clean close for an echo
+    /// server. Without it, replies already queued are read (and reported) before closing
+    #[arg(long, conflicts_with = "rst")]
+    pub read_replies: bool,
 
     /// Print each step (connect, data, urgent byte, close) as an event; JSON always does
     #[arg(short, long)]
@@ -342,9 +361,13 @@ impl SendArgs {
     }
 }
 
-/// --data and --urgent in the order they were given, from clap's argument indices.
+/// --data, --urgent and --delay in the order they were given, from clap's argument
+/// indices.
 pub(super) fn send_steps(m: &clap::ArgMatches) -> Result<Vec<Step>, String> {
     let mut steps: Vec<(usize, Step)> = Vec::new();
+    if let (Some(idx), Some(vals)) = (m.indices_of("delay"), m.get_many::<Duration>("delay")) {
+        steps.extend(idx.zip(vals).map(|(i, d)| (i, Step::Pause(*d))));
+    }
     for (id, urgent) in [("data", false), ("urgent", true)] {
         let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_many::<String>(id)) else {
             continue;

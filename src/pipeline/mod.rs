@@ -49,7 +49,12 @@ pub struct Config {
     pub color: bool,
     /// Redraw in place (text on a terminal).
     pub redraw: bool,
+    /// `-q`: no output; the exit status answers.
+    pub quiet: bool,
 }
+
+/// The exit status when the last snapshot's verdict is `stuck`.
+pub const STUCK: u8 = 1;
 
 /// One snapshot: every process, every link and the verdict.
 pub struct Snapshot {
@@ -80,13 +85,20 @@ pub fn run(cfg: &Config) -> Result<u8> {
         None => None,
     };
     let start = Instant::now();
+    let (select, group) = match cfg.select {
+        Select::Group(p) => {
+            let (g, note) = group_of(p)?;
+            (Select::Group(g), Some((g, note)))
+        }
+        ref s => (s.clone(), None),
+    };
     let mut tracked: BTreeMap<i32, Tracked> = BTreeMap::new();
     let mut joined = BTreeSet::new();
     let mut out = std::io::BufWriter::new(crate::outlet::Outlet::stdout());
-    let mut view = view::View::new(cfg);
+    let mut view = view::View::new(cfg, group);
     let mut taken = 0u64;
     loop {
-        let snap = snapshot(&cfg.select, &mut tracked, &mut joined)?;
+        let snap = snapshot(&select, &mut tracked, &mut joined)?;
         if taken == 0
             && !snap.processes.is_empty()
             && snap.processes.iter().all(|p| p.error.is_some())
@@ -99,13 +111,20 @@ pub fn run(cfg: &Config) -> Result<u8> {
             return Err(Error::Usage(why.join("; ")));
         }
         taken += 1;
-        view.show(&mut out, start.elapsed(), &snap)
-            .map_err(Error::Output)?;
-        out.flush().map_err(Error::Output)?;
+        if !cfg.quiet {
+            view.show(&mut out, start.elapsed(), &snap)
+                .map_err(Error::Output)?;
+            out.flush().map_err(Error::Output)?;
+        }
         let done =
             snap.verdict.state == "done" || cfg.once || cfg.count.is_some_and(|c| taken >= c);
         if done {
-            return Ok(0);
+            // The last verdict answers scripts (`-q --once`): stuck or not.
+            return Ok(if snap.verdict.state == "stuck" {
+                STUCK
+            } else {
+                0
+            });
         }
         if let Some(n) = sleep(sigs.as_ref(), cfg.interval) {
             out.flush().map_err(Error::Output)?;
@@ -173,6 +192,34 @@ fn members(select: &Select) -> Result<Vec<i32>> {
             v
         }
     })
+}
+
+/// `--pgid P`: group P, or, when no process is in a group P, the group of process P
+/// (a shell's `$!` after `a | b &` is the pipeline's last process, not its group
+/// leader), with the note that says so. Refused when that group is fdwatch's own: a
+/// shell without job control (a script) runs its background jobs in its own group,
+/// which holds the shell and fdwatch too.
+fn group_of(p: i32) -> Result<(i32, Option<String>)> {
+    let stats = all_stats();
+    if stats.iter().any(|s| s.pgrp == p) {
+        return Ok((p, None));
+    }
+    let Some(g) = stats.iter().find(|s| s.pid == p).map(|s| s.pgrp) else {
+        return Err(Error::Usage(format!("process group {p}: no such process")));
+    };
+    if g == nix::unistd::getpgrp().as_raw() {
+        return Err(Error::Usage(format!(
+            "--pgid {p}: process {p} is in process group {g}, fdwatch's own (a shell \
+             without job control runs its jobs in its own group): name the processes, \
+             or --tree, or set -m before starting the pipeline"
+        )));
+    }
+    Ok((
+        g,
+        Some(format!(
+            "pid {p} is no process group: watching its group {g}"
+        )),
+    ))
 }
 
 struct Stat {

@@ -22,16 +22,19 @@ pub struct View {
     /// Lines drawn last time, to move back over them.
     drawn: usize,
     width: usize,
+    /// `--pgid`: the group watched, and the note when it is the group of the pid given.
+    group: Option<(i32, Option<String>)>,
 }
 
 impl View {
-    pub fn new(cfg: &Config) -> View {
+    pub fn new(cfg: &Config, group: Option<(i32, Option<String>)>) -> View {
         View {
             format: cfg.format,
             color: cfg.color,
             redraw: cfg.redraw,
             drawn: 0,
             width: columns(Stream::Stdout).0,
+            group,
         }
     }
 
@@ -44,6 +47,7 @@ impl View {
                 )?;
                 l.field("links", &s.links.iter().map(link).collect::<Vec<_>>())?;
                 l.field("note", &s.note)?;
+                l.field("pgid", &self.group.as_ref().map(|g| g.0))?;
                 l.field(
                     "verdict",
                     &json!({
@@ -64,7 +68,8 @@ impl View {
             s.processes.len(),
             s.links.len()
         )];
-        if let Some(n) = &s.note {
+        let group_note = self.group.as_ref().and_then(|g| g.1.as_ref());
+        for n in group_note.into_iter().chain(&s.note) {
             lines.push(format!("note: {}", escape::message(n)));
         }
         for l in &s.links {

@@ -183,13 +183,12 @@ impl Dir {
         }
     }
 
-    /// The urgent bytes taken from the source and not sent on (placed and waiting for
-    /// the buffer to drain, or taken before their mark), oldest first: the connection
-    /// ends, and they exist nowhere else.
+    /// The urgent bytes taken from the source before reading reached their mark,
+    /// oldest first: the connection ends, and they exist nowhere else. (One placed and
+    /// waiting for the buffer to drain was reported at its place, as the bytes read
+    /// before it were.)
     pub fn unsent_urgent(&mut self) -> Vec<u8> {
-        let mut out: Vec<u8> = self.oob_out.take().into_iter().collect();
-        out.extend(std::iter::from_fn(|| self.oob.leftover()));
-        out
+        std::iter::from_fn(|| self.oob.leftover()).collect()
     }
 
     /// One bounded read (or splice) from `src`.

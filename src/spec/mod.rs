@@ -6,6 +6,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::io::RawFd;
 use std::path::PathBuf;
 
+mod foreign;
+
 /// The `rwe` letters of a SPEC (the type lives with the readiness words).
 pub use crate::readiness::Interest;
 
@@ -140,7 +142,8 @@ impl Spec {
         // the `:letters` suffix always follows.)
         let ambiguous = b.first().is_some_and(u8::is_ascii_digit)
             || (b.first() == Some(&b'-') && b.get(1).is_some_and(u8::is_ascii_digit))
-            || NOT_YET.iter().any(|p| b.starts_with(p.as_bytes()));
+            || NOT_YET.iter().any(|p| b.starts_with(p.as_bytes()))
+            || foreign::refused(b).is_some();
         let mut out = Vec::with_capacity(b.len() + 6);
         if ambiguous {
             out.extend_from_slice(b"./");
@@ -208,6 +211,9 @@ pub fn parse(arg: &OsStr) -> Result<Spec, SpecError> {
     }
     if bytes[0].is_ascii_digit() {
         return parse_fd(bytes).map_err(err);
+    }
+    if let Some(why) = foreign::refused(bytes) {
+        return Err(err(why));
     }
     parse_path(bytes).map_err(err)
 }

@@ -240,3 +240,72 @@ fn duplicates_merge() {
     assert_eq!(m[1].interest, i(false, true, false));
     assert_eq!(m[2].interest, i(true, true, false));
 }
+
+/// Other tools' address types are refused by name (they used to be opened as files
+/// that do not exist, ENOENT), in any case; fdwatch's own in other letters are told to
+/// be lowercase; a word not in the table, and anything after `./`, stays a path.
+#[test]
+fn foreign_address_types_are_refused_by_name() {
+    let table: &[(&str, &str)] = &[
+        (
+            "TCP-LISTEN:8000",
+            "address types are lowercase: tcp-listen:8000",
+        ),
+        (
+            "TCP:127.0.0.1:80",
+            "address types are lowercase: tcp:127.0.0.1:80",
+        ),
+        ("Unix:/tmp/s", "lowercase: unix:/tmp/s"),
+        ("PID:12", "lowercase: pid:12"),
+        (
+            "TCP4-LISTEN:80",
+            "unknown address type 'TCP4-LISTEN:' (socat's",
+        ),
+        ("tcp6:[::1]:80", "tcp:HOST:PORT connects"),
+        ("udp:127.0.0.1:53", "unknown address type 'udp:'"),
+        ("UDP4:127.0.0.1:53", "only TCP and UNIX stream sockets"),
+        ("udp-listen:53", "unknown address type 'udp-listen:'"),
+        ("sctp:127.0.0.1:9", "unknown address type 'sctp:'"),
+        ("exec:/bin/cat", "no program is run"),
+        ("SYSTEM:ls", "no program is run"),
+        ("open:/tmp/f", "write the path itself"),
+        ("file:///tmp/f", "a URL's"),
+        ("abstract:name", "opened by path"),
+        ("ABSTRACT-LISTEN:name", "opened by path"),
+        ("vsock:2:80", "unknown address type 'vsock:'"),
+        ("unix-connect:/tmp/s", "unix:PATH connects"),
+        ("unix-l:/tmp/s", "unix-listen:PATH listens"),
+        ("fd:3", "write the fd number itself"),
+        ("pipe:[12345]", "pid:PID:FD"),
+        ("socket:[12345]", "/proc's socket:[INO]"),
+        ("https://example.com/", "no such type here"),
+    ];
+    for (s, want) in table {
+        let e = p(s).expect_err(s);
+        let line = e.to_string();
+        assert!(line.starts_with(&format!("spec '{s}': ")), "{line}");
+        assert!(line.contains(want), "{s}: {line}");
+        assert!(line.contains(&format!("./{s} for a path")), "{s}: {line}");
+        assert!(!line.contains('\n'));
+    }
+    // Paths with a colon: a word not in the table, or the type after ./
+    for (s, path) in [
+        ("a:b", "a:b"),
+        ("notatype:x", "notatype:x"),
+        ("C:foo", "C:foo"),
+        ("./udp:x", "./udp:x"),
+        ("./TCP-LISTEN:80", "./TCP-LISTEN:80"),
+        ("/tmp/exec:x", "/tmp/exec:x"),
+        ("udp", "udp"),
+    ] {
+        let got = p(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(got.target, Target::Path(path.into()), "{s}");
+    }
+    // A path that would read as a foreign type prints with ./, so it parses (as a path).
+    let spec = Spec {
+        target: Target::Path("exec:x".into()),
+        interest: Interest::READ,
+    };
+    assert_eq!(spec.to_string(), "./exec:x:r");
+    assert!(p(&spec.to_string()).is_ok());
+}

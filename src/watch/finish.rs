@@ -12,6 +12,9 @@ use crate::net::Role;
 use crate::signals;
 use crate::timeout::Timeout;
 
+/// The exit status of a one-shot run whose connect failed (`tcp:`, `unix:`).
+pub const CONNECT_FAILED: u8 = 3;
+
 impl Watch<'_> {
     /// The end of the run: what is still owed (urgent bytes, counts, episodes), the
     /// one-shot timeout, pending masked signals, the summary; then the exit status.
@@ -57,7 +60,21 @@ impl Watch<'_> {
         // Death by a signal runs no destructors: socket files go now. Watched fds stay
         // registered until the process ends; inherited fds are never touched.
         self.set.bound.clear();
-        Ok(lp.exit_status(end))
+        Ok(self.exit_status(lp, end, summary.ready_fds))
+    }
+
+    /// The status scripts read. `-m`: the idle timeout is a normal end (0) once
+    /// something was reported ready, and 1 only when nothing was (with `--until` it
+    /// stays 1: the condition never came). One-shot: a failed connect is 3, whatever
+    /// else was ready, so `fdwatch 1 tcp:HOST:PORT` answers "can I connect".
+    fn exit_status(&self, lp: &EventLoop<'_>, end: End, ready_fds: u64) -> u8 {
+        match end {
+            End::Idle if ready_fds > 0 && self.cfg.until.is_empty() => 0,
+            End::Found | End::Done if !self.cfg.monitor && self.closed.connect_failed => {
+                CONNECT_FAILED
+            }
+            _ => lp.exit_status(end),
+        }
     }
 
     /// Bytes consumed per fd for the summary (with --read), in the order the fds

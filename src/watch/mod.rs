@@ -127,7 +127,19 @@ pub fn run(cfg: &Config) -> Result<u8> {
         let mut lp = EventLoop::new(main, cfg.backend, signals, true, rep, timing)?;
         return book::run(set, &mut lp);
     }
-    let set = WatchSet::open(&cfg.specs)?;
+    let set = match WatchSet::open(&cfg.specs) {
+        // Failed at once (a UNIX socket nobody listens on, or none at that path): one
+        // line, and the status of a failed connect, as when the refusal comes later.
+        Err(
+            e @ crate::error::Error::Sys {
+                call: "connect", ..
+            },
+        ) => {
+            crate::report_error(&e.to_string());
+            return Ok(finish::CONNECT_FAILED);
+        }
+        set => set?,
+    };
     ends::until_possible(cfg, &set)?;
     let mode = Mode {
         edge: cfg.edge || cfg.edge_internally(),
@@ -158,6 +170,8 @@ struct Closed {
     bytes: Vec<(u64, FdBytes)>,
     /// How many were ever reported ready.
     ready: u64,
+    /// A connect failed (its fd left the set): one-shot's exit status 3.
+    connect_failed: bool,
 }
 
 struct Watch<'c> {

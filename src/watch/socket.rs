@@ -45,6 +45,7 @@ impl Watch<'_> {
         };
         let error = net::connect_result(fd, cond, lp.caps().folds_hangup);
         self.tracks[t].shown.ever = true;
+        self.closed.connect_failed |= error.is_some();
         lp.rep.emit(&Event::Connect {
             fd: w.fd,
             what: &w.desc.what,

@@ -230,7 +230,7 @@ fn the_text_view_shows_the_socket_and_its_directions() {
     let mut args = vec!["--once", "--color", "never"];
     args.extend(pids.iter().map(String::as_str));
     let out = pipeline(&args);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "stuck: {}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     let head = format!("tcp 1     {producer}:1 (producer) <-> {sink}:0 (sink)  127.0.0.1:");
     assert!(text.contains(&head), "{text}");

@@ -9,6 +9,7 @@ pub const VERSION: u32 = 1;
 
 mod fields;
 mod kinds;
+mod pipeline;
 pub use kinds::KINDS;
 
 /// Which part of fdwatch writes a kind.
