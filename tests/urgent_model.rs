@@ -120,8 +120,10 @@ enum Told {
 
 /// The careful receiver: waits with poll for IN or PRI; at the mark it asks
 /// recv(MSG_OOB) before any normal read (a read there would destroy the byte); reads
-/// never cross a mark. Each urgent byte is also sent on `tell` as it comes, and each
-/// return to its wait. Ends at the end of the stream.
+/// never cross a mark, and away from it they are bounded by FIONREAD measured before
+/// SIOCATMARK (a byte whose pointer arrives between the two lies beyond that bound; an
+/// unbounded read could start at its mark and destroy it). Each urgent byte is also sent
+/// on `tell` as it comes, and each return to its wait. Ends at the end of the stream.
 fn careful_receiver(s: TcpStream, tell: Sender<Told>) -> Delivered {
     let mut got = Delivered::default();
     let mut buf = vec![0u8; 64 << 10];
@@ -138,7 +140,8 @@ fn careful_receiver(s: TcpStream, tell: Sender<Told>) -> Delivered {
             Err(e) => panic!("reference receiver: poll: {e}"),
         }
         loop {
-            if at_mark(&s) {
+            let queued = fionread(&s) as usize;
+            let len = if at_mark(&s) {
                 let mut b = [0u8; 1];
                 let flags = MsgFlags::MSG_OOB | MsgFlags::MSG_DONTWAIT;
                 match socket::recv(fd, &mut b, flags) {
@@ -149,12 +152,26 @@ fn careful_receiver(s: TcpStream, tell: Sender<Told>) -> Delivered {
                     }
                     // Announced, not here yet: reading now would skip it.
                     Err(Errno::EAGAIN) => break,
-                    // Taken already (or none): a normal read passes the mark.
-                    Ok(_) | Err(Errno::EINVAL) => {}
+                    // Taken already (or none): a read passes the mark (FIONREAD says 0
+                    // at a mark, whatever follows it).
+                    Ok(_) | Err(Errno::EINVAL) => buf.len(),
                     Err(e) => panic!("reference receiver: recv(MSG_OOB): {e}"),
                 }
-            }
-            match socket::recv(fd, &mut buf, MsgFlags::MSG_DONTWAIT) {
+            } else if queued > 0 {
+                queued.min(buf.len())
+            } else {
+                // Nothing queued: the end of the stream, or nothing yet (a peek tells
+                // without reading at a mark that may have come meanwhile).
+                let mut one = [0u8; 1];
+                let peek = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+                match socket::recv(fd, &mut one, peek) {
+                    Ok(0) => return got,
+                    Ok(_) => continue,
+                    Err(Errno::EAGAIN) => break,
+                    Err(e) => panic!("reference receiver: recv(MSG_PEEK): {e}"),
+                }
+            };
+            match socket::recv(fd, &mut buf[..len], MsgFlags::MSG_DONTWAIT) {
                 Ok(0) => return got,
                 Ok(n) => got.data.extend_from_slice(&buf[..n]),
                 Err(Errno::EAGAIN) => break,
