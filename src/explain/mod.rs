@@ -6,15 +6,15 @@
 
 use std::os::fd::{AsFd, RawFd};
 
-use nix::errno::Errno;
 use nix::libc;
 use nix::unistd::Pid;
 
-use crate::backend::{self, poll_conditions, poll_events};
+use crate::backend;
 use crate::describe;
 use crate::error::Result;
 use crate::event::{Blocked, Event, WaitedFd};
 use crate::pidfd::Process;
+use crate::probe;
 use crate::readiness::Interest;
 use crate::report::Reporter;
 use memory::{Memory, fd_sets, pollfds, timespec, timeval};
@@ -284,15 +284,9 @@ fn check(p: &Process, fd: RawFd, want: Interest, flags: Vec<&'static str>) -> Wa
     };
     let fdb = dup.fd.as_fd();
     let desc = describe::describe(fdb);
-    let mut pfd = [libc::pollfd {
-        fd: std::os::fd::AsRawFd::as_raw_fd(&dup.fd),
-        events: poll_events(want),
-        revents: 0,
-    }];
-    // SAFETY: one initialized pollfd, zero timeout; poll only writes revents.
-    let n = unsafe { libc::poll(pfd.as_mut_ptr(), 1, 0) };
-    w.ready = match Errno::result(n) {
-        Ok(_) => Some(poll_conditions(pfd[0].revents)),
+    // Asked as the poll backend asks: what `fdwatch -b poll` would say of it now.
+    w.ready = match probe::now(fdb, want) {
+        Ok(ready) => Some(ready),
         Err(e) => {
             w.error = Some(format!("poll: {}", e.desc()));
             None
