@@ -12,9 +12,6 @@ mod poll;
 mod select;
 mod uring;
 
-/// Flag decoding for another process's epoll registrations (`fdwatch pid:PID`).
-pub use epoll::registration as epoll_registration;
-
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 

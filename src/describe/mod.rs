@@ -4,6 +4,8 @@
 
 mod anon;
 
+pub use anon::{epoll_registration, epoll_target};
+
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
