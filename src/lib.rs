@@ -19,6 +19,7 @@ pub mod outlet;
 pub mod output;
 pub mod pidfd;
 pub mod pipeline;
+pub mod probe;
 pub mod reader;
 pub mod readiness;
 pub mod relay;

@@ -15,6 +15,8 @@ use nix::fcntl::OFlag;
 use nix::sys::socket::{self, MsgFlags};
 use nix::sys::stat::{Mode, SFlag, fstat};
 
+use crate::readiness::Interest;
+
 /// How long a full output may hold up the end of a run after SIGINT/SIGTERM/SIGHUP.
 const GRACE: Duration = Duration::from_millis(500);
 
@@ -96,7 +98,7 @@ impl Outlet {
 
     /// Whether the output can take bytes now (or is broken: the next write says how).
     pub fn has_room(&self) -> bool {
-        crate::describe::poll_out(borrow(self.raw()), 0).is_ok_and(|r| r != 0)
+        crate::probe::now(borrow(self.raw()), Interest::WRITE).is_ok_and(|c| !c.is_empty())
     }
 
     /// Waits until the output can take more, signals served (see the module comment).

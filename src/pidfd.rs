@@ -11,6 +11,8 @@ use nix::libc;
 use nix::sys::stat::{Mode, fstat, stat};
 
 use crate::error::{Error, Result};
+use crate::probe;
+use crate::readiness::Interest;
 
 /// Why fdwatch may be refused, said once wherever it is.
 const PTRACE_RULES: &str = "fdwatch needs ptrace access to it: the same user and \
@@ -56,14 +58,7 @@ impl Process {
 
     /// Whether the process has exited (its pidfd is readable).
     pub fn exited(&self) -> bool {
-        let mut p = [libc::pollfd {
-            fd: self.pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: one initialized pollfd, zero timeout.
-        let n = unsafe { libc::poll(p.as_mut_ptr(), 1, 0) };
-        n == 1 && p[0].revents != 0
+        probe::now(self.pidfd.as_fd(), Interest::READ).is_ok_and(|c| !c.is_empty())
     }
 
     /// The fds the process has open, ascending (from /proc/PID/fd).

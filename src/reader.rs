@@ -17,6 +17,7 @@ use crate::describe::Kind;
 use crate::error::{Error, Result};
 use crate::open::Watched;
 use crate::outlet::Outlet;
+use crate::readiness::{Conditions, Interest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReadMode {
@@ -185,8 +186,8 @@ fn is_pty_master(fd: BorrowedFd<'_>) -> bool {
 
 /// Whether poll reports a hang-up or an error on `fd` right now.
 fn hung_up(fd: BorrowedFd<'_>) -> bool {
-    crate::describe::poll_now(fd, nix::libc::POLLIN, 0)
-        .is_ok_and(|r| r & (nix::libc::POLLHUP | nix::libc::POLLERR) != 0)
+    crate::probe::now(fd, Interest::READ)
+        .is_ok_and(|c| c.intersects(Conditions::HANGUP | Conditions::ERROR))
 }
 
 /// One read of at most `buf.len()` bytes, retried on EINTR.

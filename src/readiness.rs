@@ -90,6 +90,13 @@ pub struct Interest {
 }
 
 impl Interest {
+    /// Nothing asked: poll still reports a hang-up, an error or an invalid fd.
+    pub const NONE: Interest = Interest {
+        read: false,
+        write: false,
+        urgent: false,
+    };
+
     pub const READ: Interest = Interest {
         read: true,
         write: false,

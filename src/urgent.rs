@@ -112,7 +112,7 @@ pub fn before_mark(fd: BorrowedFd<'_>) -> u64 {
 }
 
 fn queued(fd: BorrowedFd<'_>) -> i32 {
-    crate::describe::queued(fd, crate::describe::Kind::Socket).unwrap_or(0)
+    crate::probe::queued(fd).unwrap_or(0)
 }
 
 /// Where one socket direction is with its urgent data.

@@ -84,30 +84,6 @@ fn show(events: u32, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
     write_flags(f, events, &NAMES)
 }
 
-/// An epoll registration's mask (another process's, from fdinfo): what it asks for,
-/// and its mode flags by name.
-pub fn registration(mask: u32) -> (Interest, Vec<&'static str>) {
-    let on = |bits: i32| mask & bits as u32 != 0;
-    let want = Interest {
-        read: on(libc::EPOLLIN | libc::EPOLLRDNORM),
-        write: on(libc::EPOLLOUT | libc::EPOLLWRNORM),
-        urgent: on(libc::EPOLLPRI),
-    };
-    let modes = [
-        (libc::EPOLLET, "ET"),
-        (libc::EPOLLONESHOT, "ONESHOT"),
-        (libc::EPOLLEXCLUSIVE, "EXCLUSIVE"),
-        (libc::EPOLLWAKEUP, "WAKEUP"),
-        (libc::EPOLLRDHUP, "RDHUP"),
-    ];
-    let flags = modes
-        .into_iter()
-        .filter(|&(b, _)| on(b))
-        .map(|(_, n)| n)
-        .collect();
-    (want, flags)
-}
-
 /// Returned events in normalized words (epoll has no NVAL: it refuses such fds at add).
 fn conditions(events: u32) -> Conditions {
     let on = |bits: i32| events & bits as u32 != 0;
@@ -246,8 +222,6 @@ mod tests {
     fn raw_text_has_no_registration_bits() {
         let r = Raw::new((libc::EPOLLIN | libc::EPOLLRDHUP) as u32, show);
         assert_eq!(r.to_string(), "EPOLLIN|EPOLLRDHUP");
-        let (want, flags) = registration((libc::EPOLLIN | libc::EPOLLET) as u32);
-        assert_eq!((want, flags), (Interest::READ, vec!["ET"]));
     }
 
     #[test]

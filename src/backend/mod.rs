@@ -3,16 +3,14 @@
 //! pselect is select with a signal mask and ppoll is poll with one: variants, not copies.
 //! Each backend file alone knows its kernel's flag names: it maps them to normalized
 //! conditions and says how its raw result prints (`Raw`); `Caps` says what it can do.
+//! poll's bits (poll, ppoll, io_uring's POLL_ADD) mean what `crate::probe` says, the
+//! table every one-fd poll shares.
 //! Backends hold raw fd numbers; the watch set keeps each fd open until after `delete`.
 
 mod epoll;
 mod poll;
 mod select;
 mod uring;
-
-/// Flag decoding for another process's registrations (`fdwatch pid:PID`).
-pub use epoll::registration as epoll_registration;
-pub use poll::{conditions as poll_conditions, events as poll_events, interest as poll_interest};
 
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;

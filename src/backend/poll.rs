@@ -1,7 +1,9 @@
 //! poll(2) and ppoll(2) over one pollfd array kept alive between waits.
 //!
 //! Raw libc rather than nix's `PollFd`: nix's `PollFlags` has no POLLRDHUP, and its
-//! `revents()` returns `None` whenever the kernel sets a bit it does not know.
+//! `revents()` returns `None` whenever the kernel sets a bit it does not know. The bits'
+//! meaning (asked, answered) is `probe`'s table, shared with every one-fd poll; the
+//! names they print as are here.
 
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -13,8 +15,8 @@ use nix::sys::time::TimeSpec;
 
 use super::{Backend, Caps, Info, Readiness, Registered, SignalMask, millis};
 use crate::error::Result;
-use crate::readiness::Interest;
-use crate::readiness::{Conditions, Raw, write_flags};
+use crate::probe::{conditions, events};
+use crate::readiness::{Interest, Raw, write_flags};
 
 pub struct Poll {
     /// ppoll (takes a signal mask, ns timeout) rather than poll.
@@ -63,21 +65,6 @@ impl Poll {
     }
 }
 
-/// The events to ask for. RDHUP rides along with read: the kernel sets it only when asked.
-pub fn events(i: Interest) -> i16 {
-    let mut e = 0;
-    if i.read {
-        e |= libc::POLLIN | libc::POLLRDHUP;
-    }
-    if i.write {
-        e |= libc::POLLOUT;
-    }
-    if i.urgent {
-        e |= libc::POLLPRI;
-    }
-    e
-}
-
 const NAMES: [(u32, &str); 10] = [
     (libc::POLLIN as u32, "POLLIN"),
     (libc::POLLPRI as u32, "POLLPRI"),
@@ -102,35 +89,6 @@ pub(super) fn show(revents: u32, f: &mut std::fmt::Formatter<'_>) -> std::fmt::R
         shown &= !(libc::POLLWRNORM as u32);
     }
     write_flags(f, shown, &NAMES)
-}
-
-/// What a pollfd's `events` asks for (another process's, for `fdwatch pid:PID`).
-pub fn interest(events: i16) -> Interest {
-    Interest {
-        read: events & (libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND) != 0,
-        write: events & (libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND) != 0,
-        urgent: events & libc::POLLPRI != 0,
-    }
-}
-
-/// revents in normalized words.
-pub fn conditions(revents: i16) -> Conditions {
-    let on = |bits: i16| revents & bits != 0;
-    let mut c = Conditions::empty();
-    c.set_if(
-        on(libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND),
-        Conditions::READ,
-    );
-    c.set_if(
-        on(libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND),
-        Conditions::WRITE,
-    );
-    c.set_if(on(libc::POLLPRI), Conditions::URGENT);
-    c.set_if(on(libc::POLLHUP), Conditions::HANGUP);
-    c.set_if(on(libc::POLLRDHUP), Conditions::RDHUP);
-    c.set_if(on(libc::POLLERR), Conditions::ERROR);
-    c.set_if(on(libc::POLLNVAL), Conditions::INVALID);
-    c
 }
 
 impl Backend for Poll {
@@ -208,27 +166,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mapping_table() {
-        let table: &[(i16, &str)] = &[
-            (libc::POLLIN, "read"),
-            (libc::POLLOUT, "write"),
-            (libc::POLLPRI, "urgent"),
-            (libc::POLLIN | libc::POLLPRI, "read urgent"),
-            (libc::POLLHUP, "hangup"),
-            (libc::POLLOUT | libc::POLLERR, "write error"),
-            (libc::POLLIN | libc::POLLRDHUP, "read rdhup"),
-            (libc::POLLNVAL, "invalid"),
-            (
-                libc::POLLIN | libc::POLLOUT | libc::POLLERR | libc::POLLHUP,
-                "read write hangup error",
-            ),
-        ];
-        for (bits, words) in table {
-            assert_eq!(conditions(*bits).to_string(), *words, "{bits:#x}");
-        }
-    }
-
-    #[test]
     fn raw_text() {
         let r = |bits: i16| Raw::new(bits as u16 as u32, show).to_string();
         assert_eq!(
@@ -237,22 +174,5 @@ mod tests {
         );
         assert_eq!(r(0x4000), "0x4000");
         assert_eq!(r(0), "0");
-        assert_eq!(interest(libc::POLLIN | libc::POLLPRI), Interest::SOCKET);
-    }
-
-    #[test]
-    fn requested_events() {
-        let rw = Interest {
-            read: true,
-            write: true,
-            urgent: false,
-        };
-        assert_eq!(events(rw), libc::POLLIN | libc::POLLRDHUP | libc::POLLOUT);
-        let e = Interest {
-            read: false,
-            write: false,
-            urgent: true,
-        };
-        assert_eq!(events(e), libc::POLLPRI);
     }
 }

@@ -13,9 +13,12 @@
 //! (inode numbers as `ls -i`, devices as MAJOR:MINOR, mount ids as in mountinfo) and
 //! masks as names; a bit without a name stays hex, marked `0x`.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+use nix::libc;
 
 use super::Kind;
+use crate::readiness::Interest;
 
 /// `anon_inode:[eventfd]`, `anon_inode:inotify`: the kind and its description.
 pub(super) fn describe(fd: BorrowedFd<'_>, link: &str) -> Option<(Kind, String)> {
@@ -284,20 +287,12 @@ fn counted(kind: &str, one: &str, many: &str, items: &[String]) -> String {
 fn epoll(info: &str) -> String {
     let targets: Vec<String> = info
         .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            if w.next()? != "tfd:" {
-                return None;
-            }
-            let fd = w.next()?;
-            if w.next()? != "events:" {
-                return None;
-            }
-            let mask = u32::from_str_radix(w.next()?, 16).ok()?;
-            let (want, flags) = crate::backend::epoll_registration(mask);
+        .filter_map(epoll_target)
+        .map(|(fd, mask)| {
+            let (want, flags) = epoll_registration(mask);
             let mut words: Vec<&str> = want.names().collect();
             words.extend(flags);
-            Some(format!("{fd} ({})", words.join("|")))
+            format!("{fd} ({})", words.join("|"))
         })
         .collect();
     if targets.is_empty() {
@@ -305,6 +300,43 @@ fn epoll(info: &str) -> String {
     } else {
         format!("epoll watching {}", targets.join(", "))
     }
+}
+
+/// One target of an epoll fd's fdinfo, `tfd:        5 events:       19 data: …` →
+/// (5, 0x19): the fd number in the registering process, and its registration's mask.
+pub fn epoll_target(line: &str) -> Option<(RawFd, u32)> {
+    let rest = line.strip_prefix("tfd:")?;
+    let mut it = rest.split_whitespace();
+    let fd = it.next()?.parse().ok()?;
+    if it.next()? != "events:" {
+        return None;
+    }
+    let mask = u32::from_str_radix(it.next()?, 16).ok()?;
+    Some((fd, mask))
+}
+
+/// An epoll registration's mask (another process's, from fdinfo): what it asks for,
+/// and its mode flags by name. The epoll backend's own registrations are its business.
+pub fn epoll_registration(mask: u32) -> (Interest, Vec<&'static str>) {
+    let on = |bits: i32| mask & bits as u32 != 0;
+    let want = Interest {
+        read: on(libc::EPOLLIN | libc::EPOLLRDNORM),
+        write: on(libc::EPOLLOUT | libc::EPOLLWRNORM),
+        urgent: on(libc::EPOLLPRI),
+    };
+    let modes = [
+        (libc::EPOLLET, "ET"),
+        (libc::EPOLLONESHOT, "ONESHOT"),
+        (libc::EPOLLEXCLUSIVE, "EXCLUSIVE"),
+        (libc::EPOLLWAKEUP, "WAKEUP"),
+        (libc::EPOLLRDHUP, "RDHUP"),
+    ];
+    let flags = modes
+        .into_iter()
+        .filter(|&(b, _)| on(b))
+        .map(|(_, n)| n)
+        .collect();
+    (want, flags)
 }
 
 /// `pidfd pid 1234`. The kernel writes -1 once the process is gone (reaped) and 0

@@ -1,15 +1,20 @@
 //! What an fd is (pipe:[ino], FIFO path, tty, file, socket addresses), from fstat and /proc,
-//! and the cheap per-event facts: bytes queued (FIONREAD) and pipe capacity.
+//! and which of the cheap per-event facts (bytes queued, pipe capacity, a lost reader)
+//! mean something for its kind; `probe` asks the kernel.
 
 mod anon;
+
+pub use anon::{epoll_registration, epoll_target};
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::libc;
 use nix::sys::socket::{self, AddressFamily, SockType, SockaddrLike, SockaddrStorage, sockopt};
 use nix::sys::stat::{SFlag, fstat};
+
+use crate::probe;
+use crate::readiness::{Conditions, Interest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -197,57 +202,19 @@ fn socket_what(fd: BorrowedFd<'_>, link: &str) -> String {
 
 /// Bytes queued for reading (FIONREAD), where that is what FIONREAD means.
 pub fn queued(fd: BorrowedFd<'_>, kind: Kind) -> Option<i32> {
-    if !kind.has_queue() {
-        return None;
-    }
-    let mut n: libc::c_int = 0;
-    // SAFETY: nix has no FIONREAD wrapper; FIONREAD writes one c_int to the pointer,
-    // and `fd` is open for the duration of the borrow.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
-    (r == 0).then_some(n)
+    kind.has_queue().then(|| probe::queued(fd)).flatten()
 }
 
 /// A pipe's or FIFO's capacity (F_GETPIPE_SZ).
 pub fn pipe_size(fd: BorrowedFd<'_>, kind: Kind) -> Option<i32> {
-    if !matches!(kind, Kind::Pipe | Kind::Fifo) {
-        return None;
-    }
-    fcntl(fd, FcntlArg::F_GETPIPE_SZ).ok()
+    matches!(kind, Kind::Pipe | Kind::Fifo)
+        .then(|| probe::pipe_size(fd))
+        .flatten()
 }
 
-/// Whether a pipe or FIFO write end has lost its last reader (POLLERR). The select
-/// family cannot show this (such an fd stays "writable"), so a monitor asks poll.
+/// Whether a pipe or FIFO write end has lost its last reader (an error to poll). The
+/// select family cannot show this (such an fd stays "writable"), so a monitor asks poll.
 pub fn reader_gone(fd: BorrowedFd<'_>, kind: Kind) -> bool {
-    matches!(kind, Kind::Pipe | Kind::Fifo) && poll_out(fd, 0).is_ok_and(|r| r & libc::POLLERR != 0)
-}
-
-/// poll(POLLOUT) on one fd, retried on EINTR; `timeout_ms` -1 blocks. Its revents
-/// (0 when the timeout passed).
-pub fn poll_out(fd: BorrowedFd<'_>, timeout_ms: i32) -> nix::Result<i16> {
-    poll_now(fd, libc::POLLOUT, timeout_ms)
-}
-
-/// poll(`events`) on one fd, retried on EINTR; `timeout_ms` -1 blocks. Its revents
-/// (0 when the timeout passed).
-pub fn poll_now(fd: BorrowedFd<'_>, events: i16, timeout_ms: i32) -> nix::Result<i16> {
-    let mut p = [libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    }];
-    loop {
-        // SAFETY: one initialized pollfd, valid for the call.
-        let r = unsafe { libc::poll(p.as_mut_ptr(), 1, timeout_ms) };
-        match nix::errno::Errno::result(r) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-            Ok(_) => return Ok(p[0].revents),
-        }
-    }
-}
-
-/// Whether a stream socket's peer has closed its side (POLLRDHUP, or HUP once both
-/// sides are shut), whatever is still queued. Consumes nothing.
-pub fn peer_closed(fd: BorrowedFd<'_>) -> bool {
-    poll_now(fd, libc::POLLRDHUP, 0).is_ok_and(|r| r & (libc::POLLRDHUP | libc::POLLHUP) != 0)
+    matches!(kind, Kind::Pipe | Kind::Fifo)
+        && probe::now(fd, Interest::WRITE).is_ok_and(|c| c.contains(Conditions::ERROR))
 }

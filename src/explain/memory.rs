@@ -8,7 +8,7 @@ use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
 
 use super::Waits;
-use crate::backend;
+use crate::probe;
 use crate::readiness::Interest;
 
 /// The largest pollfd array or fd_set read from a process (a corrupt count must not
@@ -24,7 +24,7 @@ pub(super) fn pollfds(mem: &Memory, addr: u64, n: u64) -> std::result::Result<Wa
         .map(|c| {
             let fd = i32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
             let ev = i16::from_ne_bytes([c[4], c[5]]);
-            (fd, backend::poll_interest(ev), Vec::new())
+            (fd, probe::interest(ev), Vec::new())
         })
         // A negative fd is an entry poll skips.
         .filter(|(fd, _, _)| *fd >= 0)

@@ -6,15 +6,14 @@
 
 use std::os::fd::{AsFd, RawFd};
 
-use nix::errno::Errno;
 use nix::libc;
 use nix::unistd::Pid;
 
-use crate::backend::{self, poll_conditions, poll_events};
 use crate::describe;
 use crate::error::Result;
 use crate::event::{Blocked, Event, WaitedFd};
 use crate::pidfd::Process;
+use crate::probe;
 use crate::readiness::Interest;
 use crate::report::Reporter;
 use memory::{Memory, fd_sets, pollfds, timespec, timeval};
@@ -238,9 +237,9 @@ fn epoll(p: &Process, epfd: u64, timeout_ms: Option<i64>) -> std::result::Result
     let info = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     let mut fds: Vec<(RawFd, Interest, Vec<&'static str>)> = info
         .lines()
-        .filter_map(parse_tfd)
+        .filter_map(describe::epoll_target)
         .map(|(fd, ev)| {
-            let (want, flags) = backend::epoll_registration(ev);
+            let (want, flags) = describe::epoll_registration(ev);
             (fd, want, flags)
         })
         .collect();
@@ -250,18 +249,6 @@ fn epoll(p: &Process, epfd: u64, timeout_ms: Option<i64>) -> std::result::Result
         timeout_ms,
         epfd: Some(epfd),
     })
-}
-
-/// `tfd:        5 events:       19 data: …` → (5, 0x19).
-fn parse_tfd(line: &str) -> Option<(RawFd, u32)> {
-    let rest = line.strip_prefix("tfd:")?;
-    let mut it = rest.split_whitespace();
-    let fd = it.next()?.parse().ok()?;
-    if it.next()? != "events:" {
-        return None;
-    }
-    let ev = u32::from_str_radix(it.next()?, 16).ok()?;
-    Some((fd, ev))
 }
 
 /// One waited-on fd now: a duplicate, a zero-timeout poll for what the call wants.
@@ -284,15 +271,9 @@ fn check(p: &Process, fd: RawFd, want: Interest, flags: Vec<&'static str>) -> Wa
     };
     let fdb = dup.fd.as_fd();
     let desc = describe::describe(fdb);
-    let mut pfd = [libc::pollfd {
-        fd: std::os::fd::AsRawFd::as_raw_fd(&dup.fd),
-        events: poll_events(want),
-        revents: 0,
-    }];
-    // SAFETY: one initialized pollfd, zero timeout; poll only writes revents.
-    let n = unsafe { libc::poll(pfd.as_mut_ptr(), 1, 0) };
-    w.ready = match Errno::result(n) {
-        Ok(_) => Some(poll_conditions(pfd[0].revents)),
+    // Asked as the poll backend asks: what `fdwatch -b poll` would say of it now.
+    w.ready = match probe::now(fdb, want) {
+        Ok(ready) => Some(ready),
         Err(e) => {
             w.error = Some(format!("poll: {}", e.desc()));
             None
@@ -388,17 +369,6 @@ mod tests {
             "",
             "0 0x0 0x0 0x0 0x0 0x0 0x0 0x7ffd 0x7f12\n"
         ));
-    }
-
-    #[test]
-    fn epoll_fdinfo_lines() {
-        assert_eq!(
-            parse_tfd("tfd:        7 events: 80000019 data:                7  pos:0 ino:1 sdev:f"),
-            Some((7, 0x8000_0019))
-        );
-        assert_eq!(parse_tfd("pos:\t0"), None);
-        let (want, flags) = backend::epoll_registration(0x8000_0019);
-        assert_eq!((want, flags), (READ, vec!["ET"]));
     }
 
     #[test]

@@ -6,14 +6,12 @@
 //! is changed and none is kept past the snapshot.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-
-use nix::errno::Errno;
-use nix::libc;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 
 use super::scan::{Look, Object};
-use crate::describe;
 use crate::pidfd::Process;
+use crate::probe;
+use crate::readiness::{Conditions, Interest};
 
 /// Which end of a link a process's fd is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,28 +242,16 @@ fn measure(f: &mut Flow, ends: &[Probe]) {
     let Some(any) = w.as_ref().or(r.as_ref()) else {
         return;
     };
-    f.queued = describe::queued(any.as_fd(), describe::Kind::Pipe).map(i64::from);
-    f.capacity = describe::pipe_size(any.as_fd(), describe::Kind::Pipe).map(i64::from);
+    f.queued = probe::queued(any.as_fd()).map(i64::from);
+    f.capacity = probe::pipe_size(any.as_fd()).map(i64::from);
+    // Zero-timeout polls of our duplicates: what the kernel says of the pipe now.
     if let Some(w) = &w {
-        let ev = revents(w, libc::POLLOUT);
-        f.no_reader = ev & libc::POLLERR != 0;
-        f.full = ev & (libc::POLLOUT | libc::POLLERR) == 0;
+        let now = probe::now(w.as_fd(), Interest::WRITE).unwrap_or_default();
+        f.no_reader = now.contains(Conditions::ERROR);
+        f.full = !now.intersects(Conditions::WRITE | Conditions::ERROR);
     }
-    f.no_writer = r
-        .as_ref()
-        .is_some_and(|r| revents(r, libc::POLLIN) & libc::POLLHUP != 0 && f.queued == Some(0));
-}
-
-/// A zero-timeout poll of our duplicate: what the kernel says of the object now.
-pub(super) fn revents(fd: &OwnedFd, events: libc::c_short) -> libc::c_short {
-    let mut p = [libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    }];
-    // SAFETY: one initialized pollfd, zero timeout; poll only writes revents.
-    match Errno::result(unsafe { libc::poll(p.as_mut_ptr(), 1, 0) }) {
-        Ok(_) => p[0].revents,
-        Err(_) => 0,
-    }
+    f.no_writer = r.as_ref().is_some_and(|r| {
+        let now = probe::now(r.as_fd(), Interest::READ).unwrap_or_default();
+        now.contains(Conditions::HANGUP) && f.queued == Some(0)
+    });
 }

@@ -14,12 +14,13 @@ mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::output::Format;
 use crate::pidfd::Process;
+use crate::readiness::Interest;
 use crate::signals::{self, Signals, TERMINATING};
 
 pub use links::{End, Flow, Holder, Link, LinkKind, SockEnd};
@@ -153,12 +154,7 @@ fn sleep(sigs: Option<&Signals>, d: Duration) -> Option<i32> {
         // and this poll still wakes it.
         // SAFETY: the self-pipe's read end lives as long as `s`.
         let fd = unsafe { BorrowedFd::borrow_raw(s.read_fd()) };
-        let mut p = [nix::poll::PollFd::new(
-            fd.as_fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
-        let _ = nix::poll::poll(&mut p, nix::poll::PollTimeout::from(ms));
+        let _ = crate::probe::wait(fd, Interest::READ, Some(left));
         let _ = s.take(true);
     }
 }

@@ -8,15 +8,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::libc;
 use nix::sys::socket::{SockaddrStorage, getpeername, getsockname};
 
-use super::links::{Flow, Holder, Link, LinkKind, SockEnd, revents};
+use super::links::{Flow, Holder, Link, LinkKind, SockEnd};
 use super::scan::RawEnd;
 use super::sockdiag::{Diag, Mem, Unix};
 use crate::pidfd::Process;
+use crate::probe;
+use crate::readiness::{Conditions, Interest};
 
 /// One socket inode the processes hold.
 struct Held<'a> {
@@ -256,7 +258,10 @@ fn flow(w: (&Side, &Held, Option<&OwnedFd>), r: (&Side, &Held)) -> Flow {
         readers: hr.holders.clone(),
         queued,
         capacity: None,
-        full: dup.is_some_and(|d| revents(d, libc::POLLOUT) & (libc::POLLOUT | libc::POLLERR) == 0),
+        full: dup.is_some_and(|d| {
+            let now = probe::now(d.as_fd(), Interest::WRITE).unwrap_or_default();
+            !now.intersects(Conditions::WRITE | Conditions::ERROR)
+        }),
         no_reader: false,
         no_writer: false,
         unacked: sw.unacked,

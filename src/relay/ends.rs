@@ -29,6 +29,7 @@ use crate::error::Result;
 use crate::event::{Event, Relay as R, Side};
 use crate::event_loop::EventLoop;
 use crate::exhaust::Episode;
+use crate::probe;
 use crate::readiness::{Conditions, Interest};
 
 /// How often the select family's quiet sockets are probed for a reset.
@@ -120,9 +121,8 @@ impl Relay<'_> {
             let Some(c) = self.conns.get(slot).and_then(Option::as_ref) else {
                 continue;
             };
-            // No events asked: poll says only POLLERR, POLLHUP (and POLLNVAL).
-            let revents = crate::describe::poll_now(c.fd(side), 0, 0).unwrap_or(0);
-            let cond = crate::backend::poll_conditions(revents);
+            // Nothing asked: poll says only an error, a hang-up (or an invalid fd).
+            let cond = probe::now(c.fd(side), Interest::NONE).unwrap_or_default();
             if cond.intersects(Conditions::ERROR | Conditions::HANGUP) {
                 self.ready(lp, t, cond)?;
             }

@@ -2,7 +2,7 @@
 //! when it needs it and gives it back at its end, so an idle connection holds none and
 //! a busy relay makes few.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -89,7 +89,7 @@ impl Pools {
             &w,
             FcntlArg::F_SETPIPE_SZ(i32::try_from(size).unwrap_or(i32::MAX)),
         );
-        let cap = fcntl(&w, FcntlArg::F_GETPIPE_SZ).map_or(64 << 10, |c| c as usize);
+        let cap = crate::probe::pipe_size(w.as_fd()).map_or(64 << 10, |c| c as usize);
         Some(Pipe {
             r,
             w,

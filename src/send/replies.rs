@@ -8,12 +8,13 @@
 use std::os::fd::{AsFd, AsRawFd};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::Client;
 use crate::error::{Error, Result};
 use crate::event::{Event, Relay as R, Shown, Side};
+use crate::probe;
 use crate::reader::{self, Source, Step};
+use crate::readiness::{Conditions, Interest};
 use crate::report::Reporter;
 use crate::urgent::Next;
 
@@ -137,18 +138,14 @@ fn next(c: &mut Client, buf: &mut [u8], address: &str) -> Result<Got> {
 /// announced (PRI), before a normal read can reach its mark.
 fn wait(c: &mut Client, address: &str) -> Result<()> {
     let fd = c.fd.as_fd();
-    let mut p = [PollFd::new(fd, PollFlags::POLLIN | PollFlags::POLLPRI)];
-    loop {
-        match poll(&mut p, PollTimeout::NONE) {
+    let ready = loop {
+        match probe::wait(fd, Interest::SOCKET, None) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys(format!("send {address}"), "poll", e)),
-            Ok(_) => break,
+            Ok(ready) => break ready,
         }
-    }
-    if p[0]
-        .revents()
-        .is_some_and(|r| r.contains(PollFlags::POLLPRI))
-    {
+    };
+    if ready.contains(Conditions::URGENT) {
         c.urgent
             .take_early(fd, false)
             .map_err(|e| Error::sys(format!("send {address}"), "recv(MSG_OOB)", e))?;

@@ -11,7 +11,8 @@ use crate::event_loop::{End, EventLoop};
 use crate::exhaust;
 use crate::net::Role;
 use crate::open::Watched;
-use crate::readiness::Conditions;
+use crate::probe;
+use crate::readiness::{Conditions, Interest};
 
 /// Not reading: whether the read side of `w` is over. A hang-up with nothing left
 /// queued is the end of this writer; a FIFO is reopened even with bytes still queued
@@ -27,7 +28,7 @@ pub(super) fn read_side_over(w: &Watched, cond: Conditions, queued: Option<i32>)
     let peer_done = stream
         && !w.interest.write
         && (cond.intersects(Conditions::RDHUP | Conditions::HANGUP)
-            || (cond.contains(Conditions::READ) && w.borrow().is_some_and(describe::peer_closed)));
+            || (cond.contains(Conditions::READ) && w.borrow().is_some_and(probe::peer_closed)));
     let hung_up = cond.contains(Conditions::HANGUP)
         || (pipe_like && cond.contains(Conditions::READ) && queued == Some(0));
     peer_done || (hung_up && (w.owned_fifo() || queued.unwrap_or(0) == 0))
@@ -62,7 +63,7 @@ pub(super) fn connection_over(w: &Watched, cond: Conditions, folds_hangup: bool)
     folds_hangup
         && cond.intersects(Conditions::READ | Conditions::WRITE)
         && w.borrow().is_some_and(|fd| {
-            describe::poll_now(fd, 0, 0).is_ok_and(|r| r & nix::libc::POLLHUP != 0)
+            probe::now(fd, Interest::NONE).is_ok_and(|c| c.contains(Conditions::HANGUP))
         })
 }
 

@@ -19,7 +19,6 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use super::Watch;
 use crate::error::{Error, Result};
@@ -27,8 +26,9 @@ use crate::event::{Event, Phase};
 use crate::event_loop::EventLoop;
 use crate::exhaust::{self, Episode, Failed, Reserve};
 use crate::net::Role;
+use crate::probe;
 use crate::reader::Source;
-use crate::readiness::Conditions;
+use crate::readiness::{Conditions, Interest};
 
 /// The fds in an episode, and the episodes of no one fd.
 pub(super) struct Exhaustion {
@@ -179,14 +179,8 @@ impl Watch<'_> {
         let Some(fd) = w.borrow().filter(|_| self.tracks[t].exhausted.is_some()) else {
             return Ok(false);
         };
-        let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
-        let hung_up = match nix::poll::poll(&mut p, PollTimeout::ZERO) {
-            Ok(_) => p[0]
-                .revents()
-                .is_none_or(|r| r.contains(PollFlags::POLLHUP)),
-            Err(_) => true,
-        };
-        if hung_up {
+        let writer = probe::now(fd, Interest::READ).is_ok_and(|c| !c.contains(Conditions::HANGUP));
+        if !writer {
             return Ok(false);
         }
         let reg = lp.backend.add(w.raw, t, w.interest)?;

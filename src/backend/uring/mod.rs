@@ -26,6 +26,7 @@ use nix::sys::signal::SigSet;
 
 use super::{Backend, Caps, Info, Mode, Readiness, Registered, SignalMask, registered};
 use crate::error::{Error, Result};
+use crate::probe;
 use crate::readiness::Interest;
 use crate::readiness::{Conditions, Raw};
 
@@ -281,7 +282,7 @@ impl Uring {
         }
         let (cond, raw) = if res >= 0 {
             let mask = res as u32;
-            let mut cond = super::poll::conditions(mask as u16 as i16);
+            let mut cond = probe::conditions(mask as u16 as i16);
             // A completion carries the wake-up's mask, and a socket's data wake-up
             // announces POLLPRI with POLLIN (sock_def_readable): urgent only when a
             // poll says so now. `raw` stays the completion's.
@@ -327,8 +328,7 @@ fn errno_of(e: &std::io::Error) -> Errno {
 
 /// Whether `fd` has urgent (priority) data now: a zero-timeout poll.
 fn pri_now(fd: RawFd) -> bool {
-    crate::describe::poll_now(registered(fd), libc::POLLPRI, 0)
-        .is_ok_and(|r| r & libc::POLLPRI != 0)
+    probe::now(registered(fd), Interest::URGENT).is_ok_and(|c| c.contains(Conditions::URGENT))
 }
 
 /// A failed poll's errno as `-EBADF`.
@@ -348,7 +348,7 @@ impl Backend for Uring {
             fd,
             Reg {
                 token,
-                events: super::poll::events(interest) as u16 as u32,
+                events: probe::events(interest) as u16 as u32,
                 id: 0,
                 level,
                 armed: false,
@@ -385,7 +385,7 @@ impl Backend for Uring {
         self.disarm(fd)?;
         if let Some(reg) = self.regs.get_mut(&fd) {
             reg.token = token;
-            reg.events = super::poll::events(interest) as u16 as u32;
+            reg.events = probe::events(interest) as u16 as u32;
         }
         self.arm(fd)
     }

@@ -104,7 +104,7 @@ impl Uring {
             };
             // The epoll mask's bits are poll's (EPOLLPRI == POLLPRI...).
             let mask = ev.events().bits() as u32;
-            let cond = crate::backend::poll::conditions(mask as u16 as i16);
+            let cond = crate::probe::conditions(mask as u16 as i16);
             self.merge(
                 reg.token,
                 cond,

@@ -152,6 +152,19 @@ fn epoll_targets_decimal_fds_and_hex_masks() {
 }
 
 #[test]
+fn epoll_target_lines_and_masks() {
+    assert_eq!(
+        epoll_target("tfd:        7 events: 80000019 data:                7  pos:0 ino:1 sdev:f"),
+        Some((7, 0x8000_0019))
+    );
+    assert_eq!(epoll_target("pos:\t0"), None);
+    let (want, flags) = epoll_registration(0x8000_0019);
+    assert_eq!((want, flags), (Interest::READ, vec!["ET"]));
+    let (want, flags) = epoll_registration((libc::EPOLLOUT | libc::EPOLLONESHOT) as u32);
+    assert_eq!((want, flags), (Interest::WRITE, vec!["ONESHOT"]));
+}
+
+#[test]
 fn pidfd_pid_alive_ended_or_hidden() {
     let table: &[(&str, &str)] = &[
         ("Pid:\t24195\nNSpid:\t24195\n", "pidfd pid 24195"),
