@@ -1,4 +1,6 @@
-//! The man page, shell completions and README must match the clap definition.
+//! The man pages and shell completions must match the clap definition, and the README
+//! and docs/ must stay true: every option documented, every README command runnable,
+//! nothing cited from outside the repository.
 //! Regenerate with `FDWATCH_REGEN_DOCS=1 cargo test --test docs`.
 
 mod common;
@@ -190,9 +192,11 @@ fn generate_help_names_every_target() {
     }
 }
 
+/// Every option of every command is documented in the user guide (the README only
+/// names the groups), and every backend is named there.
 #[test]
-fn readme_documents_every_option() {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+fn guide_documents_every_option() {
+    let guide = read_doc("docs/guide.md");
     let cmd = fdwatch::cli::command();
     let subs = cmd.get_subcommands().flat_map(|c| c.get_arguments());
     for arg in cmd.get_arguments().chain(subs) {
@@ -201,15 +205,15 @@ fn readme_documents_every_option() {
                 continue;
             }
             assert!(
-                readme.contains(&format!("--{long}")),
-                "README.md does not mention --{long}"
+                guide.contains(&format!("--{long}")),
+                "docs/guide.md does not mention --{long}"
             );
         }
     }
-    for value in ["select", "pselect", "poll", "ppoll", "epoll"] {
+    for value in ["select", "pselect", "poll", "ppoll", "epoll", "uring"] {
         assert!(
-            readme.contains(value),
-            "README.md does not mention backend {value}"
+            guide.contains(&format!("`{value}`")) || guide.contains(&format!("-b {value}")),
+            "docs/guide.md does not mention backend {value}"
         );
     }
 }
@@ -225,28 +229,12 @@ fn docs_dir_has_no_strays() {
     assert_eq!(names, ["_fdwatch", "fdwatch.bash", "fdwatch.fish"]);
 }
 
-/// Every source path ARCHITECTURE.md and the README's layout name exists, and every
-/// module file under src/ is named in ARCHITECTURE.md: the map stays true.
+/// Every source path ARCHITECTURE.md names exists, and every module file under src/ is
+/// named in ARCHITECTURE.md: the map stays true.
 #[test]
-fn architecture_and_layout_match_the_tree() {
+fn architecture_matches_the_tree() {
     let arch = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
-    let layout = readme.split("## Layout").nth(1).expect("a Layout section");
-    for (doc, text) in [("ARCHITECTURE.md", arch.as_str()), ("README.md", layout)] {
-        for word in text.split(|c: char| c.is_whitespace() || "`(),:;".contains(c)) {
-            let named = word.trim_end_matches('.');
-            if (named.starts_with("src/")
-                || named.starts_with("benches/")
-                || named.starts_with("tests/"))
-                && !named.contains('*')
-            {
-                assert!(
-                    root().join(named).exists(),
-                    "{doc} names {named}, which does not exist"
-                );
-            }
-        }
-    }
+    assert_paths_exist("ARCHITECTURE.md", &arch);
     for f in source_files() {
         let rel = f
             .strip_prefix(root())
@@ -267,77 +255,279 @@ fn architecture_and_layout_match_the_tree() {
     }
 }
 
-/// The README's examples marked runnable end by themselves: each block's `$ ` lines
-/// run as one bash script, with this build's fdwatch first on PATH, in a temporary
-/// directory, and must exit within 20 s (the --peek example once never did).
+/// README.md and the documents in docs/, each with its text.
+fn user_docs() -> Vec<(String, String)> {
+    let mut names = vec!["README.md".to_owned()];
+    let mut more: Vec<String> = std::fs::read_dir(root().join("docs"))
+        .expect("docs/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".md"))
+        .map(|n| format!("docs/{n}"))
+        .collect();
+    more.sort();
+    assert!(
+        ["guide", "kernel", "performance", "reliability"]
+            .iter()
+            .all(|d| more.contains(&format!("docs/{d}.md"))),
+        "docs/ lacks one of guide, kernel, performance, reliability: {more:?}"
+    );
+    names.extend(more);
+    names
+        .into_iter()
+        .map(|n| {
+            let text = read_doc(&n);
+            (n, text)
+        })
+        .collect()
+}
+
+fn read_doc(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Every `src/`, `tests/`, `benches/` or `bench/` path a document names exists.
+fn assert_paths_exist(doc: &str, text: &str) {
+    for word in text.split(|c: char| c.is_whitespace() || "`(),:;|[]".contains(c)) {
+        let named = word.trim_end_matches('.');
+        if ["src/", "tests/", "benches/", "bench/"]
+            .iter()
+            .any(|p| named.starts_with(p))
+            && !named.contains('*')
+        {
+            assert!(
+                root().join(named).exists(),
+                "{doc} names {named}, which does not exist"
+            );
+        }
+    }
+}
+
+/// The README reads in ten minutes: at most 300 lines, the rest is in docs/.
+#[test]
+fn readme_is_at_most_300_lines() {
+    let lines = read_doc("README.md").lines().count();
+    assert!(lines <= 300, "README.md has {lines} lines (at most 300)");
+}
+
+/// A reader has only the repository: no document cites the project's contract, its
+/// kernel report, its issues or a directory beside the clone.
+#[test]
+fn docs_cite_nothing_outside_the_repository() {
+    const OUTSIDE: [&str; 8] = [
+        "spec §",
+        "spec.md",
+        "report row",
+        "report.md",
+        "semantics/",
+        "../shared",
+        "/work/",
+        "issue tracker",
+    ];
+    for (doc, text) in user_docs() {
+        let lower = text.to_lowercase();
+        for pat in OUTSIDE {
+            assert!(
+                !lower.contains(pat),
+                "{doc} cites {pat:?}, which a clone lacks"
+            );
+        }
+        // "issue 20", "issues 16 and 29", "issue #7".
+        for (at, _) in lower.match_indices("issue") {
+            let rest = lower[at + "issue".len()..].trim_start_matches('s');
+            let rest = rest.trim_start_matches([' ', '#']);
+            assert!(
+                !rest.starts_with(|c: char| c.is_ascii_digit()),
+                "{doc} cites an issue: {:?}",
+                &text[at..(at + 12).min(text.len())]
+            );
+        }
+        assert_paths_exist(&doc, &text);
+    }
+}
+
+/// Links between the documents lead somewhere: the file exists, and an anchor names a
+/// heading of it (as GitHub makes them: lower case, punctuation dropped, spaces to `-`).
+#[test]
+fn docs_links_resolve() {
+    for (doc, text) in user_docs() {
+        let dir = Path::new(&doc).parent().expect("dir").to_owned();
+        for (at, _) in text.match_indices("](") {
+            let target = &text[at + 2..];
+            let target = &target[..target.find(')').expect("a closed link")];
+            if target.contains("://") {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let file = if file.is_empty() {
+                doc.clone()
+            } else {
+                dir.join(file).to_string_lossy().into_owned()
+            };
+            assert!(
+                root().join(&file).exists(),
+                "{doc} links to {target}: no {file}"
+            );
+            if !anchor.is_empty() {
+                let heads: Vec<String> = read_doc(&file)
+                    .lines()
+                    .filter_map(|l| l.strip_prefix('#'))
+                    .map(|h| slug(h.trim_start_matches('#')))
+                    .collect();
+                assert!(
+                    heads.iter().any(|h| h == anchor),
+                    "{doc} links to {target}: {file} has no such heading ({heads:?})"
+                );
+            }
+        }
+    }
+}
+
+/// A heading's anchor as GitHub makes it.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The README's console blocks, each with its commands (`$ ` lines, as one script) and
+/// the output it shows. Every console block must be marked runnable: every command in
+/// the README is run by the test below.
+fn readme_console_blocks() -> Vec<(String, Vec<String>)> {
+    const MARK: &str = "<!-- runnable:";
+    let readme = read_doc("README.md");
+    let mut blocks = Vec::new();
+    let mut marked = false;
+    let mut lines = readme.lines();
+    while let Some(l) = lines.next() {
+        if l.starts_with(MARK) {
+            marked = true;
+            continue;
+        }
+        if l == "```console" {
+            assert!(marked, "README.md: a console block not marked runnable");
+            let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+            let script: Vec<&str> = body.iter().filter_map(|l| l.strip_prefix("$ ")).collect();
+            let shown = body
+                .iter()
+                .filter(|l| !l.starts_with("$ "))
+                .map(|l| (*l).to_owned())
+                .collect();
+            blocks.push((script.join("\n"), shown));
+        } else if marked && !l.trim().is_empty() {
+            panic!("README.md: a runnable mark not followed by a console block: {l}");
+        }
+        marked = marked && l.trim().is_empty();
+    }
+    blocks
+}
+
+/// PATH with this build's fdwatch first.
+fn path_with_fdwatch() -> std::ffi::OsString {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_fdwatch"));
+    let dir = bin.parent().expect("the binary's directory").to_owned();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH")
+}
+
+/// Runs `script` with bash in `dir` (its own process group) and returns its status,
+/// stdout and stderr, or None when it (or a process it left behind holding its
+/// stdout) is still running after 20 s: then the whole group is killed.
+fn run_block(script: &str, dir: &Path) -> Option<(std::process::ExitStatus, String, String)> {
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", script])
+        .env("PATH", path_with_fdwatch())
+        .current_dir(dir)
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run bash");
+    let dog = common::Watchdog::new(&child, std::time::Duration::from_secs(25), script);
+    // Read as it comes (a full pipe would stall the example); the end of both pipes is
+    // the end of every process the block started.
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (n, mut r) in [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut v = String::new();
+            let _ = r.read_to_string(&mut v);
+            let _ = tx.send((n, v));
+        });
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut got = [None, None];
+    while got.iter().any(Option::is_none) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((n, v)) => got[n] = Some(v),
+            Err(_) => break,
+        }
+    }
+    if got.iter().any(Option::is_none) {
+        let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+        return None;
+    }
+    let status = child.wait().expect("wait for bash");
+    drop(dog);
+    let [out, err] = got;
+    Some((status, out.unwrap_or_default(), err.unwrap_or_default()))
+}
+
+/// Every console block of the README runs: its `$ ` lines as one bash script, with this
+/// build's fdwatch first on PATH, in a temporary directory of its own. It must end by
+/// itself within 20 s (the --peek example once never did), with status 0 and nothing
+/// on stderr, and print the lines the README shows that do not vary between runs (the
+/// ones not indented under a timestamp): `status 10`, jq's answers.
 #[test]
 fn readme_runnable_examples_end_by_themselves() {
     if !have("bash", "the README's examples") {
         return;
     }
-    const MARK: &str = "<!-- runnable:";
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
-    let mut blocks = Vec::new();
-    let mut lines = readme.lines().peekable();
-    while let Some(l) = lines.next() {
-        if !l.starts_with(MARK) {
+    let blocks = readme_console_blocks();
+    assert!(blocks.len() >= 5, "runnable blocks: {blocks:?}");
+    let tmp = common::TempDir::new();
+    for (n, (script, shown)) in blocks.iter().enumerate() {
+        if script.contains("| jq ") && !have("jq", "the README's jq recipes") {
             continue;
         }
-        assert_eq!(
-            lines.next(),
-            Some("```console"),
-            "a runnable mark before a console block"
-        );
-        let script: Vec<&str> = lines
-            .by_ref()
-            .take_while(|l| *l != "```")
-            .filter_map(|l| l.strip_prefix("$ "))
-            .collect();
-        blocks.push(script.join("\n"));
-    }
-    assert!(blocks.len() >= 5, "runnable blocks: {blocks:?}");
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_fdwatch"));
-    let dir = bin.parent().expect("the binary's directory").to_owned();
-    let path = std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .expect("PATH");
-    let tmp = std::env::temp_dir().join(format!("fdwatch-readme-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).expect("temp dir");
-    for script in &blocks {
-        let mut child = std::process::Command::new("bash")
-            .args(["--norc", "--noprofile", "-c", script])
-            .env("PATH", &path)
-            .current_dir(&tmp)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("run bash");
-        // Read as it comes (a full pipe would stall the example).
-        let mut stdout = child.stdout.take().expect("stdout");
-        let output = std::thread::spawn(move || {
-            let mut v = String::new();
-            let _ = std::io::Read::read_to_string(&mut stdout, &mut v);
-            v
-        });
-        let start = std::time::Instant::now();
-        let ended = loop {
-            if let Some(st) = child.try_wait().expect("try_wait") {
-                break Some(st);
-            }
-            if start.elapsed() > std::time::Duration::from_secs(20) {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        let dir = tmp.path(&format!("block-{n}"));
+        std::fs::create_dir(&dir).expect("the block's directory");
+        let Some((status, output, err)) = run_block(script, &dir) else {
+            panic!("README example did not end by itself: {script}");
         };
         assert!(
-            ended.is_some(),
-            "README example did not end by itself: {script}"
+            status.success() && err.is_empty(),
+            "{script}: {status}, stderr {err:?}, stdout {output}"
         );
-        let output = output.join().expect("the example's output");
+        let printed: Vec<&str> = output.lines().collect();
+        for line in shown {
+            if line.starts_with([' ', '{']) || line.is_empty() {
+                continue;
+            }
+            assert!(
+                printed.contains(&line.as_str()),
+                "{script}: the README shows {line:?}, the run printed {output}"
+            );
+        }
         // The two-urgent-bytes example shows both bytes, as it says.
         if script.contains("--urgent a --urgent b") {
             for byte in ["urgent \"a\"", "urgent \"b\""] {
@@ -345,7 +535,59 @@ fn readme_runnable_examples_end_by_themselves() {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The README's install block works in a fresh home directory (it once failed because
+/// ~/.local/share/man/man1 did not exist) and installs each man page and completion.
+#[test]
+fn readme_install_block_works_in_a_fresh_home() {
+    if !have("bash", "the README's install block") {
+        return;
+    }
+    let readme = read_doc("README.md");
+    let block = readme
+        .split("<!-- install:")
+        .nth(1)
+        .and_then(|r| r.split("```sh\n").nth(1))
+        .and_then(|r| r.split("\n```").next())
+        .expect("README.md: a block marked <!-- install: ... -->");
+    let tmp = common::TempDir::new();
+    let home = tmp.path("home");
+    std::fs::create_dir(&home).expect("home");
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-e", "-c", block])
+        .env("PATH", path_with_fdwatch())
+        .env("HOME", &home)
+        .current_dir(&home)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "the install block failed: {out:?}");
+    let installed = [
+        (Generate::Man, ".local/share/man/man1/fdwatch.1"),
+        (Generate::ManRelay, ".local/share/man/man1/fdwatch-relay.1"),
+        (Generate::ManSend, ".local/share/man/man1/fdwatch-send.1"),
+        (Generate::ManBench, ".local/share/man/man1/fdwatch-bench.1"),
+        (
+            Generate::ManPipeline,
+            ".local/share/man/man1/fdwatch-pipeline.1",
+        ),
+        (
+            Generate::CompleteBash,
+            ".local/share/bash-completion/completions/fdwatch",
+        ),
+        (Generate::CompleteZsh, ".zfunc/_fdwatch"),
+        (
+            Generate::CompleteFish,
+            ".config/fish/completions/fdwatch.fish",
+        ),
+    ];
+    assert_eq!(installed.len(), ALL.len());
+    for (what, at) in installed {
+        let got = std::fs::read(home.join(at)).unwrap_or_else(|e| panic!("~/{at}: {e}"));
+        let committed = std::fs::read(root().join(what.path())).expect("committed file");
+        assert!(got == committed, "~/{at} is not {}", what.path());
+    }
 }
 
 /// No source file over 500 lines and no function over 80, apart from the printer
