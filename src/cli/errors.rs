@@ -1,10 +1,11 @@
-//! clap's errors as the one line fdwatch prints (and a `tip:` line): a value that
-//! starts with `-` explained by its own parser, a word that is not UTF-8 shown as typed.
+//! clap's errors as the one line fdwatch prints (and a `tip:` line), read from their
+//! kind and context, never from clap's rendered text: a value that starts with `-`
+//! explained by its own parser, a word that is not UTF-8 shown as typed.
 
 use std::ffi::{OsStr, OsString};
 
 use clap::Command;
-use clap::error::ErrorKind;
+use clap::error::{ContextKind as K, ContextValue as V, ErrorKind};
 
 use crate::spec;
 use crate::timeout;
@@ -15,58 +16,228 @@ use super::command;
 pub(super) fn usage_error(e: &clap::Error, argv: &[OsString]) -> (String, Option<String>) {
     let msg = match e.kind() {
         ErrorKind::UnknownArgument => dash_value_error(argv).unwrap_or_else(|| one_line(e)),
-        // Only the first positional is required by clap; say what the form is.
-        // An option that needs -m (--once, --until): clap's own line says so.
-        ErrorKind::MissingRequiredArgument if one_line(e).contains("--monitor") => {
-            format!("{} (these options need -m)", one_line(e))
-        }
-        // A subcommand's own arguments: clap's line names them.
-        ErrorKind::MissingRequiredArgument => match subcommand_of(argv) {
-            Some(sub) => {
-                let line = one_line(e);
-                let missing = line.rsplit_once(": ").map_or(line.as_str(), |(_, m)| m);
-                format!(
-                    "missing {missing}: {} (see fdwatch {sub} --help)",
-                    usage_of(e).unwrap_or_else(|| format!("fdwatch {sub}"))
-                )
-            }
-            None => {
-                "missing TIMEOUT and SPEC: fdwatch [OPTIONS] TIMEOUT SPEC... (see --help)".into()
-            }
-        },
-        _ => one_line(e),
+        ErrorKind::MissingRequiredArgument => missing(e, argv),
+        _ => named(e, argv),
     };
     (requote(msg, argv), tip_of(e))
 }
 
-/// clap's error as one line: its first paragraph, joined, without "error: " and tips.
+/// Only the first positional is required by clap: say what the form is. An option
+/// that needs -m (--once, --until): clap's own line says so. A subcommand's own
+/// arguments: named, with its usage.
+fn missing(e: &clap::Error, argv: &[OsString]) -> String {
+    let args = match e.get(K::InvalidArg) {
+        Some(V::Strings(v)) => v.join(" "),
+        _ => one_line(e),
+    };
+    if args.contains("--monitor") {
+        return format!("{} (these options need -m)", one_line(e));
+    }
+    match subcommand_of(argv) {
+        Some(sub) => format!(
+            "missing {args}: {} (see fdwatch {sub} --help)",
+            usage_of(e).unwrap_or_else(|| format!("fdwatch {sub}"))
+        ),
+        None => "missing TIMEOUT and SPEC: fdwatch [OPTIONS] TIMEOUT SPEC... (see --help)".into(),
+    }
+}
+
+/// `one_line`, but for clap's `invalid UTF-8 was detected`, which names nothing: the
+/// first word that is not UTF-8 and the option it is the value of.
+fn named(e: &clap::Error, argv: &[OsString]) -> String {
+    if e.kind() == ErrorKind::InvalidUtf8
+        && e.get(K::Custom).is_none()
+        && let Some(w) = argv.iter().skip(1).find(|w| w.to_str().is_none())
+    {
+        return not_utf8(w, argv);
+    }
+    one_line(e)
+}
+
+/// clap's error as one line: what it says first, in its words (without "error: ",
+/// the usage and the tips), its lists joined.
 pub(super) fn one_line(e: &clap::Error) -> String {
-    let text = e.render().to_string();
+    let text = said(e).unwrap_or_else(|| match e.kind().as_str() {
+        Some(s) => s.to_owned(),
+        None => std::error::Error::source(e).map_or("unknown cause".into(), |s| s.to_string()),
+    });
     let para: Vec<&str> = text
         .lines()
         .take_while(|l| !l.trim().is_empty())
         .map(str::trim)
         .collect();
-    let joined = para.join(" ");
-    joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
+    para.join(" ")
 }
 
-/// `fdwatch relay [OPTIONS] <LISTEN> <TARGET>`: the usage line of clap's error.
+/// What clap says of an error of this kind with this context, laid out as clap does
+/// (a list one item per line); None when the context is not there (clap then says
+/// the kind's own words). Our own errors (values.rs) carry their line as `Custom`.
+fn said(e: &clap::Error) -> Option<String> {
+    if let Some(line) = string(e, K::Custom) {
+        return Some(line.to_owned());
+    }
+    Some(match e.kind() {
+        ErrorKind::ArgumentConflict => conflict(e)?,
+        ErrorKind::NoEquals
+        | ErrorKind::InvalidValue
+        | ErrorKind::TooManyValues
+        | ErrorKind::ValueValidation => of_value(e)?,
+        ErrorKind::TooFewValues | ErrorKind::WrongNumberOfValues => of_count(e)?,
+        ErrorKind::InvalidSubcommand => {
+            format!(
+                "unrecognized subcommand '{}'",
+                string(e, K::InvalidSubcommand)?
+            )
+        }
+        ErrorKind::MissingRequiredArgument => match e.get(K::InvalidArg)? {
+            V::Strings(v) => format!(
+                "the following required arguments were not provided:{}",
+                v.iter().map(|a| format!("\n\t{a}")).collect::<String>()
+            ),
+            _ => return None,
+        },
+        ErrorKind::MissingSubcommand => format!(
+            "'{}' requires a subcommand but one was not provided{}",
+            string(e, K::InvalidSubcommand)?,
+            listed("subcommands", e.get(K::ValidSubcommand))
+        ),
+        ErrorKind::UnknownArgument => {
+            format!("unexpected argument '{}' found", string(e, K::InvalidArg)?)
+        }
+        _ => return None,
+    })
+}
+
+/// A string of the error's context.
+fn string(e: &clap::Error, k: K) -> Option<&str> {
+    match e.get(k) {
+        Some(V::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// An option's value refused: not one of its values, not valid for its parser, one
+/// too many, or given without the `=` it needs.
+fn of_value(e: &clap::Error) -> Option<String> {
+    let arg = string(e, K::InvalidArg)?;
+    if e.kind() == ErrorKind::NoEquals {
+        return Some(format!(
+            "equal sign is needed when assigning values to '{arg}'"
+        ));
+    }
+    let value = string(e, K::InvalidValue)?;
+    Some(match e.kind() {
+        ErrorKind::InvalidValue if value.is_empty() => format!(
+            "a value is required for '{arg}' but none was supplied{}",
+            listed("possible values", e.get(K::ValidValue))
+        ),
+        ErrorKind::InvalidValue => format!(
+            "invalid value '{value}' for '{arg}'{}",
+            listed("possible values", e.get(K::ValidValue))
+        ),
+        ErrorKind::TooManyValues => {
+            format!("unexpected value '{value}' for '{arg}' found; no more were expected")
+        }
+        _ => {
+            let why = std::error::Error::source(e).map_or(String::new(), |s| format!(": {s}"));
+            format!("invalid value '{value}' for '{arg}'{why}")
+        }
+    })
+}
+
+/// An option given too few values, or not the number it takes.
+fn of_count(e: &clap::Error) -> Option<String> {
+    let n = |k| match e.get(k) {
+        Some(V::Number(n)) => Some(*n),
+        _ => None,
+    };
+    let arg = string(e, K::InvalidArg)?;
+    let actual = n(K::ActualNumValues)?;
+    let provided = if actual > 1 { "were" } else { "was" };
+    Some(if e.kind() == ErrorKind::TooFewValues {
+        let min = n(K::MinValues)?;
+        format!("{min} values required by '{arg}'; only {actual} {provided} provided")
+    } else {
+        let want = n(K::ExpectedNumValues)?;
+        format!("{want} values required for '{arg}' but {actual} {provided} provided")
+    })
+}
+
+/// `the argument '--rst' cannot be used with '--shutdown'`, and its other forms.
+fn conflict(e: &clap::Error) -> Option<String> {
+    let mut prior = e.get(K::PriorArg);
+    let mut line = match (string(e, K::InvalidArg), e.get(K::InvalidSubcommand)) {
+        (Some(a), _) if prior == Some(&V::String(a.to_owned())) => {
+            prior = None;
+            format!("the argument '{a}' cannot be used multiple times")
+        }
+        (Some(a), _) => format!("the argument '{a}' cannot be used with"),
+        (None, Some(V::String(sub))) => format!("the subcommand '{sub}' cannot be used with"),
+        _ => ErrorKind::ArgumentConflict.as_str()?.to_owned(),
+    };
+    match prior {
+        Some(V::Strings(v)) => {
+            line.push(':');
+            v.iter().for_each(|p| line.push_str(&format!("\n\t{p}")));
+        }
+        Some(V::String(p)) => line.push_str(&format!(" '{p}'")),
+        Some(_) => line.push_str(" one or more of the other specified arguments"),
+        None => {}
+    }
+    Some(line)
+}
+
+/// `[possible values: text, json]` on a line of its own, as clap lists them (a value
+/// that is empty or has spaces quoted).
+fn listed(name: &str, values: Option<&V>) -> String {
+    let Some(V::Strings(values)) = values else {
+        return String::new();
+    };
+    if values.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = values
+        .iter()
+        .map(|v| {
+            if v.is_empty() || v.contains(char::is_whitespace) {
+                format!("{v:?}")
+            } else {
+                v.clone()
+            }
+        })
+        .collect();
+    format!("\n\t[{name}: {}]", shown.join(", "))
+}
+
+/// `fdwatch relay [OPTIONS] <LISTEN> <TARGET>`: the usage clap's error carries.
 fn usage_of(e: &clap::Error) -> Option<String> {
-    let text = e.render().to_string();
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("Usage: "))
-        .map(str::to_owned)
+    match e.get(K::Usage)? {
+        V::StyledStr(usage) => usage
+            .to_string()
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Usage: "))
+            .map(str::to_owned),
+        _ => None,
+    }
 }
 
 /// clap's suggestion (`a similar argument exists: '--monitor'`), if it made one (not
-/// its "use '-- -1'" tips: a negative value is explained by our own line instead).
+/// several, and not its "use '-- -1'" tips: a negative value is explained by our own
+/// line instead). clap shows the first of these kinds it has.
 fn tip_of(e: &clap::Error) -> Option<String> {
-    let text = e.render().to_string();
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("tip: "))
-        .filter(|t| t.starts_with("a similar"))
-        .map(str::to_owned)
+    let (what, suggested) = [
+        (K::SuggestedSubcommand, "subcommand"),
+        (K::SuggestedArg, "argument"),
+        (K::SuggestedValue, "value"),
+    ]
+    .into_iter()
+    .find_map(|(k, what)| Some((what, e.get(k)?)))?;
+    let one = match suggested {
+        V::String(s) => s,
+        V::Strings(v) if v.len() == 1 => &v[0],
+        _ => return None,
+    };
+    Some(format!("a similar {what} exists: '{one}'"))
 }
 
 /// For a value that starts with `-` but is no option (`-1r`, `-inf`), clap names only
@@ -145,7 +316,7 @@ fn dash_option_value_error(argv: &[OsString]) -> Option<String> {
         return command()
             .try_get_matches_from(fixed)
             .err()
-            .map(|e| one_line(&e));
+            .map(|e| named(&e, argv));
     }
     None
 }
@@ -179,23 +350,15 @@ pub(super) fn similar_subcommand(word: &OsString) -> Option<String> {
         .map(|(_, name)| name)
 }
 
-/// clap's message with each argument that is not UTF-8 quoted as typed (`\xNN`), not
-/// as its lossy U+FFFD form; and for clap's `invalid UTF-8 was detected`, which names
-/// nothing, the word and the option it is the value of.
+/// Our line with each argument that is not UTF-8 quoted as typed (`\xNN`), not as its
+/// lossy U+FFFD form (clap's context holds that form).
 fn requote(msg: String, argv: &[OsString]) -> String {
-    let bad: Vec<&OsString> = argv
-        .iter()
+    argv.iter()
         .skip(1)
         .filter(|w| w.to_str().is_none())
-        .collect();
-    if msg.starts_with("invalid UTF-8 was detected")
-        && let Some(w) = bad.first()
-    {
-        return not_utf8(w, argv);
-    }
-    bad.iter().fold(msg, |m, w| {
-        m.replace(w.to_string_lossy().as_ref(), &crate::escape::arg(w))
-    })
+        .fold(msg, |m, w| {
+            m.replace(w.to_string_lossy().as_ref(), &crate::escape::arg(w))
+        })
 }
 
 /// `invalid value 'a\xffb' for '--signals <LIST>': not valid UTF-8`, naming the option
@@ -244,66 +407,4 @@ fn option_named(c: &Command, word: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Where each duration option sits on a command line, with `V` for its value.
-    const PLACES: &[(&str, &[&str])] = &[
-        ("--interval", &["-m", "--interval", "V", "1", "0r"]),
-        (
-            "--interval",
-            &[
-                "relay",
-                "--interval",
-                "V",
-                "tcp-listen:1",
-                "tcp:127.0.0.1:2",
-            ],
-        ),
-        (
-            "--idle",
-            &["relay", "--idle", "V", "tcp-listen:1", "tcp:127.0.0.1:2"],
-        ),
-        ("--interval", &["pipeline", "--interval", "V", "1"]),
-        ("--delay", &["send", "--delay", "V", "tcp:127.0.0.1:1"]),
-    ];
-
-    /// clap's result for `place` with `value`, errors as the one line fdwatch prints.
-    fn parsed(place: &[&str], value: &str) -> Result<(), String> {
-        let mut argv = vec!["fdwatch"];
-        argv.extend(place.iter().map(|w| if *w == "V" { value } else { w }));
-        let fixed: Vec<OsString> = argv.iter().map(OsString::from).collect();
-        match command().try_get_matches_from(&fixed) {
-            Ok(_) => Ok(()),
-            // `--delay -1`: as cli::parse explains it, through the option's parser.
-            Err(e) => Err(dash_value_error(&fixed).unwrap_or_else(|| one_line(&e))),
-        }
-    }
-
-    /// Every duration option takes the same forms and refuses the same ones with the
-    /// same words, naming itself.
-    #[test]
-    fn every_duration_option_one_grammar() {
-        for (opt, place) in PLACES {
-            for good in ["2", "0.4", "400ms", "1m30s", "0.5", "1.5s"] {
-                assert_eq!(parsed(place, good), Ok(()), "{opt} {good} in {place:?}");
-            }
-            for (bad, why) in [
-                ("-1", timeout::Bad::Negative.reason()),
-                ("-0.4", timeout::Bad::Negative.reason()),
-                ("abc", timeout::Bad::Unparsable.reason()),
-                ("1x", timeout::Bad::Unparsable.reason()),
-                ("NaN", timeout::Bad::NotANumber.reason()),
-            ] {
-                let e = parsed(place, bad).expect_err(bad);
-                assert_eq!(
-                    e,
-                    format!("invalid value '{bad}' for '{opt} <DUR>': {why}"),
-                    "{place:?}"
-                );
-            }
-            let dash = parsed(place, "-").expect_err("-");
-            assert!(dash.contains(&format!("for '{opt} <DUR>'")), "{dash}");
-        }
-    }
-}
+mod tests;

@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::time::Duration;
 
 use clap::Command;
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 use crate::output::Format;
 use crate::spec;
@@ -80,7 +80,11 @@ impl clap::builder::TypedValueParser for Word {
                     "relay" => format!("relay {role}: {e}"),
                     name => format!("{name}: {e}"),
                 };
-                Err(clap::Error::raw(ErrorKind::InvalidUtf8, line))
+                // clap's own words for InvalidUtf8 name nothing: the line goes with
+                // the error as its message (errors.rs reads it back).
+                let mut e = clap::Error::new(ErrorKind::InvalidUtf8).with_cmd(cmd);
+                e.insert(ContextKind::Custom, ContextValue::String(line));
+                Err(e)
             }
             _ => Ok(crate::escape::arg(value)),
         }
