@@ -10,6 +10,7 @@ use super::values::{FormatWord, SigList};
 use super::{Args, habits};
 use crate::backend;
 use crate::command::{Command, Generated};
+use crate::event::Until;
 use crate::output::{Book, Format, Output, tlpi};
 use crate::reader::ReadMode;
 use crate::send::Step;
@@ -146,6 +147,22 @@ impl Args {
         Ok(())
     }
 
+    /// `--until` with a condition that this command line can never give, whatever its
+    /// SPECs are (the watch set refuses what its fds cannot give once they are open).
+    fn refuse_impossible_until(&self) -> Result<(), String> {
+        for &u in &self.until {
+            let why = match u {
+                Until::Rdhup if self.backend.caps().folds_hangup => {
+                    "select and pselect never report rdhup"
+                }
+                Until::Eof if self.read_mode().is_none() => "end of file is only seen with --read",
+                _ => continue,
+            };
+            return Err(format!("--until {}: cannot happen here: {why}", u.name()));
+        }
+        Ok(())
+    }
+
     /// The positionals were refused: the line, with a tip when the first word is no
     /// timeout but looks like a subcommand, or is a path (the forms that watch it).
     fn unresolved(&self, msg: String) -> Refused {
@@ -233,6 +250,7 @@ impl Args {
     ) -> Result<watch::Config, String> {
         backend::user_modes(self.backend, self.edge, self.oneshot).map_err(|e| e.to_string())?;
         let output = self.output(false)?;
+        self.refuse_impossible_until()?;
         let list = |l: &Option<SigList>| l.as_ref().map(|l| l.0.clone()).unwrap_or_default();
         Ok(watch::Config {
             output,
