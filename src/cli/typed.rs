@@ -204,30 +204,21 @@ impl Args {
     }
 
     /// Where and how events are printed. `--format tlpi` needs a run the book has a
-    /// program for: refused otherwise, but for `pid:PID` alone, which prints text.
+    /// program for: refused otherwise, except with `pid:PID` alone, which then prints text.
     fn output(&self, explain: bool) -> Result<Output, String> {
         let format = match self.format {
             FormatWord::Text => Format::Text,
             FormatWord::Json => Format::Json,
             FormatWord::Tlpi => {
-                match Book::of(
-                    self.backend.name(),
-                    self.monitor,
-                    self.read_mode().is_some(),
-                ) {
+                let reading = self.read_mode().is_some();
+                match Book::of(self.backend.name(), self.monitor, reading) {
                     Some(book) => Format::Tlpi(book),
                     None if explain => Format::Text,
                     None => {
-                        return Err(tlpi::refused(&format!(
-                            "-b {}{}{}",
-                            self.backend.name(),
-                            if self.monitor { " -m" } else { "" },
-                            if self.read_mode().is_some() {
-                                " --read"
-                            } else {
-                                ""
-                            }
-                        )));
+                        let m = if self.monitor { " -m" } else { "" };
+                        let r = if reading { " --read" } else { "" };
+                        let run = format!("-b {}{m}{r}", self.backend.name());
+                        return Err(tlpi::refused(&run));
                     }
                 }
             }
