@@ -1,11 +1,13 @@
 //! fdwatch: show whether file descriptors are ready, for what, and when.
 //!
-//! The flow of one run: argv → `cli::Args` → `spec::Spec`s → `open::WatchSet` →
-//! `backend::Backend::wait` → `backend::Readiness` → `event::Event` → `output::Printer`.
+//! The flow of one run: argv → the command line → `command::Command` (typed configs;
+//! watch mode's `spec::Typed`s) → `open::WatchSet` → `backend::Backend::wait` →
+//! `backend::Readiness` → `event::Event` → `output::Printer`.
 
 pub mod backend;
 pub mod bench;
 pub mod cli;
+pub mod command;
 pub mod describe;
 pub mod error;
 pub mod escape;
@@ -32,6 +34,8 @@ pub mod urgent;
 pub mod watch;
 
 use std::io::Write;
+
+pub use command::Command;
 
 /// Prints `fdwatch: MSG` as one line on stderr; a closed stderr is ignored.
 pub fn report_error(msg: &str) {
@@ -64,49 +68,23 @@ pub fn printed(what: &str, print: impl FnOnce(&mut dyn Write) -> std::io::Result
     }
 }
 
-/// Runs a parsed command line and returns the exit status (SPEC §4.7).
-pub fn run(args: &cli::Args) -> u8 {
-    if let Some(what) = args.generate {
-        let name = clap::ValueEnum::to_possible_value(&what)
-            .map_or_else(String::new, |v| v.get_name().to_owned());
-        let bytes = match what.render() {
-            Ok(b) => b,
-            Err(e) => {
-                report_error(&format!("--generate {name}: {e}"));
-                return 2;
-            }
-        };
-        return printed(&format!("--generate {name}"), |out| out.write_all(&bytes));
-    }
-    let result = match &args.command {
-        Some(cli::Sub::Send(s)) if s.format == output::Format::Tlpi => {
-            Err(error::Error::Usage(output::tlpi::refused("fdwatch send")))
+/// Runs a typed command and returns the exit status.
+pub fn run(command: Command) -> u8 {
+    let now = std::time::Instant::now;
+    let result = match command {
+        Command::Generate(g) => return printed(&g.what, |out| out.write_all(&g.bytes)),
+        Command::Watch(cfg) => watch::run(&cfg),
+        Command::Explain(cfg) => explain::run(cfg.pid, &mut cfg.reporter(now())),
+        Command::Relay(cfg) => {
+            let rep = report::Reporter::new(cfg.output.printer(), now(), None, false);
+            relay::run(&cfg, rep)
         }
-        Some(cli::Sub::Send(s)) => {
-            let start = std::time::Instant::now();
-            let mut rep = report::Reporter::new(s.output().printer(), start, None, false);
-            send::run(&s.address, &s.plan, &mut rep)
+        Command::Send(cfg) => {
+            let mut rep = report::Reporter::new(cfg.output.printer(), now(), None, false);
+            send::run(&cfg, &mut rep)
         }
-        Some(cli::Sub::Bench(b)) => b
-            .config()
-            .map_err(error::Error::Usage)
-            .and_then(|c| bench::run(&c)),
-        Some(cli::Sub::Relay(r)) if r.format == output::Format::Tlpi => {
-            Err(error::Error::Usage(output::tlpi::refused("fdwatch relay")))
-        }
-        Some(cli::Sub::Relay(r)) => {
-            let start = std::time::Instant::now();
-            let rep = report::Reporter::new(r.output().printer(), start, None, false);
-            relay::run(&r.config(), rep)
-        }
-        Some(cli::Sub::Pipeline(p)) => pipeline::run(&p.config()),
-        None => {
-            let cfg = args.watch_config();
-            match args.explain {
-                Some(pid) => explain::run(pid, &mut cfg.reporter(std::time::Instant::now())),
-                None => watch::run(&cfg),
-            }
-        }
+        Command::Bench(cfg) => bench::run(&cfg),
+        Command::Pipeline(cfg) => pipeline::run(&cfg),
     };
     match result {
         Ok(code) => code,

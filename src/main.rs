@@ -6,7 +6,7 @@ use fdwatch::cli::{self, Parsed};
 
 fn main() -> ExitCode {
     ExitCode::from(match cli::parse(std::env::args_os()) {
-        Parsed::Run(args) => fdwatch::run(&args),
+        Parsed::Run(command) => fdwatch::run(*command),
         Parsed::Exit(code) => code,
     })
 }

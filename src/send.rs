@@ -13,8 +13,9 @@ use nix::sys::socket::{self, MsgFlags, Shutdown, sockopt};
 
 use crate::error::{Error, Result};
 use crate::event::{Event, Relay as R, Shown, Side, Traffic};
+use crate::output::Output;
 use crate::report::Reporter;
-use crate::spec::{self, SocketSpec, Target};
+use crate::spec::SocketSpec;
 
 /// One step, in command-line order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +25,18 @@ pub enum Step {
     Urgent(Vec<u8>),
     /// A pause at its place (`--delay` given more than once).
     Pause(Duration),
+}
+
+/// What to send and where (from `fdwatch send`'s options, typed once: ADDRESS is a
+/// `tcp:` or `unix:` address, or the command line was refused).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// ADDRESS as typed: messages and events quote it.
+    pub address: String,
+    /// ADDRESS parsed.
+    pub to: SocketSpec,
+    pub plan: Plan,
+    pub output: Output,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -117,23 +130,6 @@ fn send_all(fd: &OwnedFd, mut data: &[u8], urgent: bool, address: &str) -> Resul
     Ok(())
 }
 
-/// The socket `send` connects to: tcp:HOST:PORT or unix:PATH, nothing else.
-fn parse_address(address: &str) -> Result<SocketSpec> {
-    match spec::parse(address.as_ref()) {
-        Ok(spec::Spec {
-            target: Target::Socket(s),
-            ..
-        }) if matches!(s, SocketSpec::Tcp { .. } | SocketSpec::Unix(_)) => Ok(s),
-        Err(e) if address.starts_with("tcp:") || address.starts_with("unix:") => {
-            Err(Error::Usage(format!("send: {e}")))
-        }
-        _ => Err(Error::Usage(format!(
-            "send: address '{}': expected tcp:HOST:PORT or unix:PATH",
-            crate::escape::message(address)
-        ))),
-    }
-}
-
 /// One client connection and what went through it.
 struct Client {
     fd: OwnedFd,
@@ -143,14 +139,14 @@ struct Client {
     urgent: crate::urgent::Urgent,
 }
 
-pub fn run(address: &str, plan: &Plan, rep: &mut Reporter<'_>) -> Result<u8> {
-    let sock = parse_address(address)?;
+pub fn run(cfg: &Config, rep: &mut Reporter<'_>) -> Result<u8> {
+    let (address, plan) = (cfg.address.as_str(), &cfg.plan);
     let start = Instant::now();
     let target = crate::escape::message(address);
     // All clients connect first, so a listener sees them at once.
     let mut conns = Vec::with_capacity(plan.connections as usize);
     for _ in 0..plan.connections {
-        let (fd, addr) = connect(address, &sock)?;
+        let (fd, addr) = connect(address, &cfg.to)?;
         conns.push(Client {
             fd,
             addr,

@@ -359,3 +359,46 @@ fn conditions_that_cannot_happen_are_usage_errors() {
         assert!(out.stdout.is_empty(), "{case}: no events");
     }
 }
+
+/// What the command line alone rules out (rdhup under select, eof without --read) is
+/// refused before any SPEC is opened: no connection reaches the listener a `tcp:` spec
+/// names, and a path that does not exist is not what the line is about.
+#[test]
+fn impossible_conditions_are_refused_before_opening() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let tcp = format!(
+        "tcp:127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let dir = TempDir::new();
+    let missing = dir.path("missing");
+    let missing = missing.to_str().expect("UTF-8 temp path");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["-b", "select", "--until", "rdhup", "1", &tcp],
+            "--until rdhup: cannot happen here: select and pselect never report rdhup",
+        ),
+        (
+            &["--until", "eof", "1", &tcp],
+            "--until eof: cannot happen here: end of file is only seen with --read",
+        ),
+        (
+            &["--until", "eof", "1", missing],
+            "--until eof: cannot happen here: end of file is only seen with --read",
+        ),
+    ];
+    for (args, line) in cases {
+        let case = format!("fdwatch -m {}", args.join(" "));
+        let mut argv = vec!["-m"];
+        argv.extend_from_slice(args);
+        let out = run(&case, Fdwatch::new(argv));
+        assert_one_line_error(&case, &out, &[line]);
+        // A loopback connect completes in the kernel at once: had fdwatch connected,
+        // the connection would be queued here.
+        match listener.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("{case}: the spec was opened before the refusal: {other:?}"),
+        }
+    }
+}

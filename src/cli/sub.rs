@@ -3,13 +3,14 @@
 use std::time::Duration;
 
 use crate::backend::BackendKind;
-use crate::bench;
-use crate::output::{ColorChoice, Format, TimeStyle};
+use crate::output::{ColorChoice, Format, Output, TimeStyle};
 use crate::reader::ReadMode;
 use crate::send::{Plan, Step, unescape};
+use crate::{bench, pipeline, relay, send};
 
+use super::endpoints;
 use super::status::{self, after_help};
-use super::values::{parse_delay, parse_idle, parse_interval, text_or_json, word};
+use super::values::{FormatWord, parse_delay, parse_idle, parse_interval, text_or_json, word};
 
 /// The duration grammar under a subcommand's --help (its man page says it in OPTIONS).
 const DUR_HELP: &str = "DUR: seconds (2, 0.4) or a number with a unit (400ms, 1m30s).";
@@ -67,7 +68,7 @@ pub struct PipelineArgs {
     /// Output format: text (redrawn in place on a terminal) or json (one `pipeline`
     /// line per snapshot)
     #[arg(long, value_parser = text_or_json(), default_value = "text", value_name = "FORMAT")]
-    pub format: Format,
+    pub format: FormatWord,
 
     /// When to colour the text output
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
@@ -79,17 +80,18 @@ pub struct PipelineArgs {
 }
 
 impl PipelineArgs {
-    pub fn config(&self) -> crate::pipeline::Config {
+    pub fn config(&self) -> pipeline::Config {
         use crate::output::{Stream, use_color};
-        use crate::pipeline::Select;
+        use pipeline::Select;
         use std::io::IsTerminal;
         let select = match (self.pgid, self.tree) {
             (Some(g), _) => Select::Group(g),
             (_, Some(t)) => Select::Tree(t),
             _ => Select::Pids(self.pids.clone()),
         };
-        let text = self.format != Format::Json;
-        crate::pipeline::Config {
+        // `tlpi` (accepted, not offered) prints text here.
+        let text = self.format != FormatWord::Json;
+        pipeline::Config {
             select,
             once: self.once,
             interval: self.interval,
@@ -144,7 +146,7 @@ pub struct RelayArgs {
 
     /// Output format: text or json (JSON Lines)
     #[arg(long, value_parser = text_or_json(), default_value = "text", value_name = "FORMAT")]
-    pub format: Format,
+    pub format: FormatWord,
 
     /// Timestamp style in text
     #[arg(long, value_enum, default_value_t = TimeStyle::Elapsed, value_name = "STYLE")]
@@ -160,28 +162,29 @@ pub struct RelayArgs {
 }
 
 impl RelayArgs {
-    pub fn config(&self) -> crate::relay::Config {
-        crate::relay::Config {
-            listen: self.listen.clone(),
-            target: self.target.clone(),
+    /// The relay to run: `--format tlpi` refused, then LISTEN and TARGET parsed and
+    /// TARGET's host resolved.
+    pub fn config(&self) -> Result<relay::Config, String> {
+        let format = self.format.plain("fdwatch relay")?;
+        let (listen, target) = endpoints::relay(&self.listen, &self.target)?;
+        Ok(relay::Config {
+            listen,
+            listen_word: self.listen.clone(),
+            target,
             backend: self.backend,
             read: self.read,
             count: self.count,
             idle: self.idle,
             interval: self.interval,
             buffer: self.buffer as usize,
-        }
-    }
-
-    pub fn output(&self) -> crate::output::Output {
-        crate::output::Output {
-            format: self.format,
-            time: self.time,
-            color: self.color,
-            quiet: self.quiet,
-            to_stderr: false,
-            book: None,
-        }
+            output: Output {
+                format,
+                time: self.time,
+                color: self.color,
+                quiet: self.quiet,
+                to_stderr: false,
+            },
+        })
     }
 }
 
@@ -232,7 +235,7 @@ pub struct BenchArgs {
 
     /// Output format: text (table and bar chart) or json (one object per row)
     #[arg(long, value_parser = text_or_json(), default_value = "text", value_name = "FORMAT")]
-    pub format: Format,
+    pub format: FormatWord,
 
     /// When to colour the text output
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
@@ -247,9 +250,7 @@ impl BenchArgs {
         dedup_in_order(&mut columns);
         let mut fds: Vec<usize> = self.fds.iter().map(|&n| n as usize).collect();
         dedup_in_order(&mut fds);
-        if self.format == Format::Tlpi {
-            return Err(crate::output::tlpi::refused("fdwatch bench"));
-        }
+        let format = self.format.plain("fdwatch bench")?;
         let largest = fds.iter().copied().max().unwrap_or(0);
         if let Some(k) = self.active
             && k as usize > largest
@@ -267,7 +268,7 @@ impl BenchArgs {
             timeout_ms: self.timeout,
             wake: self.wake,
             cpu: self.cpu,
-            format: self.format,
+            format,
             color: self.color,
         })
     }
@@ -332,7 +333,7 @@ pub struct SendArgs {
 
     /// Output format: text or json (JSON Lines, the relay's event kinds)
     #[arg(long, value_parser = text_or_json(), default_value = "text", value_name = "FORMAT")]
-    pub format: Format,
+    pub format: FormatWord,
 
     /// Timestamp style in text
     #[arg(long, value_enum, default_value_t = TimeStyle::Elapsed, value_name = "STYLE")]
@@ -341,23 +342,40 @@ pub struct SendArgs {
     /// When to colour the text output
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
-
-    /// The sends in command-line order (filled in by `parse`).
-    #[arg(skip)]
-    pub plan: Plan,
 }
 
 impl SendArgs {
-    /// Events for -v or JSON; silent text otherwise (a test client says nothing).
-    pub fn output(&self) -> crate::output::Output {
-        crate::output::Output {
-            format: self.format,
-            time: self.time,
-            color: self.color,
-            quiet: self.format != Format::Json && !self.verbose,
-            to_stderr: false,
-            book: None,
+    /// What to send and where: `steps` (--data, --urgent, --delay in command-line
+    /// order) made a plan, `--format tlpi` refused, ADDRESS parsed. One `--delay` is the
+    /// pause between every two sends; more are each a pause at their place.
+    pub fn config(&self, mut steps: Vec<Step>) -> Result<send::Config, String> {
+        let mut delay = None;
+        if let [d] = self.delay[..] {
+            steps.retain(|st| !matches!(st, Step::Pause(_)));
+            delay = Some(d);
         }
+        let format = self.format.plain("fdwatch send")?;
+        Ok(send::Config {
+            to: endpoints::send_address(&self.address)?,
+            address: self.address.clone(),
+            plan: Plan {
+                steps,
+                delay,
+                repeat: self.repeat,
+                connections: self.connections,
+                shutdown: self.shutdown,
+                rst: self.rst,
+                read_replies: self.read_replies,
+            },
+            // Events for -v or JSON; silent text otherwise (a test client says nothing).
+            output: Output {
+                format,
+                time: self.time,
+                color: self.color,
+                quiet: format != Format::Json && !self.verbose,
+                to_stderr: false,
+            },
+        })
     }
 }
 

@@ -20,6 +20,24 @@ use memory::{Memory, fd_sets, pollfds, timespec, timeval};
 
 mod memory;
 
+/// `fdwatch pid:PID` alone (from the command line, typed once): the process, and how
+/// its events are reported (watch mode's output options).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub pid: i32,
+    pub output: crate::output::Output,
+    pub count: Option<u64>,
+    pub verbose: bool,
+    pub until: Vec<crate::event::Until>,
+}
+
+impl Config {
+    /// The reporter for this run's output options.
+    pub fn reporter(&self, start: std::time::Instant) -> Reporter<'static> {
+        Reporter::new(self.output.printer(), start, self.count, self.verbose).until(&self.until)
+    }
+}
+
 /// Explains every thread of `pid`; 0 when done.
 pub fn run(pid: i32, rep: &mut Reporter<'_>) -> Result<u8> {
     let p = Process::open(pid)?;

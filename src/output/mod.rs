@@ -21,13 +21,15 @@ pub use tlpi::{BOOK_RUNS, Book, Tlpi};
 use crate::event::Event;
 use crate::outlet::Outlet;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+/// How events are printed. `--format tlpi` is a run the book has a program for, so
+/// the program is part of it: there is no tlpi without one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     #[default]
     Text,
     Json,
     /// The book's programs' output (t_select, poll_pipes, epoll_input): watch mode only.
-    Tlpi,
+    Tlpi(Book),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -190,8 +192,6 @@ pub struct Output {
     pub quiet: bool,
     /// Events on stderr (stdout carries data, as with --tee).
     pub to_stderr: bool,
-    /// `--format tlpi`: the book's program this run stands for.
-    pub book: Option<Book>,
 }
 
 impl Output {
@@ -205,18 +205,11 @@ impl Output {
         };
         let sink = BufWriter::new(sink);
         let color = use_color(self.color, stream);
-        if let (Format::Tlpi, Some(book), false) = (self.format, self.book, self.quiet) {
-            return Box::new(Tlpi::new(sink, book));
-        }
-        if self.quiet {
-            return Box::new(Quiet);
-        }
-        match self.format {
-            Format::Json => Box::new(Json::new(sink)),
-            // Without a book program (refused before a run starts), text.
-            Format::Text | Format::Tlpi => {
-                Box::new(Text::new(sink, self.time, color, columns(stream)))
-            }
+        match (self.format, self.quiet) {
+            (Format::Tlpi(book), false) => Box::new(Tlpi::new(sink, book)),
+            (_, true) => Box::new(Quiet),
+            (Format::Json, false) => Box::new(Json::new(sink)),
+            (Format::Text, false) => Box::new(Text::new(sink, self.time, color, columns(stream))),
         }
     }
 }

@@ -22,18 +22,23 @@ use crate::event::{Event, Relay as R, Side, Traffic};
 use crate::event_loop::{self, Client, EventLoop, Timing};
 use crate::exhaust::{self, Episode, Reserve};
 use crate::net;
+use crate::output::Output;
 use crate::reader::ReadMode;
 use crate::report::Reporter;
 use crate::signals::{self, Caught};
-use crate::spec::{self, Interest, SocketSpec, Target};
+use crate::spec::{Interest, SocketSpec};
 use conn::{Conn, token};
 use pump::Dir;
 
-/// What to run (from `fdwatch relay`'s options).
+/// What to run (from `fdwatch relay`'s options, typed once: LISTEN is a listener and
+/// TARGET an address, or the command line was refused before anything was opened).
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub listen: String,
-    pub target: String,
+    /// LISTEN: a `tcp-listen:` or `unix-listen:` spec.
+    pub listen: SocketSpec,
+    /// LISTEN as typed, as its errors quote it.
+    pub listen_word: String,
+    pub target: Target,
     pub backend: BackendKind,
     pub read: ReadMode,
     pub count: Option<u64>,
@@ -41,6 +46,18 @@ pub struct Config {
     pub interval: Duration,
     /// Bytes buffered per direction per connection.
     pub buffer: usize,
+    pub output: Output,
+}
+
+/// TARGET: as written (events show it), and with its host resolved once, at start: a
+/// name that does not resolve is a usage error then, not a failure of every client
+/// later (and no lookup per client).
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// A `tcp:` or `unix:` spec.
+    pub spec: SocketSpec,
+    /// The same with a TCP host as the address it resolved to.
+    pub connect_to: SocketSpec,
 }
 
 /// Listener `i` (two for loopback: 127.0.0.1 and ::1) has token `LISTENERS - i`; the
@@ -56,9 +73,6 @@ struct Relay<'a> {
     cfg: &'a Config,
     /// TARGET as events show it (`tcp:127.0.0.1:8888`), built once.
     target: String,
-    /// TARGET with its host resolved once, at start: a name that does not resolve is a
-    /// usage error then, not a failure of every client later (and no lookup per client).
-    connect_to: SocketSpec,
     listeners: Vec<OwnedFd>,
     /// Each listener as events show it (`tcp 127.0.0.1:8000`).
     names: Vec<String>,
@@ -93,70 +107,10 @@ struct Relay<'a> {
     resting: Vec<usize>,
 }
 
-/// Parses LISTEN and TARGET: a listener, and an address to connect to.
-fn endpoints(cfg: &Config) -> Result<(SocketSpec, SocketSpec)> {
-    let parse = |arg: &str, what: &str| -> Result<SocketSpec> {
-        let socket_like = ["tcp:", "tcp-listen:", "unix:", "unix-listen:"]
-            .iter()
-            .any(|p| arg.starts_with(p));
-        // `127.0.0.1:80` would read as an fd spec: say what is expected instead.
-        let parsed = if socket_like {
-            spec::parse(arg.as_ref())
-        } else {
-            Ok(spec::Spec {
-                target: Target::Fd(0),
-                interest: Interest::READ,
-            })
-        };
-        match parsed {
-            Ok(spec::Spec {
-                target: Target::Socket(s),
-                ..
-            }) => Ok(s),
-            Ok(_) => Err(Error::Usage(format!(
-                "relay {what} '{}': expected {}",
-                crate::escape::message(arg),
-                if what == "LISTEN" {
-                    "tcp-listen:[HOST:]PORT or unix-listen:PATH"
-                } else {
-                    "tcp:HOST:PORT or unix:PATH"
-                }
-            ))),
-            Err(e) => Err(Error::Usage(format!("relay {what}: {e}"))),
-        }
-    };
-    let listen = parse(&cfg.listen, "LISTEN")?;
-    let target = parse(&cfg.target, "TARGET")?;
-    if !listen.is_listener() {
-        return Err(Error::Usage(format!(
-            "relay LISTEN '{}': expected tcp-listen:[HOST:]PORT or unix-listen:PATH",
-            crate::escape::message(&cfg.listen)
-        )));
-    }
-    if target.is_listener() {
-        return Err(Error::Usage(format!(
-            "relay TARGET '{}': expected tcp:HOST:PORT or unix:PATH",
-            crate::escape::message(&cfg.target)
-        )));
-    }
-    Ok((listen, target))
-}
-
 pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
-    let (listen, target) = endpoints(cfg)?;
-    let connect_to = match &target {
-        SocketSpec::Tcp { host, port } => {
-            let addrs = net::resolve(host, *port)
-                .map_err(|m| Error::Usage(format!("relay TARGET '{}': {m}", cfg.target)))?;
-            SocketSpec::Tcp {
-                host: addrs[0].ip().to_string(),
-                port: *port,
-            }
-        }
-        other => other.clone(),
-    };
     let signals = event_loop::block_signals(&signals::TERMINATING, &[])?;
-    let listening = net::listen(&listen, &format!("relay LISTEN '{}'", cfg.listen))?;
+    let what = format!("relay LISTEN '{}'", cfg.listen_word);
+    let listening = net::listen(&cfg.listen, &what)?;
     let mut backend = backend::new(cfg.backend, Mode::default())?;
     for (i, l) in listening.fds.iter().enumerate() {
         backend.add(l.as_raw_fd(), LISTENERS - i, Interest::READ)?;
@@ -174,7 +128,7 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
     )?
     .idle_by_activity(0);
     let all_interfaces = listening.all_interfaces;
-    let mut relay = Relay::new(cfg, target.to_string(), connect_to, listening);
+    let mut relay = Relay::new(cfg, listening);
     for what in &relay.names {
         lp.rep.emit(&Event::Relay(R::Listen {
             what,
@@ -205,12 +159,7 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
 }
 
 impl<'a> Relay<'a> {
-    fn new(
-        cfg: &'a Config,
-        target: String,
-        connect_to: SocketSpec,
-        listening: net::Listening,
-    ) -> Relay<'a> {
+    fn new(cfg: &'a Config, listening: net::Listening) -> Relay<'a> {
         let names = listening
             .fds
             .iter()
@@ -218,8 +167,7 @@ impl<'a> Relay<'a> {
             .collect();
         Relay {
             cfg,
-            target,
-            connect_to,
+            target: cfg.target.spec.to_string(),
             listeners: listening.fds,
             names,
             bound: listening.path,
@@ -379,13 +327,13 @@ impl Relay<'_> {
         i: usize,
     ) -> Result<Option<Result<(OwnedFd, String)>>> {
         let what = format!("relay TARGET '{}'", self.target);
-        let mut target = net::connect(&self.connect_to, &what);
+        let mut target = net::connect(&self.cfg.target.connect_to, &what);
         if let Err(Error::Sys { errno, call, .. }) = &target
             && exhaust::is_exhaustion(*errno)
         {
             let (call, errno) = (*call, *errno);
             if self.exhausted(lp, i, call, errno)? {
-                target = net::connect(&self.connect_to, &what);
+                target = net::connect(&self.cfg.target.connect_to, &what);
             }
         }
         if let Err(Error::Sys { errno, .. }) = &target

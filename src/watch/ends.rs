@@ -68,7 +68,8 @@ pub(super) fn connection_over(w: &Watched, cond: Conditions, folds_hangup: bool)
 }
 
 /// `--until` with a condition these specs cannot give is a usage error (the run would
-/// only end some other way).
+/// only end some other way). What the command line alone rules out (rdhup under select,
+/// eof without --read) it refused before anything was opened.
 pub(super) fn until_possible(cfg: &super::Config, set: &crate::open::WatchSet) -> Result<()> {
     use crate::event::Until;
     let any = |f: &dyn Fn(&Watched) -> bool| set.fds.iter().any(f);
@@ -82,13 +83,9 @@ pub(super) fn until_possible(cfg: &super::Config, set: &crate::open::WatchSet) -
             Until::Urgent if !any(&|w| w.interest.urgent || socket(w)) => {
                 Some("no socket and no spec watched for urgent data (e)")
             }
-            Until::Rdhup if cfg.backend.caps().folds_hangup => {
-                Some("select and pselect never report rdhup")
-            }
             Until::Rdhup if !any(&|w| socket(w) && w.interest.read) => {
                 Some("only a socket watched for reading reports rdhup")
             }
-            Until::Eof if cfg.read.is_none() => Some("end of file is only seen with --read"),
             Until::Accept if !any(&|w| w.role == Role::Listener) => {
                 Some("no spec listens (tcp-listen:, unix-listen:)")
             }

@@ -84,7 +84,7 @@ impl Config {
         self.monitor
             && self.backend.caps().monitor_edge.is_some()
             && !self.oneshot
-            && self.output.book.is_none()
+            && !matches!(self.output.format, Format::Tlpi(_))
     }
 }
 
@@ -101,25 +101,13 @@ pub fn run(cfg: &Config) -> Result<u8> {
                 .filter(|s| !cfg.signals.contains(s) && !cfg.mask.contains(s)),
         );
     }
-    backend::user_modes(cfg.backend, cfg.edge, cfg.oneshot)?;
-    if cfg.output.format == Format::Tlpi && cfg.output.book.is_none() {
-        let run = format!(
-            "-b {}{}{}",
-            cfg.backend.name(),
-            if cfg.monitor { " -m" } else { "" },
-            if cfg.read.is_some() { " --read" } else { "" }
-        );
-        return Err(crate::error::Error::Usage(crate::output::tlpi::refused(
-            &run,
-        )));
-    }
     let signals = event_loop::block_signals(&caught, &cfg.mask)?;
     let timing = match (cfg.monitor, cfg.timeout) {
         (false, t) => Timing::Once(t),
         (true, Timeout::Forever) => Timing::Idle(None),
         (true, Timeout::After(d)) => Timing::Idle(Some(d)),
     };
-    if cfg.output.book == Some(Book::EpollInput) {
+    if cfg.output.format == Format::Tlpi(Book::EpollInput) {
         // As the book: the epoll instance first (its fd 3), then the paths, level-triggered.
         let main = backend::new(cfg.backend, Mode::default())?;
         let set = WatchSet::open(&cfg.specs)?;
