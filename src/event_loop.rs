@@ -359,7 +359,7 @@ impl<'a> EventLoop<'a> {
         Ok(ending)
     }
 
-    /// The exit status for `end` (SPEC §4.7). A run ended by a signal dies by it, so
+    /// The exit status for `end` (the man page's EXIT STATUS). A run ended by a signal dies by it, so
     /// the parent sees the real signal: the caller has cleaned up (nothing runs after).
     pub fn exit_status(&self, end: End) -> u8 {
         match end {

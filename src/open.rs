@@ -117,7 +117,8 @@ pub struct WatchSet {
     inherited_at: std::collections::HashMap<RawFd, usize>,
 }
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit, so large fd sets fit (SPEC §4.5);
+/// Raises the soft RLIMIT_NOFILE to the hard limit, so large fd sets fit (10,000 fds
+/// and more with poll and epoll);
 /// returns the limit now in force. Failure only means the old limit stays.
 pub fn raise_nofile_limit() -> u64 {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
@@ -404,7 +405,8 @@ impl WatchSet {
 
     /// Puts `new` in the place of entry `t`'s fd under the same number: dup3 closes
     /// the old open file and installs the new one in one step, so with `open_again`
-    /// first there is never a moment without a reader (SPEC §7). The caller has taken
+    /// first there is never a moment without a reader (closing first would let a writer
+    /// see none: ENXIO or SIGPIPE, or lose its bytes). The caller has taken
     /// the old registration out of every backend.
     pub fn replace(&mut self, t: usize, new: OwnedFd) -> Result<()> {
         let w = &mut self.fds[t];

@@ -171,7 +171,7 @@ fn step(r: nix::Result<usize>, kind: Kind, call: Call) -> Step {
         Ok(0) => Step::Eof,
         Ok(n) => Step::Data(n),
         Err(Errno::EAGAIN) => Step::Again,
-        // A pty master whose slave closed reads EIO, never 0 (REPORT row 19).
+        // A pty master whose slave closed reads EIO, never 0.
         Err(Errno::EIO) if kind == Kind::Tty => Step::Eof,
         Err(e) => Step::Fail(call, e),
     }
@@ -224,7 +224,7 @@ pub fn read(src: &Source, kind: Kind, buf: &mut [u8]) -> Step {
 /// One read of a socket that can never start at the urgent mark: at most `queued`
 /// bytes, as measured (FIONREAD) *before* the caller checked SIOCATMARK. Bytes that
 /// arrive later lie beyond them, so the kernel never skips (and so destroys) an urgent
-/// byte at the read position (REPORT row 22). With nothing queued, a one-byte MSG_PEEK
+/// byte at the read position (docs/kernel.md). With nothing queued, a one-byte MSG_PEEK
 /// tells end of file from "not yet" without consuming anything.
 pub fn read_socket(src: &Source, queued: i32, buf: &mut [u8]) -> Step {
     let fd = src.raw();

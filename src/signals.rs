@@ -5,7 +5,7 @@
 //! With pselect, ppoll, epoll_pwait and io_uring_enter the signals stay blocked except
 //! inside the wait (the wait's mask unblocks them), so none can arrive between a check
 //! and the wait:
-//! it interrupts the wait at once (REPORT rows 46-47), one handler per interruption.
+//! it interrupts the wait at once (EINTR), one handler per interruption.
 //! select and poll have no mask: the signals are unblocked and the pipe's read end
 //! joins the watch set instead.
 

@@ -92,7 +92,7 @@ pub fn at_mark(fd: BorrowedFd<'_>) -> Option<bool> {
 }
 
 /// How many normal bytes are queued before the urgent mark: 0 at the mark. TCP's
-/// FIONREAD counts exactly those while urgent data is pending (REPORT row 23); AF_UNIX
+/// FIONREAD counts exactly those while urgent data is pending (docs/kernel.md); AF_UNIX
 /// counts the whole queue, but a peek stops at the mark there too.
 pub fn before_mark(fd: BorrowedFd<'_>) -> u64 {
     if at_mark(fd) != Some(false) {

@@ -1,4 +1,4 @@
-//! The bench's kernel objects, laid out as in ../shared/bench/ref_pingpong.c: N pipes
+//! The bench's kernel objects, laid out as the C reference loop (docs/performance.md): N pipes
 //! whose read ends take the lowest fd numbers (select's nfds ≈ N + 3), idle write ends
 //! parked in holder processes (so N = 10,000 fits a 20,000-fd limit), and the wake-mode
 //! writer process.

@@ -1,4 +1,5 @@
-//! `fdwatch bench`: the select/poll/epoll scaling experiment of ../shared/bench, run on
+//! `fdwatch bench`: the select/poll/epoll scaling experiment of the C reference loop
+//! (docs/performance.md), run on
 //! fdwatch's own backends. N pipes, K active; each round writes one byte, waits, finds
 //! the ready fd and reads the byte. Rows are (backend, N); output is JSON Lines with
 //! ref_pingpong's field names, or a table and a log-scale bar chart.

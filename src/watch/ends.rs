@@ -20,7 +20,7 @@ use crate::readiness::{Conditions, Interest};
 /// pipe or FIFO, readable with nothing queued says the same (read would return 0).
 pub(super) fn read_side_over(w: &Watched, cond: Conditions, queued: Option<i32>) -> bool {
     let pipe_like = matches!(w.desc.kind, Kind::Pipe | Kind::Fifo);
-    // A TCP peer that closed gives RDHUP and no HUP (REPORT row 28-29); the select
+    // A TCP peer that closed gives RDHUP and no HUP (docs/kernel.md); the select
     // family shows neither, only "readable", and a poll for POLLRDHUP tells. Such a
     // stream is over for a watcher that does not read: it is released, unread data
     // or not (holding it would keep one fd per departed client for good).

@@ -5,8 +5,8 @@
 //!   and the listener leaves the wait until the back-off ends or a descriptor is freed;
 //! - a FIFO's reopen after its writers left: the old read end stays open (a writer can
 //!   still open the FIFO) but leaves the wait (its hang-up would spin it). At each
-//!   retry, a writer that came meanwhile puts it back as it is (the hang-up is gone,
-//!   REPORT row 12), so a new writer is served even while no descriptor can be had;
+//!   retry, a writer that came meanwhile puts it back as it is (a FIFO's hang-up clears
+//!   when a writer opens it), so a new writer is served even while no descriptor can be had;
 //! - the private reopen an inherited pipe, FIFO or tty is read through: the fd leaves
 //!   the wait, and the retry puts it back so its next readiness asks again;
 //! - a write-side FIFO's open while it waits for a reader (retried every --interval
