@@ -5,11 +5,15 @@
 //! conditions and says how its raw result prints (`Raw`); `Caps` says what it can do.
 //! Backends hold raw fd numbers; the watch set keeps each fd open until after `delete`.
 
+mod book;
 mod epoll;
 mod poll;
 mod select;
 mod uring;
 
+pub use book::{BOOK_RUNS, Book};
+/// What epoll's readiness says of an fd poll checked for it (`Raw::fallback`).
+pub use epoll::FALLBACK as EPOLL_FALLBACK;
 /// Flag decoding for another process's registrations (`fdwatch pid:PID`).
 pub use epoll::registration as epoll_registration;
 pub use poll::{conditions as poll_conditions, events as poll_events, interest as poll_interest};
@@ -58,6 +62,8 @@ pub struct Caps {
     pub fd_limit: Option<usize>,
     /// Hang-ups and errors show only as "readable"/"writable" (the select family).
     pub folds_hangup: bool,
+    /// The book's program a run of this backend can stand for (`--format tlpi`).
+    pub book: Option<Book>,
 }
 
 impl SignalMask {
@@ -96,6 +102,11 @@ impl BackendKind {
 
     pub fn caps(self) -> Caps {
         self.info().caps
+    }
+
+    /// The book's program a run in this mode stands for (None: the book has none).
+    pub fn book(self, monitor: bool, reading: bool) -> Option<Book> {
+        self.caps().book.filter(|b| b.fits(monitor, reading))
     }
 
     /// Whether the wait call itself can take a signal mask (race-free signal handling).

@@ -463,12 +463,10 @@ impl Args {
                 quiet: self.quiet,
                 // With --tee stdout carries the data.
                 to_stderr: self.tee,
-                book: crate::output::Book::of(
-                    self.backend.name(),
-                    self.monitor,
-                    self.read_mode().is_some(),
-                )
-                .filter(|_| self.format == Format::Tlpi),
+                book: self
+                    .backend
+                    .book(self.monitor, self.read_mode().is_some())
+                    .filter(|_| self.format == Format::Tlpi),
             },
             verbose: self.verbose,
         }
