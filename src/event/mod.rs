@@ -1,9 +1,51 @@
 //! What the user sees: one payload struct per kind of event, each with its JSON form
 //! derived (`#[derive(Serialize)]`, so a kind's field list exists once), and `Event`,
-//! the one enum the reporter and the printers take. Text is output/'s business.
+//! the one enum the reporter and the printers take, one variant per family: watch
+//! mode's kinds (watch.rs, with `pid:PID`'s in blocked.rs) and the relay's (relay.rs).
+//! Text is output/'s business.
 //!
 //! A kind's JSON line is `v`, `event` (the kind's `NAME`), `t`, then its payload's
 //! fields in the struct's order (output/json.rs writes it).
+
+/// A family's enum of kinds, with each payload's `Kind` (its name: the one place a
+/// kind is named) and `From` (into `Event`), and the visit of a payload. Each family's
+/// file lists its kinds with it, beside their structs.
+macro_rules! kinds {
+    (
+        $(#[$doc:meta])*
+        $family:ident: $enum:ident {
+            $($(#[$vdoc:meta])* $variant:ident($kind:ident$(<$a:lifetime>)?) = $name:literal,)*
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug)]
+        pub enum $enum<'a> {
+            $($(#[$vdoc])* $variant($kind$(<$a>)?),)*
+        }
+
+        $(
+            impl$(<$a>)? Kind for $kind$(<$a>)? {
+                const NAME: &'static str = $name;
+                const FAMILY: Family = Family::$family;
+            }
+
+            impl<'a> From<$kind$(<$a>)?> for Event<'a> {
+                fn from(e: $kind$(<$a>)?) -> Event<'a> {
+                    Event::$family($enum::$variant(e))
+                }
+            }
+        )*
+
+        impl $enum<'_> {
+            /// `v` with this event's payload, typed.
+            pub fn visit<V: Visit>(&self, v: V) -> V::Out {
+                match self {
+                    $($enum::$variant(e) => v.kind(e),)*
+                }
+            }
+        }
+    };
+}
 
 mod blocked;
 mod relay;
@@ -12,14 +54,14 @@ mod watch;
 
 pub use blocked::{BlockedThread, WaitedFd};
 pub use relay::{
-    Flow, RelayAccept, RelayClose, RelayConnect, RelayData, RelayError, RelayExhausted,
+    Flow, RelayAccept, RelayClose, RelayConnect, RelayData, RelayError, RelayEvent, RelayExhausted,
     RelayHalfClose, RelayListen, RelayReset, RelaySignal, RelaySummary, RelayTimeout, RelayUrgent,
     Side, TheRelay, Traffic,
 };
 pub use serial::{ConnectResult, Replaced, Ret, Shown, UrgentByte, secs};
 pub use watch::{
     Accept, Action, Connect, Data, Eof, Exhausted, FdBytes, FdError, Hangup, Note, Phase, Ready,
-    SignalCaught, Subject, Summary, Target, TimedOut, UrgentData, WaitCall, Watching,
+    SignalCaught, Subject, Summary, Target, TimedOut, UrgentData, WaitCall, WatchEvent, Watching,
 };
 
 use crate::readiness::Conditions;
@@ -51,78 +93,23 @@ pub trait Visit {
     fn kind<K: Kind>(self, payload: &K) -> Self::Out;
 }
 
-/// The `Event` enum, each payload's `Kind` (its name and family: the one place a kind
-/// is named) and `From`, and the visit of a payload.
-macro_rules! events {
-    ($($(#[$doc:meta])* $kind:ident$(<$a:lifetime>)? = $family:ident $name:literal,)*) => {
-        /// Every event the reporter takes (the bench's rows and the pipeline's
-        /// snapshots are written directly: bench/print.rs, pipeline/view.rs).
-        #[derive(Clone, Debug)]
-        pub enum Event<'a> {
-            $($(#[$doc])* $kind($kind$(<$a>)?),)*
-        }
-
-        $(
-            impl$(<$a>)? Kind for $kind$(<$a>)? {
-                const NAME: &'static str = $name;
-                const FAMILY: Family = Family::$family;
-            }
-
-            impl<'a> From<$kind$(<$a>)?> for Event<'a> {
-                fn from(e: $kind$(<$a>)?) -> Event<'a> {
-                    Event::$kind(e)
-                }
-            }
-        )*
-
-        impl Event<'_> {
-            /// `v` with this event's payload, typed.
-            pub fn visit<V: Visit>(&self, v: V) -> V::Out {
-                match self {
-                    $(Event::$kind(e) => v.kind(e),)*
-                }
-            }
-        }
-    };
+/// Every event the reporter takes, by family (the bench's rows and the pipeline's
+/// snapshots are written directly: bench/print.rs, pipeline/view.rs). Any payload
+/// converts into it (`From`).
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    Watch(WatchEvent<'a>),
+    Relay(RelayEvent<'a>),
 }
 
-events! {
-    /// An fd is ready.
-    Ready<'a> = Watch "ready",
-    /// Something failed or is unusable for one fd (the run goes on).
-    FdError<'a> = Watch "error",
-    /// Bytes consumed (`--read`, `--tee`) or shown (`--peek`).
-    Data<'a> = Watch "data",
-    Eof<'a> = Watch "eof",
-    Hangup<'a> = Watch "hangup",
-    Exhausted<'a> = Watch "exhausted",
-    Accept<'a> = Watch "accept",
-    Connect<'a> = Watch "connect",
-    UrgentData<'a> = Watch "urgent",
-    SignalCaught<'a> = Watch "signal",
-    TimedOut = Watch "timeout",
-    /// `-v`: one backend call.
-    WaitCall = Watch "wait",
-    /// `-v`: how fdwatch is watching something.
-    Note<'a> = Watch "note",
-    /// `-v`, at the start: one per watched fd.
-    Watching<'a> = Watch "watching",
-    Summary = Watch "summary",
-    /// `fdwatch pid:PID`.
-    BlockedThread = Watch "blocked",
-    RelayListen<'a> = Relay "listen",
-    RelayAccept<'a> = Relay "accept",
-    RelayConnect<'a> = Relay "connect",
-    RelayData<'a> = Relay "data",
-    RelayUrgent = Relay "urgent",
-    RelayHalfClose = Relay "half-close",
-    RelayReset = Relay "reset",
-    RelayError<'a> = Relay "error",
-    RelayClose = Relay "close",
-    RelaySummary = Relay "summary",
-    RelaySignal<'a> = Relay "signal",
-    RelayTimeout = Relay "timeout",
-    RelayExhausted<'a> = Relay "exhausted",
+impl Event<'_> {
+    /// `v` with this event's payload, typed.
+    pub fn visit<V: Visit>(&self, v: V) -> V::Out {
+        match self {
+            Event::Watch(e) => e.visit(v),
+            Event::Relay(e) => e.visit(v),
+        }
+    }
 }
 
 /// A payload's kind name and family (`event.visit(Named)`).
@@ -138,21 +125,19 @@ impl Visit for Named {
 impl Event<'_> {
     /// Whether `--count` counts it: diagnostics (`-v`) and the summary do not.
     pub fn counts(&self) -> bool {
-        !self.diagnostic() && !matches!(self, Event::Summary(_))
+        !self.diagnostic() && !matches!(self, Event::Watch(WatchEvent::Summary(_)))
     }
 
     /// Printed with `-v` only (unless a printer asks for them: `--format tlpi`).
     pub fn diagnostic(&self) -> bool {
-        matches!(
-            self,
-            Event::WaitCall(_) | Event::Note(_) | Event::Watching(_)
-        )
+        use WatchEvent as W;
+        matches!(self, Event::Watch(W::Wait(_) | W::Note(_) | W::Watching(_)))
     }
 
     /// Whether it reports bytes fdwatch took from the kernel and holds nowhere else (an
     /// urgent byte consumed with MSG_OOB): printed even once `--count` was reached.
     pub fn owed(&self) -> bool {
-        matches!(self, Event::UrgentData(u) if u.byte.0.is_some() && !u.peek)
+        matches!(self, Event::Watch(WatchEvent::Urgent(u)) if u.byte.0.is_some() && !u.peek)
     }
 }
 
@@ -203,14 +188,17 @@ impl Until {
             Until::Error => Conditions::ERROR,
             Until::Eof | Until::Signal | Until::Accept => Conditions::empty(),
         };
+        let Event::Watch(ev) = ev else {
+            return false;
+        };
         match ev {
-            Event::Ready(r) => !word.is_empty() && r.cond.contains(word),
-            Event::UrgentData(u) => self == Until::Urgent && u.byte.0.is_some(),
-            Event::Hangup(_) => self == Until::Hangup,
-            Event::FdError(_) => self == Until::Error,
-            Event::Eof(_) => self == Until::Eof,
-            Event::SignalCaught(s) => self == Until::Signal && !s.pending,
-            Event::Accept(_) => self == Until::Accept,
+            WatchEvent::Ready(r) => !word.is_empty() && r.cond.contains(word),
+            WatchEvent::Urgent(u) => self == Until::Urgent && u.byte.0.is_some(),
+            WatchEvent::Hangup(_) => self == Until::Hangup,
+            WatchEvent::Error(_) => self == Until::Error,
+            WatchEvent::Eof(_) => self == Until::Eof,
+            WatchEvent::Signal(s) => self == Until::Signal && !s.pending,
+            WatchEvent::Accept(_) => self == Until::Accept,
             _ => false,
         }
     }

@@ -9,6 +9,26 @@ use serde::{Serialize, Serializer};
 
 use super::serial::{self, ConnectResult, Replaced, Shown, UrgentByte};
 use super::watch::Exhausted;
+use super::{Event, Family, Kind, Visit};
+
+kinds! {
+    /// The relay's events (and `fdwatch send`'s).
+    Relay: RelayEvent {
+        Listen(RelayListen<'a>) = "listen",
+        Accept(RelayAccept<'a>) = "accept",
+        Connect(RelayConnect<'a>) = "connect",
+        Data(RelayData<'a>) = "data",
+        Urgent(RelayUrgent) = "urgent",
+        HalfClose(RelayHalfClose) = "half-close",
+        Reset(RelayReset) = "reset",
+        Error(RelayError<'a>) = "error",
+        Close(RelayClose) = "close",
+        Summary(RelaySummary) = "summary",
+        Signal(RelaySignal<'a>) = "signal",
+        Timeout(RelayTimeout) = "timeout",
+        Exhausted(RelayExhausted<'a>) = "exhausted",
+    }
+}
 
 /// `conn` 0: an event of the relay itself, not of one of its connections.
 #[derive(Clone, Copy, Debug, Default)]

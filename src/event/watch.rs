@@ -8,9 +8,40 @@ use nix::errno::Errno;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
+use super::blocked::BlockedThread;
 use super::serial::{self, ConnectResult, Replaced, Ret, Shown, UrgentByte};
+use super::{Event, Family, Kind, Visit};
 use crate::readiness::{Conditions, Fallback, Interest, Raw};
 use crate::timeout::Timeout;
+
+kinds! {
+    /// Watch mode's events (`pid:PID`'s too).
+    Watch: WatchEvent {
+        /// An fd is ready.
+        Ready(Ready<'a>) = "ready",
+        /// Something failed or is unusable for one fd (the run goes on).
+        Error(FdError<'a>) = "error",
+        /// Bytes consumed (`--read`, `--tee`) or shown (`--peek`).
+        Data(Data<'a>) = "data",
+        Eof(Eof<'a>) = "eof",
+        Hangup(Hangup<'a>) = "hangup",
+        Exhausted(Exhausted<'a>) = "exhausted",
+        Accept(Accept<'a>) = "accept",
+        Connect(Connect<'a>) = "connect",
+        Urgent(UrgentData<'a>) = "urgent",
+        Signal(SignalCaught<'a>) = "signal",
+        Timeout(TimedOut) = "timeout",
+        /// `-v`: one backend call.
+        Wait(WaitCall) = "wait",
+        /// `-v`: how fdwatch is watching something.
+        Note(Note<'a>) = "note",
+        /// `-v`, at the start: one per watched fd.
+        Watching(Watching<'a>) = "watching",
+        Summary(Summary) = "summary",
+        /// `fdwatch pid:PID`.
+        Blocked(BlockedThread) = "blocked",
+    }
+}
 
 /// The fd an event is about and what it is (`pipe:[123]`, `fifo PATH`, a socket's
 /// addresses); `F` is `Option<RawFd>` where no one fd may be concerned.

@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn common_fields_and_escapes() {
-        let v = one(Event::Note(Note {
+        let v = one(Event::from(Note {
             fd: Some(3),
             message: "a\"b\\c\nd\u{1}é",
         }));
@@ -103,7 +103,7 @@ mod tests {
     #[test]
     fn text_is_escaped_once_and_exact_or_with_hex() {
         let data = |b: &'static [u8]| {
-            Event::Data(Data {
+            Event::from(Data {
                 at: Subject {
                     fd: 0,
                     what: "pipe:[1]",

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::Printer;
 use crate::backend::{BOOK_RUNS, Book};
-use crate::event::{Action, Data, Event, Hangup, Ready, Shown, WaitCall, Watching};
+use crate::event::{Action, Data, Event, Hangup, Ready, Shown, WaitCall, WatchEvent, Watching};
 use crate::readiness::Conditions;
 use crate::timeout::Timeout;
 
@@ -129,34 +129,38 @@ fn as_read(text: &str) -> String {
 
 impl<W: Write> Printer for Tlpi<W> {
     fn event(&mut self, _t: Duration, ev: &Event<'_>) -> io::Result<()> {
+        use WatchEvent as E;
+        let Event::Watch(ev) = ev else {
+            return Ok(());
+        };
         let epoll = self.book == Book::EpollInput;
         match ev {
-            Event::Watching(Watching { at, path, .. }) => {
+            E::Watching(Watching { at, path, .. }) => {
                 self.fds.push(at.fd);
                 if let (true, Some(p)) = (epoll, path) {
                     self.opened += 1;
                     writeln!(self.out, "Opened \"{p}\" on fd {}", at.fd)?;
                 }
             }
-            Event::WaitCall(WaitCall { result, .. }) if epoll => {
+            E::Wait(WaitCall { result, .. }) if epoll => {
                 if let Ok(n) = result.0 {
                     writeln!(self.out, "About to epoll_wait()")?;
                     writeln!(self.out, "Ready: {n}")?;
                 }
             }
-            Event::Ready(Ready { at, cond, .. }) => match self.book.events(*cond) {
+            E::Ready(Ready { at, cond, .. }) => match self.book.events(*cond) {
                 Some(words) => writeln!(self.out, "  fd={}; events: {words}", at.fd)?,
                 None => self.ready.push((at.fd, *cond)),
             },
-            Event::Data(d) if epoll && !d.peek => self.data(d)?,
-            Event::Hangup(Hangup {
+            E::Data(d) if epoll && !d.peek => self.data(d)?,
+            E::Hangup(Hangup {
                 at,
                 action: Action::Remove,
             }) if epoll => {
                 self.closed += 1;
                 writeln!(self.out, "    closing fd {}", at.fd)?;
             }
-            Event::Summary(s) => match self.book {
+            E::Summary(s) => match self.book {
                 Book::TSelect => self.t_select(s.timeout, s.left)?,
                 Book::PollPipes => self.poll_pipes()?,
                 Book::EpollInput if self.closed == self.opened => {

@@ -170,35 +170,8 @@ impl<W: Write> Printer for Text<W> {
     fn event(&mut self, t: Duration, ev: &Event<'_>) -> io::Result<()> {
         self.stamp(t)?;
         match ev {
-            Event::Ready(e) => self.ready(e),
-            Event::FdError(e) => self.fd_error(e),
-            Event::Data(e) => self.data(e),
-            Event::Eof(e) => self.eof(e),
-            Event::Hangup(e) => self.hangup(e),
-            Event::Exhausted(e) => self.exhausted(e),
-            Event::Accept(e) => self.accept(e),
-            Event::Connect(e) => self.connect(e),
-            Event::UrgentData(e) => self.urgent(e),
-            Event::SignalCaught(e) => self.signal(e),
-            Event::TimedOut(e) => self.timed_out(e),
-            Event::WaitCall(e) => self.wait_call(e),
-            Event::Note(e) => self.note(e),
-            Event::Watching(e) => self.watching(e),
-            Event::Summary(e) => self.summary(e),
-            Event::BlockedThread(e) => self.blocked(e),
-            Event::RelayListen(e) => self.relay_listen(e),
-            Event::RelayAccept(e) => self.relay_accept(e),
-            Event::RelayConnect(e) => self.relay_connect(e),
-            Event::RelayData(e) => self.relay_data(e),
-            Event::RelayUrgent(e) => self.relay_urgent(e),
-            Event::RelayHalfClose(e) => self.relay_half_close(e),
-            Event::RelayReset(e) => self.relay_reset(e),
-            Event::RelayError(e) => self.relay_error(e),
-            Event::RelayClose(e) => self.relay_close(e),
-            Event::RelaySummary(e) => self.relay_summary(e),
-            Event::RelaySignal(e) => self.relay_signal(e),
-            Event::RelayTimeout(e) => self.relay_timeout(e),
-            Event::RelayExhausted(e) => self.relay_exhausted(e),
+            Event::Watch(e) => self.watch(e),
+            Event::Relay(e) => self.relay(e),
         }?;
         self.out.write_all(b"\n")
     }

@@ -7,8 +7,9 @@ use std::io::{self, Write};
 use super::{Text, Tone};
 use crate::escape;
 use crate::event::{
-    RelayAccept, RelayClose, RelayConnect, RelayData, RelayError, RelayExhausted, RelayHalfClose,
-    RelayListen, RelayReset, RelaySignal, RelaySummary, RelayTimeout, RelayUrgent, Side, Traffic,
+    RelayAccept, RelayClose, RelayConnect, RelayData, RelayError, RelayEvent, RelayExhausted,
+    RelayHalfClose, RelayListen, RelayReset, RelaySignal, RelaySummary, RelayTimeout, RelayUrgent,
+    Side, Traffic,
 };
 use crate::timeout::seconds;
 
@@ -30,7 +31,27 @@ fn traffic(t: &Traffic) -> String {
 }
 
 impl<W: Write> Text<W> {
-    pub(super) fn relay_listen(&mut self, e: &RelayListen<'_>) -> io::Result<()> {
+    /// A relay line after its time: one method per kind.
+    pub(super) fn relay(&mut self, ev: &RelayEvent<'_>) -> io::Result<()> {
+        use RelayEvent as E;
+        match ev {
+            E::Listen(e) => self.relay_listen(e),
+            E::Accept(e) => self.relay_accept(e),
+            E::Connect(e) => self.relay_connect(e),
+            E::Data(e) => self.relay_data(e),
+            E::Urgent(e) => self.relay_urgent(e),
+            E::HalfClose(e) => self.relay_half_close(e),
+            E::Reset(e) => self.relay_reset(e),
+            E::Error(e) => self.relay_error(e),
+            E::Close(e) => self.relay_close(e),
+            E::Summary(e) => self.relay_summary(e),
+            E::Signal(e) => self.relay_signal(e),
+            E::Timeout(e) => self.relay_timeout(e),
+            E::Exhausted(e) => self.relay_exhausted(e),
+        }
+    }
+
+    fn relay_listen(&mut self, e: &RelayListen<'_>) -> io::Result<()> {
         self.blank_col()?;
         let target = escape::message(e.target);
         write!(self.out, "relay {} → {target}", e.what)?;
@@ -43,12 +64,12 @@ impl<W: Write> Text<W> {
         Ok(())
     }
 
-    pub(super) fn relay_accept(&mut self, e: &RelayAccept<'_>) -> io::Result<()> {
+    fn relay_accept(&mut self, e: &RelayAccept<'_>) -> io::Result<()> {
         self.conn_col(e.conn)?;
         write!(self.out, "accept from {}", e.peer)
     }
 
-    pub(super) fn relay_connect(&mut self, e: &RelayConnect<'_>) -> io::Result<()> {
+    fn relay_connect(&mut self, e: &RelayConnect<'_>) -> io::Result<()> {
         self.conn_col(e.conn)?;
         let addr = e.addr.map(|a| format!(" ({a})")).unwrap_or_default();
         let target = e.target;
@@ -64,7 +85,7 @@ impl<W: Write> Text<W> {
         }
     }
 
-    pub(super) fn relay_data(&mut self, e: &RelayData<'_>) -> io::Result<()> {
+    fn relay_data(&mut self, e: &RelayData<'_>) -> io::Result<()> {
         self.conn_col(e.flow.conn)?;
         write!(self.out, "{}  ", arrow(e.flow.from))?;
         self.styled(format_args!("{} bytes", e.bytes), Tone::Data)?;
@@ -72,7 +93,7 @@ impl<W: Write> Text<W> {
         self.shown(e.shown)
     }
 
-    pub(super) fn relay_urgent(&mut self, e: &RelayUrgent) -> io::Result<()> {
+    fn relay_urgent(&mut self, e: &RelayUrgent) -> io::Result<()> {
         self.conn_col(e.flow.conn)?;
         write!(self.out, "{}  ", arrow(e.flow.from))?;
         let how = if e.relayed {
@@ -99,7 +120,7 @@ impl<W: Write> Text<W> {
         Ok(())
     }
 
-    pub(super) fn relay_half_close(&mut self, e: &RelayHalfClose) -> io::Result<()> {
+    fn relay_half_close(&mut self, e: &RelayHalfClose) -> io::Result<()> {
         self.conn_col(e.flow.conn)?;
         let from = e.flow.from;
         write!(
@@ -110,7 +131,7 @@ impl<W: Write> Text<W> {
         )
     }
 
-    pub(super) fn relay_reset(&mut self, e: &RelayReset) -> io::Result<()> {
+    fn relay_reset(&mut self, e: &RelayReset) -> io::Result<()> {
         self.conn_col(e.flow.conn)?;
         let from = e.flow.from;
         self.styled(
@@ -123,7 +144,7 @@ impl<W: Write> Text<W> {
         )
     }
 
-    pub(super) fn relay_error(&mut self, e: &RelayError<'_>) -> io::Result<()> {
+    fn relay_error(&mut self, e: &RelayError<'_>) -> io::Result<()> {
         self.conn_col(e.flow.conn)?;
         let who = e
             .flow
@@ -136,7 +157,7 @@ impl<W: Write> Text<W> {
         )
     }
 
-    pub(super) fn relay_close(&mut self, e: &RelayClose) -> io::Result<()> {
+    fn relay_close(&mut self, e: &RelayClose) -> io::Result<()> {
         self.conn_col(e.conn)?;
         write!(
             self.out,
@@ -146,7 +167,7 @@ impl<W: Write> Text<W> {
         )
     }
 
-    pub(super) fn relay_summary(&mut self, e: &RelaySummary) -> io::Result<()> {
+    fn relay_summary(&mut self, e: &RelaySummary) -> io::Result<()> {
         self.blank_col()?;
         let backend = e.backend.map(|b| format!(" ({b})")).unwrap_or_default();
         write!(
@@ -158,7 +179,7 @@ impl<W: Write> Text<W> {
         )
     }
 
-    pub(super) fn relay_signal(&mut self, e: &RelaySignal<'_>) -> io::Result<()> {
+    fn relay_signal(&mut self, e: &RelaySignal<'_>) -> io::Result<()> {
         self.blank_col()?;
         self.styled(
             format_args!("signal {} from pid {}: ending", e.name, e.pid),
@@ -166,7 +187,7 @@ impl<W: Write> Text<W> {
         )
     }
 
-    pub(super) fn relay_timeout(&mut self, e: &RelayTimeout) -> io::Result<()> {
+    fn relay_timeout(&mut self, e: &RelayTimeout) -> io::Result<()> {
         self.blank_col()?;
         self.styled(
             format_args!("idle for {}: ending", seconds(e.idle)),
@@ -176,7 +197,7 @@ impl<W: Write> Text<W> {
 
     /// The listener it happened to (the splice pipes name themselves), then as watch
     /// mode's.
-    pub(super) fn relay_exhausted(&mut self, e: &RelayExhausted<'_>) -> io::Result<()> {
+    fn relay_exhausted(&mut self, e: &RelayExhausted<'_>) -> io::Result<()> {
         self.blank_col()?;
         write!(self.out, "{}: ", e.episode.at.what)?;
         self.episode(&e.episode)

@@ -7,15 +7,38 @@ use super::{COND, RAW, Text, Tone};
 use crate::escape;
 use crate::event::{
     Accept, Action, Connect, Data, Eof, Exhausted, FdError, Hangup, Note, Phase, Ready,
-    SignalCaught, Summary, TimedOut, UrgentData, WaitCall, Watching,
+    SignalCaught, Summary, TimedOut, UrgentData, WaitCall, WatchEvent, Watching,
 };
 use crate::output::humane::human_rate;
 use crate::timeout::{Timeout, seconds};
 
 impl<W: Write> Text<W> {
+    /// A watch-mode line after its time: one method per kind.
+    pub(super) fn watch(&mut self, ev: &WatchEvent<'_>) -> io::Result<()> {
+        use WatchEvent as E;
+        match ev {
+            E::Ready(e) => self.ready(e),
+            E::Error(e) => self.fd_error(e),
+            E::Data(e) => self.data(e),
+            E::Eof(e) => self.eof(e),
+            E::Hangup(e) => self.hangup(e),
+            E::Exhausted(e) => self.exhausted(e),
+            E::Accept(e) => self.accept(e),
+            E::Connect(e) => self.connect(e),
+            E::Urgent(e) => self.urgent(e),
+            E::Signal(e) => self.signal(e),
+            E::Timeout(e) => self.timed_out(e),
+            E::Wait(e) => self.wait_call(e),
+            E::Note(e) => self.note(e),
+            E::Watching(e) => self.watching(e),
+            E::Summary(e) => self.summary(e),
+            E::Blocked(e) => self.blocked(e),
+        }
+    }
+
     /// `read hangup    RAW                3 queued (pipe 65536)`, RAW as the backend
     /// prints its own flags.
-    pub(super) fn ready(&mut self, e: &Ready<'_>) -> io::Result<()> {
+    fn ready(&mut self, e: &Ready<'_>) -> io::Result<()> {
         self.subject(&e.at)?;
         let mut width = 0;
         for (i, (c, word)) in e.cond.each().enumerate() {
@@ -44,7 +67,7 @@ impl<W: Write> Text<W> {
         Ok(())
     }
 
-    pub(super) fn fd_error(&mut self, e: &FdError<'_>) -> io::Result<()> {
+    fn fd_error(&mut self, e: &FdError<'_>) -> io::Result<()> {
         self.subject(&e.at)?;
         // Messages quote arguments and system text: never raw to a terminal.
         let message = escape::message(e.message);
@@ -55,7 +78,7 @@ impl<W: Write> Text<W> {
     }
 
     /// `data 5 bytes (total 5) "hello"`, `peek 5 bytes "hello"`
-    pub(super) fn data(&mut self, e: &Data<'_>) -> io::Result<()> {
+    fn data(&mut self, e: &Data<'_>) -> io::Result<()> {
         self.subject(&e.at)?;
         let label = if e.peek { "peek" } else { "data" };
         self.styled(format_args!("{label} {} bytes", e.bytes), Tone::Data)?;
@@ -68,12 +91,12 @@ impl<W: Write> Text<W> {
         self.shown(e.shown)
     }
 
-    pub(super) fn eof(&mut self, e: &Eof<'_>) -> io::Result<()> {
+    fn eof(&mut self, e: &Eof<'_>) -> io::Result<()> {
         self.subject(&e.at)?;
         self.styled(format_args!("eof after {} bytes", e.total), Tone::Notice)
     }
 
-    pub(super) fn hangup(&mut self, e: &Hangup<'_>) -> io::Result<()> {
+    fn hangup(&mut self, e: &Hangup<'_>) -> io::Result<()> {
         self.subject(&e.at)?;
         let done = match e.action {
             Action::Reopen => "hangup: reopened",
@@ -84,7 +107,7 @@ impl<W: Write> Text<W> {
         self.styled(done, Tone::Notice)
     }
 
-    pub(super) fn exhausted(&mut self, e: &Exhausted<'_>) -> io::Result<()> {
+    fn exhausted(&mut self, e: &Exhausted<'_>) -> io::Result<()> {
         self.subject(&e.at)?;
         self.episode(e)
     }
@@ -119,7 +142,7 @@ impl<W: Write> Text<W> {
         self.styled(line, Tone::Failure)
     }
 
-    pub(super) fn accept(&mut self, e: &Accept<'_>) -> io::Result<()> {
+    fn accept(&mut self, e: &Accept<'_>) -> io::Result<()> {
         self.subject(&e.at)?;
         self.styled(
             format_args!("accept from {} (listener fd {})", e.peer, e.listener),
@@ -129,7 +152,7 @@ impl<W: Write> Text<W> {
 
     /// `connect to tcp:localhost:8888 (127.0.0.1:8888): connected`: the target as
     /// written, and what was tried.
-    pub(super) fn connect(&mut self, e: &Connect<'_>) -> io::Result<()> {
+    fn connect(&mut self, e: &Connect<'_>) -> io::Result<()> {
         self.subject(&e.at)?;
         let to = e.target.map_or(String::new(), |t| {
             format!(
@@ -148,7 +171,7 @@ impl<W: Write> Text<W> {
     }
 
     /// `urgent "!" 0x21 after 5 bytes, atmark true`
-    pub(super) fn urgent(&mut self, e: &UrgentData<'_>) -> io::Result<()> {
+    fn urgent(&mut self, e: &UrgentData<'_>) -> io::Result<()> {
         self.subject(&e.at)?;
         let verb = if e.peek { "urgent (peek)" } else { "urgent" };
         let text = match (e.byte.0, e.errno) {
@@ -170,7 +193,7 @@ impl<W: Write> Text<W> {
         Ok(())
     }
 
-    pub(super) fn signal(&mut self, e: &SignalCaught<'_>) -> io::Result<()> {
+    fn signal(&mut self, e: &SignalCaught<'_>) -> io::Result<()> {
         self.blank_col()?;
         let from = e.pid.map(|p| format!(" from pid {p}")).unwrap_or_default();
         let state = if e.pending {
@@ -184,7 +207,7 @@ impl<W: Write> Text<W> {
         )
     }
 
-    pub(super) fn timed_out(&mut self, e: &TimedOut) -> io::Result<()> {
+    fn timed_out(&mut self, e: &TimedOut) -> io::Result<()> {
         self.blank_col()?;
         self.styled(
             format_args!("timeout after {}: nothing ready", seconds(e.timeout)),
@@ -193,7 +216,7 @@ impl<W: Write> Text<W> {
     }
 
     /// `wait epoll_wait(timeout 1s) = 1 after 0.2ms`
-    pub(super) fn wait_call(&mut self, e: &WaitCall) -> io::Result<()> {
+    fn wait_call(&mut self, e: &WaitCall) -> io::Result<()> {
         self.blank_col()?;
         let t = e.timeout.map_or_else(|| "forever".to_owned(), seconds);
         let r = match e.result.0 {
@@ -210,13 +233,13 @@ impl<W: Write> Text<W> {
         )
     }
 
-    pub(super) fn note(&mut self, e: &Note<'_>) -> io::Result<()> {
+    fn note(&mut self, e: &Note<'_>) -> io::Result<()> {
         self.fd_col(e.fd)?;
         let message = escape::message(e.message);
         self.styled(format_args!("note: {message}"), Tone::Quiet)
     }
 
-    pub(super) fn watching(&mut self, e: &Watching<'_>) -> io::Result<()> {
+    fn watching(&mut self, e: &Watching<'_>) -> io::Result<()> {
         self.subject(&e.at)?;
         let words: Vec<&str> = e.want.names().collect();
         self.styled(
@@ -226,7 +249,7 @@ impl<W: Write> Text<W> {
     }
 
     /// `1 fd ready after 0.2ms (epoll, 1 wait), blocked 0.1ms, 0.8s of 1s left`
-    pub(super) fn summary(&mut self, s: &Summary) -> io::Result<()> {
+    fn summary(&mut self, s: &Summary) -> io::Result<()> {
         let plural = |n: u64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         self.blank_col()?;
         write!(
