@@ -180,8 +180,9 @@ impl fmt::Display for Interest {
 pub struct Raw {
     bits: u32,
     show: fn(u32, &mut fmt::Formatter<'_>) -> fmt::Result,
-    /// Checked by another call because the backend's own refused the fd.
-    pub fallback: Option<Fallback>,
+    /// Checked by another call because the backend's own refused the fd (which one:
+    /// the backend's `Caps::fallback`).
+    pub fallback: bool,
 }
 
 /// Another call checked an fd because the backend's own refused it (epoll refuses
@@ -204,12 +205,12 @@ impl Raw {
         Raw {
             bits,
             show,
-            fallback: None,
+            fallback: false,
         }
     }
 
     /// Marks an fd the backend refused and another call checked instead.
-    pub fn fallback(self, fallback: Option<Fallback>) -> Raw {
+    pub fn fallback(self, fallback: bool) -> Raw {
         Raw { fallback, ..self }
     }
 }

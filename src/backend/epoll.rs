@@ -28,7 +28,7 @@ pub struct Epoll {
     fallback: Poll,
 }
 
-/// How a readiness poll took for epoll says so.
+/// What checks the fds epoll refuses (`Caps::fallback`).
 pub const FALLBACK: Fallback = Fallback {
     by: "poll",
     why: "epoll refuses this fd",
@@ -45,6 +45,7 @@ pub(super) fn info() -> Info {
             fd_limit: None,
             folds_hangup: false,
             book: Some(Book::EpollInput),
+            fallback: Some(FALLBACK),
         },
         make: |mode| Ok(Box::new(Epoll::new(mode)?)),
     }
@@ -58,7 +59,7 @@ impl Epoll {
         flags.set(EpollFlags::EPOLLET, mode.edge);
         flags.set(EpollFlags::EPOLLONESHOT, mode.oneshot);
         let mut fallback = Poll::new(false);
-        fallback.fallback = Some(FALLBACK);
+        fallback.fallback = true;
         Ok(Epoll {
             ep,
             mode: flags,

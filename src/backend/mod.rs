@@ -12,7 +12,7 @@ mod select;
 mod uring;
 
 pub use book::{BOOK_RUNS, Book};
-/// What epoll's readiness says of an fd poll checked for it (`Raw::fallback`).
+/// What checks the fds epoll refuses.
 pub use epoll::FALLBACK as EPOLL_FALLBACK;
 /// Flag decoding for another process's registrations (`fdwatch pid:PID`).
 pub use epoll::registration as epoll_registration;
@@ -25,7 +25,7 @@ use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 
 use crate::error::Result;
-use crate::readiness::{Conditions, Interest, Raw};
+use crate::readiness::{Conditions, Fallback, Interest, Raw};
 
 /// The multiplexers. A new backend is a file beside these and one arm in `info`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +64,9 @@ pub struct Caps {
     pub folds_hangup: bool,
     /// The book's program a run of this backend can stand for (`--format tlpi`).
     pub book: Option<Book>,
+    /// What checks the fds this backend refuses, when one does (a `Raw` marked
+    /// `fallback` was checked so).
+    pub fallback: Option<Fallback>,
 }
 
 impl SignalMask {

@@ -14,14 +14,13 @@ use nix::sys::time::TimeSpec;
 use super::{Backend, Book, Caps, Info, Readiness, Registered, SignalMask, millis};
 use crate::error::Result;
 use crate::readiness::Interest;
-use crate::readiness::{Conditions, Fallback, Raw, write_flags};
+use crate::readiness::{Conditions, Raw, write_flags};
 
 pub struct Poll {
     /// ppoll (takes a signal mask, ns timeout) rather than poll.
     masked: bool,
-    /// Also used by the epoll backend for the fds epoll refuses: what its
-    /// readiness says of that.
-    pub(super) fallback: Option<Fallback>,
+    /// Also used by the epoll backend for the fds epoll refuses.
+    pub(super) fallback: bool,
     fds: Vec<libc::pollfd>,
     tokens: Vec<usize>,
 }
@@ -37,6 +36,7 @@ pub(super) fn info(masked: bool) -> Info {
             fd_limit: None,
             folds_hangup: false,
             book: Some(Book::PollPipes),
+            fallback: None,
         },
         make: if masked {
             |_| Ok(Box::new(Poll::new(true)))
@@ -50,7 +50,7 @@ impl Poll {
     pub fn new(masked: bool) -> Poll {
         Poll {
             masked,
-            fallback: None,
+            fallback: false,
             fds: Vec::new(),
             tokens: Vec::new(),
         }

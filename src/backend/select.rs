@@ -39,6 +39,7 @@ pub(super) fn info(masked: bool) -> Info {
             fd_limit: Some(FD_SETSIZE),
             folds_hangup: true,
             book: Some(Book::TSelect),
+            fallback: None,
         },
         make: if masked {
             |_| Ok(Box::new(Select::new(true)))

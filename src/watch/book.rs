@@ -79,7 +79,7 @@ impl Client for EpollInput {
             cond: r.cond,
             raw: r.raw,
             backend: "epoll",
-            fallback: r.raw.fallback,
+            fallback: lp.caps().fallback.filter(|_| r.raw.fallback),
             queued: None,
             pipe_size: None,
         })?;

@@ -248,7 +248,7 @@ impl<'c> Watch<'c> {
                 cond,
                 raw,
                 backend: self.cfg.backend.name(),
-                fallback: raw.fallback,
+                fallback: lp.caps().fallback.filter(|_| raw.fallback),
                 queued,
                 pipe_size: describe::pipe_size(fd, w.desc.kind),
             })?;
