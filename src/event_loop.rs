@@ -11,7 +11,7 @@ use nix::errno::Errno;
 
 use crate::backend::{Backend, BackendKind, Readiness};
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{Note, Ret, WaitCall};
 use crate::readiness::Interest;
 use crate::report::Reporter;
 use crate::signals::{self, Caught, Signals};
@@ -194,7 +194,7 @@ impl<'a> EventLoop<'a> {
                     self.backend.call()
                 )
             };
-            self.rep.emit(&Event::Note {
+            self.rep.emit(Note {
                 fd: None,
                 message: &how,
             })?;
@@ -324,11 +324,11 @@ impl<'a> EventLoop<'a> {
         let took = t0.elapsed();
         self.waits += 1;
         self.blocked += took;
-        self.rep.emit(&Event::Wait {
+        self.rep.emit(WaitCall {
             call: self.backend.call(),
             timeout: slice,
             blocked: took,
-            result: res,
+            result: Ret(res),
         })?;
         Ok(res)
     }

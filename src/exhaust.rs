@@ -23,7 +23,7 @@ use nix::fcntl::OFlag;
 use nix::sys::socket::{self, SockFlag};
 use nix::sys::stat::Mode;
 
-use crate::event::{Exhausted, Phase};
+use crate::event::{Exhausted, Phase, Subject};
 
 const FIRST_DELAY: Duration = Duration::from_millis(10);
 /// The longest back-off: a descriptor that comes back (freed by another process, or
@@ -194,22 +194,27 @@ impl Episode {
         }
     }
 
-    /// The episode's event: at its start (the call and errno) or its end (the clients
-    /// refused and how long it lasted), for `fd` (`what` it is).
-    pub fn event<'a>(&self, fd: Option<RawFd>, what: &'a str, phase: Phase) -> Exhausted<'a> {
-        let end = phase == Phase::End;
+    /// The episode's start event (the call and errno), for `fd` (`what` it is).
+    pub fn start_event<'a>(&self, fd: Option<RawFd>, what: &'a str) -> Exhausted<'a> {
+        self.event(fd, what, Phase::Start)
+    }
+
+    /// The episode's end event: the clients refused and how long it lasted.
+    pub fn end_event<'a>(&self, fd: Option<RawFd>, what: &'a str) -> Exhausted<'a> {
+        let phase = Phase::End {
+            refused: self.refused,
+            duration: self.since.elapsed(),
+        };
+        self.event(fd, what, phase)
+    }
+
+    fn event<'a>(&self, fd: Option<RawFd>, what: &'a str, phase: Phase) -> Exhausted<'a> {
         Exhausted {
-            fd,
-            what,
+            at: Subject { fd, what },
             call: self.call,
             errno: self.errno,
             phase,
-            refused: if end { self.refused } else { 0 },
-            duration: if end {
-                self.since.elapsed()
-            } else {
-                Duration::ZERO
-            },
+            clients: matches!(self.call, "accept" | "socket" | "connect"),
         }
     }
 
@@ -261,9 +266,12 @@ mod tests {
         // The call that began it names the episode; the errno is the latest.
         assert_eq!((e.call, e.errno), ("socket", Errno::EMFILE));
         e.refused = 3;
-        let start = e.event(Some(5), "tcp listen", Phase::Start);
-        assert_eq!((start.refused, start.duration), (0, Duration::ZERO));
-        assert_eq!(e.event(None, "", Phase::End).refused, 3);
+        let start = e.start_event(Some(5), "tcp listen");
+        assert_eq!((start.phase, start.clients), (Phase::Start, true));
+        let Phase::End { refused, .. } = e.end_event(None, "").phase else {
+            panic!("an end event");
+        };
+        assert_eq!(refused, 3);
         e.rearm();
         assert_eq!(
             Episode::fail(&mut ep, "accept", Errno::EMFILE, t0),

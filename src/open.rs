@@ -58,6 +58,14 @@ pub struct Watched {
 }
 
 impl Watched {
+    /// The fd and what it is, as its events name it.
+    pub fn subject(&self) -> crate::event::Subject<'_> {
+        crate::event::Subject {
+            fd: self.fd,
+            what: &self.desc.what,
+        }
+    }
+
     /// The fd, while it is watched.
     pub fn borrow(&self) -> Option<BorrowedFd<'_>> {
         match &self.handle {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Serialize, Serializer};
+
 /// Normalized ready conditions, in the order they are printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Conditions(u8);
@@ -54,10 +56,21 @@ impl Conditions {
 
     /// The condition words that are set, in canonical order.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
+        self.each().map(|(_, n)| n)
+    }
+
+    /// Each condition that is set, alone, with its word, in canonical order.
+    pub fn each(self) -> impl Iterator<Item = (Conditions, &'static str)> {
         Self::NAMES
             .into_iter()
             .filter(move |(c, _)| self.contains(*c))
-            .map(|(_, n)| n)
+    }
+}
+
+/// In JSON: the list of words, `["read","hangup"]`.
+impl Serialize for Conditions {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
     }
 }
 
@@ -148,6 +161,13 @@ impl Interest {
     }
 }
 
+/// In JSON: the list of words, `["read","urgent"]`.
+impl Serialize for Interest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
 /// `rwe` letters, as a SPEC writes them.
 impl fmt::Display for Interest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -167,8 +187,24 @@ impl fmt::Display for Interest {
 pub struct Raw {
     bits: u32,
     show: fn(u32, &mut fmt::Formatter<'_>) -> fmt::Result,
-    /// Checked by poll because epoll refused the fd (files, devices).
+    /// Checked by another call because the backend's own refused the fd (which one:
+    /// the backend's `Caps::fallback`).
     pub fallback: bool,
+}
+
+/// Another call checked an fd because the backend's own refused it (epoll refuses
+/// files and devices: poll checks them), as that backend says it: the call, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fallback {
+    pub by: &'static str,
+    pub why: &'static str,
+}
+
+/// In JSON: the call that checked the fd.
+impl Serialize for Fallback {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.by)
+    }
 }
 
 impl Raw {
@@ -180,9 +216,16 @@ impl Raw {
         }
     }
 
-    /// Marks an fd epoll refused and poll checked instead.
+    /// Marks an fd the backend refused and another call checked instead.
     pub fn fallback(self, fallback: bool) -> Raw {
         Raw { fallback, ..self }
+    }
+}
+
+/// In JSON: as the backend prints it, `"POLLIN|POLLHUP"`.
+impl Serialize for Raw {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

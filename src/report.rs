@@ -79,9 +79,13 @@ impl<'w> Reporter<'w> {
         self.hit
     }
 
-    /// Prints one event. Diagnostics (`wait`, `note`) need `-v`; once `--count` events
-    /// were printed, only the summary still is.
-    pub fn emit(&mut self, ev: &Event<'_>) -> Result<()> {
+    /// Prints one event (any kind's payload). Diagnostics (`wait`, `note`) need `-v`;
+    /// once `--count` events were printed, only the summary still is.
+    pub fn emit<'e>(&mut self, ev: impl Into<Event<'e>>) -> Result<()> {
+        self.report(&ev.into())
+    }
+
+    fn report(&mut self, ev: &Event<'_>) -> Result<()> {
         if ev.diagnostic() && !self.verbose && !self.out.wants_diagnostics() {
             return Ok(());
         }

@@ -12,7 +12,10 @@ use nix::errno::Errno;
 use nix::sys::socket::{self, MsgFlags, Shutdown, sockopt};
 
 use crate::error::{Error, Result};
-use crate::event::{Event, Relay as R, Shown, Side, Traffic};
+use crate::event::{
+    ConnectResult, Flow, RelayClose, RelayConnect, RelayData, RelayHalfClose, RelayReset,
+    RelaySummary, RelayUrgent, Replaced, Shown, Side, TheRelay, Traffic, UrgentByte,
+};
 use crate::output::Output;
 use crate::report::Reporter;
 use crate::spec::SocketSpec;
@@ -155,12 +158,12 @@ pub fn run(cfg: &Config, rep: &mut Reporter<'_>) -> Result<u8> {
         });
     }
     for (i, c) in conns.iter().enumerate() {
-        rep.emit(&Event::Relay(R::Connect {
+        rep.emit(RelayConnect {
             conn: i as u64 + 1,
             target: &target,
             addr: Some(&c.addr),
-            error: None,
-        }))?;
+            result: ConnectResult(None),
+        })?;
     }
     rep.flush()?;
     for _ in 0..plan.repeat {
@@ -196,24 +199,25 @@ pub fn run(cfg: &Config, rep: &mut Reporter<'_>) -> Result<u8> {
         }
         drop(c.fd);
         if plan.rst || reset {
-            rep.emit(&Event::Relay(R::Reset {
-                conn,
-                from: if reset { Side::Target } else { Side::Client },
-            }))?;
+            let from = if reset { Side::Target } else { Side::Client };
+            rep.emit(RelayReset {
+                flow: Flow { conn, from },
+            })?;
         }
-        rep.emit(&Event::Relay(R::Close {
+        rep.emit(RelayClose {
             conn,
             traffic: c.sent,
             duration: start.elapsed(),
-        }))?;
+        })?;
         total.add(&c.sent);
     }
-    rep.emit(&Event::Relay(R::Summary {
+    rep.emit(RelaySummary {
+        conn: TheRelay,
         connections: u64::from(plan.connections),
         traffic: total,
         elapsed: start.elapsed(),
         backend: None,
-    }))?;
+    })?;
     rep.flush()?;
     Ok(0)
 }
@@ -232,10 +236,12 @@ fn end_of(
     if plan.shutdown || plan.read_replies {
         socket::shutdown(c.fd.as_raw_fd(), Shutdown::Write)
             .map_err(|e| Error::sys(format!("send {address}"), "shutdown", e))?;
-        rep.emit(&Event::Relay(R::HalfClose {
-            conn,
-            from: Side::Client,
-        }))?;
+        rep.emit(RelayHalfClose {
+            flow: Flow {
+                conn,
+                from: Side::Client,
+            },
+        })?;
     }
     let until = if plan.read_replies {
         replies::Until::Closed
@@ -274,24 +280,28 @@ fn sent(
     };
     if !normal.is_empty() {
         c.sent.client_to_target += normal.len() as u64;
-        rep.emit(&Event::Relay(R::Data {
-            conn,
-            from: Side::Client,
+        rep.emit(RelayData {
+            flow: Flow {
+                conn,
+                from: Side::Client,
+            },
             bytes: normal.len() as u64,
             total: c.sent.client_to_target,
             shown: Some(Shown::Text(normal)),
-        }))?;
+        })?;
     }
     if let Some(byte) = urgent {
         c.sent.urgent_client_to_target += 1;
-        rep.emit(&Event::Relay(R::Urgent {
-            conn,
-            from: Side::Client,
-            byte,
+        rep.emit(RelayUrgent {
+            flow: Flow {
+                conn,
+                from: Side::Client,
+            },
+            byte: UrgentByte(byte),
             offset: c.sent.client_to_target,
-            replaced: None,
+            replaced: Replaced(None),
             relayed: true,
-        }))?;
+        })?;
     }
     rep.flush()
 }

@@ -9,10 +9,12 @@ use nix::sys::epoll::{self as ep, EpollCreateFlags, EpollEvent, EpollFlags, Epol
 use nix::sys::signal::SigSet;
 
 use super::poll::Poll;
-use super::{Backend, Caps, Info, Mode, Readiness, Registered, SignalMask, millis, registered};
+use super::{
+    Backend, Book, Caps, Info, Mode, Readiness, Registered, SignalMask, millis, registered,
+};
 use crate::error::{Error, Result};
 use crate::readiness::Interest;
-use crate::readiness::{Conditions, Raw, write_flags};
+use crate::readiness::{Conditions, Fallback, Raw, write_flags};
 
 pub struct Epoll {
     ep: ep::Epoll,
@@ -26,6 +28,12 @@ pub struct Epoll {
     fallback: Poll,
 }
 
+/// What checks the fds epoll refuses (`Caps::fallback`).
+pub const FALLBACK: Fallback = Fallback {
+    by: "poll",
+    why: "epoll refuses this fd",
+};
+
 /// epoll: epoll_pwait when given a signal mask, EPOLLET and EPOLLONESHOT on request.
 pub(super) fn info() -> Info {
     Info {
@@ -36,6 +44,8 @@ pub(super) fn info() -> Info {
             monitor_edge: Some("each fd with EPOLLET (edge-triggered)"),
             fd_limit: None,
             folds_hangup: false,
+            book: Some(Book::EpollInput),
+            fallback: Some(FALLBACK),
         },
         make: |mode| Ok(Box::new(Epoll::new(mode)?)),
     }
@@ -95,6 +105,22 @@ fn conditions(events: u32) -> Conditions {
     c.set_if(on(libc::EPOLLRDHUP), Conditions::RDHUP);
     c.set_if(on(libc::EPOLLERR), Conditions::ERROR);
     c
+}
+
+/// epoll_input's words for a ready fd's events: it tests EPOLLIN, EPOLLHUP and EPOLLERR,
+/// each printed with a space after it.
+pub(super) fn book_events(cond: Conditions) -> String {
+    let mut words = String::new();
+    for (c, w) in [
+        (Conditions::READ, "EPOLLIN "),
+        (Conditions::HANGUP, "EPOLLHUP "),
+        (Conditions::ERROR, "EPOLLERR "),
+    ] {
+        if cond.contains(c) {
+            words.push_str(w);
+        }
+    }
+    words
 }
 
 impl Backend for Epoll {

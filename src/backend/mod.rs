@@ -7,10 +7,15 @@
 //! table every one-fd poll shares.
 //! Backends hold raw fd numbers; the watch set keeps each fd open until after `delete`.
 
+mod book;
 mod epoll;
 mod poll;
 mod select;
 mod uring;
+
+pub use book::{BOOK_RUNS, Book};
+/// What checks the fds epoll refuses.
+pub use epoll::FALLBACK as EPOLL_FALLBACK;
 
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
@@ -19,7 +24,7 @@ use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 
 use crate::error::Result;
-use crate::readiness::{Conditions, Interest, Raw};
+use crate::readiness::{Conditions, Fallback, Interest, Raw};
 
 /// The multiplexers. A new backend is a file beside these and one arm in `info`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -56,6 +61,11 @@ pub struct Caps {
     pub fd_limit: Option<usize>,
     /// Hang-ups and errors show only as "readable"/"writable" (the select family).
     pub folds_hangup: bool,
+    /// The book's program a run of this backend can stand for (`--format tlpi`).
+    pub book: Option<Book>,
+    /// What checks the fds this backend refuses, when one does (a `Raw` marked
+    /// `fallback` was checked so).
+    pub fallback: Option<Fallback>,
 }
 
 impl SignalMask {
@@ -94,6 +104,11 @@ impl BackendKind {
 
     pub fn caps(self) -> Caps {
         self.info().caps
+    }
+
+    /// The book's program a run in this mode stands for (None: the book has none).
+    pub fn book(self, monitor: bool, reading: bool) -> Option<Book> {
+        self.caps().book.filter(|b| b.fits(monitor, reading))
     }
 
     /// Whether the wait call itself can take a signal mask (race-free signal handling).

@@ -13,7 +13,7 @@ use nix::libc;
 use nix::sys::signal::SigSet;
 use nix::sys::time::TimeSpec;
 
-use super::{Backend, Caps, Info, Readiness, Registered, SignalMask, millis};
+use super::{Backend, Book, Caps, Info, Readiness, Registered, SignalMask, millis};
 use crate::error::Result;
 use crate::probe::{conditions, events};
 use crate::readiness::{Interest, Raw, write_flags};
@@ -37,6 +37,8 @@ pub(super) fn info(masked: bool) -> Info {
             monitor_edge: None,
             fd_limit: None,
             folds_hangup: false,
+            book: Some(Book::PollPipes),
+            fallback: None,
         },
         make: if masked {
             |_| Ok(Box::new(Poll::new(true)))

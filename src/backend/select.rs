@@ -7,7 +7,7 @@ use nix::sys::select::{FD_SETSIZE, FdSet};
 use nix::sys::signal::SigSet;
 use nix::sys::time::{TimeSpec, TimeVal, TimeValLike};
 
-use super::{Backend, Caps, Info, Readiness, Registered, SignalMask, registered};
+use super::{Backend, Book, Caps, Info, Readiness, Registered, SignalMask, registered};
 use crate::error::{Error, Result};
 use crate::readiness::Interest;
 use crate::readiness::{Conditions, Raw};
@@ -38,6 +38,8 @@ pub(super) fn info(masked: bool) -> Info {
             monitor_edge: None,
             fd_limit: Some(FD_SETSIZE),
             folds_hangup: true,
+            book: Some(Book::TSelect),
+            fallback: None,
         },
         make: if masked {
             |_| Ok(Box::new(Select::new(true)))

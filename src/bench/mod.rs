@@ -7,6 +7,7 @@
 pub mod layout;
 mod pingpong;
 mod print;
+pub use print::{BenchRow, Measure};
 
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::AsRawFd;

@@ -4,10 +4,11 @@
 use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
+use serde::Serialize;
 
 use super::{Column, Config, Outcome, Row};
+use crate::event::{Family, Kind};
 use crate::output::json::line;
-use crate::output::schema::Family;
 
 /// Width of the chart's bars, in columns, where the terminal has room.
 const BAR_WIDTH: usize = 48;
@@ -25,8 +26,7 @@ fn bar_width(columns: usize) -> usize {
         .clamp(MIN_BAR_WIDTH, BAR_WIDTH)
 }
 
-/// One row as one JSON object (a `bench` event, `t` since the bench began), with the
-/// C reference's field names; `"impl":"fdwatch"` tells it from the reference's rows.
+/// One row as one JSON object (a `bench` event, `t` since the bench began).
 pub fn json_row(
     out: &mut impl Write,
     t: std::time::Duration,
@@ -34,30 +34,76 @@ pub fn json_row(
     cpu: Option<usize>,
     row: &Row,
 ) -> io::Result<()> {
-    // ref_pingpong prints ns with one decimal and events/s whole.
-    let tenth = |v: f64| (v * 10.0).round() / 10.0;
-    line(out, Family::Bench, "bench", t, |l| {
-        l.field("backend", row.column.name())?;
-        l.field("mode", mode(cfg))?;
-        l.field("fds", &row.fds)?;
-        l.field("active", &row.active)?;
-        match &row.outcome {
-            Outcome::Refused(why) => l.field("refused", why)?,
-            Outcome::Measured(s) => {
-                let med = s.median();
-                l.field("rounds", &s.rounds)?;
-                l.field("repeats", &s.per_event.len())?;
-                l.field("timeout_ms", &cfg.timeout_ms)?;
-                l.field("pick", "rotate")?;
-                l.field("cpu", &cpu.map_or(-1, |c| c as i64))?;
-                l.field("ns_per_event", &tenth(med))?;
-                l.field("ns_min", &tenth(s.min()))?;
-                l.field("ns_max", &tenth(s.max()))?;
-                l.field("events_per_s", &(1e9 / med).round())?;
-            }
+    line(out, t, &BenchRow::of(cfg, cpu, row))
+}
+
+/// A `bench` line, with the C reference's (ref_pingpong) field names;
+/// `"impl":"fdwatch"` tells it from the reference's rows.
+#[derive(Serialize)]
+pub struct BenchRow<'a> {
+    pub backend: &'static str,
+    pub mode: &'static str,
+    pub fds: usize,
+    pub active: usize,
+    #[serde(flatten)]
+    pub outcome: Measure<'a>,
+    #[serde(rename = "impl")]
+    pub by: &'static str,
+}
+
+impl Kind for BenchRow<'_> {
+    const NAME: &'static str = "bench";
+    const FAMILY: Family = Family::Bench;
+}
+
+/// Why a row was not measured, or what was.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Measure<'a> {
+    Refused {
+        refused: &'a str,
+    },
+    Measured {
+        rounds: u64,
+        repeats: usize,
+        timeout_ms: i32,
+        pick: &'static str,
+        /// The CPU pinned to (-1: none).
+        cpu: i64,
+        /// ns with one decimal and events/s whole, as ref_pingpong prints them.
+        ns_per_event: f64,
+        ns_min: f64,
+        ns_max: f64,
+        events_per_s: f64,
+    },
+}
+
+impl BenchRow<'_> {
+    pub fn of<'a>(cfg: &Config, cpu: Option<usize>, row: &'a Row) -> BenchRow<'a> {
+        let tenth = |v: f64| (v * 10.0).round() / 10.0;
+        let outcome = match &row.outcome {
+            Outcome::Refused(why) => Measure::Refused { refused: why },
+            Outcome::Measured(s) => Measure::Measured {
+                rounds: s.rounds,
+                repeats: s.per_event.len(),
+                timeout_ms: cfg.timeout_ms,
+                pick: "rotate",
+                cpu: cpu.map_or(-1, |c| c as i64),
+                ns_per_event: tenth(s.median()),
+                ns_min: tenth(s.min()),
+                ns_max: tenth(s.max()),
+                events_per_s: (1e9 / s.median()).round(),
+            },
+        };
+        BenchRow {
+            backend: row.column.name(),
+            mode: mode(cfg),
+            fds: row.fds,
+            active: row.active,
+            outcome,
+            by: "fdwatch",
         }
-        l.field("impl", "fdwatch")
-    })
+    }
 }
 
 fn mode(cfg: &Config) -> &'static str {

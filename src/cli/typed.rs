@@ -11,7 +11,7 @@ use super::{Args, habits};
 use crate::backend;
 use crate::command::{Command, Generated};
 use crate::event::Until;
-use crate::output::{Book, Format, Output, tlpi};
+use crate::output::{Format, Output, tlpi};
 use crate::reader::ReadMode;
 use crate::send::Step;
 use crate::spec::{self, PidFds, Spec, Target};
@@ -211,7 +211,7 @@ impl Args {
             FormatWord::Json => Format::Json,
             FormatWord::Tlpi => {
                 let reading = self.read_mode().is_some();
-                match Book::of(self.backend.name(), self.monitor, reading) {
+                match self.backend.book(self.monitor, reading) {
                     Some(book) => Format::Tlpi(book),
                     None if explain => Format::Text,
                     None => {

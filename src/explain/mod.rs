@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 
 use crate::describe;
 use crate::error::Result;
-use crate::event::{Blocked, Event, WaitedFd};
+use crate::event::{BlockedThread, WaitedFd};
 use crate::pidfd::Process;
 use crate::probe;
 use crate::readiness::Interest;
@@ -54,14 +54,14 @@ pub fn run(pid: i32, rep: &mut Reporter<'_>) -> Result<u8> {
             Err(_) if !std::path::Path::new(&format!("{task_dir}/{tid}")).exists() => continue,
             Err(e) => return Err(e),
         };
-        rep.emit(&Event::Blocked(&b))?;
+        rep.emit(b)?;
     }
     rep.flush()?;
     Ok(0)
 }
 
 /// One thread: its state, its call and what that call waits on.
-pub fn thread(p: &Process, tid: i32) -> Result<Blocked> {
+pub fn thread(p: &Process, tid: i32) -> Result<BlockedThread> {
     let dir = format!("/proc/{}/task/{tid}", p.pid);
     let read = |name: &str| {
         let path = format!("{dir}/{name}");
@@ -83,7 +83,7 @@ pub fn thread(p: &Process, tid: i32) -> Result<Blocked> {
         .ok()
         .map(|w| w.trim().to_owned())
         .filter(|w| !w.is_empty() && w != "0");
-    let mut b = Blocked {
+    let mut b = BlockedThread {
         pid: p.pid,
         tid,
         comm,
@@ -93,8 +93,9 @@ pub fn thread(p: &Process, tid: i32) -> Result<Blocked> {
         wchan,
         timeout_ms: None,
         epfd: None,
-        fds: Vec::new(),
         note: None,
+        fds: Vec::new(),
+        set: false,
     };
     // A kernel thread has no user side: its syscall line is all zeros, which would
     // read as read(0, NULL, 0). PF_KTHREAD in stat's flags says what it is.
@@ -111,6 +112,7 @@ pub fn thread(p: &Process, tid: i32) -> Result<Blocked> {
     };
     b.nr = Some(nr);
     b.call = Some(name(nr).map_or_else(|| format!("syscall {nr}"), str::to_owned));
+    b.set = waits_on_set(nr);
     let mem = Memory(Pid::from_raw(p.pid));
     let waits = match waits(nr, &args, &mem, p) {
         Ok(w) => w,
@@ -240,6 +242,18 @@ fn waits(nr: i64, a: &[u64; 6], mem: &Memory, p: &Process) -> std::result::Resul
         libc::SYS_epoll_pwait2 => epoll(p, a[0], timespec(mem, a[3])?)?,
         _ => Waits::default(),
     })
+}
+
+/// Whether call `nr` waits on a set of fds (select, poll, epoll) rather than one.
+fn waits_on_set(nr: i64) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(nr, libc::SYS_poll | libc::SYS_select | libc::SYS_epoll_wait) {
+        return true;
+    }
+    matches!(
+        nr,
+        libc::SYS_ppoll | libc::SYS_pselect6 | libc::SYS_epoll_pwait | libc::SYS_epoll_pwait2
+    )
 }
 
 /// An int timeout in ms from a register; negative waits forever.

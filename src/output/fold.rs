@@ -150,7 +150,7 @@ mod tests {
         let s = folded("aaaa bbbb cccc dddd", 10, 2);
         assert_eq!(s, "aaaa bbbb\n  cccc\n  dddd");
         // Padding before a break does not end the line.
-        assert_eq!(folded("read      EPOLLIN", 12, 2), "read\n  EPOLLIN");
+        assert_eq!(folded("read      rawflags", 12, 2), "read\n  rawflags");
         for l in s.lines() {
             assert!(width_of(l) <= 10, "{l:?}");
         }

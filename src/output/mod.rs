@@ -2,12 +2,12 @@
 
 mod fold;
 mod humane;
+#[cfg(test)]
+mod samples;
 pub use humane::human_rate;
 pub mod json;
-mod json_relay;
 pub mod schema;
 mod text;
-mod text_relay;
 pub mod tlpi;
 
 use std::io;
@@ -16,8 +16,9 @@ use std::time::Duration;
 pub use fold::Fold;
 pub use json::Json;
 pub use text::Text;
-pub use tlpi::{BOOK_RUNS, Book, Tlpi};
+pub use tlpi::Tlpi;
 
+use crate::backend::Book;
 use crate::event::Event;
 use crate::outlet::Outlet;
 

@@ -3,7 +3,7 @@
 //! - t_select (`-b select` or `pselect`, one-shot): `ready = N`, one `FD: rw` line per
 //!   fd below nfds, and `timeout after select(): S.mmm` when a timeout was given;
 //! - poll_pipes (`-b poll` or `ppoll`, one-shot): `poll() returned: N` and
-//!   `Readable: %3d` per fd with POLLIN;
+//!   `Readable: %3d` per readable fd;
 //! - epoll_input (`-b epoll -m --read`): `Opened "PATH" on fd N`, then per wait
 //!   `About to epoll_wait()`, `Ready: N`, and per fd its events and what it read, or
 //!   `closing fd N`; `All file descriptors closed; bye` at the end.
@@ -15,21 +15,10 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use super::Printer;
-use crate::event::{Action, Event, Shown};
+use crate::backend::{BOOK_RUNS, Book};
+use crate::event::{Action, Data, Event, Hangup, Ready, Shown, WaitCall, WatchEvent, Watching};
 use crate::readiness::Conditions;
 use crate::timeout::Timeout;
-
-/// Which of the book's programs a run stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Book {
-    TSelect,
-    PollPipes,
-    EpollInput,
-}
-
-/// What `--format tlpi` needs, in the one line a refusal says.
-pub const BOOK_RUNS: &str = "t_select (-b select or -b pselect, one-shot), poll_pipes (-b poll \
-                             or -b ppoll, one-shot) or epoll_input (-b epoll -m --read)";
 
 /// `--format tlpi` where the book has no program for the run: the one line.
 pub fn refused(what: &str) -> String {
@@ -37,18 +26,6 @@ pub fn refused(what: &str) -> String {
         "--format tlpi prints what the book's programs print, and {what} has none: it \
          needs {BOOK_RUNS}"
     )
-}
-
-impl Book {
-    /// The program that a run with this backend and mode is (None: the book has none).
-    pub fn of(backend: &str, monitor: bool, reading: bool) -> Option<Book> {
-        match (backend, monitor, reading) {
-            ("select" | "pselect", false, _) => Some(Book::TSelect),
-            ("poll" | "ppoll", false, _) => Some(Book::PollPipes),
-            ("epoll", true, true) => Some(Book::EpollInput),
-            _ => None,
-        }
-    }
 }
 
 pub struct Tlpi<W: Write> {
@@ -152,54 +129,38 @@ fn as_read(text: &str) -> String {
 
 impl<W: Write> Printer for Tlpi<W> {
     fn event(&mut self, _t: Duration, ev: &Event<'_>) -> io::Result<()> {
+        use WatchEvent as E;
+        let Event::Watch(ev) = ev else {
+            return Ok(());
+        };
         let epoll = self.book == Book::EpollInput;
         match ev {
-            Event::Watching { fd, path, .. } => {
-                self.fds.push(*fd);
+            E::Watching(Watching { at, path, .. }) => {
+                self.fds.push(at.fd);
                 if let (true, Some(p)) = (epoll, path) {
                     self.opened += 1;
-                    writeln!(self.out, "Opened \"{p}\" on fd {fd}")?;
+                    writeln!(self.out, "Opened \"{p}\" on fd {}", at.fd)?;
                 }
             }
-            Event::Wait { result: Ok(n), .. } if epoll => {
-                writeln!(self.out, "About to epoll_wait()")?;
-                writeln!(self.out, "Ready: {n}")?;
-            }
-            Event::Ready { fd, cond, .. } if epoll => {
-                let mut words = String::new();
-                for (c, w) in [
-                    (Conditions::READ, "EPOLLIN "),
-                    (Conditions::HANGUP, "EPOLLHUP "),
-                    (Conditions::ERROR, "EPOLLERR "),
-                ] {
-                    if cond.contains(c) {
-                        words.push_str(w);
-                    }
+            E::Wait(WaitCall { result, .. }) if epoll => {
+                if let Ok(n) = result.0 {
+                    writeln!(self.out, "About to epoll_wait()")?;
+                    writeln!(self.out, "Ready: {n}")?;
                 }
-                writeln!(self.out, "  fd={fd}; events: {words}")?;
             }
-            Event::Ready { fd, cond, .. } => self.ready.push((*fd, *cond)),
-            Event::Data {
-                bytes,
-                shown,
-                total,
-                ..
-            } if epoll && total.is_some() => {
-                let data = match shown {
-                    Some(Shown::Text(b)) => as_read(&crate::escape::bytes(b)),
-                    _ => String::new(),
-                };
-                writeln!(self.out, "    read {bytes} bytes: {data}")?;
-            }
-            Event::Hangup {
-                fd,
+            E::Ready(Ready { at, cond, .. }) => match self.book.events(*cond) {
+                Some(words) => writeln!(self.out, "  fd={}; events: {words}", at.fd)?,
+                None => self.ready.push((at.fd, *cond)),
+            },
+            E::Data(d) if epoll && !d.peek => self.data(d)?,
+            E::Hangup(Hangup {
+                at,
                 action: Action::Remove,
-                ..
-            } if epoll => {
+            }) if epoll => {
                 self.closed += 1;
-                writeln!(self.out, "    closing fd {fd}")?;
+                writeln!(self.out, "    closing fd {}", at.fd)?;
             }
-            Event::Summary(s) => match self.book {
+            E::Summary(s) => match self.book {
                 Book::TSelect => self.t_select(s.timeout, s.left)?,
                 Book::PollPipes => self.poll_pipes()?,
                 Book::EpollInput if self.closed == self.opened => {
@@ -218,6 +179,17 @@ impl<W: Write> Printer for Tlpi<W> {
 
     fn wants_diagnostics(&self) -> bool {
         true
+    }
+}
+
+impl<W: Write> Tlpi<W> {
+    /// epoll_input's read: `    read 5 bytes: hello`.
+    fn data(&mut self, d: &Data<'_>) -> io::Result<()> {
+        let data = match d.shown {
+            Some(Shown::Text(b)) => as_read(&crate::escape::bytes(b)),
+            _ => String::new(),
+        };
+        writeln!(self.out, "    read {} bytes: {data}", d.bytes)
     }
 }
 

@@ -26,6 +26,7 @@ use crate::signals::{self, Signals, TERMINATING};
 pub use links::{End, Flow, Holder, Link, LinkKind, SockEnd};
 pub use scan::{Proc, Wait};
 pub use verdict::Verdict;
+pub use view::SnapshotLine;
 
 /// Which processes make up the pipeline.
 #[derive(Clone, Debug, PartialEq, Eq)]

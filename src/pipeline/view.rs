@@ -5,12 +5,13 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use owo_colors::OwoColorize;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::verdict::{name, size, who};
 use super::{Config, Link, Proc, Snapshot};
 use crate::escape;
-use crate::output::schema::Family;
+use crate::event::{Family, Kind};
 use crate::output::{Format, Stream, columns, human_rate, json};
 
 const BAR: usize = 20;
@@ -40,23 +41,7 @@ impl View {
 
     pub fn show(&mut self, out: &mut impl Write, t: Duration, s: &Snapshot) -> io::Result<()> {
         match self.format {
-            Format::Json => json::line(out, Family::Pipeline, "pipeline", t, |l| {
-                l.field(
-                    "processes",
-                    &s.processes.iter().map(process).collect::<Vec<_>>(),
-                )?;
-                l.field("links", &s.links.iter().map(link).collect::<Vec<_>>())?;
-                l.field("note", &s.note)?;
-                l.field("pgid", &self.group.as_ref().map(|g| g.0))?;
-                l.field(
-                    "verdict",
-                    &json!({
-                        "state": s.verdict.state,
-                        "sentence": s.verdict.sentence,
-                        "pids": s.verdict.pids,
-                    }),
-                )
-            }),
+            Format::Json => json::line(out, t, &SnapshotLine::of(s, self.group.as_ref())),
             _ => self.text(out, t, s),
         }
     }
@@ -312,6 +297,38 @@ fn link(l: &Link) -> Value {
             .collect();
     }
     v
+}
+
+/// One snapshot as a `pipeline` JSON line. Its objects are serde_json's maps, their
+/// keys in sorted order.
+#[derive(Serialize)]
+pub struct SnapshotLine<'a> {
+    processes: Vec<Value>,
+    links: Vec<Value>,
+    note: &'a Option<String>,
+    pgid: Option<i32>,
+    verdict: Value,
+}
+
+impl Kind for SnapshotLine<'_> {
+    const NAME: &'static str = "pipeline";
+    const FAMILY: Family = Family::Pipeline;
+}
+
+impl SnapshotLine<'_> {
+    pub fn of<'a>(s: &'a Snapshot, group: Option<&(i32, Option<String>)>) -> SnapshotLine<'a> {
+        SnapshotLine {
+            processes: s.processes.iter().map(process).collect(),
+            links: s.links.iter().map(link).collect(),
+            note: &s.note,
+            pgid: group.map(|g| g.0),
+            verdict: json!({
+                "state": s.verdict.state,
+                "sentence": s.verdict.sentence,
+                "pids": s.verdict.pids,
+            }),
+        }
+    }
 }
 
 /// Every holder on one side of any of the link's flows, once each, in order.

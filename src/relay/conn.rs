@@ -11,7 +11,10 @@ use nix::sys::socket::{self, sockopt};
 use super::Relay;
 use super::pump::{Dir, Flush, Step};
 use crate::error::Result;
-use crate::event::{Event, Relay as R, Side, Traffic};
+use crate::event::{
+    ConnectResult, Flow, RelayClose, RelayConnect, RelayData, RelayError, RelayHalfClose,
+    RelayReset, Side, Traffic,
+};
 use crate::event_loop::{End, EventLoop};
 use crate::exhaust;
 use crate::net;
@@ -147,12 +150,12 @@ impl Relay<'_> {
             }
             let error = net::connect_result(c.target.as_fd(), cond, lp.caps().folds_hangup);
             let id = c.id;
-            lp.rep.emit(&Event::Relay(R::Connect {
+            lp.rep.emit(RelayConnect {
                 conn: id,
                 target: &self.target,
                 addr: Some(&c.addr),
-                error,
-            }))?;
+                result: ConnectResult(error),
+            })?;
             if error.is_some() {
                 return self.close(lp, slot);
             }
@@ -245,13 +248,15 @@ impl Relay<'_> {
                         let bytes = dir.bytes_in(range);
                         let n = bytes.len() as u64;
                         let shown = mode.show(total - n, bytes);
-                        lp.rep.emit(&Event::Relay(R::Data {
-                            conn: id,
-                            from: side,
+                        lp.rep.emit(RelayData {
+                            flow: Flow {
+                                conn: id,
+                                from: side,
+                            },
                             bytes: n,
                             total,
                             shown,
-                        }))?;
+                        })?;
                     }
                 }
                 Step::Urgent {
@@ -312,8 +317,9 @@ impl Relay<'_> {
                 if dir.pass_eof(dst) {
                     let moved = c.c2t.bytes + c.t2c.bytes;
                     c.half_closed.get_or_insert((Instant::now(), moved));
-                    lp.rep
-                        .emit(&Event::Relay(R::HalfClose { conn: id, from }))?;
+                    lp.rep.emit(RelayHalfClose {
+                        flow: Flow { conn: id, from },
+                    })?;
                 }
                 Ok(None)
             }
@@ -335,7 +341,9 @@ impl Relay<'_> {
         let id = c.id;
         match how {
             Ending::Reset(from) => {
-                lp.rep.emit(&Event::Relay(R::Reset { conn: id, from }))?;
+                lp.rep.emit(RelayReset {
+                    flow: Flow { conn: id, from },
+                })?;
                 let other = c.fd(from.other());
                 // SO_LINGER 0: close sends RST, as the peer did.
                 let _ = socket::setsockopt(
@@ -349,12 +357,14 @@ impl Relay<'_> {
             }
             Ending::Failed(from, call, errno) => {
                 let message = format!("{call} failed");
-                lp.rep.emit(&Event::Relay(R::Error {
-                    conn: id,
-                    from: Some(from),
+                lp.rep.emit(RelayError {
+                    flow: Flow {
+                        conn: id,
+                        from: Some(from),
+                    },
                     errno,
                     message: &message,
-                }))?;
+                })?;
             }
         }
         self.close(lp, slot)
@@ -393,11 +403,11 @@ impl Relay<'_> {
         c.c2t.recycle(&mut self.pools);
         c.t2c.recycle(&mut self.pools);
         if report {
-            lp.rep.emit(&Event::Relay(R::Close {
+            lp.rep.emit(RelayClose {
                 conn: c.id,
                 traffic,
                 duration: c.started.elapsed(),
-            }))?;
+            })?;
         }
         drop(c);
         self.check_count(lp);

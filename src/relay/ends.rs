@@ -26,7 +26,7 @@ use nix::sys::socket::{self, sockopt};
 use super::Relay;
 use super::conn::{Ending, slot_of, token};
 use crate::error::Result;
-use crate::event::{Event, Relay as R, Side};
+use crate::event::{Flow, RelayUrgent, Replaced, Side, UrgentByte};
 use crate::event_loop::EventLoop;
 use crate::exhaust::Episode;
 use crate::probe;
@@ -225,14 +225,13 @@ impl Relay<'_> {
             let (_, _, dir) = c.route(from);
             let offset = dir.bytes;
             for byte in dir.unsent_urgent() {
-                lp.rep.emit(&Event::Relay(R::Urgent {
-                    conn: id,
-                    from,
-                    byte,
+                lp.rep.emit(RelayUrgent {
+                    flow: Flow { conn: id, from },
+                    byte: UrgentByte(byte),
                     offset,
-                    replaced: None,
+                    replaced: Replaced(None),
                     relayed: false,
-                }))?;
+                })?;
             }
         }
         Ok(())

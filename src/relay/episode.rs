@@ -18,14 +18,14 @@
 //! instead of refused. Open connections, and half-closed ones still moving bytes, are
 //! never touched.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
 use super::{LISTENERS, Relay};
 use crate::error::Result;
-use crate::event::{Event, Phase, Relay as R};
+use crate::event::{Exhausted, Flow, RelayError, RelayExhausted, TheRelay};
 use crate::event_loop::EventLoop;
 use crate::exhaust::{self, Episode, Failed};
 use crate::readiness::Interest;
@@ -79,7 +79,7 @@ impl Relay<'_> {
         // is one the retry decides about.
         if failed == Failed::Began {
             self.exhausted_on = i;
-            self.report(lp, Phase::Start)?;
+            self.report(lp, Episode::start_event)?;
         }
         match quiet {
             Some(slot) => self.end_half_closed(lp, slot).map(|()| true),
@@ -112,13 +112,15 @@ impl Relay<'_> {
     /// gets a reset.
     fn end_half_closed(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
         if let Some(c) = self.conns[slot].as_ref() {
-            lp.rep.emit(&Event::Relay(R::Error {
-                conn: c.id,
-                from: None,
+            lp.rep.emit(RelayError {
+                flow: Flow {
+                    conn: c.id,
+                    from: None,
+                },
                 errno: Errno::EMFILE,
                 message: "ended to serve a new client: descriptors ran out, and this \
                           connection was half-closed and idle",
-            }))?;
+            })?;
             for fd in [c.client.as_fd(), c.target.as_fd()] {
                 // SO_LINGER 0: the side still open gets a reset, not a clean end.
                 let _ = nix::sys::socket::setsockopt(
@@ -184,20 +186,26 @@ impl Relay<'_> {
             return Ok(());
         }
         self.listen_again(lp)?;
-        self.report(lp, Phase::End)?;
+        self.report(lp, Episode::end_event)?;
         self.exhausted = None;
         Ok(())
     }
 
     /// The listener episode's event, naming the listener it began on.
-    fn report(&mut self, lp: &mut EventLoop<'_>, phase: Phase) -> Result<()> {
+    fn report(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        event: for<'a> fn(&Episode, Option<RawFd>, &'a str) -> Exhausted<'a>,
+    ) -> Result<()> {
         let Some(ep) = &self.exhausted else {
             return Ok(());
         };
         let i = self.exhausted_on;
         let fd = self.listeners[i].as_raw_fd();
-        let ev = ep.event(Some(fd), &self.names[i], phase);
-        lp.rep.emit(&Event::Relay(R::Exhausted(ev)))
+        lp.rep.emit(RelayExhausted {
+            conn: TheRelay,
+            episode: event(ep, Some(fd), &self.names[i]),
+        })
     }
 
     /// After a wait: whether making a splice pipe ran out (the episode starts) or
@@ -209,8 +217,10 @@ impl Relay<'_> {
             if Episode::fail(&mut self.pipes_exhausted, "pipe2", e, now) == Failed::Began
                 && let Some(ep) = &self.pipes_exhausted
             {
-                let ev = ep.event(None, PIPES, Phase::Start);
-                lp.rep.emit(&Event::Relay(R::Exhausted(ev)))?;
+                lp.rep.emit(RelayExhausted {
+                    conn: TheRelay,
+                    episode: ep.start_event(None, PIPES),
+                })?;
             }
         }
         if made {
@@ -224,7 +234,9 @@ impl Relay<'_> {
         let Some(ep) = self.pipes_exhausted.take() else {
             return Ok(());
         };
-        let ev = ep.event(None, PIPES, Phase::End);
-        lp.rep.emit(&Event::Relay(R::Exhausted(ev)))
+        lp.rep.emit(RelayExhausted {
+            conn: TheRelay,
+            episode: ep.end_event(None, PIPES),
+        })
     }
 }

@@ -3,7 +3,7 @@
 
 use super::Relay;
 use crate::error::Result;
-use crate::event::{Event, Relay as R, Side};
+use crate::event::{Flow, RelayData, RelayUrgent, Replaced, Side, UrgentByte};
 use crate::event_loop::EventLoop;
 use crate::reader::ReadMode;
 
@@ -21,14 +21,13 @@ impl Relay<'_> {
         let Some(c) = self.conns[slot].as_ref() else {
             return Ok(());
         };
-        lp.rep.emit(&Event::Relay(R::Urgent {
-            conn: c.id,
-            from,
-            byte,
+        lp.rep.emit(RelayUrgent {
+            flow: Flow { conn: c.id, from },
+            byte: UrgentByte(byte),
             offset,
-            replaced,
+            replaced: Replaced(replaced),
             relayed: true,
-        }))
+        })
     }
 
     /// --read=count: one data event per direction per --interval.
@@ -67,12 +66,14 @@ impl Relay<'_> {
             return Ok(());
         };
         let total = dir.bytes;
-        lp.rep.emit(&Event::Relay(R::Data {
-            conn: id,
-            from: side,
+        lp.rep.emit(RelayData {
+            flow: Flow {
+                conn: id,
+                from: side,
+            },
             bytes,
             total,
             shown: None,
-        }))
+        })
     }
 }

@@ -18,7 +18,10 @@ use nix::errno::Errno;
 
 use crate::backend::{self, BackendKind, Mode, Readiness};
 use crate::error::{Error, Result};
-use crate::event::{Event, Relay as R, Side, Traffic};
+use crate::event::{
+    ConnectResult, Flow, RelayAccept, RelayClose, RelayConnect, RelayError, RelayListen,
+    RelaySignal, RelaySummary, RelayTimeout, Side, TheRelay, Traffic,
+};
 use crate::event_loop::{self, Client, EventLoop, Timing};
 use crate::exhaust::{self, Episode, Reserve};
 use crate::net;
@@ -130,11 +133,12 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
     let all_interfaces = listening.all_interfaces;
     let mut relay = Relay::new(cfg, listening);
     for what in &relay.names {
-        lp.rep.emit(&Event::Relay(R::Listen {
+        lp.rep.emit(RelayListen {
+            conn: TheRelay,
             what,
             target: &relay.target,
             all_interfaces,
-        }))?;
+        })?;
     }
     let end = lp.run(&mut relay)?;
     // Open connections end with the relay: each gets its summary.
@@ -146,12 +150,13 @@ pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
     relay.end_episode(&mut lp)?;
     relay.pipes_news(&mut lp)?;
     relay.end_pipes_episode(&mut lp)?;
-    lp.rep.emit(&Event::Relay(R::Summary {
+    lp.rep.emit(RelaySummary {
+        conn: TheRelay,
         connections: relay.accepted,
         traffic: relay.total,
         elapsed: start.elapsed(),
         backend: Some(cfg.backend.name()),
-    }))?;
+    })?;
     lp.rep.flush()?;
     // Death by a signal runs no destructors: the socket file goes now.
     drop(relay.bound.take());
@@ -236,15 +241,19 @@ impl Client for Relay<'_> {
 
     fn on_signal(&mut self, lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {
         let name = signals::name(c.signo);
-        lp.rep.emit(&Event::Relay(R::Signal {
+        lp.rep.emit(RelaySignal {
+            conn: TheRelay,
             number: c.signo,
             name: &name,
             pid: c.pid,
-        }))
+        })
     }
 
     fn on_idle(&mut self, lp: &mut EventLoop<'_>, idle: Duration) -> Result<()> {
-        lp.rep.emit(&Event::Relay(R::Timeout { idle }))
+        lp.rep.emit(RelayTimeout {
+            conn: TheRelay,
+            idle,
+        })
     }
 }
 
@@ -262,12 +271,14 @@ impl Relay<'_> {
                 }
                 Err(e) => {
                     // Reported; the listener is tried again next wait.
-                    lp.rep.emit(&Event::Relay(R::Error {
-                        conn: 0,
-                        from: None,
+                    lp.rep.emit(RelayError {
+                        flow: Flow {
+                            conn: 0,
+                            from: None,
+                        },
                         errno: e,
                         message: "accept failed",
-                    }))?;
+                    })?;
                     return Ok(());
                 }
             };
@@ -283,10 +294,10 @@ impl Relay<'_> {
             self.accepted += 1;
             lp.activity();
             let id = self.accepted;
-            lp.rep.emit(&Event::Relay(R::Accept {
+            lp.rep.emit(RelayAccept {
                 conn: id,
                 peer: &peer,
-            }))?;
+            })?;
             if self.cfg.count.is_some_and(|n| self.accepted >= n) {
                 // --count: serve these, take no more.
                 self.leave_wait(lp)?;
@@ -297,19 +308,19 @@ impl Relay<'_> {
                 // Refused at once (a UNIX socket without a listener, say): this client
                 // is closed; the relay goes on.
                 Err(Error::Sys { errno, .. }) => {
-                    lp.rep.emit(&Event::Relay(R::Connect {
+                    lp.rep.emit(RelayConnect {
                         conn: id,
                         target: &self.target,
                         addr: None,
-                        error: Some(errno),
-                    }))?;
+                        result: ConnectResult(Some(errno)),
+                    })?;
                     drop(client);
                     self.closed += 1;
-                    lp.rep.emit(&Event::Relay(R::Close {
+                    lp.rep.emit(RelayClose {
                         conn: id,
                         traffic: Traffic::default(),
                         duration: Duration::ZERO,
-                    }))?;
+                    })?;
                     self.check_count(lp);
                 }
                 Err(e) => return Err(e),
@@ -383,12 +394,14 @@ impl Relay<'_> {
         if let Err(e) = self.register(lp, slot) {
             // select cannot take fds >= FD_SETSIZE: this client is refused.
             let msg = e.to_string();
-            lp.rep.emit(&Event::Relay(R::Error {
-                conn: id,
-                from: None,
+            lp.rep.emit(RelayError {
+                flow: Flow {
+                    conn: id,
+                    from: None,
+                },
                 errno: Errno::EMFILE,
                 message: &msg,
-            }))?;
+            })?;
             self.drop_conn(lp, slot, false)?;
         }
         Ok(())

@@ -11,7 +11,7 @@ use nix::errno::Errno;
 
 use super::Client;
 use crate::error::{Error, Result};
-use crate::event::{Event, Relay as R, Shown, Side};
+use crate::event::{Flow, RelayData, RelayUrgent, Replaced, Shown, Side, UrgentByte};
 use crate::probe;
 use crate::reader::{self, Source, Step};
 use crate::readiness::{Conditions, Interest};
@@ -60,13 +60,15 @@ pub(super) fn read(
         let ended = match next(c, &mut buf, address)? {
             Got::Bytes(n) => {
                 c.sent.target_to_client += n as u64;
-                rep.emit(&Event::Relay(R::Data {
-                    conn,
-                    from: Side::Target,
+                rep.emit(RelayData {
+                    flow: Flow {
+                        conn,
+                        from: Side::Target,
+                    },
                     bytes: n as u64,
                     total: c.sent.target_to_client,
                     shown: Some(Shown::Text(&buf[..n])),
-                }))?;
+                })?;
                 continue;
             }
             Got::Urgent(byte, replaced) => {
@@ -98,14 +100,16 @@ fn report_urgent(
     replaced: Option<u8>,
 ) -> Result<()> {
     c.sent.urgent_target_to_client += 1;
-    rep.emit(&Event::Relay(R::Urgent {
-        conn,
-        from: Side::Target,
-        byte,
+    rep.emit(RelayUrgent {
+        flow: Flow {
+            conn,
+            from: Side::Target,
+        },
+        byte: UrgentByte(byte),
         offset: c.sent.target_to_client,
-        replaced,
+        replaced: Replaced(replaced),
         relayed: true,
-    }))
+    })
 }
 
 /// The next step of reading `c`: never across an urgent mark not yet dealt with.

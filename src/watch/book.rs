@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::backend::Readiness;
 use crate::error::Result;
-use crate::event::{Action, Event, Shown};
+use crate::event::{Action, Data, Hangup, Ready, Shown, Summary, TimedOut, Watching};
 use crate::event_loop::{Client, End, EventLoop};
 use crate::open::WatchSet;
 use crate::reader::{self, Source, Step};
@@ -38,7 +38,7 @@ pub(super) fn run(set: WatchSet, lp: &mut EventLoop<'_>) -> Result<u8> {
         sources: (0..n).map(|_| None).collect(),
     };
     let end = lp.run(&mut book)?;
-    lp.rep.emit(&Event::Summary(&crate::event::Summary {
+    lp.rep.emit(Summary {
         backend: "epoll",
         waits: lp.waits,
         events: lp.rep.events,
@@ -48,7 +48,7 @@ pub(super) fn run(set: WatchSet, lp: &mut EventLoop<'_>) -> Result<u8> {
         left: None,
         elapsed: lp.rep.start.elapsed(),
         bytes: Vec::new(),
-    }))?;
+    })?;
     lp.rep.flush()?;
     Ok(lp.exit_status(end))
 }
@@ -57,9 +57,8 @@ impl Client for EpollInput {
     fn begin(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
         for w in &self.set.fds {
             let path = w.path.as_ref().map(|p| crate::escape::os(p.as_os_str()));
-            lp.rep.emit(&Event::Watching {
-                fd: w.fd,
-                what: &w.desc.what,
+            lp.rep.emit(Watching {
+                at: w.subject(),
                 kind: w.desc.kind.name(),
                 want: w.interest,
                 path: path.as_deref(),
@@ -74,13 +73,13 @@ impl Client for EpollInput {
         let Some(fd) = w.borrow() else {
             return Ok(());
         };
-        lp.rep.emit(&Event::Ready {
-            fd: w.fd,
-            what: &w.desc.what,
+        lp.rep.emit(Ready {
+            at: w.subject(),
             kind: w.desc.kind.name(),
             cond: r.cond,
             raw: r.raw,
             backend: "epoll",
+            fallback: lp.caps().fallback.filter(|_| r.raw.fallback),
             queued: None,
             pipe_size: None,
         })?;
@@ -95,18 +94,17 @@ impl Client for EpollInput {
                 Step::Data(n) => n,
                 _ => 0,
             };
-            lp.rep.emit(&Event::Data {
-                fd: w.fd,
-                what: &w.desc.what,
+            lp.rep.emit(Data {
+                at: w.subject(),
                 bytes: n as u64,
                 total: Some(n as u64),
                 rate: None,
                 shown: Some(Shown::Text(&self.buf[..n])),
+                peek: false,
             })?;
         } else if r.cond.intersects(Conditions::HANGUP | Conditions::ERROR) {
-            lp.rep.emit(&Event::Hangup {
-                fd: w.fd,
-                what: &w.desc.what,
+            lp.rep.emit(Hangup {
+                at: w.subject(),
                 action: Action::Remove,
             })?;
             lp.backend.delete(w.raw)?;
@@ -126,6 +124,6 @@ impl Client for EpollInput {
 
     fn on_idle(&mut self, lp: &mut EventLoop<'_>, idle: Duration) -> Result<()> {
         lp.stop(End::Idle);
-        lp.rep.emit(&Event::Timeout { timeout: idle })
+        lp.rep.emit(TimedOut { timeout: idle })
     }
 }

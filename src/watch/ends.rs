@@ -6,7 +6,7 @@ use super::Watch;
 use super::exhausted::Retry;
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
-use crate::event::{Action, Event, FdBytes};
+use crate::event::{Action, FdBytes, FdError, Hangup};
 use crate::event_loop::{End, EventLoop};
 use crate::exhaust;
 use crate::net::Role;
@@ -113,9 +113,8 @@ impl Watch<'_> {
         } else {
             Action::Remove
         };
-        lp.rep.emit(&Event::Hangup {
-            fd: w.fd,
-            what: &w.desc.what,
+        lp.rep.emit(Hangup {
+            at: w.subject(),
             action,
         })?;
         match action {
@@ -153,9 +152,8 @@ impl Watch<'_> {
             Err(Error::Sys { errno, call, .. }) => {
                 let w = &self.set.fds[t];
                 let msg = format!("{call} failed: cannot reopen; no longer watched");
-                lp.rep.emit(&Event::Error {
-                    fd: Some(w.fd),
-                    what: &w.desc.what,
+                lp.rep.emit(FdError {
+                    at: w.subject().into(),
                     errno,
                     message: &msg,
                 })?;
@@ -187,9 +185,8 @@ impl Watch<'_> {
             if self.set.processes[f.process].still_has(fd, f.private, w.fd) {
                 continue;
             }
-            lp.rep.emit(&Event::Hangup {
-                fd: w.fd,
-                what: &w.desc.what,
+            lp.rep.emit(Hangup {
+                at: w.subject(),
                 action: Action::Gone,
             })?;
             self.remove(lp, t)?;

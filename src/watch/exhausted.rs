@@ -22,7 +22,7 @@ use nix::errno::Errno;
 
 use super::Watch;
 use crate::error::{Error, Result};
-use crate::event::{Event, Phase};
+use crate::event::Exhausted;
 use crate::event_loop::EventLoop;
 use crate::exhaust::{self, Episode, Failed, Reserve};
 use crate::net::Role;
@@ -105,7 +105,7 @@ impl Watch<'_> {
         // Once those waiting are refused: a client that comes after the start event
         // is one the retry decides about.
         if failed == Failed::Began {
-            self.report(lp, t, Phase::Start)?;
+            self.report(lp, t, Episode::start_event)?;
         }
         Ok(())
     }
@@ -125,20 +125,25 @@ impl Watch<'_> {
 
     /// Fd `t`'s episode is over (or the run is): its end event.
     pub(super) fn end_episode(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        self.report(lp, t, Phase::End)?;
+        self.report(lp, t, Episode::end_event)?;
         if self.tracks[t].exhausted.take().is_some() {
             self.exhaustion.in_episode.retain(|&x| x != t);
         }
         Ok(())
     }
 
-    fn report(&mut self, lp: &mut EventLoop<'_>, t: usize, phase: Phase) -> Result<()> {
+    /// Fd `t`'s episode's start or end (`event`), if it is in one.
+    fn report(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        t: usize,
+        event: for<'a> fn(&Episode, Option<RawFd>, &'a str) -> Exhausted<'a>,
+    ) -> Result<()> {
         let Some(ep) = &self.tracks[t].exhausted else {
             return Ok(());
         };
         let w = &self.set.fds[t];
-        let ev = ep.event(Some(w.fd), &w.desc.what, phase);
-        lp.rep.emit(&Event::Exhausted(ev))
+        lp.rep.emit(event(ep, Some(w.fd), &w.desc.what))
     }
 
     /// A descriptor is about to be freed: what ran out may be had now.
@@ -236,15 +241,13 @@ impl Watch<'_> {
             let began = Episode::fail(&mut one, "open", errno, now) == Failed::Began;
             if let Some(e) = one {
                 if began {
-                    lp.rep
-                        .emit(&Event::Exhausted(e.event(None, &what, Phase::Start)))?;
+                    lp.rep.emit(e.start_event(None, &what))?;
                 }
                 *ep = Some((what, e));
             }
         }
         if got_fd && let Some((what, e)) = self.exhaustion.pending.take() {
-            lp.rep
-                .emit(&Event::Exhausted(e.event(None, &what, Phase::End)))?;
+            lp.rep.emit(e.end_event(None, &what))?;
         }
         Ok(())
     }
@@ -268,18 +271,15 @@ impl Watch<'_> {
                 let failed = Episode::fail(&mut one, call, errno, Instant::now());
                 if let Some(e) = one {
                     if failed == Failed::Began {
-                        let ev = e.event(Some(fd), &what, Phase::Start);
-                        lp.rep.emit(&Event::Exhausted(ev))?;
+                        let ev = e.start_event(Some(fd), &what);
+                        lp.rep.emit(ev)?;
                     }
                     *peek = Some((fd, what, e));
                 }
                 Ok(())
             }
             None => match peek.take() {
-                Some((fd, what, e)) => {
-                    lp.rep
-                        .emit(&Event::Exhausted(e.event(Some(fd), &what, Phase::End)))
-                }
+                Some((fd, what, e)) => lp.rep.emit(e.end_event(Some(fd), &what)),
                 None => Ok(()),
             },
         }
@@ -293,8 +293,7 @@ impl Watch<'_> {
         }
         self.pending_tried(lp, None, true)?;
         if let Some((fd, what, e)) = self.exhaustion.peek.take() {
-            lp.rep
-                .emit(&Event::Exhausted(e.event(Some(fd), &what, Phase::End)))?;
+            lp.rep.emit(e.end_event(Some(fd), &what))?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::Watch;
 use crate::error::Result;
-use crate::event::{Event, FdBytes, Summary};
+use crate::event::{FdBytes, SignalCaught, Summary, TimedOut};
 use crate::event_loop::{End, EventLoop};
 use crate::net::Role;
 use crate::signals;
@@ -29,7 +29,7 @@ impl Watch<'_> {
         if end == End::Timeout
             && let Timeout::After(t) = self.cfg.timeout
         {
-            lp.rep.emit(&Event::Timeout { timeout: t })?;
+            lp.rep.emit(TimedOut { timeout: t })?;
         }
         let summary = Summary {
             backend: self.cfg.backend.name(),
@@ -46,7 +46,7 @@ impl Watch<'_> {
         if let Some(sig) = lp.signals() {
             for n in sig.pending_masked() {
                 let name = signals::name(n);
-                lp.rep.emit(&Event::Signal {
+                lp.rep.emit(SignalCaught {
                     number: n,
                     name: &name,
                     pid: None,
@@ -55,12 +55,13 @@ impl Watch<'_> {
                 })?;
             }
         }
-        lp.rep.emit(&Event::Summary(&summary))?;
+        let ready_fds = summary.ready_fds;
+        lp.rep.emit(summary)?;
         lp.rep.flush()?;
         // Death by a signal runs no destructors: socket files go now. Watched fds stay
         // registered until the process ends; inherited fds are never touched.
         self.set.bound.clear();
-        Ok(self.exit_status(lp, end, summary.ready_fds))
+        Ok(self.exit_status(lp, end, ready_fds))
     }
 
     /// The status scripts read. `-m`: the idle timeout is a normal end (0) once

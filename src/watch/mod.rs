@@ -21,15 +21,15 @@ mod track;
 
 use std::time::{Duration, Instant};
 
-use crate::backend::{self, Backend, BackendKind, Mode, Readiness, Registered};
+use crate::backend::{self, Backend, BackendKind, Book, Mode, Readiness, Registered};
 use crate::describe::{self, Kind};
 use crate::error::Result;
-use crate::event::{Event, FdBytes};
+use crate::event::{FdBytes, FdError, Note, Ready, SignalCaught, Subject, TimedOut, Watching};
 use crate::event_loop::{self, Client, EventLoop, Timing};
 use crate::exhaust::Reserve;
 use crate::net::Role;
 use crate::open::WatchSet;
-use crate::output::{Book, Format, Output};
+use crate::output::{Format, Output};
 use crate::reader::ReadMode;
 use crate::readiness::{Conditions, Raw};
 use crate::report::Reporter;
@@ -230,13 +230,13 @@ impl<'c> Watch<'c> {
         let reading = self.reading(t);
         let queued = describe::queued(fd, w.desc.kind);
         if self.tracks[t].shown.update(cond, raw, queued, !reading) {
-            lp.rep.emit(&Event::Ready {
-                fd: w.fd,
-                what: &w.desc.what,
+            lp.rep.emit(Ready {
+                at: w.subject(),
                 kind: w.desc.kind.name(),
                 cond,
                 raw,
                 backend: self.cfg.backend.name(),
+                fallback: lp.caps().fallback.filter(|_| raw.fallback),
                 queued,
                 pipe_size: describe::pipe_size(fd, w.desc.kind),
             })?;
@@ -332,9 +332,8 @@ impl Client for Watch<'_> {
     fn begin(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
         for w in &self.set.fds {
             let path = w.path.as_ref().map(|p| crate::escape::os(p.as_os_str()));
-            lp.rep.emit(&Event::Watching {
-                fd: w.fd,
-                what: &w.desc.what,
+            lp.rep.emit(Watching {
+                at: w.subject(),
                 kind: w.desc.kind.name(),
                 want: w.interest,
                 path: path.as_deref(),
@@ -350,21 +349,23 @@ impl Client for Watch<'_> {
                  what {} returned",
                 lp.backend.call()
             );
-            lp.rep.emit(&Event::Note {
+            lp.rep.emit(Note {
                 fd: None,
                 message: &message,
             })?;
         }
         for n in &self.set.notes {
-            lp.rep.emit(&Event::Note {
+            lp.rep.emit(Note {
                 fd: None,
                 message: n,
             })?;
         }
         for p in &self.set.pending {
-            lp.rep.emit(&Event::Error {
-                fd: None,
-                what: &p.what,
+            lp.rep.emit(FdError {
+                at: Subject {
+                    fd: None,
+                    what: &p.what,
+                },
                 errno: nix::errno::Errno::ENXIO,
                 message: "no reader yet; retrying the open",
             })?;
@@ -436,14 +437,14 @@ impl Client for Watch<'_> {
     }
 
     fn on_idle(&mut self, lp: &mut EventLoop<'_>, idle: Duration) -> Result<()> {
-        lp.rep.emit(&Event::Timeout { timeout: idle })
+        lp.rep.emit(TimedOut { timeout: idle })
     }
 }
 
 /// A caught signal as watch mode reports it (the book's run too).
 pub(super) fn report_caught(lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {
     let name = signals::name(c.signo);
-    lp.rep.emit(&Event::Signal {
+    lp.rep.emit(SignalCaught {
         number: c.signo,
         name: &name,
         pid: Some(c.pid),

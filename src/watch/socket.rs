@@ -7,7 +7,9 @@ use super::Watch;
 use super::exhausted::Retry;
 use crate::describe;
 use crate::error::{Error, Result};
-use crate::event::{Event, Urgent as UrgentEvent};
+use crate::event::{
+    Accept, Connect, ConnectResult, FdError, Replaced, Target, UrgentByte, UrgentData,
+};
 use crate::event_loop::EventLoop;
 use crate::exhaust;
 use crate::net::{self, Role};
@@ -46,14 +48,13 @@ impl Watch<'_> {
         let error = net::connect_result(fd, cond, lp.caps().folds_hangup);
         self.tracks[t].shown.ever = true;
         self.closed.connect_failed |= error.is_some();
-        lp.rep.emit(&Event::Connect {
-            fd: w.fd,
-            what: &w.desc.what,
+        lp.rep.emit(Connect {
+            at: w.subject(),
             target: w
                 .target
                 .as_deref()
-                .map(|(spec, addr)| (spec.as_str(), addr.as_str())),
-            error,
+                .map(|(spec, addr)| Target { target: spec, addr }),
+            result: ConnectResult(error),
         })?;
         if error.is_some() {
             return self.remove(lp, t);
@@ -85,9 +86,8 @@ impl Watch<'_> {
                     // Another failure: reported, and the listener re-checked at the
                     // bounded rate instead of spinning on it.
                     let w = &self.set.fds[t];
-                    lp.rep.emit(&Event::Error {
-                        fd: Some(listener),
-                        what: &w.desc.what,
+                    lp.rep.emit(FdError {
+                        at: w.subject().into(),
                         errno: e,
                         message: "accept failed",
                     })?;
@@ -107,9 +107,8 @@ impl Watch<'_> {
                 // select cannot take fds >= FD_SETSIZE: refuse this one, keep serving.
                 let w = &self.set.fds[n];
                 let msg = e.to_string();
-                lp.rep.emit(&Event::Error {
-                    fd: Some(w.fd),
-                    what: &w.desc.what,
+                lp.rep.emit(FdError {
+                    at: w.subject().into(),
                     errno: Errno::EMFILE,
                     message: &msg,
                 })?;
@@ -117,9 +116,8 @@ impl Watch<'_> {
                 continue;
             }
             let w = &self.set.fds[n];
-            lp.rep.emit(&Event::Accept {
-                fd: w.fd,
-                what: &w.desc.what,
+            lp.rep.emit(Accept {
+                at: w.subject(),
                 listener,
                 peer: &peer,
             })?;
@@ -151,17 +149,16 @@ impl Watch<'_> {
         };
         // Nothing consumed: the mark's place is the queue before it.
         let before = if reading { 0 } else { urgent::before_mark(fd) };
-        lp.rep.emit(&Event::Urgent(UrgentEvent {
-            fd: w.fd,
-            what: &w.desc.what,
-            byte,
+        lp.rep.emit(UrgentData {
+            at: w.subject(),
+            byte: UrgentByte(byte),
             atmark: urgent::at_mark(fd),
             offset: tr.stream.total + before,
             peek: byte.is_some(),
             inline: false,
-            replaced,
+            replaced: Replaced(replaced),
             errno,
-        }))
+        })
     }
 
     /// An urgent byte taken from the kernel whose mark reading never reached (the run
@@ -178,16 +175,15 @@ impl Watch<'_> {
         self.flush_count(lp, t)?;
         let w = &self.set.fds[t];
         let fd = w.borrow();
-        lp.rep.emit(&Event::Urgent(UrgentEvent {
-            fd: w.fd,
-            what: &w.desc.what,
-            byte: Some(byte),
+        lp.rep.emit(UrgentData {
+            at: w.subject(),
+            byte: UrgentByte(Some(byte)),
             atmark: fd.and_then(urgent::at_mark),
             offset: self.tracks[t].stream.total + fd.map_or(0, urgent::before_mark),
             peek: false,
             inline: false,
-            replaced: None,
+            replaced: Replaced(None),
             errno: None,
-        }))
+        })
     }
 }

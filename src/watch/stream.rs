@@ -13,7 +13,7 @@ use super::Watch;
 use super::track::Track;
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
-use crate::event::{Event, Shown, Urgent as UrgentEvent};
+use crate::event::{Data, Eof, FdError, Replaced, Shown, Subject, UrgentByte, UrgentData};
 use crate::event_loop::EventLoop;
 use crate::exhaust;
 use crate::net;
@@ -84,24 +84,19 @@ impl Reading {
 }
 
 /// --read=count: one data event for the bytes not yet reported.
-pub(super) fn flush_count(
-    rep: &mut Reporter<'_>,
-    fd: i32,
-    what: &str,
-    s: &mut Stream,
-) -> Result<()> {
+pub(super) fn flush_count(rep: &mut Reporter<'_>, at: Subject<'_>, s: &mut Stream) -> Result<()> {
     let Some(bytes) = s.tally.take() else {
         return Ok(());
     };
     let secs = s.first_data.map_or(0.0, |f| f.elapsed().as_secs_f64());
     let rate = (secs > 0.0).then(|| s.total as f64 / secs);
-    rep.emit(&Event::Data {
-        fd,
-        what,
+    rep.emit(Data {
+        at,
         bytes,
         total: Some(s.total),
         rate,
         shown: None,
+        peek: false,
     })
 }
 
@@ -110,7 +105,7 @@ impl Watch<'_> {
     /// --interval per fd, so a fast stream is a readable trickle of events).
     pub(super) fn flush_count(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
         let w = &self.set.fds[t];
-        flush_count(&mut lp.rep, w.fd, &w.desc.what, &mut self.tracks[t].stream)
+        flush_count(&mut lp.rep, w.subject(), &mut self.tracks[t].stream)
     }
 
     /// --read=count: the counts that fell due while nothing more was read.
@@ -250,17 +245,15 @@ impl Watch<'_> {
                 ));
             }
             let msg = format!("{call} failed");
-            lp.rep.emit(&Event::Error {
-                fd: Some(w.fd),
-                what: &w.desc.what,
+            lp.rep.emit(FdError {
+                at: w.subject().into(),
                 errno: e,
                 message: &msg,
             })?;
         }
         if outcome == Outcome::Eof {
-            lp.rep.emit(&Event::Eof {
-                fd: w.fd,
-                what: &w.desc.what,
+            lp.rep.emit(Eof {
+                at: w.subject(),
                 total: self.tracks[t].stream.total,
             })?;
         }
@@ -283,9 +276,8 @@ impl Watch<'_> {
             // A socket that is not connected yet, say: reported, and the run goes on.
             Err(Error::Sys { errno, call, .. }) => {
                 let msg = format!("{call} failed");
-                return lp.rep.emit(&Event::Error {
-                    fd: Some(w.fd),
-                    what: &w.desc.what,
+                return lp.rep.emit(FdError {
+                    at: w.subject().into(),
                     errno,
                     message: &msg,
                 });
@@ -304,13 +296,13 @@ impl Watch<'_> {
                 None,
             ),
         };
-        lp.rep.emit(&Event::Data {
-            fd: w.fd,
-            what: &w.desc.what,
+        lp.rep.emit(Data {
+            at: w.subject(),
             bytes,
             total: None,
             rate: None,
             shown,
+            peek: true,
         })
     }
 }
@@ -367,13 +359,13 @@ fn took(
         st.tally.add(bytes.len());
         return Ok(());
     }
-    rep.emit(&Event::Data {
-        fd: w.fd,
-        what: &w.desc.what,
+    rep.emit(Data {
+        at: w.subject(),
         bytes: bytes.len() as u64,
         total: Some(st.total),
         rate: None,
         shown: mode.show(offset, bytes),
+        peek: false,
     })
 }
 
@@ -386,16 +378,15 @@ fn report_urgent(
     byte: Option<u8>,
     replaced: Option<u8>,
 ) -> Result<()> {
-    flush_count(rep, w.fd, &w.desc.what, s)?;
-    rep.emit(&Event::Urgent(UrgentEvent {
-        fd: w.fd,
-        what: &w.desc.what,
-        byte,
+    flush_count(rep, w.subject(), s)?;
+    rep.emit(UrgentData {
+        at: w.subject(),
+        byte: UrgentByte(byte),
         atmark: Some(true),
         offset: s.total,
         peek: false,
         inline: byte.is_none(),
-        replaced,
+        replaced: Replaced(replaced),
         errno: None,
-    }))
+    })
 }

@@ -11,7 +11,7 @@ use super::Watch;
 use crate::backend::{Backend, Readiness, Registered};
 use crate::describe::Kind;
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::Note;
 use crate::event_loop::EventLoop;
 use crate::exhaust::Episode;
 use crate::net::{self, Role};
@@ -146,7 +146,7 @@ impl Watch<'_> {
                 "epoll_ctl refused {} ({e:?}); poll checks it instead (files and devices are always ready)",
                 w.desc.what
             );
-            lp.rep.emit(&Event::Note {
+            lp.rep.emit(Note {
                 fd: Some(w.fd),
                 message: &msg,
             })?;

@@ -45,6 +45,8 @@ pub(super) fn info() -> Info {
             ),
             fd_limit: None,
             folds_hangup: false,
+            book: None,
+            fallback: None,
         },
         make: |mode| Ok(Box::new(Uring::new(mode)?)),
     }

@@ -3,7 +3,9 @@
 //! several kinds share are constants in fields.rs.
 
 use super::fields::*;
-use super::{Family, Kind};
+use super::{Kind, of};
+use crate::bench::BenchRow;
+use crate::event::*;
 
 macro_rules! fields {
     ($($f:expr),* $(,)?) => { &[$($f),*] };
@@ -11,8 +13,6 @@ macro_rules! fields {
 
 pub const KINDS: &[Kind] = &[
     Kind {
-        family: Family::Watch,
-        event: "ready",
         send: false,
         about: "an fd is ready",
         fields: fields![
@@ -35,10 +35,9 @@ pub const KINDS: &[Kind] = &[
             ("queued", "bytes queued (FIONREAD), or null"),
             ("pipe_size", "a pipe's capacity (F_GETPIPE_SZ), or null"),
         ],
+        ..of::<Ready>()
     },
     Kind {
-        family: Family::Watch,
-        event: "data",
         send: false,
         about: "bytes consumed (--read, --tee) or shown (--peek)",
         fields: fields![
@@ -58,10 +57,9 @@ pub const KINDS: &[Kind] = &[
             HEX_ROWS,
             ("peek", "true when nothing was consumed (--peek)"),
         ],
+        ..of::<Data>()
     },
     Kind {
-        family: Family::Watch,
-        event: "urgent",
         send: false,
         about: "urgent (out-of-band) data, in stream order",
         fields: fields![
@@ -83,17 +81,15 @@ pub const KINDS: &[Kind] = &[
                 "why there is no byte (EINVAL: none; EOPNOTSUPP), or null",
             ),
         ],
+        ..of::<UrgentData>()
     },
     Kind {
-        family: Family::Watch,
-        event: "eof",
         send: false,
         about: "a read returned end of file",
         fields: fields![FD, WHAT, ("total", "bytes consumed from the fd")],
+        ..of::<Eof>()
     },
     Kind {
-        family: Family::Watch,
-        event: "hangup",
         send: false,
         about: "the other side is gone and fdwatch acted on it",
         fields: fields![
@@ -104,10 +100,9 @@ pub const KINDS: &[Kind] = &[
                 "reopen (a FIFO), remove (the fd leaves the watch set), end (--once) or gone (another process's fd)",
             ),
         ],
+        ..of::<Hangup>()
     },
     Kind {
-        family: Family::Watch,
-        event: "accept",
         send: false,
         about: "a listener accepted a connection, now watched",
         fields: fields![
@@ -116,31 +111,27 @@ pub const KINDS: &[Kind] = &[
             ("listener", "the listening fd"),
             ("peer", "the client's address, escaped"),
         ],
+        ..of::<Accept>()
     },
     Kind {
-        family: Family::Watch,
-        event: "connect",
         send: false,
         about: "a non-blocking connect (a tcp: or unix: spec) finished",
         fields: fields![FD, WHAT, TARGET, ADDR, RESULT, MESSAGE],
+        ..of::<Connect>()
     },
     Kind {
-        family: Family::Watch,
-        event: "error",
         send: false,
         about: "something failed for one fd; the run goes on",
         fields: fields![FD, WHAT, ERRNO, MESSAGE],
+        ..of::<FdError>()
     },
     Kind {
-        family: Family::Watch,
-        event: "exhausted",
         send: false,
         about: "a resource ran out and fdwatch backs off: one when it starts, one when it ends (see RUNNING OUT OF DESCRIPTORS)",
         fields: &EXHAUSTED,
+        ..of::<Exhausted>()
     },
     Kind {
-        family: Family::Watch,
-        event: "signal",
         send: false,
         about: "a caught signal",
         fields: fields![
@@ -153,17 +144,15 @@ pub const KINDS: &[Kind] = &[
                 "a --mask signal still blocked when the run ended"
             ),
         ],
+        ..of::<SignalCaught>()
     },
     Kind {
-        family: Family::Watch,
-        event: "timeout",
         send: false,
         about: "the wait ended with nothing ready",
         fields: fields![("timeout", "the timeout, in seconds")],
+        ..of::<TimedOut>()
     },
     Kind {
-        family: Family::Watch,
-        event: "wait",
         send: false,
         about: "-v: one call of the backend",
         fields: fields![
@@ -173,17 +162,15 @@ pub const KINDS: &[Kind] = &[
             ("ret", "its return value (-1: failed)"),
             ("errno", "when it failed"),
         ],
+        ..of::<WaitCall>()
     },
     Kind {
-        family: Family::Watch,
-        event: "note",
         send: false,
         about: "-v: how fdwatch watches something",
         fields: fields![FD, MESSAGE],
+        ..of::<Note>()
     },
     Kind {
-        family: Family::Watch,
-        event: "watching",
         send: false,
         about: "-v, at the start: one per watched fd",
         fields: fields![
@@ -193,10 +180,9 @@ pub const KINDS: &[Kind] = &[
             ("want", "what is asked: read, write, urgent"),
             ("path", "the path it was opened from, or null"),
         ],
+        ..of::<Watching>()
     },
     Kind {
-        family: Family::Watch,
-        event: "blocked",
         send: false,
         about: "fdwatch pid:PID: what one thread is blocked in",
         fields: fields![
@@ -218,10 +204,9 @@ pub const KINDS: &[Kind] = &[
                 "the fds the call waits on: fd, want, flags (epoll: ET, ONESHOT...), what, ready (now, or null), queued, error",
             ),
         ],
+        ..of::<BlockedThread>()
     },
     Kind {
-        family: Family::Watch,
-        event: "summary",
         send: false,
         about: "the end of a run",
         fields: fields![
@@ -235,10 +220,9 @@ pub const KINDS: &[Kind] = &[
             ("elapsed", "seconds the run took"),
             ("bytes", "bytes consumed per fd: fd, what, bytes"),
         ],
+        ..of::<Summary>()
     },
     Kind {
-        family: Family::Relay,
-        event: "listen",
         send: false,
         about: "the relay listens",
         fields: fields![
@@ -249,24 +233,21 @@ pub const KINDS: &[Kind] = &[
                 "bound to every interface: reachable from the network"
             ),
         ],
+        ..of::<RelayListen>()
     },
     Kind {
-        family: Family::Relay,
-        event: "accept",
         send: false,
         about: "a client connected",
         fields: fields![("peer", "the client's address, escaped")],
+        ..of::<RelayAccept>()
     },
     Kind {
-        family: Family::Relay,
-        event: "connect",
         send: true,
         about: "the connection to the target (send: to ADDRESS) finished",
         fields: fields![TARGET, ADDR, RESULT, MESSAGE],
+        ..of::<RelayConnect>()
     },
     Kind {
-        family: Family::Relay,
-        event: "data",
         send: true,
         about: "bytes relayed (send: sent; from the target: read back)",
         fields: fields![
@@ -277,10 +258,9 @@ pub const KINDS: &[Kind] = &[
             DATA_HEX,
             HEX_ROWS,
         ],
+        ..of::<RelayData>()
     },
     Kind {
-        family: Family::Relay,
-        event: "urgent",
         send: true,
         about: "an urgent byte relayed at its stream offset (send: sent with MSG_OOB, or read)",
         fields: fields![
@@ -295,31 +275,27 @@ pub const KINDS: &[Kind] = &[
                 "present (false) only for a byte taken from that side and never passed on: the connection ended, a reset, before its place"
             ),
         ],
+        ..of::<RelayUrgent>()
     },
     Kind {
-        family: Family::Relay,
-        event: "half-close",
         send: true,
         about: "a side shut down its write side, and SHUT_WR went on to the other",
         fields: fields![FROM],
+        ..of::<RelayHalfClose>()
     },
     Kind {
-        family: Family::Relay,
-        event: "reset",
         send: true,
         about: "a side reset the connection (send: SO_LINGER 0, or the server's reset)",
         fields: fields![FROM],
+        ..of::<RelayReset>()
     },
     Kind {
-        family: Family::Relay,
-        event: "error",
         send: false,
         about: "a connection failed",
         fields: fields![("from", "the side, or null"), ERRNO, MESSAGE],
+        ..of::<RelayError>()
     },
     Kind {
-        family: Family::Relay,
-        event: "close",
         send: true,
         about: "a connection is over",
         fields: fields![
@@ -329,10 +305,9 @@ pub const KINDS: &[Kind] = &[
             TRAFFIC[3],
             ("duration", "seconds it lasted"),
         ],
+        ..of::<RelayClose>()
     },
     Kind {
-        family: Family::Relay,
-        event: "summary",
         send: true,
         about: "the end of the run",
         fields: fields![
@@ -344,31 +319,27 @@ pub const KINDS: &[Kind] = &[
             ("elapsed", "seconds the run took"),
             ("backend", "the multiplexer (absent for send)"),
         ],
+        ..of::<RelaySummary>()
     },
     Kind {
-        family: Family::Relay,
-        event: "signal",
         send: false,
         about: "a signal that ends the relay",
         fields: &SIGNAL,
+        ..of::<RelaySignal>()
     },
     Kind {
-        family: Family::Relay,
-        event: "timeout",
         send: false,
         about: "--idle passed with no traffic",
         fields: fields![("timeout", "the idle time, in seconds")],
+        ..of::<RelayTimeout>()
     },
     Kind {
-        family: Family::Relay,
-        event: "exhausted",
         send: false,
         about: "as watch mode's: fd and what name the listener (or the splice pipes)",
         fields: &EXHAUSTED,
+        ..of::<RelayExhausted>()
     },
     Kind {
-        family: Family::Bench,
-        event: "bench",
         send: false,
         about: "one measured (or refused) row, with the C reference's (ref_pingpong) field names",
         fields: fields![
@@ -388,6 +359,7 @@ pub const KINDS: &[Kind] = &[
             ("events_per_s", "1e9 / ns_per_event"),
             ("impl", "fdwatch (the C reference has no such field)"),
         ],
+        ..of::<BenchRow>()
     },
     // Its own file: this one is at the size limit.
     super::pipeline::PIPELINE,

@@ -1,7 +1,7 @@
 //! The JSON Lines schema, version 1: every event kind and every field, with what it
-//! means. The JSON writer checks each field it writes against this table (a debug
-//! build panics on a field the table lacks), and the man pages' JSON sections are
-//! generated from it, so the documentation cannot fall behind the output.
+//! means. The man pages' JSON sections are generated from it, and a test serializes a
+//! sample of every kind (src/output/schema/tests.rs) and compares its fields with this
+//! table both ways, so the documentation cannot fall behind the output.
 
 /// The `v` of every line; raised when a field changes meaning or goes away (new
 /// fields and kinds keep it).
@@ -10,20 +10,11 @@ pub const VERSION: u32 = 1;
 mod fields;
 mod kinds;
 mod pipeline;
+#[cfg(test)]
+mod tests;
 pub use kinds::KINDS;
 
-/// Which part of fdwatch writes a kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    /// Watch mode, `pid:PID` included.
-    Watch,
-    /// `fdwatch relay`; the kinds marked `send` also come from `fdwatch send`.
-    Relay,
-    /// `fdwatch bench`'s rows.
-    Bench,
-    /// `fdwatch pipeline`'s snapshots.
-    Pipeline,
-}
+use crate::event::Family;
 
 pub struct Kind {
     pub family: Family,
@@ -33,6 +24,17 @@ pub struct Kind {
     pub about: &'static str,
     /// (name, meaning), after the fields every line of the family has.
     pub fields: &'static [(&'static str, &'static str)],
+}
+
+/// The part of a row that the payload's own `Kind` says: its family and its name.
+const fn of<K: crate::event::Kind>() -> Kind {
+    Kind {
+        family: K::FAMILY,
+        event: K::NAME,
+        send: false,
+        about: "",
+        fields: &[],
+    }
 }
 
 /// The fields every line has, first.
@@ -50,17 +52,6 @@ pub const RELAY_COMMON: &[(&str, &str)] = &[(
     "conn",
     "the connection, numbered from 1 (0: the relay itself)",
 )];
-
-/// Whether `key` is a documented field of `event` in `family`.
-pub fn documented(family: Family, event: &str, key: &str) -> bool {
-    let common = COMMON.iter().any(|(k, _)| *k == key)
-        || (family == Family::Relay && RELAY_COMMON.iter().any(|(k, _)| *k == key));
-    common
-        || KINDS
-            .iter()
-            .filter(|k| k.family == family && k.event == event)
-            .any(|k| k.fields.iter().any(|(f, _)| *f == key))
-}
 
 /// Which page a JSON section is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,40 +101,5 @@ fn roff(text: &str) -> String {
         format!("\\&{s}")
     } else {
         s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn no_kind_twice_and_no_field_twice() {
-        for (i, k) in KINDS.iter().enumerate() {
-            assert!(
-                !KINDS[..i]
-                    .iter()
-                    .any(|o| o.family == k.family && o.event == k.event),
-                "{} listed twice",
-                k.event
-            );
-            for (j, (f, _)) in k.fields.iter().enumerate() {
-                assert!(
-                    !k.fields[..j].iter().any(|(o, _)| o == f),
-                    "{}: {f} listed twice",
-                    k.event
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn documented_fields() {
-        assert!(documented(Family::Watch, "ready", "v"));
-        assert!(documented(Family::Watch, "ready", "pipe_size"));
-        assert!(!documented(Family::Watch, "ready", "conn"));
-        assert!(documented(Family::Relay, "data", "conn"));
-        assert!(!documented(Family::Relay, "data", "fd"));
-        assert!(!documented(Family::Watch, "nonsense", "fd"));
     }
 }

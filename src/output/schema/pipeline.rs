@@ -1,11 +1,10 @@
 //! The `pipeline` kind of the schema table (kinds.rs holds the rest): one line per
 //! snapshot of `fdwatch pipeline`.
 
-use super::{Family, Kind};
+use super::{Kind, of};
+use crate::pipeline::SnapshotLine;
 
 pub const PIPELINE: Kind = Kind {
-    family: Family::Pipeline,
-    event: "pipeline",
     send: false,
     about: "one snapshot of the processes and the pipes, FIFOs and sockets between them",
     fields: &[
@@ -57,4 +56,5 @@ pub const PIPELINE: Kind = Kind {
              rest back first)",
         ),
     ],
+    ..of::<SnapshotLine>()
 };
