@@ -35,6 +35,12 @@ pub mod watch;
 
 use std::io::Write;
 
+/// A hash map whose hasher takes no random seed. Its keys come from the user's own
+/// command line or are fd numbers, never from a peer, so there is nothing to flood;
+/// the seed would cost a getrandom(2) on every start of a one-shot check.
+pub(crate) type FixedMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<std::hash::DefaultHasher>>;
+
 pub use command::Command;
 
 /// Prints `fdwatch: MSG` as one line on stderr; a closed stderr is ignored.

@@ -122,7 +122,7 @@ pub struct WatchSet {
     free: Vec<usize>,
     next_seq: u64,
     /// Where each inherited fd number sits (to merge `0r 0-2w` without a scan).
-    inherited_at: std::collections::HashMap<RawFd, usize>,
+    inherited_at: crate::FixedMap<RawFd, usize>,
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit, so large fd sets fit (10,000 fds

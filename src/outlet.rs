@@ -74,7 +74,10 @@ impl Outlet {
             .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT)
         {
             Ok(SFlag::S_IFSOCK) => How::Socket,
-            Ok(SFlag::S_IFIFO) | Ok(SFlag::S_IFCHR) if blocks(fd) => {
+            // Writing a pipe, FIFO or terminal could block (other character devices,
+            // /dev/null say, never do).
+            Ok(SFlag::S_IFIFO) => reopen(fd).map_or(How::Direct, How::Private),
+            Ok(SFlag::S_IFCHR) if nix::unistd::isatty(borrow(fd)).unwrap_or(false) => {
                 reopen(fd).map_or(How::Direct, How::Private)
             }
             _ => How::Direct,
@@ -163,15 +166,6 @@ impl io::Write for Outlet {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// Whether writing `fd` could block: a pipe, FIFO or terminal (other character
-/// devices, /dev/null say, never do).
-fn blocks(fd: RawFd) -> bool {
-    let b = borrow(fd);
-    let fifo = fstat(b)
-        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO);
-    fifo || nix::unistd::isatty(b).unwrap_or(false)
 }
 
 /// A private non-blocking write end of what `fd` refers to.

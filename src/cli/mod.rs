@@ -13,6 +13,7 @@ mod errors;
 mod generate;
 mod habits;
 mod man;
+mod plain;
 mod status;
 mod sub;
 mod typed;
@@ -237,7 +238,11 @@ where
             return Parsed::Exit(2);
         }
     };
-    // clap builds every subcommand's definition here, a one-shot watch included.
+    // Positionals only: no need for clap's definitions (most of a one-shot's start-up).
+    if let Some(a) = plain::args(&argv) {
+        return typed(&a, Ok(Vec::new()));
+    }
+    // clap builds every subcommand's definition here.
     let res = command().try_get_matches_from(&argv).and_then(|mut m| {
         let steps = match m.subcommand() {
             Some(("send", sm)) => send_steps(sm),
@@ -246,13 +251,7 @@ where
         Args::from_arg_matches_mut(&mut m).map(|a| (a, steps))
     });
     match res {
-        Ok((a, steps)) => match a.typed(steps) {
-            Ok(command) => Parsed::Run(Box::new(command)),
-            Err(refused) => {
-                crate::report_usage(&refused.line, refused.tip.as_deref());
-                Parsed::Exit(2)
-            }
-        },
+        Ok((a, steps)) => typed(&a, steps),
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let what = if e.kind() == ErrorKind::DisplayHelp {
                 "--help"
@@ -265,6 +264,17 @@ where
         Err(e) => {
             let (line, tip) = errors::usage_error(&e, &argv);
             crate::report_usage(&line, tip.as_deref());
+            Parsed::Exit(2)
+        }
+    }
+}
+
+/// The typed command of clap's view, or its refusal printed (exit 2).
+fn typed(a: &Args, steps: Result<Vec<crate::send::Step>, String>) -> Parsed {
+    match a.typed(steps) {
+        Ok(command) => Parsed::Run(Box::new(command)),
+        Err(refused) => {
+            crate::report_usage(&refused.line, refused.tip.as_deref());
             Parsed::Exit(2)
         }
     }

@@ -427,8 +427,8 @@ impl fmt::Display for Typed {
 /// 16,000 paths merge at once.
 pub fn merge(specs: &[Typed]) -> Vec<Typed> {
     let mut out: Vec<Typed> = Vec::with_capacity(specs.len());
-    let mut at: std::collections::HashMap<&Target, usize> =
-        std::collections::HashMap::with_capacity(specs.len());
+    let mut at: crate::FixedMap<&Target, usize> =
+        crate::FixedMap::with_capacity_and_hasher(specs.len(), Default::default());
     for s in specs {
         match at.get(&s.target) {
             Some(&i) => out[i].spec.interest = out[i].interest.merge(s.interest),
