@@ -72,11 +72,56 @@ struct Tracked {
     process: Option<Process>,
     /// Why it could not be opened (no such process).
     error: Option<String>,
+    seen: Seen,
+}
+
+/// What the snapshots before this one saw of a process.
+#[derive(Default)]
+struct Seen {
     /// The last I/O counters and when they were read, for the rates.
     last_io: Option<((u64, u64), Instant)>,
     /// Its last look, for a process that has since been reaped.
     comm: String,
     exit: Option<String>,
+}
+
+impl Tracked {
+    /// Process `pid` held by its pidfd, or why it cannot be.
+    fn open(pid: i32) -> Tracked {
+        let (process, error) = match Process::open(pid) {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Tracked {
+            process,
+            error,
+            seen: Seen::default(),
+        }
+    }
+}
+
+impl Seen {
+    /// `proc`, looked at `now`, completed with what was seen before (a reaped
+    /// process's last name and exit, its rates since the last counters), and what is
+    /// seen now kept for the next look.
+    fn carry(&mut self, proc: &mut Proc, now: Instant) {
+        if proc.state == "gone" {
+            // Reaped: what was seen of it last.
+            proc.comm = self.comm.clone();
+            proc.exit = self.exit.clone();
+        } else {
+            self.comm = proc.comm.clone();
+            self.exit = proc.exit.clone();
+        }
+        if let (Some(io), Some((last, then))) = (proc.io, self.last_io) {
+            let secs = now.duration_since(then).as_secs_f64().max(1e-6);
+            proc.read_rate = Some(io.0.saturating_sub(last.0) as f64 / secs);
+            proc.write_rate = Some(io.1.saturating_sub(last.1) as f64 / secs);
+        }
+        if let Some(io) = proc.io {
+            self.last_io = Some((io, now));
+        }
+    }
 }
 
 /// Runs the view; the exit status.
@@ -249,24 +294,7 @@ fn snapshot(
     joined: &mut BTreeSet<(u64, u64)>,
 ) -> Result<Snapshot> {
     for pid in members(select)? {
-        tracked
-            .entry(pid)
-            .or_insert_with(|| match Process::open(pid) {
-                Ok(p) => Tracked {
-                    process: Some(p),
-                    error: None,
-                    last_io: None,
-                    comm: String::new(),
-                    exit: None,
-                },
-                Err(e) => Tracked {
-                    process: None,
-                    error: Some(e.to_string()),
-                    last_io: None,
-                    comm: String::new(),
-                    exit: None,
-                },
-            });
+        tracked.entry(pid).or_insert_with(|| Tracked::open(pid));
     }
     let now = Instant::now();
     let mut looks = Vec::new();
@@ -282,23 +310,7 @@ fn snapshot(
             continue;
         };
         let mut look = scan::look(p);
-        let proc = &mut look.proc;
-        if proc.state == "gone" {
-            // Reaped: what was seen of it last.
-            proc.comm = t.comm.clone();
-            proc.exit = t.exit.clone();
-        } else {
-            t.comm = proc.comm.clone();
-            t.exit = proc.exit.clone();
-        }
-        if let (Some(io), Some((last, then))) = (proc.io, t.last_io) {
-            let secs = now.duration_since(then).as_secs_f64().max(1e-6);
-            proc.read_rate = Some(io.0.saturating_sub(last.0) as f64 / secs);
-            proc.write_rate = Some(io.1.saturating_sub(last.1) as f64 / secs);
-        }
-        if let Some(io) = proc.io {
-            t.last_io = Some((io, now));
-        }
+        t.seen.carry(&mut look.proc, now);
         looks.push((look, p));
     }
     let (links, note) = links::links(&looks, joined);

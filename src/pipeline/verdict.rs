@@ -144,6 +144,26 @@ impl<'a> Scene<'a> {
     /// Writers blocked on full pipes or sockets: the chain from the one no other such
     /// writer feeds, down to the process that does not read.
     fn downstream(&self) -> Option<Verdict> {
+        let chain = self.full_chain()?;
+        let &(_, (last, lf)) = chain.last()?;
+        let in_chain = |pid: i32| chain.iter().any(|(p, _)| p.pid == pid);
+        let culprit = self.readers(lf).find(|r| !in_chain(r.pid));
+        if let Some(c) = culprit.filter(|c| c.read_rate.is_some_and(|r| r > 0.0)) {
+            let slowest = format!(
+                "{}; the slowest stage is {} ({} full)",
+                self.flowing(),
+                who(c),
+                name(last)
+            );
+            return Some(Verdict::new("flowing", slowest, vec![c.pid]));
+        }
+        self.stuck(&chain, culprit)
+    }
+
+    /// The writers blocked on full pipes or sockets, each with what it writes to, in
+    /// order: from the one no other such writer feeds, each next one reading what the
+    /// one before writes, until a process that is not such a writer (or a cycle).
+    fn full_chain(&self) -> Option<Vec<(&'a Proc, Chan<'a>)>> {
         let on_full: Vec<&Proc> = self
             .procs
             .iter()
@@ -174,18 +194,13 @@ impl<'a> Scene<'a> {
                 None => break,
             }
         }
+        Some(chain)
+    }
+
+    /// The verdict on a chain of blocked writers whose last pipe or socket `culprit`
+    /// (if any) reads nothing from: who reads nothing, then each writer upstream.
+    fn stuck(&self, chain: &[(&Proc, Chan)], culprit: Option<&Proc>) -> Option<Verdict> {
         let &(_, (last, lf)) = chain.last()?;
-        let in_chain = |pid: i32| chain.iter().any(|(p, _)| p.pid == pid);
-        let culprit = self.readers(lf).find(|r| !in_chain(r.pid));
-        if let Some(c) = culprit.filter(|c| c.read_rate.is_some_and(|r| r > 0.0)) {
-            let slowest = format!(
-                "{}; the slowest stage is {} ({} full)",
-                self.flowing(),
-                who(c),
-                name(last)
-            );
-            return Some(Verdict::new("flowing", slowest, vec![c.pid]));
-        }
         let mut pids = Vec::new();
         let mut parts = vec![match culprit {
             Some(c) => {

@@ -243,20 +243,7 @@ impl Relay<'_> {
                 Step::Read(range) => {
                     lp.activity();
                     if mode != ReadMode::Count {
-                        dir.tally = Default::default();
-                        let total = dir.bytes;
-                        let bytes = dir.bytes_in(range);
-                        let n = bytes.len() as u64;
-                        let shown = mode.show(total - n, bytes);
-                        lp.rep.emit(RelayData {
-                            flow: Flow {
-                                conn: id,
-                                from: side,
-                            },
-                            bytes: n,
-                            total,
-                            shown,
-                        })?;
+                        report_read(lp, (id, side), dir, range, mode)?;
                     }
                 }
                 Step::Urgent {
@@ -290,14 +277,19 @@ impl Relay<'_> {
             if let Some(end) = self.flush_from(lp, slot, side)? {
                 return Ok(Some(end));
             }
-            if self.conns[slot]
-                .as_ref()
-                .is_some_and(|c| c.dir(side).has_output())
-            {
+            if self.holds_output(slot, side) {
                 return Ok(None);
             }
         }
         Ok(None)
+    }
+
+    /// Whether the direction fed by `side` still has bytes the receiver has not taken
+    /// (its source is then not read until they go).
+    fn holds_output(&self, slot: usize, side: Side) -> bool {
+        self.conns[slot]
+            .as_ref()
+            .is_some_and(|c| c.dir(side).has_output())
     }
 
     /// Writes the direction fed by `from` to the other side; passes its end of file on.
@@ -441,4 +433,26 @@ impl Ending {
             e => Ending::Failed(side, call, e),
         }
     }
+}
+
+/// Bytes just read into `dir`'s buffer (`range`), reported as data; the count
+/// cadence (`--read=count`) starts again after them.
+fn report_read(
+    lp: &mut EventLoop<'_>,
+    (conn, from): (u64, Side),
+    dir: &mut Dir,
+    range: std::ops::Range<usize>,
+    mode: ReadMode,
+) -> Result<()> {
+    dir.tally = Default::default();
+    let total = dir.bytes;
+    let bytes = dir.bytes_in(range);
+    let n = bytes.len() as u64;
+    let shown = mode.show(total - n, bytes);
+    lp.rep.emit(RelayData {
+        flow: Flow { conn, from },
+        bytes: n,
+        total,
+        shown,
+    })
 }

@@ -303,29 +303,40 @@ impl Relay<'_> {
                 self.leave_wait(lp)?;
                 self.listening = false;
             }
-            match target {
-                Ok((fd, addr)) => self.start(lp, id, client, fd, addr)?,
-                // Refused at once (a UNIX socket without a listener, say): this client
-                // is closed; the relay goes on.
-                Err(Error::Sys { errno, .. }) => {
-                    lp.rep.emit(RelayConnect {
-                        conn: id,
-                        target: &self.target,
-                        addr: None,
-                        result: ConnectResult(Some(errno)),
-                    })?;
-                    drop(client);
-                    self.closed += 1;
-                    lp.rep.emit(RelayClose {
-                        conn: id,
-                        traffic: Traffic::default(),
-                        duration: Duration::ZERO,
-                    })?;
-                    self.check_count(lp);
-                }
-                Err(e) => return Err(e),
-            }
+            self.connect_target(lp, id, client, target)?;
         }
+        Ok(())
+    }
+
+    /// Client `id`'s connection to TARGET started with `target`, its socket; or,
+    /// refused at once (a UNIX socket without a listener, say), the client closed
+    /// while the relay goes on.
+    fn connect_target(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        id: u64,
+        client: OwnedFd,
+        target: Result<(OwnedFd, String)>,
+    ) -> Result<()> {
+        let errno = match target {
+            Ok((fd, addr)) => return self.start(lp, id, client, fd, addr),
+            Err(Error::Sys { errno, .. }) => errno,
+            Err(e) => return Err(e),
+        };
+        lp.rep.emit(RelayConnect {
+            conn: id,
+            target: &self.target,
+            addr: None,
+            result: ConnectResult(Some(errno)),
+        })?;
+        drop(client);
+        self.closed += 1;
+        lp.rep.emit(RelayClose {
+            conn: id,
+            traffic: Traffic::default(),
+            duration: Duration::ZERO,
+        })?;
+        self.check_count(lp);
         Ok(())
     }
 
