@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 
-use super::scan::{Look, Object};
+use super::scan::{Look, Object, RawEnd};
 use crate::pidfd::Process;
 use crate::probe;
 use crate::readiness::{Conditions, Interest};
@@ -158,6 +158,9 @@ impl Link {
 /// One process's end of a pipe: who to duplicate it from, its number there, its side.
 type Probe<'a> = (&'a Process, RawFd, End);
 
+/// A socket one process holds, for sockets.rs to join with its peer.
+type SocketFd<'a> = (&'a Process, RawEnd);
+
 /// The links among the processes, and a note when their sockets could not be joined.
 /// `joined` remembers every link (and socket end) seen between two of them, so that
 /// one which later loses a side is still theirs.
@@ -165,6 +168,38 @@ pub fn links(
     looks: &[(Look, &Process)],
     joined: &mut BTreeSet<(u64, u64)>,
 ) -> (Vec<Link>, Option<String>) {
+    let (by, sockets) = pipes(looks);
+    // A link joins two of the processes, or did and has lost one side (the pipeline's
+    // own news); a pipe they only inherited (a jobserver's, one whose reader left long
+    // ago) is not theirs.
+    let mut v: Vec<Link> = by
+        .into_iter()
+        .filter(|(key, l)| {
+            if l.between() {
+                joined.insert(*key);
+                return true;
+            }
+            l.lost_end() && joined.contains(key)
+        })
+        .map(|(_, l)| l)
+        .collect();
+    let (socks, note) = super::sockets::join(&sockets, joined);
+    v.extend(socks);
+    // Along the pipeline: links between two of the processes first, a link written by
+    // an earlier process before a later one's; then the rest.
+    v.sort_by_key(|l| {
+        let w = l.first_writer();
+        (!l.between(), w.is_none(), w, l.inode)
+    });
+    for (i, l) in v.iter_mut().enumerate() {
+        l.number = i + 1;
+    }
+    (v, note)
+}
+
+/// The pipe and FIFO links the processes hold, each measured, by (device, inode);
+/// and their socket ends, for sockets.rs to join.
+fn pipes<'a>(looks: &[(Look, &'a Process)]) -> (BTreeMap<(u64, u64), Link>, Vec<SocketFd<'a>>) {
     let mut by: BTreeMap<(u64, u64), Link> = BTreeMap::new();
     let mut probe: BTreeMap<(u64, u64), Vec<Probe>> = BTreeMap::new();
     let mut sockets = Vec::new();
@@ -201,32 +236,7 @@ pub fn links(
             probe.get(key).map_or(&[][..], Vec::as_slice),
         );
     }
-    // A link joins two of the processes, or did and has lost one side (the pipeline's
-    // own news); a pipe they only inherited (a jobserver's, one whose reader left long
-    // ago) is not theirs.
-    let mut v: Vec<Link> = by
-        .into_iter()
-        .filter(|(key, l)| {
-            if l.between() {
-                joined.insert(*key);
-                return true;
-            }
-            l.lost_end() && joined.contains(key)
-        })
-        .map(|(_, l)| l)
-        .collect();
-    let (socks, note) = super::sockets::join(&sockets, joined);
-    v.extend(socks);
-    // Along the pipeline: links between two of the processes first, a link written by
-    // an earlier process before a later one's; then the rest.
-    v.sort_by_key(|l| {
-        let w = l.first_writer();
-        (!l.between(), w.is_none(), w, l.inode)
-    });
-    for (i, l) in v.iter_mut().enumerate() {
-        l.number = i + 1;
-    }
-    (v, note)
+    (by, sockets)
 }
 
 /// Queue, capacity, fullness and whether either side is gone, from duplicates of one

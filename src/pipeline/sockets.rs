@@ -51,35 +51,19 @@ pub fn join(
     fds: &[(&Process, RawEnd)],
     joined: &mut BTreeSet<(u64, u64)>,
 ) -> (Vec<Link>, Option<String>) {
-    let mut by: BTreeMap<u64, Held> = BTreeMap::new();
-    for (p, e) in fds {
-        let h = by.entry(e.ino).or_insert_with(|| Held {
-            dev: e.dev,
-            holders: Vec::new(),
-            from: Vec::new(),
-        });
-        h.holders.push(Holder {
-            pid: p.pid,
-            fd: e.fd,
-        });
-        h.from.push((p, e.fd));
-    }
+    let by = held_by(fds);
     if by.is_empty() {
         return (Vec::new(), None);
     }
-    let refused = |e: nix::errno::Errno| {
-        format!(
-            "socket links could not be joined: sock_diag refused ({e}: {})",
-            e.desc()
-        )
-    };
-    let mut diag = match Diag::open() {
-        Ok(d) => d,
-        Err(e) => return (Vec::new(), Some(refused(e))),
-    };
-    let unix = match diag.unix_all() {
-        Ok(u) => u,
-        Err(e) => return (Vec::new(), Some(refused(e))),
+    let (mut diag, unix) = match Diag::open().and_then(|mut d| Ok((d.unix_all()?, d))) {
+        Ok((unix, diag)) => (diag, unix),
+        Err(e) => {
+            let why = format!(
+                "socket links could not be joined: sock_diag refused ({e}: {})",
+                e.desc()
+            );
+            return (Vec::new(), Some(why));
+        }
     };
     let mut done = BTreeSet::new();
     let mut links = Vec::new();
@@ -113,6 +97,24 @@ pub fn join(
         }
     }
     (links, None)
+}
+
+/// Each socket inode among `fds`, with the processes and fds that hold it.
+fn held_by<'a>(fds: &[(&'a Process, RawEnd)]) -> BTreeMap<u64, Held<'a>> {
+    let mut by: BTreeMap<u64, Held> = BTreeMap::new();
+    for (p, e) in fds {
+        let h = by.entry(e.ino).or_insert_with(|| Held {
+            dev: e.dev,
+            holders: Vec::new(),
+            from: Vec::new(),
+        });
+        h.holders.push(Holder {
+            pid: p.pid,
+            fd: e.fd,
+        });
+        h.from.push((p, e.fd));
+    }
+    by
 }
 
 /// A UNIX stream or seqpacket socket and its peer (None once the peer is closed).
