@@ -295,28 +295,7 @@ impl WatchSet {
                 self.processes.len() - 1
             }
         };
-        let p = &self.processes[process];
-        let numbers = match which {
-            PidFds::Explain => {
-                return Err(Error::Usage(format!(
-                    "spec '{s}' names no fds: write pid:{pid}:FD, pid:{pid}:N-M or pid:{pid}:*, \
-                     or run 'fdwatch pid:{pid}' alone to see what it is blocked on"
-                )));
-            }
-            PidFds::One(n) => vec![n],
-            PidFds::Range(lo, hi) => {
-                let v: Vec<RawFd> = p
-                    .fds()?
-                    .into_iter()
-                    .filter(|n| (lo..=hi).contains(n))
-                    .collect();
-                if v.is_empty() {
-                    return Err(Error::Usage(format!("pid {pid} has no fd in {lo}-{hi}")));
-                }
-                v
-            }
-            PidFds::All => p.fds()?,
-        };
+        let numbers = foreign_numbers(s, &self.processes[process], which)?;
         for n in numbers {
             let p = &self.processes[process];
             let dup = p.dup(n)?;
@@ -496,4 +475,21 @@ fn open_nonblocking(path: &Path, i: Interest) -> nix::Result<OwnedFd> {
 fn is_fifo(path: &Path) -> bool {
     stat(path)
         .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO)
+}
+
+/// The fd numbers `pid:PID:…` names in process `p`: one, those open in a range (at
+/// least one), or all; `pid:PID` alone names none and is refused here.
+fn foreign_numbers(s: &Typed, p: &Process, which: PidFds) -> Result<Vec<RawFd>> {
+    let pid = p.pid;
+    Ok(match which {
+        PidFds::Explain => {
+            return Err(Error::Usage(format!(
+                "spec '{s}' names no fds: write pid:{pid}:FD, pid:{pid}:N-M or pid:{pid}:*, \
+                 or run 'fdwatch pid:{pid}' alone to see what it is blocked on"
+            )));
+        }
+        PidFds::One(n) => vec![n],
+        PidFds::Range(lo, hi) => p.fds_in(lo, hi)?,
+        PidFds::All => p.fds()?,
+    })
 }
