@@ -20,9 +20,9 @@ use crate::output::Output;
 use crate::report::Reporter;
 use crate::spec::SocketSpec;
 
-/// One step, in command-line order.
+/// One step of what `fdwatch send` does, in command-line order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub enum SendStep {
     Data(Vec<u8>),
     /// Sent with MSG_OOB: TCP makes its last byte the urgent byte.
     Urgent(Vec<u8>),
@@ -44,7 +44,7 @@ pub struct Config {
 
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
-    pub steps: Vec<Step>,
+    pub steps: Vec<SendStep>,
     /// A pause between every two sends (`--delay` given once).
     pub delay: Option<Duration>,
     pub repeat: u64,
@@ -288,19 +288,19 @@ fn sent(
     rep: &mut Reporter<'_>,
     conn: u64,
     c: &mut Client,
-    step: &Step,
+    step: &SendStep,
     address: &str,
 ) -> Result<()> {
     let (normal, urgent) = match step {
-        Step::Pause(d) => {
+        SendStep::Pause(d) => {
             std::thread::sleep(*d);
             return Ok(());
         }
-        Step::Data(d) => {
+        SendStep::Data(d) => {
             send_all(&c.fd, d, false, address)?;
             (&d[..], None)
         }
-        Step::Urgent(d) => {
+        SendStep::Urgent(d) => {
             send_all(&c.fd, d, true, address)?;
             match d.split_last() {
                 Some((last, rest)) => (rest, Some(*last)),

@@ -7,7 +7,7 @@ use owo_colors::OwoColorize;
 use serde::Serialize;
 
 use super::{Column, Config, Outcome, Row};
-use crate::event::{Family, Kind};
+use crate::event::{Family, Payload};
 use crate::output::json::line;
 
 /// Width of the chart's bars, in columns, where the terminal has room.
@@ -51,7 +51,7 @@ pub struct BenchRow<'a> {
     pub by: &'static str,
 }
 
-impl Kind for BenchRow<'_> {
+impl Payload for BenchRow<'_> {
     const NAME: &'static str = "bench";
     const FAMILY: Family = Family::Bench;
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::verdict::{name, size, who};
 use super::{Config, Link, Proc, Snapshot};
 use crate::escape;
-use crate::event::{Family, Kind};
+use crate::event::{Family, Payload};
 use crate::output::{Format, Stream, columns, human_rate, json};
 
 const BAR: usize = 20;
@@ -310,7 +310,7 @@ pub struct SnapshotLine<'a> {
     verdict: Value,
 }
 
-impl Kind for SnapshotLine<'_> {
+impl Payload for SnapshotLine<'_> {
     const NAME: &'static str = "pipeline";
     const FAMILY: Family = Family::Pipeline;
 }

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{self, sockopt};
 
 use super::Relay;
-use super::pump::{Dir, Flush, Step};
+use super::pump::{Dir, Flush, Progress};
 use crate::error::Result;
 use crate::event::{
     ConnectResult, Flow, RelayClose, RelayConnect, RelayData, RelayError, RelayHalfClose,
@@ -240,13 +240,13 @@ impl Relay<'_> {
             let (src, _, dir) = c.route(side);
             let step = dir.read_step(src, &mut self.pools);
             match step {
-                Step::Read(range) => {
+                Progress::Read(range) => {
                     lp.activity();
                     if mode != ReadMode::Count {
                         report_read(lp, (id, side), dir, range, mode)?;
                     }
                 }
-                Step::Urgent {
+                Progress::Urgent {
                     byte,
                     offset,
                     replaced,
@@ -255,24 +255,24 @@ impl Relay<'_> {
                     self.urgent_placed(lp, slot, side, (byte, offset, replaced))?;
                 }
                 // Spliced: never shown; counted in the direction's tally.
-                Step::Moved(_) => lp.activity(),
-                Step::Again | Step::Probe => continue,
-                Step::Wait => {
+                Progress::Moved(_) => lp.activity(),
+                Progress::Again | Progress::Probe => continue,
+                Progress::Wait => {
                     dir.idle(&mut self.pools);
                     return Ok(None);
                 }
-                Step::Eof => {
+                Progress::Eof => {
                     self.flush_count(lp, slot, side)?;
                     // What is left goes out, then the end of file (SHUT_WR).
                     return self.flush_from(lp, slot, side);
                 }
-                Step::Reset => return Ok(Some(Ending::Reset(side))),
+                Progress::Reset => return Ok(Some(Ending::Reset(side))),
                 // Out of kernel memory for now: this direction rests (ends.rs).
-                Step::Failed(call, e) if exhaust::is_exhaustion(e) => {
+                Progress::Failed(call, e) if exhaust::is_exhaustion(e) => {
                     self.back_off(slot, side, call, e);
                     return Ok(None);
                 }
-                Step::Failed(call, e) => return Ok(Some(Ending::of(side, call, e))),
+                Progress::Failed(call, e) => return Ok(Some(Ending::of(side, call, e))),
             }
             if let Some(end) = self.flush_from(lp, slot, side)? {
                 return Ok(Some(end));

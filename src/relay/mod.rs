@@ -41,7 +41,7 @@ pub struct Config {
     pub listen: SocketSpec,
     /// LISTEN as typed, as its errors quote it.
     pub listen_word: String,
-    pub target: Target,
+    pub target: TargetAddr,
     pub backend: BackendKind,
     pub read: ReadMode,
     pub count: Option<u64>,
@@ -56,7 +56,7 @@ pub struct Config {
 /// name that does not resolve is a usage error then, not a failure of every client
 /// later (and no lookup per client).
 #[derive(Clone, Debug)]
-pub struct Target {
+pub struct TargetAddr {
     /// A `tcp:` or `unix:` spec.
     pub spec: SocketSpec,
     /// The same with a TCP host as the address it resolved to.

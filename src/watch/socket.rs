@@ -8,7 +8,7 @@ use super::exhausted::Retry;
 use crate::describe;
 use crate::error::{Error, Result};
 use crate::event::{
-    Accept, Connect, ConnectResult, FdError, Replaced, Target, UrgentByte, UrgentData,
+    Accept, Connect, ConnectResult, ConnectTarget, FdError, Replaced, UrgentByte, UrgentData,
 };
 use crate::event_loop::EventLoop;
 use crate::exhaust;
@@ -53,7 +53,7 @@ impl Watch<'_> {
             target: w
                 .target
                 .as_deref()
-                .map(|(spec, addr)| Target { target: spec, addr }),
+                .map(|(spec, addr)| ConnectTarget { target: spec, addr }),
             result: ConnectResult(error),
         })?;
         if error.is_some() {
