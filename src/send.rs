@@ -134,7 +134,7 @@ fn send_all(fd: &OwnedFd, mut data: &[u8], urgent: bool, address: &str) -> Resul
 }
 
 /// One client connection and what went through it.
-struct Client {
+struct Connection {
     fd: OwnedFd,
     addr: String,
     sent: Traffic,
@@ -168,13 +168,13 @@ pub fn run(cfg: &Config, rep: &mut Reporter<'_>) -> Result<u8> {
 
 /// Every client connected, then each connection reported: all connect first, so a
 /// listener sees them at once.
-fn connect_all(cfg: &Config, rep: &mut Reporter<'_>) -> Result<Vec<Client>> {
+fn connect_all(cfg: &Config, rep: &mut Reporter<'_>) -> Result<Vec<Connection>> {
     let address = cfg.address.as_str();
     let target = crate::escape::message(address);
     let mut conns = Vec::with_capacity(cfg.plan.connections as usize);
     for _ in 0..cfg.plan.connections {
         let (fd, addr) = connect(address, &cfg.to)?;
-        conns.push(Client {
+        conns.push(Connection {
             fd,
             addr,
             sent: Traffic::default(),
@@ -197,7 +197,7 @@ fn connect_all(cfg: &Config, rep: &mut Reporter<'_>) -> Result<Vec<Client>> {
 fn send_steps(
     rep: &mut Reporter<'_>,
     conn: u64,
-    c: &mut Client,
+    c: &mut Connection,
     plan: &Plan,
     address: &str,
 ) -> Result<()> {
@@ -211,7 +211,7 @@ fn send_steps(
         if plan.read_replies {
             // What came back so far, so that an echo server never fills
             // its send buffer and stops reading.
-            replies::read(rep, conn, c, replies::Until::Queued, address)?;
+            replies::read(rep, conn, c, replies::ReadUntil::Queued, address)?;
         }
     }
     Ok(())
@@ -222,7 +222,7 @@ fn send_steps(
 fn close(
     rep: &mut Reporter<'_>,
     conn: u64,
-    mut c: Client,
+    mut c: Connection,
     plan: &Plan,
     address: &str,
     start: Instant,
@@ -259,7 +259,7 @@ fn close(
 fn end_of(
     rep: &mut Reporter<'_>,
     conn: u64,
-    c: &mut Client,
+    c: &mut Connection,
     plan: &Plan,
     address: &str,
 ) -> Result<bool> {
@@ -274,9 +274,9 @@ fn end_of(
         })?;
     }
     let until = if plan.read_replies {
-        replies::Until::Closed
+        replies::ReadUntil::Closed
     } else {
-        replies::Until::Queued
+        replies::ReadUntil::Queued
     };
     let ended = replies::read(rep, conn, c, until, address)?;
     Ok(ended == replies::Ended::Reset)
@@ -287,7 +287,7 @@ fn end_of(
 fn sent(
     rep: &mut Reporter<'_>,
     conn: u64,
-    c: &mut Client,
+    c: &mut Connection,
     step: &SendStep,
     address: &str,
 ) -> Result<()> {

@@ -81,13 +81,13 @@ pub struct PipelineArgs {
 
 impl PipelineArgs {
     pub fn config(&self) -> pipeline::Config {
-        use crate::output::{Stream, use_color};
-        use pipeline::Select;
+        use crate::output::{StdStream, use_color};
+        use pipeline::Members;
         use std::io::IsTerminal;
         let select = match (self.pgid, self.tree) {
-            (Some(g), _) => Select::Group(g),
-            (_, Some(t)) => Select::Tree(t),
-            _ => Select::Pids(self.pids.clone()),
+            (Some(g), _) => Members::Group(g),
+            (_, Some(t)) => Members::Tree(t),
+            _ => Members::Pids(self.pids.clone()),
         };
         // `tlpi` (accepted, not offered) prints text here.
         let text = self.format != FormatWord::Json;
@@ -97,7 +97,7 @@ impl PipelineArgs {
             interval: self.interval,
             count: self.count,
             format: if text { Format::Text } else { Format::Json },
-            color: text && use_color(self.color, Stream::Stdout),
+            color: text && use_color(self.color, StdStream::Stdout),
             redraw: text && !self.once && std::io::stdout().is_terminal(),
             quiet: self.quiet,
         }

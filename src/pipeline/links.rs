@@ -15,7 +15,7 @@ use crate::readiness::{Conditions, Interest};
 
 /// Which end of a link a process's fd is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
+pub enum LinkEnd {
     Read,
     Write,
     /// O_RDWR (a FIFO opened both ways, a socket): reads and writes.
@@ -58,7 +58,7 @@ pub struct Holder {
 
 /// One direction of a link: who writes it, who reads it, what is queued.
 #[derive(Debug, Default)]
-pub struct Flow {
+pub struct LinkFlow {
     pub writers: Vec<Holder>,
     pub readers: Vec<Holder>,
     /// Bytes written and not yet read: FIONREAD (a pipe), the receiver's queue (a
@@ -105,7 +105,7 @@ pub struct Link {
     pub dev: u64,
     /// A pipe's one direction; a socket's two, from its first end and back (one
     /// each way, with nobody on the far side, once the peer is lost).
-    pub flows: Vec<Flow>,
+    pub flows: Vec<LinkFlow>,
     /// A socket's ends (its first, then its peer unless lost); empty for a pipe.
     pub ends: Vec<SockEnd>,
     /// A UNIX socket's path or abstract name (`@name`), from whichever end is bound.
@@ -126,7 +126,7 @@ impl Link {
             kind,
             inode,
             dev,
-            flows: vec![Flow::default()],
+            flows: vec![LinkFlow::default()],
             ends: Vec::new(),
             peer_lost: false,
         }
@@ -156,7 +156,7 @@ impl Link {
 }
 
 /// One process's end of a pipe: who to duplicate it from, its number there, its side.
-type Probe<'a> = (&'a Process, RawFd, End);
+type Probe<'a> = (&'a Process, RawFd, LinkEnd);
 
 /// A socket one process holds, for sockets.rs to join with its peer.
 type SocketFd<'a> = (&'a Process, RawEnd);
@@ -221,10 +221,10 @@ fn pipes<'a>(looks: &[(Look, &'a Process)]) -> (BTreeMap<(u64, u64), Link>, Vec<
                 pid: p.pid,
                 fd: e.fd,
             };
-            if e.end != End::Read {
+            if e.end != LinkEnd::Read {
                 l.flows[0].writers.push(h);
             }
-            if e.end != End::Write {
+            if e.end != LinkEnd::Write {
                 l.flows[0].readers.push(h);
             }
             probe.entry(key).or_default().push((p, e.fd, e.end));
@@ -241,14 +241,14 @@ fn pipes<'a>(looks: &[(Look, &'a Process)]) -> (BTreeMap<(u64, u64), Link>, Vec<
 
 /// Queue, capacity, fullness and whether either side is gone, from duplicates of one
 /// write end and one read end.
-fn measure(f: &mut Flow, ends: &[Probe]) {
-    let dup = |want: End| -> Option<OwnedFd> {
+fn measure(f: &mut LinkFlow, ends: &[Probe]) {
+    let dup = |want: LinkEnd| -> Option<OwnedFd> {
         ends.iter()
-            .filter(|(_, _, e)| *e == want || *e == End::Both)
+            .filter(|(_, _, e)| *e == want || *e == LinkEnd::Both)
             .find_map(|(p, fd, _)| p.getfd(*fd).ok())
     };
-    let w = dup(End::Write);
-    let r = dup(End::Read);
+    let w = dup(LinkEnd::Write);
+    let r = dup(LinkEnd::Read);
     let Some(any) = w.as_ref().or(r.as_ref()) else {
         return;
     };

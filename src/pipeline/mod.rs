@@ -23,14 +23,14 @@ use crate::pidfd::Process;
 use crate::readiness::Interest;
 use crate::signals::{self, Signals, TERMINATING};
 
-pub use links::{End, Flow, Holder, Link, LinkKind, SockEnd};
+pub use links::{Holder, Link, LinkEnd, LinkFlow, LinkKind, SockEnd};
 pub use scan::{Proc, Wait};
 pub use verdict::Verdict;
 pub use view::SnapshotLine;
 
 /// Which processes make up the pipeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Select {
+pub enum Members {
     /// These pids.
     Pids(Vec<i32>),
     /// Every process of this process group (a shell job, a `setsid` group).
@@ -41,7 +41,7 @@ pub enum Select {
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub select: Select,
+    pub select: Members,
     /// One snapshot, then exit.
     pub once: bool,
     pub interval: Duration,
@@ -72,12 +72,12 @@ struct Tracked {
     process: Option<Process>,
     /// Why it could not be opened (no such process).
     error: Option<String>,
-    seen: Seen,
+    seen: LastSeen,
 }
 
 /// What the snapshots before this one saw of a process.
 #[derive(Default)]
-struct Seen {
+struct LastSeen {
     /// The last I/O counters and when they were read, for the rates.
     last_io: Option<((u64, u64), Instant)>,
     /// Its last look, for a process that has since been reaped.
@@ -95,12 +95,12 @@ impl Tracked {
         Tracked {
             process,
             error,
-            seen: Seen::default(),
+            seen: LastSeen::default(),
         }
     }
 }
 
-impl Seen {
+impl LastSeen {
     /// `proc`, looked at `now`, completed with what was seen before (a reaped
     /// process's last name and exit, its rates since the last counters), and what is
     /// seen now kept for the next look.
@@ -133,9 +133,9 @@ pub fn run(cfg: &Config) -> Result<u8> {
     };
     let start = Instant::now();
     let (select, group) = match cfg.select {
-        Select::Group(p) => {
+        Members::Group(p) => {
             let (g, note) = group_of(p)?;
-            (Select::Group(g), Some((g, note)))
+            (Members::Group(g), Some((g, note)))
         }
         ref s => (s.clone(), None),
     };
@@ -206,10 +206,10 @@ fn sleep(sigs: Option<&Signals>, d: Duration) -> Option<i32> {
 }
 
 /// The pids `select` names now, ascending.
-fn members(select: &Select) -> Result<Vec<i32>> {
+fn members(select: &Members) -> Result<Vec<i32>> {
     Ok(match select {
-        Select::Pids(v) => v.clone(),
-        Select::Group(g) => {
+        Members::Pids(v) => v.clone(),
+        Members::Group(g) => {
             let v: Vec<i32> = all_stats()
                 .into_iter()
                 .filter(|s| s.pgrp == *g)
@@ -220,7 +220,7 @@ fn members(select: &Select) -> Result<Vec<i32>> {
             }
             v
         }
-        Select::Tree(root) => {
+        Members::Tree(root) => {
             let stats = all_stats();
             let mut v = vec![*root];
             let mut i = 0;
@@ -289,7 +289,7 @@ fn all_stats() -> Vec<Stat> {
 /// One snapshot; `tracked` keeps every process seen, for rates and for the ones that
 /// have gone since.
 fn snapshot(
-    select: &Select,
+    select: &Members,
     tracked: &mut BTreeMap<i32, Tracked>,
     joined: &mut BTreeSet<(u64, u64)>,
 ) -> Result<Snapshot> {

@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{SFlag, stat};
 
-use super::links::End;
+use super::links::LinkEnd;
 use crate::pidfd::Process;
 
 /// What an fd of a process is, when it may be a link.
@@ -28,7 +28,7 @@ pub struct RawEnd {
     pub ino: u64,
     pub object: Object,
     pub fd: RawFd,
-    pub end: End,
+    pub end: LinkEnd,
 }
 
 /// An fd a process's call waits on, and which ways.
@@ -197,10 +197,10 @@ fn link_end(p: &Process, fd: RawFd) -> Option<RawEnd> {
         return None;
     };
     let end = match p.access_mode(fd) {
-        _ if object == Object::Socket => End::Both,
-        Some(m) if m == OFlag::O_WRONLY => End::Write,
-        Some(m) if m == OFlag::O_RDWR => End::Both,
-        _ => End::Read,
+        _ if object == Object::Socket => LinkEnd::Both,
+        Some(m) if m == OFlag::O_WRONLY => LinkEnd::Write,
+        Some(m) if m == OFlag::O_RDWR => LinkEnd::Both,
+        _ => LinkEnd::Read,
     };
     Some(RawEnd {
         dev: st.st_dev,

@@ -4,7 +4,7 @@
 //! A stage that still moves bytes (its rate since the last snapshot) is the slowest
 //! stage of a flowing pipeline, not a stuck one.
 
-use super::links::{Flow, Holder, Link};
+use super::links::{Holder, Link, LinkFlow};
 use super::scan::Proc;
 use crate::escape;
 
@@ -76,7 +76,7 @@ pub fn judge(procs: &[Proc], links: &[Link]) -> Verdict {
 }
 
 /// One direction of a link: the link (for its name) and the flow.
-type Chan<'a> = (&'a Link, &'a Flow);
+type Chan<'a> = (&'a Link, &'a LinkFlow);
 
 /// One snapshot's processes and links, with the questions the verdict asks of them.
 struct Scene<'a> {
@@ -133,11 +133,11 @@ impl<'a> Scene<'a> {
             .map(|(c, _)| c)
     }
 
-    fn readers<'s>(&'s self, f: &'s Flow) -> impl Iterator<Item = &'a Proc> + 's {
+    fn readers<'s>(&'s self, f: &'s LinkFlow) -> impl Iterator<Item = &'a Proc> + 's {
         f.readers.iter().filter_map(|h| self.proc(h.pid))
     }
 
-    fn writers<'s>(&'s self, f: &'s Flow) -> impl Iterator<Item = &'a Proc> + 's {
+    fn writers<'s>(&'s self, f: &'s LinkFlow) -> impl Iterator<Item = &'a Proc> + 's {
         f.writers.iter().filter_map(|h| self.proc(h.pid))
     }
 
@@ -396,7 +396,7 @@ impl<'a> Scene<'a> {
 }
 
 /// How full a full direction is: a pipe's capacity, a socket's queue.
-fn fill(f: &Flow) -> String {
+fn fill(f: &LinkFlow) -> String {
     match (f.capacity, f.queued) {
         (Some(c), _) => size(c),
         (None, Some(q)) => format!("{} queued", size(q)),

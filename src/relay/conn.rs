@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{self, sockopt};
 
 use super::Relay;
-use super::pump::{Dir, Flush, Progress};
+use super::pump::{Dir, Flush, PumpStep};
 use crate::error::Result;
 use crate::event::{
     ConnectResult, Flow, RelayClose, RelayConnect, RelayData, RelayError, RelayHalfClose,
@@ -240,13 +240,13 @@ impl Relay<'_> {
             let (src, _, dir) = c.route(side);
             let step = dir.read_step(src, &mut self.pools);
             match step {
-                Progress::Read(range) => {
+                PumpStep::Read(range) => {
                     lp.activity();
                     if mode != ReadMode::Count {
                         report_read(lp, (id, side), dir, range, mode)?;
                     }
                 }
-                Progress::Urgent {
+                PumpStep::Urgent {
                     byte,
                     offset,
                     replaced,
@@ -255,24 +255,24 @@ impl Relay<'_> {
                     self.urgent_placed(lp, slot, side, (byte, offset, replaced))?;
                 }
                 // Spliced: never shown; counted in the direction's tally.
-                Progress::Moved(_) => lp.activity(),
-                Progress::Again | Progress::Probe => continue,
-                Progress::Wait => {
+                PumpStep::Moved(_) => lp.activity(),
+                PumpStep::Again | PumpStep::Probe => continue,
+                PumpStep::Wait => {
                     dir.idle(&mut self.pools);
                     return Ok(None);
                 }
-                Progress::Eof => {
+                PumpStep::Eof => {
                     self.flush_count(lp, slot, side)?;
                     // What is left goes out, then the end of file (SHUT_WR).
                     return self.flush_from(lp, slot, side);
                 }
-                Progress::Reset => return Ok(Some(Ending::Reset(side))),
+                PumpStep::Reset => return Ok(Some(Ending::Reset(side))),
                 // Out of kernel memory for now: this direction rests (ends.rs).
-                Progress::Failed(call, e) if exhaust::is_exhaustion(e) => {
+                PumpStep::Failed(call, e) if exhaust::is_exhaustion(e) => {
                     self.back_off(slot, side, call, e);
                     return Ok(None);
                 }
-                Progress::Failed(call, e) => return Ok(Some(Ending::of(side, call, e))),
+                PumpStep::Failed(call, e) => return Ok(Some(Ending::of(side, call, e))),
             }
             if let Some(end) = self.flush_from(lp, slot, side)? {
                 return Ok(Some(end));

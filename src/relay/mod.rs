@@ -105,7 +105,7 @@ struct Relay<'a> {
     closed: u64,
     total: Traffic,
     /// Sockets the select family cannot hear a reset on (ends.rs).
-    quiet: ends::Quiet,
+    quiet: ends::Unheard,
     /// Connections with a direction resting after a transient error (ends.rs).
     resting: Vec<usize>,
 }
@@ -191,7 +191,7 @@ impl<'a> Relay<'a> {
             accepted: 0,
             closed: 0,
             total: Traffic::default(),
-            quiet: ends::Quiet::new(),
+            quiet: ends::Unheard::new(),
             resting: Vec::new(),
         }
     }
