@@ -169,10 +169,18 @@ pub struct WatchSet {
     pub notes: Vec<String>,
 }
 
+/// Where the fds go as the specs are opened, in order: watch mode's table, which
+/// then needs no copy of its own (the peak memory of 10,000 fds).
+pub trait FdTable {
+    /// Adds `w`; its index.
+    fn add(&mut self, w: Watched) -> usize;
+    /// The fd added at `index`.
+    fn at(&mut self, index: usize) -> &mut Watched;
+}
+
 /// The set while the specs are opened.
-#[derive(Default)]
-struct Opening {
-    fds: Vec<Watched>,
+struct Opening<'t, T: FdTable> {
+    fds: &'t mut T,
     set: WatchSet,
     /// Where each inherited fd number sits (to merge `0r 0-2w` without a scan).
     inherited_at: std::collections::HashMap<RawFd, usize>,
@@ -225,10 +233,14 @@ fn open_in_range(lo: RawFd, hi: RawFd) -> Vec<(RawFd, BorrowedFd<'static>)> {
 
 impl WatchSet {
     /// Checks inherited fds, then opens paths (never blocking), in spec order: the
-    /// fds, in that order, and what goes with them.
-    pub fn open(specs: &[Typed]) -> Result<(Vec<Watched>, WatchSet)> {
+    /// fds into `fds`, in that order; what goes with them.
+    pub fn open(specs: &[Typed], fds: &mut impl FdTable) -> Result<WatchSet> {
         let specs = spec::merge(specs);
-        let mut o = Opening::default();
+        let mut o = Opening {
+            fds,
+            set: WatchSet::default(),
+            inherited_at: Default::default(),
+        };
         // Inherited fds first, before fdwatch opens anything of its own, so that a
         // number fdwatch would have opened cannot pass for an inherited one.
         let mut inherited_fds: Vec<Vec<(RawFd, BorrowedFd<'static>)>> =
@@ -260,7 +272,7 @@ impl WatchSet {
                     Opened::Connecting(fd, addr) => {
                         let mut w = Watched::socket(fd, Role::Connecting, s.interest);
                         w.target = Some(Box::new((s.to_string(), addr)));
-                        o.fds.push(w);
+                        o.fds.add(w);
                     }
                     Opened::Listening(l) => {
                         for fd in l.fds {
@@ -271,7 +283,7 @@ impl WatchSet {
                                     "{what}: listening on all interfaces, reachable from the network"
                                 ));
                             }
-                            o.fds.push(w);
+                            o.fds.add(w);
                         }
                         o.set.bound.extend(l.path);
                     }
@@ -284,7 +296,7 @@ impl WatchSet {
                 }
             }
         }
-        Ok((o.fds, o.set))
+        Ok(o.set)
     }
 
     /// A write-side FIFO whose reader left (`w`, closed by the caller): its path is
@@ -334,15 +346,15 @@ impl WatchSet {
     }
 }
 
-impl Opening {
+impl<T: FdTable> Opening<'_, T> {
     /// An fd named twice (`0r 0-2w`) is watched once with the merged interest.
     fn add_inherited(&mut self, n: RawFd, b: BorrowedFd<'static>, interest: Interest) {
         if let Some(&t) = self.inherited_at.get(&n) {
-            let w = &mut self.fds[t];
+            let w = self.fds.at(t);
             w.interest = w.interest.merge(interest);
             return;
         }
-        self.fds.push(Watched {
+        let t = self.fds.add(Watched {
             fd: n,
             raw: n,
             foreign: None,
@@ -354,7 +366,7 @@ impl Opening {
             handle: Handle::Inherited(b),
             seq: 0,
         });
-        self.inherited_at.insert(n, self.fds.len() - 1);
+        self.inherited_at.insert(n, t);
     }
 
     /// `pid:PID:…`: duplicates of another process's fds, described by its numbers.
@@ -400,7 +412,7 @@ impl Opening {
             }
             let mut desc = describe(dup.fd.as_fd());
             desc.what = format!("{} ({})", p.name(n), desc.what);
-            self.fds.push(Watched {
+            self.fds.add(Watched {
                 fd: n,
                 raw: std::os::fd::AsRawFd::as_raw_fd(&dup.fd),
                 foreign: Some(Foreign {
@@ -424,7 +436,7 @@ impl Opening {
         match open_nonblocking(path, s.interest) {
             Ok(fd) => {
                 let w = Watched::owned(fd, Some(path.to_owned()), Role::Stream, s.interest);
-                self.fds.push(w);
+                self.fds.add(w);
                 Ok(())
             }
             Err(Errno::ENXIO) if is_fifo(path) => {

@@ -12,7 +12,7 @@ use crate::backend::Readiness;
 use crate::error::Result;
 use crate::event::{Action, Data, Hangup, Ready, Shown, Summary, TimedOut, Watching};
 use crate::event_loop::{Client, End, EventLoop};
-use crate::open::{WatchSet, Watched};
+use crate::open::WatchSet;
 use crate::reader::{self, Source, Step};
 use crate::readiness::Conditions;
 use crate::signals::Caught;
@@ -27,10 +27,9 @@ pub(super) struct EpollInput {
     buf: [u8; MAX_BUF],
 }
 
-/// Runs the fds through the loop as epoll_input would; the exit status. `_set` lives
+/// Runs the slots' fds through the loop as epoll_input would; the exit status. `_set` lives
 /// as long as the run (its socket files are removed when it goes).
-pub(super) fn run(fds: Vec<Watched>, _set: WatchSet, lp: &mut EventLoop<'_>) -> Result<u8> {
-    let slots = Slots::new(fds);
+pub(super) fn run(slots: Slots, _set: WatchSet, lp: &mut EventLoop<'_>) -> Result<u8> {
     for t in slots.tokens() {
         let w = &slots[t].watched;
         lp.backend.add(w.raw, t.0, w.interest)?;

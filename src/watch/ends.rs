@@ -3,7 +3,7 @@
 //! removed for good.
 
 use super::Watch;
-use super::slot::{Retry, Token};
+use super::slot::{Retry, Slots, Token};
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
 use crate::event::{Action, FdBytes, FdError, Hangup};
@@ -70,9 +70,9 @@ pub(super) fn connection_over(w: &Watched, cond: Conditions, folds_hangup: bool)
 /// `--until` with a condition these specs cannot give is a usage error (the run would
 /// only end some other way). What the command line alone rules out (rdhup under select,
 /// eof without --read) it refused before anything was opened.
-pub(super) fn until_possible(cfg: &super::Config, fds: &[Watched], set: &WatchSet) -> Result<()> {
+pub(super) fn until_possible(cfg: &super::Config, slots: &Slots, set: &WatchSet) -> Result<()> {
     use crate::event::Until;
-    let any = |f: &dyn Fn(&Watched) -> bool| fds.iter().any(f);
+    let any = |f: &dyn Fn(&Watched) -> bool| slots.iter().any(|s| f(&s.watched));
     let socket = |w: &Watched| w.desc.kind == Kind::Socket;
     for &u in &cfg.until {
         let why = match u {

@@ -30,7 +30,7 @@ use crate::event::{FdBytes, FdError, Note, Ready, SignalCaught, Subject, TimedOu
 use crate::event_loop::{self, Client, EventLoop, Timing};
 use crate::exhaust::Reserve;
 use crate::net::Role;
-use crate::open::{WatchSet, Watched};
+use crate::open::WatchSet;
 use crate::output::{Format, Output};
 use crate::reader::ReadMode;
 use crate::readiness::{Conditions, Raw};
@@ -121,12 +121,14 @@ pub fn run(cfg: &Config) -> Result<u8> {
     if cfg.output.format == Format::Tlpi(Book::EpollInput) {
         // As the book: the epoll instance first (its fd 3), then the paths, level-triggered.
         let main = backend::new(cfg.backend, Mode::default())?;
-        let (fds, set) = WatchSet::open(&cfg.specs)?;
+        let mut slots = Slots::default();
+        let set = WatchSet::open(&cfg.specs, &mut slots)?;
         let rep = cfg.reporter(start);
         let mut lp = EventLoop::new(main, cfg.backend, signals, true, rep, timing)?;
-        return book::run(fds, set, &mut lp);
+        return book::run(slots, set, &mut lp);
     }
-    let (fds, set) = match WatchSet::open(&cfg.specs) {
+    let mut slots = Slots::default();
+    let set = match WatchSet::open(&cfg.specs, &mut slots) {
         // Failed at once (a UNIX socket nobody listens on, or none at that path): one
         // line, and the status of a failed connect, as when the refusal comes later.
         Err(
@@ -139,12 +141,12 @@ pub fn run(cfg: &Config) -> Result<u8> {
         }
         opened => opened?,
     };
-    ends::until_possible(cfg, &fds, &set)?;
+    ends::until_possible(cfg, &slots, &set)?;
     let main = backend::new(cfg.backend, cfg.mode())?;
     let recheck = backend::new(cfg.backend, Mode::default())?;
     let rep = cfg.reporter(start);
     let mut lp = EventLoop::new(main, cfg.backend, signals, cfg.monitor, rep, timing)?;
-    let mut w = Watch::new(cfg, fds, set, recheck, start);
+    let mut w = Watch::new(cfg, slots, set, recheck, start);
     for t in w.slots.tokens() {
         w.register(&mut lp, t)?;
     }
@@ -183,18 +185,18 @@ struct Watch<'c> {
 impl<'c> Watch<'c> {
     fn new(
         cfg: &'c Config,
-        fds: Vec<Watched>,
+        slots: Slots,
         set: WatchSet,
         recheck: Box<dyn Backend>,
         start: Instant,
     ) -> Self {
-        let reserve = fds
+        let reserve = slots
             .iter()
-            .any(|w| w.role == Role::Listener)
+            .any(|s| s.watched.role == Role::Listener)
             .then(Reserve::new);
         Watch {
             cfg,
-            slots: Slots::new(fds),
+            slots,
             set,
             parking: Parking::new(recheck, start + cfg.interval),
             reading: Reading::new(cfg),

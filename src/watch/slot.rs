@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::Registered;
 use crate::exhaust::Episode;
-use crate::open::Watched;
+use crate::open::{FdTable, Watched};
 use crate::reader::{Source, Tally};
 use crate::readiness::{Conditions, Raw};
 use crate::urgent::Urgent;
@@ -134,15 +134,6 @@ pub(super) struct Slots {
 }
 
 impl Slots {
-    /// The fds as opened, in order.
-    pub fn new(fds: Vec<Watched>) -> Slots {
-        let mut slots = Slots::default();
-        for w in fds {
-            slots.insert(w);
-        }
-        slots
-    }
-
     /// Adds `w` in a free slot or at the end, with nothing remembered yet.
     pub fn insert(&mut self, mut w: Watched) -> Token {
         w.seq = self.next_seq;
@@ -195,5 +186,16 @@ impl Index<Token> for Slots {
 impl IndexMut<Token> for Slots {
     fn index_mut(&mut self, t: Token) -> &mut Slot {
         &mut self.all[t.0]
+    }
+}
+
+/// The specs are opened straight into the table.
+impl FdTable for Slots {
+    fn add(&mut self, w: Watched) -> usize {
+        self.insert(w).0
+    }
+
+    fn at(&mut self, index: usize) -> &mut Watched {
+        &mut self.all[index].watched
     }
 }
