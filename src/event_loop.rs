@@ -221,19 +221,7 @@ impl<'a> EventLoop<'a> {
     fn turn(&mut self, client: &mut impl Client) -> Result<End> {
         let mut ready: Vec<Readiness> = Vec::with_capacity(64);
         loop {
-            // Handlers also run while a full stdout is waited for (outside the wait):
-            // their signals are reported, and may end the run, before the next wait.
-            let before = self.rep.events;
-            self.take_signals(client, false)?;
-            if self.rep.events > before {
-                self.flush_wait(before)?;
-            }
-            if let Some(u) = self.rep.hit() {
-                self.stop(End::Until(u));
-            }
-            if self.rep.limit_reached() || (self.monitor() && client.done()) {
-                self.stop(End::Done);
-            }
+            self.before_wait(client)?;
             let now = Instant::now();
             let mut slice = self.time_left(client, now)?;
             if let Some(end) = self.stop {
@@ -261,24 +249,47 @@ impl<'a> EventLoop<'a> {
                 Err(e) => return Err(Error::sys(self.kind.name(), self.backend.call(), e)),
                 Ok(_) => {}
             }
-            // A wait that returns events leaves pending signals blocked (the kernel
-            // looks at events first): under steady load they would wait for an idle
-            // moment. Every 64th such wait lets them in, so SIGTERM still ends a busy
-            // run within a few milliseconds.
-            if !ready.is_empty() {
-                self.let_signals_in_now_and_then();
-            }
-            // In the order the client gave its fds, whatever order the backend used.
-            ready.sort_unstable_by_key(|r| r.token);
-            for r in &ready {
-                client.on_ready(self, r)?;
-            }
-            client.after_wait(self)?;
+            self.dispatch(client, &mut ready)?;
             self.flush_wait(before)?;
             if !self.monitor() && !ready.is_empty() {
                 return Ok(End::Found);
             }
         }
+    }
+
+    /// Before each wait: the signals its handlers caught while a full stdout was
+    /// waited for (outside the wait) reported, and the run stopped when `--until`,
+    /// `--count` or the client says so.
+    fn before_wait(&mut self, client: &mut impl Client) -> Result<()> {
+        let before = self.rep.events;
+        self.take_signals(client, false)?;
+        if self.rep.events > before {
+            self.flush_wait(before)?;
+        }
+        if let Some(u) = self.rep.hit() {
+            self.stop(End::Until(u));
+        }
+        if self.rep.limit_reached() || (self.monitor() && client.done()) {
+            self.stop(End::Done);
+        }
+        Ok(())
+    }
+
+    /// What one wait returned, given to the client in the order it gave its fds
+    /// (whatever order the backend used), then its after-wait work.
+    fn dispatch(&mut self, client: &mut impl Client, ready: &mut [Readiness]) -> Result<()> {
+        // A wait that returns events leaves pending signals blocked (the kernel
+        // looks at events first): under steady load they would wait for an idle
+        // moment. Every 64th such wait lets them in, so SIGTERM still ends a busy
+        // run within a few milliseconds.
+        if !ready.is_empty() {
+            self.let_signals_in_now_and_then();
+        }
+        ready.sort_unstable_by_key(|r| r.token);
+        for r in ready.iter() {
+            client.on_ready(self, r)?;
+        }
+        client.after_wait(self)
     }
 
     /// The next wait's limit from the timeout or the idle time; stops the run when

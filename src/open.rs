@@ -43,7 +43,7 @@ pub struct Watched {
     pub raw: RawFd,
     /// Set for `pid:` fds.
     pub foreign: Option<Foreign>,
-    /// Order of arrival in the set (slots are reused, so the index does not tell).
+    /// Order of arrival in the set (watch mode reuses its slots, so a slot does not tell).
     pub seq: u64,
     pub interest: Interest,
     pub desc: Description,
@@ -97,6 +97,55 @@ impl Watched {
     pub fn close(&mut self) {
         self.handle = Handle::Closed;
     }
+
+    /// A socket fdwatch opened or accepted.
+    pub fn socket(fd: OwnedFd, role: Role, interest: Interest) -> Watched {
+        Watched::owned(fd, None, role, interest)
+    }
+
+    /// An fd fdwatch owns, under its own number.
+    fn owned(fd: OwnedFd, path: Option<PathBuf>, role: Role, interest: Interest) -> Watched {
+        let desc = describe(fd.as_fd());
+        let n = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        Watched {
+            fd: n,
+            raw: n,
+            foreign: None,
+            interest,
+            desc,
+            path,
+            role,
+            target: None,
+            handle: Handle::Owned(fd),
+            seq: 0,
+        }
+    }
+
+    /// Opens its path again, while its current fd stays open.
+    pub fn open_again(&self) -> Result<OwnedFd> {
+        let path = self
+            .path
+            .as_deref()
+            .ok_or_else(|| Error::Usage(format!("fd {}: not opened from a path", self.fd)))?;
+        open_nonblocking(path, self.interest)
+            .map_err(|e| Error::sys(path.display().to_string(), "open", e))
+    }
+
+    /// Puts `new` in the place of its fd under the same number: dup3 closes the old
+    /// open file and installs the new one in one step, so with `open_again` first
+    /// there is never a moment without a reader (closing first would let a writer see
+    /// none: ENXIO or SIGPIPE, or lose its bytes). The caller has taken the old
+    /// registration out of every backend.
+    pub fn replace(&mut self, new: OwnedFd) -> Result<()> {
+        match &mut self.handle {
+            Handle::Owned(old) => nix::unistd::dup3(&new, old, OFlag::O_CLOEXEC)
+                .map_err(|e| Error::sys(format!("fd {}", self.fd), "dup3", e)),
+            _ => Err(Error::Usage(format!(
+                "fd {}: not opened by fdwatch",
+                self.fd
+            ))),
+        }
+    }
 }
 
 /// A write-side FIFO that had no reader (ENXIO): reported, and its open retried.
@@ -107,9 +156,10 @@ pub struct Pending {
     pub what: String,
 }
 
+/// What watching the specs needs besides their fds: write-side FIFOs waiting for a
+/// reader, the processes of `pid:` specs, socket files to remove, notes for `-v`.
 #[derive(Debug, Default)]
 pub struct WatchSet {
-    pub fds: Vec<Watched>,
     pub pending: Vec<Pending>,
     /// The processes of `pid:` specs.
     pub processes: Vec<Process>,
@@ -117,10 +167,21 @@ pub struct WatchSet {
     pub bound: Vec<net::BoundPath>,
     /// How `pid:` fds are held where it is not the usual way, for `-v`.
     pub notes: Vec<String>,
-    /// Slots of fds no longer watched, reused by the next fd: a monitor serving
-    /// 10,000 connections keeps 1 slot per live one, not per one ever accepted.
-    free: Vec<usize>,
-    next_seq: u64,
+}
+
+/// Where the fds go as the specs are opened, in order: watch mode's table, which
+/// then needs no copy of its own (the peak memory of 10,000 fds).
+pub trait FdTable {
+    /// Adds `w`; its index.
+    fn add(&mut self, w: Watched) -> usize;
+    /// The fd added at `index`.
+    fn at(&mut self, index: usize) -> &mut Watched;
+}
+
+/// The set while the specs are opened.
+struct Opening<'t, T: FdTable> {
+    fds: &'t mut T,
+    set: WatchSet,
     /// Where each inherited fd number sits (to merge `0r 0-2w` without a scan).
     inherited_at: crate::FixedMap<RawFd, usize>,
 }
@@ -171,13 +232,19 @@ fn open_in_range(lo: RawFd, hi: RawFd) -> Vec<(RawFd, BorrowedFd<'static>)> {
 }
 
 impl WatchSet {
-    /// Checks inherited fds, then opens paths (never blocking), in spec order.
-    pub fn open(specs: &[Typed]) -> Result<WatchSet> {
+    /// Checks inherited fds, then opens paths (never blocking), in spec order: the
+    /// fds into `fds`, in that order; what goes with them.
+    pub fn open(specs: &[Typed], fds: &mut impl FdTable) -> Result<WatchSet> {
         let specs = spec::merge(specs);
-        let mut set = WatchSet::default();
+        let mut o = Opening {
+            fds,
+            set: WatchSet::default(),
+            inherited_at: Default::default(),
+        };
         // Inherited fds first, before fdwatch opens anything of its own, so that a
         // number fdwatch would have opened cannot pass for an inherited one.
-        let mut slots: Vec<Vec<(RawFd, BorrowedFd<'static>)>> = Vec::with_capacity(specs.len());
+        let mut inherited_fds: Vec<Vec<(RawFd, BorrowedFd<'static>)>> =
+            Vec::with_capacity(specs.len());
         for s in &specs {
             let fds = match s.target {
                 Target::Fd(n) => {
@@ -196,82 +263,98 @@ impl WatchSet {
                 }
                 Target::Path(_) | Target::Socket(_) | Target::Pid { .. } => Vec::new(),
             };
-            slots.push(fds);
+            inherited_fds.push(fds);
         }
-        for (s, inherited) in specs.iter().zip(slots) {
+        for (s, inherited) in specs.iter().zip(inherited_fds) {
             match &s.target {
-                Target::Path(p) => set.open_path(s, p)?,
+                Target::Path(p) => o.open_path(s, p)?,
                 Target::Socket(sock) => match net::open(sock, &format!("spec '{s}'"))? {
                     Opened::Connecting(fd, addr) => {
-                        let t = set.push_socket(fd, Role::Connecting, s.interest);
-                        set.fds[t].target = Some(Box::new((s.to_string(), addr)));
+                        let mut w = Watched::socket(fd, Role::Connecting, s.interest);
+                        w.target = Some(Box::new((s.to_string(), addr)));
+                        o.fds.add(w);
                     }
                     Opened::Listening(l) => {
                         for fd in l.fds {
-                            let t = set.push_socket(fd, Role::Listener, s.interest);
+                            let w = Watched::socket(fd, Role::Listener, s.interest);
                             if l.all_interfaces {
-                                let what = &set.fds[t].desc.what;
-                                set.notes.push(format!(
+                                let what = &w.desc.what;
+                                o.set.notes.push(format!(
                                     "{what}: listening on all interfaces, reachable from the network"
                                 ));
                             }
+                            o.fds.add(w);
                         }
-                        set.bound.extend(l.path);
+                        o.set.bound.extend(l.path);
                     }
                 },
-                Target::Pid { pid, fds } => set.add_foreign(s, *pid, *fds)?,
+                Target::Pid { pid, fds } => o.add_foreign(s, *pid, *fds)?,
                 _ => {
                     for (n, b) in inherited {
-                        set.add_inherited(n, b, s.interest);
+                        o.add_inherited(n, b, s.interest);
                     }
                 }
             }
         }
-        Ok(set)
+        Ok(o.set)
     }
 
-    /// How many fds are watched now (slots not freed).
-    pub fn live(&self) -> usize {
-        self.fds.len() - self.free.len()
+    /// A write-side FIFO whose reader left (`w`, closed by the caller): its path is
+    /// retried until the open works again.
+    pub fn pend(&mut self, w: &Watched) {
+        if let Some(path) = w.path.clone() {
+            self.pending.push(Pending {
+                what: format!("fifo {} (no reader)", crate::escape::os(path.as_os_str())),
+                path,
+                interest: w.interest,
+            });
+        }
     }
 
-    /// Adds `w` in a free slot or at the end; returns its index (its token).
-    fn insert(&mut self, mut w: Watched) -> usize {
-        w.seq = self.next_seq;
-        self.next_seq += 1;
-        match self.free.pop() {
-            Some(t) => {
-                self.fds[t] = w;
-                t
+    /// Retries the write-side FIFOs that had no reader. One that cannot be opened for
+    /// want of a descriptor (or memory) stays pending, and is said so.
+    pub fn retry_pending(&mut self) -> Result<Retried> {
+        let mut r = Retried::default();
+        let mut still = Vec::new();
+        let mut failed = None;
+        for p in std::mem::take(&mut self.pending) {
+            match open_nonblocking(&p.path, p.interest) {
+                Ok(fd) => r.opened.push(Watched::owned(
+                    fd,
+                    Some(p.path.clone()),
+                    Role::Stream,
+                    p.interest,
+                )),
+                // No reader yet: open had a descriptor for it (it is taken first).
+                Err(Errno::ENXIO) => {
+                    r.got_fd = true;
+                    still.push(p);
+                }
+                Err(e) if crate::exhaust::is_exhaustion(e) => {
+                    r.ran_out.get_or_insert_with(|| (p.what.clone(), e));
+                    still.push(p);
+                }
+                Err(e) => {
+                    failed.get_or_insert(Error::sys(p.path.display().to_string(), "open", e));
+                    still.push(p);
+                }
             }
-            None => {
-                self.fds.push(w);
-                self.fds.len() - 1
-            }
         }
+        self.pending = still;
+        r.got_fd |= !r.opened.is_empty();
+        failed.map_or(Ok(r), Err)
     }
+}
 
-    /// Entry `t` is no longer watched (the caller took it out of every backend): its
-    /// fd closes if fdwatch owns it, and the slot serves the next fd.
-    pub fn release(&mut self, t: usize) {
-        let w = &mut self.fds[t];
-        if w.inherited() {
-            self.inherited_at.remove(&w.fd);
-        }
-        if !matches!(w.handle, Handle::Closed) {
-            w.close();
-            self.free.push(t);
-        }
-    }
-
+impl<T: FdTable> Opening<'_, T> {
     /// An fd named twice (`0r 0-2w`) is watched once with the merged interest.
     fn add_inherited(&mut self, n: RawFd, b: BorrowedFd<'static>, interest: Interest) {
         if let Some(&t) = self.inherited_at.get(&n) {
-            let w = &mut self.fds[t];
+            let w = self.fds.at(t);
             w.interest = w.interest.merge(interest);
             return;
         }
-        let t = self.insert(Watched {
+        let t = self.fds.add(Watched {
             fd: n,
             raw: n,
             foreign: None,
@@ -288,40 +371,19 @@ impl WatchSet {
 
     /// `pid:PID:…`: duplicates of another process's fds, described by its numbers.
     fn add_foreign(&mut self, s: &Typed, pid: i32, which: PidFds) -> Result<()> {
-        let process = match self.processes.iter().position(|p| p.pid == pid) {
+        let process = match self.set.processes.iter().position(|p| p.pid == pid) {
             Some(i) => i,
             None => {
-                self.processes.push(Process::open(pid)?);
-                self.processes.len() - 1
+                self.set.processes.push(Process::open(pid)?);
+                self.set.processes.len() - 1
             }
         };
-        let p = &self.processes[process];
-        let numbers = match which {
-            PidFds::Explain => {
-                return Err(Error::Usage(format!(
-                    "spec '{s}' names no fds: write pid:{pid}:FD, pid:{pid}:N-M or pid:{pid}:*, \
-                     or run 'fdwatch pid:{pid}' alone to see what it is blocked on"
-                )));
-            }
-            PidFds::One(n) => vec![n],
-            PidFds::Range(lo, hi) => {
-                let v: Vec<RawFd> = p
-                    .fds()?
-                    .into_iter()
-                    .filter(|n| (lo..=hi).contains(n))
-                    .collect();
-                if v.is_empty() {
-                    return Err(Error::Usage(format!("pid {pid} has no fd in {lo}-{hi}")));
-                }
-                v
-            }
-            PidFds::All => p.fds()?,
-        };
+        let numbers = foreign_numbers(s, &self.set.processes[process], which)?;
         for n in numbers {
-            let p = &self.processes[process];
+            let p = &self.set.processes[process];
             let dup = p.dup(n)?;
             if let Some(why) = dup.why {
-                self.notes.push(format!(
+                self.set.notes.push(format!(
                     "{}: pidfd_getfd refused ({why:?}); watching a private reopen of /proc/{pid}/fd/{n}, \
                      which counts as one more reader or writer of a pipe while watched",
                     p.name(n)
@@ -329,7 +391,7 @@ impl WatchSet {
             }
             let mut desc = describe(dup.fd.as_fd());
             desc.what = format!("{} ({})", p.name(n), desc.what);
-            self.insert(Watched {
+            self.fds.add(Watched {
                 fd: n,
                 raw: std::os::fd::AsRawFd::as_raw_fd(&dup.fd),
                 foreign: Some(Foreign {
@@ -352,11 +414,12 @@ impl WatchSet {
     fn open_path(&mut self, s: &Typed, path: &Path) -> Result<()> {
         match open_nonblocking(path, s.interest) {
             Ok(fd) => {
-                self.push_owned(fd, path, s.interest);
+                let w = Watched::owned(fd, Some(path.to_owned()), Role::Stream, s.interest);
+                self.fds.add(w);
                 Ok(())
             }
             Err(Errno::ENXIO) if is_fifo(path) => {
-                self.pending.push(Pending {
+                self.set.pending.push(Pending {
                     path: path.to_owned(),
                     interest: s.interest,
                     what: format!("fifo {} (no reader)", crate::escape::os(path.as_os_str())),
@@ -366,115 +429,13 @@ impl WatchSet {
             Err(e) => Err(Error::sys(format!("spec '{s}'"), "open", e)),
         }
     }
-
-    fn push_owned(&mut self, fd: OwnedFd, path: &Path, interest: Interest) -> usize {
-        self.push_fd(fd, Some(path.to_owned()), Role::Stream, interest)
-    }
-
-    /// Adds a socket fdwatch opened or accepted; returns its index.
-    pub fn push_socket(&mut self, fd: OwnedFd, role: Role, interest: Interest) -> usize {
-        self.push_fd(fd, None, role, interest)
-    }
-
-    /// Adds an fd fdwatch owns, under its own number.
-    fn push_fd(
-        &mut self,
-        fd: OwnedFd,
-        path: Option<PathBuf>,
-        role: Role,
-        interest: Interest,
-    ) -> usize {
-        let desc = describe(fd.as_fd());
-        let n = std::os::fd::AsRawFd::as_raw_fd(&fd);
-        self.insert(Watched {
-            fd: n,
-            raw: n,
-            foreign: None,
-            interest,
-            desc,
-            path,
-            role,
-            target: None,
-            handle: Handle::Owned(fd),
-            seq: 0,
-        })
-    }
-
-    /// Opens the path of entry `t` again, while its current fd stays open.
-    pub fn open_again(&self, t: usize) -> Result<OwnedFd> {
-        let w = &self.fds[t];
-        let path = w
-            .path
-            .as_deref()
-            .ok_or_else(|| Error::Usage(format!("fd {}: not opened from a path", w.fd)))?;
-        open_nonblocking(path, w.interest)
-            .map_err(|e| Error::sys(path.display().to_string(), "open", e))
-    }
-
-    /// Puts `new` in the place of entry `t`'s fd under the same number: dup3 closes
-    /// the old open file and installs the new one in one step, so with `open_again`
-    /// first there is never a moment without a reader (closing first would let a writer
-    /// see none: ENXIO or SIGPIPE, or lose its bytes). The caller has taken
-    /// the old registration out of every backend.
-    pub fn replace(&mut self, t: usize, new: OwnedFd) -> Result<()> {
-        let w = &mut self.fds[t];
-        match &mut w.handle {
-            Handle::Owned(old) => nix::unistd::dup3(&new, old, OFlag::O_CLOEXEC)
-                .map_err(|e| Error::sys(format!("fd {}", w.fd), "dup3", e)),
-            _ => Err(Error::Usage(format!("fd {}: not opened by fdwatch", w.fd))),
-        }
-    }
-
-    /// Closes entry `t` (already out of every backend) and retries its path until the
-    /// open works again: a write-side FIFO whose reader left.
-    pub fn back_to_pending(&mut self, t: usize) {
-        let path = self.fds[t].path.clone();
-        let interest = self.fds[t].interest;
-        self.release(t);
-        if let Some(path) = path {
-            self.pending.push(Pending {
-                what: format!("fifo {} (no reader)", crate::escape::os(path.as_os_str())),
-                path,
-                interest,
-            });
-        }
-    }
-
-    /// Retries the write-side FIFOs that had no reader. One that cannot be opened for
-    /// want of a descriptor (or memory) stays pending, and is said so.
-    pub fn retry_pending(&mut self) -> Result<Retried> {
-        let mut r = Retried::default();
-        let mut still = Vec::new();
-        let mut failed = None;
-        for p in std::mem::take(&mut self.pending) {
-            match open_nonblocking(&p.path, p.interest) {
-                Ok(fd) => r.opened.push(self.push_owned(fd, &p.path, p.interest)),
-                // No reader yet: open had a descriptor for it (it is taken first).
-                Err(Errno::ENXIO) => {
-                    r.got_fd = true;
-                    still.push(p);
-                }
-                Err(e) if crate::exhaust::is_exhaustion(e) => {
-                    r.ran_out.get_or_insert_with(|| (p.what.clone(), e));
-                    still.push(p);
-                }
-                Err(e) => {
-                    failed.get_or_insert(Error::sys(p.path.display().to_string(), "open", e));
-                    still.push(p);
-                }
-            }
-        }
-        self.pending = still;
-        r.got_fd |= !r.opened.is_empty();
-        failed.map_or(Ok(r), Err)
-    }
 }
 
 /// What a retry of the write-side FIFOs found (`WatchSet::retry_pending`).
 #[derive(Debug, Default)]
 pub struct Retried {
-    /// The entries opened now (their indexes in `fds`), for the caller to register.
-    pub opened: Vec<usize>,
+    /// The FIFOs opened now, for the caller to watch.
+    pub opened: Vec<Watched>,
     /// The first open that ran out of descriptors or memory: its FIFO, the errno.
     pub ran_out: Option<(String, Errno)>,
     /// An open got a descriptor (it opened, or found no reader yet).
@@ -496,4 +457,21 @@ fn open_nonblocking(path: &Path, i: Interest) -> nix::Result<OwnedFd> {
 fn is_fifo(path: &Path) -> bool {
     stat(path)
         .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFIFO)
+}
+
+/// The fd numbers `pid:PID:…` names in process `p`: one, those open in a range (at
+/// least one), or all; `pid:PID` alone names none and is refused here.
+fn foreign_numbers(s: &Typed, p: &Process, which: PidFds) -> Result<Vec<RawFd>> {
+    let pid = p.pid;
+    Ok(match which {
+        PidFds::Explain => {
+            return Err(Error::Usage(format!(
+                "spec '{s}' names no fds: write pid:{pid}:FD, pid:{pid}:N-M or pid:{pid}:*, \
+                 or run 'fdwatch pid:{pid}' alone to see what it is blocked on"
+            )));
+        }
+        PidFds::One(n) => vec![n],
+        PidFds::Range(lo, hi) => p.fds_in(lo, hi)?,
+        PidFds::All => p.fds()?,
+    })
 }

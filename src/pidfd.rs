@@ -61,6 +61,20 @@ impl Process {
         probe::now(self.pidfd.as_fd(), Interest::READ).is_ok_and(|c| !c.is_empty())
     }
 
+    /// The fds the process has open from `lo` to `hi`, ascending; none is an error.
+    pub fn fds_in(&self, lo: RawFd, hi: RawFd) -> Result<Vec<RawFd>> {
+        let v: Vec<RawFd> = self
+            .fds()?
+            .into_iter()
+            .filter(|n| (lo..=hi).contains(n))
+            .collect();
+        if v.is_empty() {
+            let pid = self.pid;
+            return Err(Error::Usage(format!("pid {pid} has no fd in {lo}-{hi}")));
+        }
+        Ok(v)
+    }
+
     /// The fds the process has open, ascending (from /proc/PID/fd).
     pub fn fds(&self) -> Result<Vec<RawFd>> {
         let dir = format!("/proc/{}/fd", self.pid);

@@ -20,9 +20,9 @@ use crate::output::Output;
 use crate::report::Reporter;
 use crate::spec::SocketSpec;
 
-/// One step, in command-line order.
+/// One step of what `fdwatch send` does, in command-line order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub enum SendStep {
     Data(Vec<u8>),
     /// Sent with MSG_OOB: TCP makes its last byte the urgent byte.
     Urgent(Vec<u8>),
@@ -44,7 +44,7 @@ pub struct Config {
 
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
-    pub steps: Vec<Step>,
+    pub steps: Vec<SendStep>,
     /// A pause between every two sends (`--delay` given once).
     pub delay: Option<Duration>,
     pub repeat: u64,
@@ -134,7 +134,7 @@ fn send_all(fd: &OwnedFd, mut data: &[u8], urgent: bool, address: &str) -> Resul
 }
 
 /// One client connection and what went through it.
-struct Client {
+struct Connection {
     fd: OwnedFd,
     addr: String,
     sent: Traffic,
@@ -145,12 +145,36 @@ struct Client {
 pub fn run(cfg: &Config, rep: &mut Reporter<'_>) -> Result<u8> {
     let (address, plan) = (cfg.address.as_str(), &cfg.plan);
     let start = Instant::now();
+    let mut conns = connect_all(cfg, rep)?;
+    for _ in 0..plan.repeat {
+        for (i, c) in conns.iter_mut().enumerate() {
+            send_steps(rep, i as u64 + 1, c, plan, address)?;
+        }
+    }
+    let mut total = Traffic::default();
+    for (i, c) in conns.into_iter().enumerate() {
+        total.add(&close(rep, i as u64 + 1, c, plan, address, start)?);
+    }
+    rep.emit(RelaySummary {
+        conn: TheRelay,
+        connections: u64::from(plan.connections),
+        traffic: total,
+        elapsed: start.elapsed(),
+        backend: None,
+    })?;
+    rep.flush()?;
+    Ok(0)
+}
+
+/// Every client connected, then each connection reported: all connect first, so a
+/// listener sees them at once.
+fn connect_all(cfg: &Config, rep: &mut Reporter<'_>) -> Result<Vec<Connection>> {
+    let address = cfg.address.as_str();
     let target = crate::escape::message(address);
-    // All clients connect first, so a listener sees them at once.
-    let mut conns = Vec::with_capacity(plan.connections as usize);
-    for _ in 0..plan.connections {
+    let mut conns = Vec::with_capacity(cfg.plan.connections as usize);
+    for _ in 0..cfg.plan.connections {
         let (fd, addr) = connect(address, &cfg.to)?;
-        conns.push(Client {
+        conns.push(Connection {
             fd,
             addr,
             sent: Traffic::default(),
@@ -166,60 +190,66 @@ pub fn run(cfg: &Config, rep: &mut Reporter<'_>) -> Result<u8> {
         })?;
     }
     rep.flush()?;
-    for _ in 0..plan.repeat {
-        for (i, c) in conns.iter_mut().enumerate() {
-            for (j, step) in plan.steps.iter().enumerate() {
-                if j > 0
-                    && let Some(d) = plan.delay
-                {
-                    std::thread::sleep(d);
-                }
-                let conn = i as u64 + 1;
-                sent(rep, conn, c, step, address)?;
-                if plan.read_replies {
-                    // What came back so far, so that an echo server never fills
-                    // its send buffer and stops reading.
-                    replies::read(rep, conn, c, replies::Until::Queued, address)?;
-                }
-            }
+    Ok(conns)
+}
+
+/// One pass of the plan's steps on connection `conn`, `--delay` between them.
+fn send_steps(
+    rep: &mut Reporter<'_>,
+    conn: u64,
+    c: &mut Connection,
+    plan: &Plan,
+    address: &str,
+) -> Result<()> {
+    for (j, step) in plan.steps.iter().enumerate() {
+        if j > 0
+            && let Some(d) = plan.delay
+        {
+            std::thread::sleep(d);
+        }
+        sent(rep, conn, c, step, address)?;
+        if plan.read_replies {
+            // What came back so far, so that an echo server never fills
+            // its send buffer and stops reading.
+            replies::read(rep, conn, c, replies::ReadUntil::Queued, address)?;
         }
     }
-    let mut total = Traffic::default();
-    for (i, mut c) in conns.into_iter().enumerate() {
-        let conn = i as u64 + 1;
-        let reset = end_of(rep, conn, &mut c, plan, address)?;
-        if plan.rst {
-            // SO_LINGER {on, 0}: close sends RST instead of FIN.
-            let linger = nix::libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            socket::setsockopt(&c.fd.as_fd(), sockopt::Linger, &linger)
-                .map_err(|e| Error::sys(format!("send {address}"), "setsockopt(SO_LINGER)", e))?;
-        }
-        drop(c.fd);
-        if plan.rst || reset {
-            let from = if reset { Side::Target } else { Side::Client };
-            rep.emit(RelayReset {
-                flow: Flow { conn, from },
-            })?;
-        }
-        rep.emit(RelayClose {
-            conn,
-            traffic: c.sent,
-            duration: start.elapsed(),
+    Ok(())
+}
+
+/// Connection `conn` ended and closed (with RST under `--rst`), its reset and close
+/// reported; what was sent on it.
+fn close(
+    rep: &mut Reporter<'_>,
+    conn: u64,
+    mut c: Connection,
+    plan: &Plan,
+    address: &str,
+    start: Instant,
+) -> Result<Traffic> {
+    let reset = end_of(rep, conn, &mut c, plan, address)?;
+    if plan.rst {
+        // SO_LINGER {on, 0}: close sends RST instead of FIN.
+        let linger = nix::libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        socket::setsockopt(&c.fd.as_fd(), sockopt::Linger, &linger)
+            .map_err(|e| Error::sys(format!("send {address}"), "setsockopt(SO_LINGER)", e))?;
+    }
+    drop(c.fd);
+    if plan.rst || reset {
+        let from = if reset { Side::Target } else { Side::Client };
+        rep.emit(RelayReset {
+            flow: Flow { conn, from },
         })?;
-        total.add(&c.sent);
     }
-    rep.emit(RelaySummary {
-        conn: TheRelay,
-        connections: u64::from(plan.connections),
-        traffic: total,
-        elapsed: start.elapsed(),
-        backend: None,
+    rep.emit(RelayClose {
+        conn,
+        traffic: c.sent,
+        duration: start.elapsed(),
     })?;
-    rep.flush()?;
-    Ok(0)
+    Ok(c.sent)
 }
 
 /// The end of connection `c` before its close: `--shutdown` (implied by
@@ -229,7 +259,7 @@ pub fn run(cfg: &Config, rep: &mut Reporter<'_>) -> Result<u8> {
 fn end_of(
     rep: &mut Reporter<'_>,
     conn: u64,
-    c: &mut Client,
+    c: &mut Connection,
     plan: &Plan,
     address: &str,
 ) -> Result<bool> {
@@ -244,9 +274,9 @@ fn end_of(
         })?;
     }
     let until = if plan.read_replies {
-        replies::Until::Closed
+        replies::ReadUntil::Closed
     } else {
-        replies::Until::Queued
+        replies::ReadUntil::Queued
     };
     let ended = replies::read(rep, conn, c, until, address)?;
     Ok(ended == replies::Ended::Reset)
@@ -257,20 +287,20 @@ fn end_of(
 fn sent(
     rep: &mut Reporter<'_>,
     conn: u64,
-    c: &mut Client,
-    step: &Step,
+    c: &mut Connection,
+    step: &SendStep,
     address: &str,
 ) -> Result<()> {
     let (normal, urgent) = match step {
-        Step::Pause(d) => {
+        SendStep::Pause(d) => {
             std::thread::sleep(*d);
             return Ok(());
         }
-        Step::Data(d) => {
+        SendStep::Data(d) => {
             send_all(&c.fd, d, false, address)?;
             (&d[..], None)
         }
-        Step::Urgent(d) => {
+        SendStep::Urgent(d) => {
             send_all(&c.fd, d, true, address)?;
             match d.split_last() {
                 Some((last, rest)) => (rest, Some(*last)),

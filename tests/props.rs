@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use fdwatch::Command;
 use fdwatch::cli::{self, Parsed};
 use fdwatch::error::shown;
-use fdwatch::send::{self, Step};
+use fdwatch::send::{self, SendStep};
 use fdwatch::spec::{self, Interest, PidFds, SocketSpec, Spec, SpecError, Target};
 use fdwatch::timeout::{self, Timeout};
 use proptest::collection::vec;
@@ -1297,7 +1297,7 @@ fn send_command_line_keeps_address_and_data(budget: Budget) -> Outcome {
                         prop_assert_eq!(Ok(s.to.clone()), sock);
                         prop_assert_eq!(
                             &s.plan.steps,
-                            &vec![Step::Data(data), Step::Urgent(urgent)]
+                            &vec![SendStep::Data(data), SendStep::Urgent(urgent)]
                         );
                         prop_assert_eq!(s.plan.connections, 1);
                         prop_assert_eq!(s.plan.repeat, 1);

@@ -103,15 +103,7 @@ impl Layout {
             let lo = i;
             let mut held = 0i64;
             while i < n && held < room {
-                let (r, w) =
-                    pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("bench", "pipe2", e))?;
-                let high = fcntl(&w, FcntlArg::F_DUPFD_CLOEXEC(base as i32))
-                    .map_err(|e| Error::sys("bench", "fcntl(F_DUPFD_CLOEXEC)", e))?;
-                // SAFETY: fcntl just returned this new fd; nothing else owns it.
-                let high = unsafe { OwnedFd::from_raw_fd(high) };
-                drop(w);
-                layout.rd.push(r);
-                layout.wr.push(Some(high));
+                layout.open_pipe(base)?;
                 held += i64::from(!is_active[i]);
                 i += 1;
             }
@@ -129,6 +121,20 @@ impl Layout {
             }
         }
         Ok(Ok(layout))
+    }
+
+    /// One more pipe: its read end where pipe2 puts it, its write end moved to `base`
+    /// or above.
+    fn open_pipe(&mut self, base: usize) -> Result<()> {
+        let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("bench", "pipe2", e))?;
+        let high = fcntl(&w, FcntlArg::F_DUPFD_CLOEXEC(base as i32))
+            .map_err(|e| Error::sys("bench", "fcntl(F_DUPFD_CLOEXEC)", e))?;
+        // SAFETY: fcntl just returned this new fd; nothing else owns it.
+        let high = unsafe { OwnedFd::from_raw_fd(high) };
+        drop(w);
+        self.rd.push(r);
+        self.wr.push(Some(high));
+        Ok(())
     }
 
     /// Starts the wake-mode writer: each byte on the returned "go" pipe makes it write

@@ -100,7 +100,7 @@ impl Config {
     }
 }
 
-pub enum Outcome {
+pub enum RowOutcome {
     Measured(Stats),
     Refused(String),
 }
@@ -110,7 +110,7 @@ pub struct Row {
     pub column: Column,
     pub fds: usize,
     pub active: usize,
-    pub outcome: Outcome,
+    pub outcome: RowOutcome,
 }
 
 /// Runs every (N, backend) row and prints them; 0 when all ran or were refused.
@@ -132,7 +132,7 @@ pub fn run(cfg: &Config) -> Result<u8> {
     let cpu = pinned_cpu();
     let limit = crate::open::raise_nofile_limit();
     let stdout = io::stdout();
-    let color = output::use_color(cfg.color, output::Stream::Stdout);
+    let color = output::use_color(cfg.color, output::StdStream::Stdout);
     let mut out = io::BufWriter::new(stdout.lock());
     let mut progress = Progress::new(cfg.fds.len() * cfg.columns.len());
     let mut rows = Vec::with_capacity(cfg.fds.len() * cfg.columns.len());
@@ -152,7 +152,7 @@ pub fn run(cfg: &Config) -> Result<u8> {
     if cfg.format == Format::Text {
         // The report fits the terminal: the chart's bars by its width, and the long
         // lines (heading, slopes) folded when the width is known.
-        let (columns, known) = output::columns(output::Stream::Stdout);
+        let (columns, known) = output::columns(output::StdStream::Stdout);
         let mut out = output::Fold::new(&mut out, known.then_some(columns), 2);
         print::text(&mut out, cfg, cpu, &rows, color, columns).map_err(Error::Output)?;
         out.flush().map_err(Error::Output)?;
@@ -173,7 +173,7 @@ fn run_row(cfg: &Config, column: Column, n: usize, limit: u64) -> Result<Row> {
     if let Some(limit) = column.fd_limit()
         && n + 3 > limit
     {
-        return Ok(row(Outcome::Refused(format!(
+        return Ok(row(RowOutcome::Refused(format!(
             "needs fds up to {}, {} is limited to fd < FD_SETSIZE ({limit})",
             n + 2,
             column.name()
@@ -181,12 +181,12 @@ fn run_row(cfg: &Config, column: Column, n: usize, limit: u64) -> Result<Row> {
     }
     let mut layout = match Layout::build(n, k, limit)? {
         Ok(l) => l,
-        Err(why) => return Ok(row(Outcome::Refused(why))),
+        Err(why) => return Ok(row(RowOutcome::Refused(why))),
     };
     if let Some(limit) = column.fd_limit() {
         let top = layout.rd.iter().map(|fd| fd.as_raw_fd()).max().unwrap_or(0);
         if usize::try_from(top).map_or(true, |t| t >= limit) {
-            return Ok(row(Outcome::Refused(format!(
+            return Ok(row(RowOutcome::Refused(format!(
                 "read end landed at fd {top} >= FD_SETSIZE ({limit}); inherited fds pushed it up"
             ))));
         }
@@ -198,10 +198,10 @@ fn run_row(cfg: &Config, column: Column, n: usize, limit: u64) -> Result<Row> {
     };
     let mut lp = match Loop::new(&layout, column.kind(), cfg.timeout(), go)? {
         Ok(lp) => lp,
-        Err(why) => return Ok(row(Outcome::Refused(why))),
+        Err(why) => return Ok(row(RowOutcome::Refused(why))),
     };
     let stats = lp.measure(cfg.rounds, cfg.repeats)?;
-    Ok(row(Outcome::Measured(stats)))
+    Ok(row(RowOutcome::Measured(stats)))
 }
 
 /// The CPU this process is pinned to (by --cpu or taskset), or None when it may run on

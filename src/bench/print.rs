@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use owo_colors::OwoColorize;
 use serde::Serialize;
 
-use super::{Column, Config, Outcome, Row};
-use crate::event::{Family, Kind};
+use super::{Column, Config, Row, RowOutcome};
+use crate::event::{Family, Payload};
 use crate::output::json::line;
 
 /// Width of the chart's bars, in columns, where the terminal has room.
@@ -51,7 +51,7 @@ pub struct BenchRow<'a> {
     pub by: &'static str,
 }
 
-impl Kind for BenchRow<'_> {
+impl Payload for BenchRow<'_> {
     const NAME: &'static str = "bench";
     const FAMILY: Family = Family::Bench;
 }
@@ -82,8 +82,8 @@ impl BenchRow<'_> {
     pub fn of<'a>(cfg: &Config, cpu: Option<usize>, row: &'a Row) -> BenchRow<'a> {
         let tenth = |v: f64| (v * 10.0).round() / 10.0;
         let outcome = match &row.outcome {
-            Outcome::Refused(why) => Measure::Refused { refused: why },
-            Outcome::Measured(s) => Measure::Measured {
+            RowOutcome::Refused(why) => Measure::Refused { refused: why },
+            RowOutcome::Measured(s) => Measure::Measured {
                 rounds: s.rounds,
                 repeats: s.per_event.len(),
                 timeout_ms: cfg.timeout_ms,
@@ -137,7 +137,7 @@ pub fn text(
     )?;
     table(out, cfg, rows)?;
     for r in rows {
-        if let Outcome::Refused(why) = &r.outcome {
+        if let RowOutcome::Refused(why) = &r.outcome {
             writeln!(out, "refused: {} N={}: {why}", r.column.name(), r.fds)?;
         }
     }
@@ -160,8 +160,8 @@ fn table(out: &mut impl Write, cfg: &Config, rows: &[Row]) -> io::Result<()> {
         write!(out, "{n:>7}")?;
         for &c in &cfg.columns {
             let cell = match find(rows, c, n).map(|r| &r.outcome) {
-                Some(Outcome::Measured(s)) => thousands(s.median()),
-                Some(Outcome::Refused(_)) => "refused".into(),
+                Some(RowOutcome::Measured(s)) => thousands(s.median()),
+                Some(RowOutcome::Refused(_)) => "refused".into(),
                 None => "-".into(),
             };
             write!(out, "{cell:>12}")?;
@@ -180,8 +180,8 @@ fn slopes(out: &mut impl Write, cfg: &Config, rows: &[Row]) -> io::Result<()> {
             .iter()
             .filter(|r| r.column == c)
             .filter_map(|r| match &r.outcome {
-                Outcome::Measured(s) => Some((r.fds, s.median())),
-                Outcome::Refused(_) => None,
+                RowOutcome::Measured(s) => Some((r.fds, s.median())),
+                RowOutcome::Refused(_) => None,
             })
             .collect();
         ok.sort_by_key(|&(n, _)| n);
@@ -206,7 +206,7 @@ fn slopes(out: &mut impl Write, cfg: &Config, rows: &[Row]) -> io::Result<()> {
 /// decade above the largest.
 fn decades(rows: &[Row]) -> Option<(i32, i32)> {
     let meds = rows.iter().filter_map(|r| match &r.outcome {
-        Outcome::Measured(s) if s.median() > 0.0 => Some(s.median()),
+        RowOutcome::Measured(s) if s.median() > 0.0 => Some(s.median()),
         _ => None,
     });
     let (lo, hi) = meds.fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -325,7 +325,7 @@ fn chart(
             let name = if i == 0 { c.name() } else { "" };
             write!(out, "{name:<8}{n:>7} │")?;
             match &r.outcome {
-                Outcome::Measured(s) => {
+                RowOutcome::Measured(s) => {
                     let b = bar(bar_len(s.median(), lo, hi, w));
                     if color {
                         write!(out, "{}", b.style(crate::output::series_style(c.index())))?;
@@ -334,7 +334,7 @@ fn chart(
                     }
                     writeln!(out, " {}", human_ns(s.median()))?;
                 }
-                Outcome::Refused(_) => writeln!(out, " refused")?,
+                RowOutcome::Refused(_) => writeln!(out, " refused")?,
             }
         }
     }

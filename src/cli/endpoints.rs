@@ -8,7 +8,7 @@ use crate::spec::{self, Interest, SocketSpec, Target};
 
 /// LISTEN and TARGET: a listener, and an address to connect to with its host resolved
 /// once, now: a name that does not resolve is refused before the relay starts.
-pub(super) fn relay(listen: &str, target: &str) -> Result<(SocketSpec, relay::Target), String> {
+pub(super) fn relay(listen: &str, target: &str) -> Result<(SocketSpec, relay::TargetAddr), String> {
     let listen_spec = relay_word(listen, "LISTEN")?;
     let target_spec = relay_word(target, "TARGET")?;
     if !listen_spec.is_listener() {
@@ -36,7 +36,7 @@ pub(super) fn relay(listen: &str, target: &str) -> Result<(SocketSpec, relay::Ta
     };
     Ok((
         listen_spec,
-        relay::Target {
+        relay::TargetAddr {
             spec: target_spec,
             connect_to,
         },

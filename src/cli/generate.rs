@@ -48,74 +48,75 @@ impl Generate {
 
     /// The file's bytes.
     pub fn render(self) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::new();
         match self {
-            Generate::Man => {
-                // clap's sections, then fdwatch's own roff sections instead of the raw
-                // after_help text.
-                // The plain version: the page must not change with every commit.
-                let man = clap_mangen::Man::new(command().long_version(None));
-                man.render_title(&mut out)?;
-                man.render_name_section(&mut out)?;
-                man.render_synopsis_section(&mut out)?;
-                man.render_description_section(&mut out)?;
-                man.render_options_section(&mut out)?;
-                out.extend_from_slice(
-                    durations("\\fITIMEOUT\\fR, \\fB\\-\\-interval\\fR", true).as_bytes(),
-                );
-                man.render_subcommands_section(&mut out)?;
-                out.extend_from_slice(MAN_EXTRA.as_bytes());
-                out.extend_from_slice(status::man(status::WATCH).as_bytes());
-                out.extend_from_slice(MAN_END.as_bytes());
-                out.extend_from_slice(man_section(Page::Watch).as_bytes());
-                out.extend_from_slice(see_also("fdwatch", &pages()).as_bytes());
-                man.render_version_section(&mut out)?;
-            }
-            Generate::ManRelay | Generate::ManSend | Generate::ManBench | Generate::ManPipeline => {
-                let (sub, json, exits) = match self {
-                    Generate::ManRelay => ("relay", Page::Relay, status::RELAY),
-                    Generate::ManSend => ("send", Page::Send, status::SEND),
-                    Generate::ManPipeline => ("pipeline", Page::Pipeline, status::PIPELINE),
-                    _ => ("bench", Page::Bench, status::BENCH),
-                };
-                let name = format!("fdwatch-{sub}");
-                let page = command()
-                    .find_subcommand(sub)
-                    .cloned()
-                    .ok_or_else(|| std::io::Error::other(format!("no subcommand {sub}")))?
-                    .display_name(name.clone())
-                    .bin_name(name);
-                // clap's sections, then the JSON events this command writes. The title
-                // line's source is fdwatch's, as on fdwatch(1) (clap would say "bench ").
-                let man = clap_mangen::Man::new(page)
-                    .source(format!("fdwatch {}", env!("CARGO_PKG_VERSION")));
-                man.render_title(&mut out)?;
-                man.render_name_section(&mut out)?;
-                man.render_synopsis_section(&mut out)?;
-                man.render_description_section(&mut out)?;
-                man.render_options_section(&mut out)?;
-                let opts = match self {
-                    Generate::ManRelay => "\\fB\\-\\-idle\\fR, \\fB\\-\\-interval\\fR",
-                    Generate::ManSend => "\\fB\\-\\-delay\\fR",
-                    Generate::ManPipeline => "\\fB\\-\\-interval\\fR",
-                    _ => "",
-                };
-                if !opts.is_empty() {
-                    out.extend_from_slice(durations(opts, false).as_bytes());
-                }
-                if self == Generate::ManRelay {
-                    out.extend_from_slice(MAN_RELAY.as_bytes());
-                }
-                out.extend_from_slice(man_section(json).as_bytes());
-                out.extend_from_slice(status::man(exits).as_bytes());
-                out.extend_from_slice(see_also(&format!("fdwatch-{sub}"), &pages()).as_bytes());
-            }
-            Generate::CompleteBash => out = completion(Shell::Bash)?,
-            Generate::CompleteZsh => out = completion(Shell::Zsh)?,
-            Generate::CompleteFish => out = completion(Shell::Fish)?,
+            Generate::Man => main_page(),
+            Generate::ManRelay => sub_page("relay", Page::Relay, status::RELAY),
+            Generate::ManSend => sub_page("send", Page::Send, status::SEND),
+            Generate::ManBench => sub_page("bench", Page::Bench, status::BENCH),
+            Generate::ManPipeline => sub_page("pipeline", Page::Pipeline, status::PIPELINE),
+            Generate::CompleteBash => completion(Shell::Bash),
+            Generate::CompleteZsh => completion(Shell::Zsh),
+            Generate::CompleteFish => completion(Shell::Fish),
         }
-        Ok(out)
     }
+}
+
+/// fdwatch(1): clap's sections, then fdwatch's own roff sections instead of the raw
+/// after_help text.
+fn main_page() -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    // The plain version: the page must not change with every commit.
+    let man = clap_mangen::Man::new(command().long_version(None));
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    out.extend_from_slice(durations("\\fITIMEOUT\\fR, \\fB\\-\\-interval\\fR", true).as_bytes());
+    man.render_subcommands_section(&mut out)?;
+    out.extend_from_slice(MAN_EXTRA.as_bytes());
+    out.extend_from_slice(status::man(status::WATCH).as_bytes());
+    out.extend_from_slice(MAN_END.as_bytes());
+    out.extend_from_slice(man_section(Page::Watch).as_bytes());
+    out.extend_from_slice(see_also("fdwatch", &pages()).as_bytes());
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
+/// fdwatch-SUB(1): clap's sections, then the JSON events this command writes (`json`)
+/// and its exit statuses (`exits`).
+fn sub_page(sub: &str, json: Page, exits: status::Table) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let name = format!("fdwatch-{sub}");
+    let page = command()
+        .find_subcommand(sub)
+        .cloned()
+        .ok_or_else(|| std::io::Error::other(format!("no subcommand {sub}")))?
+        .display_name(name.clone())
+        .bin_name(name);
+    // The title line's source is fdwatch's, as on fdwatch(1) (clap would say "bench ").
+    let man = clap_mangen::Man::new(page).source(format!("fdwatch {}", env!("CARGO_PKG_VERSION")));
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    let opts = match sub {
+        "relay" => "\\fB\\-\\-idle\\fR, \\fB\\-\\-interval\\fR",
+        "send" => "\\fB\\-\\-delay\\fR",
+        "pipeline" => "\\fB\\-\\-interval\\fR",
+        _ => "",
+    };
+    if !opts.is_empty() {
+        out.extend_from_slice(durations(opts, false).as_bytes());
+    }
+    if sub == "relay" {
+        out.extend_from_slice(MAN_RELAY.as_bytes());
+    }
+    out.extend_from_slice(man_section(json).as_bytes());
+    out.extend_from_slice(status::man(exits).as_bytes());
+    out.extend_from_slice(see_also(&format!("fdwatch-{sub}"), &pages()).as_bytes());
+    Ok(out)
 }
 
 /// clap_complete's script for `shell`, with fdwatch's changes: the values and

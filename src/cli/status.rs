@@ -2,7 +2,7 @@
 //! short words, the man page's EXIT STATUS section the words and the details.
 
 /// (status, what it means, details for the man page).
-type Table = &'static [(&'static str, &'static str, &'static str)];
+pub(super) type Table = &'static [(&'static str, &'static str, &'static str)];
 
 const USAGE: (&str, &str, &str) = (
     "2",

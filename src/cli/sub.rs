@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::backend::BackendKind;
 use crate::output::{ColorChoice, Format, Output, TimeStyle};
 use crate::reader::ReadMode;
-use crate::send::{Plan, Step, unescape};
+use crate::send::{Plan, SendStep, unescape};
 use crate::{bench, pipeline, relay, send};
 
 use super::endpoints;
@@ -81,13 +81,13 @@ pub struct PipelineArgs {
 
 impl PipelineArgs {
     pub fn config(&self) -> pipeline::Config {
-        use crate::output::{Stream, use_color};
-        use pipeline::Select;
+        use crate::output::{StdStream, use_color};
+        use pipeline::Members;
         use std::io::IsTerminal;
         let select = match (self.pgid, self.tree) {
-            (Some(g), _) => Select::Group(g),
-            (_, Some(t)) => Select::Tree(t),
-            _ => Select::Pids(self.pids.clone()),
+            (Some(g), _) => Members::Group(g),
+            (_, Some(t)) => Members::Tree(t),
+            _ => Members::Pids(self.pids.clone()),
         };
         // `tlpi` (accepted, not offered) prints text here.
         let text = self.format != FormatWord::Json;
@@ -97,7 +97,7 @@ impl PipelineArgs {
             interval: self.interval,
             count: self.count,
             format: if text { Format::Text } else { Format::Json },
-            color: text && use_color(self.color, Stream::Stdout),
+            color: text && use_color(self.color, StdStream::Stdout),
             redraw: text && !self.once && std::io::stdout().is_terminal(),
             quiet: self.quiet,
         }
@@ -348,10 +348,10 @@ impl SendArgs {
     /// What to send and where: `steps` (--data, --urgent, --delay in command-line
     /// order) made a plan, `--format tlpi` refused, ADDRESS parsed. One `--delay` is the
     /// pause between every two sends; more are each a pause at their place.
-    pub fn config(&self, mut steps: Vec<Step>) -> Result<send::Config, String> {
+    pub fn config(&self, mut steps: Vec<SendStep>) -> Result<send::Config, String> {
         let mut delay = None;
         if let [d] = self.delay[..] {
-            steps.retain(|st| !matches!(st, Step::Pause(_)));
+            steps.retain(|st| !matches!(st, SendStep::Pause(_)));
             delay = Some(d);
         }
         let format = self.format.plain("fdwatch send")?;
@@ -381,10 +381,10 @@ impl SendArgs {
 
 /// --data, --urgent and --delay in the order they were given, from clap's argument
 /// indices.
-pub(super) fn send_steps(m: &clap::ArgMatches) -> Result<Vec<Step>, String> {
-    let mut steps: Vec<(usize, Step)> = Vec::new();
+pub(super) fn send_steps(m: &clap::ArgMatches) -> Result<Vec<SendStep>, String> {
+    let mut steps: Vec<(usize, SendStep)> = Vec::new();
     if let (Some(idx), Some(vals)) = (m.indices_of("delay"), m.get_many::<Duration>("delay")) {
-        steps.extend(idx.zip(vals).map(|(i, d)| (i, Step::Pause(*d))));
+        steps.extend(idx.zip(vals).map(|(i, d)| (i, SendStep::Pause(*d))));
     }
     for (id, urgent) in [("data", false), ("urgent", true)] {
         let (Some(idx), Some(vals)) = (m.indices_of(id), m.get_many::<String>(id)) else {
@@ -395,9 +395,9 @@ pub(super) fn send_steps(m: &clap::ArgMatches) -> Result<Vec<Step>, String> {
             steps.push((
                 i,
                 if urgent {
-                    Step::Urgent(bytes)
+                    SendStep::Urgent(bytes)
                 } else {
-                    Step::Data(bytes)
+                    SendStep::Data(bytes)
                 },
             ));
         }

@@ -13,7 +13,7 @@ use crate::command::{Command, Generated};
 use crate::event::Until;
 use crate::output::{Format, Output, tlpi};
 use crate::reader::ReadMode;
-use crate::send::Step;
+use crate::send::SendStep;
 use crate::spec::{self, PidFds, Spec, Target};
 use crate::timeout::{self, Timeout};
 use crate::{explain, watch};
@@ -39,7 +39,7 @@ enum Positionals {
 
 impl Args {
     /// The command this line asks for; `steps` are `send`'s, in command-line order.
-    pub(super) fn typed(&self, steps: Result<Vec<Step>, String>) -> Result<Command, Refused> {
+    pub(super) fn typed(&self, steps: Result<Vec<SendStep>, String>) -> Result<Command, Refused> {
         if let Some(what) = self.generate {
             let name = clap::ValueEnum::to_possible_value(&what)
                 .map_or_else(String::new, |v| v.get_name().to_owned());

@@ -7,7 +7,7 @@
 //! A kind's JSON line is `v`, `event` (the kind's `NAME`), `t`, then its payload's
 //! fields in the struct's order (output/json.rs writes it).
 
-/// A family's enum of kinds, with each payload's `Kind` (its name: the one place a
+/// A family's enum of kinds, with each payload's `Payload` impl (its name: the one place a
 /// kind is named) and `From` (into `Event`), and the visit of a payload. Each family's
 /// file lists its kinds with it, beside their structs.
 macro_rules! kinds {
@@ -24,7 +24,7 @@ macro_rules! kinds {
         }
 
         $(
-            impl$(<$a>)? Kind for $kind$(<$a>)? {
+            impl$(<$a>)? Payload for $kind$(<$a>)? {
                 const NAME: &'static str = $name;
                 const FAMILY: Family = Family::$family;
             }
@@ -60,8 +60,9 @@ pub use relay::{
 };
 pub use serial::{ConnectResult, Replaced, Ret, Shown, UrgentByte, secs};
 pub use watch::{
-    Accept, Action, Connect, Data, Eof, Exhausted, FdBytes, FdError, Hangup, Note, Phase, Ready,
-    SignalCaught, Subject, Summary, Target, TimedOut, UrgentData, WaitCall, WatchEvent, Watching,
+    Accept, Action, Connect, ConnectTarget, Data, Eof, Exhausted, FdBytes, FdError, Hangup, Note,
+    Phase, Ready, SignalCaught, Subject, Summary, TimedOut, UrgentData, WaitCall, WatchEvent,
+    Watching,
 };
 
 use crate::readiness::Conditions;
@@ -81,7 +82,7 @@ pub enum Family {
 
 /// One kind of JSON line: its payload serializes as the fields after `v`, `event`
 /// and `t`.
-pub trait Kind: serde::Serialize {
+pub trait Payload: serde::Serialize {
     /// The `event` of its lines.
     const NAME: &'static str;
     const FAMILY: Family;
@@ -90,7 +91,7 @@ pub trait Kind: serde::Serialize {
 /// Something done with an event's payload whatever its kind (`Event::visit`).
 pub trait Visit {
     type Out;
-    fn kind<K: Kind>(self, payload: &K) -> Self::Out;
+    fn kind<K: Payload>(self, payload: &K) -> Self::Out;
 }
 
 /// Every event the reporter takes, by family (the bench's rows and the pipeline's
@@ -117,7 +118,7 @@ pub struct Named;
 
 impl Visit for Named {
     type Out = (Family, &'static str);
-    fn kind<K: Kind>(self, _: &K) -> (Family, &'static str) {
+    fn kind<K: Payload>(self, _: &K) -> (Family, &'static str) {
         (K::FAMILY, K::NAME)
     }
 }

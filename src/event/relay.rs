@@ -9,7 +9,7 @@ use serde::{Serialize, Serializer};
 
 use super::serial::{self, ConnectResult, Replaced, Shown, UrgentByte};
 use super::watch::Exhausted;
-use super::{Event, Family, Kind, Visit};
+use super::{Event, Family, Payload, Visit};
 
 kinds! {
     /// The relay's events (and `fdwatch send`'s).

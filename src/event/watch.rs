@@ -10,7 +10,7 @@ use serde::ser::{SerializeMap, Serializer};
 
 use super::blocked::BlockedThread;
 use super::serial::{self, ConnectResult, Replaced, Ret, Shown, UrgentByte};
-use super::{Event, Family, Kind, Visit};
+use super::{Event, Family, Payload, Visit};
 use crate::readiness::{Conditions, Fallback, Interest, Raw};
 use crate::timeout::Timeout;
 
@@ -156,7 +156,7 @@ pub struct Connect<'a> {
     #[serde(flatten)]
     pub at: Subject<'a>,
     #[serde(flatten)]
-    pub target: Option<Target<'a>>,
+    pub target: Option<ConnectTarget<'a>>,
     #[serde(flatten)]
     pub result: ConnectResult,
 }
@@ -164,7 +164,7 @@ pub struct Connect<'a> {
 /// What a connect was asked for: the spec as the user wrote it
 /// (`tcp:localhost:8888`) and the address tried.
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct Target<'a> {
+pub struct ConnectTarget<'a> {
     pub target: &'a str,
     pub addr: &'a str,
 }

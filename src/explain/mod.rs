@@ -110,11 +110,18 @@ pub fn thread(p: &Process, tid: i32) -> Result<BlockedThread> {
         });
         return Ok(b);
     };
+    in_call(p, &mut b, nr, &args);
+    Ok(b)
+}
+
+/// Thread `b` of `p` is in call `nr` with `args`: the call named, and the fds it
+/// waits on, each with its readiness now (or why they cannot be read).
+fn in_call(p: &Process, b: &mut BlockedThread, nr: i64, args: &[u64; 6]) {
     b.nr = Some(nr);
     b.call = Some(name(nr).map_or_else(|| format!("syscall {nr}"), str::to_owned));
     b.set = waits_on_set(nr);
     let mem = Memory(Pid::from_raw(p.pid));
-    let waits = match waits(nr, &args, &mem, p) {
+    let waits = match waits(nr, args, &mem, p) {
         Ok(w) => w,
         Err(why) => {
             b.note = Some(why);
@@ -128,7 +135,6 @@ pub fn thread(p: &Process, tid: i32) -> Result<BlockedThread> {
         .into_iter()
         .map(|(fd, want, flags)| check(p, fd, want, flags))
         .collect();
-    Ok(b)
 }
 
 /// PF_KTHREAD (include/linux/sched.h), in the flags field of /proc/PID/stat.
@@ -181,46 +187,20 @@ fn fd_arg(a: u64) -> RawFd {
     a as u32 as i32
 }
 
+/// What call `nr` with arguments `a` waits on, read from the process's memory where
+/// the call keeps it there; or why it cannot be read.
 fn waits(nr: i64, a: &[u64; 6], mem: &Memory, p: &Process) -> std::result::Result<Waits, String> {
-    let one = |fd: u64, want| Waits {
-        fds: vec![(fd_arg(fd), want, Vec::new())],
-        ..Waits::default()
-    };
     #[cfg(target_arch = "x86_64")]
-    match nr {
-        libc::SYS_poll => {
-            let mut w = pollfds(mem, a[0], a[1])?;
-            w.timeout_ms = ms_arg(a[2]);
-            return Ok(w);
-        }
-        libc::SYS_select => {
-            let mut w = fd_sets(mem, a[0], [a[1], a[2], a[3]])?;
-            w.timeout_ms = timeval(mem, a[4])?;
-            return Ok(w);
-        }
-        libc::SYS_epoll_wait => return epoll(p, a[0], ms_arg(a[3])),
-        _ => {}
+    if let Some(w) = legacy_waits(nr, a, mem, p)? {
+        return Ok(w);
+    }
+    if let Some(want) = one_fd_call(nr) {
+        return Ok(Waits {
+            fds: vec![(fd_arg(a[0]), want, Vec::new())],
+            ..Waits::default()
+        });
     }
     Ok(match nr {
-        libc::SYS_read
-        | libc::SYS_readv
-        | libc::SYS_pread64
-        | libc::SYS_preadv
-        | libc::SYS_preadv2
-        | libc::SYS_recvfrom
-        | libc::SYS_recvmsg
-        | libc::SYS_recvmmsg
-        | libc::SYS_accept
-        | libc::SYS_accept4 => one(a[0], READ),
-        libc::SYS_write
-        | libc::SYS_writev
-        | libc::SYS_pwrite64
-        | libc::SYS_pwritev
-        | libc::SYS_pwritev2
-        | libc::SYS_sendto
-        | libc::SYS_sendmsg
-        | libc::SYS_sendmmsg
-        | libc::SYS_connect => one(a[0], WRITE),
         libc::SYS_splice | libc::SYS_tee => Waits {
             fds: vec![
                 (fd_arg(a[0]), READ, Vec::new()),
@@ -242,6 +222,58 @@ fn waits(nr: i64, a: &[u64; 6], mem: &Memory, p: &Process) -> std::result::Resul
         libc::SYS_epoll_pwait2 => epoll(p, a[0], timespec(mem, a[3])?)?,
         _ => Waits::default(),
     })
+}
+
+/// The calls x86_64 keeps that newer architectures left out (poll, select,
+/// epoll_wait): what they wait on; None for any other call.
+#[cfg(target_arch = "x86_64")]
+fn legacy_waits(
+    nr: i64,
+    a: &[u64; 6],
+    mem: &Memory,
+    p: &Process,
+) -> std::result::Result<Option<Waits>, String> {
+    Ok(Some(match nr {
+        libc::SYS_poll => {
+            let mut w = pollfds(mem, a[0], a[1])?;
+            w.timeout_ms = ms_arg(a[2]);
+            w
+        }
+        libc::SYS_select => {
+            let mut w = fd_sets(mem, a[0], [a[1], a[2], a[3]])?;
+            w.timeout_ms = timeval(mem, a[4])?;
+            w
+        }
+        libc::SYS_epoll_wait => epoll(p, a[0], ms_arg(a[3]))?,
+        _ => return Ok(None),
+    }))
+}
+
+/// What a call on the one fd in its first argument waits for (reading or writing);
+/// None for a call that is not one of those.
+fn one_fd_call(nr: i64) -> Option<Interest> {
+    match nr {
+        libc::SYS_read
+        | libc::SYS_readv
+        | libc::SYS_pread64
+        | libc::SYS_preadv
+        | libc::SYS_preadv2
+        | libc::SYS_recvfrom
+        | libc::SYS_recvmsg
+        | libc::SYS_recvmmsg
+        | libc::SYS_accept
+        | libc::SYS_accept4 => Some(READ),
+        libc::SYS_write
+        | libc::SYS_writev
+        | libc::SYS_pwrite64
+        | libc::SYS_pwritev
+        | libc::SYS_pwritev2
+        | libc::SYS_sendto
+        | libc::SYS_sendmsg
+        | libc::SYS_sendmmsg
+        | libc::SYS_connect => Some(WRITE),
+        _ => None,
+    }
 }
 
 /// Whether call `nr` waits on a set of fds (select, poll, epoll) rather than one.

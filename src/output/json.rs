@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Printer;
 use super::schema;
-use crate::event::{Event, Kind, Visit, secs};
+use crate::event::{Event, Payload, Visit, secs};
 
 pub struct Json<W: Write> {
     out: W,
@@ -22,7 +22,7 @@ impl<W: Write> Json<W> {
 }
 
 /// Writes one line: `v`, `event` and `t`, then `body`'s fields.
-pub fn line<W: Write, K: Kind>(out: &mut W, t: Duration, body: &K) -> io::Result<()> {
+pub fn line<W: Write, K: Payload>(out: &mut W, t: Duration, body: &K) -> io::Result<()> {
     #[derive(Serialize)]
     struct Line<'a, K> {
         v: u32,
@@ -56,7 +56,7 @@ struct Lines<'o, W> {
 
 impl<W: Write> Visit for Lines<'_, W> {
     type Out = io::Result<()>;
-    fn kind<K: Kind>(self, payload: &K) -> io::Result<()> {
+    fn kind<K: Payload>(self, payload: &K) -> io::Result<()> {
         line(self.out, self.t, payload)
     }
 }

@@ -55,7 +55,7 @@ pub enum ColorChoice {
 
 /// The stream colour is decided for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
+pub enum StdStream {
     Stdout,
     Stderr,
 }
@@ -65,15 +65,15 @@ pub enum Stream {
 /// colour off, CLICOLOR_FORCE on, CLICOLOR=0 off, and otherwise only a terminal whose
 /// TERM can show colour (set, not `dumb`) gets it. anstream's own `AutoStream::choice`
 /// is not used: it also colours a `TERM=dumb` terminal whenever `CI` is set.
-pub fn use_color(choice: ColorChoice, stream: Stream) -> bool {
+pub fn use_color(choice: ColorChoice, stream: StdStream) -> bool {
     use std::io::IsTerminal;
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             let terminal = match stream {
-                Stream::Stdout => io::stdout().is_terminal(),
-                Stream::Stderr => io::stderr().is_terminal(),
+                StdStream::Stdout => io::stdout().is_terminal(),
+                StdStream::Stderr => io::stderr().is_terminal(),
             };
             Conventions::from_env().color(terminal)
         }
@@ -117,7 +117,7 @@ impl Conventions {
 /// The terminal's width for `stream`: COLUMNS, else the tty's size, else 80; and
 /// whether it is known (COLUMNS or a tty) rather than the default. Text lines are
 /// folded only to a known width, so a pipe gets whole lines for grep.
-pub fn columns(stream: Stream) -> (usize, bool) {
+pub fn columns(stream: StdStream) -> (usize, bool) {
     if let Some(n) = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.trim().parse::<usize>().ok())
@@ -126,8 +126,8 @@ pub fn columns(stream: Stream) -> (usize, bool) {
         return (n, true);
     }
     let fd = match stream {
-        Stream::Stdout => nix::libc::STDOUT_FILENO,
-        Stream::Stderr => nix::libc::STDERR_FILENO,
+        StdStream::Stdout => nix::libc::STDOUT_FILENO,
+        StdStream::Stderr => nix::libc::STDERR_FILENO,
     };
     nix::ioctl_read_bad!(tiocgwinsz, nix::libc::TIOCGWINSZ, nix::libc::winsize);
     let mut ws = nix::libc::winsize {
@@ -200,9 +200,9 @@ impl Output {
     pub fn printer(self) -> Box<dyn Printer> {
         use std::io::BufWriter;
         let (sink, stream) = if self.to_stderr {
-            (Outlet::stderr(), Stream::Stderr)
+            (Outlet::stderr(), StdStream::Stderr)
         } else {
-            (Outlet::stdout(), Stream::Stdout)
+            (Outlet::stdout(), StdStream::Stdout)
         };
         let sink = BufWriter::new(sink);
         let color = use_color(self.color, stream);

@@ -8,14 +8,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 
-use super::scan::{Look, Object};
+use super::scan::{Look, Object, RawEnd};
 use crate::pidfd::Process;
 use crate::probe;
 use crate::readiness::{Conditions, Interest};
 
 /// Which end of a link a process's fd is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
+pub enum LinkEnd {
     Read,
     Write,
     /// O_RDWR (a FIFO opened both ways, a socket): reads and writes.
@@ -58,7 +58,7 @@ pub struct Holder {
 
 /// One direction of a link: who writes it, who reads it, what is queued.
 #[derive(Debug, Default)]
-pub struct Flow {
+pub struct LinkFlow {
     pub writers: Vec<Holder>,
     pub readers: Vec<Holder>,
     /// Bytes written and not yet read: FIONREAD (a pipe), the receiver's queue (a
@@ -105,7 +105,7 @@ pub struct Link {
     pub dev: u64,
     /// A pipe's one direction; a socket's two, from its first end and back (one
     /// each way, with nobody on the far side, once the peer is lost).
-    pub flows: Vec<Flow>,
+    pub flows: Vec<LinkFlow>,
     /// A socket's ends (its first, then its peer unless lost); empty for a pipe.
     pub ends: Vec<SockEnd>,
     /// A UNIX socket's path or abstract name (`@name`), from whichever end is bound.
@@ -126,7 +126,7 @@ impl Link {
             kind,
             inode,
             dev,
-            flows: vec![Flow::default()],
+            flows: vec![LinkFlow::default()],
             ends: Vec::new(),
             peer_lost: false,
         }
@@ -156,7 +156,10 @@ impl Link {
 }
 
 /// One process's end of a pipe: who to duplicate it from, its number there, its side.
-type Probe<'a> = (&'a Process, RawFd, End);
+type Probe<'a> = (&'a Process, RawFd, LinkEnd);
+
+/// A socket one process holds, for sockets.rs to join with its peer.
+type SocketFd<'a> = (&'a Process, RawEnd);
 
 /// The links among the processes, and a note when their sockets could not be joined.
 /// `joined` remembers every link (and socket end) seen between two of them, so that
@@ -165,42 +168,7 @@ pub fn links(
     looks: &[(Look, &Process)],
     joined: &mut BTreeSet<(u64, u64)>,
 ) -> (Vec<Link>, Option<String>) {
-    let mut by: BTreeMap<(u64, u64), Link> = BTreeMap::new();
-    let mut probe: BTreeMap<(u64, u64), Vec<Probe>> = BTreeMap::new();
-    let mut sockets = Vec::new();
-    for (look, p) in looks {
-        for e in &look.ends {
-            let kind = match &e.object {
-                Object::Socket => {
-                    sockets.push((*p, e.clone()));
-                    continue;
-                }
-                Object::Pipe => LinkKind::Pipe,
-                Object::Fifo(path) => LinkKind::Fifo(path.clone()),
-            };
-            let key = (e.dev, e.ino);
-            let l = by
-                .entry(key)
-                .or_insert_with(|| Link::pipe(kind, e.dev, e.ino));
-            let h = Holder {
-                pid: p.pid,
-                fd: e.fd,
-            };
-            if e.end != End::Read {
-                l.flows[0].writers.push(h);
-            }
-            if e.end != End::Write {
-                l.flows[0].readers.push(h);
-            }
-            probe.entry(key).or_default().push((p, e.fd, e.end));
-        }
-    }
-    for (key, l) in by.iter_mut() {
-        measure(
-            &mut l.flows[0],
-            probe.get(key).map_or(&[][..], Vec::as_slice),
-        );
-    }
+    let (by, sockets) = pipes(looks);
     // A link joins two of the processes, or did and has lost one side (the pipeline's
     // own news); a pipe they only inherited (a jobserver's, one whose reader left long
     // ago) is not theirs.
@@ -229,16 +197,58 @@ pub fn links(
     (v, note)
 }
 
+/// The pipe and FIFO links the processes hold, each measured, by (device, inode);
+/// and their socket ends, for sockets.rs to join.
+fn pipes<'a>(looks: &[(Look, &'a Process)]) -> (BTreeMap<(u64, u64), Link>, Vec<SocketFd<'a>>) {
+    let mut by: BTreeMap<(u64, u64), Link> = BTreeMap::new();
+    let mut probe: BTreeMap<(u64, u64), Vec<Probe>> = BTreeMap::new();
+    let mut sockets = Vec::new();
+    for (look, p) in looks {
+        for e in &look.ends {
+            let kind = match &e.object {
+                Object::Socket => {
+                    sockets.push((*p, e.clone()));
+                    continue;
+                }
+                Object::Pipe => LinkKind::Pipe,
+                Object::Fifo(path) => LinkKind::Fifo(path.clone()),
+            };
+            let key = (e.dev, e.ino);
+            let l = by
+                .entry(key)
+                .or_insert_with(|| Link::pipe(kind, e.dev, e.ino));
+            let h = Holder {
+                pid: p.pid,
+                fd: e.fd,
+            };
+            if e.end != LinkEnd::Read {
+                l.flows[0].writers.push(h);
+            }
+            if e.end != LinkEnd::Write {
+                l.flows[0].readers.push(h);
+            }
+            probe.entry(key).or_default().push((p, e.fd, e.end));
+        }
+    }
+    for (key, l) in by.iter_mut() {
+        measure(
+            &mut l.flows[0],
+            probe.get(key).map_or(&[][..], Vec::as_slice),
+        );
+    }
+    (by, sockets)
+}
+
 /// Queue, capacity, fullness and whether either side is gone, from duplicates of one
 /// write end and one read end.
-fn measure(f: &mut Flow, ends: &[Probe]) {
-    let dup = |want: End| -> Option<OwnedFd> {
+fn measure(f: &mut LinkFlow, ends: &[Probe]) {
+    let dup = |want: LinkEnd| -> Option<OwnedFd> {
         ends.iter()
-            .filter(|(_, _, e)| *e == want || *e == End::Both)
+            .filter(|(_, _, e)| *e == want || *e == LinkEnd::Both)
             .find_map(|(p, fd, _)| p.getfd(*fd).ok())
     };
-    let w = dup(End::Write);
-    let r = dup(End::Read);
+    let w = dup(LinkEnd::Write);
+    let r = dup(LinkEnd::Read);
     let Some(any) = w.as_ref().or(r.as_ref()) else {
         return;
     };

@@ -23,14 +23,14 @@ use crate::pidfd::Process;
 use crate::readiness::Interest;
 use crate::signals::{self, Signals, TERMINATING};
 
-pub use links::{End, Flow, Holder, Link, LinkKind, SockEnd};
+pub use links::{Holder, Link, LinkEnd, LinkFlow, LinkKind, SockEnd};
 pub use scan::{Proc, Wait};
 pub use verdict::Verdict;
 pub use view::SnapshotLine;
 
 /// Which processes make up the pipeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Select {
+pub enum Members {
     /// These pids.
     Pids(Vec<i32>),
     /// Every process of this process group (a shell job, a `setsid` group).
@@ -41,7 +41,7 @@ pub enum Select {
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub select: Select,
+    pub select: Members,
     /// One snapshot, then exit.
     pub once: bool,
     pub interval: Duration,
@@ -72,11 +72,56 @@ struct Tracked {
     process: Option<Process>,
     /// Why it could not be opened (no such process).
     error: Option<String>,
+    seen: LastSeen,
+}
+
+/// What the snapshots before this one saw of a process.
+#[derive(Default)]
+struct LastSeen {
     /// The last I/O counters and when they were read, for the rates.
     last_io: Option<((u64, u64), Instant)>,
     /// Its last look, for a process that has since been reaped.
     comm: String,
     exit: Option<String>,
+}
+
+impl Tracked {
+    /// Process `pid` held by its pidfd, or why it cannot be.
+    fn open(pid: i32) -> Tracked {
+        let (process, error) = match Process::open(pid) {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Tracked {
+            process,
+            error,
+            seen: LastSeen::default(),
+        }
+    }
+}
+
+impl LastSeen {
+    /// `proc`, looked at `now`, completed with what was seen before (a reaped
+    /// process's last name and exit, its rates since the last counters), and what is
+    /// seen now kept for the next look.
+    fn carry(&mut self, proc: &mut Proc, now: Instant) {
+        if proc.state == "gone" {
+            // Reaped: what was seen of it last.
+            proc.comm = self.comm.clone();
+            proc.exit = self.exit.clone();
+        } else {
+            self.comm = proc.comm.clone();
+            self.exit = proc.exit.clone();
+        }
+        if let (Some(io), Some((last, then))) = (proc.io, self.last_io) {
+            let secs = now.duration_since(then).as_secs_f64().max(1e-6);
+            proc.read_rate = Some(io.0.saturating_sub(last.0) as f64 / secs);
+            proc.write_rate = Some(io.1.saturating_sub(last.1) as f64 / secs);
+        }
+        if let Some(io) = proc.io {
+            self.last_io = Some((io, now));
+        }
+    }
 }
 
 /// Runs the view; the exit status.
@@ -88,9 +133,9 @@ pub fn run(cfg: &Config) -> Result<u8> {
     };
     let start = Instant::now();
     let (select, group) = match cfg.select {
-        Select::Group(p) => {
+        Members::Group(p) => {
             let (g, note) = group_of(p)?;
-            (Select::Group(g), Some((g, note)))
+            (Members::Group(g), Some((g, note)))
         }
         ref s => (s.clone(), None),
     };
@@ -161,10 +206,10 @@ fn sleep(sigs: Option<&Signals>, d: Duration) -> Option<i32> {
 }
 
 /// The pids `select` names now, ascending.
-fn members(select: &Select) -> Result<Vec<i32>> {
+fn members(select: &Members) -> Result<Vec<i32>> {
     Ok(match select {
-        Select::Pids(v) => v.clone(),
-        Select::Group(g) => {
+        Members::Pids(v) => v.clone(),
+        Members::Group(g) => {
             let v: Vec<i32> = all_stats()
                 .into_iter()
                 .filter(|s| s.pgrp == *g)
@@ -175,7 +220,7 @@ fn members(select: &Select) -> Result<Vec<i32>> {
             }
             v
         }
-        Select::Tree(root) => {
+        Members::Tree(root) => {
             let stats = all_stats();
             let mut v = vec![*root];
             let mut i = 0;
@@ -244,29 +289,12 @@ fn all_stats() -> Vec<Stat> {
 /// One snapshot; `tracked` keeps every process seen, for rates and for the ones that
 /// have gone since.
 fn snapshot(
-    select: &Select,
+    select: &Members,
     tracked: &mut BTreeMap<i32, Tracked>,
     joined: &mut BTreeSet<(u64, u64)>,
 ) -> Result<Snapshot> {
     for pid in members(select)? {
-        tracked
-            .entry(pid)
-            .or_insert_with(|| match Process::open(pid) {
-                Ok(p) => Tracked {
-                    process: Some(p),
-                    error: None,
-                    last_io: None,
-                    comm: String::new(),
-                    exit: None,
-                },
-                Err(e) => Tracked {
-                    process: None,
-                    error: Some(e.to_string()),
-                    last_io: None,
-                    comm: String::new(),
-                    exit: None,
-                },
-            });
+        tracked.entry(pid).or_insert_with(|| Tracked::open(pid));
     }
     let now = Instant::now();
     let mut looks = Vec::new();
@@ -282,23 +310,7 @@ fn snapshot(
             continue;
         };
         let mut look = scan::look(p);
-        let proc = &mut look.proc;
-        if proc.state == "gone" {
-            // Reaped: what was seen of it last.
-            proc.comm = t.comm.clone();
-            proc.exit = t.exit.clone();
-        } else {
-            t.comm = proc.comm.clone();
-            t.exit = proc.exit.clone();
-        }
-        if let (Some(io), Some((last, then))) = (proc.io, t.last_io) {
-            let secs = now.duration_since(then).as_secs_f64().max(1e-6);
-            proc.read_rate = Some(io.0.saturating_sub(last.0) as f64 / secs);
-            proc.write_rate = Some(io.1.saturating_sub(last.1) as f64 / secs);
-        }
-        if let Some(io) = proc.io {
-            t.last_io = Some((io, now));
-        }
+        t.seen.carry(&mut look.proc, now);
         looks.push((look, p));
     }
     let (links, note) = links::links(&looks, joined);

@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{SFlag, stat};
 
-use super::links::End;
+use super::links::LinkEnd;
 use crate::pidfd::Process;
 
 /// What an fd of a process is, when it may be a link.
@@ -28,7 +28,7 @@ pub struct RawEnd {
     pub ino: u64,
     pub object: Object,
     pub fd: RawFd,
-    pub end: End,
+    pub end: LinkEnd,
 }
 
 /// An fd a process's call waits on, and which ways.
@@ -108,46 +108,44 @@ pub fn look(p: &Process) -> Look {
     }
     let mut ends = Vec::new();
     match p.fds() {
-        Ok(fds) => {
-            for fd in fds {
-                if let Some(end) = link_end(p, fd) {
-                    ends.push(end);
-                }
-            }
-        }
+        Ok(fds) => ends.extend(fds.into_iter().filter_map(|fd| link_end(p, fd))),
         Err(e) => proc.error = Some(e.to_string()),
     }
     proc.io = io_counters(pid);
     if proc.error.is_none() {
-        match crate::explain::thread(p, pid) {
-            Ok(b) => {
-                proc.call = b.call;
-                if let Some(w) = b.fds.first() {
-                    proc.fd = Some(w.fd);
-                    proc.fd_what = Some(w.what.clone()).filter(|s| !s.is_empty());
-                }
-                proc.multiplexed = b.epfd.is_some()
-                    || proc
-                        .call
-                        .as_deref()
-                        .is_some_and(|c| ["select", "pselect6", "poll", "ppoll"].contains(&c));
-                proc.waits = b
-                    .fds
-                    .iter()
-                    .map(|w| Wait {
-                        fd: w.fd,
-                        read: w.want.read || w.want.urgent,
-                        write: w.want.write,
-                    })
-                    .collect();
-                if proc.call.is_none() && proc.state != "R" {
-                    proc.call = b.note;
-                }
-            }
-            Err(e) => proc.error = Some(e.to_string()),
-        }
+        blocked_in(p, &mut proc);
     }
     Look { proc, ends }
+}
+
+/// What the process's main thread is blocked in: the call, the fds it waits on and
+/// in which way, or why that cannot be read.
+fn blocked_in(p: &Process, proc: &mut Proc) {
+    let b = match crate::explain::thread(p, p.pid) {
+        Ok(b) => b,
+        Err(e) => {
+            proc.error = Some(e.to_string());
+            return;
+        }
+    };
+    proc.call = b.call;
+    if let Some(w) = b.fds.first() {
+        proc.fd = Some(w.fd);
+        proc.fd_what = Some(w.what.clone()).filter(|s| !s.is_empty());
+    }
+    proc.multiplexed = b.set;
+    proc.waits = b
+        .fds
+        .iter()
+        .map(|w| Wait {
+            fd: w.fd,
+            read: w.want.read || w.want.urgent,
+            write: w.want.write,
+        })
+        .collect();
+    if proc.call.is_none() && proc.state != "R" {
+        proc.call = b.note;
+    }
 }
 
 /// The process's name, raw (lossy only where it is not UTF-8).
@@ -199,10 +197,10 @@ fn link_end(p: &Process, fd: RawFd) -> Option<RawEnd> {
         return None;
     };
     let end = match p.access_mode(fd) {
-        _ if object == Object::Socket => End::Both,
-        Some(m) if m == OFlag::O_WRONLY => End::Write,
-        Some(m) if m == OFlag::O_RDWR => End::Both,
-        _ => End::Read,
+        _ if object == Object::Socket => LinkEnd::Both,
+        Some(m) if m == OFlag::O_WRONLY => LinkEnd::Write,
+        Some(m) if m == OFlag::O_RDWR => LinkEnd::Both,
+        _ => LinkEnd::Read,
     };
     Some(RawEnd {
         dev: st.st_dev,

@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use nix::libc;
 use nix::sys::socket::{SockaddrStorage, getpeername, getsockname};
 
-use super::links::{Flow, Holder, Link, LinkKind, SockEnd};
+use super::links::{Holder, Link, LinkFlow, LinkKind, SockEnd};
 use super::scan::RawEnd;
 use super::sockdiag::{Diag, Mem, Unix};
 use crate::pidfd::Process;
@@ -21,21 +21,21 @@ use crate::probe;
 use crate::readiness::{Conditions, Interest};
 
 /// One socket inode the processes hold.
-struct Held<'a> {
+struct HeldSocket<'a> {
     dev: u64,
     holders: Vec<Holder>,
     /// Where to take a duplicate from.
     from: Vec<(&'a Process, i32)>,
 }
 
-impl Held<'_> {
+impl HeldSocket<'_> {
     fn dup(&self) -> Option<OwnedFd> {
         self.from.iter().find_map(|(p, fd)| p.getfd(*fd).ok())
     }
 }
 
 /// One end as the kernel counts it.
-struct Side {
+struct DiagEnd {
     inode: u64,
     /// Bytes in its receive queue.
     rqueue: Option<i64>,
@@ -51,35 +51,19 @@ pub fn join(
     fds: &[(&Process, RawEnd)],
     joined: &mut BTreeSet<(u64, u64)>,
 ) -> (Vec<Link>, Option<String>) {
-    let mut by: BTreeMap<u64, Held> = BTreeMap::new();
-    for (p, e) in fds {
-        let h = by.entry(e.ino).or_insert_with(|| Held {
-            dev: e.dev,
-            holders: Vec::new(),
-            from: Vec::new(),
-        });
-        h.holders.push(Holder {
-            pid: p.pid,
-            fd: e.fd,
-        });
-        h.from.push((p, e.fd));
-    }
+    let by = held_by(fds);
     if by.is_empty() {
         return (Vec::new(), None);
     }
-    let refused = |e: nix::errno::Errno| {
-        format!(
-            "socket links could not be joined: sock_diag refused ({e}: {})",
-            e.desc()
-        )
-    };
-    let mut diag = match Diag::open() {
-        Ok(d) => d,
-        Err(e) => return (Vec::new(), Some(refused(e))),
-    };
-    let unix = match diag.unix_all() {
-        Ok(u) => u,
-        Err(e) => return (Vec::new(), Some(refused(e))),
+    let (mut diag, unix) = match Diag::open().and_then(|mut d| Ok((d.unix_all()?, d))) {
+        Ok((unix, diag)) => (diag, unix),
+        Err(e) => {
+            let why = format!(
+                "socket links could not be joined: sock_diag refused ({e}: {})",
+                e.desc()
+            );
+            return (Vec::new(), Some(why));
+        }
     };
     let mut done = BTreeSet::new();
     let mut links = Vec::new();
@@ -115,16 +99,34 @@ pub fn join(
     (links, None)
 }
 
+/// Each socket inode among `fds`, with the processes and fds that hold it.
+fn held_by<'a>(fds: &[(&'a Process, RawEnd)]) -> BTreeMap<u64, HeldSocket<'a>> {
+    let mut by: BTreeMap<u64, HeldSocket> = BTreeMap::new();
+    for (p, e) in fds {
+        let h = by.entry(e.ino).or_insert_with(|| HeldSocket {
+            dev: e.dev,
+            holders: Vec::new(),
+            from: Vec::new(),
+        });
+        h.holders.push(Holder {
+            pid: p.pid,
+            fd: e.fd,
+        });
+        h.from.push((p, e.fd));
+    }
+    by
+}
+
 /// A UNIX stream or seqpacket socket and its peer (None once the peer is closed).
 fn unix_pair(
     ino: u64,
     u: &Unix,
     all: &BTreeMap<u64, Unix>,
-) -> Option<(LinkKind, Side, Option<Side>, Option<String>)> {
+) -> Option<(LinkKind, DiagEnd, Option<DiagEnd>, Option<String>)> {
     if u.kind != libc::SOCK_STREAM as u8 && u.kind != libc::SOCK_SEQPACKET as u8 {
         return None;
     }
-    let side = |inode: u64, u: &Unix| Side {
+    let side = |inode: u64, u: &Unix| DiagEnd {
         inode,
         rqueue: u.rqueue.map(i64::from),
         unacked: None,
@@ -147,7 +149,7 @@ fn tcp_pair(
     diag: &mut Diag,
     ino: u64,
     dup: &OwnedFd,
-) -> Option<(LinkKind, Side, Option<Side>, Option<String>)> {
+) -> Option<(LinkKind, DiagEnd, Option<DiagEnd>, Option<String>)> {
     let inet = |s: SockaddrStorage| -> Option<SocketAddr> {
         if let Some(v4) = s.as_sockaddr_in() {
             return Some(SocketAddr::from(std::net::SocketAddrV4::from(*v4)));
@@ -162,7 +164,7 @@ fn tcp_pair(
     if me.inode != ino {
         return None;
     }
-    let side = |t: super::sockdiag::Tcp, at: SocketAddr| Side {
+    let side = |t: super::sockdiag::Tcp, at: SocketAddr| DiagEnd {
         inode: t.inode,
         rqueue: Some(i64::from(t.rqueue)),
         unacked: Some(i64::from(t.wqueue)),
@@ -182,12 +184,12 @@ fn tcp_pair(
 /// The link from its first end `a` (with its holders) and its peer.
 fn link(
     kind: LinkKind,
-    a: (&Side, &Held),
-    peer: Option<(&Side, &Held)>,
+    a: (&DiagEnd, &HeldSocket),
+    peer: Option<(&DiagEnd, &HeldSocket)>,
     path: Option<String>,
 ) -> Link {
     let (sa, ha) = a;
-    let end = |s: &Side, h: &Held| SockEnd {
+    let end = |s: &DiagEnd, h: &HeldSocket| SockEnd {
         inode: s.inode,
         holders: h.holders.clone(),
         address: s.address.clone(),
@@ -204,25 +206,25 @@ fn link(
     };
     let Some((sb, hb)) = peer else {
         // Lost peer: a write gets EPIPE; a read gets what is queued, then end of file.
-        l.flows.push(Flow {
+        l.flows.push(LinkFlow {
             writers: ha.holders.clone(),
             no_reader: true,
             // UNIX: what it wrote went with the peer's queue; TCP: still unacked.
             queued: Some(sa.unacked.unwrap_or(0)),
-            ..Flow::default()
+            ..LinkFlow::default()
         });
-        l.flows.push(Flow {
+        l.flows.push(LinkFlow {
             readers: ha.holders.clone(),
             no_writer: true,
             queued: sa.rqueue,
-            ..Flow::default()
+            ..LinkFlow::default()
         });
         return l;
     };
     // Duplicates to poll whether each side's writes would wait.
     let (da, db) = (ha.dup(), hb.dup());
     // The first end is the one its first holder (by pid, fd) holds.
-    let first = |h: &Held| h.holders.iter().map(|x| (x.pid, x.fd)).min();
+    let first = |h: &HeldSocket| h.holders.iter().map(|x| (x.pid, x.fd)).min();
     let ((sa, ha, da), (sb, hb, db)) = if first(hb) < first(ha) {
         ((sb, hb, db), (sa, ha, da))
     } else {
@@ -236,7 +238,7 @@ fn link(
 }
 
 /// The direction from `w` (the writer's side, with a duplicate to poll) to `r`.
-fn flow(w: (&Side, &Held, Option<&OwnedFd>), r: (&Side, &Held)) -> Flow {
+fn flow(w: (&DiagEnd, &HeldSocket, Option<&OwnedFd>), r: (&DiagEnd, &HeldSocket)) -> LinkFlow {
     let (sw, hw, dup) = w;
     let (sr, hr) = r;
     let queued = match (sr.rqueue, sw.unacked) {
@@ -253,7 +255,7 @@ fn flow(w: (&Side, &Held, Option<&OwnedFd>), r: (&Side, &Held)) -> Flow {
     if sw.mem.is_some_and(|m| at_bound(m.wmem, m.sndbuf)) {
         limit.push("sender");
     }
-    Flow {
+    LinkFlow {
         writers: hw.holders.clone(),
         readers: hr.holders.clone(),
         queued,

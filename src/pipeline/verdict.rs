@@ -4,7 +4,7 @@
 //! A stage that still moves bytes (its rate since the last snapshot) is the slowest
 //! stage of a flowing pipeline, not a stuck one.
 
-use super::links::{Flow, Holder, Link};
+use super::links::{Holder, Link, LinkFlow};
 use super::scan::Proc;
 use crate::escape;
 
@@ -76,7 +76,7 @@ pub fn judge(procs: &[Proc], links: &[Link]) -> Verdict {
 }
 
 /// One direction of a link: the link (for its name) and the flow.
-type Chan<'a> = (&'a Link, &'a Flow);
+type Chan<'a> = (&'a Link, &'a LinkFlow);
 
 /// One snapshot's processes and links, with the questions the verdict asks of them.
 struct Scene<'a> {
@@ -133,17 +133,37 @@ impl<'a> Scene<'a> {
             .map(|(c, _)| c)
     }
 
-    fn readers<'s>(&'s self, f: &'s Flow) -> impl Iterator<Item = &'a Proc> + 's {
+    fn readers<'s>(&'s self, f: &'s LinkFlow) -> impl Iterator<Item = &'a Proc> + 's {
         f.readers.iter().filter_map(|h| self.proc(h.pid))
     }
 
-    fn writers<'s>(&'s self, f: &'s Flow) -> impl Iterator<Item = &'a Proc> + 's {
+    fn writers<'s>(&'s self, f: &'s LinkFlow) -> impl Iterator<Item = &'a Proc> + 's {
         f.writers.iter().filter_map(|h| self.proc(h.pid))
     }
 
     /// Writers blocked on full pipes or sockets: the chain from the one no other such
     /// writer feeds, down to the process that does not read.
     fn downstream(&self) -> Option<Verdict> {
+        let chain = self.full_chain()?;
+        let &(_, (last, lf)) = chain.last()?;
+        let in_chain = |pid: i32| chain.iter().any(|(p, _)| p.pid == pid);
+        let culprit = self.readers(lf).find(|r| !in_chain(r.pid));
+        if let Some(c) = culprit.filter(|c| c.read_rate.is_some_and(|r| r > 0.0)) {
+            let slowest = format!(
+                "{}; the slowest stage is {} ({} full)",
+                self.flowing(),
+                who(c),
+                name(last)
+            );
+            return Some(Verdict::new("flowing", slowest, vec![c.pid]));
+        }
+        self.stuck(&chain, culprit)
+    }
+
+    /// The writers blocked on full pipes or sockets, each with what it writes to, in
+    /// order: from the one no other such writer feeds, each next one reading what the
+    /// one before writes, until a process that is not such a writer (or a cycle).
+    fn full_chain(&self) -> Option<Vec<(&'a Proc, Chan<'a>)>> {
         let on_full: Vec<&Proc> = self
             .procs
             .iter()
@@ -174,18 +194,13 @@ impl<'a> Scene<'a> {
                 None => break,
             }
         }
+        Some(chain)
+    }
+
+    /// The verdict on a chain of blocked writers whose last pipe or socket `culprit`
+    /// (if any) reads nothing from: who reads nothing, then each writer upstream.
+    fn stuck(&self, chain: &[(&Proc, Chan)], culprit: Option<&Proc>) -> Option<Verdict> {
         let &(_, (last, lf)) = chain.last()?;
-        let in_chain = |pid: i32| chain.iter().any(|(p, _)| p.pid == pid);
-        let culprit = self.readers(lf).find(|r| !in_chain(r.pid));
-        if let Some(c) = culprit.filter(|c| c.read_rate.is_some_and(|r| r > 0.0)) {
-            let slowest = format!(
-                "{}; the slowest stage is {} ({} full)",
-                self.flowing(),
-                who(c),
-                name(last)
-            );
-            return Some(Verdict::new("flowing", slowest, vec![c.pid]));
-        }
         let mut pids = Vec::new();
         let mut parts = vec![match culprit {
             Some(c) => {
@@ -381,7 +396,7 @@ impl<'a> Scene<'a> {
 }
 
 /// How full a full direction is: a pipe's capacity, a socket's queue.
-fn fill(f: &Flow) -> String {
+fn fill(f: &LinkFlow) -> String {
     match (f.capacity, f.queued) {
         (Some(c), _) => size(c),
         (None, Some(q)) => format!("{} queued", size(q)),

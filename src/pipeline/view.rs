@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use super::verdict::{name, size, who};
 use super::{Config, Link, Proc, Snapshot};
 use crate::escape;
-use crate::event::{Family, Kind};
-use crate::output::{Format, Stream, columns, human_rate, json};
+use crate::event::{Family, Payload};
+use crate::output::{Format, StdStream, columns, human_rate, json};
 
 const BAR: usize = 20;
 
@@ -34,7 +34,7 @@ impl View {
             color: cfg.color,
             redraw: cfg.redraw,
             drawn: 0,
-            width: columns(Stream::Stdout).0,
+            width: columns(StdStream::Stdout).0,
             group,
         }
     }
@@ -252,7 +252,7 @@ fn link(l: &Link) -> Value {
             .collect()
     };
     let sum =
-        |get: fn(&super::Flow) -> Option<i64>| -> Option<i64> { l.flows.iter().map(get).sum() };
+        |get: fn(&super::LinkFlow) -> Option<i64>| -> Option<i64> { l.flows.iter().map(get).sum() };
     let first = l.flows.first();
     let mut v = json!({
         "number": l.number,
@@ -310,7 +310,7 @@ pub struct SnapshotLine<'a> {
     verdict: Value,
 }
 
-impl Kind for SnapshotLine<'_> {
+impl Payload for SnapshotLine<'_> {
     const NAME: &'static str = "pipeline";
     const FAMILY: Family = Family::Pipeline;
 }
@@ -332,7 +332,7 @@ impl SnapshotLine<'_> {
 }
 
 /// Every holder on one side of any of the link's flows, once each, in order.
-fn holders_of(l: &Link, side: fn(&super::Flow) -> &Vec<super::Holder>) -> Vec<super::Holder> {
+fn holders_of(l: &Link, side: fn(&super::LinkFlow) -> &Vec<super::Holder>) -> Vec<super::Holder> {
     let mut v: Vec<super::Holder> = Vec::new();
     for h in l.flows.iter().flat_map(|f| side(f).iter()) {
         if !v.contains(h) {

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{self, sockopt};
 
 use super::Relay;
-use super::pump::{Dir, Flush, Step};
+use super::pump::{Dir, Flush, PumpStep};
 use crate::error::Result;
 use crate::event::{
     ConnectResult, Flow, RelayClose, RelayConnect, RelayData, RelayError, RelayHalfClose,
@@ -240,26 +240,13 @@ impl Relay<'_> {
             let (src, _, dir) = c.route(side);
             let step = dir.read_step(src, &mut self.pools);
             match step {
-                Step::Read(range) => {
+                PumpStep::Read(range) => {
                     lp.activity();
                     if mode != ReadMode::Count {
-                        dir.tally = Default::default();
-                        let total = dir.bytes;
-                        let bytes = dir.bytes_in(range);
-                        let n = bytes.len() as u64;
-                        let shown = mode.show(total - n, bytes);
-                        lp.rep.emit(RelayData {
-                            flow: Flow {
-                                conn: id,
-                                from: side,
-                            },
-                            bytes: n,
-                            total,
-                            shown,
-                        })?;
+                        report_read(lp, (id, side), dir, range, mode)?;
                     }
                 }
-                Step::Urgent {
+                PumpStep::Urgent {
                     byte,
                     offset,
                     replaced,
@@ -268,36 +255,41 @@ impl Relay<'_> {
                     self.urgent_placed(lp, slot, side, (byte, offset, replaced))?;
                 }
                 // Spliced: never shown; counted in the direction's tally.
-                Step::Moved(_) => lp.activity(),
-                Step::Again | Step::Probe => continue,
-                Step::Wait => {
+                PumpStep::Moved(_) => lp.activity(),
+                PumpStep::Again | PumpStep::Probe => continue,
+                PumpStep::Wait => {
                     dir.idle(&mut self.pools);
                     return Ok(None);
                 }
-                Step::Eof => {
+                PumpStep::Eof => {
                     self.flush_count(lp, slot, side)?;
                     // What is left goes out, then the end of file (SHUT_WR).
                     return self.flush_from(lp, slot, side);
                 }
-                Step::Reset => return Ok(Some(Ending::Reset(side))),
+                PumpStep::Reset => return Ok(Some(Ending::Reset(side))),
                 // Out of kernel memory for now: this direction rests (ends.rs).
-                Step::Failed(call, e) if exhaust::is_exhaustion(e) => {
+                PumpStep::Failed(call, e) if exhaust::is_exhaustion(e) => {
                     self.back_off(slot, side, call, e);
                     return Ok(None);
                 }
-                Step::Failed(call, e) => return Ok(Some(Ending::of(side, call, e))),
+                PumpStep::Failed(call, e) => return Ok(Some(Ending::of(side, call, e))),
             }
             if let Some(end) = self.flush_from(lp, slot, side)? {
                 return Ok(Some(end));
             }
-            if self.conns[slot]
-                .as_ref()
-                .is_some_and(|c| c.dir(side).has_output())
-            {
+            if self.holds_output(slot, side) {
                 return Ok(None);
             }
         }
         Ok(None)
+    }
+
+    /// Whether the direction fed by `side` still has bytes the receiver has not taken
+    /// (its source is then not read until they go).
+    fn holds_output(&self, slot: usize, side: Side) -> bool {
+        self.conns[slot]
+            .as_ref()
+            .is_some_and(|c| c.dir(side).has_output())
     }
 
     /// Writes the direction fed by `from` to the other side; passes its end of file on.
@@ -441,4 +433,26 @@ impl Ending {
             e => Ending::Failed(side, call, e),
         }
     }
+}
+
+/// Bytes just read into `dir`'s buffer (`range`), reported as data; the count
+/// cadence (`--read=count`) starts again after them.
+fn report_read(
+    lp: &mut EventLoop<'_>,
+    (conn, from): (u64, Side),
+    dir: &mut Dir,
+    range: std::ops::Range<usize>,
+    mode: ReadMode,
+) -> Result<()> {
+    dir.tally = Default::default();
+    let total = dir.bytes;
+    let bytes = dir.bytes_in(range);
+    let n = bytes.len() as u64;
+    let shown = mode.show(total - n, bytes);
+    lp.rep.emit(RelayData {
+        flow: Flow { conn, from },
+        bytes: n,
+        total,
+        shown,
+    })
 }

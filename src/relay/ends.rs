@@ -37,15 +37,15 @@ const PROBE_EVERY: Duration = Duration::from_millis(200);
 
 /// Sockets the select family cannot hear, and when to look at them next.
 #[derive(Debug)]
-pub(super) struct Quiet {
+pub(super) struct Unheard {
     /// Their tokens.
     tokens: std::collections::BTreeSet<usize>,
     next: Instant,
 }
 
-impl Quiet {
-    pub(super) fn new() -> Quiet {
-        Quiet {
+impl Unheard {
+    pub(super) fn new() -> Unheard {
+        Unheard {
             tokens: Default::default(),
             next: Instant::now(),
         }

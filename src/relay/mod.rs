@@ -41,7 +41,7 @@ pub struct Config {
     pub listen: SocketSpec,
     /// LISTEN as typed, as its errors quote it.
     pub listen_word: String,
-    pub target: Target,
+    pub target: TargetAddr,
     pub backend: BackendKind,
     pub read: ReadMode,
     pub count: Option<u64>,
@@ -56,7 +56,7 @@ pub struct Config {
 /// name that does not resolve is a usage error then, not a failure of every client
 /// later (and no lookup per client).
 #[derive(Clone, Debug)]
-pub struct Target {
+pub struct TargetAddr {
     /// A `tcp:` or `unix:` spec.
     pub spec: SocketSpec,
     /// The same with a TCP host as the address it resolved to.
@@ -105,7 +105,7 @@ struct Relay<'a> {
     closed: u64,
     total: Traffic,
     /// Sockets the select family cannot hear a reset on (ends.rs).
-    quiet: ends::Quiet,
+    quiet: ends::Unheard,
     /// Connections with a direction resting after a transient error (ends.rs).
     resting: Vec<usize>,
 }
@@ -191,7 +191,7 @@ impl<'a> Relay<'a> {
             accepted: 0,
             closed: 0,
             total: Traffic::default(),
-            quiet: ends::Quiet::new(),
+            quiet: ends::Unheard::new(),
             resting: Vec::new(),
         }
     }
@@ -303,29 +303,40 @@ impl Relay<'_> {
                 self.leave_wait(lp)?;
                 self.listening = false;
             }
-            match target {
-                Ok((fd, addr)) => self.start(lp, id, client, fd, addr)?,
-                // Refused at once (a UNIX socket without a listener, say): this client
-                // is closed; the relay goes on.
-                Err(Error::Sys { errno, .. }) => {
-                    lp.rep.emit(RelayConnect {
-                        conn: id,
-                        target: &self.target,
-                        addr: None,
-                        result: ConnectResult(Some(errno)),
-                    })?;
-                    drop(client);
-                    self.closed += 1;
-                    lp.rep.emit(RelayClose {
-                        conn: id,
-                        traffic: Traffic::default(),
-                        duration: Duration::ZERO,
-                    })?;
-                    self.check_count(lp);
-                }
-                Err(e) => return Err(e),
-            }
+            self.connect_target(lp, id, client, target)?;
         }
+        Ok(())
+    }
+
+    /// Client `id`'s connection to TARGET started with `target`, its socket; or,
+    /// refused at once (a UNIX socket without a listener, say), the client closed
+    /// while the relay goes on.
+    fn connect_target(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        id: u64,
+        client: OwnedFd,
+        target: Result<(OwnedFd, String)>,
+    ) -> Result<()> {
+        let errno = match target {
+            Ok((fd, addr)) => return self.start(lp, id, client, fd, addr),
+            Err(Error::Sys { errno, .. }) => errno,
+            Err(e) => return Err(e),
+        };
+        lp.rep.emit(RelayConnect {
+            conn: id,
+            target: &self.target,
+            addr: None,
+            result: ConnectResult(Some(errno)),
+        })?;
+        drop(client);
+        self.closed += 1;
+        lp.rep.emit(RelayClose {
+            conn: id,
+            traffic: Traffic::default(),
+            duration: Duration::ZERO,
+        })?;
+        self.check_count(lp);
         Ok(())
     }
 

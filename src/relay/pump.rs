@@ -31,9 +31,9 @@ use crate::urgent::{Next, Urgent};
 
 /// A direction copies this many bytes before it moves to splice.
 const SPLICE_AFTER: u64 = 256 << 10;
-/// What one read step did.
+/// What one read step of a direction did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub enum PumpStep {
     /// Bytes were read into the buffer (their range, to show them).
     Read(std::ops::Range<usize>),
     /// This many bytes were spliced into the pipe (never shown).
@@ -192,9 +192,9 @@ impl Dir {
     }
 
     /// One bounded read (or splice) from `src`.
-    pub fn read_step(&mut self, src: BorrowedFd<'_>, pools: &mut Pools) -> Step {
+    pub fn read_step(&mut self, src: BorrowedFd<'_>, pools: &mut Pools) -> PumpStep {
         if self.eof || self.oob_out.is_some() || self.paused() {
-            return Step::Wait;
+            return PumpStep::Wait;
         }
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
@@ -207,7 +207,7 @@ impl Dir {
         if self.pipe.is_some() && self.start == self.end {
             // Splice was refused with bytes in the pipe: they go out before any copy.
             if !self.may_splice {
-                return Step::Wait;
+                return PumpStep::Wait;
             }
             return self.splice_step(src, pools);
         }
@@ -220,13 +220,13 @@ impl Dir {
         src: BorrowedFd<'_>,
         pools: &mut Pools,
         at_mark: Option<usize>,
-    ) -> Step {
+    ) -> PumpStep {
         if self.buf.is_empty() {
             self.buf = pools.buf(self.max.min(FIRST_BUF));
         }
         if self.end == self.buf.len() {
             if self.start == 0 {
-                return Step::Wait;
+                return PumpStep::Wait;
             }
             self.buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
@@ -245,7 +245,7 @@ impl Dir {
                 });
                 match self.placed(next) {
                     Ok(n) => n,
-                    Err(Step::Probe) => return self.probe(src),
+                    Err(PumpStep::Probe) => return self.probe(src),
                     Err(step) => return step,
                 }
             }
@@ -258,99 +258,99 @@ impl Dir {
         ) {
             Ok(0) => {
                 self.eof = true;
-                Step::Eof
+                PumpStep::Eof
             }
             Ok(n) => {
                 let at = self.end;
                 self.end += n;
                 self.bytes += n as u64;
                 self.tally.add(n);
-                Step::Read(at..at + n)
+                PumpStep::Read(at..at + n)
             }
-            Err(Errno::EAGAIN | Errno::EINTR) => Step::Wait,
-            Err(Errno::ECONNRESET) => Step::Reset,
-            Err(e) => Step::Failed("recv", e),
+            Err(Errno::EAGAIN | Errno::EINTR) => PumpStep::Wait,
+            Err(Errno::ECONNRESET) => PumpStep::Reset,
+            Err(e) => PumpStep::Failed("recv", e),
         }
     }
 
     /// A splice from `src` into the pipe, up to the next mark; the read passing a
     /// mark is a copy (splice stops there).
-    fn splice_step(&mut self, src: BorrowedFd<'_>, pools: &mut Pools) -> Step {
+    fn splice_step(&mut self, src: BorrowedFd<'_>, pools: &mut Pools) -> PumpStep {
         let Some(p) = &self.pipe else {
-            return Step::Wait;
+            return PumpStep::Wait;
         };
         let room = p.cap - p.queued;
         if room == 0 {
-            return Step::Wait;
+            return PumpStep::Wait;
         }
         let next = self.oob.next(src, false, |_| room);
         let n = match next {
             Ok(Next::Pass(n)) => return self.copy_step(src, pools, Some(n)),
             next => match self.placed(next) {
                 Ok(n) => n,
-                Err(Step::Probe) => return self.probe(src),
+                Err(PumpStep::Probe) => return self.probe(src),
                 Err(step) => return step,
             },
         };
         let Some(p) = self.pipe.as_mut() else {
-            return Step::Wait;
+            return PumpStep::Wait;
         };
         let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
         match nix::fcntl::splice(src, None, p.w.as_fd(), None, n, flags) {
             Ok(0) => {
                 self.eof = true;
-                Step::Eof
+                PumpStep::Eof
             }
             Ok(n) => {
                 p.queued += n;
                 self.bytes += n as u64;
                 self.tally.add(n);
-                Step::Moved(n)
+                PumpStep::Moved(n)
             }
             // With bytes queued, EAGAIN can be the pipe's (no free slot) as well as the
             // socket's: stop reading until some go out, rather than spin on readable.
             Err(Errno::EAGAIN) => {
                 p.full = p.queued > 0;
-                Step::Wait
+                PumpStep::Wait
             }
-            Err(Errno::EINTR) => Step::Again,
-            Err(Errno::ECONNRESET) => Step::Reset,
+            Err(Errno::EINTR) => PumpStep::Again,
+            Err(Errno::ECONNRESET) => PumpStep::Reset,
             // This socket pair cannot splice: copy from now on (once the pipe drains).
             Err(Errno::EINVAL) => {
                 self.may_splice = false;
                 if p.queued == 0 {
                     self.pipe = None;
                 }
-                Step::Again
+                PumpStep::Again
             }
-            Err(e) => Step::Failed("splice", e),
+            Err(e) => PumpStep::Failed("splice", e),
         }
     }
 
     /// What the urgent protocol's answer means for a read: how many bytes it may take,
-    /// or the step it is instead (`Step::Probe`: see whether the stream ended).
-    fn placed(&mut self, next: Result<Next, Errno>) -> Result<usize, Step> {
+    /// or the step it is instead (`Progress::Probe`: see whether the stream ended).
+    fn placed(&mut self, next: Result<Next, Errno>) -> Result<usize, PumpStep> {
         match next {
             Ok(Next::Read(n) | Next::Pass(n)) => Ok(n),
             Ok(Next::Urgent { byte, replaced }) => {
                 self.oob_out = Some(byte);
-                Err(Step::Urgent {
+                Err(PumpStep::Urgent {
                     byte,
                     offset: self.bytes,
                     replaced,
                 })
             }
             // Announced, not arrived: a read now would skip it.
-            Ok(Next::NotYet) => Err(Step::Wait),
+            Ok(Next::NotYet) => Err(PumpStep::Wait),
             // SO_OOBINLINE is not set on relayed sockets: read on.
             Ok(Next::InlineMark) => Ok(self.buf.len().saturating_sub(self.end).max(1)),
-            Ok(Next::Probe) => Err(Step::Probe),
-            Err(e) => Err(Step::Failed("recv(MSG_OOB)", e)),
+            Ok(Next::Probe) => Err(PumpStep::Probe),
+            Err(e) => Err(PumpStep::Failed("recv(MSG_OOB)", e)),
         }
     }
 
     /// Nothing before a mark: the end of the stream, or nothing yet.
-    fn probe(&mut self, src: BorrowedFd<'_>) -> Step {
+    fn probe(&mut self, src: BorrowedFd<'_>) -> PumpStep {
         let mut one = [0u8; 1];
         match socket::recv(
             src.as_raw_fd(),
@@ -359,12 +359,12 @@ impl Dir {
         ) {
             Ok(0) => {
                 self.eof = true;
-                Step::Eof
+                PumpStep::Eof
             }
-            Ok(_) => Step::Again,
-            Err(Errno::EAGAIN | Errno::EINTR) => Step::Wait,
-            Err(Errno::ECONNRESET) => Step::Reset,
-            Err(e) => Step::Failed("recv(MSG_PEEK)", e),
+            Ok(_) => PumpStep::Again,
+            Err(Errno::EAGAIN | Errno::EINTR) => PumpStep::Wait,
+            Err(Errno::ECONNRESET) => PumpStep::Reset,
+            Err(e) => PumpStep::Failed("recv(MSG_PEEK)", e),
         }
     }
 

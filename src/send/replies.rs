@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use nix::errno::Errno;
 
-use super::Client;
+use super::Connection;
 use crate::error::{Error, Result};
 use crate::event::{Flow, RelayData, RelayUrgent, Replaced, Shown, Side, UrgentByte};
 use crate::probe;
@@ -20,7 +20,7 @@ use crate::urgent::Next;
 
 /// How far to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Until {
+pub(super) enum ReadUntil {
     /// What is queued now, without waiting.
     Queued,
     /// Until the server closes (or resets) the connection, waiting for it.
@@ -51,8 +51,8 @@ enum Got {
 pub(super) fn read(
     rep: &mut Reporter<'_>,
     conn: u64,
-    c: &mut Client,
-    until: Until,
+    c: &mut Connection,
+    until: ReadUntil,
     address: &str,
 ) -> Result<Ended> {
     let mut buf = vec![0u8; 64 * 1024];
@@ -75,7 +75,7 @@ pub(super) fn read(
                 report_urgent(rep, conn, c, byte, replaced)?;
                 continue;
             }
-            Got::Again if until == Until::Closed => {
+            Got::Again if until == ReadUntil::Closed => {
                 rep.flush()?;
                 wait(c, address)?;
                 continue;
@@ -95,7 +95,7 @@ pub(super) fn read(
 fn report_urgent(
     rep: &mut Reporter<'_>,
     conn: u64,
-    c: &mut Client,
+    c: &mut Connection,
     byte: u8,
     replaced: Option<u8>,
 ) -> Result<()> {
@@ -113,7 +113,7 @@ fn report_urgent(
 }
 
 /// The next step of reading `c`: never across an urgent mark not yet dealt with.
-fn next(c: &mut Client, buf: &mut [u8], address: &str) -> Result<Got> {
+fn next(c: &mut Connection, buf: &mut [u8], address: &str) -> Result<Got> {
     let fd = c.fd.as_fd();
     let src = Source::Socket(fd.as_raw_fd());
     let failed = |e| Error::sys(format!("send {address}"), "recv(MSG_OOB)", e);
@@ -140,7 +140,7 @@ fn next(c: &mut Client, buf: &mut [u8], address: &str) -> Result<Got> {
 
 /// Waits until `c` has something to read; an urgent byte is taken as soon as it is
 /// announced (PRI), before a normal read can reach its mark.
-fn wait(c: &mut Client, address: &str) -> Result<()> {
+fn wait(c: &mut Connection, address: &str) -> Result<()> {
     let fd = c.fd.as_fd();
     let ready = loop {
         match probe::wait(fd, Interest::SOCKET, None) {

@@ -109,45 +109,26 @@ fn bad_specs_name_the_argument() {
 #[test]
 fn socket_specs() {
     let re = Interest::SOCKET;
+    let tcp = |host: &str, port| SocketSpec::Tcp {
+        host: host.into(),
+        port,
+    };
+    let listen = |host: Option<&str>, port| SocketSpec::TcpListen {
+        host: host.map(Into::into),
+        port,
+    };
     let table: &[(&str, SocketSpec, Interest)] = &[
-        (
-            "tcp:127.0.0.1:8888",
-            SocketSpec::Tcp {
-                host: "127.0.0.1".into(),
-                port: 8888,
-            },
-            re,
-        ),
-        (
-            "tcp:[::1]:8888/r",
-            SocketSpec::Tcp {
-                host: "::1".into(),
-                port: 8888,
-            },
-            i(true, false, false),
-        ),
+        ("tcp:127.0.0.1:8888", tcp("127.0.0.1", 8888), re),
+        ("tcp:[::1]:8888/r", tcp("::1", 8888), i(true, false, false)),
         (
             "tcp:localhost:80/rwe",
-            SocketSpec::Tcp {
-                host: "localhost".into(),
-                port: 80,
-            },
+            tcp("localhost", 80),
             i(true, true, true),
         ),
-        (
-            "tcp-listen:8888",
-            SocketSpec::TcpListen {
-                host: None,
-                port: 8888,
-            },
-            re,
-        ),
+        ("tcp-listen:8888", listen(None, 8888), re),
         (
             "tcp-listen:127.0.0.1:0/re",
-            SocketSpec::TcpListen {
-                host: Some("127.0.0.1".into()),
-                port: 0,
-            },
+            listen(Some("127.0.0.1"), 0),
             re,
         ),
         ("unix:/tmp/s", SocketSpec::Unix("/tmp/s".into()), re),
@@ -241,46 +222,48 @@ fn duplicates_merge() {
     assert_eq!(m[2].interest, i(true, true, false));
 }
 
+/// Other tools' address types and the words of their refusals.
+const FOREIGN: &[(&str, &str)] = &[
+    (
+        "TCP-LISTEN:8000",
+        "address types are lowercase: tcp-listen:8000",
+    ),
+    (
+        "TCP:127.0.0.1:80",
+        "address types are lowercase: tcp:127.0.0.1:80",
+    ),
+    ("Unix:/tmp/s", "lowercase: unix:/tmp/s"),
+    ("PID:12", "lowercase: pid:12"),
+    (
+        "TCP4-LISTEN:80",
+        "unknown address type 'TCP4-LISTEN:' (socat's",
+    ),
+    ("tcp6:[::1]:80", "tcp:HOST:PORT connects"),
+    ("udp:127.0.0.1:53", "unknown address type 'udp:'"),
+    ("UDP4:127.0.0.1:53", "only TCP and UNIX stream sockets"),
+    ("udp-listen:53", "unknown address type 'udp-listen:'"),
+    ("sctp:127.0.0.1:9", "unknown address type 'sctp:'"),
+    ("exec:/bin/cat", "no program is run"),
+    ("SYSTEM:ls", "no program is run"),
+    ("open:/tmp/f", "write the path itself"),
+    ("file:///tmp/f", "a URL's"),
+    ("abstract:name", "opened by path"),
+    ("ABSTRACT-LISTEN:name", "opened by path"),
+    ("vsock:2:80", "unknown address type 'vsock:'"),
+    ("unix-connect:/tmp/s", "unix:PATH connects"),
+    ("unix-l:/tmp/s", "unix-listen:PATH listens"),
+    ("fd:3", "write the fd number itself"),
+    ("pipe:[12345]", "pid:PID:FD"),
+    ("socket:[12345]", "/proc's socket:[INO]"),
+    ("https://example.com/", "no such type here"),
+];
+
 /// Other tools' address types are refused by name (they used to be opened as files
 /// that do not exist, ENOENT), in any case; fdwatch's own in other letters are told to
 /// be lowercase; a word not in the table, and anything after `./`, stays a path.
 #[test]
 fn foreign_address_types_are_refused_by_name() {
-    let table: &[(&str, &str)] = &[
-        (
-            "TCP-LISTEN:8000",
-            "address types are lowercase: tcp-listen:8000",
-        ),
-        (
-            "TCP:127.0.0.1:80",
-            "address types are lowercase: tcp:127.0.0.1:80",
-        ),
-        ("Unix:/tmp/s", "lowercase: unix:/tmp/s"),
-        ("PID:12", "lowercase: pid:12"),
-        (
-            "TCP4-LISTEN:80",
-            "unknown address type 'TCP4-LISTEN:' (socat's",
-        ),
-        ("tcp6:[::1]:80", "tcp:HOST:PORT connects"),
-        ("udp:127.0.0.1:53", "unknown address type 'udp:'"),
-        ("UDP4:127.0.0.1:53", "only TCP and UNIX stream sockets"),
-        ("udp-listen:53", "unknown address type 'udp-listen:'"),
-        ("sctp:127.0.0.1:9", "unknown address type 'sctp:'"),
-        ("exec:/bin/cat", "no program is run"),
-        ("SYSTEM:ls", "no program is run"),
-        ("open:/tmp/f", "write the path itself"),
-        ("file:///tmp/f", "a URL's"),
-        ("abstract:name", "opened by path"),
-        ("ABSTRACT-LISTEN:name", "opened by path"),
-        ("vsock:2:80", "unknown address type 'vsock:'"),
-        ("unix-connect:/tmp/s", "unix:PATH connects"),
-        ("unix-l:/tmp/s", "unix-listen:PATH listens"),
-        ("fd:3", "write the fd number itself"),
-        ("pipe:[12345]", "pid:PID:FD"),
-        ("socket:[12345]", "/proc's socket:[INO]"),
-        ("https://example.com/", "no such type here"),
-    ];
-    for (s, want) in table {
+    for (s, want) in FOREIGN {
         let e = p(s).expect_err(s);
         let line = e.to_string();
         assert!(line.starts_with(&format!("spec '{s}': ")), "{line}");

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use super::slot::{Slots, Token};
 use crate::backend::Readiness;
 use crate::error::Result;
 use crate::event::{Action, Data, Hangup, Ready, Shown, Summary, TimedOut, Watching};
@@ -20,22 +21,22 @@ use crate::signals::Caught;
 const MAX_BUF: usize = 1000;
 
 pub(super) struct EpollInput {
-    set: WatchSet,
+    /// Each fd, and where it is read from (its intake's source: a private reopen for
+    /// an inherited one).
+    slots: Slots,
     buf: [u8; MAX_BUF],
-    /// Where each fd is read from (a private reopen for an inherited one).
-    sources: Vec<Option<Source>>,
 }
 
-/// Runs the set through the loop as epoll_input would; the exit status.
-pub(super) fn run(set: WatchSet, lp: &mut EventLoop<'_>) -> Result<u8> {
-    for (t, w) in set.fds.iter().enumerate() {
-        lp.backend.add(w.raw, t, w.interest)?;
+/// Runs the slots' fds through the loop as epoll_input would; the exit status. `_set` lives
+/// as long as the run (its socket files are removed when it goes).
+pub(super) fn run(slots: Slots, _set: WatchSet, lp: &mut EventLoop<'_>) -> Result<u8> {
+    for t in slots.tokens() {
+        let w = &slots[t].watched;
+        lp.backend.add(w.raw, t.0, w.interest)?;
     }
-    let n = set.fds.len();
     let mut book = EpollInput {
-        set,
+        slots,
         buf: [0; MAX_BUF],
-        sources: (0..n).map(|_| None).collect(),
     };
     let end = lp.run(&mut book)?;
     lp.rep.emit(Summary {
@@ -55,7 +56,7 @@ pub(super) fn run(set: WatchSet, lp: &mut EventLoop<'_>) -> Result<u8> {
 
 impl Client for EpollInput {
     fn begin(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        for w in &self.set.fds {
+        for w in self.slots.iter().map(|s| &s.watched) {
             let path = w.path.as_ref().map(|p| crate::escape::os(p.as_os_str()));
             lp.rep.emit(Watching {
                 at: w.subject(),
@@ -68,8 +69,9 @@ impl Client for EpollInput {
     }
 
     fn on_ready(&mut self, lp: &mut EventLoop<'_>, r: &Readiness) -> Result<()> {
-        let t = r.token;
-        let w = &self.set.fds[t];
+        let t = Token(r.token);
+        let slot = &mut self.slots[t];
+        let w = &slot.watched;
         let Some(fd) = w.borrow() else {
             return Ok(());
         };
@@ -84,11 +86,9 @@ impl Client for EpollInput {
             pipe_size: None,
         })?;
         if r.cond.contains(Conditions::READ) {
-            if self.sources[t].is_none() {
-                self.sources[t] = Some(Source::for_watched(w, fd)?);
-            }
-            let Some(src) = &self.sources[t] else {
-                return Ok(());
+            let src = match &mut slot.intake.source {
+                Some(src) => src,
+                none => none.insert(Source::for_watched(w, fd)?),
             };
             let n = match reader::read(src, w.desc.kind, &mut self.buf) {
                 Step::Data(n) => n,
@@ -108,14 +108,14 @@ impl Client for EpollInput {
                 action: Action::Remove,
             })?;
             lp.backend.delete(w.raw)?;
-            self.sources[t] = None;
-            self.set.release(t);
+            slot.intake.source = None;
+            self.slots.release(t);
         }
         Ok(())
     }
 
     fn done(&self) -> bool {
-        self.set.live() == 0
+        self.slots.live() == 0
     }
 
     fn on_signal(&mut self, lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {

@@ -3,14 +3,14 @@
 //! removed for good.
 
 use super::Watch;
-use super::exhausted::Retry;
+use super::slot::{Retry, Slots, Token};
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
 use crate::event::{Action, FdBytes, FdError, Hangup};
 use crate::event_loop::{End, EventLoop};
 use crate::exhaust;
 use crate::net::Role;
-use crate::open::Watched;
+use crate::open::{WatchSet, Watched};
 use crate::probe;
 use crate::readiness::{Conditions, Interest};
 
@@ -70,9 +70,9 @@ pub(super) fn connection_over(w: &Watched, cond: Conditions, folds_hangup: bool)
 /// `--until` with a condition these specs cannot give is a usage error (the run would
 /// only end some other way). What the command line alone rules out (rdhup under select,
 /// eof without --read) it refused before anything was opened.
-pub(super) fn until_possible(cfg: &super::Config, set: &crate::open::WatchSet) -> Result<()> {
+pub(super) fn until_possible(cfg: &super::Config, slots: &Slots, set: &WatchSet) -> Result<()> {
     use crate::event::Until;
-    let any = |f: &dyn Fn(&Watched) -> bool| set.fds.iter().any(f);
+    let any = |f: &dyn Fn(&Watched) -> bool| slots.iter().any(|s| f(&s.watched));
     let socket = |w: &Watched| w.desc.kind == Kind::Socket;
     for &u in &cfg.until {
         let why = match u {
@@ -103,9 +103,9 @@ pub(super) fn until_possible(cfg: &super::Config, set: &crate::open::WatchSet) -
 
 impl Watch<'_> {
     /// The other side of fd `t` is gone: end (--once), reopen a FIFO, or drop the fd.
-    pub(super) fn on_end(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+    pub(super) fn on_end(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
         self.flush_urgent(lp, t)?;
-        let w = &self.set.fds[t];
+        let w = &self.slots[t].watched;
         let action = if self.cfg.once {
             Action::End
         } else if w.owned_fifo() {
@@ -122,7 +122,8 @@ impl Watch<'_> {
             Action::Reopen => {
                 // A write-side FIFO whose reader left: retried until a reader comes.
                 self.unregister(lp, t)?;
-                self.set.back_to_pending(t);
+                self.set.pend(&self.slots[t].watched);
+                self.slots.release(t);
                 Ok(())
             }
             _ => {
@@ -137,12 +138,12 @@ impl Watch<'_> {
     /// Reopens a FIFO after its last writer left, keeping its fd number: the new read
     /// end is open before the old one closes, so no writer finds the FIFO without a
     /// reader, and no byte already queued is lost (it stays in the pipe).
-    pub(super) fn reopen(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+    pub(super) fn reopen(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
         // Retried in an episode: a writer that came meanwhile makes a reopen needless.
         if self.writer_came(lp, t)? {
             return Ok(());
         }
-        let new = match self.set.open_again(t) {
+        let new = match self.slots[t].watched.open_again() {
             Ok(new) => new,
             // Out of fds: the old read end stays (no writer is lost) until one is free.
             Err(Error::Sys { errno, .. }) if exhaust::is_exhaustion(errno) => {
@@ -150,7 +151,7 @@ impl Watch<'_> {
             }
             // The path is gone (unlinked, say): that FIFO is over, the others go on.
             Err(Error::Sys { errno, call, .. }) => {
-                let w = &self.set.fds[t];
+                let w = &self.slots[t].watched;
                 let msg = format!("{call} failed: cannot reopen; no longer watched");
                 lp.rep.emit(FdError {
                     at: w.subject().into(),
@@ -161,24 +162,23 @@ impl Watch<'_> {
             }
             Err(e) => return Err(e),
         };
-        let fd = self.set.fds[t].raw;
+        let fd = self.slots[t].watched.raw;
         // DEL before the old open file goes away (epoll keys on it).
         self.leave_waits(lp, t, fd)?;
-        self.set.replace(t, new)?;
-        let w = &self.set.fds[t];
-        let reg = lp.backend.add(w.raw, t, w.interest)?;
-        let tr = &mut self.tracks[t];
-        tr.reg = Some(reg);
+        let slot = &mut self.slots[t];
+        slot.watched.replace(new)?;
+        let w = &slot.watched;
+        slot.reg = Some(lp.backend.add(w.raw, t.0, w.interest)?);
         // The new fd has no hang-up; what is still queued was already reported.
-        tr.shown.cond = tr.shown.cond.without(Conditions::HANGUP);
+        slot.last.cond = slot.last.cond.without(Conditions::HANGUP);
         self.end_episode(lp, t)
     }
 
     /// `pid:` fds whose process closed them, or exited, are let go: holding the file
     /// open would keep, say, a pipe's reader from ever seeing end of file.
     pub(super) fn recheck_foreign(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        for t in 0..self.set.fds.len() {
-            let w = &self.set.fds[t];
+        for t in self.slots.tokens() {
+            let w = &self.slots[t].watched;
             let (Some(f), Some(fd)) = (w.foreign, w.borrow()) else {
                 continue;
             };
@@ -194,30 +194,31 @@ impl Watch<'_> {
         Ok(())
     }
 
-    /// Fd `t` leaves the watch set for good.
-    pub(super) fn remove(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+    /// Slot `t`'s fd leaves the watch set for good (the slot serves another).
+    pub(super) fn remove(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
         self.flush_urgent(lp, t)?;
         // Out of the waits first: an fd in an episode is out of the main wait already.
         self.unregister(lp, t)?;
         self.end_episode(lp, t)?;
         self.descriptor_freed();
-        self.tracks[t].stream.source = None;
+        self.slots[t].intake.source = None;
         // The slot will serve another fd: keep what the summary says of this one.
-        let (w, tr) = (&self.set.fds[t], &mut self.tracks[t]);
+        let slot = &mut self.slots[t];
+        let w = &slot.watched;
         if self.cfg.read.is_some() && w.interest.read && w.role != Role::Listener {
             self.closed.bytes.push((
                 w.seq,
                 FdBytes {
                     fd: w.fd,
                     what: w.desc.what.clone(),
-                    bytes: tr.stream.total,
+                    bytes: slot.intake.total,
                 },
             ));
         }
-        self.closed.ready += u64::from(tr.shown.ever);
-        tr.shown.ever = false;
+        self.closed.ready += u64::from(slot.last.ever);
+        slot.last.ever = false;
         self.more.retain(|&m| m != t);
-        self.set.release(t);
+        self.slots.release(t);
         Ok(())
     }
 }

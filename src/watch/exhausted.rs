@@ -21,6 +21,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 
 use super::Watch;
+use super::slot::{Retry, Token};
 use crate::error::{Error, Result};
 use crate::event::Exhausted;
 use crate::event_loop::EventLoop;
@@ -33,7 +34,7 @@ use crate::readiness::{Conditions, Interest};
 /// The fds in an episode, and the episodes of no one fd.
 pub(super) struct Exhaustion {
     /// Tokens of the fds in an episode (few; retried when their back-off ends).
-    pub in_episode: Vec<usize>,
+    pub in_episode: Vec<Token>,
     /// The spare descriptor that lets a listener refuse clients when fds run out.
     pub reserve: Option<Reserve>,
     /// Opening a write-side FIFO that waits for a reader ran out: the FIFO it began
@@ -55,19 +56,6 @@ impl Exhaustion {
     }
 }
 
-/// What fd `t` tries again when its back-off ends.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) enum Retry {
-    /// A listener: accept.
-    #[default]
-    Accept,
-    /// A FIFO whose writers left: reopen it (or take it back as it is, if a writer
-    /// came meanwhile).
-    Reopen,
-    /// Back into the wait: its next readiness makes the call again.
-    Rearm,
-}
-
 impl Watch<'_> {
     /// `call` ran out of a resource for fd `t`: refuse the clients waiting on a
     /// listener (the reserve descriptor), take the fd out of every wait, and `retry`
@@ -75,13 +63,13 @@ impl Watch<'_> {
     pub(super) fn exhausted(
         &mut self,
         lp: &mut EventLoop<'_>,
-        t: usize,
+        t: Token,
         call: &'static str,
         errno: Errno,
         retry: Retry,
     ) -> Result<()> {
-        let failed = Episode::fail(&mut self.tracks[t].exhausted, call, errno, Instant::now());
-        self.tracks[t].retry = retry;
+        let failed = Episode::fail(&mut self.slots[t].exhausted, call, errno, Instant::now());
+        self.slots[t].retry = retry;
         if failed == Failed::Began {
             self.exhaustion.in_episode.push(t);
         }
@@ -89,17 +77,17 @@ impl Watch<'_> {
             // Out of the waits: readiness it cannot act on would only spin the loop.
             // (leave_waits takes an fd with an episode to be out of the main wait
             // already; it is not yet, so the episode is set aside meanwhile.)
-            let raw = self.set.fds[t].raw;
-            let ep = self.tracks[t].exhausted.take();
+            let raw = self.slots[t].watched.raw;
+            let ep = self.slots[t].exhausted.take();
             self.leave_waits(lp, t, raw)?;
-            self.tracks[t].exhausted = ep;
+            self.slots[t].exhausted = ep;
         }
-        let w = &self.set.fds[t];
+        let w = &self.slots[t].watched;
         let refused = match (w.borrow(), self.exhaustion.reserve.as_mut()) {
             (Some(fd), Some(r)) if w.role == Role::Listener => r.refuse_pending(fd),
             _ => 0,
         };
-        if let Some(ep) = self.tracks[t].exhausted.as_mut() {
+        if let Some(ep) = self.slots[t].exhausted.as_mut() {
             ep.refused += refused;
         }
         // Once those waiting are refused: a client that comes after the start event
@@ -113,20 +101,20 @@ impl Watch<'_> {
     /// A try in an episode found nothing to do (no client waiting), or the back-off
     /// of a `Retry::Rearm` fd ended: back into the wait, where its next readiness
     /// decides whether the episode is over.
-    pub(super) fn rearm(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        let Some(ep) = self.tracks[t].exhausted.as_mut().filter(|ep| !ep.armed()) else {
+    pub(super) fn rearm(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
+        let Some(ep) = self.slots[t].exhausted.as_mut().filter(|ep| !ep.armed()) else {
             return Ok(());
         };
         ep.rearm();
-        let w = &self.set.fds[t];
-        lp.backend.add(w.raw, t, w.interest)?;
+        let w = &self.slots[t].watched;
+        lp.backend.add(w.raw, t.0, w.interest)?;
         Ok(())
     }
 
     /// Fd `t`'s episode is over (or the run is): its end event.
-    pub(super) fn end_episode(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
+    pub(super) fn end_episode(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
         self.report(lp, t, Episode::end_event)?;
-        if self.tracks[t].exhausted.take().is_some() {
+        if self.slots[t].exhausted.take().is_some() {
             self.exhaustion.in_episode.retain(|&x| x != t);
         }
         Ok(())
@@ -136,13 +124,13 @@ impl Watch<'_> {
     fn report(
         &mut self,
         lp: &mut EventLoop<'_>,
-        t: usize,
+        t: Token,
         event: for<'a> fn(&Episode, Option<RawFd>, &'a str) -> Exhausted<'a>,
     ) -> Result<()> {
-        let Some(ep) = &self.tracks[t].exhausted else {
+        let Some(ep) = &self.slots[t].exhausted else {
             return Ok(());
         };
-        let w = &self.set.fds[t];
+        let w = &self.slots[t].watched;
         lp.rep.emit(event(ep, Some(w.fd), &w.desc.what))
     }
 
@@ -150,7 +138,7 @@ impl Watch<'_> {
     pub(super) fn descriptor_freed(&mut self) {
         let now = Instant::now();
         for &x in &self.exhaustion.in_episode {
-            if let Some(ep) = self.tracks[x].exhausted.as_mut() {
+            if let Some(ep) = self.slots[x].exhausted.as_mut() {
                 ep.freed(now);
             }
         }
@@ -159,15 +147,15 @@ impl Watch<'_> {
     /// Tries again what ran out, for the fds whose back-off is over.
     pub(super) fn retry_exhausted(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
         let now = Instant::now();
-        let due: Vec<usize> = self
+        let due: Vec<Token> = self
             .exhaustion
             .in_episode
             .iter()
             .copied()
-            .filter(|&t| self.tracks[t].exhausted.is_some_and(|ep| ep.due(now)))
+            .filter(|&t| self.slots[t].exhausted.is_some_and(|ep| ep.due(now)))
             .collect();
         for t in due {
-            match self.tracks[t].retry {
+            match self.slots[t].retry {
                 Retry::Accept => self.accept_all(lp, t)?,
                 Retry::Reopen => self.reopen(lp, t)?,
                 Retry::Rearm => self.rearm(lp, t)?,
@@ -179,19 +167,19 @@ impl Watch<'_> {
     /// A FIFO in a reopen episode whose old read end has a writer again: no longer
     /// hung up, it serves as it is (back into the wait) and the episode is over. True
     /// when so.
-    pub(super) fn writer_came(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<bool> {
-        let w = &self.set.fds[t];
-        let Some(fd) = w.borrow().filter(|_| self.tracks[t].exhausted.is_some()) else {
+    pub(super) fn writer_came(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<bool> {
+        let w = &self.slots[t].watched;
+        let Some(fd) = w.borrow().filter(|_| self.slots[t].exhausted.is_some()) else {
             return Ok(false);
         };
         let writer = probe::now(fd, Interest::READ).is_ok_and(|c| !c.contains(Conditions::HANGUP));
         if !writer {
             return Ok(false);
         }
-        let reg = lp.backend.add(w.raw, t, w.interest)?;
-        let tr = &mut self.tracks[t];
-        tr.reg = Some(reg);
-        tr.shown.cond = tr.shown.cond.without(Conditions::HANGUP);
+        let reg = lp.backend.add(w.raw, t.0, w.interest)?;
+        let slot = &mut self.slots[t];
+        slot.reg = Some(reg);
+        slot.last.cond = slot.last.cond.without(Conditions::HANGUP);
         self.end_episode(lp, t)?;
         Ok(true)
     }
@@ -199,17 +187,17 @@ impl Watch<'_> {
     /// --read's source for fd `t` (a private reopen for an inherited pipe, FIFO or
     /// tty), made at its first readiness. False when that ran out: fd `t` is then in
     /// an episode, out of the wait.
-    pub(super) fn source(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<bool> {
-        let w = &self.set.fds[t];
+    pub(super) fn source(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<bool> {
+        let w = &self.slots[t].watched;
         let Some(fd) = w.borrow() else {
             return Ok(false);
         };
-        if self.tracks[t].stream.source.is_some() {
+        if self.slots[t].intake.source.is_some() {
             return Ok(true);
         }
         match Source::for_watched(w, fd) {
             Ok(s) => {
-                self.tracks[t].stream.source = Some(s);
+                self.slots[t].intake.source = Some(s);
                 self.end_episode(lp, t)?;
                 Ok(true)
             }
@@ -257,13 +245,13 @@ impl Watch<'_> {
     pub(super) fn peek_tried(
         &mut self,
         lp: &mut EventLoop<'_>,
-        t: usize,
+        t: Token,
         ran_out: Option<(&'static str, Errno)>,
     ) -> Result<()> {
         let peek = &mut self.exhaustion.peek;
         match ran_out {
             Some((call, errno)) => {
-                let w = &self.set.fds[t];
+                let w = &self.slots[t].watched;
                 let (fd, what, mut one) = match peek.take() {
                     Some((fd, what, e)) => (fd, what, Some(e)),
                     None => (w.fd, w.desc.what.clone(), None),

@@ -19,7 +19,7 @@ impl Watch<'_> {
     /// The end of the run: what is still owed (urgent bytes, counts, episodes), the
     /// one-shot timeout, pending masked signals, the summary; then the exit status.
     pub(super) fn finish(&mut self, lp: &mut EventLoop<'_>, end: End) -> Result<u8> {
-        for t in 0..self.tracks.len() {
+        for t in self.slots.tokens() {
             self.flush_urgent(lp, t)?;
             self.flush_count(lp, t)?;
         }
@@ -35,8 +35,7 @@ impl Watch<'_> {
             backend: self.cfg.backend.name(),
             waits: lp.waits,
             events: lp.rep.events,
-            ready_fds: self.closed.ready
-                + self.tracks.iter().filter(|t| t.shown.ever).count() as u64,
+            ready_fds: self.closed.ready + self.slots.iter().filter(|s| s.last.ever).count() as u64,
             blocked: lp.blocked,
             timeout: self.cfg.timeout,
             left: if self.cfg.monitor { None } else { lp.left(now) },
@@ -85,16 +84,18 @@ impl Watch<'_> {
             return Vec::new();
         }
         let live = self
-            .set
-            .fds
+            .slots
             .iter()
-            .zip(&self.tracks)
-            .filter(|(w, _)| w.borrow().is_some() && w.interest.read && w.role != Role::Listener)
-            .map(|(w, t)| {
+            .filter(|s| {
+                let w = &s.watched;
+                w.borrow().is_some() && w.interest.read && w.role != Role::Listener
+            })
+            .map(|s| {
+                let w = &s.watched;
                 let b = FdBytes {
                     fd: w.fd,
                     what: w.desc.what.clone(),
-                    bytes: t.stream.total,
+                    bytes: s.intake.total,
                 };
                 (w.seq, b)
             });

@@ -5,19 +5,21 @@
 //! Monitor mode never spins. epoll registers edge-triggered, so each new write is one
 //! event. Level-triggered registrations (select, poll, files under epoll, --oneshot)
 //! are "parked" once reported: taken out of the main wait and re-checked every
-//! `--interval` by a second backend of the same kind, until they change (track.rs).
+//! `--interval` by a second backend of the same kind, until they change (parking.rs).
 //!
-//! The parts: track.rs (per-fd state, registration, parking), stream.rs (--read,
-//! --tee, --peek), socket.rs (accept, connect, urgent data), exhausted.rs (running
-//! out of fds), ends.rs (hang-ups, FIFO reopen, removal).
+//! The parts: slot.rs (each fd's state, one `Slot` per fd, by `Token`), parking.rs
+//! (registration and parking), stream.rs (--read, --tee, --peek), socket.rs (accept,
+//! connect, urgent data), exhausted.rs (running out of fds), ends.rs (hang-ups, FIFO
+//! reopen, removal), finish.rs (the end of the run), book.rs (`--format tlpi`).
 
 mod book;
 mod ends;
 mod exhausted;
 mod finish;
+mod parking;
+mod slot;
 mod socket;
 mod stream;
-mod track;
 
 use std::time::{Duration, Instant};
 
@@ -37,8 +39,9 @@ use crate::signals::{self, Caught};
 use crate::spec::Typed;
 use crate::timeout::Timeout;
 use exhausted::Exhaustion;
-use stream::Reading;
-use track::{Park, Parking, Track};
+use parking::{Park, Parking};
+use slot::{Slots, Token};
+use stream::{Consumed, Reading};
 
 /// What to watch and how (from the command line, typed once).
 #[derive(Clone, Debug)]
@@ -86,6 +89,14 @@ impl Config {
             && !self.oneshot
             && !matches!(self.output.format, Format::Tlpi(_))
     }
+
+    /// How the main backend registers the watched fds.
+    fn mode(&self) -> Mode {
+        Mode {
+            edge: self.edge || self.edge_internally(),
+            oneshot: self.oneshot,
+        }
+    }
 }
 
 pub fn run(cfg: &Config) -> Result<u8> {
@@ -110,12 +121,14 @@ pub fn run(cfg: &Config) -> Result<u8> {
     if cfg.output.format == Format::Tlpi(Book::EpollInput) {
         // As the book: the epoll instance first (its fd 3), then the paths, level-triggered.
         let main = backend::new(cfg.backend, Mode::default())?;
-        let set = WatchSet::open(&cfg.specs)?;
+        let mut slots = Slots::default();
+        let set = WatchSet::open(&cfg.specs, &mut slots)?;
         let rep = cfg.reporter(start);
         let mut lp = EventLoop::new(main, cfg.backend, signals, true, rep, timing)?;
-        return book::run(set, &mut lp);
+        return book::run(slots, set, &mut lp);
     }
-    let set = match WatchSet::open(&cfg.specs) {
+    let mut slots = Slots::default();
+    let set = match WatchSet::open(&cfg.specs, &mut slots) {
         // Failed at once (a UNIX socket nobody listens on, or none at that path): one
         // line, and the status of a failed connect, as when the refusal comes later.
         Err(
@@ -126,25 +139,15 @@ pub fn run(cfg: &Config) -> Result<u8> {
             crate::report_error(&e.to_string());
             return Ok(finish::CONNECT_FAILED);
         }
-        set => set?,
+        opened => opened?,
     };
-    ends::until_possible(cfg, &set)?;
-    let mode = Mode {
-        edge: cfg.edge || cfg.edge_internally(),
-        oneshot: cfg.oneshot,
-    };
-    let main = backend::new(cfg.backend, mode)?;
+    ends::until_possible(cfg, &slots, &set)?;
+    let main = backend::new(cfg.backend, cfg.mode())?;
     let recheck = backend::new(cfg.backend, Mode::default())?;
-    let mut lp = EventLoop::new(
-        main,
-        cfg.backend,
-        signals,
-        cfg.monitor,
-        cfg.reporter(start),
-        timing,
-    )?;
-    let mut w = Watch::new(cfg, set, recheck, start);
-    for t in 0..w.set.fds.len() {
+    let rep = cfg.reporter(start);
+    let mut lp = EventLoop::new(main, cfg.backend, signals, cfg.monitor, rep, timing)?;
+    let mut w = Watch::new(cfg, slots, set, recheck, start);
+    for t in w.slots.tokens() {
         w.register(&mut lp, t)?;
     }
     let end = lp.run(&mut w)?;
@@ -164,32 +167,37 @@ struct Closed {
 
 struct Watch<'c> {
     cfg: &'c Config,
+    /// The watched fds and all watch mode keeps about each.
+    slots: Slots,
+    /// FIFOs waiting for a reader, `pid:` processes, socket files, notes.
     set: WatchSet,
-    /// Per watched fd, by token (its index in the set).
-    tracks: Vec<Track>,
     parking: Parking,
     reading: Reading,
     /// Fds whose read budget ran out mid-drain: read again without waiting.
-    more: Vec<usize>,
+    more: Vec<Token>,
     /// --read=count: fds with bytes counted and not yet in an event (due within
     /// --interval even when nothing more comes).
-    counting: Vec<usize>,
+    counting: Vec<Token>,
     closed: Closed,
     exhaustion: Exhaustion,
 }
 
 impl<'c> Watch<'c> {
-    fn new(cfg: &'c Config, set: WatchSet, recheck: Box<dyn Backend>, start: Instant) -> Self {
-        let reserve = set
-            .fds
+    fn new(
+        cfg: &'c Config,
+        slots: Slots,
+        set: WatchSet,
+        recheck: Box<dyn Backend>,
+        start: Instant,
+    ) -> Self {
+        let reserve = slots
             .iter()
-            .any(|w| w.role == Role::Listener)
+            .any(|s| s.watched.role == Role::Listener)
             .then(Reserve::new);
-        let n = set.fds.len();
         Watch {
             cfg,
+            slots,
             set,
-            tracks: Vec::with_capacity(n),
             parking: Parking::new(recheck, start + cfg.interval),
             reading: Reading::new(cfg),
             more: Vec::new(),
@@ -200,12 +208,12 @@ impl<'c> Watch<'c> {
     }
 
     /// Consuming: --read or --tee, and the fd is watched for reading.
-    fn reading(&self, t: usize) -> bool {
-        self.cfg.read.is_some() && self.set.fds[t].interest.read
+    fn reading(&self, t: Token) -> bool {
+        self.cfg.read.is_some() && self.slots[t].watched.interest.read
     }
 
-    fn oobinline(&self, t: usize) -> bool {
-        self.cfg.oobinline && !self.set.fds[t].shared()
+    fn oobinline(&self, t: Token) -> bool {
+        self.cfg.oobinline && !self.slots[t].watched.shared()
     }
 
     /// One readiness report for fd `t`: report it if it changed, consume or peek,
@@ -213,42 +221,21 @@ impl<'c> Watch<'c> {
     fn ready(
         &mut self,
         lp: &mut EventLoop<'_>,
-        t: usize,
+        t: Token,
         cond: Conditions,
         raw: Raw,
     ) -> Result<()> {
-        if self.tracks[t].reg.is_none() {
+        let w = &self.slots[t].watched;
+        if self.slots[t].reg.is_none() || w.borrow().is_none() {
             return Ok(());
         }
-        let w = &self.set.fds[t];
-        let Some(fd) = w.borrow() else {
-            return Ok(());
-        };
         if w.role == Role::Connecting {
             return self.on_connected(lp, t, cond);
         }
         let reading = self.reading(t);
-        let queued = describe::queued(fd, w.desc.kind);
-        if self.tracks[t].shown.update(cond, raw, queued, !reading) {
-            lp.rep.emit(Ready {
-                at: w.subject(),
-                kind: w.desc.kind.name(),
-                cond,
-                raw,
-                backend: self.cfg.backend.name(),
-                fallback: lp.caps().fallback.filter(|_| raw.fallback),
-                queued,
-                pipe_size: describe::pipe_size(fd, w.desc.kind),
-            })?;
-            if self.cfg.peek
-                && cond.contains(Conditions::READ)
-                && w.interest.read
-                && w.role == Role::Stream
-            {
-                self.peek(lp, t)?;
-            }
-        }
-        if self.set.fds[t].role == Role::Listener {
+        let queued = self.report_ready(lp, t, cond, raw, reading)?;
+        let w = &self.slots[t].watched;
+        if w.role == Role::Listener {
             // Accepting drains the readiness, so there is nothing to park.
             return if cond.contains(Conditions::READ) {
                 self.accept_all(lp, t)
@@ -256,20 +243,20 @@ impl<'c> Watch<'c> {
                 Ok(())
             };
         }
-        let socket = self.set.fds[t].desc.kind == Kind::Socket;
+        let socket = w.desc.kind == Kind::Socket;
         // The urgent byte is taken (or shown) before any normal read of this fd.
         if socket {
             if cond.contains(Conditions::URGENT) {
                 self.on_pri(lp, t, reading)?;
             } else {
-                self.tracks[t].urgent.calm();
+                self.slots[t].urgent.calm();
             }
         }
         let urgent_only = socket && cond.contains(Conditions::URGENT);
         let outcome = if reading && (readable(cond) || urgent_only) {
             self.consume(lp, t)?
         } else {
-            stream::Outcome::Drained
+            Consumed::Drained
         };
         if self.cfg.monitor {
             self.settle(lp, t, cond, queued, outcome)?;
@@ -277,28 +264,66 @@ impl<'c> Watch<'c> {
         Ok(())
     }
 
+    /// The `ready` event, when the readiness is news (then --peek shows the data);
+    /// FIONREAD now.
+    fn report_ready(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        t: Token,
+        cond: Conditions,
+        raw: Raw,
+        reading: bool,
+    ) -> Result<Option<i32>> {
+        let slot = &mut self.slots[t];
+        let w = &slot.watched;
+        let Some(fd) = w.borrow() else {
+            return Ok(None);
+        };
+        let queued = describe::queued(fd, w.desc.kind);
+        if !slot.last.update(cond, raw, queued, !reading) {
+            return Ok(queued);
+        }
+        lp.rep.emit(Ready {
+            at: w.subject(),
+            kind: w.desc.kind.name(),
+            cond,
+            raw,
+            backend: self.cfg.backend.name(),
+            fallback: lp.caps().fallback.filter(|_| raw.fallback),
+            queued,
+            pipe_size: describe::pipe_size(fd, w.desc.kind),
+        })?;
+        if self.cfg.peek
+            && cond.contains(Conditions::READ)
+            && w.interest.read
+            && w.role == Role::Stream
+        {
+            self.peek(lp, t)?;
+        }
+        Ok(queued)
+    }
+
     /// Monitor mode, after a readiness was handled: end the fd, or keep the next wait
     /// from spinning on it.
     fn settle(
         &mut self,
         lp: &mut EventLoop<'_>,
-        t: usize,
+        t: Token,
         cond: Conditions,
         queued: Option<i32>,
-        outcome: stream::Outcome,
+        outcome: Consumed,
     ) -> Result<()> {
-        use stream::Outcome;
         if cond.contains(Conditions::INVALID) {
             return self.remove(lp, t);
         }
         match outcome {
-            Outcome::Eof | Outcome::Failed => return self.on_end(lp, t),
+            Consumed::Eof | Consumed::Failed => return self.on_end(lp, t),
             // Deferred: out of the wait until its episode's retry.
-            Outcome::More | Outcome::Deferred => return Ok(()),
-            Outcome::Drained => {}
+            Consumed::More | Consumed::Deferred => return Ok(()),
+            Consumed::Drained => {}
         }
         let reading = self.reading(t);
-        let w = &self.set.fds[t];
+        let w = &self.slots[t].watched;
         if !reading && w.interest.read && ends::read_side_over(w, cond, queued) {
             return self.on_end(lp, t);
         }
@@ -308,10 +333,10 @@ impl<'c> Watch<'c> {
         }
         let consumed_all =
             reading && !cond.contains(Conditions::WRITE) && !cond.contains(Conditions::URGENT);
-        match self.tracks[t].reg {
+        match self.slots[t].reg {
             Some(Registered::OneShot) if consumed_all => {
-                let w = &self.set.fds[t];
-                lp.backend.modify(w.raw, t, w.interest)
+                let w = &self.slots[t].watched;
+                lp.backend.modify(w.raw, t.0, w.interest)
             }
             Some(Registered::Level | Registered::PollFallback(_) | Registered::OneShot)
                 if !consumed_all =>
@@ -330,7 +355,7 @@ fn readable(c: Conditions) -> bool {
 
 impl Client for Watch<'_> {
     fn begin(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
-        for w in &self.set.fds {
+        for w in self.slots.iter().map(|s| &s.watched) {
             let path = w.path.as_ref().map(|p| crate::escape::os(p.as_os_str()));
             lp.rep.emit(Watching {
                 at: w.subject(),
@@ -376,11 +401,12 @@ impl Client for Watch<'_> {
 
     fn on_ready(&mut self, lp: &mut EventLoop<'_>, r: &Readiness) -> Result<()> {
         // A parked socket's doorbell: urgent data came; look at it now.
-        if self.parking.park(r.token) == Park::Doorbell {
+        let t = Token(r.token);
+        if self.parking.park(t) == Park::Doorbell {
             self.parking.ring = true;
             return Ok(());
         }
-        self.ready(lp, r.token, r.cond, r.raw)
+        self.ready(lp, t, r.cond, r.raw)
     }
 
     fn after_wait(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
@@ -388,9 +414,9 @@ impl Client for Watch<'_> {
             self.recheck_parked(lp)?;
         }
         for t in std::mem::take(&mut self.more) {
-            let shown = self.tracks[t].shown;
-            if let Some(raw) = shown.raw {
-                self.ready(lp, t, shown.cond, raw)?;
+            let last = self.slots[t].last;
+            if let Some(raw) = last.raw {
+                self.ready(lp, t, last.cond, raw)?;
             }
         }
         self.flush_due_counts(lp)?;
@@ -399,7 +425,12 @@ impl Client for Watch<'_> {
             self.recheck_parked(lp)?;
             self.recheck_foreign(lp)?;
             let tried = self.set.retry_pending()?;
-            for &t in &tried.opened {
+            let opened: Vec<Token> = tried
+                .opened
+                .into_iter()
+                .map(|w| self.slots.insert(w))
+                .collect();
+            for t in opened {
                 self.register(lp, t)?;
             }
             self.pending_tried(lp, tried.ran_out, tried.got_fd)?;
@@ -416,12 +447,12 @@ impl Client for Watch<'_> {
             soonest(self.parking.next.saturating_duration_since(now));
         }
         for &t in &self.counting {
-            if let Some(d) = self.tracks[t].stream.tally_due_in(self.cfg.interval) {
+            if let Some(d) = self.slots[t].intake.tally_due_in(self.cfg.interval) {
                 soonest(d);
             }
         }
         for &t in &self.exhaustion.in_episode {
-            if let Some(d) = self.tracks[t].exhausted.and_then(|ep| ep.wait(now)) {
+            if let Some(d) = self.slots[t].exhausted.and_then(|ep| ep.wait(now)) {
                 soonest(d);
             }
         }
@@ -429,7 +460,7 @@ impl Client for Watch<'_> {
     }
 
     fn done(&self) -> bool {
-        self.set.live() == 0 && self.set.pending.is_empty()
+        self.slots.live() == 0 && self.set.pending.is_empty()
     }
 
     fn on_signal(&mut self, lp: &mut EventLoop<'_>, c: &Caught) -> Result<()> {

@@ -4,11 +4,11 @@
 use nix::errno::Errno;
 
 use super::Watch;
-use super::exhausted::Retry;
+use super::slot::{Retry, Slot, Token};
 use crate::describe;
 use crate::error::{Error, Result};
 use crate::event::{
-    Accept, Connect, ConnectResult, FdError, Replaced, Target, UrgentByte, UrgentData,
+    Accept, Connect, ConnectResult, ConnectTarget, FdError, Replaced, UrgentByte, UrgentData,
 };
 use crate::event_loop::EventLoop;
 use crate::exhaust;
@@ -37,23 +37,24 @@ impl Watch<'_> {
     pub(super) fn on_connected(
         &mut self,
         lp: &mut EventLoop<'_>,
-        t: usize,
+        t: Token,
         cond: Conditions,
     ) -> Result<()> {
         let done = cond.intersects(Conditions::WRITE | Conditions::ERROR | Conditions::HANGUP);
-        let w = &self.set.fds[t];
-        let Some(fd) = w.borrow().filter(|_| done) else {
+        let slot = &mut self.slots[t];
+        let Some(fd) = slot.watched.borrow().filter(|_| done) else {
             return Ok(());
         };
         let error = net::connect_result(fd, cond, lp.caps().folds_hangup);
-        self.tracks[t].shown.ever = true;
+        slot.last.ever = true;
+        let w = &slot.watched;
         self.closed.connect_failed |= error.is_some();
         lp.rep.emit(Connect {
             at: w.subject(),
             target: w
                 .target
                 .as_deref()
-                .map(|(spec, addr)| Target { target: spec, addr }),
+                .map(|(spec, addr)| ConnectTarget { target: spec, addr }),
             result: ConnectResult(error),
         })?;
         if error.is_some() {
@@ -61,18 +62,18 @@ impl Watch<'_> {
         }
         // Connected: now it has a peer to show, and only the user's letters matter.
         let desc = describe::describe(fd);
-        let w = &mut self.set.fds[t];
+        let w = &mut self.slots[t].watched;
         w.desc = desc;
         w.role = Role::Stream;
-        lp.backend.modify(w.raw, t, w.interest)
+        lp.backend.modify(w.raw, t.0, w.interest)
     }
 
     /// Accepts every pending connection on listener `t`; each joins the watch set
     /// with the listener's letters.
-    pub(super) fn accept_all(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        let (listener, interest) = (self.set.fds[t].fd, self.set.fds[t].interest);
+    pub(super) fn accept_all(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
+        let (listener, interest) = (self.slots[t].watched.fd, self.slots[t].watched.interest);
         loop {
-            let Some(fd) = self.set.fds[t].borrow() else {
+            let Some(fd) = self.slots[t].watched.borrow() else {
                 return Ok(());
             };
             let (sock, peer) = match net::accept(fd) {
@@ -85,7 +86,7 @@ impl Watch<'_> {
                 Err(e) => {
                     // Another failure: reported, and the listener re-checked at the
                     // bounded rate instead of spinning on it.
-                    let w = &self.set.fds[t];
+                    let w = &self.slots[t].watched;
                     lp.rep.emit(FdError {
                         at: w.subject().into(),
                         errno: e,
@@ -94,28 +95,30 @@ impl Watch<'_> {
                     return self.park(lp, t, Conditions::READ);
                 }
             };
-            if let Some(ep) = self.tracks[t].exhausted {
+            if let Some(ep) = self.slots[t].exhausted {
                 // Served again: the listener goes back into the wait.
                 if !ep.armed() {
-                    let w = &self.set.fds[t];
-                    lp.backend.add(w.raw, t, w.interest)?;
+                    let w = &self.slots[t].watched;
+                    lp.backend.add(w.raw, t.0, w.interest)?;
                 }
                 self.end_episode(lp, t)?;
             }
-            let n = self.set.push_socket(sock, Role::Stream, interest);
+            let n = self
+                .slots
+                .insert(Watched::socket(sock, Role::Stream, interest));
             if let Err(e) = self.register(lp, n) {
                 // select cannot take fds >= FD_SETSIZE: refuse this one, keep serving.
-                let w = &self.set.fds[n];
+                let w = &self.slots[n].watched;
                 let msg = e.to_string();
                 lp.rep.emit(FdError {
                     at: w.subject().into(),
                     errno: Errno::EMFILE,
                     message: &msg,
                 })?;
-                self.set.release(n);
+                self.slots.release(n);
                 continue;
             }
-            let w = &self.set.fds[n];
+            let w = &self.slots[n].watched;
             lp.rep.emit(Accept {
                 at: w.subject(),
                 listener,
@@ -126,21 +129,25 @@ impl Watch<'_> {
 
     /// PRI on a socket: take the urgent byte now (to report it at its mark), or, when
     /// not consuming, show it with MSG_PEEK once, saying when a newer one replaced it.
-    pub(super) fn on_pri(&mut self, lp: &mut EventLoop<'_>, t: usize, reading: bool) -> Result<()> {
+    pub(super) fn on_pri(&mut self, lp: &mut EventLoop<'_>, t: Token, reading: bool) -> Result<()> {
         let oobinline = self.oobinline(t);
-        let w = &self.set.fds[t];
+        let Slot {
+            watched: w,
+            urgent: u,
+            intake,
+            ..
+        } = &mut self.slots[t];
         let Some(fd) = w.borrow() else {
             return Ok(());
         };
-        let tr = &mut self.tracks[t];
         let (byte, replaced, errno) = if reading {
-            match tr.urgent.take_early(fd, oobinline) {
+            match u.take_early(fd, oobinline) {
                 Ok(None) => return Ok(()),
                 Ok(Some(errno)) => (None, None, Some(errno)),
                 Err(e) => return oob_failed(w, e),
             }
         } else {
-            match tr.urgent.peek(fd) {
+            match u.peek(fd) {
                 Ok(Peeked::Quiet) => return Ok(()),
                 Ok(Peeked::Byte { byte, replaced }) => (Some(byte), replaced, None),
                 Ok(Peeked::None(errno)) => (None, None, Some(errno)),
@@ -153,7 +160,7 @@ impl Watch<'_> {
             at: w.subject(),
             byte: UrgentByte(byte),
             atmark: urgent::at_mark(fd),
-            offset: tr.stream.total + before,
+            offset: intake.total + before,
             peek: byte.is_some(),
             inline: false,
             replaced: Replaced(replaced),
@@ -164,22 +171,22 @@ impl Watch<'_> {
     /// An urgent byte taken from the kernel whose mark reading never reached (the run
     /// or the fd ends first): reported now, with where its mark is, so that no byte
     /// fdwatch took is lost.
-    pub(super) fn flush_urgent(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        while let Some(byte) = self.tracks[t].urgent.leftover() {
+    pub(super) fn flush_urgent(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
+        while let Some(byte) = self.slots[t].urgent.leftover() {
             self.flush_leftover(lp, t, byte)?;
         }
         Ok(())
     }
 
-    fn flush_leftover(&mut self, lp: &mut EventLoop<'_>, t: usize, byte: u8) -> Result<()> {
+    fn flush_leftover(&mut self, lp: &mut EventLoop<'_>, t: Token, byte: u8) -> Result<()> {
         self.flush_count(lp, t)?;
-        let w = &self.set.fds[t];
+        let w = &self.slots[t].watched;
         let fd = w.borrow();
         lp.rep.emit(UrgentData {
             at: w.subject(),
             byte: UrgentByte(Some(byte)),
             atmark: fd.and_then(urgent::at_mark),
-            offset: self.tracks[t].stream.total + fd.map_or(0, urgent::before_mark),
+            offset: self.slots[t].intake.total + fd.map_or(0, urgent::before_mark),
             peek: false,
             inline: false,
             replaced: Replaced(None),

@@ -10,7 +10,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 
 use super::Watch;
-use super::track::Track;
+use super::slot::{Intake, Slot, Token};
 use crate::describe::{self, Kind};
 use crate::error::{Error, Result};
 use crate::event::{Data, Eof, FdError, Replaced, Shown, Subject, UrgentByte, UrgentData};
@@ -19,13 +19,13 @@ use crate::exhaust;
 use crate::net;
 use crate::open::Watched;
 use crate::outlet::Outlet;
-use crate::reader::{self, Call, MAX_READS, Peeker, ReadMode, Source, Step, Tally};
+use crate::reader::{self, Call, MAX_READS, Peeker, ReadMode, Source, Step};
 use crate::report::Reporter;
-use crate::urgent::Next;
+use crate::urgent::{Next, Urgent};
 
 /// What consuming an fd found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Outcome {
+pub(super) enum Consumed {
     /// Read until EAGAIN: nothing left for now.
     Drained,
     /// The per-wake budget ran out; more follows without waiting.
@@ -39,22 +39,19 @@ pub(super) enum Outcome {
     Deferred,
 }
 
-/// One fd's consumed bytes.
-#[derive(Debug, Default)]
-pub(super) struct Stream {
-    /// Where --read takes bytes from (a private reopen for inherited fds).
-    pub source: Option<Source>,
-    pub total: u64,
-    /// --read=count: bytes consumed but not yet in a data event.
-    tally: Tally,
-    first_data: Option<Instant>,
+/// One fd being read: what a drain needs of its slot.
+struct Draining<'a> {
+    w: &'a Watched,
+    fd: BorrowedFd<'a>,
+    urgent: &'a mut Urgent,
+    intake: &'a mut Intake,
+    source: &'a Source,
+    oobinline: bool,
+    mode: ReadMode,
 }
 
-impl Stream {
-    pub fn tally_due_in(&self, interval: std::time::Duration) -> Option<std::time::Duration> {
-        self.tally.due_in(interval)
-    }
-}
+/// A read that failed: the call, the errno.
+type Failure = Option<(&'static str, Errno)>;
 
 /// What reading needs, shared by all fds.
 pub(super) struct Reading {
@@ -81,10 +78,58 @@ impl Reading {
             splice_ok: true,
         }
     }
+
+    /// Up to MAX_READS reads of one fd: each teed and reported; how it ended.
+    fn drain(
+        &mut self,
+        rep: &mut Reporter<'_>,
+        d: &mut Draining<'_>,
+    ) -> Result<(Consumed, Failure)> {
+        let kind = d.w.desc.kind;
+        let mut use_splice = self.tee.is_some()
+            && d.mode == ReadMode::Count
+            && self.splice_ok
+            && d.source.is_pipe(kind);
+        let mut reads = 0;
+        while reads < MAX_READS {
+            let s = if kind == Kind::Socket {
+                socket_step(rep, d, &mut self.buf)?
+            } else if let (true, Some(out)) = (use_splice, self.tee.as_mut()) {
+                reader::splice_to(out, d.source, self.buf.len())?
+            } else {
+                reader::read(d.source, kind, &mut self.buf)
+            };
+            match s {
+                Step::Data(n) => {
+                    reads += 1;
+                    if let (false, Some(out)) = (use_splice, self.tee.as_mut()) {
+                        reader::write_all(out, &self.buf[..n])?;
+                    }
+                    took(rep, d.w, d.intake, d.mode, &self.buf[..n])?;
+                }
+                Step::Again => return Ok((Consumed::Drained, None)),
+                Step::Eof => return Ok((Consumed::Eof, None)),
+                // Counts against the budget, so a busy socket cannot hold the loop.
+                Step::Retry => reads += 1,
+                // splice cannot serve this pair (stdout a tty, say): read and write instead.
+                Step::Fail(Call::Splice, Errno::EINVAL) if use_splice => {
+                    self.splice_ok = false;
+                    use_splice = false;
+                }
+                // The reader of our stdout left: a quiet end, as for the events.
+                Step::Fail(Call::Splice, Errno::EPIPE) if self.tee.is_some() => {
+                    return Err(Error::Output(io::ErrorKind::BrokenPipe.into()));
+                }
+                // Reported after the bytes read before it (after_reads).
+                Step::Fail(call, e) => return Ok((Consumed::Failed, Some((call.name(), e)))),
+            }
+        }
+        Ok((Consumed::More, None))
+    }
 }
 
 /// --read=count: one data event for the bytes not yet reported.
-pub(super) fn flush_count(rep: &mut Reporter<'_>, at: Subject<'_>, s: &mut Stream) -> Result<()> {
+pub(super) fn flush_count(rep: &mut Reporter<'_>, at: Subject<'_>, s: &mut Intake) -> Result<()> {
     let Some(bytes) = s.tally.take() else {
         return Ok(());
     };
@@ -103,15 +148,15 @@ pub(super) fn flush_count(rep: &mut Reporter<'_>, at: Subject<'_>, s: &mut Strea
 impl Watch<'_> {
     /// --read=count: one data event for the bytes not yet reported (at most one per
     /// --interval per fd, so a fast stream is a readable trickle of events).
-    pub(super) fn flush_count(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        let w = &self.set.fds[t];
-        flush_count(&mut lp.rep, w.subject(), &mut self.tracks[t].stream)
+    pub(super) fn flush_count(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
+        let slot = &mut self.slots[t];
+        flush_count(&mut lp.rep, slot.watched.subject(), &mut slot.intake)
     }
 
     /// --read=count: the counts that fell due while nothing more was read.
     pub(super) fn flush_due_counts(&mut self, lp: &mut EventLoop<'_>) -> Result<()> {
         for t in std::mem::take(&mut self.counting) {
-            let tally = &self.tracks[t].stream.tally;
+            let tally = &self.slots[t].intake.tally;
             if tally.due(self.cfg.interval) {
                 self.flush_count(lp, t)?;
             } else if tally.unreported > 0 {
@@ -122,76 +167,41 @@ impl Watch<'_> {
     }
 
     /// Reads what fd `t` has (up to MAX_READS reads), tees it, reports it.
-    pub(super) fn consume(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<Outcome> {
+    pub(super) fn consume(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<Consumed> {
         let Some(mode) = self.cfg.read else {
-            return Ok(Outcome::Drained);
+            return Ok(Consumed::Drained);
         };
         if !self.source(lp, t)? {
-            return Ok(Outcome::Deferred);
+            return Ok(Consumed::Deferred);
         }
         let oobinline = self.oobinline(t);
-        let w = &self.set.fds[t];
+        let Slot {
+            watched: w,
+            urgent,
+            intake,
+            ..
+        } = &mut self.slots[t];
         let Some(fd) = w.borrow() else {
-            return Ok(Outcome::Drained);
+            return Ok(Consumed::Drained);
         };
-        let kind = w.desc.kind;
-        let tr = &mut self.tracks[t];
-        // Out of the track while reading (the loop updates the track); back after.
-        let Some(source) = tr.stream.source.take() else {
-            return Ok(Outcome::Drained);
+        // Out of the slot while reading (the reads update the slot); back after.
+        let Some(source) = intake.source.take() else {
+            return Ok(Consumed::Drained);
         };
-        let r = &mut self.reading;
-        let mut use_splice =
-            r.tee.is_some() && mode == ReadMode::Count && r.splice_ok && source.is_pipe(kind);
-        let mut outcome = Outcome::More;
-        let mut failed: Option<(&'static str, Errno)> = None;
-        let mut reads = 0;
-        let total_before = tr.stream.total;
-        while reads < MAX_READS {
-            let s = if kind == Kind::Socket {
-                socket_step(&mut lp.rep, w, fd, tr, &source, &mut r.buf, oobinline)?
-            } else if let (true, Some(out)) = (use_splice, r.tee.as_mut()) {
-                reader::splice_to(out, &source, r.buf.len())?
-            } else {
-                reader::read(&source, kind, &mut r.buf)
-            };
-            match s {
-                Step::Data(n) => {
-                    reads += 1;
-                    if let (false, Some(out)) = (use_splice, r.tee.as_mut()) {
-                        reader::write_all(out, &r.buf[..n])?;
-                    }
-                    took(&mut lp.rep, w, &mut tr.stream, mode, &r.buf[..n])?;
-                }
-                Step::Again => {
-                    outcome = Outcome::Drained;
-                    break;
-                }
-                Step::Eof => {
-                    outcome = Outcome::Eof;
-                    break;
-                }
-                // Counts against the budget, so a busy socket cannot hold the loop.
-                Step::Retry => reads += 1,
-                // splice cannot serve this pair (stdout a tty, say): read and write instead.
-                Step::Fail(Call::Splice, Errno::EINVAL) if use_splice => {
-                    r.splice_ok = false;
-                    use_splice = false;
-                }
-                // The reader of our stdout left: a quiet end, as for the events.
-                Step::Fail(Call::Splice, Errno::EPIPE) if r.tee.is_some() => {
-                    return Err(Error::Output(io::ErrorKind::BrokenPipe.into()));
-                }
-                // Reported after the bytes read before it (see below).
-                Step::Fail(call, e) => {
-                    failed = Some((call.name(), e));
-                    outcome = Outcome::Failed;
-                    break;
-                }
-            }
-        }
-        let progressed = tr.stream.total != total_before;
-        tr.stream.source = Some(source);
+        let total_before = intake.total;
+        let mut d = Draining {
+            w,
+            fd,
+            urgent,
+            intake: &mut *intake,
+            source: &source,
+            oobinline,
+            mode,
+        };
+        let drained = self.reading.drain(&mut lp.rep, &mut d);
+        let progressed = intake.total != total_before;
+        intake.source = Some(source);
+        let (outcome, failed) = drained?;
         self.after_reads(lp, t, outcome, progressed, failed)
     }
 
@@ -200,23 +210,23 @@ impl Watch<'_> {
     fn after_reads(
         &mut self,
         lp: &mut EventLoop<'_>,
-        t: usize,
-        mut outcome: Outcome,
+        t: Token,
+        mut outcome: Consumed,
         progressed: bool,
-        failed: Option<(&'static str, Errno)>,
-    ) -> Result<Outcome> {
+        failed: Failure,
+    ) -> Result<Consumed> {
         // Budget spent without a byte (only retries): wait for the next readiness
         // rather than come straight back.
-        if outcome == Outcome::More && !progressed {
-            outcome = Outcome::Drained;
+        if outcome == Consumed::More && !progressed {
+            outcome = Consumed::Drained;
         }
-        if outcome == Outcome::More {
+        if outcome == Consumed::More {
             self.more.push(t);
         }
-        let due = self.tracks[t].stream.tally.due(self.cfg.interval);
-        if matches!(outcome, Outcome::Eof | Outcome::Failed) || due {
+        let due = self.slots[t].intake.tally.due(self.cfg.interval);
+        if matches!(outcome, Consumed::Eof | Consumed::Failed) || due {
             self.flush_count(lp, t)?;
-        } else if self.tracks[t].stream.tally.unreported > 0 && !self.counting.contains(&t) {
+        } else if self.slots[t].intake.tally.unreported > 0 && !self.counting.contains(&t) {
             // Not due yet: reported once --interval is over, even if nothing more comes.
             self.counting.push(t);
         }
@@ -229,11 +239,11 @@ impl Watch<'_> {
     fn report_end(
         &mut self,
         lp: &mut EventLoop<'_>,
-        t: usize,
-        outcome: Outcome,
-        failed: Option<(&'static str, Errno)>,
+        t: Token,
+        outcome: Consumed,
+        failed: Failure,
     ) -> Result<()> {
-        let w = &self.set.fds[t];
+        let w = &self.slots[t].watched;
         if let Some((call, e)) = failed {
             // A connection that ended badly is an event and that fd's end; anything
             // else (EIO, ENOMEM...) is a system error that ends the run (exit 2).
@@ -251,18 +261,18 @@ impl Watch<'_> {
                 message: &msg,
             })?;
         }
-        if outcome == Outcome::Eof {
+        if outcome == Consumed::Eof {
             lp.rep.emit(Eof {
                 at: w.subject(),
-                total: self.tracks[t].stream.total,
+                total: self.slots[t].intake.total,
             })?;
         }
         Ok(())
     }
 
     /// --peek: what is queued, without consuming it.
-    pub(super) fn peek(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        let w = &self.set.fds[t];
+    pub(super) fn peek(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
+        let w = &self.slots[t].watched;
         let Some(fd) = w.borrow() else {
             return Ok(());
         };
@@ -285,7 +295,7 @@ impl Watch<'_> {
             Err(e) => return Err(e),
         };
         self.peek_tried(lp, t, ran_out)?;
-        let (w, buf) = (&self.set.fds[t], &self.reading.buf);
+        let (w, buf) = (&self.slots[t].watched, &self.reading.buf);
         let Some(fd) = w.borrow() else {
             return Ok(());
         };
@@ -310,34 +320,27 @@ impl Watch<'_> {
 /// One read of a stream socket, through the urgent protocol: the urgent byte (or
 /// SO_OOBINLINE's mark) is reported when reading reaches it, and reads never cross a
 /// mark not yet dealt with, so the byte is reported exactly between the bytes around it.
-fn socket_step(
-    rep: &mut Reporter<'_>,
-    w: &Watched,
-    fd: BorrowedFd<'_>,
-    tr: &mut Track,
-    source: &Source,
-    buf: &mut [u8],
-    oobinline: bool,
-) -> Result<Step> {
+fn socket_step(rep: &mut Reporter<'_>, d: &mut Draining<'_>, buf: &mut [u8]) -> Result<Step> {
+    let source = d.source;
     loop {
         let len = buf.len();
-        return Ok(match tr.urgent.next(fd, oobinline, |_| len) {
+        return Ok(match d.urgent.next(d.fd, d.oobinline, |_| len) {
             Ok(Next::Read(n) | Next::Pass(n)) => reader::read_socket(source, n as i32, buf),
             Ok(Next::Probe) => reader::read_socket(source, 0, buf),
             Ok(Next::NotYet) => Step::Again,
             Ok(Next::Urgent { byte, replaced }) => {
-                report_urgent(rep, w, &mut tr.stream, Some(byte), replaced)?;
+                report_urgent(rep, d.w, d.intake, Some(byte), replaced)?;
                 continue;
             }
             Ok(Next::InlineMark) => {
-                report_urgent(rep, w, &mut tr.stream, None, None)?;
+                report_urgent(rep, d.w, d.intake, None, None)?;
                 continue;
             }
             // Reset (ENOTCONN): the urgent byte went with the connection. A read past
             // its mark takes what is left and says how the connection ended.
             Err(e) if net::connection_lost(e) => reader::read_socket(source, len as i32, buf),
             Err(e) => {
-                super::socket::oob_failed(w, e)?;
+                super::socket::oob_failed(d.w, e)?;
                 Step::Again
             }
         });
@@ -348,7 +351,7 @@ fn socket_step(
 fn took(
     rep: &mut Reporter<'_>,
     w: &Watched,
-    st: &mut Stream,
+    st: &mut Intake,
     mode: ReadMode,
     bytes: &[u8],
 ) -> Result<()> {
@@ -374,7 +377,7 @@ fn took(
 fn report_urgent(
     rep: &mut Reporter<'_>,
     w: &Watched,
-    s: &mut Stream,
+    s: &mut Intake,
     byte: Option<u8>,
     replaced: Option<u8>,
 ) -> Result<()> {

@@ -74,7 +74,7 @@ pub(super) fn socket_samples() -> Vec<Event<'static>> {
         }),
         Event::from(Connect {
             at: AT,
-            target: Some(Target {
+            target: Some(ConnectTarget {
                 target: "tcp:localhost:1",
                 addr: "127.0.0.1:1",
             }),

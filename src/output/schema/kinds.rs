@@ -3,7 +3,7 @@
 //! several kinds share are constants in fields.rs.
 
 use super::fields::*;
-use super::{Kind, of};
+use super::{KindRow, of};
 use crate::bench::BenchRow;
 use crate::event::*;
 
@@ -11,8 +11,8 @@ macro_rules! fields {
     ($($f:expr),* $(,)?) => { &[$($f),*] };
 }
 
-pub const KINDS: &[Kind] = &[
-    Kind {
+pub const KINDS: &[KindRow] = &[
+    KindRow {
         send: false,
         about: "an fd is ready",
         fields: fields![
@@ -37,7 +37,7 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<Ready>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "bytes consumed (--read, --tee) or shown (--peek)",
         fields: fields![
@@ -59,7 +59,7 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<Data>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "urgent (out-of-band) data, in stream order",
         fields: fields![
@@ -83,13 +83,13 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<UrgentData>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "a read returned end of file",
         fields: fields![FD, WHAT, ("total", "bytes consumed from the fd")],
         ..of::<Eof>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "the other side is gone and fdwatch acted on it",
         fields: fields![
@@ -102,7 +102,7 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<Hangup>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "a listener accepted a connection, now watched",
         fields: fields![
@@ -113,25 +113,25 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<Accept>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "a non-blocking connect (a tcp: or unix: spec) finished",
         fields: fields![FD, WHAT, TARGET, ADDR, RESULT, MESSAGE],
         ..of::<Connect>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "something failed for one fd; the run goes on",
         fields: fields![FD, WHAT, ERRNO, MESSAGE],
         ..of::<FdError>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "a resource ran out and fdwatch backs off: one when it starts, one when it ends (see RUNNING OUT OF DESCRIPTORS)",
         fields: &EXHAUSTED,
         ..of::<Exhausted>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "a caught signal",
         fields: fields![
@@ -146,13 +146,13 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<SignalCaught>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "the wait ended with nothing ready",
         fields: fields![("timeout", "the timeout, in seconds")],
         ..of::<TimedOut>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "-v: one call of the backend",
         fields: fields![
@@ -164,13 +164,13 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<WaitCall>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "-v: how fdwatch watches something",
         fields: fields![FD, MESSAGE],
         ..of::<Note>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "-v, at the start: one per watched fd",
         fields: fields![
@@ -182,7 +182,7 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<Watching>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "fdwatch pid:PID: what one thread is blocked in",
         fields: fields![
@@ -206,7 +206,7 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<BlockedThread>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "the end of a run",
         fields: fields![
@@ -222,7 +222,7 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<Summary>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "the relay listens",
         fields: fields![
@@ -235,19 +235,19 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<RelayListen>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "a client connected",
         fields: fields![("peer", "the client's address, escaped")],
         ..of::<RelayAccept>()
     },
-    Kind {
+    KindRow {
         send: true,
         about: "the connection to the target (send: to ADDRESS) finished",
         fields: fields![TARGET, ADDR, RESULT, MESSAGE],
         ..of::<RelayConnect>()
     },
-    Kind {
+    KindRow {
         send: true,
         about: "bytes relayed (send: sent; from the target: read back)",
         fields: fields![
@@ -260,7 +260,7 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<RelayData>()
     },
-    Kind {
+    KindRow {
         send: true,
         about: "an urgent byte relayed at its stream offset (send: sent with MSG_OOB, or read)",
         fields: fields![
@@ -277,25 +277,25 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<RelayUrgent>()
     },
-    Kind {
+    KindRow {
         send: true,
         about: "a side shut down its write side, and SHUT_WR went on to the other",
         fields: fields![FROM],
         ..of::<RelayHalfClose>()
     },
-    Kind {
+    KindRow {
         send: true,
         about: "a side reset the connection (send: SO_LINGER 0, or the server's reset)",
         fields: fields![FROM],
         ..of::<RelayReset>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "a connection failed",
         fields: fields![("from", "the side, or null"), ERRNO, MESSAGE],
         ..of::<RelayError>()
     },
-    Kind {
+    KindRow {
         send: true,
         about: "a connection is over",
         fields: fields![
@@ -307,7 +307,7 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<RelayClose>()
     },
-    Kind {
+    KindRow {
         send: true,
         about: "the end of the run",
         fields: fields![
@@ -321,25 +321,25 @@ pub const KINDS: &[Kind] = &[
         ],
         ..of::<RelaySummary>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "a signal that ends the relay",
         fields: &SIGNAL,
         ..of::<RelaySignal>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "--idle passed with no traffic",
         fields: fields![("timeout", "the idle time, in seconds")],
         ..of::<RelayTimeout>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "as watch mode's: fd and what name the listener (or the splice pipes)",
         fields: &EXHAUSTED,
         ..of::<RelayExhausted>()
     },
-    Kind {
+    KindRow {
         send: false,
         about: "one measured (or refused) row, with the C reference's (ref_pingpong) field names",
         fields: fields![

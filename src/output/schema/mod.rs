@@ -16,7 +16,8 @@ pub use kinds::KINDS;
 
 use crate::event::Family;
 
-pub struct Kind {
+/// One row of the kinds table: a kind of JSON line, what it says and its fields.
+pub struct KindRow {
     pub family: Family,
     pub event: &'static str,
     /// Also written by `fdwatch send` (relay kinds, from the client's side).
@@ -26,9 +27,9 @@ pub struct Kind {
     pub fields: &'static [(&'static str, &'static str)],
 }
 
-/// The part of a row that the payload's own `Kind` says: its family and its name.
-const fn of<K: crate::event::Kind>() -> Kind {
-    Kind {
+/// The part of a row that the payload's `Payload` impl says: its family and its name.
+const fn of<K: crate::event::Payload>() -> KindRow {
+    KindRow {
         family: K::FAMILY,
         event: K::NAME,
         send: false,

@@ -1,10 +1,10 @@
 //! The `pipeline` kind of the schema table (kinds.rs holds the rest): one line per
 //! snapshot of `fdwatch pipeline`.
 
-use super::{Kind, of};
+use super::{KindRow, of};
 use crate::pipeline::SnapshotLine;
 
-pub const PIPELINE: Kind = Kind {
+pub const PIPELINE: KindRow = KindRow {
     send: false,
     about: "one snapshot of the processes and the pipes, FIFOs and sockets between them",
     fields: &[

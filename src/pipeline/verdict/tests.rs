@@ -28,13 +28,13 @@ fn pipe(number: usize, w: (i32, i32), r: (i32, i32), queued: i64) -> Link {
         kind: LinkKind::Pipe,
         inode: number as u64,
         dev: 0,
-        flows: vec![Flow {
+        flows: vec![LinkFlow {
             writers: vec![Holder { pid: w.0, fd: w.1 }],
             readers: vec![Holder { pid: r.0, fd: r.1 }],
             queued: Some(queued),
             capacity: Some(65536),
             full: queued >= 65536,
-            ..Flow::default()
+            ..LinkFlow::default()
         }],
         ends: Vec::new(),
         path: None,
@@ -126,12 +126,12 @@ fn idle_done_and_names_escaped() {
 /// `full` whether a's writes would wait.
 fn socket(a: (i32, i32), b: (i32, i32), ab: i64, ba: i64, full: bool) -> Link {
     let h = |x: (i32, i32)| vec![Holder { pid: x.0, fd: x.1 }];
-    let flow = |w, r, queued, full| Flow {
+    let flow = |w, r, queued, full| LinkFlow {
         writers: h(w),
         readers: h(r),
         queued: Some(queued),
         full,
-        ..Flow::default()
+        ..LinkFlow::default()
     };
     Link {
         number: 1,

@@ -1,4 +1,4 @@
-//! Per-fd state in watch mode, how each fd is registered, and parking: a
+//! Which waits hold each fd: its registration with the main backend, and parking: a
 //! level-triggered fd that stays ready is taken out of the main wait and re-checked
 //! every --interval by a second backend of the same kind, so the wait never spins.
 
@@ -8,65 +8,14 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use super::Watch;
+use super::slot::Token;
 use crate::backend::{Backend, Readiness, Registered};
 use crate::describe::Kind;
 use crate::error::{Error, Result};
 use crate::event::Note;
 use crate::event_loop::EventLoop;
-use crate::exhaust::Episode;
 use crate::net::{self, Role};
-use crate::readiness::{Conditions, Interest, Raw};
-use crate::urgent::Urgent;
-
-/// Per watched fd.
-#[derive(Debug, Default)]
-pub(super) struct Track {
-    /// How the main backend holds it; None once it left the set.
-    pub reg: Option<Registered>,
-    pub shown: Shown,
-    pub stream: super::stream::Stream,
-    pub urgent: Urgent,
-    /// Its accept (or reopen) ran out of a resource: out of every wait until retried.
-    pub exhausted: Option<Episode>,
-    /// What that retry is.
-    pub retry: super::exhausted::Retry,
-}
-
-/// What was last reported for an fd.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Shown {
-    pub cond: Conditions,
-    /// FIONREAD then.
-    pub queued: Option<i32>,
-    pub raw: Option<Raw>,
-    /// Reported ready at least once (the summary's count).
-    pub ever: bool,
-}
-
-impl Shown {
-    /// Takes in one readiness; true when it is news to report: other conditions, or
-    /// (when nothing is consumed) more bytes queued than last time.
-    pub fn update(
-        &mut self,
-        cond: Conditions,
-        raw: Raw,
-        queued: Option<i32>,
-        count_queue: bool,
-    ) -> bool {
-        self.raw = Some(raw);
-        let more_data = count_queue
-            && cond.contains(Conditions::READ)
-            && queued.is_some()
-            && queued != self.queued;
-        if cond == self.cond && !more_data {
-            return false;
-        }
-        self.cond = cond;
-        self.queued = queued;
-        self.ever = true;
-        true
-    }
-}
+use crate::readiness::{Conditions, Interest};
 
 /// Where a level-triggered fd that stays ready waits, so the main wait does not spin.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,7 +35,7 @@ pub(super) enum Park {
 pub(super) struct Parking {
     recheck: Box<dyn Backend>,
     /// Parked tokens, in order: the one record of which fds are parked, and how.
-    pub parked: BTreeMap<usize, Park>,
+    pub parked: BTreeMap<Token, Park>,
     buf: Vec<Readiness>,
     /// When the next recheck is due.
     pub next: Instant,
@@ -108,11 +57,11 @@ impl Parking {
         }
     }
 
-    pub fn park(&self, t: usize) -> Park {
+    pub fn park(&self, t: Token) -> Park {
         self.parked.get(&t).copied().unwrap_or_default()
     }
 
-    fn set(&mut self, t: usize, park: Park) {
+    fn set(&mut self, t: Token, park: Park) {
         if park == Park::No {
             self.parked.remove(&t);
         } else {
@@ -122,10 +71,10 @@ impl Parking {
 }
 
 impl Watch<'_> {
-    /// Registers `set.fds[t]` with the main backend (saying under -v when epoll
-    /// refused it and poll stands in), with a fresh track.
-    pub(super) fn register(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        let w = &self.set.fds[t];
+    /// Registers slot `t`'s fd with the main backend (saying under -v when epoll
+    /// refused it and poll stands in), with nothing else remembered.
+    pub(super) fn register(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
+        let w = &self.slots[t].watched;
         // A connect in progress finishes as writability (or an error).
         let interest = if w.role == Role::Connecting {
             w.interest.merge(Interest::WRITE)
@@ -140,7 +89,7 @@ impl Watch<'_> {
             net::set_oobinline(fd)
                 .map_err(|e| Error::sys(format!("fd {}", w.fd), "setsockopt(SO_OOBINLINE)", e))?;
         }
-        let reg = lp.backend.add(w.raw, t, interest)?;
+        let reg = lp.backend.add(w.raw, t.0, interest)?;
         if let Registered::PollFallback(e) = reg {
             let msg = format!(
                 "epoll_ctl refused {} ({e:?}); poll checks it instead (files and devices are always ready)",
@@ -151,28 +100,22 @@ impl Watch<'_> {
                 message: &msg,
             })?;
         }
-        if t >= self.tracks.len() {
-            self.tracks.resize_with(t + 1, Track::default);
-        }
         self.parking.set(t, Park::No);
-        self.tracks[t] = Track {
-            reg: Some(reg),
-            ..Track::default()
-        };
+        self.slots[t].registered(reg);
         Ok(())
     }
 
     /// Takes fd `t` out of every wait (it stays in the set).
-    pub(super) fn unregister(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        let fd = self.set.fds[t].raw;
+    pub(super) fn unregister(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
+        let fd = self.slots[t].watched.raw;
         self.leave_waits(lp, t, fd)?;
-        self.tracks[t].reg = None;
+        self.slots[t].reg = None;
         Ok(())
     }
 
     /// Deletes fd `fd` (the number registered for `t`) from the backends that hold it.
-    pub(super) fn leave_waits(&mut self, lp: &mut EventLoop<'_>, t: usize, fd: i32) -> Result<()> {
-        let tr = &self.tracks[t];
+    pub(super) fn leave_waits(&mut self, lp: &mut EventLoop<'_>, t: Token, fd: i32) -> Result<()> {
+        let slot = &self.slots[t];
         let park = self.parking.park(t);
         if park != Park::No {
             self.parking.recheck.delete(fd)?;
@@ -180,10 +123,10 @@ impl Watch<'_> {
         // A parked level registration is already out of the main backend, and so is
         // an fd in an exhaustion episode.
         let level = matches!(
-            tr.reg,
+            slot.reg,
             Some(Registered::Level | Registered::PollFallback(_))
         );
-        let in_main = tr.exhausted.is_none_or(|ep| ep.armed()) && (park != Park::Out || !level);
+        let in_main = slot.exhausted.is_none_or(|ep| ep.armed()) && (park != Park::Out || !level);
         if in_main {
             lp.backend.delete(fd)?;
         }
@@ -195,14 +138,11 @@ impl Watch<'_> {
     pub(super) fn park(
         &mut self,
         lp: &mut EventLoop<'_>,
-        t: usize,
+        t: Token,
         cond: Conditions,
     ) -> Result<()> {
-        let (w, tr) = (&self.set.fds[t], &self.tracks[t]);
-        let level = matches!(
-            tr.reg,
-            Some(Registered::Level | Registered::PollFallback(_))
-        );
+        let (w, reg) = (&self.slots[t].watched, self.slots[t].reg);
+        let level = matches!(reg, Some(Registered::Level | Registered::PollFallback(_)));
         match self.parking.park(t) {
             // The urgent byte it rang for is shown: the doorbell would ring on.
             Park::Doorbell if cond.contains(Conditions::URGENT) => {
@@ -218,37 +158,37 @@ impl Watch<'_> {
             && w.role == Role::Stream
             && w.interest.urgent
             && !cond.contains(Conditions::URGENT);
-        match tr.reg {
+        match reg {
             Some(Registered::Level | Registered::PollFallback(_)) if doorbell => {
-                lp.backend.modify(w.raw, t, Interest::URGENT)?;
+                lp.backend.modify(w.raw, t.0, Interest::URGENT)?;
             }
             Some(Registered::Level | Registered::PollFallback(_)) => lp.backend.delete(w.raw)?,
             // A oneshot registration is already silent in the main backend.
             Some(Registered::OneShot) => {}
             _ => return Ok(()),
         }
-        self.parking.recheck.add(w.raw, t, w.interest)?;
+        self.parking.recheck.add(w.raw, t.0, w.interest)?;
         let park = if doorbell { Park::Doorbell } else { Park::Out };
         self.parking.set(t, park);
         Ok(())
     }
 
     /// Back into the main wait once a parked fd is no longer ready.
-    fn unpark(&mut self, lp: &mut EventLoop<'_>, t: usize) -> Result<()> {
-        let w = &self.set.fds[t];
+    fn unpark(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
+        let w = &self.slots[t].watched;
         self.parking.recheck.delete(w.raw)?;
-        match (self.tracks[t].reg, self.parking.park(t)) {
+        match (self.slots[t].reg, self.parking.park(t)) {
             (Some(Registered::OneShot), _) | (_, Park::Doorbell) => {
-                lp.backend.modify(w.raw, t, w.interest)?
+                lp.backend.modify(w.raw, t.0, w.interest)?
             }
             _ => {
-                lp.backend.add(w.raw, t, w.interest)?;
+                lp.backend.add(w.raw, t.0, w.interest)?;
             }
         }
         self.parking.set(t, Park::No);
-        let shown = &mut self.tracks[t].shown;
-        shown.cond = Conditions::empty();
-        shown.queued = None;
+        let last = &mut self.slots[t].last;
+        last.cond = Conditions::empty();
+        last.queued = None;
         Ok(())
     }
 
@@ -257,7 +197,7 @@ impl Watch<'_> {
         if self.parking.parked.is_empty() {
             return Ok(());
         }
-        let parked: Vec<usize> = self.parking.parked.keys().copied().collect();
+        let parked: Vec<Token> = self.parking.parked.keys().copied().collect();
         let mut out = std::mem::take(&mut self.parking.buf);
         out.clear();
         match self
@@ -273,11 +213,11 @@ impl Watch<'_> {
         }
         out.sort_unstable_by_key(|r| r.token);
         for r in &out {
-            self.ready(lp, r.token, r.cond, r.raw)?;
+            self.ready(lp, Token(r.token), r.cond, r.raw)?;
         }
         for t in parked {
-            let still_ready = out.iter().any(|r| r.token == t);
-            if !still_ready && self.parking.park(t) != Park::No && self.tracks[t].reg.is_some() {
+            let still_ready = out.iter().any(|r| r.token == t.0);
+            if !still_ready && self.parking.park(t) != Park::No && self.slots[t].reg.is_some() {
                 self.unpark(lp, t)?;
             }
         }
