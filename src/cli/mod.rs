@@ -270,7 +270,7 @@ where
 }
 
 /// The typed command of clap's view, or its refusal printed (exit 2).
-fn typed(a: &Args, steps: Result<Vec<crate::send::Step>, String>) -> Parsed {
+fn typed(a: &Args, steps: Result<Vec<crate::send::SendStep>, String>) -> Parsed {
     match a.typed(steps) {
         Ok(command) => Parsed::Run(Box::new(command)),
         Err(refused) => {

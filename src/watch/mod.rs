@@ -143,7 +143,10 @@ pub fn run(cfg: &Config) -> Result<u8> {
     };
     ends::until_possible(cfg, &slots, &set)?;
     let main = backend::new(cfg.backend, cfg.mode())?;
-    let recheck = backend::new(cfg.backend, Mode::default())?;
+    let recheck = match cfg.monitor {
+        true => Some(backend::new(cfg.backend, Mode::default())?),
+        false => None,
+    };
     let rep = cfg.reporter(start);
     let mut lp = EventLoop::new(main, cfg.backend, signals, cfg.monitor, rep, timing)?;
     let mut w = Watch::new(cfg, slots, set, recheck, start);
@@ -187,7 +190,7 @@ impl<'c> Watch<'c> {
         cfg: &'c Config,
         slots: Slots,
         set: WatchSet,
-        recheck: Box<dyn Backend>,
+        recheck: Option<Box<dyn Backend>>,
         start: Instant,
     ) -> Self {
         let reserve = slots
@@ -198,7 +201,7 @@ impl<'c> Watch<'c> {
             cfg,
             slots,
             set,
-            parking: Parking::new(recheck, start + cfg.interval),
+            parking: Parking::new(recheck, cfg.backend, start + cfg.interval),
             reading: Reading::new(cfg),
             more: Vec::new(),
             counting: Vec::new(),

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 
 use super::Watch;
 use super::slot::Token;
-use crate::backend::{Backend, Readiness, Registered};
+use crate::backend::{self, Backend, BackendKind, Mode, Readiness, Registered};
 use crate::describe::Kind;
 use crate::error::{Error, Result};
 use crate::event::Note;
@@ -33,7 +33,10 @@ pub(super) enum Park {
 
 /// The parked fds and the backend that re-checks them.
 pub(super) struct Parking {
-    recheck: Box<dyn Backend>,
+    /// Made at start in monitor mode; a one-shot check, which seldom parks, makes it
+    /// when it first does (one epoll_create1 less at start-up).
+    recheck: Option<Box<dyn Backend>>,
+    kind: BackendKind,
     /// Parked tokens, in order: the one record of which fds are parked, and how.
     pub parked: BTreeMap<Token, Park>,
     buf: Vec<Readiness>,
@@ -46,15 +49,25 @@ pub(super) struct Parking {
 }
 
 impl Parking {
-    pub fn new(recheck: Box<dyn Backend>, next: Instant) -> Parking {
+    pub fn new(recheck: Option<Box<dyn Backend>>, kind: BackendKind, next: Instant) -> Parking {
         Parking {
             recheck,
+            kind,
             parked: BTreeMap::new(),
             buf: Vec::new(),
             next,
             due: false,
             ring: false,
         }
+    }
+
+    /// The recheck backend, made now if it was not yet.
+    fn recheck(&mut self) -> Result<&mut dyn Backend> {
+        let made = match self.recheck.take() {
+            Some(b) => b,
+            None => backend::new(self.kind, Mode::default())?,
+        };
+        Ok(self.recheck.insert(made).as_mut())
     }
 
     pub fn park(&self, t: Token) -> Park {
@@ -118,7 +131,7 @@ impl Watch<'_> {
         let slot = &self.slots[t];
         let park = self.parking.park(t);
         if park != Park::No {
-            self.parking.recheck.delete(fd)?;
+            self.parking.recheck()?.delete(fd)?;
         }
         // A parked level registration is already out of the main backend, and so is
         // an fd in an exhaustion episode.
@@ -167,7 +180,7 @@ impl Watch<'_> {
             Some(Registered::OneShot) => {}
             _ => return Ok(()),
         }
-        self.parking.recheck.add(w.raw, t.0, w.interest)?;
+        self.parking.recheck()?.add(w.raw, t.0, w.interest)?;
         let park = if doorbell { Park::Doorbell } else { Park::Out };
         self.parking.set(t, park);
         Ok(())
@@ -176,7 +189,7 @@ impl Watch<'_> {
     /// Back into the main wait once a parked fd is no longer ready.
     fn unpark(&mut self, lp: &mut EventLoop<'_>, t: Token) -> Result<()> {
         let w = &self.slots[t].watched;
-        self.parking.recheck.delete(w.raw)?;
+        self.parking.recheck()?.delete(w.raw)?;
         match (self.slots[t].reg, self.parking.park(t)) {
             (Some(Registered::OneShot), _) | (_, Park::Doorbell) => {
                 lp.backend.modify(w.raw, t.0, w.interest)?
@@ -200,16 +213,10 @@ impl Watch<'_> {
         let parked: Vec<Token> = self.parking.parked.keys().copied().collect();
         let mut out = std::mem::take(&mut self.parking.buf);
         out.clear();
-        match self
-            .parking
-            .recheck
-            .wait(Some(Duration::ZERO), None, &mut out)
-        {
+        let recheck = self.parking.recheck()?;
+        match recheck.wait(Some(Duration::ZERO), None, &mut out) {
             Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => {
-                let call = self.parking.recheck.call();
-                return Err(Error::sys(self.cfg.backend.name(), call, e));
-            }
+            Err(e) => return Err(Error::sys(self.cfg.backend.name(), recheck.call(), e)),
         }
         out.sort_unstable_by_key(|r| r.token);
         for r in &out {
