@@ -1,0 +1,175 @@
+//! Test helpers shared by every module of the test binary: real kernel objects
+//! (`fds`, `net`), the real binary with fds placed at chosen numbers (`fdwatch`), its
+//! JSON Lines output parsed (`events`), other processes watched through /proc
+//! (`process`, `watchdog`) and listeners on free ports (`listen`).
+
+mod events;
+mod fds;
+mod fdwatch;
+mod listen;
+mod net;
+mod process;
+mod watchdog;
+
+pub use events::*;
+pub use fds::*;
+pub use fdwatch::*;
+pub use listen::*;
+pub use net::*;
+pub use process::*;
+pub use watchdog::*;
+
+use std::process::Command;
+use std::thread;
+
+/// Whether `program` (strace, gcc's `cc`, zsh, fish...) is on PATH, for a test that runs
+/// it. When it is not, the test is skipped: one line on stderr (`skipped: ...: zsh not
+/// installed`) and the caller returns. With FDWATCH_TEST_REQUIRE_ALL set (.ci/run sets
+/// it, after installing them all) a missing program fails the test instead, so CI never
+/// skips silently.
+pub fn have(program: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            let p = dir.join(program);
+            std::fs::metadata(&p).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
+    });
+    if found {
+        return true;
+    }
+    assert!(
+        std::env::var_os("FDWATCH_TEST_REQUIRE_ALL").is_none(),
+        "{test} needs {program}, which is not installed (FDWATCH_TEST_REQUIRE_ALL is set, \
+         so nothing is skipped; .ci/run installs it)"
+    );
+    // Straight to fd 2: libtest captures eprintln! of a passing test, and a skip must
+    // be seen.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("skipped: {test}: {program} not installed\n").as_bytes(),
+    );
+    false
+}
+
+/// Runs `f` on each item in its own thread, named after the item so a panic inside says
+/// which one failed; all run to the end, then the test fails naming every one that failed.
+pub fn in_named_threads<'a, T: Send>(
+    items: impl IntoIterator<Item = (&'a str, T)>,
+    f: impl Fn(T) + Sync,
+) {
+    let f = &f;
+    let failed: Vec<&str> = thread::scope(|s| {
+        let running: Vec<_> = items
+            .into_iter()
+            .map(|(name, item)| {
+                let h = thread::Builder::new()
+                    .name(name.to_owned())
+                    .spawn_scoped(s, move || f(item))
+                    .expect("spawn a thread");
+                (name, h)
+            })
+            .collect();
+        running
+            .into_iter()
+            .filter_map(|(name, h)| h.join().is_err().then_some(name))
+            .collect()
+    });
+    assert!(
+        failed.is_empty(),
+        "failed for {failed:?} (their panics are printed above)"
+    );
+}
+
+/// `in_named_threads` over backends: `f(backend)` in a thread named after it.
+pub fn each_backend(backends: &[&str], f: impl Fn(&str) + Sync) {
+    in_named_threads(backends.iter().map(|&b| (b, b)), f);
+}
+
+/// `in_named_threads` over every backend and each of `variants` (a tag and a value):
+/// `f(backend, value)` in a thread named `BACKEND-TAG`.
+pub fn each_backend_and<T: Copy + Send>(variants: &[(&str, T)], f: impl Fn(&str, T) + Sync) {
+    let cases: Vec<(String, (&str, T))> = BACKENDS
+        .iter()
+        .flat_map(|&b| {
+            variants
+                .iter()
+                .map(move |&(tag, v)| (format!("{b}-{tag}"), (b, v)))
+        })
+        .collect();
+    in_named_threads(cases.iter().map(|(n, c)| (n.as_str(), *c)), |(b, v)| {
+        f(b, v)
+    });
+}
+
+/// xorshift64, seeded: the tests' pseudo-random bytes and choices (a failing run can be
+/// replayed).
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(len + 8);
+        while v.len() < len {
+            v.extend_from_slice(&self.next().to_le_bytes());
+        }
+        v.truncate(len);
+        v
+    }
+}
+
+/// Raises this process's soft RLIMIT_NOFILE (inherited by children) to the hard limit
+/// when it is below `need` (process-wide, only ever upward: tests run in parallel);
+/// false when even the hard limit is below `need`.
+pub fn raise_nofile_to(need: u64) -> bool {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if soft >= need {
+        return true;
+    }
+    if hard < need {
+        return false;
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
+    true
+}
+
+/// Compiles the C program `src` to `exe` with `cc`; `who` says which test needs it.
+pub fn cc(src: &std::path::Path, exe: &std::path::Path, who: &str) {
+    let out = Command::new("cc")
+        .args(["-O0", "-Wall", "-Wextra", "-o"])
+        .arg(exe)
+        .arg(src)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{who} compiles C programs with a C compiler, and `cc` could not be run \
+                 ({e}): install gcc (or clang as cc)"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "cc {}: {}\n{}",
+        src.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
