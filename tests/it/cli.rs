@@ -7,7 +7,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use serde_json::Value;
 
 /// Owned argv from string slices.
@@ -55,16 +54,6 @@ fn usage_error_problems(case: &str, out: &Output, needles: &[&str]) -> Vec<Strin
 fn assert_usage_error(case: &str, out: &Output, needles: &[&str]) {
     let bad = usage_error_problems(case, out, needles);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
-}
-
-/// Raises this process's soft RLIMIT_NOFILE to the hard limit; returns the new limit.
-/// (Process-wide and only ever raised, so parallel tests are not disturbed.)
-fn raise_nofile() -> u64 {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-    if soft < hard {
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
-    }
-    hard
 }
 
 // 1. Bad inputs: exit 2, one line, naming the argument, never a panic.
@@ -324,9 +313,8 @@ fn wait_forever_wakes_on_data_without_consuming_it() {
 
 #[test]
 fn fd_beyond_fd_setsize() {
-    let hard = raise_nofile();
-    if hard < 1600 {
-        println!("skipped: RLIMIT_NOFILE hard limit {hard} < 1600");
+    if !raise_nofile_to(1600) {
+        println!("skipped: RLIMIT_NOFILE hard limit < 1600");
         return;
     }
     let (r, w) = pipe();
@@ -579,9 +567,8 @@ fn terminal_colour_follows_the_conventions() {
 fn closed_stdout_after_one_line_is_a_quiet_success() {
     const FIRST: i32 = 10;
     const LAST: i32 = 1009;
-    let hard = raise_nofile();
-    if hard < 2100 {
-        println!("skipped: RLIMIT_NOFILE hard limit {hard} < 2100");
+    if !raise_nofile_to(2100) {
+        println!("skipped: RLIMIT_NOFILE hard limit < 2100");
         return;
     }
     let (r, w) = pipe();

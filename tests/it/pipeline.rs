@@ -7,11 +7,12 @@
 mod sockets;
 
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -98,23 +99,28 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// Every stage inherits the write end of a pipe whose reader is long gone, as one
-/// does under some CI runners (fd 251): it does not join the processes, so it is no
-/// link of theirs, however many of them hold it.
-fn inherit_a_pipe_without_reader() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
+/// The write end of a pipe whose reader is long gone, as some CI runners leave one open
+/// at fd 251 in every process they start: every stage inherits it there
+/// (`inherit_a_pipe_without_reader`). It does not join the processes, so it is no link
+/// of theirs, however many of them hold it. One pipe for the whole test binary, kept
+/// close-on-exec here so that no other test's child inherits it.
+fn a_pipe_without_reader() -> RawFd {
+    static W: OnceLock<OwnedFd> = OnceLock::new();
+    W.get_or_init(|| {
         let (r, w) = pipe();
         drop(r);
-        // F_DUPFD leaves FD_CLOEXEC clear: every child from now on inherits it. A
-        // raw fd, never closed: the test binary keeps it to the end.
-        fcntl(w.as_fd(), FcntlArg::F_DUPFD(240)).expect("F_DUPFD");
-    });
+        w
+    })
+    .as_raw_fd()
+}
+
+/// Places that pipe's write end at fd 251 in `cmd`'s child.
+fn inherit_a_pipe_without_reader(cmd: &mut Command) {
+    place_fds(cmd, vec![(a_pipe_without_reader(), 251)], false);
 }
 
 /// The stage program, compiled once per test into `dir`, with a link per role.
 fn stages(dir: &TempDir) -> PathBuf {
-    inherit_a_pipe_without_reader();
     let src = dir.path("stage.c");
     std::fs::write(&src, STAGE_C).expect("write stage.c");
     let exe = dir.path("stage");
@@ -132,6 +138,7 @@ fn stages(dir: &TempDir) -> PathBuf {
 fn start(dir: &Path, role: &str, stdin: Stdio, stdout: Stdio) -> Child {
     let mut cmd = Command::new(dir.join(role));
     cmd.stdin(stdin).stdout(stdout).stderr(Stdio::null());
+    inherit_a_pipe_without_reader(&mut cmd);
     // SAFETY: prctl is async-signal-safe; the stage dies with the test.
     unsafe {
         cmd.pre_exec(|| {
@@ -504,6 +511,7 @@ fn a_process_group_from_sh_gives_the_same_pipeline() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0);
+    inherit_a_pipe_without_reader(&mut sh);
     let sh = sh.spawn().expect("spawn sh");
     let pgid = sh.id();
     let _dog = Watchdog::new(&sh, WATCHDOG, "sh");

@@ -1,16 +1,19 @@
-use crate::common::*;
+//! Readiness on every backend against what the kernel sets, the table of
+//! docs/kernel.md.
+//!
+//! Each case builds a static kernel state (pipe, FIFO, file, device, pty), runs fdwatch
+//! once with TIMEOUT 0, and compares the JSON `ready` words with what the kernel sets:
+//! one expectation for the poll family (poll, ppoll, epoll) and one for the select
+//! family (select, pselect). `None` means "not ready": exit 1 and a timeout event.
+//!
+//! Each test runs in a process of its own (`alone`): a case closes an end and expects
+//! the kernel to see it closed at once, which a sibling test's child, between its fork
+//! and its exec, could hide by holding a copy.
 
-// Readiness on every backend against the kernel ground truth
-// (/work/shared/semantics/REPORT.md, section 2, rows 1-19).
-//
-// Each case builds a static kernel state (pipe, FIFO, file, device, pty), runs fdwatch once
-// with TIMEOUT 0, and compares the JSON `ready` words with what the kernel sets: one
-// expectation for the poll family (poll, ppoll, epoll) and one for the select family
-// (select, pselect). `None` means "not ready": exit 1 and a timeout event.
+use crate::common::*;
 
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::process::Output;
-use std::sync::{Mutex, MutexGuard};
 
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -20,15 +23,6 @@ use serde_json::Value;
 type Words = Option<&'static [&'static str]>;
 
 const NOT_READY: Words = None;
-
-/// Serializes the spawns of this file's tests. Every fd is close-on-exec, but a sibling
-/// test's child holds copies of all our fds between its fork and its exec; a pipe end we
-/// just closed could then still look open to the kernel (no HUP/ERR) for a moment.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The fds a case made: `pass` go to the child at the given number; `keep` only stay
 /// open in the test (a FIFO writer, the other pty end) for the length of the run.
@@ -113,7 +107,6 @@ fn stdout_text(out: &Output) -> String {
 /// Runs one case on one backend; returns a failure message instead of panicking so a
 /// table reports every mismatch at once.
 fn run_case(case: &Case, backend: &str) -> Result<(), String> {
-    let _guard = serial();
     let dir = TempDir::new();
     let fds = (case.setup)(&dir);
     let t = dir.0.to_str().expect("temp dir is UTF-8");
@@ -255,6 +248,9 @@ fn queued_is(ctx: &Ctx, n: i64) {
 
 #[test]
 fn pipes() {
+    if !alone(module_path!(), "pipes") {
+        return;
+    }
     run_table(&[
         Case {
             name: "row 1: empty pipe, read end",
@@ -356,6 +352,9 @@ fn pipes() {
 
 #[test]
 fn fifos() {
+    if !alone(module_path!(), "fifos") {
+        return;
+    }
     run_table(&[
         Case {
             name: "row 9: FIFO opened by path, no writer ever",
@@ -421,6 +420,9 @@ fn small_file(dir: &TempDir) -> Fds {
 
 #[test]
 fn files_and_devices() {
+    if !alone(module_path!(), "files_and_devices") {
+        return;
+    }
     run_table(&[
         Case {
             name: "row 14: regular file, read and write",
@@ -483,6 +485,9 @@ fn files_and_devices() {
 
 #[test]
 fn ptys() {
+    if !alone(module_path!(), "ptys") {
+        return;
+    }
     run_table(&[
         Case {
             name: "row 17: fresh pty, master",
@@ -585,8 +590,10 @@ fn ptys() {
 /// `0r 0w` is fd 0 once; `3r 3w` and `3r 3w 3-3rw` are fd 3 once, interests merged.
 #[test]
 fn an_fd_named_twice_is_reported_once() {
+    if !alone(module_path!(), "an_fd_named_twice_is_reported_once") {
+        return;
+    }
     for b in BACKENDS {
-        let _guard = serial();
         // stdin is /dev/null (Fdwatch's default): always readable and writable.
         let out = Fdwatch::new(["-b", b, "--format", "json", "0", "0r", "0w"]).run();
         let evs = events(&out.stdout);
@@ -621,8 +628,10 @@ fn an_fd_named_twice_is_reported_once() {
 
 #[test]
 fn several_ready_fds_get_one_event_each() {
+    if !alone(module_path!(), "several_ready_fds_get_one_event_each") {
+        return;
+    }
     for b in BACKENDS {
-        let _guard = serial();
         let (r, w) = pipe();
         write(&w, b"hello");
         let out = Fdwatch::new(["-b", b, "--format", "json", "0", "3r", "4w"])

@@ -9,6 +9,7 @@ mod fdwatch;
 mod listen;
 mod net;
 mod process;
+mod process_wide;
 mod watchdog;
 
 pub use events::*;
@@ -17,6 +18,7 @@ pub use fdwatch::*;
 pub use listen::*;
 pub use net::*;
 pub use process::*;
+pub use process_wide::*;
 pub use watchdog::*;
 
 use std::process::Command;
@@ -134,22 +136,6 @@ impl XorShift {
         v.truncate(len);
         v
     }
-}
-
-/// Raises this process's soft RLIMIT_NOFILE (inherited by children) to the hard limit
-/// when it is below `need` (process-wide, only ever upward: tests run in parallel);
-/// false when even the hard limit is below `need`.
-pub fn raise_nofile_to(need: u64) -> bool {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
-    if soft >= need {
-        return true;
-    }
-    if hard < need {
-        return false;
-    }
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
-    true
 }
 
 /// Compiles the C program `src` to `exe` with `cc`; `who` says which test needs it.
