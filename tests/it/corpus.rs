@@ -144,9 +144,7 @@ fn send_hell_o_world(c: &TcpStream) {
 /// A loopback TCP connection whose accepted end holds "hell", the urgent "o", "world"
 /// and the peer's end of file, all queued: (accepted end, the peer, kept open).
 fn tcp_with_urgent() -> (OwnedFd, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
-    let (s, _) = l.accept().expect("accept");
+    let (c, s) = tcp_pair();
     send_hell_o_world(&c);
     wait_rdhup(&s);
     (OwnedFd::from(s), c)

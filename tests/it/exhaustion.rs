@@ -71,13 +71,6 @@ fn fds_of(pid: u32) -> Vec<u64> {
     v
 }
 
-/// Open descriptors of `pid` (/proc/PID/fd).
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// `mk(spec)` on a free loopback port (retried should the port be taken), blocked in its
 /// wait; with RLIMIT_NOFILE `nofile` (soft and hard) in the child when given.
 fn start(case: &str, mk: &dyn Fn(&str) -> Fdwatch, nofile: Option<u64>) -> (Child, Watchdog, u16) {

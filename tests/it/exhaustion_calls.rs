@@ -177,15 +177,8 @@ impl World {
     }
 
     fn command(&self, b: &str, port: u16, trace: &Path, filters: &[String]) -> Fdwatch {
-        let mut opts: Vec<String> = ["-f", "--seccomp-bpf", "-qq", "-o"]
-            .map(String::from)
-            .into();
-        opts.push(trace.display().to_string());
-        for f in filters {
-            opts.extend(["-e".to_owned(), f.clone()]);
-        }
         Fdwatch::new(self.argv(b, port))
-            .under("strace", opts)
+            .under_strace_seccomp(trace, filters)
             .fd(self.pipe.0.as_fd(), 3)
     }
 
@@ -351,7 +344,7 @@ fn first_while_running(w: &mut World, b: &str) -> usize {
     let case = format!("{} (probe)", w.case);
     let sc = w.call.syscall();
     let trace = w.dir.path(&format!("probe-{b}.txt"));
-    let run = w.launch(b, &trace, &[format!("trace={sc}")]);
+    let run = w.launch(b, &trace, &[trace_filter(sc)]);
     let fifo = w.fifo().display().to_string();
     let calls = |text: &str| -> Vec<String> {
         text.lines()
@@ -397,8 +390,8 @@ fn held(b: &str, call: Call) {
     let n = first_while_running(&mut w, b);
     let sc = call.syscall();
     let filters = [
-        format!("trace={sc}"),
-        format!("inject={sc}:error={errno}:when={n}+"),
+        trace_filter(sc),
+        inject_filter(sc, errno, Some(&format!("{n}+"))),
     ];
     let trace = w.dir.path("held.txt");
     let started = Instant::now();
@@ -463,8 +456,8 @@ fn lifted(b: &str, call: Call) {
     let last = n + call.per_trigger() as usize - 1;
     let sc = call.syscall();
     let filters = [
-        format!("trace={sc}"),
-        format!("inject={sc}:error={errno}:when={n}..{last}"),
+        trace_filter(sc),
+        inject_filter(sc, errno, Some(&format!("{n}..{last}"))),
     ];
     let trace = w.dir.path("lifted.txt");
     let mut run = w.launch(b, &trace, &filters);
@@ -611,18 +604,9 @@ fn start_up_calls_are_one_line_and_status_2() {
         let case = format!("{sc} fails with {errno} at start: {argv:?}");
         let argv: Vec<String> = argv.iter().map(|a| a.replace("PID", &me)).collect();
         let f = Fdwatch::new(&argv)
-            .under(
-                "strace",
-                [
-                    "-f",
-                    "-qq",
-                    "-o",
-                    "/dev/null",
-                    "-e",
-                    &format!("trace={sc}"),
-                    "-e",
-                    &format!("inject={sc}:error={errno}"),
-                ],
+            .under_strace(
+                Path::new("/dev/null"),
+                &[trace_filter(sc), inject_filter(sc, errno, None)],
             )
             .fd(r.as_fd(), 3);
         let out = run(&case, f);
@@ -649,22 +633,18 @@ fn text_says_when_an_episode_starts_and_ends() {
     let target = format!("tcp:{}", echo.addr);
     // The listener is the first socket: the second is the first client's TARGET side.
     let filters = [
-        "-f",
-        "--seccomp-bpf",
-        "-qq",
-        "-o",
-        "/dev/null",
-        "-e",
-        "trace=socket",
-        "-e",
-        "inject=socket:error=ENOBUFS:when=2",
+        trace_filter("socket"),
+        inject_filter("socket", "ENOBUFS", Some("2")),
     ];
     let ((mut child, _dog), port) = listen_on_free_port(
         case,
         |port| {
             let listen = format!("tcp-listen:127.0.0.1:{port}");
             let f = Fdwatch::new(["relay", "-b", "poll", listen.as_str(), target.as_str()]);
-            spawn(case, f.under("strace", filters))
+            spawn(
+                case,
+                f.under_strace_seccomp(Path::new("/dev/null"), &filters),
+            )
         },
         |(child, _)| {
             let pid = child_named(case, child, "fdwatch");

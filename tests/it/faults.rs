@@ -26,21 +26,9 @@ use crate::common::*;
 use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
-use nix::sys::socket::{self, sockopt};
 use serde_json::Value;
 
 // Helpers ------------------------------------------------------------------------------
-
-fn kinds(evs: &[Value]) -> Vec<String> {
-    evs.iter()
-        .map(|e| e["event"].as_str().unwrap_or("?").to_owned())
-        .collect()
-}
-
-/// The select family folds hang-ups and errors into "readable" (SPEC §7).
-fn select_family(b: &str) -> bool {
-    b.contains("select")
-}
 
 /// The fields of /proc/PID/stat after the command name: state, ppid, pgrp, session,
 /// tty_nr, ...
@@ -50,22 +38,6 @@ fn proc_stat(pid: u32) -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
-/// Polls /proc every millisecond (10 s at most) until `pid` is in state `want`.
-fn wait_state(case: &str, pid: u32, want: char) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let st = proc_state(pid);
-        if st == Some(want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{case}: pid {pid} never reached state {want:?} (now {st:?})"
-        );
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// Fails naming `what` when its status flags differ from `before`.
 fn same_flags(case: &str, what: &str, fd: impl AsFd, before: OFlag) {
     let after = status_flags(fd);
@@ -73,15 +45,6 @@ fn same_flags(case: &str, what: &str, fd: impl AsFd, before: OFlag) {
         after, before,
         "{case}: status flags of the inherited {what} changed: {before:?} -> {after:?}"
     );
-}
-
-/// The lines of `out` that are not JSON objects: fdwatch's own messages.
-fn message_lines(out: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .filter(|l| serde_json::from_str::<Value>(l).is_err())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// After fdwatch's stdout reader is gone: writes a byte to `w` (watched by fdwatch) every
@@ -105,24 +68,6 @@ fn feed_until_exit(case: &str, child: &mut Child, w: impl AsFd) -> ExitStatus {
         thread::sleep(Duration::from_millis(1));
     }
     unreachable!()
-}
-
-/// Closes a TCP stream with SO_LINGER {1, 0}: the peer gets an RST.
-fn reset(c: TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    socket::setsockopt(&c, sockopt::Linger, &linger).expect("SO_LINGER 0");
-    drop(c);
-}
-
-/// The concatenated `text` of the data events for `fd`.
-fn data_text(evs: &[Value], fd: &Value) -> String {
-    evs.iter()
-        .filter(|e| e["event"] == "data" && &e["fd"] == fd)
-        .map(|e| e["text"].as_str().expect("data text"))
-        .collect()
 }
 
 /// The bytes of the data events for `fd`, summed.
@@ -487,20 +432,19 @@ fn tcp_reset(b: &str, before_accept: bool) {
     if before_accept {
         // Stopped, fdwatch cannot accept until the connection is already reset with its
         // 5 bytes queued: deterministically "data, then RST" on a not yet accepted socket.
-        kill(pid_of(&child), Signal::SIGSTOP).expect("SIGSTOP");
-        wait_state(&case, pid, 'T');
+        stop(pid, &case);
         let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         client_addr = c.local_addr().expect("client addr").to_string();
         c.write_all(b"hello").expect("send");
-        reset(c);
-        kill(pid_of(&child), Signal::SIGCONT).expect("SIGCONT");
+        reset_close(c);
+        resume(pid);
     } else {
         let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         client_addr = c.local_addr().expect("client addr").to_string();
         c.write_all(b"hello").expect("send");
         evs.until("the 5 bytes", |e| e["event"] == "data" && e["total"] == 5);
         blocked(pid, &case);
-        reset(c);
+        reset_close(c);
     }
     // After the data was read the accept is behind us; otherwise it comes next.
     let seen = evs.seen().iter().find(|e| e["event"] == "accept").cloned();
@@ -649,7 +593,7 @@ fn dev_full(case: &str, argv: &[&str], consumes: bool) {
     let _dog = Watchdog::new(&child, WATCHDOG, case);
     let out = child.wait_with_output().expect("wait fdwatch");
     // With --tee the events go to stderr (JSON here); the message is the other line.
-    let msgs = message_lines(&out.stderr);
+    let msgs = message_lines(&stderr(&out));
     assert_eq!(
         exit_code(case, &out),
         2,
@@ -941,7 +885,7 @@ fn exit_path(b: &str, mode: &str, path: Path, nonblock: bool) {
                 "{case}: want exit {want}, got {status}; {err}; {evs:?}"
             );
             if tee {
-                let msgs = message_lines(&out.stderr);
+                let msgs = message_lines(&stderr(&out));
                 assert!(msgs.is_empty(), "{case}: stderr messages {msgs:?}");
             } else {
                 assert!(err.is_empty(), "{case}: stderr {err:?}");

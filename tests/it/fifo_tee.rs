@@ -19,12 +19,6 @@ use serde_json::{Value, json};
 
 const MIB: usize = 1 << 20;
 
-fn kinds(evs: &[Value]) -> Vec<String> {
-    evs.iter()
-        .map(|e| e["event"].as_str().unwrap_or("?").to_owned())
-        .collect()
-}
-
 // 1. -----------------------------------------------------------------------------
 
 const CYCLES: usize = 200;
@@ -124,7 +118,7 @@ fn writer_churn_200_cycles() {
 /// `ready`. The select family still says only "writable" (unchanged, so no new
 /// `ready`); fdwatch learns of the reader leaving from a poll probe.
 fn reader_gone_words(b: &str) -> Option<Vec<&'static str>> {
-    (!b.contains("select")).then(|| vec!["write", "error"])
+    (!select_family(b)).then(|| vec!["write", "error"])
 }
 
 fn write_side_fifo(b: &str) {
@@ -239,7 +233,7 @@ fn once_ends_at_first_eof() {
 /// after each. A read end of our own, open all along, then reads both bytes.
 fn no_byte_lost(b: &str) {
     let label = format!("{b} no_byte_lost_across_reopen_without_read");
-    let select = b.contains("select");
+    let select = select_family(b);
     let dir = TempDir::new();
     let fifo = dir.fifo("keep");
     let path = fifo.to_str().expect("utf-8 path");

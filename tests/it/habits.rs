@@ -9,9 +9,9 @@ use std::net::TcpListener;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::common::*;
+use nix::libc;
 
 /// The exit status and the JSON events of one run.
 fn run_json(case: &str, f: Fdwatch) -> (i32, Vec<serde_json::Value>, String) {
@@ -276,22 +276,6 @@ fn pgid_takes_any_members_pid() {
     );
 }
 
-/// Waits until `pid` is blocked in write(2) (a full pipe).
-fn blocked_writing(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let sc = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-        if sc.split_whitespace().next() == Some("1") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{pid} never blocked writing: {sc:?}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// `pipeline -q`: no output; the exit status answers: 1 when the last snapshot is
 /// stuck (`yes | sleep`: the pipe is full and sleep never reads), 0 when it is not.
 #[test]
@@ -314,7 +298,10 @@ fn pipeline_quiet_answers_stuck_by_its_status() {
             .spawn()
             .expect("spawn sleep"),
     );
-    blocked_writing(writer.0.id());
+    let pid = writer.0.id();
+    wait_until(&format!("{pid} blocked writing"), || {
+        syscall_nr(pid) == Some(libc::SYS_write)
+    });
     let (w, s) = (writer.0.id().to_string(), reader.0.id().to_string());
     let out = run("stuck", Fdwatch::new(["pipeline", "-q", "--once", &w, &s]));
     assert_eq!(exit_code("stuck", &out), 1, "{}", stderr(&out));

@@ -29,12 +29,11 @@
 //!
 //! strace must be on PATH: a run without it fails saying so (.ci/run installs it).
 
-use std::ffi::OsString;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, ExitStatus};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
@@ -50,18 +49,13 @@ const STEP: Duration = Duration::from_secs(10);
 
 // strace ----------------------------------------------------------------------------------
 
-/// strace from PATH; the test fails (it does not skip) when there is none.
-fn strace() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let p = dir.join("strace");
-        if nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK).is_ok() {
-            return p;
-        }
-    }
-    panic!(
+/// strace must be on PATH: the test fails (it does not skip) when it is not.
+fn strace_installed() {
+    assert!(
+        on_path("strace").is_some(),
         "strace is needed for the fault-injection tests (strace -e inject=...) and is not on \
-         PATH ({path:?}); .ci/run installs it (apt-get install strace)"
+         PATH ({:?}); .ci/run installs it (apt-get install strace)",
+        std::env::var_os("PATH").unwrap_or_default()
     );
 }
 
@@ -73,27 +67,21 @@ fn traced(
     argv: &[&str],
     fds: &[(BorrowedFd<'_>, RawFd)],
 ) -> Fdwatch {
-    let mut opts: Vec<OsString> = vec!["-f".into(), "-qq".into(), "-o".into(), trace.into()];
-    for f in filters {
-        opts.extend(["-e".into(), f.into()]);
-    }
+    strace_installed();
     fds.iter().fold(
-        Fdwatch::new(argv).under(strace(), opts),
+        Fdwatch::new(argv).under_strace(trace, filters),
         |cmd, &(fd, at)| cmd.fd(fd, at),
     )
 }
 
 /// The filters of a run that only records `sc` calls.
 fn record(sc: &str) -> Vec<String> {
-    vec![format!("trace={sc}")]
+    vec![trace_filter(sc)]
 }
 
 /// The filters of a run that records `sc` calls and fails them with `errno` at `when`.
 fn inject(sc: &str, errno: &str, when: &str) -> Vec<String> {
-    vec![
-        format!("trace={sc}"),
-        format!("inject={sc}:error={errno}:when={when}"),
-    ]
+    vec![trace_filter(sc), inject_filter(sc, errno, Some(when))]
 }
 
 /// The recorded calls of a trace: each line without strace's pid prefix.
@@ -417,14 +405,6 @@ fn hit_exactly(case: &str, run_trace: &Path, n: usize, ok: impl Fn(&str) -> bool
     }
 }
 
-/// The concatenated text of the data events for `fd`.
-fn text_of(evs: &[Value], fd: &Value) -> String {
-    evs.iter()
-        .filter(|e| e["event"] == "data" && &e["fd"] == fd)
-        .map(|e| e["text"].as_str().unwrap_or("<no text>"))
-        .collect()
-}
-
 /// Waits until `client` reads end of file or a reset (fdwatch refused it), or until
 /// `served` says fdwatch took it; at most `limit`. Returns true when it was closed.
 fn closed_or_served(
@@ -676,7 +656,7 @@ fn enomem_oob(b: &str) {
     let mut evs = run.events();
     let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     evs.until("the accept", STEP, is("accept"));
-    send_oob(&c, b'!');
+    send_oob(&c, b"!");
     evs.until("the urgent event", STEP, is("urgent"));
     run.sigterm_ends_it();
     drop(c);
@@ -702,7 +682,7 @@ fn enomem_oob(b: &str) {
     let mut evs = run.events();
     let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let acc = evs.until("the accept", STEP, is("accept"));
-    send_oob(&c, b'!');
+    send_oob(&c, b"!");
     let (st, err, _) = run.finish_within(Duration::from_secs(3), "want exit 2");
     let evs = evs.all();
     hit_exactly(&case, &t1, 1, |l| {
@@ -774,7 +754,7 @@ fn accept_fault(b: &str, errno: &str) {
         else {
             return false;
         };
-        text_of(evs, &acc["fd"]) == "one"
+        data_text(evs, &acc["fd"]) == "one"
     };
     if errno == "ECONNABORTED" {
         // The failed call took nothing from the backlog: the client is still there and
@@ -799,7 +779,9 @@ fn accept_fault(b: &str, errno: &str) {
         e["event"] == "accept" && e["peer"] == peer2.as_str()
     });
     let fd2 = acc2["fd"].clone();
-    evs.wait_for("client 2's data", STEP, |seen| text_of(seen, &fd2) == "two");
+    evs.wait_for("client 2's data", STEP, |seen| {
+        data_text(seen, &fd2) == "two"
+    });
     still_waiting(pid, &case);
     run.signal(libc::SIGTERM);
     let (st, err, _) = run.finish();
@@ -889,7 +871,7 @@ fn eagain(b: &str) {
     write(&w, b"def");
     let fd3 = Value::from(3);
     evs.wait_for("all 6 bytes (none lost after the EAGAIN)", STEP, |seen| {
-        text_of(seen, &fd3).len() >= 6
+        data_text(seen, &fd3).len() >= 6
     });
     still_waiting(pid, &case);
     drop((r, w));
@@ -901,7 +883,7 @@ fn eagain(b: &str) {
     assert!(!err.contains("panicked"), "{case}: {err}");
     exit_code_is(&case, st, 0, &err);
     quiet(&case, &err);
-    assert_eq!(text_of(&all, &fd3), "abcdef", "{case}: {all:?}");
+    assert_eq!(data_text(&all, &fd3), "abcdef", "{case}: {all:?}");
     let totals: Vec<&Value> = all
         .iter()
         .filter(|e| e["event"] == "data")

@@ -172,23 +172,6 @@ impl Target {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-
-    /// Waits until /proc/PID/stat shows state `want` (T after SIGSTOP).
-    fn wait_state(&self, want: char) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let state = proc_state(self.pid());
-            if state == Some(want) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: the target never reached state {want} (state {state:?})",
-                self.label
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
 }
 
 impl Drop for Target {
@@ -289,11 +272,6 @@ fn epoll_add(ep: &OwnedFd, fd: RawFd, events: u32) {
     // SAFETY: both fds are open; `ev` is a valid epoll_event.
     let r = unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
     assert_eq!(r, 0, "epoll_ctl ADD {fd}: {}", Errno::last());
-}
-
-/// The inode number of `fd`, which names a pipe (`pipe:[INO]`).
-fn inode(fd: impl AsFd) -> u64 {
-    nix::sys::stat::fstat(fd.as_fd()).expect("fstat").st_ino
 }
 
 fn pipe_name(fd: impl AsFd) -> String {
@@ -458,7 +436,7 @@ fn read_target_explained_then_watched_without_stealing() {
     let mut evs = EventStream::new(&mut fw, case);
     wait_blocked(fw.id());
     target.signal(libc::SIGSTOP);
-    target.wait_state('T');
+    wait_stopped(target.pid(), &target.label);
     write(&w, b"hello");
 
     let got = evs.until("ready and data for the target's fd", is("data"));

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
 const WATCHDOG: Duration = Duration::from_secs(30);
@@ -163,36 +164,6 @@ fn capacity(fd: impl AsFd) -> i32 {
     fcntl(fd.as_fd(), FcntlArg::F_GETPIPE_SZ).expect("F_GETPIPE_SZ")
 }
 
-fn inode(fd: impl AsFd) -> u64 {
-    nix::sys::stat::fstat(fd.as_fd()).expect("fstat").st_ino
-}
-
-/// The system call `pid` sleeps in now (its number), or None.
-fn syscall_nr(pid: u32) -> Option<i64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
-    s.split_whitespace().next()?.parse().ok()
-}
-
-/// Waits (bounded) until `cond` holds; what it waited for goes into the failure.
-fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("/proc/PID/fd")
-        .count()
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill takes two integers; the child is ours and not yet reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0, "kill");
-}
-
 /// `producer | MIDDLE | sink`, with the test's own duplicates of both pipes' read ends
 /// (for FIONREAD), once both pipes are full, the producer blocked in write(2), the middle
 /// stage in one of `middle_calls` and the sink waiting for its signal.
@@ -206,7 +177,7 @@ struct Stuck {
 impl Stuck {
     fn start(dir: &Path) -> Stuck {
         let s = Stuck::with(dir, "relay", &[libc::SYS_write]);
-        until("both pipes full", || {
+        wait_until("both pipes full", || {
             fionread(&s.p1) == capacity(&s.p1) && fionread(&s.p2) == capacity(&s.p2)
         });
         s
@@ -226,7 +197,7 @@ impl Stuck {
         };
         let blocked_in =
             |c: &Child, calls: &[i64]| syscall_nr(c.id()).is_some_and(|nr| calls.contains(&nr));
-        until("both writers blocked, the sink waiting", || {
+        wait_until("both writers blocked, the sink waiting", || {
             blocked_in(&s.kids[0], &[libc::SYS_write])
                 && blocked_in(&s.kids[1], middle_calls)
                 && blocked_in(&s.kids[2], &[libc::SYS_rt_sigtimedwait])
@@ -460,7 +431,7 @@ fn once_the_sink_reads_the_pipeline_flows() {
     let dir = TempDir::new();
     let bin = stages(&dir);
     let s = Stuck::start(&bin);
-    signal(&s.kids[2], libc::SIGUSR1);
+    signal(&s.kids[2], Signal::SIGUSR1);
     let pids = s.pids();
     let mut args = vec!["--format", "json", "--interval", "200ms", "--count", "3"];
     args.extend(pids.iter().map(String::as_str));
@@ -528,7 +499,7 @@ fn a_process_group_from_sh_gives_the_same_pipeline() {
             })
             .collect()
     };
-    until("the three stages blocked in write and sigwait", || {
+    wait_until("the three stages blocked in write and sigwait", || {
         let m = members();
         let blocked = |name: &str, nr: i64| {
             m.iter()
@@ -584,7 +555,7 @@ fn a_reader_that_exits_leaves_a_pipe_without_reader_and_the_writer_dies_of_sigpi
     let mut tick = start(&bin, "tick", Stdio::null(), w.into());
     let mut reader = start(&bin, "relay", r.into(), Stdio::null());
     let (tp, rp) = (tick.id(), reader.id());
-    until("the writer waits for its signal", || {
+    wait_until("the writer waits for its signal", || {
         syscall_nr(tp) == Some(libc::SYS_rt_sigtimedwait)
     });
     let (ts, rs) = (tp.to_string(), rp.to_string());
@@ -597,7 +568,7 @@ fn a_reader_that_exits_leaves_a_pipe_without_reader_and_the_writer_dies_of_sigpi
     let first = next();
     assert_eq!(first["links"][0]["no_reader"], false, "{first}");
     // The reader dies (a zombie: the test does not reap it yet), the writer lives on.
-    signal(&reader, libc::SIGKILL);
+    signal(&reader, Signal::SIGKILL);
     let lost = loop {
         let s = next();
         if s["links"][0]["no_reader"] == true {
@@ -618,7 +589,7 @@ fn a_reader_that_exits_leaves_a_pipe_without_reader_and_the_writer_dies_of_sigpi
     assert_eq!(lost["verdict"]["pids"][0], tp, "{lost}");
     // Now the writer writes: SIGPIPE, seen in the next snapshots; then every process
     // has exited and the view ends by itself.
-    signal(&tick, libc::SIGUSR1);
+    signal(&tick, Signal::SIGUSR1);
     let dead = loop {
         let s = next();
         if process(&s, tp)["state"] == "Z" {
@@ -647,7 +618,7 @@ fn sigterm_ends_the_live_view_with_143() {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let _ = lines.next().expect("the first snapshot");
     let sent = Instant::now();
-    signal(&child, libc::SIGTERM);
+    signal(&child, Signal::SIGTERM);
     let st = child.wait().expect("wait");
     assert!(
         sent.elapsed() < Duration::from_secs(1),
@@ -675,7 +646,7 @@ fn unknown_or_forbidden_pids_are_one_line_or_listed_with_their_reason() {
     let (r, w) = pipe();
     let mut tick = start(&bin, "tick", Stdio::null(), w.into());
     let tp = tick.id();
-    until("the tick waits for its signal", || {
+    wait_until("the tick waits for its signal", || {
         syscall_nr(tp) == Some(libc::SYS_rt_sigtimedwait)
     });
     let me = tp.to_string();
@@ -731,7 +702,7 @@ fn a_process_name_with_control_bytes_is_escaped_in_text() {
     let evil = "\u{1b}[31mevil\u{7}";
     symlink(bin.join("stage"), bin.join(evil)).expect("symlink");
     let mut tick = start(&bin, evil, Stdio::null(), w.into());
-    until("the process waits for its signal", || {
+    wait_until("the process waits for its signal", || {
         syscall_nr(tick.id()) == Some(libc::SYS_rt_sigtimedwait)
     });
     let me = tick.id().to_string();

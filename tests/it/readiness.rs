@@ -85,10 +85,6 @@ struct Case {
     check: Option<fn(&Ctx)>,
 }
 
-fn is_select_family(b: &str) -> bool {
-    matches!(b, "select" | "pselect")
-}
-
 /// fdwatch reads nothing: the case's fds and the test only see the result.
 fn run(backend: &str, spec: &[String], fds: &Fds) -> Output {
     let mut args = vec!["-b", backend, "--format", "json", "0"];
@@ -120,7 +116,7 @@ fn run_case(case: &Case, backend: &str) -> Result<(), String> {
     }
     let evs = events(&out.stdout);
     let ready = of_kind(&evs, "ready");
-    let want = if is_select_family(backend) {
+    let want = if select_family(backend) {
         case.select
     } else {
         case.poll

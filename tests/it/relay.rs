@@ -29,56 +29,18 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use nix::errno::Errno;
 use nix::libc;
-use nix::sys::socket::{self, MsgFlags, sockopt};
+use nix::sys::socket::{self, MsgFlags};
 use serde_json::Value;
 
 /// How long one read phase of the test's own sockets may take before the test fails.
 const READ_LIMIT: Duration = Duration::from_secs(20);
 
 /// SIOCATMARK from <linux/sockios.h> (the libc crate does not export it for Linux).
-const SIOCATMARK: libc::Ioctl = 0x8905;
 
 // Sockets ------------------------------------------------------------------------------
 
-/// A loopback port that refuses connections until `listen` is called on the returned
-/// socket: bound but not listening, so no test running in parallel can take it.
-fn closed_port() -> (OwnedFd, u16) {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn};
-    let fd = socket::socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .expect("socket");
-    let lo = SockaddrIn::new(127, 0, 0, 1, 0);
-    socket::bind(fd.as_raw_fd(), &lo).expect("bind 127.0.0.1:0");
-    let port = socket::getsockname::<SockaddrIn>(fd.as_raw_fd())
-        .expect("getsockname")
-        .port();
-    (fd, port)
-}
-
 fn start_listening(fd: &OwnedFd) {
     socket::listen(fd, socket::Backlog::new(16).expect("backlog")).expect("listen");
-}
-
-/// SIOCATMARK: whether the next normal read starts at the urgent mark.
-fn atmark(fd: BorrowedFd<'_>) -> bool {
-    let mut v: libc::c_int = 0;
-    // SAFETY: SIOCATMARK writes one c_int; the fd is open.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCATMARK, &mut v) };
-    assert_eq!(r, 0, "SIOCATMARK: {}", Errno::last());
-    v != 0
-}
-
-/// Sets SO_LINGER {on, 0}: closing the socket then sends a reset.
-fn linger_zero(fd: impl AsFd) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    socket::setsockopt(&fd, sockopt::Linger, &l).expect("SO_LINGER {1, 0}");
 }
 
 /// poll(2) on one fd until it reports something of `want` (returned); fails at
@@ -152,7 +114,7 @@ impl Taken {
             // FIONREAD first: it stops at the mark, and bytes counted now were queued
             // before any urgent data arriving later.
             let n = usize::try_from(fionread(fd)).expect("FIONREAD");
-            let at = atmark(fd);
+            let at = at_mark(fd);
             let taken_here = self.urgent.last().is_some_and(|u| u.0 == self.normal);
             if at && !taken_here {
                 let mut b = [0u8; 1];
@@ -229,7 +191,7 @@ fn echo(case: &str, s: TcpStream) {
         READ_LIMIT,
         &mut |p| match p {
             Piece::Data(d) => out.write_all(d).expect("echo write"),
-            Piece::Urgent(b) => send_oob(&out, b),
+            Piece::Urgent(b) => send_oob(&out, &[b]),
         },
         &|_| false,
     );
@@ -472,12 +434,6 @@ fn check_summary(case: &str, evs: &[Value], connections: u64, totals: [u64; 4], 
     );
 }
 
-fn kinds(evs: &[&Value]) -> Vec<String> {
-    evs.iter()
-        .map(|e| e["event"].as_str().unwrap_or("?").to_owned())
-        .collect()
-}
-
 /// The accept and connect events of a new connection `conn` from `client`.
 fn check_accepted(relay: &mut Relay, conn: u64, client: &TcpStream, target: &str) {
     let case = relay.case.clone();
@@ -498,7 +454,7 @@ fn hell_o_world(relay: &mut Relay, from: &str, from_end: &TcpStream, to_end: &Tc
     let mut w = from_end;
     w.write_all(b"hell").expect("send hell");
     relay.wait_text(1, from, "hell");
-    send_oob(from_end, b'o');
+    send_oob(from_end, b"o");
     let u = relay.wait(&format!("urgent from the {from}"), |e| {
         e["event"] == "urgent" && e["from"] == from
     });
@@ -615,7 +571,7 @@ fn hundred_client(case: &str, addr: SocketAddr, data: &[u8], off: usize, ub: u8)
         let writer = s.spawn(move || {
             w.write_all(&data[..off])
                 .expect("send before the urgent byte");
-            send_oob(&w, ub);
+            send_oob(&w, &[ub]);
             w.write_all(&data[off..])
                 .expect("send after the urgent byte");
             w.shutdown(Shutdown::Write).expect("shutdown(Write)");
@@ -901,7 +857,7 @@ fn ten_urgent_on(b: &str) {
         w.write_all(&chunk).expect("send");
         sent.extend_from_slice(&chunk);
         let ub = b'A' + i as u8;
-        send_oob(&client, ub);
+        send_oob(&client, &[ub]);
         want.push((sent.len() as u64, ub));
         t.read_until(
             &format!("{case_ref}: urgent byte {i} coming back"),
@@ -1110,8 +1066,7 @@ fn reset_on(b: &str, by_target: bool) {
     } else {
         (client, &mut srv)
     };
-    linger_zero(&resetter);
-    drop(resetter);
+    reset_close(resetter);
     let mut buf = [0u8; 16];
     let r = other.read(&mut buf);
     assert!(
@@ -1140,19 +1095,6 @@ fn reset_passes_on_every_backend() {
 }
 
 // 6. Backpressure: a slow receiver, bounded memory ---------------------------------------
-
-/// A field of /proc/PID/status in KiB (VmRSS, VmHWM).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    let line = s
-        .lines()
-        .find(|l| l.starts_with(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("bad {line:?}"))
-}
 
 #[test]
 fn slow_target_pushes_back_with_bounded_memory() {
@@ -1746,8 +1688,7 @@ fn client_reset_during_a_pending_connect_ends_the_connection() {
     let mut relay = Relay::start(case, &["-b", "epoll"], &format!("tcp:127.0.0.1:{port}"));
     let client = relay.connect();
     relay.wait_conn("accept", 1);
-    linger_zero(&client);
-    drop(client);
+    reset_close(client);
     let reset = relay.wait_conn("reset", 1);
     assert_eq!(reset["from"], "client", "{case}: {reset}");
     relay.wait_conn("close", 1);

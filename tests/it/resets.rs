@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use nix::errno::Errno;
 use nix::libc;
-use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{self, sockopt};
 use serde_json::Value;
 
@@ -96,25 +95,6 @@ fn read_eof(case: &str, s: &TcpStream, what: &str) {
     }
 }
 
-/// SIGSTOP to `pid`, returning once it is stopped: what the test does next happens
-/// while fdwatch cannot look.
-fn stop(pid: u32, case: &str) {
-    kill(pid_of_raw(pid), Signal::SIGSTOP).expect("SIGSTOP");
-    let deadline = Instant::now() + LIMIT;
-    while proc_state(pid) != Some('T') {
-        assert!(Instant::now() < deadline, "{case}: fdwatch never stopped");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn resume(pid: u32) {
-    kill(pid_of_raw(pid), Signal::SIGCONT).expect("SIGCONT");
-}
-
-fn pid_of_raw(pid: u32) -> nix::unistd::Pid {
-    nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"))
-}
-
 /// SHUT_WR on fdwatch's own socket `fd`, through a duplicate taken with pidfd_getfd
 /// (one socket: shutting the duplicate down shuts fdwatch's down).
 fn shut_down_in(case: &str, pid: u32, fd: i32) {
@@ -138,7 +118,7 @@ fn unread_then_reset(case: &str, pid: u32, mut peer: TcpStream, data: &[u8], urg
     stop(pid, case);
     peer.write_all(data).expect("send");
     if urgent {
-        send_oob(&peer, b'U');
+        send_oob(&peer, b"U");
     }
     reset_close(peer);
     resume(pid);
@@ -637,7 +617,7 @@ fn taken_urgent_then_reset(b: &str) -> bool {
     client.set_nonblocking(false).expect("blocking");
     blocked(pid, &case);
     let before = voluntary_switches(pid);
-    send_oob(&client, b'U');
+    send_oob(&client, b"U");
     // The relay woke for PRI, took the byte, and waits again.
     ran_and_waits(pid, before, &case);
     reset_close(client);
@@ -679,15 +659,6 @@ fn taken_urgent_then_reset(b: &str) -> bool {
         "{case}: {all:?}"
     );
     !placed
-}
-
-/// Bytes `s` has sent that its peer's kernel has not acknowledged (SIOCOUTQ).
-fn unsent(s: &TcpStream) -> i32 {
-    let mut n: libc::c_int = 0;
-    // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one c_int; the socket is open.
-    let r = unsafe { libc::ioctl(s.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
-    assert_eq!(r, 0, "SIOCOUTQ");
-    n
 }
 
 #[test]

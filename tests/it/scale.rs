@@ -19,19 +19,20 @@
 //! Every fd made here is close-on-exec.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::thread::{self, JoinHandle};
+use std::thread::{self};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
+use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use serde_json::Value;
 
@@ -92,51 +93,6 @@ impl JsonLines {
     }
 }
 
-/// Reads the child's stderr to the end in a thread (fdwatch should print nothing
-/// there; whatever it prints goes into failure messages).
-fn drain_stderr(child: &mut Child) -> JoinHandle<String> {
-    let mut err = child.stderr.take().expect("piped stderr");
-    thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    })
-}
-
-/// CPU time (user + system) `pid` used so far, from /proc/PID/stat (clock ticks).
-fn proc_cpu_secs(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // Fields 14 and 15 (utime, stime); the text after `comm)` starts at field 3.
-    let f: Vec<&str> = s
-        .rsplit_once(')')
-        .expect("stat")
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime");
-    // SAFETY: sysconf only reads a limit.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    ticks as f64 / hz as f64
-}
-
-/// fdwatch's open fds, from /proc/PID/fd.
-fn proc_fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("/proc/PID/fd")
-        .count()
-}
-
-/// A `kB` field of /proc/PID/status (VmRSS, VmHWM).
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    s.lines()
-        .find_map(|l| {
-            let v = l.strip_prefix(field)?.strip_prefix(':')?;
-            v.trim().strip_suffix("kB")?.trim().parse().ok()
-        })
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status: {s}"))
-}
-
 /// fdwatch's open fds and resident memory at one moment, taken while it sleeps in its
 /// wait (so nothing is half done).
 #[derive(Clone, Copy, Debug)]
@@ -148,8 +104,8 @@ struct Usage {
 fn usage_when_blocked(pid: u32) -> Usage {
     wait_blocked(pid);
     Usage {
-        fds: proc_fd_count(pid),
-        rss_kib: proc_status_kib(pid, "VmRSS"),
+        fds: fd_count(pid),
+        rss_kib: status_kib(pid, "VmRSS"),
     }
 }
 
@@ -192,19 +148,11 @@ fn reap_with_rusage(label: &str, pid: u32) -> Reaped {
     }
 }
 
-/// Sends SIGTERM to our (unreaped, so never recycled) child `pid`.
-fn sigterm(pid: u32) {
-    let pid = libc::pid_t::try_from(pid).expect("pid");
-    // SAFETY: a plain kill(2) of our own child, which is not reaped yet.
-    let r = unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert_eq!(r, 0, "kill(SIGTERM): {}", Errno::last());
-}
-
 /// Stops a monitor run with SIGTERM: its output ends with a TERM `signal` event and
 /// the summary; it dies by SIGTERM. Returns the events after the signal was sent, the
 /// summary, and the reaped status.
 fn stop_with_sigterm(label: &str, pid: u32, out: &mut JsonLines) -> (Vec<Value>, Value, Reaped) {
-    sigterm(pid);
+    signal_pid(pid, Signal::SIGTERM);
     let tail = out.rest();
     let reaped = reap_with_rusage(label, pid);
     assert!(
@@ -548,7 +496,7 @@ fn fifo_scale(
     let mut child = Fdwatch::new(&args).spawn();
     let _dog = Watchdog::new(&child, limit, &label);
     let pid = child.id();
-    let err = drain_stderr(&mut child);
+    let err = stderr_in_thread(&mut child);
     let mut out = JsonLines::new(&mut child, &label);
 
     let deadline = start + limit;
@@ -559,7 +507,7 @@ fn fifo_scale(
     // Every read end registered and fdwatch asleep in its wait: the writes below wake it.
     wait_blocked(pid);
     let opened = start.elapsed();
-    let cpu_at_open = proc_cpu_secs(pid);
+    let cpu_at_open = cpu_seconds(pid);
     let writing = Instant::now();
 
     let mut tally = Tally::new(&plan, nfifos);
@@ -601,7 +549,7 @@ fn fifo_scale(
         let (hwm, cpu) = if ended {
             (0, 0.0)
         } else {
-            (proc_status_kib(pid, "VmHWM"), proc_cpu_secs(pid))
+            (status_kib(pid, "VmHWM"), cpu_seconds(pid))
         };
         // A writer still waiting for credit (fdwatch ended early) stops now.
         drop(credits);
@@ -736,7 +684,7 @@ fn connection_leak(total: usize, warmup: usize, limit: Duration) {
         limit,
     );
     let pid = child.id();
-    let err = drain_stderr(&mut child);
+    let err = stderr_in_thread(&mut child);
     let mut out = JsonLines::new(&mut child, &label);
     let (mut accepts, mut hangups) = (0usize, 0usize);
     let mut at_start = None;
@@ -837,7 +785,7 @@ fn fifo_reopen_leak(read: bool, cycles: usize, warmup: usize, limit: Duration) {
     let mut child = Fdwatch::new(&args).spawn();
     let _dog = Watchdog::new(&child, limit, &label);
     let pid = child.id();
-    let err = drain_stderr(&mut child);
+    let err = stderr_in_thread(&mut child);
     let mut out = JsonLines::new(&mut child, &label);
     let deadline = start + limit;
     let mut fd = None;

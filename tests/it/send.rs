@@ -55,7 +55,7 @@ fn server(
         if end == End::Clean {
             s.write_all(bye).expect("bye");
             if let Some(b) = urgent {
-                send_oob(&s, b);
+                send_oob(&s, &[b]);
             }
         }
         (got, end)

@@ -11,7 +11,7 @@
 //! kills one that does not. Every socket made here is close-on-exec (std sockets are).
 
 use std::io::Write;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
 use std::process::Child;
@@ -22,17 +22,6 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::sys::socket::{self, MsgFlags, sockopt};
 use serde_json::Value;
-
-/// The select family folds hang-ups and errors into "readable" (SPEC §7).
-fn select_family(b: &str) -> bool {
-    b.contains("select")
-}
-
-fn kinds(evs: &[Value]) -> Vec<String> {
-    evs.iter()
-        .map(|e| e["event"].as_str().unwrap_or("?").to_owned())
-        .collect()
-}
 
 /// `fdwatch send ARGS...`, the real binary's test client, which must succeed.
 fn send_ok(case: &str, args: &[&str]) {
@@ -50,40 +39,6 @@ fn send_ok(case: &str, args: &[&str]) {
         "{case}: send stderr {}",
         stderr(&out)
     );
-}
-
-/// A loopback port that refuses connections for as long as the returned socket lives:
-/// bound but not listening, so no other test running in parallel can take it.
-fn closed_port() -> (std::os::fd::OwnedFd, u16) {
-    use nix::sys::socket::{
-        AddressFamily, SockFlag, SockType, SockaddrIn, bind, getsockname, socket,
-    };
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .expect("socket");
-    let any = SockaddrIn::new(127, 0, 0, 1, 0);
-    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &any).expect("bind 127.0.0.1:0");
-    let port = getsockname::<SockaddrIn>(std::os::fd::AsRawFd::as_raw_fd(&fd))
-        .expect("getsockname")
-        .port();
-    (fd, port)
-}
-
-/// A connected loopback TCP pair: (client, the accepted server end).
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let c = TcpStream::connect(l.local_addr().expect("local addr")).expect("connect");
-    let (s, _) = l.accept().expect("accept");
-    (c, s)
-}
-
-fn send_oob(fd: impl AsFd, bytes: &[u8]) {
-    let n = socket::send(fd.as_fd().as_raw_fd(), bytes, MsgFlags::MSG_OOB).expect("send OOB");
-    assert_eq!(n, bytes.len(), "send(MSG_OOB)");
 }
 
 fn recv_oob(fd: impl AsFd) -> nix::Result<u8> {
@@ -127,14 +82,6 @@ fn wait_for(case: &str, fd: impl AsFd, want: libc::c_short) {
             p.revents
         );
     }
-}
-
-/// `-m -b B OPTS... --format json IDLE SPEC`.
-fn monitor_args(b: &str, opts: &[&str], idle: &str, spec: &str) -> Vec<String> {
-    let mut v: Vec<String> = ["-m", "-b", b].map(String::from).to_vec();
-    v.extend(opts.iter().map(|s| s.to_string()));
-    v.extend(["--format", "json", idle, spec].map(String::from));
-    v
 }
 
 /// The data texts concatenated.
@@ -863,20 +810,13 @@ const CLIENTS: usize = 1000;
 const REPEAT: usize = 10;
 const PAYLOAD: &str = "0123456789";
 
-/// Open fds of `pid`.
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("/proc/PID/fd")
-        .count()
-}
-
 fn thousand_clients_on(b: &str) {
     let case = format!("-b {b}, {CLIENTS} clients x {REPEAT} x {PAYLOAD:?}");
     let (mut child, _dog, port) = listen_tcp(&case, |spec| {
         Fdwatch::new(monitor_args(b, &["--read=count"], "3", spec))
     });
     let pid = child.id();
-    let fds_at_start = open_fds(pid);
+    let fds_at_start = fd_count(pid);
     let mut evs = EventStream::new(&mut child, &case);
     let addr = format!("tcp:127.0.0.1:{port}");
     let (n, r) = (CLIENTS.to_string(), REPEAT.to_string());
@@ -901,7 +841,7 @@ fn thousand_clients_on(b: &str) {
     }
     // Back in its wait: every fd of this round is closed by now.
     wait_blocked(pid);
-    let fds_after = open_fds(pid);
+    let fds_after = fd_count(pid);
     println!("{case}: fdwatch had {fds_at_start} fds open at start, {fds_after} after");
     let out = sender.wait_with_output().expect("wait send");
     assert_eq!(exit_code(&case, &out), 0, "{case}: send: {}", stderr(&out));

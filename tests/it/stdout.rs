@@ -24,7 +24,7 @@ use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ChildStderr, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -36,23 +36,6 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-
-/// stderr collected by a thread (so a child writing there never blocks on it).
-fn tap(mut err: ChildStderr) -> JoinHandle<String> {
-    thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    })
-}
-
-/// The lines of `text` that are not JSON objects: fdwatch's own messages.
-fn message_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| serde_json::from_str::<Value>(l).is_err())
-        .map(str::to_owned)
-        .collect()
-}
 
 /// Writes to `w` (made non-blocking here, the test's own end) until `stop`; a full pipe
 /// or socket is waited on with poll in 10 ms steps, so `stop` is seen. Write errors
@@ -133,7 +116,7 @@ fn signal_within_1s(case: &str, child: &mut Child, signo: Signal) -> ExitStatus 
 /// `signo` ends it within 1 s, death by that signal (128+N for the shell), no panic.
 fn flood_until_stuck_then(case: &str, child: &mut Child, w: OwnedFd, signo: Signal) {
     let out = child.stdout.take().expect("stdout");
-    let err = tap(child.stderr.take().expect("stderr"));
+    let err = stderr_in_thread(child);
     let stop = Arc::new(AtomicBool::new(false));
     let flooder = flood(w, Arc::clone(&stop));
     stuck_on_stdout(case, child.id(), &out);
@@ -325,7 +308,7 @@ fn tee_8mib(b: &str, socket: bool) {
             .stdin(Stdio::from(dr))
             .stdout(slow.stdout()),
     );
-    let err = tap(child.stderr.take().expect("stderr"));
+    let err = stderr_in_thread(&mut child);
     let writer = {
         let data = Arc::clone(&data);
         thread::spawn(move || {
@@ -406,7 +389,7 @@ fn many_events(b: &str) {
         .stdout(slow.stdout()),
     );
     drop(r);
-    let err = tap(child.stderr.take().expect("stderr"));
+    let err = stderr_in_thread(&mut child);
     let writer = {
         let data = Arc::clone(&data);
         thread::spawn(move || {

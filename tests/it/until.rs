@@ -16,14 +16,6 @@ use nix::libc;
 use nix::sys::signal::{Signal, kill};
 use serde_json::Value;
 
-/// A connected loopback TCP pair: (the side fdwatch watches, the peer).
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let peer = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
-    let (mine, _) = l.accept().expect("accept");
-    (mine, peer)
-}
-
 /// `fdwatch -m --format json --until COND ARGS...`.
 fn until(cond: &str, args: &[&str]) -> Fdwatch {
     let mut argv = vec!["-m", "--format", "json", "--until", cond];
@@ -119,13 +111,13 @@ fn write_ends_at_once() {
 fn urgent_after_normal_data() {
     each_backend(&["poll", "epoll", "uring"], |b| {
         let case = format!("-b {b} --until urgent");
-        let (mine, peer) = tcp_pair();
+        let (peer, mine) = tcp_pair();
         let (_, evs) = ends_at(
             &case,
             until("urgent", &["-b", b, "--read=text", "5", "3re"]).fd(mine.as_fd(), 3),
             vec![
                 then("data", || (&peer).write_all(b"hell").expect("send")),
-                then("urgent", || send_oob(&peer, b'o')),
+                then("urgent", || send_oob(&peer, b"o")),
             ],
             "urgent",
             12,
@@ -159,7 +151,7 @@ fn hangup_after_a_read() {
 fn rdhup_when_the_peer_shuts_down_writing() {
     each_backend(&["poll", "ppoll", "epoll", "uring"], |b| {
         let case = format!("-b {b} --until rdhup");
-        let (mine, peer) = tcp_pair();
+        let (peer, mine) = tcp_pair();
         ends_at(
             &case,
             until("rdhup", &["-b", b, "5", "3r"]).fd(mine.as_fd(), 3),
@@ -263,9 +255,9 @@ fn a_comma_list_ends_at_any_of_its_conditions() {
     each_backend(&["poll", "epoll", "uring"], |b| {
         for (last, status) in [("urgent", 12), ("eof", 16)] {
             let case = format!("-b {b} --until eof,urgent, ending at {last}");
-            let (mine, peer) = tcp_pair();
+            let (peer, mine) = tcp_pair();
             let end: Step<'_> = if last == "urgent" {
-                then("urgent", || send_oob(&peer, b'u'))
+                then("urgent", || send_oob(&peer, b"u"))
             } else {
                 then("", || {
                     peer.shutdown(Shutdown::Both).expect("shutdown");

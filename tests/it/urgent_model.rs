@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use nix::errno::Errno;
-use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{self, MsgFlags};
 use serde_json::Value;
@@ -90,7 +89,7 @@ fn send_sequence(c: &TcpStream, seq: &[Item], mut seen: impl FnMut(usize, u8)) {
         match item {
             Item::Data(d) => (&*c).write_all(d).expect("send data"),
             Item::Urgent(b) => {
-                send_oob(c, *b);
+                send_oob(c, &[*b]);
                 thread::sleep(PAUSE);
                 seen(k, *b);
                 k += 1;
@@ -100,14 +99,6 @@ fn send_sequence(c: &TcpStream, seq: &[Item], mut seen: impl FnMut(usize, u8)) {
 }
 
 // The reference receiver -----------------------------------------------------------------
-
-fn at_mark(fd: impl AsFd) -> bool {
-    let mut v: libc::c_int = 0;
-    // SAFETY: SIOCATMARK (0x8905) writes one c_int; the fd is open.
-    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), 0x8905, &mut v) };
-    assert_eq!(r, 0, "SIOCATMARK");
-    v != 0
-}
 
 /// What the careful receiver tells as it goes.
 enum Told {

@@ -24,7 +24,7 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdout, ExitStatus};
 use std::time::{Duration, Instant};
@@ -32,9 +32,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use nix::errno::Errno;
 use nix::libc;
-use nix::sys::signal::{Signal, kill};
-use nix::sys::socket::{self, MsgFlags};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
 /// The promise: an urgent byte is reported within 100 ms of its arrival.
@@ -81,14 +79,6 @@ impl Mode {
     fn consuming(self) -> bool {
         matches!(self, Mode::Text | Mode::Count)
     }
-}
-
-/// `-m -b B OPTS... --format json IDLE SPEC`.
-fn monitor_args(b: &str, opts: &[&str], idle: &str, spec: &str) -> Vec<String> {
-    let mut v: Vec<String> = ["-m", "-b", b].map(String::from).to_vec();
-    v.extend(opts.iter().map(|s| s.to_string()));
-    v.extend(["--format", "json", idle, spec].map(String::from));
-    v
 }
 
 // fdwatch's output, read with a deadline ---------------------------------------------
@@ -236,16 +226,10 @@ fn connect(case: &str, port: u16) -> TcpStream {
 
 /// Sends one urgent byte; returns the instant just before the send (the start of the
 /// measured delay).
-fn send_oob(c: &TcpStream, byte: u8) -> Instant {
+fn urgent_sent_at(c: &TcpStream, byte: u8) -> Instant {
     let at = Instant::now();
-    let n = socket::send(c.as_fd().as_raw_fd(), &[byte], MsgFlags::MSG_OOB).expect("send OOB");
-    assert_eq!(n, 1, "send(MSG_OOB)");
+    send_oob(c, &[byte]);
     at
-}
-
-fn signal(child: &Child, sig: Signal) {
-    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    kill(pid, sig).unwrap_or_else(|e| panic!("kill {sig}: {e}"));
 }
 
 /// Waits (1 ms steps, 5 s at most) until the kernel holds `n` bytes for fdwatch's end
@@ -261,18 +245,6 @@ fn wait_rx_queue(case: &str, port: u16, c: &TcpStream, n: u64) {
         assert!(
             Instant::now() < deadline,
             "{case}: the server end never held {n} bytes (/proc/net/tcp says {q:?})"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Waits (1 ms steps) until /proc says the child is stopped.
-fn wait_stopped(case: &str, child: &Child) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while proc_state(child.id()) != Some('T') {
-        assert!(
-            Instant::now() < deadline,
-            "{case}: fdwatch never stopped after SIGSTOP"
         );
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -440,10 +412,10 @@ fn urgent_case(b: &str, mode: Mode, send: Send) {
         Send::BackToBack | Send::Paused => (b'o', 4),
     };
     let sent_at = match send {
-        Send::Lone => send_oob(&c, byte),
+        Send::Lone => urgent_sent_at(&c, byte),
         Send::BackToBack => {
             (&c).write_all(b"hell").expect("send hell");
-            send_oob(&c, byte)
+            urgent_sent_at(&c, byte)
         }
         Send::Paused => {
             let hell_at = Instant::now();
@@ -474,7 +446,7 @@ fn urgent_case(b: &str, mode: Mode, send: Send) {
             blocked(child.id(), &case);
             let left = PAUSE.saturating_sub(hell_at.elapsed());
             std::thread::sleep(left);
-            send_oob(&c, byte)
+            urgent_sent_at(&c, byte)
         }
     };
     let fdc = fd.clone();
@@ -587,15 +559,14 @@ fn run_end_case(b: &str, end: End, when: When) {
     let mut stopped_for = None;
     let c = match when {
         When::Together => {
-            let stop = Instant::now();
-            signal(&child, Signal::SIGSTOP);
-            wait_stopped(&case, &child);
+            let stopped_at = Instant::now();
+            stop(child.id(), &case);
             let c = connect(&case, port);
             (&c).write_all(b"hell").expect("send hell");
-            send_oob(&c, b'o');
+            send_oob(&c, b"o");
             wait_rx_queue(&case, port, &c, 5);
-            signal(&child, Signal::SIGCONT);
-            stopped_for = Some(stop.elapsed());
+            resume(child.id());
+            stopped_for = Some(stopped_at.elapsed());
             c
         }
         When::After => {
@@ -624,7 +595,7 @@ fn run_end_case(b: &str, end: End, when: When) {
         });
     }
     if let When::After = when {
-        send_oob(&c, b'o');
+        send_oob(&c, b"o");
     }
     let status = match end {
         End::Idle | End::Count => {

@@ -8,6 +8,7 @@ use crate::common::*;
 
 use std::collections::HashSet;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::path::Path;
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
@@ -39,17 +40,11 @@ fn a_refused_setup_is_one_line_naming_epoll() {
 
 /// `fdwatch -b BACKEND 0 0r` under strace, with io_uring_setup failing with `errno`.
 fn setup_fails(backend: &str, errno: &str) -> Fdwatch {
-    Fdwatch::new(["-b", backend, "0", "0r"]).under(
-        "strace",
-        [
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "trace=io_uring_setup",
-            "-e",
-            &format!("inject=io_uring_setup:error={errno}"),
+    Fdwatch::new(["-b", backend, "0", "0r"]).under_strace(
+        Path::new("/dev/null"),
+        &[
+            trace_filter("io_uring_setup"),
+            inject_filter("io_uring_setup", errno, None),
         ],
     )
 }
@@ -236,13 +231,11 @@ fn multishot_polls_the_kernel_ends_are_rearmed() {
     };
     blocked(pid, case);
     let armed = ring_submissions(pid);
-    let sig = |s| nix::sys::signal::kill(pid_of(&child), s).expect("kill");
-    sig(nix::sys::signal::Signal::SIGSTOP);
-    wait_stopped(pid, case);
+    stop(pid, case);
     for (_, w) in &pipes {
         write(w, b"1");
     }
-    sig(nix::sys::signal::Signal::SIGCONT);
+    resume(pid);
     every_fd_ready(&mut evs, "the first writes");
     blocked(pid, case);
     let after = ring_submissions(pid);
@@ -309,7 +302,7 @@ fn a_socket_watched_for_urgent_data_alone_reports_it() {
         evs.until("the connect event", is("connect"));
         std::io::Write::write_all(&mut peer, b"abc").expect("send");
         blocked(child.id(), &case);
-        send_oob(&peer, b'U');
+        send_oob(&peer, b"U");
         let got = evs.until("the urgent byte", is("urgent"));
         let u = got.last().expect("urgent");
         assert_eq!(u["byte"], "U", "{case}: {u}");

@@ -2,27 +2,9 @@
 //! write-side FIFO with no reader reported and retried until a reader comes.
 
 use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
 
 use crate::common::*;
 use nix::fcntl::OFlag;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
-/// Waits until /proc/PID/stat shows the process stopped (state T).
-fn wait_stopped(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // The state follows the parenthesized command name.
-        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
-        if state == Some('T') {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never stopped: {stat}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 #[test]
 fn eintr_is_retried_with_the_time_left() {
@@ -34,9 +16,8 @@ fn eintr_is_retried_with_the_time_left() {
         .spawn();
     let pid = child.id();
     wait_blocked(pid);
-    kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).expect("SIGSTOP");
-    wait_stopped(pid);
-    kill(Pid::from_raw(pid as i32), Signal::SIGCONT).expect("SIGCONT");
+    stop(pid, "EINTR");
+    resume(pid);
     let out = child.wait_with_output().expect("wait");
     assert_eq!(code(&out), 1, "nothing was ready: {}", stderr(&out));
     let evs = events(&out.stdout);

@@ -1,6 +1,7 @@
 //! fdwatch's `--format json` output: JSON Lines parsed, picked by kind, and read as
 //! they come from a running child.
 
+use std::borrow::Borrow;
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout};
 
@@ -42,6 +43,29 @@ pub fn words(ev: &Value) -> Vec<String> {
         .unwrap_or_else(|| panic!("no ready words: {ev}"))
         .iter()
         .map(|w| w.as_str().expect("a ready word is a string").to_owned())
+        .collect()
+}
+
+/// The kind (`event` field) of each event, in order.
+pub fn kinds<V: Borrow<Value>>(evs: &[V]) -> Vec<String> {
+    evs.iter()
+        .map(|e| e.borrow()["event"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+/// The concatenated `text` of the data events for `fd`.
+pub fn data_text(evs: &[Value], fd: &Value) -> String {
+    evs.iter()
+        .filter(|e| e["event"] == "data" && &e["fd"] == fd)
+        .map(|e| e["text"].as_str().unwrap_or("<no text>"))
+        .collect()
+}
+
+/// The lines of `text` that are not JSON objects: fdwatch's own messages.
+pub fn message_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| serde_json::from_str::<Value>(l).is_err())
+        .map(str::to_owned)
         .collect()
 }
 

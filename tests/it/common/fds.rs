@@ -27,11 +27,21 @@ pub fn write(fd: impl AsFd, data: &[u8]) {
 
 /// Bytes readable right now, without blocking (FIONREAD).
 pub fn fionread(fd: impl AsFd) -> i32 {
+    int_ioctl(fd, libc::FIONREAD, "FIONREAD")
+}
+
+/// An ioctl that writes one int (FIONREAD, SIOCOUTQ, SIOCATMARK); its value.
+pub(super) fn int_ioctl(fd: impl AsFd, request: libc::Ioctl, name: &str) -> libc::c_int {
     let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one c_int; the fd is open.
-    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::FIONREAD, &mut n) };
-    assert_eq!(r, 0, "FIONREAD");
+    // SAFETY: these requests write one c_int; the fd is open.
+    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), request, &mut n) };
+    assert_eq!(r, 0, "{name}: {}", Errno::last());
     n
+}
+
+/// The inode number of `fd` (which names a pipe: `pipe:[INO]`).
+pub fn inode(fd: impl AsFd) -> u64 {
+    nix::sys::stat::fstat(fd.as_fd()).expect("fstat").st_ino
 }
 
 pub fn status_flags(fd: impl AsFd) -> OFlag {

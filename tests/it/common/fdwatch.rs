@@ -2,9 +2,11 @@
 //! under a watchdog, and what it printed and how it ended.
 
 use std::ffi::{OsStr, OsString};
+use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use nix::libc;
@@ -13,6 +15,20 @@ use super::Watchdog;
 
 /// Every backend: each matrix test runs on all of them (uring included, issue 18).
 pub const BACKENDS: [&str; 6] = ["select", "pselect", "poll", "ppoll", "epoll", "uring"];
+
+/// select and pselect: they fold hang-ups and errors into "readable" (docs/kernel.md)
+/// and refuse fds at or above FD_SETSIZE.
+pub fn select_family(b: &str) -> bool {
+    matches!(b, "select" | "pselect")
+}
+
+/// `-m -b B OPTS... --format json IDLE SPEC`.
+pub fn monitor_args(b: &str, opts: &[&str], idle: &str, spec: &str) -> Vec<String> {
+    let mut v: Vec<String> = ["-m", "-b", b].map(String::from).to_vec();
+    v.extend(opts.iter().map(|s| s.to_string()));
+    v.extend(["--format", "json", idle, spec].map(String::from));
+    v
+}
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_fdwatch")
@@ -205,6 +221,17 @@ pub fn spawn(case: &str, f: Fdwatch) -> (Child, Watchdog) {
 pub fn run(case: &str, f: Fdwatch) -> Output {
     let (child, _dog) = spawn(case, f);
     child.wait_with_output().expect("wait fdwatch")
+}
+
+/// The child's stderr, read to its end by a thread (so a child writing there never
+/// blocks on it); its text once joined.
+pub fn stderr_in_thread(child: &mut Child) -> JoinHandle<String> {
+    let mut err = child.stderr.take().expect("piped stderr");
+    thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    })
 }
 
 /// The exit code; a death by signal (the watchdog's SIGKILL) fails naming the case.

@@ -10,6 +10,7 @@ mod listen;
 mod net;
 mod process;
 mod process_wide;
+mod strace;
 mod watchdog;
 
 pub use events::*;
@@ -19,8 +20,10 @@ pub use listen::*;
 pub use net::*;
 pub use process::*;
 pub use process_wide::*;
+pub use strace::*;
 pub use watchdog::*;
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::thread;
 
@@ -30,16 +33,7 @@ use std::thread;
 /// it, after installing them all) a missing program fails the test instead, so CI never
 /// skips silently.
 pub fn have(program: &str, test: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            let p = dir.join(program);
-            std::fs::metadata(&p).is_ok_and(|m| {
-                use std::os::unix::fs::PermissionsExt;
-                m.is_file() && m.permissions().mode() & 0o111 != 0
-            })
-        })
-    });
-    if found {
+    if on_path(program).is_some() {
         return true;
     }
     assert!(
@@ -54,6 +48,19 @@ pub fn have(program: &str, test: &str) -> bool {
         format!("skipped: {test}: {program} not installed\n").as_bytes(),
     );
     false
+}
+
+/// Where `program` is on PATH: the first executable file of that name.
+pub fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
 }
 
 /// Runs `f` on each item in its own thread, named after the item so a panic inside says

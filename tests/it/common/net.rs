@@ -2,8 +2,8 @@
 //! and the kernel's queues of a connection.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsFd, AsRawFd};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -12,11 +12,56 @@ use std::time::Duration;
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-/// Sends one urgent byte (send(2) with MSG_OOB).
-pub fn send_oob(fd: impl AsFd, byte: u8) {
+use super::fds::int_ioctl;
+
+/// Sends `bytes` as urgent data (send(2) with MSG_OOB: the last of them is the urgent
+/// byte).
+pub fn send_oob(fd: impl AsFd, bytes: &[u8]) {
     use nix::sys::socket::{self, MsgFlags};
-    let n = socket::send(fd.as_fd().as_raw_fd(), &[byte], MsgFlags::MSG_OOB).expect("send OOB");
-    assert_eq!(n, 1, "send(MSG_OOB)");
+    let n = socket::send(fd.as_fd().as_raw_fd(), bytes, MsgFlags::MSG_OOB).expect("send OOB");
+    assert_eq!(n, bytes.len(), "send(MSG_OOB)");
+}
+
+/// SIOCATMARK's number (the same on every Linux architecture; libc does not name it).
+const SIOCATMARK: libc::Ioctl = 0x8905;
+
+/// SIOCATMARK: whether the next normal read starts at the urgent mark.
+pub fn at_mark(fd: impl AsFd) -> bool {
+    int_ioctl(fd, SIOCATMARK, "SIOCATMARK") != 0
+}
+
+/// SIOCOUTQ (TIOCOUTQ's number): bytes a TCP socket sent that its peer has not
+/// acknowledged.
+pub fn unsent(fd: impl AsFd) -> i32 {
+    int_ioctl(fd, libc::TIOCOUTQ, "SIOCOUTQ")
+}
+
+/// A loopback port that refuses connections for as long as the returned socket lives:
+/// bound but not listening (until `listen` is called on it), so no other test running
+/// in parallel can take it.
+pub fn closed_port() -> (OwnedFd, u16) {
+    use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let fd = socket::socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    let lo = SockaddrIn::new(127, 0, 0, 1, 0);
+    socket::bind(fd.as_raw_fd(), &lo).expect("bind 127.0.0.1:0");
+    let port = socket::getsockname::<SockaddrIn>(fd.as_raw_fd())
+        .expect("getsockname")
+        .port();
+    (fd, port)
+}
+
+/// A connected loopback TCP pair: (client, the accepted server end).
+pub fn tcp_pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let c = TcpStream::connect(l.local_addr().expect("local addr")).expect("connect");
+    let (s, _) = l.accept().expect("accept");
+    (c, s)
 }
 
 /// A loopback port nothing listens on right now (bound, read, released).
@@ -112,7 +157,7 @@ pub fn server_rx_queue(port: u16, client: u16) -> Option<u64> {
 }
 
 /// Closes a TCP socket with SO_LINGER {1, 0}: its peer gets a reset, not an end of file.
-pub fn reset_close(s: std::net::TcpStream) {
+pub fn reset_close(s: TcpStream) {
     use nix::sys::socket::{self, sockopt};
     let l = libc::linger {
         l_onoff: 1,

@@ -10,6 +10,22 @@ use nix::libc;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+/// The system call `pid` sleeps in now (its number: /proc/PID/syscall), or None.
+pub fn syscall_nr(pid: u32) -> Option<i64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Waits until `cond` holds (polled every 2 ms, 10 s at most); what it waited for goes
+/// into the failure.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Waits until `pid` sleeps inside a multiplexer call (read from /proc/PID/syscall),
 /// so a test can act "while fdwatch is blocked" without guessing with sleeps.
 pub fn wait_blocked(pid: u32) {
@@ -100,13 +116,38 @@ pub fn delivered(pid: u32, signo: i32, case: &str) {
     blocked(pid, case);
 }
 
-/// Waits until `pid` is stopped (state T, after SIGSTOP), 1 ms polls under 10 s.
-pub fn wait_stopped(pid: u32, case: &str) {
+/// Waits until `pid` is in state `want` (R, S, T, Z...: /proc/PID/stat), 1 ms polls
+/// under 10 s.
+pub fn wait_state(case: &str, pid: u32, want: char) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while proc_state(pid) != Some('T') {
-        assert!(Instant::now() < deadline, "{case}: pid {pid} never stopped");
+    loop {
+        let st = proc_state(pid);
+        if st == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: pid {pid} never reached state {want:?} (now {st:?})"
+        );
         thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Waits until `pid` is stopped (state T, after SIGSTOP).
+pub fn wait_stopped(pid: u32, case: &str) {
+    wait_state(case, pid, 'T');
+}
+
+/// SIGSTOP to `pid`, returning once it is stopped: what the test does next happens
+/// while the process cannot look.
+pub fn stop(pid: u32, case: &str) {
+    signal_pid(pid, Signal::SIGSTOP);
+    wait_stopped(pid, case);
+}
+
+/// SIGCONT to `pid`.
+pub fn resume(pid: u32) {
+    signal_pid(pid, Signal::SIGCONT);
 }
 
 /// The child's pid, for kill(2).
@@ -114,9 +155,20 @@ pub fn pid_of(child: &Child) -> Pid {
     Pid::from_raw(i32::try_from(child.id()).expect("pid"))
 }
 
+/// `sig` to `pid`, a child of the test not reaped yet (so its pid is not reused).
+pub fn signal_pid(pid: u32, sig: Signal) {
+    let p = Pid::from_raw(i32::try_from(pid).expect("pid"));
+    kill(p, sig).unwrap_or_else(|e| panic!("kill({pid}, {sig}): {e}"));
+}
+
+/// `sig` to the child.
+pub fn signal(child: &Child, sig: Signal) {
+    signal_pid(child.id(), sig);
+}
+
 /// SIGTERM to the child.
 pub fn sigterm(child: &Child) {
-    kill(pid_of(child), Signal::SIGTERM).expect("kill SIGTERM");
+    signal(child, Signal::SIGTERM);
 }
 
 /// The child's exit status once it exits (polled every millisecond), or None when it
@@ -212,6 +264,17 @@ pub fn ran_and_waits(pid: u32, since: u64, case: &str) {
         thread::sleep(Duration::from_millis(1));
     }
     blocked(pid, case);
+}
+
+/// A `kB` field of /proc/PID/status (VmRSS, VmHWM), in KiB.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    s.lines()
+        .find_map(|l| {
+            let v = l.strip_prefix(field)?.strip_prefix(':')?;
+            v.trim().strip_suffix("kB")?.trim().parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status: {s}"))
 }
 
 /// How many descriptors `pid` has open (/proc/PID/fd).

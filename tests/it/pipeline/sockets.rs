@@ -45,15 +45,6 @@ fn dir_fd(dir: &TempDir) -> OwnedFd {
     open(&dir.path(""), OFlag::O_RDONLY | OFlag::O_DIRECTORY)
 }
 
-/// SIOCOUTQ: bytes a TCP socket sent and the peer has not acknowledged.
-fn outq(fd: impl AsFd) -> i32 {
-    let mut n: libc::c_int = 0;
-    // SAFETY: SIOCOUTQ (TIOCOUTQ's number) writes one int; the fd is open.
-    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCOUTQ, &mut n) };
-    assert_eq!(r, 0, "SIOCOUTQ");
-    n
-}
-
 /// `producer` writing to a socket, `sink` (not reading yet) at its other end, with the
 /// test's duplicates of both ends; once the producer is blocked in write(2).
 struct SockStuck {
@@ -75,7 +66,7 @@ impl SockStuck {
             r,
             tcp: via.starts_with("tcp"),
         };
-        until(
+        wait_until(
             &format!("{via}: the producer blocked, the sink waiting"),
             || {
                 syscall_nr(s.kids[0].id()) == Some(libc::SYS_write)
@@ -87,7 +78,7 @@ impl SockStuck {
 
     /// Bytes written and not read, as the test sees them on its own duplicates.
     fn queued(&self) -> i64 {
-        let sent = if self.tcp { outq(&self.w) } else { 0 };
+        let sent = if self.tcp { unsent(&self.w) } else { 0 };
         i64::from(fionread(&self.r)) + i64::from(sent)
     }
 
@@ -200,7 +191,7 @@ fn a_writer_on_a_full_socket_names_the_reader_then_it_flows() {
         assert_eq!(fds, after, "{via}: the stages' fd counts");
 
         // The reader reads: flowing, with a rate on both.
-        signal(&s.kids[1], libc::SIGUSR1);
+        signal(&s.kids[1], Signal::SIGUSR1);
         let pids = s.pids();
         let mut args = vec!["--format", "json", "--interval", "200ms", "--count", "3"];
         args.extend(pids.iter().map(String::as_str));
@@ -265,7 +256,7 @@ fn pipes_and_sockets_in_one_chain_and_a_note_where_sock_diag_is_refused() {
     let sink = start(&bin, "sink", b.into(), Stdio::null());
     let kids = Kids(vec![producer, relay, sink]);
     let [p, r, s] = [0, 1, 2].map(|i| kids.0[i].id());
-    until("both writers blocked, the sink waiting", || {
+    wait_until("both writers blocked, the sink waiting", || {
         syscall_nr(p) == Some(libc::SYS_write)
             && syscall_nr(r) == Some(libc::SYS_write)
             && syscall_nr(s) == Some(libc::SYS_rt_sigtimedwait)
@@ -290,25 +281,19 @@ fn pipes_and_sockets_in_one_chain_and_a_note_where_sock_diag_is_refused() {
     let sentence = snap["verdict"]["sentence"].as_str().expect("sentence");
     assert!(sentence.contains("unix 2 full ("), "{sentence}");
 
-    let out = Fdwatch::new(&args)
-        .under(
-            "strace",
-            [
-                "-f",
-                "-qq",
-                "-o",
-                "/dev/null",
-                "-e",
-                "trace=socket",
-                "-e",
-                "inject=socket:error=EPERM",
+    if !have("strace", "sock_diag refused under strace") {
+        return;
+    }
+    let out = run(
+        "sock_diag refused",
+        Fdwatch::new(&args).under_strace(
+            Path::new("/dev/null"),
+            &[
+                trace_filter("socket"),
+                inject_filter("socket", "EPERM", None),
             ],
-        )
-        .into_command()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("strace fdwatch pipeline (strace is needed: apt-get install strace)");
+        ),
+    );
     let snap = one_snapshot("refused", &out);
     let kinds: Vec<&Value> = snap["links"]
         .as_array()
@@ -351,7 +336,7 @@ fn a_reader_that_exits_leaves_the_socket_without_peer_and_the_writer_dies_of_sig
     let reader = start(&bin, "relay", b.into(), Stdio::null());
     let mut kids = Kids(vec![tick, reader]);
     let (tp, rp) = (kids.0[0].id(), kids.0[1].id());
-    until("the writer waits for its signal, the reader reads", || {
+    wait_until("the writer waits for its signal, the reader reads", || {
         syscall_nr(tp) == Some(libc::SYS_rt_sigtimedwait) && syscall_nr(rp) == Some(libc::SYS_read)
     });
     let (ts, rs) = (tp.to_string(), rp.to_string());
@@ -368,7 +353,7 @@ fn a_reader_that_exits_leaves_the_socket_without_peer_and_the_writer_dies_of_sig
         first["verdict"]["pids"][0], tp,
         "the reader starves: {first}"
     );
-    signal(&kids.0[1], libc::SIGKILL);
+    signal(&kids.0[1], Signal::SIGKILL);
     let lost = loop {
         let s = next();
         if s["links"][0]["peer_lost"] == true {
@@ -392,7 +377,7 @@ fn a_reader_that_exits_leaves_the_socket_without_peer_and_the_writer_dies_of_sig
         format!("unix 1 lost its peer: {tp} (tick) gets EPIPE (or SIGPIPE) on its next write"),
         "{lost}"
     );
-    signal(&kids.0[0], libc::SIGUSR1);
+    signal(&kids.0[0], Signal::SIGUSR1);
     let dead = loop {
         let s = next();
         if process(&s, tp)["state"] == "Z" {
@@ -434,14 +419,14 @@ fn a_process_group_and_a_tree_include_their_socket_links() {
     let root = sh.id();
     let _dog = Watchdog::new(&sh, WATCHDOG, "sh");
     let _group = Group(sh);
-    until(
+    wait_until(
         "the shell waits, the producer writes, the sink sleeps",
         || syscall_nr(root).is_some() && fd_count(root) <= 3,
     );
     let root = root.to_string();
     for select in ["--pgid", "--tree"] {
         let mut snap = Value::Null;
-        until(
+        wait_until(
             &format!("{select}: the producer blocked on the full socket"),
             || {
                 snap = one_snapshot(
