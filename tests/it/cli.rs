@@ -14,7 +14,7 @@ fn args(a: &[&str]) -> Vec<OsString> {
     a.iter().map(OsString::from).collect()
 }
 
-/// What is wrong with `out` as a usage error (SPEC §1): exit 2, exactly one line on
+/// What is wrong with `out` as a usage error: exit 2, exactly one line on
 /// stderr that starts `fdwatch: ` and contains every needle, nothing on stdout, no
 /// panic text. Empty when it is right.
 fn usage_error_problems(case: &str, out: &Output, needles: &[&str]) -> Vec<String> {
@@ -710,7 +710,7 @@ fn verbose_notes_epoll_refusing_a_regular_file() {
     assert!(of_kind(&evs, "note").is_empty(), "{case}: {evs:?}");
 }
 
-/// Usage errors that help (issue 21): each subcommand's missing arguments are its own,
+/// Usage errors that help: each subcommand's missing arguments are its own,
 /// a misspelled subcommand or option gets clap's suggestion as a `tip:` line, and
 /// there is still exactly one error line, exit 2.
 #[test]
@@ -766,7 +766,7 @@ fn usage_errors_name_their_own_arguments_and_suggest() {
         let out = Fdwatch::new(argv).run();
         let err = stderr(&out);
         let (first, rest) = err.split_once('\n').unwrap_or((&err, ""));
-        // The error line alone is the usage error of SPEC §1; the tip follows it.
+        // The error line alone is the one-line usage error; the tip follows it.
         let one = Output {
             status: out.status,
             stdout: out.stdout.clone(),
@@ -821,8 +821,8 @@ fn version_names_the_commit_when_known() {
     let version = format!("fdwatch {}", env!("CARGO_PKG_VERSION"));
     let head = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
+        .current_dir(repo())
+        .locked_output()
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());

@@ -3,12 +3,12 @@
 //! A shell that is not installed is skipped, saying so (.ci/run installs them all and
 //! sets FDWATCH_TEST_REQUIRE_ALL, so CI skips nothing).
 
-use crate::common::have;
+use crate::common::{BACKENDS, LockedSpawn, have, repo};
 use std::path::PathBuf;
 use std::process::Command;
 
 fn completions() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("completions")
+    repo().join("completions")
 }
 
 fn shell(name: &str) -> Command {
@@ -26,7 +26,7 @@ fn bash(words: &[&str]) -> Vec<String> {
     let out = shell("bash")
         .args(["--norc", "--noprofile", "-c", &script, "_"])
         .args(words)
-        .output()
+        .locked_output()
         .expect("run bash");
     assert!(out.status.success(), "bash: {out:?}");
     let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -46,7 +46,7 @@ fn fish(line: &str) -> Vec<String> {
     );
     let out = shell("fish")
         .args(["--no-config", "-c", &script])
-        .output()
+        .locked_output()
         .expect("run fish");
     assert!(out.status.success(), "fish: {out:?}");
     let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -65,8 +65,6 @@ fn sorted(v: &[&str]) -> Vec<String> {
     v.sort();
     v
 }
-
-const BACKENDS: [&str; 6] = ["select", "pselect", "poll", "ppoll", "epoll", "uring"];
 
 /// (the words typed, the one being completed last; what both shells must offer)
 fn cases() -> Vec<(Vec<&'static str>, Vec<String>)> {
@@ -163,14 +161,14 @@ fn fish_offers_each_subcommand_and_value() {
 /// zsh in a pty (zpty) with the committed `_fdwatch`, its compadd wrapped to print the
 /// matches (tests/zsh/).
 fn zsh(line: &str) -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/zsh");
+    let dir = repo().join("tests/zsh");
     let out = shell("zsh")
         .arg("-f")
         .arg(dir.join("capture.zsh"))
         .arg(dir.join("setup.zsh"))
         .arg(line)
         .env("FDWATCH_COMPLETIONS", completions())
-        .output()
+        .locked_output()
         .expect("run zsh");
     assert!(
         out.status.success(),
@@ -218,7 +216,7 @@ fn zsh_offers_each_subcommand_and_value() {
 fn pids_are_offered_for_pid_tree_and_pgid() {
     let mut child = Command::new("sleep")
         .arg("60")
-        .spawn()
+        .locked_spawn()
         .expect("spawn sleep");
     let pid = child.id().to_string();
     let lines = [

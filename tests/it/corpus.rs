@@ -3,8 +3,8 @@
 //! the relay) replayed and compared event by event, with what legitimately varies
 //! between runs normalized (times, inode numbers, ports, temp paths, pids).
 //!
-//! The corpus was recorded before the event core was redesigned (issue 17) so that the
-//! redesign is held to the old behaviour. Re-record after an intended change of output
+//! The corpus was recorded before the event core was redesigned, so that the redesign
+//! is held to the old behaviour. Re-record after an intended change of output
 //! with `FDWATCH_RECORD_CORPUS=1 cargo test --test it corpus::` and review the diff.
 //!
 //! Every scenario is made deterministic by its setup, not by timing: the data, the
@@ -28,7 +28,7 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 fn corpus_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/expected.jsonl")
+    repo().join("tests/corpus/expected.jsonl")
 }
 
 /// Fields whose values depend on timing, not on behaviour.
@@ -118,19 +118,8 @@ fn record(out: &Output, dir: &str) -> Value {
 /// before is queued here.
 fn wait_rdhup(fd: impl AsFd) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut p = [libc::pollfd {
-            fd: fd.as_fd().as_raw_fd(),
-            events: libc::POLLRDHUP,
-            revents: 0,
-        }];
-        // SAFETY: one pollfd, valid for the call.
-        let n = unsafe { libc::poll(p.as_mut_ptr(), 1, 100) };
-        if n > 0 && p[0].revents & libc::POLLRDHUP != 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the peer's end never arrived");
-    }
+    let got = poll_until(fd, libc::POLLRDHUP, deadline, |r| r & libc::POLLRDHUP != 0);
+    assert!(got.is_some(), "the peer's end never arrived");
 }
 
 /// Sends "hell", the urgent "o" and "world", then shuts down the sending side.

@@ -3,18 +3,14 @@
 //! nothing cited from outside the repository.
 //! Regenerate with `FDWATCH_REGEN_DOCS=1 cargo test --test it docs::`.
 
-use crate::common::have;
+use crate::common::{LockedSpawn, have, repo};
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Compares a generated file with the committed one, or rewrites it when asked.
 fn check(rel: &str, generated: &[u8]) {
-    let path = root().join(rel);
+    let path = repo().join(rel);
     if std::env::var_os("FDWATCH_REGEN_DOCS").is_some() {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).expect("create docs dir");
@@ -62,11 +58,11 @@ fn generate_prints_the_committed_files() {
             .to_owned();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_fdwatch"))
             .args(["--generate", &name])
-            .output()
+            .locked_output()
             .expect("run fdwatch --generate");
         assert!(out.status.success(), "--generate {name}: {out:?}");
         assert!(out.stderr.is_empty(), "--generate {name}: {out:?}");
-        let committed = std::fs::read(root().join(what.path())).expect("committed file");
+        let committed = std::fs::read(repo().join(what.path())).expect("committed file");
         assert!(
             out.stdout == committed,
             "fdwatch --generate {name} differs from {}",
@@ -219,7 +215,7 @@ fn guide_documents_every_option() {
 #[test]
 fn docs_dir_has_no_strays() {
     // Only the generated files live in completions/; a renamed shell file would go stale.
-    let mut names: Vec<String> = std::fs::read_dir(Path::new(&root()).join("completions"))
+    let mut names: Vec<String> = std::fs::read_dir(Path::new(&repo()).join("completions"))
         .expect("completions/")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
@@ -231,11 +227,11 @@ fn docs_dir_has_no_strays() {
 /// named in ARCHITECTURE.md: the map stays true.
 #[test]
 fn architecture_matches_the_tree() {
-    let arch = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let arch = std::fs::read_to_string(repo().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
     assert_paths_exist("ARCHITECTURE.md", &arch);
     for f in source_files() {
         let rel = f
-            .strip_prefix(root())
+            .strip_prefix(repo())
             .expect("under root")
             .to_string_lossy()
             .into_owned();
@@ -243,7 +239,7 @@ fn architecture_matches_the_tree() {
         let dir = f
             .parent()
             .expect("dir")
-            .strip_prefix(root())
+            .strip_prefix(repo())
             .expect("under root");
         // A file is on the map when its path is named, or its directory and its name are.
         let mapped = arch.contains(&rel)
@@ -256,7 +252,7 @@ fn architecture_matches_the_tree() {
 /// README.md and the documents in docs/, each with its text.
 fn user_docs() -> Vec<(String, String)> {
     let mut names = vec!["README.md".to_owned()];
-    let mut more: Vec<String> = std::fs::read_dir(root().join("docs"))
+    let mut more: Vec<String> = std::fs::read_dir(repo().join("docs"))
         .expect("docs/")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.ends_with(".md"))
@@ -280,7 +276,7 @@ fn user_docs() -> Vec<(String, String)> {
 }
 
 fn read_doc(rel: &str) -> String {
-    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 /// Every `src/`, `tests/`, `benches/` or `bench/` path a document names exists.
@@ -293,7 +289,7 @@ fn assert_paths_exist(doc: &str, text: &str) {
             && !named.contains('*')
         {
             assert!(
-                root().join(named).exists(),
+                repo().join(named).exists(),
                 "{doc} names {named}, which does not exist"
             );
         }
@@ -362,7 +358,7 @@ fn docs_links_resolve() {
                 dir.join(file).to_string_lossy().into_owned()
             };
             assert!(
-                root().join(&file).exists(),
+                repo().join(&file).exists(),
                 "{doc} links to {target}: no {file}"
             );
             if !anchor.is_empty() {
@@ -449,7 +445,7 @@ fn run_block(script: &str, dir: &Path) -> Option<(std::process::ExitStatus, Stri
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .spawn()
+        .locked_spawn()
         .expect("run bash");
     let dog = crate::common::Watchdog::new(&child, std::time::Duration::from_secs(25), script);
     // Read as it comes (a full pipe would stall the example); the end of both pipes is
@@ -558,7 +554,7 @@ fn readme_install_block_works_in_a_fresh_home() {
         .env("HOME", &home)
         .current_dir(&home)
         .stdin(std::process::Stdio::null())
-        .output()
+        .locked_output()
         .expect("run bash");
     assert!(out.status.success(), "the install block failed: {out:?}");
     let installed = [
@@ -583,7 +579,7 @@ fn readme_install_block_works_in_a_fresh_home() {
     assert_eq!(installed.len(), ALL.len());
     for (what, at) in installed {
         let got = std::fs::read(home.join(at)).unwrap_or_else(|e| panic!("~/{at}: {e}"));
-        let committed = std::fs::read(root().join(what.path())).expect("committed file");
+        let committed = std::fs::read(repo().join(what.path())).expect("committed file");
         assert!(got == committed, "~/{at} is not {}", what.path());
     }
 }
@@ -596,7 +592,7 @@ fn source_files_and_functions_stay_small() {
     let mut too_long = Vec::new();
     for p in source_files() {
         let rel = p
-            .strip_prefix(root())
+            .strip_prefix(repo())
             .expect("under root")
             .to_string_lossy()
             .into_owned();
@@ -655,7 +651,7 @@ fn fn_start(line: &str) -> Option<(&str, &str)> {
 /// Every .rs file under src/.
 fn source_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut dirs = vec![root().join("src")];
+    let mut dirs = vec![repo().join("src")];
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(&d).expect("read src").flatten() {
             let p = e.path();

@@ -1,4 +1,4 @@
-//! One grammar for every duration on the command line (issue 29, point 4): TIMEOUT,
+//! One grammar for every duration on the command line: TIMEOUT,
 //! `--interval` (watch mode, relay, pipeline), `relay --idle` and `send --delay` take
 //! bare seconds (`2`, `0.4`) and humantime forms (`400ms`, `1m30s`); a negative or
 //! unparsable value is a one-line usage error (exit 2) naming the option, in the same
@@ -65,7 +65,7 @@ fn pipeline_interval_takes_seconds_and_units() {
     let mut sleeper = Command::new("sleep")
         .arg("30")
         .stdin(Stdio::null())
-        .spawn()
+        .locked_spawn()
         .expect("spawn sleep");
     let pid = sleeper.id().to_string();
     for v in ["0.4", "400ms"] {

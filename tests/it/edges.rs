@@ -1,4 +1,4 @@
-//! The smaller edges of issue 29: a kernel thread explained as one, `--help` and
+//! The smaller edges: a kernel thread explained as one, `--help` and
 //! `--generate` to a full stdout, arguments that are not UTF-8 quoted as `\xNN` in every
 //! message, one message for a socket path that is not UTF-8 in watch mode, `send` and
 //! the relay, signals that cannot be caught or blocked refused, `--mask TERM` keeping
@@ -303,7 +303,7 @@ fn mask_term_keeps_sigterm_blocked_in_either_mode() {
             let mut child = f
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .spawn()
+                .locked_spawn()
                 .expect("spawn");
             let _dog = Watchdog::new(&child, WATCHDOG, &case);
             blocked(child.id(), &case);

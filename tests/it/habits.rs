@@ -1,4 +1,4 @@
-//! Issue 30's command-line habits and exit statuses, on the real binary: `-m`'s idle
+//! Command-line habits and exit statuses, on the real binary: `-m`'s idle
 //! timeout after something was seen (0), a failed connect in one-shot mode (3), a path
 //! where TIMEOUT goes (a tip), `fdwatch help SUBCOMMAND`, other tools' address types
 //! refused by name, `pipeline --pgid` with any member's pid, `pipeline -q` and its
@@ -186,7 +186,10 @@ fn other_tools_address_types_are_refused_by_name() {
     }
     for spec in ["./udp:x", "a:b"] {
         let mut cmd = Fdwatch::new(["--format", "json", "0", spec]).into_command();
-        let out = cmd.current_dir(&dir.0).output().expect("run fdwatch");
+        let out = cmd
+            .current_dir(&dir.0)
+            .locked_output()
+            .expect("run fdwatch");
         assert_eq!(out.status.code(), Some(0), "{spec}: {}", stderr(&out));
         assert_eq!(of_kind(&events(&out.stdout), "ready").len(), 1, "{spec}");
     }
@@ -214,7 +217,7 @@ fn sleeper(group: Option<i32>) -> Proc {
     if let Some(g) = group {
         cmd.process_group(g);
     }
-    Proc(cmd.spawn().expect("spawn sleep"))
+    Proc(cmd.locked_spawn().expect("spawn sleep"))
 }
 
 /// `--pgid` with a member's pid (`$!` after `a | b &` is the last process, not the
@@ -288,14 +291,14 @@ fn pipeline_quiet_answers_stuck_by_its_status() {
         Command::new("yes")
             .stdout(File::from(w))
             .stderr(Stdio::null())
-            .spawn()
+            .locked_spawn()
             .expect("spawn yes"),
     );
     let reader = Proc(
         Command::new("sleep")
             .arg("60")
             .stdin(File::from(r))
-            .spawn()
+            .locked_spawn()
             .expect("spawn sleep"),
     );
     let pid = writer.0.id();

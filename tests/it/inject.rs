@@ -1,4 +1,4 @@
-//! Fault injection (issue 16, point 8): the real binary under
+//! Fault injection: the real binary under
 //! `strace -f -qq -e trace=SYSCALL -e inject=SYSCALL:error=ERRNO:when=N`, one fault per
 //! case, each case asserting the exit status, stderr (exactly one `fdwatch: ...` line
 //! where an error is expected, nothing where none is, never "panicked"), no hang (a
@@ -34,15 +34,14 @@ use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, ChildStdout, ExitStatus};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::{Child, ExitStatus};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// How long a step that waits on fdwatch's output may take (strace slows it down).
 const STEP: Duration = Duration::from_secs(10);
@@ -145,109 +144,6 @@ fn first_arg(call: &str) -> &str {
 
 // Processes --------------------------------------------------------------------------------
 
-/// fdwatch's JSON lines, read by a thread as they come, so a step can wait for an event
-/// with a deadline while the test also watches its own sockets.
-struct Events {
-    case: String,
-    rx: Receiver<Value>,
-    seen: Vec<Value>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl Events {
-    fn new(case: &str, out: ChildStdout) -> Events {
-        let (tx, rx) = mpsc::channel();
-        let reader = thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(out).lines() {
-                let Ok(line) = line else { return };
-                let v = serde_json::from_str::<Value>(&line)
-                    .unwrap_or_else(|_| json!({"event": "<not JSON>", "line": line}));
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
-        Events {
-            case: case.to_owned(),
-            rx,
-            seen: Vec::new(),
-            reader: Some(reader),
-        }
-    }
-
-    fn push(&mut self, v: Value) -> &Value {
-        assert!(
-            v["event"] != "<not JSON>",
-            "{}: a stdout line is not JSON: {v}",
-            self.case
-        );
-        assert!(
-            self.seen.len() < 100_000,
-            "{}: endless output (a loop?)",
-            self.case
-        );
-        self.seen.push(v);
-        self.seen.last().expect("pushed")
-    }
-
-    /// Waits (at most `limit`) for the next event `hit` accepts, reading on from the
-    /// events not yet looked at.
-    fn until(&mut self, step: &str, limit: Duration, hit: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let v = self.recv_by(step, limit, deadline);
-            if hit(self.push(v)) {
-                return self.seen.last().expect("the event").clone();
-            }
-        }
-    }
-
-    /// Waits (at most `limit`) until `done(events so far)`.
-    fn wait_for(&mut self, step: &str, limit: Duration, done: impl Fn(&[Value]) -> bool) {
-        let deadline = Instant::now() + limit;
-        while !done(&self.seen) {
-            let v = self.recv_by(step, limit, deadline);
-            self.push(v);
-        }
-    }
-
-    /// The next event, by `deadline` (the end of `step`, which may take `limit`); fails
-    /// naming the step when none came by then or the output ended first.
-    fn recv_by(&self, step: &str, limit: Duration, deadline: Instant) -> Value {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.rx.recv_timeout(left) {
-            Ok(v) => v,
-            Err(RecvTimeoutError::Timeout) => panic!(
-                "{}: {step}: not within {limit:?}; events so far: {:?}",
-                self.case, self.seen
-            ),
-            Err(RecvTimeoutError::Disconnected) => panic!(
-                "{}: {step}: fdwatch's output ended first; events: {:?}",
-                self.case, self.seen
-            ),
-        }
-    }
-
-    /// Takes what has arrived so far, without waiting.
-    fn drain(&mut self) {
-        while let Ok(v) = self.rx.try_recv() {
-            self.push(v);
-        }
-    }
-
-    /// Every event, to the end of the output (fdwatch ended).
-    fn all(mut self) -> Vec<Value> {
-        while let Ok(v) = self.rx.recv() {
-            self.push(v);
-        }
-        if let Some(r) = self.reader.take() {
-            r.join().expect("stdout reader");
-        }
-        std::mem::take(&mut self.seen)
-    }
-}
-
 /// One fdwatch run under strace.
 struct Run {
     case: String,
@@ -303,8 +199,8 @@ impl Run {
         );
     }
 
-    fn events(&mut self) -> Events {
-        Events::new(&self.case, self.child.stdout.take().expect("piped stdout"))
+    fn events(&mut self) -> TimedEvents {
+        TimedEvents::new(&self.case, self.child.stdout.take().expect("piped stdout"))
     }
 
     /// `finish`, but fdwatch must end by itself within `limit` (a fault that should end
@@ -410,14 +306,14 @@ fn hit_exactly(case: &str, run_trace: &Path, n: usize, ok: impl Fn(&str) -> bool
 fn closed_or_served(
     case: &str,
     client: &TcpStream,
-    evs: &mut Events,
+    evs: &mut TimedEvents,
     limit: Duration,
     served: impl Fn(&[Value]) -> bool,
 ) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         evs.drain();
-        if served(&evs.seen) {
+        if served(evs.seen()) {
             return false;
         }
         let mut p = [PollFd::new(
@@ -436,7 +332,7 @@ fn closed_or_served(
             Instant::now() < deadline,
             "{case}: the client is neither served nor closed after {limit:?} (left hanging); \
              events {:?}",
-            evs.seen
+            evs.seen()
         );
     }
 }
@@ -767,7 +663,7 @@ fn accept_fault(b: &str, errno: &str) {
         assert!(
             !closed || proc_state(pid).is_some_and(|st| st != 'Z'),
             "{case}: client 1 was closed because fdwatch ended: {:?}",
-            evs.seen
+            evs.seen()
         );
     }
     // No loop: it waits again.
@@ -964,7 +860,7 @@ fn epipe_on_stdout_is_silent_and_enospc_is_one_line() {
     each_backend_and(&[("EPIPE", "EPIPE"), ("ENOSPC", "ENOSPC")], stdout_fault);
 }
 
-// 8. Transient errors mid-connection in the relay (issue 29) -----------------------------
+// 8. Transient errors mid-connection in the relay -----------------------------------------
 
 /// The bytes a relayed echo carries each way.
 const ECHOED: usize = 8 << 20;

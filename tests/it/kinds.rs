@@ -1,4 +1,4 @@
-//! Every kind of fd described (issue 19, point 2; issue 29, point 3): a child process
+//! Every kind of fd described: a child process
 //! (a small C program, compiled here with `cc`) makes an eventfd (written 73519, which
 //! fdinfo writes in hex), a timerfd (CLOCK_MONOTONIC, interval 1.5 s, first expiry in
 //! 0.3 s), a signalfd (USR2, RTMIN+3), an inotify fd watching a temporary directory
@@ -186,7 +186,7 @@ impl Kinds {
             .arg(&dir.0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .spawn()
+            .locked_spawn()
             .expect("spawn the child");
         let stdin = child.stdin.take().expect("stdin");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();

@@ -6,7 +6,8 @@
 //! The modules' tests run as threads of one process, so nothing here may change what
 //! the process as a whole holds for good (its working directory, environment, signal
 //! dispositions or mask, an inheritable fd) or count what it holds: what a test needs
-//! of the process is done once for all in `common`, or in a child process.
+//! of the process is done once for all in `common` (`process_wide`), and every child is
+//! started through it (its fork lock: `Fdwatch`, or `LockedSpawn` for another program).
 //!
 //! Run one subject with a filter: `cargo test --test it relay::`.
 

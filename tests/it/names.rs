@@ -1,9 +1,9 @@
-//! Issue 16 point 3: names cannot talk to the terminal. A FIFO whose name carries ESC, a
+//! Names cannot talk to the terminal. A FIFO whose name carries ESC, a
 //! CSI colour sequence, an OSC title sequence ended by BEL, a C1 control as UTF-8
 //! (U+009B), U+202E (RIGHT-TO-LEFT OVERRIDE) and an invalid UTF-8 byte, watched with
 //! text output on a pseudo-terminal: everything fdwatch writes there is read back from
 //! the master, fdwatch's own colours (SGR, `ESC [ digits/; m`) are taken out, and no
-//! other control byte may remain; the name shows escaped by the contract's rules. The
+//! other control byte may remain; the name shows escaped as fdwatch(1) says. The
 //! same run in JSON: every line parses, and undoing the escapes in `what` gives back
 //! exactly the path's bytes. `--read=text` data with ESC and U+202E shows `\e` and
 //! `\u{202e}`. A `unix-listen:` socket in a directory whose name holds ESC: its accept
@@ -273,7 +273,7 @@ fn on_pty(case: &str, args: &[&OsStr], during: impl FnOnce(u32)) -> (ExitStatus,
         .into_command();
     cmd.stdout(Stdio::from(slave.try_clone().expect("dup slave")))
         .stderr(Stdio::from(slave.try_clone().expect("dup slave")));
-    let mut child = cmd.spawn().expect("spawn fdwatch");
+    let mut child = cmd.locked_spawn().expect("spawn fdwatch");
     // Only the child holds the slave now: its exit gives the master EIO.
     drop(cmd);
     drop(slave);

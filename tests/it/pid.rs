@@ -94,6 +94,9 @@ impl Target {
         let gaps = close_gaps(keep);
         // SAFETY: getpid has no preconditions.
         let parent = unsafe { libc::getpid() };
+        // Held until the child has closed the fds it does not keep (it names itself
+        // then): till that moment it holds copies of the other tests' fds.
+        let shared = fork_shared();
         // SAFETY: the child runs only async-signal-safe calls (below and in `body`) and
         // leaves by _exit, never returning into the test harness.
         let pid = unsafe { libc::fork() };
@@ -117,17 +120,27 @@ impl Target {
                 if libc::getppid() != parent {
                     libc::_exit(97);
                 }
-                libc::prctl(libc::PR_SET_NAME, comm.as_ptr(), Z, Z, Z);
                 for &(lo, hi) in gaps.iter() {
                     if libc::syscall(libc::SYS_close_range, lo, hi, 0) != 0 {
                         libc::_exit(98);
                     }
                 }
+                libc::prctl(libc::PR_SET_NAME, comm.as_ptr(), Z, Z, Z);
             }
             body();
             // SAFETY: ends the child without running anything of the parent's.
             unsafe { libc::_exit(0) }
         }
+        let name = comm.to_string_lossy();
+        let named = || {
+            let now = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            now.trim_end() == name || !matches!(proc_state(pid as u32), Some('R' | 'S' | 'D'))
+        };
+        wait_until(
+            &format!("{label}: the target let go of the other fds"),
+            named,
+        );
+        drop(shared);
         Target {
             pid,
             label: label.to_owned(),
@@ -286,14 +299,7 @@ fn read_exactly(label: &str, fd: impl AsFd, n: usize) -> Vec<u8> {
     while got.len() < n {
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(!left.is_zero(), "{label}: only {got:?} came back");
-        let mut p = libc::pollfd {
-            fd: fd.as_fd().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd; the fd stays open for the call.
-        if unsafe { libc::poll(&mut p, 1, ms.max(1)) } <= 0 {
+        if poll_until(&fd, libc::POLLIN, deadline, |r| r != 0).is_none() {
             continue;
         }
         let mut buf = vec![0u8; n - got.len()];
@@ -786,7 +792,7 @@ fn errors_and_read_tee_refused() {
         let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .locked_spawn()
             .expect("spawn fdwatch");
         let _dog = Watchdog::new(&child, WATCHDOG, r.label);
         let out = child.wait_with_output().expect("wait fdwatch");

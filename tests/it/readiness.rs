@@ -6,17 +6,18 @@
 //! one expectation for the poll family (poll, ppoll, epoll) and one for the select
 //! family (select, pselect). `None` means "not ready": exit 1 and a timeout event.
 //!
-//! Each test runs in a process of its own (`alone`): a case closes an end and expects
-//! the kernel to see it closed at once, which a sibling test's child, between its fork
-//! and its exec, could hide by holding a copy.
+//! A case closes an end and expects the kernel to see it closed at once: a sibling
+//! test's child, between its fork and its exec, would hide that by holding a copy, so
+//! fdwatch starts once no such child is left (`common::settle_forks`).
 
 use crate::common::*;
 
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::libc;
 use serde_json::Value;
 
 /// Expected ready words; `None` = not ready (exit 1).
@@ -221,9 +222,9 @@ fn run_table(cases: &[Case]) {
 /// Waits (by polling, never sleeping) until `fd` is readable. pty input is processed by a
 /// kernel worker, so an echo or a slave's write reaches the master asynchronously.
 fn wait_readable(fd: &OwnedFd, why: &str) {
-    let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    let n = nix::poll::poll(&mut pfd, PollTimeout::from(5000u16)).expect("poll");
-    assert_eq!(n, 1, "{why}: not readable within 5 s");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let got = poll_until(fd, libc::POLLIN, deadline, |r| r != 0);
+    assert!(got.is_some(), "{why}: not readable within 5 s");
 }
 
 fn read_some(fd: &OwnedFd, n: usize) {
@@ -244,9 +245,6 @@ fn queued_is(ctx: &Ctx, n: i64) {
 
 #[test]
 fn pipes() {
-    if !alone(module_path!(), "pipes") {
-        return;
-    }
     run_table(&[
         Case {
             name: "row 1: empty pipe, read end",
@@ -348,9 +346,6 @@ fn pipes() {
 
 #[test]
 fn fifos() {
-    if !alone(module_path!(), "fifos") {
-        return;
-    }
     run_table(&[
         Case {
             name: "row 9: FIFO opened by path, no writer ever",
@@ -416,9 +411,6 @@ fn small_file(dir: &TempDir) -> Fds {
 
 #[test]
 fn files_and_devices() {
-    if !alone(module_path!(), "files_and_devices") {
-        return;
-    }
     run_table(&[
         Case {
             name: "row 14: regular file, read and write",
@@ -481,9 +473,6 @@ fn files_and_devices() {
 
 #[test]
 fn ptys() {
-    if !alone(module_path!(), "ptys") {
-        return;
-    }
     run_table(&[
         Case {
             name: "row 17: fresh pty, master",
@@ -586,9 +575,6 @@ fn ptys() {
 /// `0r 0w` is fd 0 once; `3r 3w` and `3r 3w 3-3rw` are fd 3 once, interests merged.
 #[test]
 fn an_fd_named_twice_is_reported_once() {
-    if !alone(module_path!(), "an_fd_named_twice_is_reported_once") {
-        return;
-    }
     for b in BACKENDS {
         // stdin is /dev/null (Fdwatch's default): always readable and writable.
         let out = Fdwatch::new(["-b", b, "--format", "json", "0", "0r", "0w"]).run();
@@ -624,9 +610,6 @@ fn an_fd_named_twice_is_reported_once() {
 
 #[test]
 fn several_ready_fds_get_one_event_each() {
-    if !alone(module_path!(), "several_ready_fds_get_one_event_each") {
-        return;
-    }
     for b in BACKENDS {
         let (r, w) = pipe();
         write(&w, b"hello");

@@ -43,33 +43,17 @@ fn start_listening(fd: &OwnedFd) {
     socket::listen(fd, socket::Backlog::new(16).expect("backlog")).expect("listen");
 }
 
-/// poll(2) on one fd until it reports something of `want` (returned); fails at
-/// `deadline` saying `what()`.
-fn poll_until(
+/// poll(2) on one fd until it reports anything (returned); fails at `deadline` saying
+/// `what()`.
+fn poll_ready(
     case: &str,
     fd: BorrowedFd<'_>,
     want: libc::c_short,
     deadline: Instant,
     what: &dyn Fn() -> String,
 ) -> libc::c_short {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "{case}: timed out {}", what());
-        let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: want,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd; the fd stays open for the call.
-        let r = unsafe { libc::poll(&mut p, 1, ms) };
-        if r < 0 {
-            let e = Errno::last();
-            assert_eq!(e, Errno::EINTR, "{case}: poll: {e}");
-        } else if r > 0 {
-            return p.revents;
-        }
-    }
+    poll_until(fd, want, deadline, |r| r != 0)
+        .unwrap_or_else(|| panic!("{case}: timed out {}", what()))
 }
 
 /// What an urgent-aware reader found in a TCP stream.
@@ -105,7 +89,7 @@ impl Taken {
         let events = libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP;
         let ended = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
         while !self.eof && !done(self) {
-            let rev = poll_until(case, fd, events, deadline, &|| {
+            let rev = poll_ready(case, fd, events, deadline, &|| {
                 format!(
                     "reading: {} normal bytes so far, urgent {:?}",
                     self.normal, self.urgent
@@ -126,7 +110,7 @@ impl Taken {
                     }
                     // The mark is known, its byte has not arrived yet.
                     Err(Errno::EAGAIN) => {
-                        poll_until(case, fd, libc::POLLPRI, deadline, &|| {
+                        poll_ready(case, fd, libc::POLLPRI, deadline, &|| {
                             format!("waiting for the urgent byte at {}", self.normal)
                         });
                     }
@@ -200,28 +184,12 @@ fn echo(case: &str, s: TcpStream) {
 /// Accepts one connection within READ_LIMIT (never hangs on a client that never came).
 fn accept(case: &str, l: &TcpListener) -> TcpStream {
     let deadline = Instant::now() + READ_LIMIT;
-    poll_until(case, l.as_fd(), libc::POLLIN, deadline, &|| {
+    poll_ready(case, l.as_fd(), libc::POLLIN, deadline, &|| {
         "waiting for the relay to connect to the target".to_owned()
     });
     let (s, _) = l.accept().expect("accept");
     s.set_read_timeout(Some(READ_LIMIT)).expect("read timeout");
     s
-}
-
-/// Where two byte strings first differ, for a failure message that does not print
-/// megabytes.
-fn first_difference(a: &[u8], b: &[u8]) -> String {
-    let at = a.iter().zip(b).position(|(x, y)| x != y);
-    match at {
-        Some(i) => format!(
-            "lengths {} and {}, first difference at byte {i}: {:#04x} vs {:#04x}",
-            a.len(),
-            b.len(),
-            a[i],
-            b[i]
-        ),
-        None => format!("lengths {} and {} (one is a prefix)", a.len(), b.len()),
-    }
 }
 
 // The relay ---------------------------------------------------------------------------
@@ -1244,7 +1212,7 @@ fn refused_then_served(unix: bool) {
     let mut c2 = relay.connect();
     let mut srv: Box<dyn Stream> = if unix {
         let l = UnixListener::from(sock);
-        poll_until(
+        poll_ready(
             &case,
             l.as_fd(),
             libc::POLLIN,

@@ -1,4 +1,4 @@
-//! Resets and half-closes never spin (issue 29): after ERR or HUP on a socket, watch
+//! Resets and half-closes never spin: after ERR or HUP on a socket, watch
 //! mode and the relay report what happened once, stop waiting on that socket and release
 //! it, and the relay passes the reset on (a close with SO_LINGER 0), on every backend.
 //!
@@ -10,7 +10,7 @@
 //! descriptor count back to what it was before the connection, and the events: one
 //! `hangup` (watch mode) or one `reset` (relay), nothing after it for that socket.
 //! Watch mode runs each ending without `--read`, with `--read=text` and with `--peek`
-//! on an accepted socket, and the issue's own case (data, then the reset) also on
+//! on an accepted socket, and the commonest case (data, then the reset) also on
 //! fdwatch's own `tcp:` connect and on an inherited socket.
 //!
 //! A reset reaches a socket when poll says POLLHUP and a read says ECONNRESET or, once
@@ -23,11 +23,10 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use nix::errno::Errno;
 use nix::libc;
 use nix::sys::socket::{self, sockopt};
 use serde_json::Value;
@@ -39,22 +38,8 @@ const LIMIT: Duration = Duration::from_secs(10);
 
 /// poll(2) on `s` until it reports one of `want` (returned); fails after LIMIT.
 fn poll_for(case: &str, s: &impl AsFd, want: libc::c_short, what: &str) -> libc::c_short {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "{case}: timed out waiting for {what}");
-        let mut p = libc::pollfd {
-            fd: s.as_fd().as_raw_fd(),
-            events: want,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; the fd stays open for the call.
-        let r = unsafe { libc::poll(&mut p, 1, left.as_millis().min(1000) as libc::c_int) };
-        if r > 0 && p.revents & want != 0 {
-            return p.revents;
-        }
-        assert!(r >= 0 || Errno::last() == Errno::EINTR, "{case}: poll");
-    }
+    poll_until(s, want, Instant::now() + LIMIT, |r| r & want != 0)
+        .unwrap_or_else(|| panic!("{case}: timed out waiting for {what}"))
 }
 
 /// Asserts that a reset (not an orderly close) reached `s`; the bytes read before it
@@ -98,16 +83,8 @@ fn read_eof(case: &str, s: &TcpStream, what: &str) {
 /// SHUT_WR on fdwatch's own socket `fd`, through a duplicate taken with pidfd_getfd
 /// (one socket: shutting the duplicate down shuts fdwatch's down).
 fn shut_down_in(case: &str, pid: u32, fd: i32) {
-    // SAFETY: pidfd_open and pidfd_getfd return a new fd or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    assert!(pidfd >= 0, "{case}: pidfd_open: {}", Errno::last());
-    // SAFETY: a fresh fd that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-    // SAFETY: as above; the duplicate is close-on-exec.
-    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    assert!(dup >= 0, "{case}: pidfd_getfd: {}", Errno::last());
-    // SAFETY: a fresh fd that nothing else owns.
-    let dup = unsafe { OwnedFd::from_raw_fd(dup as i32) };
+    let pidfd = Pidfd::open(pid).unwrap_or_else(|| panic!("{case}: fdwatch has ended"));
+    let dup = pidfd.dup_fd(fd);
     socket::shutdown(dup.as_raw_fd(), socket::Shutdown::Write).expect("shutdown SHUT_WR");
 }
 
@@ -366,7 +343,7 @@ fn watch_mode_releases_a_reset_socket_once_on_every_backend() {
     });
 }
 
-/// The issue's case (a peer that sends "abc" and resets) also on fdwatch's own
+/// The commonest case (a peer that sends "abc" and resets) also on fdwatch's own
 /// connect (`tcp:`) and on an inherited socket.
 #[test]
 fn watch_mode_releases_connected_and_inherited_sockets_too() {

@@ -19,11 +19,9 @@
 //! Every fd made here is close-on-exec.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self};
 use std::time::{Duration, Instant};
@@ -37,61 +35,6 @@ use nix::sys::stat::Mode;
 use serde_json::Value;
 
 // Shared helpers ------------------------------------------------------------------
-
-/// fdwatch's JSON Lines, read one at a time as they come and not kept (the scale runs
-/// print hundreds of thousands of events).
-struct JsonLines {
-    label: String,
-    lines: std::io::Lines<BufReader<ChildStdout>>,
-    count: usize,
-}
-
-impl JsonLines {
-    fn new(child: &mut Child, label: &str) -> JsonLines {
-        let out = child.stdout.take().expect("piped stdout");
-        JsonLines {
-            label: label.to_owned(),
-            lines: BufReader::with_capacity(1 << 16, out).lines(),
-            count: 0,
-        }
-    }
-
-    /// The next event; None once fdwatch closed its stdout (it ended).
-    fn next(&mut self) -> Option<Value> {
-        let line = self
-            .lines
-            .next()?
-            .unwrap_or_else(|e| panic!("{}: reading fdwatch's stdout: {e}", self.label));
-        self.count += 1;
-        let v = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("{}: not JSON: {line:?}: {e}", self.label));
-        Some(v)
-    }
-
-    /// Reads up to and including the first event `hit` accepts; returns them all.
-    fn until(&mut self, step: &str, hit: impl Fn(&Value) -> bool) -> Vec<Value> {
-        let mut got = Vec::new();
-        loop {
-            let Some(v) = self.next() else {
-                panic!(
-                    "{}: {step}: fdwatch's output ended first (it exited or the watchdog \
-                     killed it); this step: {got:?}",
-                    self.label
-                );
-            };
-            let done = hit(&v);
-            got.push(v);
-            if done {
-                return got;
-            }
-        }
-    }
-
-    /// Everything up to the end of the output.
-    fn rest(&mut self) -> Vec<Value> {
-        std::iter::from_fn(|| self.next()).collect()
-    }
-}
 
 /// fdwatch's open fds and resident memory at one moment, taken while it sleeps in its
 /// wait (so nothing is half done).
@@ -151,7 +94,7 @@ fn reap_with_rusage(label: &str, pid: u32) -> Reaped {
 /// Stops a monitor run with SIGTERM: its output ends with a TERM `signal` event and
 /// the summary; it dies by SIGTERM. Returns the events after the signal was sent, the
 /// summary, and the reaped status.
-fn stop_with_sigterm(label: &str, pid: u32, out: &mut JsonLines) -> (Vec<Value>, Value, Reaped) {
+fn stop_with_sigterm(label: &str, pid: u32, out: &mut EventStream) -> (Vec<Value>, Value, Reaped) {
     signal_pid(pid, Signal::SIGTERM);
     let tail = out.rest();
     let reaped = reap_with_rusage(label, pid);
@@ -497,7 +440,7 @@ fn fifo_scale(
     let _dog = Watchdog::new(&child, limit, &label);
     let pid = child.id();
     let err = stderr_in_thread(&mut child);
-    let mut out = JsonLines::new(&mut child, &label);
+    let mut out = EventStream::unkept(&mut child, &label);
 
     let deadline = start + limit;
     let fifos: Vec<OwnedFd> = paths
@@ -632,7 +575,7 @@ fn fifo_scale(
         kib_to_mib(hwm_kib),
         summary["waits"],
         tally.data_events,
-        out.count
+        out.count()
     );
 }
 
@@ -685,7 +628,7 @@ fn connection_leak(total: usize, warmup: usize, limit: Duration) {
     );
     let pid = child.id();
     let err = stderr_in_thread(&mut child);
-    let mut out = JsonLines::new(&mut child, &label);
+    let mut out = EventStream::unkept(&mut child, &label);
     let (mut accepts, mut hangups) = (0usize, 0usize);
     let mut at_start = None;
     let mut listener = None;
@@ -786,7 +729,7 @@ fn fifo_reopen_leak(read: bool, cycles: usize, warmup: usize, limit: Duration) {
     let _dog = Watchdog::new(&child, limit, &label);
     let pid = child.id();
     let err = stderr_in_thread(&mut child);
-    let mut out = JsonLines::new(&mut child, &label);
+    let mut out = EventStream::unkept(&mut child, &label);
     let deadline = start + limit;
     let mut fd = None;
     let mut written = String::new();

@@ -1,4 +1,4 @@
-//! One JSON schema (issue 21): every JSON line of a representative run of each
+//! One JSON schema: every JSON line of a representative run of each
 //! subcommand (watch mode, `pid:PID`, relay, send, bench) carries `"v": 1`, and each of
 //! its fields is listed for its kind in that command's man page (the JSON EVENTS
 //! section of the committed man/*.1, which tests/it/docs.rs keeps equal to `--generate`).
@@ -28,7 +28,7 @@ fn bold_name(line: &str) -> Option<(String, &str)> {
 }
 
 fn page(file: &str) -> Page {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let path = repo().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
     let section = text
         .split(".SH \"JSON EVENTS\"\n")
@@ -133,7 +133,7 @@ fn send_cmd(port: u16, extra: &[&str]) -> std::process::Output {
         .args(extra)
         .env_remove("NO_COLOR")
         .stderr(Stdio::piped())
-        .output()
+        .locked_output()
         .expect("run fdwatch send");
     assert_eq!(code(&out), 0, "send {extra:?}: {}", stderr(&out));
     out
@@ -233,7 +233,7 @@ fn pid_blocked_lines_are_versioned_and_documented() {
     let mut cat = Command::new("cat")
         .stdin(Stdio::from(r))
         .stdout(Stdio::null())
-        .spawn()
+        .locked_spawn()
         .expect("cat");
     // Until it is in read(2) (syscall 0), as pid:PID will report it.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -416,7 +416,7 @@ fn pipeline_lines_are_versioned_and_documented() {
     let mut child = std::process::Command::new("cat")
         .stdin(Stdio::from(r))
         .stdout(Stdio::null())
-        .spawn()
+        .locked_spawn()
         .expect("spawn cat");
     let pid = child.id().to_string();
     let out = Fdwatch::new([

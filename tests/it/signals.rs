@@ -1,4 +1,5 @@
-//! Signals (SPEC §1 `--signals`/`--mask`, §2 Signals, §4.7, §7; REPORT rows 46-48):
+//! Signals (`--signals`, `--mask`; fdwatch(1) SIGNALS, docs/kernel.md "Signals and the
+//! wait"):
 //! caught signals are events carrying the sender's pid and the wait goes on; a signal
 //! pending at startup interrupts the first wait at once; real-time signals queue and are
 //! each reported; a storm of signals neither loses data nor extends the timeout;
@@ -9,7 +10,7 @@
 //! child is under a pidfd watchdog; the test signals only children it spawned and has
 //! not yet reaped (and stops once they ended).
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,6 @@ use crate::common::*;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::libc;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{Signal, kill};
 use serde_json::Value;
 
@@ -46,7 +46,7 @@ fn index_of(case: &str, evs: &[Value], name: &str) -> usize {
         .unwrap_or_else(|| panic!("{case}: no {name:?} event: {evs:?}"))
 }
 
-/// Output is flushed after each wait (SPEC §3), an interrupted one included: an event
+/// Output is flushed after each wait, an interrupted one included: an event
 /// printed at fdwatch's time `t` must reach the test soon after, not at exit.
 fn live(case: &str, t: f64, got_at: Duration) {
     assert!(
@@ -54,51 +54,6 @@ fn live(case: &str, t: f64, got_at: Duration) {
         "{case}: the signal event (t={t:.3}) reached stdout only after {got_at:?}, when \
          fdwatch ended: not flushed after the wait the signal interrupted"
     );
-}
-
-/// A pidfd for a child: a handle to that exact process, so a child that has ended
-/// (even reaped, its pid reused) is never signalled by mistake.
-struct Pidfd(OwnedFd);
-
-impl Pidfd {
-    fn open(child: &Child) -> Pidfd {
-        let pid = libc::pid_t::try_from(child.id()).expect("pid");
-        // SAFETY: pidfd_open(pid, 0) returns a new close-on-exec fd or -1.
-        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        assert!(raw >= 0, "pidfd_open: {}", Errno::last());
-        // SAFETY: a fresh fd that nothing else owns.
-        Pidfd(unsafe { OwnedFd::from_raw_fd(RawFd::try_from(raw).expect("fd")) })
-    }
-
-    /// Whether the process has ended, waiting up to `wait` for it.
-    fn ended_within(&self, wait: Duration) -> bool {
-        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
-        let ms = PollTimeout::try_from(wait).expect("a short wait");
-        match nix::poll::poll(&mut fds, ms) {
-            Ok(n) => n > 0,
-            Err(Errno::EINTR) => false,
-            Err(e) => panic!("poll on a pidfd: {e}"),
-        }
-    }
-
-    /// Sends `sig`; false once the process has ended (ESRCH).
-    fn signal(&self, sig: libc::c_int) -> bool {
-        // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.0.as_raw_fd(),
-                sig,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        match r {
-            0 => true,
-            _ if Errno::last() == Errno::ESRCH => false,
-            _ => panic!("pidfd_send_signal({sig}): {}", Errno::last()),
-        }
-    }
 }
 
 /// Spawns `f` with `sig` blocked and already pending when fdwatch starts: the child
@@ -124,7 +79,7 @@ fn spawn_with_pending(case: &str, f: Fdwatch, sig: libc::c_int) -> (Child, Watch
     spawn(case, f)
 }
 
-// 1. A signal already pending at startup (REPORT row 46).
+// 1. A signal already pending at startup: the first wait returns EINTR at once.
 
 #[test]
 fn pending_signal_interrupts_the_wait_at_once() {
@@ -253,7 +208,7 @@ fn rt_signal_storm_exact_count() {
         );
         drop(r);
         let pid = pid_of(&child);
-        let pidfd = Pidfd::open(&child);
+        let pidfd = Pidfd::open(child.id()).expect("the child runs");
         let mut stream = EventStream::new(&mut child, &case);
         blocked(child.id(), &case);
         let done = AtomicBool::new(false);
@@ -397,7 +352,7 @@ fn sender_pid_is_reported() {
         let mut killer = Command::new("kill")
             .args(["-USR1", &child.id().to_string()])
             .stdin(Stdio::null())
-            .spawn()
+            .locked_spawn()
             .unwrap_or_else(|e| panic!("{case}: spawn kill: {e}"));
         let killer_pid = i64::from(killer.id());
         let st = killer.wait().expect("wait kill");
@@ -514,7 +469,7 @@ fn alarm_storm_does_not_extend_the_timeout() {
             Fdwatch::new(["-b", b, "--signals", "ALRM", "--format", "json", "1", "3r"])
                 .fd(r.as_fd(), 3),
         );
-        let pidfd = Pidfd::open(&child);
+        let pidfd = Pidfd::open(child.id()).expect("the child runs");
         blocked(child.id(), &case);
         let out = std::thread::scope(|s| {
             // The storm: the 10 ms poll on the pidfd paces it (it is the workload, not
@@ -585,7 +540,7 @@ fn signals_count_as_activity_for_the_idle_timeout() {
             ])
             .fd(r.as_fd(), 3),
         );
-        let pidfd = Pidfd::open(&child);
+        let pidfd = Pidfd::open(child.id()).expect("the child runs");
         blocked(child.id(), &case);
         let out = std::thread::scope(|s| {
             let storm = s.spawn(|| {

@@ -1,4 +1,4 @@
-//! Sockets and TCP urgent data (SPEC §1, §2, §4.2, §5, §7; REPORT rows 21-34): urgent
+//! Sockets and TCP urgent data (docs/kernel.md "TCP urgent data", "Socket ends"): urgent
 //! bytes reported in stream order on every backend (also for a socket watched without
 //! `e`, and for a burst of clients sending at once), `--peek` consuming nothing, a lone
 //! urgent byte, a newer urgent byte replacing an unread one, `--oobinline`, hang-up
@@ -58,30 +58,8 @@ fn recv_now(fd: impl AsFd) -> nix::Result<Vec<u8>> {
 /// `want` (poll flags) on `fd`: the state fdwatch is then run against.
 fn wait_for(case: &str, fd: impl AsFd, want: libc::c_short) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut p = libc::pollfd {
-            fd: fd.as_fd().as_raw_fd(),
-            events: want,
-            revents: 0,
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd; the fd stays open for the call.
-        let r = unsafe { libc::poll(&mut p, 1, ms) };
-        assert!(
-            r >= 0 || Errno::last() == Errno::EINTR,
-            "{case}: poll: {}",
-            Errno::last()
-        );
-        if p.revents & want == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{case}: the kernel never reported {want:#x} (got {:#x})",
-            p.revents
-        );
-    }
+    let got = poll_until(&fd, want, deadline, |r| r & want == want);
+    assert!(got.is_some(), "{case}: the kernel never reported {want:#x}");
 }
 
 /// The data texts concatenated.
@@ -102,7 +80,7 @@ fn summary_bytes(case: &str, s: &Value, fd: &Value) -> u64 {
 
 // 1. Urgent data in stream order, each byte once, on every backend ------------------
 
-/// Whether AF_UNIX stream sockets take MSG_OOB here (CONFIG_AF_UNIX_OOB, REPORT §3).
+/// Whether AF_UNIX stream sockets take MSG_OOB here (CONFIG_AF_UNIX_OOB, Linux 5.15+).
 fn unix_oob_supported() -> bool {
     let (a, _b) = socketpair();
     socket::send(a.as_raw_fd(), b"u", MsgFlags::MSG_OOB) != Err(Errno::EOPNOTSUPP)
@@ -230,7 +208,7 @@ fn urgent_in_stream_order_every_backend() {
         cases.push((b.to_owned(), (b, false, false)));
         cases.push((format!("{b}+world"), (b, true, false)));
         if unix_too {
-            // REPORT row 32: AF_UNIX streams carry urgent data like TCP (basic path).
+            // AF_UNIX streams carry urgent data like TCP (the basic path).
             cases.push((format!("{b}+world, unix"), (b, true, true)));
         }
     }
@@ -239,8 +217,8 @@ fn urgent_in_stream_order_every_backend() {
     });
 }
 
-/// SPEC §2 takes the urgent byte first on "an fd watched with `e` (or any socket)",
-/// and §4.2 promises never to read a TCP stream past the mark before taking it: so
+/// fdwatch takes the urgent byte first on an fd watched with `e` or on any socket,
+/// and never reads a TCP stream past the mark before taking it: so
 /// a socket watched for reading only (`3`, `tcp-listen:...:PORT/r`) keeps its urgent
 /// byte too.
 #[test]
@@ -473,7 +451,7 @@ fn peek_leaves_everything_queued() {
     });
 }
 
-// 3. A lone urgent byte is urgent data, not normal data (REPORT row 21) --------------
+// 3. A lone urgent byte is urgent data, not normal data ------------------------------
 
 #[test]
 fn lone_urgent_byte_is_urgent_not_data() {
@@ -541,7 +519,7 @@ fn lone_urgent_byte_is_urgent_not_data() {
     });
 }
 
-// 4. A newer urgent byte replaces an unread one (REPORT row 26) ----------------------
+// 4. A newer urgent byte replaces an unread one --------------------------------------
 
 #[test]
 fn newer_urgent_byte_replaces_unread_one() {
@@ -575,7 +553,7 @@ fn newer_urgent_byte_replaces_unread_one() {
         assert_eq!(of_kind(all, "urgent").len(), 2, "{case}: {all:?}");
         assert!(of_kind(all, "data").is_empty(), "{case}: {all:?}");
         // Nothing consumed: "y" is the urgent byte, and "x" is gone (the kernel
-        // dropped it when "y" came, REPORT row 26), not normal data.
+        // dropped it when "y" came), not normal data.
         assert_eq!(recv_oob(&s), Ok(b'y'), "{case}: the urgent byte");
         assert_eq!(recv_now(&s), Err(Errno::EAGAIN), "{case}: no normal data");
         drop(c);
@@ -631,7 +609,7 @@ fn oobinline_marks_the_offset() {
     });
 }
 
-// 6. Hang-up kinds as the kernel reports them (REPORT rows 28-31, 34) ----------------
+// 6. Hang-up kinds as the kernel reports them (docs/kernel.md) ------------------------
 
 /// One-shot `-b B --format json 0 3r` on `fd`: its ready words.
 fn one_shot_words(case: &str, b: &str, fd: impl AsFd) -> Vec<String> {

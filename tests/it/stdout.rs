@@ -1,4 +1,4 @@
-//! A slow or non-blocking stdout neither kills nor deafens fdwatch (issue 16, point 5).
+//! A slow or non-blocking stdout neither kills nor deafens fdwatch.
 //!
 //! A. Nobody reads stdout: fdwatch's stdout is a pipe the test holds open and never
 //!    reads, and the run prints until that pipe is full (watch `-m --read=text` on a pipe
@@ -271,19 +271,6 @@ impl SlowPipe {
             after.contains(OFlag::O_NONBLOCK),
             "{case}: O_NONBLOCK cleared"
         );
-    }
-}
-
-/// Where two byte strings first differ, for a failure message that does not print
-/// megabytes.
-fn first_difference(a: &[u8], b: &[u8]) -> String {
-    match a.iter().zip(b).position(|(x, y)| x != y) {
-        Some(i) => format!(
-            "lengths {} and {}, first difference at byte {i}",
-            a.len(),
-            b.len()
-        ),
-        None => format!("lengths {} and {} (one is a prefix)", a.len(), b.len()),
     }
 }
 

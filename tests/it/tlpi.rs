@@ -1,4 +1,4 @@
-//! `--format tlpi` (issue 19): fdwatch stands in for TLPI's chapter 63 programs. Each
+//! `--format tlpi`: fdwatch stands in for TLPI's chapter 63 programs. Each
 //! session is driven twice, through fdwatch and through a small C program that prints
 //! as the book's does (tests/tlpi/: t_select.c, Listing 63-1; poll_pipes.c, 63-2;
 //! epoll_input.c, 63-5), compiled here with `cc`; the two outputs must be equal line
@@ -33,9 +33,7 @@ const TIMEOUT_SLACK: f64 = 0.020;
 
 /// Compiles tests/tlpi/NAME.c into `dir`; the executable's path.
 fn compile(dir: &TempDir, name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/tlpi")
-        .join(format!("{name}.c"));
+    let src = repo().join("tests/tlpi").join(format!("{name}.c"));
     let exe = dir.path(name);
     cc(&src, &exe, "tests/it/tlpi.rs (the book's programs)");
     exe
@@ -74,7 +72,7 @@ fn run_book(case: &str, mut cmd: Command) -> Output {
     let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        .locked_spawn()
         .expect("spawn the book's program");
     let _dog = Watchdog::new(&child, WATCHDOG, &format!("{case}: the book's program"));
     let out = child.wait_with_output().expect("wait the book's program");
@@ -360,7 +358,7 @@ impl Running {
         let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .locked_spawn()
             .unwrap_or_else(|e| panic!("{who}: spawn: {e}"));
         let dog = Watchdog::new(&child, WATCHDOG, &who);
         Running {

@@ -294,13 +294,11 @@ fn the_first_listed_condition_decides() {
             vec![(
                 "",
                 Box::new(|pid| {
-                    let fw = nix::unistd::Pid::from_raw(pid as i32);
-                    kill(fw, Signal::SIGSTOP).expect("SIGSTOP");
-                    wait_stopped(pid, "--until, fdwatch stopped");
+                    stop(pid, "--until, fdwatch stopped");
                     let w = w.borrow_mut().take().expect("the write end");
                     write(&w, b"last words");
                     drop(w);
-                    kill(fw, Signal::SIGCONT).expect("SIGCONT");
+                    resume(pid);
                 }),
             )],
             first,

@@ -15,7 +15,7 @@
 //! with the seed and everything seen so far. The client stays connected until every
 //! urgent byte was seen, so nothing is reported only because the stream ended.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 use std::process::Child;
@@ -229,68 +229,6 @@ fn delivered_directly(case: &str, seq: &[Item], bulk: usize) -> Delivered {
 
 // fdwatch's events, with a deadline -----------------------------------------------------
 
-/// A child's JSON lines (stdout, or stderr with --tee) read by a thread, so that a
-/// missing event fails at a deadline instead of hanging.
-struct Lines {
-    case: String,
-    rx: Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Lines {
-    fn new(case: &str, from: impl Read + Send + 'static) -> Lines {
-        let (tx, rx) = mpsc::channel();
-        let label = case.to_owned();
-        thread::spawn(move || {
-            for line in BufReader::new(from).lines() {
-                let Ok(line) = line else { return };
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("{label}: not JSON: {line:?}: {e}"));
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
-        Lines {
-            case: case.to_owned(),
-            rx,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads until `hit` accepts an event (within DEADLINE).
-    fn until(&mut self, step: &str, hit: impl Fn(&Value) -> bool) {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(v) => {
-                    let done = hit(&v);
-                    self.seen.push(v);
-                    if done {
-                        return;
-                    }
-                }
-                Err(_) => panic!(
-                    "{}: {step}: not seen within {DEADLINE:?}; events so far: {:#?}",
-                    self.case, self.seen
-                ),
-            }
-        }
-    }
-
-    /// Everything up to the end of the output.
-    fn rest(&mut self) {
-        while let Ok(v) = self.rx.recv_timeout(WATCHDOG) {
-            self.seen.push(v);
-        }
-    }
-
-    fn count(&self, event: &str) -> usize {
-        self.seen.iter().filter(|e| e["event"] == event).count()
-    }
-}
-
 fn hex_byte(v: &Value) -> Option<u8> {
     u8::from_str_radix(v.as_str()?, 16).ok()
 }
@@ -432,16 +370,16 @@ fn watch_sequence(backend: &str, mode: Mode, label: &str, seq: &[Item]) {
             v
         });
         let err = child.stderr.take().expect("stderr");
-        (Lines::new(&case, err), Some(collected))
+        (TimedEvents::new(&case, err), Some(collected))
     } else {
         let out = child.stdout.take().expect("stdout");
-        (Lines::new(&case, out), None)
+        (TimedEvents::new(&case, out), None)
     };
     let c = TcpStream::connect(("127.0.0.1", port)).expect("connect fdwatch");
-    lines.until("the accept event", is("accept"));
+    lines.until("the accept event", DEADLINE, is("accept"));
     let pid = child.id();
     send_sequence(&c, seq, |k, b| {
-        lines.until(&format!("urgent byte {k} ({b:#04x})"), |e| {
+        lines.until(&format!("urgent byte {k} ({b:#04x})"), DEADLINE, |e| {
             e["event"] == "urgent"
         });
         // Back in its wait: done reading at that mark.
@@ -461,17 +399,17 @@ fn watch_sequence(backend: &str, mode: Mode, label: &str, seq: &[Item]) {
                 .filter_map(|e| e["bytes"].as_u64())
                 .sum()
         };
-        let before = data_in(&lines.seen);
+        let before = data_in(lines.seen());
         let read = std::cell::Cell::new(before);
         if before < total as u64 {
-            lines.until("all the normal data", |e| {
+            lines.until("all the normal data", DEADLINE, |e| {
                 read.set(read.get() + data_in(std::slice::from_ref(e)));
                 read.get() >= total as u64
             });
         }
     }
     sigterm(&child);
-    lines.rest();
+    lines.rest(WATCHDOG + DEADLINE);
     let _ = child.wait();
     drop(c);
     let tee = tee_out.map(|h| h.join().expect("tee reader"));
@@ -487,11 +425,11 @@ fn check_watch(
     mode: Mode,
     seq: &[Item],
     want: &Delivered,
-    lines: &Lines,
+    lines: &TimedEvents,
     tee: Option<Vec<u8>>,
 ) {
     let urgent: Vec<&Value> = lines
-        .seen
+        .seen()
         .iter()
         .filter(|e| e["event"] == "urgent")
         .collect();
@@ -500,7 +438,7 @@ fn check_watch(
         urgent.len(),
         want.urgent.len(),
         "{case}: one urgent event per urgent byte: {:#?}",
-        lines.seen
+        lines.seen()
     );
     match mode {
         Mode::Inline => {
@@ -541,7 +479,7 @@ fn check_watch(
             }
         }
     }
-    let data = lines.seen.iter().filter(|e| e["event"] == "data");
+    let data = lines.seen().iter().filter(|e| e["event"] == "data");
     let mut full = want.data.clone();
     if mode == Mode::Inline {
         full = inline_stream(want);
@@ -562,7 +500,7 @@ fn check_watch(
         Mode::Tee => assert_eq!(tee.as_deref(), Some(&full[..]), "{case}: bytes teed"),
         Mode::Peek | Mode::Plain => {}
     }
-    assert_eq!(lines.count("error"), 0, "{case}: {:#?}", lines.seen);
+    assert_eq!(lines.count("error"), 0, "{case}: {:#?}", lines.seen());
 }
 
 /// The stream as SO_OOBINLINE reads it: each urgent byte in its place.
@@ -625,7 +563,7 @@ fn relay_case(backend: &str, splice: bool, seed: u64) {
         },
         the_child_waits,
     );
-    let mut lines = Lines::new(&case, child.stdout.take().expect("stdout"));
+    let mut lines = TimedEvents::new(&case, child.stdout.take().expect("stdout"));
     let c = TcpStream::connect(("127.0.0.1", port)).expect("connect the relay");
     (&c).write_all(&vec![b'.'; bulk]).expect("bulk");
     let pid = child.id();
@@ -635,14 +573,14 @@ fn relay_case(backend: &str, splice: bool, seed: u64) {
     });
     c.shutdown(Shutdown::Write).expect("shutdown");
     let got = target.done.join().expect("target receiver");
-    lines.until("the connection's close", is("close"));
+    lines.until("the connection's close", DEADLINE, is("close"));
     sigterm(&child);
-    lines.rest();
+    lines.rest(WATCHDOG + DEADLINE);
     let _ = child.wait();
     drop(c);
     assert_eq!(got, want, "{case}: the target's stream");
     let relayed: Vec<(u8, u64)> = lines
-        .seen
+        .seen()
         .iter()
         .filter(|e| e["event"] == "urgent" && e["from"] == "client")
         .map(|u| {

@@ -7,6 +7,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -42,6 +43,41 @@ pub(super) fn int_ioctl(fd: impl AsFd, request: libc::Ioctl, name: &str) -> libc
 /// The inode number of `fd` (which names a pipe: `pipe:[INO]`).
 pub fn inode(fd: impl AsFd) -> u64 {
     nix::sys::stat::fstat(fd.as_fd()).expect("fstat").st_ino
+}
+
+/// poll(2) on `fd` alone for `events` until `done(revents)`, by `deadline`: the revents
+/// it was done on, or None when the deadline came first. EINTR is retried.
+pub fn poll_until(
+    fd: impl AsFd,
+    events: libc::c_short,
+    deadline: Instant,
+    done: impl Fn(libc::c_short) -> bool,
+) -> Option<libc::c_short> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // libc's poll, not nix's: nix's revents drops a mask with a bit it does not
+        // name (POLLRDHUP).
+        let mut p = libc::pollfd {
+            fd: fd.as_fd().as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        // Whole milliseconds, rounded up: a wait never ends before the deadline.
+        let ms = libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd; the fd stays open for the call.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r > 0 && done(p.revents) {
+            return Some(p.revents);
+        }
+        assert!(
+            r >= 0 || Errno::last() == Errno::EINTR,
+            "poll: {}",
+            Errno::last()
+        );
+        if left.is_zero() {
+            return None;
+        }
+    }
 }
 
 pub fn status_flags(fd: impl AsFd) -> OFlag {
@@ -97,7 +133,7 @@ pub fn open(path: &Path, flags: OFlag) -> OwnedFd {
 }
 
 /// A writer end of `fifo`, non-blocking: ENXIO here means a moment with no reader
-/// (which fdwatch's reopen must never leave, SPEC §7). Close-on-exec like every fd here.
+/// (which fdwatch's reopen must never leave). Close-on-exec like every fd here.
 pub fn fifo_writer(fifo: &Path, label: &str) -> OwnedFd {
     nix::fcntl::open(
         fifo,

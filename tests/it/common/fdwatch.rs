@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use nix::libc;
 
-use super::Watchdog;
+use super::{LockedSpawn, Watchdog, settle_forks};
 
-/// Every backend: each matrix test runs on all of them (uring included, issue 18).
+/// Every backend: each matrix test runs on all of them (uring included).
 pub const BACKENDS: [&str; 6] = ["select", "pselect", "poll", "ppoll", "epoll", "uring"];
 
 /// select and pselect: they fold hang-ups and errors into "readable" (docs/kernel.md)
@@ -174,15 +174,17 @@ impl Fdwatch {
 
     /// Runs to completion, capturing stdout (unless `stdout` set it) and stderr.
     pub fn run(self) -> Output {
-        self.command().output().expect("spawn fdwatch")
+        self.spawn().wait_with_output().expect("wait fdwatch")
     }
 
-    /// Starts it with stdout (unless `stdout` set it) and stderr piped.
+    /// Starts it with stdout (unless `stdout` set it) and stderr piped, once no other
+    /// child still holds a copy of an fd the test has closed (`settle_forks`).
     pub fn spawn(mut self) -> Child {
         self.stdout.get_or_insert_with(Stdio::piped);
+        settle_forks();
         self.command()
             .stderr(Stdio::piped())
-            .spawn()
+            .locked_spawn()
             .expect("spawn fdwatch")
     }
 
@@ -235,7 +237,7 @@ pub fn stderr_in_thread(child: &mut Child) -> JoinHandle<String> {
 }
 
 /// The exit code; a death by signal (the watchdog's SIGKILL) fails naming the case.
-/// A usage error (SPEC §1): exit 2, one line on stderr that starts `fdwatch: ` and
+/// A usage error: exit 2, one line on stderr that starts `fdwatch: ` and
 /// names every needle, nothing on stdout, no panic.
 pub fn assert_one_line_error(case: &str, out: &Output, needles: &[&str]) {
     let err = stderr(out);

@@ -1,7 +1,9 @@
 //! Test helpers shared by every module of the test binary: real kernel objects
-//! (`fds`, `net`), the real binary with fds placed at chosen numbers (`fdwatch`), its
-//! JSON Lines output parsed (`events`), other processes watched through /proc
-//! (`process`, `watchdog`) and listeners on free ports (`listen`).
+//! (`fds`, `net`), the real binary with fds placed at chosen numbers (`fdwatch`, under
+//! strace: `strace`), its JSON Lines output parsed (`events`, and read with deadlines:
+//! `timed`), other processes watched through /proc (`process`, `watchdog`), listeners on
+//! free ports (`listen`), and what the test process holds for all its tests: its forks
+//! and its fd limit (`process_wide`).
 
 mod events;
 mod fds;
@@ -11,6 +13,7 @@ mod net;
 mod process;
 mod process_wide;
 mod strace;
+mod timed;
 mod watchdog;
 
 pub use events::*;
@@ -21,9 +24,10 @@ pub use net::*;
 pub use process::*;
 pub use process_wide::*;
 pub use strace::*;
+pub use timed::*;
 pub use watchdog::*;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 
@@ -50,6 +54,12 @@ pub fn have(program: &str, test: &str) -> bool {
     false
 }
 
+/// The repository's root (the crate's manifest directory), where the tests find their
+/// data (tests/corpus/, tests/tlpi/...) and the committed files they check.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
 /// Where `program` is on PATH: the first executable file of that name.
 pub fn on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -61,6 +71,22 @@ pub fn on_path(program: &str) -> Option<PathBuf> {
                 m.is_file() && m.permissions().mode() & 0o111 != 0
             })
         })
+}
+
+/// Where two byte strings first differ, for a failure message that does not print
+/// megabytes.
+pub fn first_difference(a: &[u8], b: &[u8]) -> String {
+    let at = a.iter().zip(b).position(|(x, y)| x != y);
+    match at {
+        Some(i) => format!(
+            "lengths {} and {}, first difference at byte {i}: {:#04x} vs {:#04x}",
+            a.len(),
+            b.len(),
+            a[i],
+            b[i]
+        ),
+        None => format!("lengths {} and {} (one is a prefix)", a.len(), b.len()),
+    }
 }
 
 /// Runs `f` on each item in its own thread, named after the item so a panic inside says
@@ -151,7 +177,7 @@ pub fn cc(src: &std::path::Path, exe: &std::path::Path, who: &str) {
         .args(["-O0", "-Wall", "-Wextra", "-o"])
         .arg(exe)
         .arg(src)
-        .output()
+        .locked_output()
         .unwrap_or_else(|e| {
             panic!(
                 "{who} compiles C programs with a C compiler, and `cc` could not be run \

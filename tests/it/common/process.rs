@@ -10,6 +10,8 @@ use nix::libc;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use super::settle_forks;
+
 /// The system call `pid` sleeps in now (its number: /proc/PID/syscall), or None.
 pub fn syscall_nr(pid: u32) -> Option<i64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
@@ -145,8 +147,10 @@ pub fn stop(pid: u32, case: &str) {
     wait_stopped(pid, case);
 }
 
-/// SIGCONT to `pid`.
+/// SIGCONT to `pid`, once no other child still holds a copy of an fd the test closed
+/// while it was stopped (`settle_forks`): it then finds everything done at once.
 pub fn resume(pid: u32) {
+    settle_forks();
     signal_pid(pid, Signal::SIGCONT);
 }
 
@@ -284,7 +288,7 @@ pub fn fd_count(pid: u32) -> usize {
         .count()
 }
 
-/// The bound for "never spins": `pid` uses under 5 % of a CPU over the next 2 s.
+/// The bound for "never spins": `pid` uses under 5 % of a CPU over the next 2 s.
 pub fn quiet_for_two_seconds(pid: u32, case: &str) {
     let before = cpu_seconds(pid);
     thread::sleep(Duration::from_secs(2));

@@ -1,10 +1,67 @@
-//! What the test process holds for all its tests: its fd limit, raised (never lowered)
-//! for those that need many fds, and a process of its own for a test that must be alone.
+//! What the test process holds for all its tests: its forks, and its fd limit (raised,
+//! never lowered, for those that need many fds).
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::io;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
-use super::Watchdog;
+/// Between its fork and its exec a child holds a copy of every fd of the test process:
+/// a pipe end a test has just closed still looks open to the kernel (no hang-up), a
+/// socket it closed sends no FIN. Every fork holds this lock shared until the child has
+/// closed its copies at exec (every fd here is close-on-exec); `settle_forks` takes it
+/// alone.
+static FORKS: RwLock<()> = RwLock::new(());
+
+/// The fork lock, shared: held across a fork that is not a Command's spawn (a raw
+/// fork), until its child has let go of the fds it does not keep.
+pub fn fork_shared() -> RwLockReadGuard<'static, ()> {
+    FORKS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Returns once every child forked so far has exec'd: none holds a copy of an fd the
+/// test closed before the call. Fdwatch's spawn calls it (a test closes an end, then
+/// runs fdwatch), and so does `resume` (a test closes an end while fdwatch is stopped).
+pub fn settle_forks() {
+    drop(FORKS.write().unwrap_or_else(|e| e.into_inner()));
+}
+
+/// A Command's spawn and output under the fork lock: the only way this test binary
+/// starts a process.
+pub trait LockedSpawn {
+    /// `Command::spawn`, the fork lock held shared until the child has exec'd.
+    fn locked_spawn(&mut self) -> io::Result<Child>;
+    /// `Command::output` (stdin /dev/null, stdout and stderr captured) the same way;
+    /// the lock is not held while the child runs.
+    fn locked_output(&mut self) -> io::Result<Output>;
+}
+
+impl LockedSpawn for Command {
+    fn locked_spawn(&mut self) -> io::Result<Child> {
+        let _shared = fork_shared();
+        let forker = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+        let child = self.spawn()?;
+        // spawn returns once the child runs its new program, a moment before the
+        // kernel has closed its close-on-exec fds; it names the process after that
+        // (a program named as the forking thread would only be waited for a while).
+        let path = format!("/proc/{}/comm", child.id());
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while std::fs::read_to_string(&path).is_ok_and(|comm| comm == forker)
+            && Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        Ok(child)
+    }
+
+    fn locked_output(&mut self) -> io::Result<Output> {
+        self.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .locked_spawn()?
+            .wait_with_output()
+    }
+}
 
 /// Raises this process's soft RLIMIT_NOFILE (inherited by children) to the hard limit
 /// when it is below `need` (process-wide, only ever upward: tests run in parallel);
@@ -20,43 +77,4 @@ pub fn raise_nofile_to(need: u64) -> bool {
     }
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
     true
-}
-
-/// Marks the test binary run again for one test alone (`alone`); its value is the test.
-const ALONE: &str = "FDWATCH_TEST_ALONE";
-
-/// Runs the calling test in a process of its own: this test binary again, filtered to
-/// exactly that test (`module` is the caller's `module_path!()`, `test` its name). For a
-/// test whose result depends on what the whole process holds: in one process, a sibling
-/// test's child holds a copy of every fd of the process between its fork and its exec,
-/// so a pipe end a test has just closed can still look open to the kernel. Returns true
-/// in that process (the caller goes on with the test's body there), false in the
-/// calling one once the test passed there; fails with its output when it did not.
-pub fn alone(module: &str, test: &str) -> bool {
-    let name = match module.split_once("::") {
-        Some((_, path)) => format!("{path}::{test}"),
-        None => test.to_owned(),
-    };
-    if std::env::var_os(ALONE).is_some_and(|v| v == name.as_str()) {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let child = Command::new(exe)
-        .args([name.as_str(), "--exact"])
-        .env(ALONE, &name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the test binary again");
-    let _dog = Watchdog::new(&child, Duration::from_secs(300), &name);
-    let out = child.wait_with_output().expect("wait for the test binary");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("test result: ok. 1 passed;"),
-        "{name}, in a process of its own: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
 }
