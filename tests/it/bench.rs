@@ -1,6 +1,7 @@
-//! `fdwatch bench` (SPEC §5): it runs, its JSON rows carry ref_pingpong's fields, select
-//! rows stop at FD_SETSIZE, wake mode uses a writer process, and nothing it forks
-//! outlives it. Tiny N and fixed rounds: these tests check behaviour, never speed.
+//! `fdwatch bench` (fdwatch-bench(1)): it runs, its JSON rows carry ref_pingpong's
+//! fields, select rows stop at FD_SETSIZE, wake mode uses a writer process, and nothing
+//! it forks outlives it. Tiny N and fixed rounds: these tests check behaviour, never
+//! speed.
 
 use crate::common::*;
 
@@ -105,7 +106,7 @@ fn active_is_capped_at_n_and_timeout_zero_is_recorded() {
     }
 }
 
-/// Issue 16: K active pipes out of N, so a K above every N is a usage error.
+/// K active pipes out of N, so a K above every N is a usage error.
 #[test]
 fn active_above_every_n_is_refused() {
     let case = "bench --active 50 --fds 5";

@@ -1,4 +1,4 @@
-//! Exhaustion never spins (issue 16, point 2): watch mode (`-m` on a tcp-listen spec) and
+//! Exhaustion never spins: watch mode (`-m` on a tcp-listen spec) and
 //! the relay, each backend, started with RLIMIT_NOFILE (soft and hard: fdwatch raises the
 //! soft limit to the hard one) a few descriptors above what fdwatch opens at start, then
 //! 20 clients that connect and stay:
@@ -10,7 +10,7 @@
 //! - SIGTERM ends it within 1 s, death by SIGTERM, and the output ends with the
 //!   episode's `exhausted` end event (still going) and the summary;
 //! - another run: once the clients leave, a new client is served end to end (the relay:
-//!   within 1 s, also where the first refusal was the TARGET side's socket, issue 29).
+//!   within 1 s, also where the first refusal was the TARGET side's socket).
 //!
 //! tests/it/exhaustion_calls.rs covers the other calls (and other errnos) by fault injection.
 //!
@@ -986,7 +986,7 @@ fn emfile_relay_serves_a_new_client_once_clients_leave() {
     );
 }
 
-/// The issue's TARGET, one that never ends its side: clients that leave leave their
+/// A TARGET that never ends its side: clients that leave leave their
 /// connections half-closed, holding every descriptor. Once such a connection has been
 /// quiet for a second, descriptors running out end it (its open side reset) and the new
 /// client is relayed; before, the relay served nobody again.

@@ -1,4 +1,4 @@
-//! Every call that makes a descriptor while fdwatch runs can run out (issue 29): accept
+//! Every call that makes a descriptor while fdwatch runs can run out: accept
 //! (watch mode and the relay), the relay's socket, connect and splice pipes (pipe2),
 //! a FIFO's reopen, the private reopen `--read` goes through, a write-side FIFO's open
 //! (openat) and --peek's pipe (pipe2). Each, on every backend, is one episode

@@ -1,6 +1,6 @@
-//! Issue 16 point 4 (listeners bind what the user names, loopback by default) and the
-//! `unix-listen:` items of point 6 (the socket file removed at every exit, a stale one
-//! replaced, a live one or a non-socket never touched).
+//! Listeners bind what the user names, loopback by default, and `unix-listen:` keeps
+//! its socket file right (removed at every exit, a stale one replaced, a live one or a
+//! non-socket never touched).
 //!
 //! What listens is read from the kernel: /proc/net/tcp and /proc/net/tcp6 rows in state
 //! 0A (LISTEN) on the port, kept only when their inode is one of fdwatch's own sockets
@@ -417,8 +417,8 @@ fn unix_listen_twice_in_a_row() {
     let left_behind = exists(&path);
 
     // The same path again: it starts and serves a client; idle timeout again. (Checked
-    // before the first run's file: a second run that cannot start is the issue's
-    // symptom.)
+    // before the first run's file: a file left behind would stop a second run from
+    // starting.)
     let case2 = "unix-listen, second run on the same path";
     let (mut child, _dog) = must_start(case2, unix_watch("0.3", &path, &[]));
     assert!(

@@ -1,5 +1,5 @@
 //! Monitor mode (`-m`): no busy loop on fds that stay ready, `--count` and the idle
-//! timeout, events per epoll mode (REPORT rows 35-37), nothing consumed without
+//! timeout, events per epoll mode (docs/kernel.md "epoll's modes"), nothing consumed without
 //! `--read`, `--peek`, `--read` to end of file, and the caller's stdin flags.
 //!
 //! Every child ends by its idle timeout; a pidfd watchdog kills one that does not, so
@@ -200,7 +200,7 @@ fn count_stops_after_n_events() {
             let evs = events(&out.stdout);
             let counted: Vec<&Value> = evs
                 .iter()
-                // The -v diagnostics (wait, note, and issue 19's watching) are not counted.
+                // The -v diagnostics (wait, note, watching) are not counted.
                 .filter(|e| {
                     !["summary", "wait", "note", "watching"].contains(&e["event"].as_str().unwrap())
                 })
@@ -243,7 +243,7 @@ fn idle_timeout_exits_1() {
     }
 }
 
-// 3. Events per registration mode (REPORT rows 35-37), nothing read.
+// 3. Events per registration mode (level, edge, one-shot), nothing read.
 
 #[test]
 fn event_counts_per_mode() {

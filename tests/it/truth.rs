@@ -1,4 +1,4 @@
-//! Issue 16 points 6 and 7: errors tell the truth (usage errors quote the argument as
+//! Errors tell the truth (usage errors quote the argument as
 //! typed, the option a negative value belongs to is named), and `raw` is exactly what
 //! the wait call returned, never registration flags such as EPOLLET or EPOLLONESHOT.
 

@@ -1,4 +1,4 @@
-//! `-b uring` (issue 18) beyond the matrix every backend runs (common::BACKENDS has
+//! `-b uring` beyond the matrix every backend runs (common::BACKENDS has
 //! uring, so readiness, FIFOs, ptys, sockets, urgent data, signals, faults and the
 //! relay all run on it): a refused io_uring setup, the raw result, epoll's modes
 //! refused, many FIFO writers without a spin, multishot polls the kernel ends (a full

@@ -9,7 +9,8 @@ use nix::fcntl::OFlag;
 #[test]
 fn eintr_is_retried_with_the_time_left() {
     // With no handler installed, a stop and continue makes epoll_wait fail with EINTR
-    // (REPORT row 48); fdwatch must wait again for what is left, not fail or restart.
+    // (docs/kernel.md, "Signals and the wait"); fdwatch must wait again for what is left,
+    // not fail or restart.
     let (r, _w) = pipe();
     let child = Fdwatch::new(["-v", "--format", "json", "1", "3r"])
         .fd(r.as_fd(), 3)
