@@ -247,7 +247,7 @@ fn queued_is(ctx: &Ctx, n: i64) {
 fn pipes() {
     run_table(&[
         Case {
-            name: "row 1: empty pipe, read end",
+            name: "empty pipe, read end",
             setup: |_| {
                 let (r, w) = pipe();
                 Fds::new().pass(r, 3).keep(w)
@@ -259,7 +259,7 @@ fn pipes() {
             check: None,
         },
         Case {
-            name: "row 1: empty pipe, write end",
+            name: "empty pipe, write end",
             setup: |_| {
                 let (r, w) = pipe();
                 Fds::new().pass(w, 4).keep(r)
@@ -271,7 +271,7 @@ fn pipes() {
             check: None,
         },
         Case {
-            name: "row 2: 5 bytes in the pipe",
+            name: "5 bytes in the pipe",
             setup: |_| {
                 let (r, w) = pipe();
                 write(&w, b"hello");
@@ -289,7 +289,7 @@ fn pipes() {
             }),
         },
         Case {
-            name: "row 4: all writers closed, empty",
+            name: "all writers closed, empty",
             setup: |_| {
                 let (r, w) = pipe();
                 drop(w);
@@ -302,7 +302,7 @@ fn pipes() {
             check: None,
         },
         Case {
-            name: "row 5: writers closed, 3 bytes left",
+            name: "writers closed, 3 bytes left",
             setup: |_| {
                 let (r, w) = pipe();
                 write(&w, b"abc");
@@ -316,7 +316,7 @@ fn pipes() {
             check: Some(|ctx| queued_is(ctx, 3)),
         },
         Case {
-            name: "row 6: read end closed, write end for write",
+            name: "read end closed, write end for write",
             setup: |_| {
                 let (r, w) = pipe();
                 drop(r);
@@ -329,7 +329,7 @@ fn pipes() {
             check: None,
         },
         Case {
-            name: "row 6: read end closed, write end for read and write",
+            name: "read end closed, write end for read and write",
             setup: |_| {
                 let (r, w) = pipe();
                 drop(r);
@@ -348,7 +348,7 @@ fn pipes() {
 fn fifos() {
     run_table(&[
         Case {
-            name: "row 9: FIFO opened by path, no writer ever",
+            name: "FIFO opened by path, no writer ever",
             setup: |dir| {
                 dir.fifo("f");
                 Fds::new()
@@ -360,10 +360,10 @@ fn fifos() {
             check: None,
         },
         Case {
-            name: "row 10: FIFO read end, a writer wrote \"x\"",
+            name: "FIFO read end, a writer wrote \"x\"",
             setup: |dir| {
                 let (r, p) = fifo_reader(dir);
-                let w = fifo_writer(&p, "row 10");
+                let w = fifo_writer(&p, "the FIFO's writer");
                 write(&w, b"x");
                 Fds::new().pass(r, 3).keep(w)
             },
@@ -374,10 +374,10 @@ fn fifos() {
             check: Some(|ctx| queued_is(ctx, 1)),
         },
         Case {
-            name: "row 11: FIFO read end, writer came and went, drained",
+            name: "FIFO read end, writer came and went, drained",
             setup: |dir| {
                 let (r, p) = fifo_reader(dir);
-                let w = fifo_writer(&p, "row 11");
+                let w = fifo_writer(&p, "the FIFO's writer");
                 write(&w, b"x");
                 drop(w);
                 read_some(&r, 1);
@@ -390,7 +390,7 @@ fn fifos() {
             check: Some(|ctx| queued_is(ctx, 0)),
         },
         Case {
-            name: "row 13: FIFO opened O_RDWR by path",
+            name: "FIFO opened O_RDWR by path",
             setup: |dir| {
                 dir.fifo("f");
                 Fds::new()
@@ -413,7 +413,7 @@ fn small_file(dir: &TempDir) -> Fds {
 fn files_and_devices() {
     run_table(&[
         Case {
-            name: "row 14: regular file, read and write",
+            name: "regular file, read and write",
             setup: small_file,
             spec: &["$T/file:rw"],
             at: At::Opened("file"),
@@ -422,7 +422,7 @@ fn files_and_devices() {
             check: None,
         },
         Case {
-            name: "row 14: regular file, read only",
+            name: "regular file, read only",
             setup: small_file,
             spec: &["$T/file"],
             at: At::Opened("file"),
@@ -431,7 +431,7 @@ fn files_and_devices() {
             check: None,
         },
         Case {
-            name: "row 15: /dev/null, read and write",
+            name: "/dev/null, read and write",
             setup: |_| Fds::new(),
             spec: &["/dev/null:rw"],
             at: At::Opened("chardev"),
@@ -440,7 +440,7 @@ fn files_and_devices() {
             check: None,
         },
         Case {
-            name: "row 16: directory",
+            name: "directory",
             setup: |_| Fds::new(),
             spec: &["$T"],
             at: At::Opened("dir"),
@@ -451,7 +451,7 @@ fn files_and_devices() {
         // select marks an fd that fdget() rejects (O_PATH) ready in every requested set
         // (Linux >= 5.17, 68514dacf271); poll says POLLNVAL, and epoll refuses it (EBADF).
         Case {
-            name: "row 16: O_PATH fd, read and write",
+            name: "O_PATH fd, read and write",
             setup: |dir| Fds::new().pass(open(&dir.0, OFlag::O_PATH), 3),
             spec: &["3rw"],
             at: At::Fd(3, "path"),
@@ -460,7 +460,7 @@ fn files_and_devices() {
             check: None,
         },
         Case {
-            name: "row 16: O_PATH fd, read, write and urgent",
+            name: "O_PATH fd, read, write and urgent",
             setup: |dir| Fds::new().pass(open(&dir.0, OFlag::O_PATH), 3),
             spec: &["3rwe"],
             at: At::Fd(3, "path"),
@@ -475,7 +475,7 @@ fn files_and_devices() {
 fn ptys() {
     run_table(&[
         Case {
-            name: "row 17: fresh pty, master",
+            name: "fresh pty, master",
             setup: |_| {
                 let p = pty();
                 Fds::new().pass(p.master, 3).keep(p.slave)
@@ -487,7 +487,7 @@ fn ptys() {
             check: None,
         },
         Case {
-            name: "row 17: fresh pty, slave",
+            name: "fresh pty, slave",
             setup: |_| {
                 let p = pty();
                 Fds::new().pass(p.slave, 4).keep(p.master)
@@ -499,7 +499,7 @@ fn ptys() {
             check: None,
         },
         Case {
-            name: "row 17: slave wrote \"hi\", master",
+            name: "slave wrote \"hi\", master",
             setup: |_| {
                 let p = pty();
                 write(&p.slave, b"hi");
@@ -513,7 +513,7 @@ fn ptys() {
             check: Some(|ctx| queued_is(ctx, 2)),
         },
         Case {
-            name: "row 18: master wrote \"abc\" (no newline), canonical slave",
+            name: "master wrote \"abc\" (no newline), canonical slave",
             setup: |_| {
                 let p = pty();
                 write(&p.master, b"abc");
@@ -528,7 +528,7 @@ fn ptys() {
             check: None,
         },
         Case {
-            name: "row 18: master wrote \"abc\", master sees the echo",
+            name: "master wrote \"abc\", master sees the echo",
             setup: |_| {
                 let p = pty();
                 write(&p.master, b"abc");
@@ -542,7 +542,7 @@ fn ptys() {
             check: Some(|ctx| queued_is(ctx, 3)),
         },
         Case {
-            name: "row 19: slave closed, master",
+            name: "slave closed, master",
             setup: |_| {
                 let p = pty();
                 drop(p.slave);
@@ -555,7 +555,7 @@ fn ptys() {
             check: None,
         },
         Case {
-            name: "row 19: master closed, slave",
+            name: "master closed, slave",
             setup: |_| {
                 let p = pty();
                 drop(p.master);

@@ -84,7 +84,7 @@ fn spawn_with_pending(case: &str, f: Fdwatch, sig: libc::c_int) -> (Child, Watch
 #[test]
 fn pending_signal_interrupts_the_wait_at_once() {
     // pselect, ppoll and epoll: USR1 stays blocked, and the wait's mask unblocks it, so
-    // the pending signal interrupts the first wait at once (EINTR in 0.000 s, row 46).
+    // the pending signal interrupts the first wait at once (EINTR in 0.000 s, docs/kernel.md).
     // select and poll: fdwatch unblocks USR1 at startup (before the first wait), the
     // handler runs at that moment and writes to the self-pipe, which is in the watch
     // set: the first wait returns at once too. Either way the event comes immediately,
@@ -458,7 +458,7 @@ fn sigint_ends_monitor_with_summary_and_status_130() {
 
 #[test]
 fn alarm_storm_does_not_extend_the_timeout() {
-    // Every caught SIGALRM interrupts the wait (EINTR, row 48); each retry must wait
+    // Every caught SIGALRM interrupts the wait (EINTR, docs/kernel.md); each retry must wait
     // only for what is left of the 1 s, from a monotonic clock.
     each_backend(&BACKENDS, |b| {
         let case = format!("-b {b}, SIGALRM every 10 ms, timeout 1 s");

@@ -633,7 +633,7 @@ fn hangup_kinds_on(b: &str) {
         w.iter().map(|s| s.to_string()).collect()
     };
 
-    // Row 28: the peer shuts down its sending side: RDHUP, no HUP.
+    // The peer shuts down its sending side: RDHUP, no HUP.
     let case = format!("-b {b}, TCP peer shutdown(SHUT_WR)");
     let (c, s) = tcp_pair();
     c.shutdown(Shutdown::Write).expect("shutdown");
@@ -645,7 +645,7 @@ fn hangup_kinds_on(b: &str) {
     );
     drop(c);
 
-    // Row 30: the peer resets (SO_LINGER {1, 0} close).
+    // The peer resets (SO_LINGER {1, 0} close).
     let case = format!("-b {b}, TCP peer RST");
     let (c, s) = tcp_pair();
     let linger = libc::linger {
@@ -666,7 +666,7 @@ fn hangup_kinds_on(b: &str) {
         "{case}: the error is still pending (fdwatch cleared nothing)"
     );
 
-    // Row 29: the peer closes, then we send: its RST gives the same as row 30.
+    // The peer closes, then we send: its RST gives the same as a reset (docs/kernel.md).
     let case = format!("-b {b}, TCP peer close, then a send to it");
     let (c, s) = tcp_pair();
     drop(c);
@@ -680,7 +680,7 @@ fn hangup_kinds_on(b: &str) {
         "{case}"
     );
 
-    // Row 34: an AF_UNIX stream peer closes: HUP at once.
+    // An AF_UNIX stream peer closes: HUP at once.
     let case = format!("-b {b}, AF_UNIX peer close");
     let (u1, u2) = socketpair();
     drop(u2);
@@ -691,7 +691,7 @@ fn hangup_kinds_on(b: &str) {
         "{case}"
     );
 
-    // Row 31: a non-blocking connect to a port nothing listens on.
+    // A non-blocking connect to a port nothing listens on.
     let case = format!("-b {b}, connect to a closed port");
     let (_held, port) = closed_port();
     let spec = format!("tcp:127.0.0.1:{port}");
