@@ -8,7 +8,7 @@ use std::fs::File;
 use std::net::TcpListener;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::common::*;
 use nix::libc;
@@ -199,16 +199,7 @@ fn other_tools_address_types_are_refused_by_name() {
 }
 
 /// A `sleep` that is killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sleeper(group: Option<i32>) -> Proc {
+fn sleeper(group: Option<i32>) -> KillOnDrop {
     let mut cmd = Command::new("sleep");
     cmd.arg("60")
         .stdin(Stdio::null())
@@ -217,7 +208,7 @@ fn sleeper(group: Option<i32>) -> Proc {
     if let Some(g) = group {
         cmd.process_group(g);
     }
-    Proc(cmd.locked_spawn().expect("spawn sleep"))
+    KillOnDrop(cmd.locked_spawn().expect("spawn sleep"))
 }
 
 /// `--pgid` with a member's pid (`$!` after `a | b &` is the last process, not the
@@ -287,14 +278,14 @@ fn pipeline_quiet_answers_stuck_by_its_status() {
         return;
     }
     let (r, w) = pipe();
-    let writer = Proc(
+    let writer = KillOnDrop(
         Command::new("yes")
             .stdout(File::from(w))
             .stderr(Stdio::null())
             .locked_spawn()
             .expect("spawn yes"),
     );
-    let reader = Proc(
+    let reader = KillOnDrop(
         Command::new("sleep")
             .arg("60")
             .stdin(File::from(r))

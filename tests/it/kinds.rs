@@ -19,7 +19,7 @@
 use std::io::{BufRead, BufReader, Lines, Write as _};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -168,7 +168,7 @@ struct Nums {
 
 /// The running child, killed and reaped on drop.
 struct Kinds {
-    child: Child,
+    child: KillOnDrop,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
     fds: Nums,
@@ -216,7 +216,7 @@ impl Kinds {
             uring: get("uring"),
         };
         Kinds {
-            child,
+            child: KillOnDrop(child),
             stdin,
             lines,
             fds,
@@ -261,13 +261,6 @@ impl Kinds {
             .find_map(|l| l.strip_prefix("ticks:"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no ticks in the timerfd's fdinfo: {info}"))
-    }
-}
-
-impl Drop for Kinds {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -168,7 +168,7 @@ fn capacity(fd: impl AsFd) -> i32 {
 /// (for FIONREAD), once both pipes are full, the producer blocked in write(2), the middle
 /// stage in one of `middle_calls` and the sink waiting for its signal.
 struct Stuck {
-    kids: Vec<Child>,
+    kids: Vec<KillOnDrop>,
     /// Pipe 1's and pipe 2's read ends (duplicates: the same open file descriptions).
     p1: OwnedFd,
     p2: OwnedFd,
@@ -191,7 +191,7 @@ impl Stuck {
         let middle = start(dir, middle, r1.into(), w2.into());
         let sink = start(dir, "sink", r2.into(), Stdio::null());
         let s = Stuck {
-            kids: vec![producer, middle, sink],
+            kids: [producer, middle, sink].map(KillOnDrop).into(),
             p1,
             p2,
         };
@@ -207,15 +207,6 @@ impl Stuck {
 
     fn pids(&self) -> Vec<String> {
         self.kids.iter().map(|c| c.id().to_string()).collect()
-    }
-}
-
-impl Drop for Stuck {
-    fn drop(&mut self) {
-        for k in &mut self.kids {
-            let _ = k.kill();
-            let _ = k.wait();
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! wait, stopped, how much CPU it used, how many fds it holds), so a test synchronizes
 //! on that rather than on sleeps.
 
+use std::ops::Deref;
 use std::process::{Child, ExitStatus};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -297,4 +298,22 @@ pub fn quiet_for_two_seconds(pid: u32, case: &str) {
         used < 0.1,
         "{case}: fdwatch used {used:.2} s of CPU in 2 s (a busy loop?)"
     );
+}
+
+/// A child killed and reaped when dropped, however the test ends (a failed assertion
+/// included): a helper process never outlives its test.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
 }

@@ -48,7 +48,7 @@ fn dir_fd(dir: &TempDir) -> OwnedFd {
 /// `producer` writing to a socket, `sink` (not reading yet) at its other end, with the
 /// test's duplicates of both ends; once the producer is blocked in write(2).
 struct SockStuck {
-    kids: Vec<Child>,
+    kids: Vec<KillOnDrop>,
     w: OwnedFd,
     r: OwnedFd,
     tcp: bool,
@@ -61,7 +61,7 @@ impl SockStuck {
         let producer = start(bin, "producer", Stdio::null(), a.into());
         let sink = start(bin, "sink", b.into(), Stdio::null());
         let s = SockStuck {
-            kids: vec![producer, sink],
+            kids: [producer, sink].map(KillOnDrop).into(),
             w,
             r,
             tcp: via.starts_with("tcp"),
@@ -99,15 +99,6 @@ impl SockStuck {
             }
         }
         panic!("{via}: the queue never held still for a snapshot");
-    }
-}
-
-impl Drop for SockStuck {
-    fn drop(&mut self) {
-        for k in &mut self.kids {
-            let _ = k.kill();
-            let _ = k.wait();
-        }
     }
 }
 
@@ -254,8 +245,8 @@ fn pipes_and_sockets_in_one_chain_and_a_note_where_sock_diag_is_refused() {
     let producer = start(&bin, "producer", Stdio::null(), w1.into());
     let relay = start(&bin, "relay", r1.into(), a.into());
     let sink = start(&bin, "sink", b.into(), Stdio::null());
-    let kids = Kids(vec![producer, relay, sink]);
-    let [p, r, s] = [0, 1, 2].map(|i| kids.0[i].id());
+    let kids = [producer, relay, sink].map(KillOnDrop);
+    let [p, r, s] = [0, 1, 2].map(|i| kids[i].id());
     wait_until("both writers blocked, the sink waiting", || {
         syscall_nr(p) == Some(libc::SYS_write)
             && syscall_nr(r) == Some(libc::SYS_write)
@@ -312,18 +303,6 @@ fn pipes_and_sockets_in_one_chain_and_a_note_where_sock_diag_is_refused() {
     assert!(note.contains("EPERM"), "{note}");
 }
 
-/// Kills and reaps the children however the test ends.
-struct Kids(Vec<Child>);
-
-impl Drop for Kids {
-    fn drop(&mut self) {
-        for k in &mut self.0 {
-            let _ = k.kill();
-            let _ = k.wait();
-        }
-    }
-}
-
 #[test]
 fn a_reader_that_exits_leaves_the_socket_without_peer_and_the_writer_dies_of_sigpipe() {
     if !have("cc", "pipeline stages in C") {
@@ -334,8 +313,8 @@ fn a_reader_that_exits_leaves_the_socket_without_peer_and_the_writer_dies_of_sig
     let (a, b) = socketpair();
     let tick = start(&bin, "tick", Stdio::null(), a.into());
     let reader = start(&bin, "relay", b.into(), Stdio::null());
-    let mut kids = Kids(vec![tick, reader]);
-    let (tp, rp) = (kids.0[0].id(), kids.0[1].id());
+    let mut kids = vec![KillOnDrop(tick), KillOnDrop(reader)];
+    let (tp, rp) = (kids[0].id(), kids[1].id());
     wait_until("the writer waits for its signal, the reader reads", || {
         syscall_nr(tp) == Some(libc::SYS_rt_sigtimedwait) && syscall_nr(rp) == Some(libc::SYS_read)
     });
@@ -353,7 +332,7 @@ fn a_reader_that_exits_leaves_the_socket_without_peer_and_the_writer_dies_of_sig
         first["verdict"]["pids"][0], tp,
         "the reader starves: {first}"
     );
-    signal(&kids.0[1], Signal::SIGKILL);
+    signal(&kids[1], Signal::SIGKILL);
     let lost = loop {
         let s = next();
         if s["links"][0]["peer_lost"] == true {
@@ -377,7 +356,7 @@ fn a_reader_that_exits_leaves_the_socket_without_peer_and_the_writer_dies_of_sig
         format!("unix 1 lost its peer: {tp} (tick) gets EPIPE (or SIGPIPE) on its next write"),
         "{lost}"
     );
-    signal(&kids.0[0], Signal::SIGUSR1);
+    signal(&kids[0], Signal::SIGUSR1);
     let dead = loop {
         let s = next();
         if process(&s, tp)["state"] == "Z" {
@@ -388,7 +367,7 @@ fn a_reader_that_exits_leaves_the_socket_without_peer_and_the_writer_dies_of_sig
     assert_eq!(dead["verdict"]["state"], "done", "{dead}");
     let st = child.wait().expect("wait fdwatch");
     assert_eq!(st.code(), Some(0), "ends when every process is gone");
-    kids.0.clear();
+    kids.clear();
 }
 
 #[test]
