@@ -35,8 +35,6 @@ use serde_json::Value;
 /// How long one read phase of the test's own sockets may take before the test fails.
 const READ_LIMIT: Duration = Duration::from_secs(20);
 
-/// SIOCATMARK from <linux/sockios.h> (the libc crate does not export it for Linux).
-
 // Sockets ------------------------------------------------------------------------------
 
 fn start_listening(fd: &OwnedFd) {
