@@ -6,6 +6,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
+use nix::libc;
+
+use super::{proc_state, syscall_nr};
+
 /// Between its fork and its exec a child holds a copy of every fd of the test process:
 /// a pipe end a test has just closed still looks open to the kernel (no hang-up), a
 /// socket it closed sends no FIN. Every fork holds this lock shared until the child has
@@ -39,16 +43,19 @@ pub trait LockedSpawn {
 impl LockedSpawn for Command {
     fn locked_spawn(&mut self) -> io::Result<Child> {
         let _shared = fork_shared();
-        let forker = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
         let child = self.spawn()?;
-        // spawn returns once the child runs its new program, a moment before the
-        // kernel has closed its close-on-exec fds; it names the process after that
-        // (a program named as the forking thread would only be waited for a while).
-        let path = format!("/proc/{}/comm", child.id());
+        // spawn returns once the child is in its execve (or, with a pre_exec, once its
+        // close-on-exec fds are gone from its table), but the kernel releases what those
+        // fds were (a pipe's writer, a socket) only when execve returns to user space.
+        // A child seen sleeping in any other call, or ended, is past that; one busy
+        // computing is only waited for a while.
+        let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(1);
-        while std::fs::read_to_string(&path).is_ok_and(|comm| comm == forker)
-            && Instant::now() < deadline
-        {
+        let past_exec = || {
+            matches!(proc_state(pid), None | Some('Z' | 'X'))
+                || syscall_nr(pid).is_some_and(|nr| nr != libc::SYS_execve)
+        };
+        while !past_exec() && Instant::now() < deadline {
             std::thread::yield_now();
         }
         Ok(child)
