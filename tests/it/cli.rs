@@ -822,7 +822,7 @@ fn version_names_the_commit_when_known() {
     let head = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .current_dir(repo())
-        .locked_output()
+        .counted_output()
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());

@@ -3,7 +3,7 @@
 //! A shell that is not installed is skipped, saying so (.ci/run installs them all and
 //! sets FDWATCH_TEST_REQUIRE_ALL, so CI skips nothing).
 
-use crate::common::{BACKENDS, LockedSpawn, have, repo};
+use crate::common::{BACKENDS, CountedSpawn, have, repo};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -26,7 +26,7 @@ fn bash(words: &[&str]) -> Vec<String> {
     let out = shell("bash")
         .args(["--norc", "--noprofile", "-c", &script, "_"])
         .args(words)
-        .locked_output()
+        .counted_output()
         .expect("run bash");
     assert!(out.status.success(), "bash: {out:?}");
     let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -46,7 +46,7 @@ fn fish(line: &str) -> Vec<String> {
     );
     let out = shell("fish")
         .args(["--no-config", "-c", &script])
-        .locked_output()
+        .counted_output()
         .expect("run fish");
     assert!(out.status.success(), "fish: {out:?}");
     let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -168,7 +168,7 @@ fn zsh(line: &str) -> Vec<String> {
         .arg(dir.join("setup.zsh"))
         .arg(line)
         .env("FDWATCH_COMPLETIONS", completions())
-        .locked_output()
+        .counted_output()
         .expect("run zsh");
     assert!(
         out.status.success(),
@@ -216,7 +216,7 @@ fn zsh_offers_each_subcommand_and_value() {
 fn pids_are_offered_for_pid_tree_and_pgid() {
     let mut child = Command::new("sleep")
         .arg("60")
-        .locked_spawn()
+        .counted_spawn()
         .expect("spawn sleep");
     let pid = child.id().to_string();
     let lines = [

@@ -3,7 +3,7 @@
 //! nothing cited from outside the repository.
 //! Regenerate with `FDWATCH_REGEN_DOCS=1 cargo test --test it docs::`.
 
-use crate::common::{LockedSpawn, have, repo};
+use crate::common::{CountedSpawn, have, repo};
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
@@ -58,7 +58,7 @@ fn generate_prints_the_committed_files() {
             .to_owned();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_fdwatch"))
             .args(["--generate", &name])
-            .locked_output()
+            .counted_output()
             .expect("run fdwatch --generate");
         assert!(out.status.success(), "--generate {name}: {out:?}");
         assert!(out.stderr.is_empty(), "--generate {name}: {out:?}");
@@ -445,7 +445,7 @@ fn run_block(script: &str, dir: &Path) -> Option<(std::process::ExitStatus, Stri
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .locked_spawn()
+        .counted_spawn()
         .expect("run bash");
     let dog = crate::common::Watchdog::new(&child, std::time::Duration::from_secs(25), script);
     // Read as it comes (a full pipe would stall the example); the end of both pipes is
@@ -554,7 +554,7 @@ fn readme_install_block_works_in_a_fresh_home() {
         .env("HOME", &home)
         .current_dir(&home)
         .stdin(std::process::Stdio::null())
-        .locked_output()
+        .counted_output()
         .expect("run bash");
     assert!(out.status.success(), "the install block failed: {out:?}");
     let installed = [

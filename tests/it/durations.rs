@@ -65,7 +65,7 @@ fn pipeline_interval_takes_seconds_and_units() {
     let mut sleeper = Command::new("sleep")
         .arg("30")
         .stdin(Stdio::null())
-        .locked_spawn()
+        .counted_spawn()
         .expect("spawn sleep");
     let pid = sleeper.id().to_string();
     for v in ["0.4", "400ms"] {

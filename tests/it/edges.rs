@@ -303,7 +303,7 @@ fn mask_term_keeps_sigterm_blocked_in_either_mode() {
             let mut child = f
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .locked_spawn()
+                .counted_spawn()
                 .expect("spawn");
             let _dog = Watchdog::new(&child, WATCHDOG, &case);
             blocked(child.id(), &case);

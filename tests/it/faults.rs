@@ -91,7 +91,7 @@ fn writer_killed(b: &str) {
         .stdin(Stdio::null())
         .stdout(Stdio::from(w))
         .stderr(Stdio::null())
-        .locked_spawn()
+        .counted_spawn()
         .expect("spawn sleep");
     let holder_dog = Watchdog::new(&holder, WATCHDOG, &format!("{case}: holder"));
     let (mut child, _dog) = spawn(
@@ -588,7 +588,7 @@ fn dev_full(case: &str, argv: &[&str], consumes: bool) {
         .into_command()
         .stdout(Stdio::from(full))
         .stderr(Stdio::piped())
-        .locked_spawn()
+        .counted_spawn()
         .expect("spawn fdwatch");
     let _dog = Watchdog::new(&child, WATCHDOG, case);
     let out = child.wait_with_output().expect("wait fdwatch");
@@ -683,7 +683,7 @@ fn ctty_hangup(b: &str) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .locked_spawn()
+        .counted_spawn()
         .expect("spawn fdwatch");
     let _dog = Watchdog::new(&child, WATCHDOG, &case);
     let pid = child.id();

@@ -188,7 +188,7 @@ fn other_tools_address_types_are_refused_by_name() {
         let mut cmd = Fdwatch::new(["--format", "json", "0", spec]).into_command();
         let out = cmd
             .current_dir(&dir.0)
-            .locked_output()
+            .counted_output()
             .expect("run fdwatch");
         assert_eq!(out.status.code(), Some(0), "{spec}: {}", stderr(&out));
         assert_eq!(of_kind(&events(&out.stdout), "ready").len(), 1, "{spec}");
@@ -208,7 +208,7 @@ fn sleeper(group: Option<i32>) -> KillOnDrop {
     if let Some(g) = group {
         cmd.process_group(g);
     }
-    KillOnDrop(cmd.locked_spawn().expect("spawn sleep"))
+    KillOnDrop(cmd.counted_spawn().expect("spawn sleep"))
 }
 
 /// `--pgid` with a member's pid (`$!` after `a | b &` is the last process, not the
@@ -282,14 +282,14 @@ fn pipeline_quiet_answers_stuck_by_its_status() {
         Command::new("yes")
             .stdout(File::from(w))
             .stderr(Stdio::null())
-            .locked_spawn()
+            .counted_spawn()
             .expect("spawn yes"),
     );
     let reader = KillOnDrop(
         Command::new("sleep")
             .arg("60")
             .stdin(File::from(r))
-            .locked_spawn()
+            .counted_spawn()
             .expect("spawn sleep"),
     );
     let pid = writer.0.id();

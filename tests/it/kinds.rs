@@ -186,7 +186,7 @@ impl Kinds {
             .arg(&dir.0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .locked_spawn()
+            .counted_spawn()
             .expect("spawn the child");
         let stdin = child.stdin.take().expect("stdin");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();

@@ -7,7 +7,8 @@
 //! the process as a whole holds for good (its working directory, environment, signal
 //! dispositions or mask, an inheritable fd) or count what it holds: what a test needs
 //! of the process is done once for all in `common` (`process_wide`), and every child is
-//! started through it (its fork lock: `Fdwatch`, or `LockedSpawn` for another program).
+//! started through it, its fork counted (`Fdwatch`, or `CountedSpawn` for another
+//! program).
 //!
 //! Run one subject with a filter: `cargo test --test it relay::`.
 

@@ -273,7 +273,7 @@ fn on_pty(case: &str, args: &[&OsStr], during: impl FnOnce(u32)) -> (ExitStatus,
         .into_command();
     cmd.stdout(Stdio::from(slave.try_clone().expect("dup slave")))
         .stderr(Stdio::from(slave.try_clone().expect("dup slave")));
-    let mut child = cmd.locked_spawn().expect("spawn fdwatch");
+    let mut child = cmd.counted_spawn().expect("spawn fdwatch");
     // Only the child holds the slave now: its exit gives the master EIO.
     drop(cmd);
     drop(slave);

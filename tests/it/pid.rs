@@ -96,7 +96,7 @@ impl Target {
         let parent = unsafe { libc::getpid() };
         // Held until the child has closed the fds it does not keep (it names itself
         // then): till that moment it holds copies of the other tests' fds.
-        let shared = fork_shared();
+        let forking = forking();
         // SAFETY: the child runs only async-signal-safe calls (below and in `body`) and
         // leaves by _exit, never returning into the test harness.
         let pid = unsafe { libc::fork() };
@@ -140,7 +140,7 @@ impl Target {
             &format!("{label}: the target let go of the other fds"),
             named,
         );
-        drop(shared);
+        drop(forking);
         Target {
             pid,
             label: label.to_owned(),
@@ -792,7 +792,7 @@ fn errors_and_read_tee_refused() {
         let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .locked_spawn()
+            .counted_spawn()
             .expect("spawn fdwatch");
         let _dog = Watchdog::new(&child, WATCHDOG, r.label);
         let out = child.wait_with_output().expect("wait fdwatch");

@@ -153,7 +153,7 @@ fn start(dir: &Path, role: &str, stdin: Stdio, stdout: Stdio) -> Child {
             Ok(())
         });
     }
-    cmd.locked_spawn().expect("spawn stage")
+    cmd.counted_spawn().expect("spawn stage")
 }
 
 fn dup(fd: &OwnedFd) -> OwnedFd {
@@ -218,7 +218,7 @@ fn spawn_pipeline(args: &[&str]) -> (Child, Watchdog) {
         .into_command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .locked_spawn()
+        .counted_spawn()
         .expect("spawn fdwatch");
     let dog = Watchdog::new(&child, WATCHDOG, "fdwatch pipeline");
     (child, dog)
@@ -474,7 +474,7 @@ fn a_process_group_from_sh_gives_the_same_pipeline() {
         .stderr(Stdio::null())
         .process_group(0);
     inherit_a_pipe_without_reader(&mut sh);
-    let sh = sh.locked_spawn().expect("spawn sh");
+    let sh = sh.counted_spawn().expect("spawn sh");
     let pgid = sh.id();
     let _dog = Watchdog::new(&sh, WATCHDOG, "sh");
     let _group = Group(sh);
@@ -669,7 +669,7 @@ fn unknown_or_forbidden_pids_are_one_line_or_listed_with_their_reason() {
         let out = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .locked_output()
+            .counted_output()
             .expect("fdwatch as nobody");
         assert_eq!(code(&out), 2, "{}", stderr(&out));
         let err = stderr(&out);

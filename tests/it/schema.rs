@@ -133,7 +133,7 @@ fn send_cmd(port: u16, extra: &[&str]) -> std::process::Output {
         .args(extra)
         .env_remove("NO_COLOR")
         .stderr(Stdio::piped())
-        .locked_output()
+        .counted_output()
         .expect("run fdwatch send");
     assert_eq!(code(&out), 0, "send {extra:?}: {}", stderr(&out));
     out
@@ -233,7 +233,7 @@ fn pid_blocked_lines_are_versioned_and_documented() {
     let mut cat = Command::new("cat")
         .stdin(Stdio::from(r))
         .stdout(Stdio::null())
-        .locked_spawn()
+        .counted_spawn()
         .expect("cat");
     // Until it is in read(2) (syscall 0), as pid:PID will report it.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -416,7 +416,7 @@ fn pipeline_lines_are_versioned_and_documented() {
     let mut child = std::process::Command::new("cat")
         .stdin(Stdio::from(r))
         .stdout(Stdio::null())
-        .locked_spawn()
+        .counted_spawn()
         .expect("spawn cat");
     let pid = child.id().to_string();
     let out = Fdwatch::new([

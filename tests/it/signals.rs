@@ -352,7 +352,7 @@ fn sender_pid_is_reported() {
         let mut killer = Command::new("kill")
             .args(["-USR1", &child.id().to_string()])
             .stdin(Stdio::null())
-            .locked_spawn()
+            .counted_spawn()
             .unwrap_or_else(|e| panic!("{case}: spawn kill: {e}"));
         let killer_pid = i64::from(killer.id());
         let st = killer.wait().expect("wait kill");

@@ -72,7 +72,7 @@ fn run_book(case: &str, mut cmd: Command) -> Output {
     let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .locked_spawn()
+        .counted_spawn()
         .expect("spawn the book's program");
     let _dog = Watchdog::new(&child, WATCHDOG, &format!("{case}: the book's program"));
     let out = child.wait_with_output().expect("wait the book's program");
@@ -358,7 +358,7 @@ impl Running {
         let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .locked_spawn()
+            .counted_spawn()
             .unwrap_or_else(|e| panic!("{who}: spawn: {e}"));
         let dog = Watchdog::new(&child, WATCHDOG, &who);
         Running {

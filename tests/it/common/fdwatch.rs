@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use nix::libc;
 
-use super::{LockedSpawn, Watchdog, settle_forks};
+use super::{CountedSpawn, Watchdog, settle_forks};
 
 /// Every backend: each matrix test runs on all of them (uring included).
 pub const BACKENDS: [&str; 6] = ["select", "pselect", "poll", "ppoll", "epoll", "uring"];
@@ -184,7 +184,7 @@ impl Fdwatch {
         settle_forks();
         self.command()
             .stderr(Stdio::piped())
-            .locked_spawn()
+            .counted_spawn()
             .expect("spawn fdwatch")
     }
 

@@ -177,7 +177,7 @@ pub fn cc(src: &std::path::Path, exe: &std::path::Path, who: &str) {
         .args(["-O0", "-Wall", "-Wextra", "-o"])
         .arg(exe)
         .arg(src)
-        .locked_output()
+        .counted_output()
         .unwrap_or_else(|e| {
             panic!(
                 "{who} compiles C programs with a C compiler, and `cc` could not be run \

@@ -1,9 +1,10 @@
 //! What the test process holds for all its tests: its forks, and its fd limit (raised,
 //! never lowered, for those that need many fds).
 
+use std::collections::BTreeSet;
 use std::io;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::libc;
@@ -12,37 +13,73 @@ use super::{proc_state, syscall_nr};
 
 /// Between its fork and its exec a child holds a copy of every fd of the test process:
 /// a pipe end a test has just closed still looks open to the kernel (no hang-up), a
-/// socket it closed sends no FIN. Every fork holds this lock shared until the child has
-/// closed its copies at exec (every fd here is close-on-exec); `settle_forks` takes it
-/// alone.
-static FORKS: RwLock<()> = RwLock::new(());
+/// socket it closed sends no FIN. Every fork is counted here, by a ticket, until its
+/// child has let go of its copies at exec (every fd here is close-on-exec);
+/// `settle_forks` waits for the forks that began before it, and no fork ever waits.
+static FORKS: Mutex<Forks> = Mutex::new(Forks {
+    next: 0,
+    running: BTreeSet::new(),
+});
 
-/// The fork lock, shared: held across a fork that is not a Command's spawn (a raw
-/// fork), until its child has let go of the fds it does not keep.
-pub fn fork_shared() -> RwLockReadGuard<'static, ()> {
-    FORKS.read().unwrap_or_else(|e| e.into_inner())
+/// Signalled each time a fork's child has let go.
+static LET_GO: Condvar = Condvar::new();
+
+struct Forks {
+    /// The next fork's ticket.
+    next: u64,
+    /// The tickets of the forks whose children may still hold copies.
+    running: BTreeSet<u64>,
 }
 
-/// Returns once every child forked so far has exec'd: none holds a copy of an fd the
-/// test closed before the call. Fdwatch's spawn calls it (a test closes an end, then
-/// runs fdwatch), and so does `resume` (a test closes an end while fdwatch is stopped).
+fn forks() -> MutexGuard<'static, Forks> {
+    FORKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fork in progress, counted until dropped.
+pub struct Forking(u64);
+
+impl Drop for Forking {
+    fn drop(&mut self) {
+        forks().running.remove(&self.0);
+        LET_GO.notify_all();
+    }
+}
+
+/// Counts a fork that is not a Command's spawn (a raw fork): hold it across the fork,
+/// until the child has let go of the fds it does not keep.
+pub fn forking() -> Forking {
+    let mut f = forks();
+    let ticket = f.next;
+    f.next += 1;
+    f.running.insert(ticket);
+    Forking(ticket)
+}
+
+/// Returns once every child forked before the call has let go of its copies: none
+/// holds an fd the test closed before the call. Fdwatch's spawn calls it (a test closes
+/// an end, then runs fdwatch), and so does `resume` (a test closes an end while fdwatch
+/// is stopped).
 pub fn settle_forks() {
-    drop(FORKS.write().unwrap_or_else(|e| e.into_inner()));
+    let mut f = forks();
+    let now = f.next;
+    while f.running.first().is_some_and(|&t| t < now) {
+        f = LET_GO.wait(f).unwrap_or_else(|e| e.into_inner());
+    }
 }
 
-/// A Command's spawn and output under the fork lock: the only way this test binary
+/// A Command's spawn and output, the fork counted: the only way this test binary
 /// starts a process.
-pub trait LockedSpawn {
-    /// `Command::spawn`, the fork lock held shared until the child has exec'd.
-    fn locked_spawn(&mut self) -> io::Result<Child>;
+pub trait CountedSpawn {
+    /// `Command::spawn`, the fork counted until the child is past its exec.
+    fn counted_spawn(&mut self) -> io::Result<Child>;
     /// `Command::output` (stdin /dev/null, stdout and stderr captured) the same way;
-    /// the lock is not held while the child runs.
-    fn locked_output(&mut self) -> io::Result<Output>;
+    /// the fork is no longer counted while the child runs.
+    fn counted_output(&mut self) -> io::Result<Output>;
 }
 
-impl LockedSpawn for Command {
-    fn locked_spawn(&mut self) -> io::Result<Child> {
-        let _shared = fork_shared();
+impl CountedSpawn for Command {
+    fn counted_spawn(&mut self) -> io::Result<Child> {
+        let _counted = forking();
         let child = self.spawn()?;
         // spawn returns once the child is in its execve (or, with a pre_exec, once its
         // close-on-exec fds are gone from its table), but the kernel releases what those
@@ -61,11 +98,11 @@ impl LockedSpawn for Command {
         Ok(child)
     }
 
-    fn locked_output(&mut self) -> io::Result<Output> {
+    fn counted_output(&mut self) -> io::Result<Output> {
         self.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .locked_spawn()?
+            .counted_spawn()?
             .wait_with_output()
     }
 }

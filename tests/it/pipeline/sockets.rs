@@ -393,7 +393,7 @@ fn a_process_group_and_a_tree_include_their_socket_links() {
         .stderr(Stdio::null())
         .process_group(0);
     place_fds(&mut sh, vec![(a.as_raw_fd(), 3), (b.as_raw_fd(), 4)], true);
-    let sh = sh.locked_spawn().expect("spawn sh");
+    let sh = sh.counted_spawn().expect("spawn sh");
     drop((a, b));
     let root = sh.id();
     let _dog = Watchdog::new(&sh, WATCHDOG, "sh");
