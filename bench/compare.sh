@@ -6,15 +6,15 @@
 #                                 the monitor-at-scale bench; exit 1 if a target is missed
 #   QUICK=1 bench/compare.sh      a smoke run of the same (seconds; ratios mean little)
 #
-# Env: KIT (default ../shared/bench beside this repository), WORK (default
-# target/ref-bench), FDS (default "10 1000 10000"), and run.sh's own knobs (REPEATS, MS,
-# SIZE, RUNS). Needs gcc, python3 and coreutils; hyperfine, pv and taskset are used when
-# present. Figures from another run or machine are never compared: only ratios from this
-# run count (see the kit's README).
+# Env: KIT (the reference kit's directory, required: the repository does not hold the
+# kit), WORK (default target/ref-bench), FDS (default "10 1000 10000"), and run.sh's own
+# knobs (REPEATS, MS, SIZE, RUNS). Needs gcc, python3 and coreutils; hyperfine, pv and
+# taskset are used when present. Figures from another run or machine are never
+# compared: only ratios from this run count (see the kit's README).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-KIT=${KIT:-$ROOT/../shared/bench}
-[ -x "$KIT/run.sh" ] || { echo "compare.sh: no reference kit at $KIT (set KIT=...)" >&2; exit 2; }
+KIT=${KIT:-}
+[ -n "$KIT" ] && [ -x "$KIT/run.sh" ] || { echo "compare.sh: no reference kit at ${KIT:-(KIT unset)} (set KIT=...)" >&2; exit 2; }
 cd "$ROOT"
 
 # The binary's path depends on the build target (.cargo/config.toml): ask cargo.

@@ -1,6 +1,6 @@
 //! `--generate`: the man pages and shell completions, from the clap definition (as
 //! ripgrep does), so an installed fdwatch can put them where they belong. The files
-//! committed in man/ and completions/ are these bytes (tests/docs.rs checks).
+//! committed in man/ and completions/ are these bytes (tests/it/docs.rs checks).
 
 use clap::ValueEnum;
 use clap_complete::Shell;
