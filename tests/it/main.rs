@@ -42,6 +42,7 @@ mod schema;
 mod send;
 mod signals;
 mod sockets;
+mod startup;
 mod stdout;
 mod tlpi;
 mod truth;
