@@ -17,14 +17,7 @@ KIT=${KIT:-}
 [ -n "$KIT" ] && [ -x "$KIT/run.sh" ] || { echo "compare.sh: no reference kit at ${KIT:-(KIT unset)} (set KIT=...)" >&2; exit 2; }
 cd "$ROOT"
 
-# The binary's path depends on the build target (.cargo/config.toml): ask cargo.
-FDWATCH=$(cargo build --release --message-format=json-render-diagnostics |
-  python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "fdwatch":
-        print(m["executable"])')
-[ -x "$FDWATCH" ] || { echo "compare.sh: release build gave no fdwatch binary" >&2; exit 2; }
+FDWATCH=$("$ROOT/bench/release-bin.sh")
 echo "fdwatch: $FDWATCH" >&2
 
 export FDWATCH

@@ -17,12 +17,7 @@ WORK=${WORK:-$ROOT/target/relay-bench}
 mkdir -p "$WORK"
 gcc -O2 -o "$WORK/relay_peer" "$ROOT/bench/relay_peer.c"
 gcc -O2 -o "$WORK/ref_relay" "$ROOT/bench/ref_relay.c"
-FDWATCH=$(cd "$ROOT" && cargo build --release --message-format=json-render-diagnostics |
-  python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "fdwatch":
-        print(m["executable"])')
+FDWATCH=$("$ROOT/bench/release-bin.sh")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SRV=$(free_port); FDW=$(free_port); REF=$(free_port); SOC=$(free_port); HAP=$(free_port)
 "$WORK/relay_peer" server "$SRV" & PIDS=($!)

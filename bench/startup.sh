@@ -10,12 +10,7 @@ RUNS=${RUNS:-300}
 WORK=${WORK:-$ROOT/target/startup-bench}
 mkdir -p "$WORK"
 gcc -O2 -static -o "$WORK/ref_oneshot" "$ROOT/bench/ref_oneshot.c"
-FDWATCH=$(cd "$ROOT" && cargo build --release --message-format=json-render-diagnostics |
-  python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "fdwatch":
-        print(m["executable"])')
+FDWATCH=$("$ROOT/bench/release-bin.sh")
 # Both run from copies, as `cargo install` places the binary: a file the linker has just
 # written sits in the page cache in small pieces, and its start then takes about ten
 # page faults more.
