@@ -8,9 +8,11 @@
 //! yet taken becomes normal data, or is dropped when it was at the read position); after
 //! recv(MSG_OOB) SIOCATMARK stays true until a read passes the mark. So the byte is taken
 //! with recv(MSG_OOB) before any normal read: early, on PRI, then placed when reading
-//! reaches its mark; reads are bounded by FIONREAD measured *before* SIOCATMARK is asked
-//! (urgent data arriving in between lies beyond that bound). TCP's FIONREAD counts only
-//! the bytes before the mark and says 0 at the mark even with data behind it.
+//! reaches its mark; a read is made only when FIONREAD, measured *before* SIOCATMARK is
+//! asked, says bytes are queued (a mark arriving in between then lies past the read
+//! position), and is bounded by that count (the relay's splice takes what its pipe has
+//! room for: it stops before a mark by itself). TCP's FIONREAD counts only the bytes
+//! before the mark and says 0 at the mark even with data behind it.
 //!
 //! Consuming (watch mode's --read and --tee, the relay):
 //!
