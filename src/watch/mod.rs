@@ -23,7 +23,7 @@ mod stream;
 
 use std::time::{Duration, Instant};
 
-use crate::backend::{self, Backend, BackendKind, Book, Mode, Readiness, Registered};
+use crate::backend::{self, BackendKind, Book, Mode, Readiness, Registered};
 use crate::describe::{self, Kind};
 use crate::error::Result;
 use crate::event::{FdBytes, FdError, Note, Ready, SignalCaught, Subject, TimedOut, Watching};
@@ -143,13 +143,10 @@ pub fn run(cfg: &Config) -> Result<u8> {
     };
     ends::until_possible(cfg, &slots, &set)?;
     let main = backend::new(cfg.backend, cfg.mode())?;
-    let recheck = match cfg.monitor {
-        true => Some(backend::new(cfg.backend, Mode::default())?),
-        false => None,
-    };
+    let parking = Parking::new(cfg.backend, cfg.monitor, start + cfg.interval)?;
     let rep = cfg.reporter(start);
     let mut lp = EventLoop::new(main, cfg.backend, signals, cfg.monitor, rep, timing)?;
-    let mut w = Watch::new(cfg, slots, set, recheck, start);
+    let mut w = Watch::new(cfg, slots, set, parking);
     for t in w.slots.tokens() {
         w.register(&mut lp, t)?;
     }
@@ -186,13 +183,7 @@ struct Watch<'c> {
 }
 
 impl<'c> Watch<'c> {
-    fn new(
-        cfg: &'c Config,
-        slots: Slots,
-        set: WatchSet,
-        recheck: Option<Box<dyn Backend>>,
-        start: Instant,
-    ) -> Self {
+    fn new(cfg: &'c Config, slots: Slots, set: WatchSet, parking: Parking) -> Self {
         let reserve = slots
             .iter()
             .any(|s| s.watched.role == Role::Listener)
@@ -201,7 +192,7 @@ impl<'c> Watch<'c> {
             cfg,
             slots,
             set,
-            parking: Parking::new(recheck, cfg.backend, start + cfg.interval),
+            parking,
             reading: Reading::new(cfg),
             more: Vec::new(),
             counting: Vec::new(),

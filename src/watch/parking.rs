@@ -49,16 +49,22 @@ pub(super) struct Parking {
 }
 
 impl Parking {
-    pub fn new(recheck: Option<Box<dyn Backend>>, kind: BackendKind, next: Instant) -> Parking {
-        Parking {
-            recheck,
+    /// `now`: make the recheck backend at once (monitor mode: an fd shortage then
+    /// shows at start), else when an fd is first parked.
+    pub fn new(kind: BackendKind, now: bool, next: Instant) -> Result<Parking> {
+        let mut p = Parking {
+            recheck: None,
             kind,
             parked: BTreeMap::new(),
             buf: Vec::new(),
             next,
             due: false,
             ring: false,
+        };
+        if now {
+            p.recheck()?;
         }
+        Ok(p)
     }
 
     /// The recheck backend, made now if it was not yet.
