@@ -142,6 +142,7 @@ struct Connection {
     urgent: crate::urgent::Urgent,
 }
 
+#[inline(never)] // out of the one-shot start-up path (link/startup.ld)
 pub fn run(cfg: &Config, rep: &mut Reporter<'_>) -> Result<u8> {
     let (address, plan) = (cfg.address.as_str(), &cfg.plan);
     let start = Instant::now();

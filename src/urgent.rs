@@ -375,6 +375,11 @@ impl Urgent {
         })
     }
 
+    /// Nothing taken, held or to report: no mark lies ahead that this side knows of.
+    pub fn quiet(&self) -> bool {
+        self.state == State::Idle
+    }
+
     /// A readiness without PRI: what was shown is gone; the next PRI starts afresh.
     pub fn calm(&mut self) {
         if matches!(self.state, State::Shown(_)) {

@@ -114,6 +114,7 @@ pub struct Row {
 }
 
 /// Runs every (N, backend) row and prints them; 0 when all ran or were refused.
+#[inline(never)] // out of the one-shot start-up path (link/startup.ld)
 pub fn run(cfg: &Config) -> Result<u8> {
     if let Some(cpu) = cfg.cpu {
         let mut set = CpuSet::new();

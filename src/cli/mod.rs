@@ -242,8 +242,15 @@ where
     if let Some(a) = plain::args(&argv) {
         return typed(&a, Ok(Vec::new()));
     }
-    // clap builds every subcommand's definition here.
-    let res = command().try_get_matches_from(&argv).and_then(|mut m| {
+    with_clap(&argv)
+}
+
+/// Everything else goes through clap, which builds every subcommand's definition first.
+/// Out of line and cold: a one-shot check's start-up code stays small (see link/startup.ld).
+#[cold]
+#[inline(never)]
+fn with_clap(argv: &[OsString]) -> Parsed {
+    let res = command().try_get_matches_from(argv).and_then(|mut m| {
         let steps = match m.subcommand() {
             Some(("send", sm)) => send_steps(sm),
             _ => Ok(Vec::new()),
@@ -262,7 +269,7 @@ where
             Parsed::Exit(crate::printed(what, |_| e.print()))
         }
         Err(e) => {
-            let (line, tip) = errors::usage_error(&e, &argv);
+            let (line, tip) = errors::usage_error(&e, argv);
             crate::report_usage(&line, tip.as_deref());
             Parsed::Exit(2)
         }

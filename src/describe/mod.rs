@@ -104,8 +104,10 @@ fn proc_link(fd: BorrowedFd<'_>, st: Option<&nix::sys::stat::FileStat>) -> Strin
             _ => {}
         }
     }
-    nix::fcntl::readlink(format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str())
-        .map(|s| crate::escape::os(&s))
+    // std's read_link starts from a small buffer (nix's takes PATH_MAX from the heap,
+    // a page touched for a name like /dev/null).
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map(|s| crate::escape::os(s.as_os_str()))
         .unwrap_or_else(|_| format!("fd {}", fd.as_raw_fd()))
 }
 

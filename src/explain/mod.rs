@@ -39,6 +39,7 @@ impl Config {
 }
 
 /// Explains every thread of `pid`; 0 when done.
+#[inline(never)] // out of the one-shot start-up path (link/startup.ld)
 pub fn run(pid: i32, rep: &mut Reporter<'_>) -> Result<u8> {
     let p = Process::open(pid)?;
     let task_dir = format!("/proc/{pid}/task");

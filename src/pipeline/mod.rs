@@ -125,6 +125,7 @@ impl LastSeen {
 }
 
 /// Runs the view; the exit status.
+#[inline(never)] // out of the one-shot start-up path (link/startup.ld)
 pub fn run(cfg: &Config) -> Result<u8> {
     let blocked = Signals::block(&TERMINATING, &[])?;
     let sigs = match blocked {

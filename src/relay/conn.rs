@@ -1,21 +1,17 @@
 //! One relayed connection: its two sockets, the two directions between them, and
 //! how the relay moves bytes, urgent bytes and half-closes along them (how one ends,
-//! or rests after a transient error, is ends.rs).
+//! closes or rests after a transient error is ends.rs).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::sys::socket::{self, sockopt};
 
 use super::Relay;
 use super::pump::{Dir, Flush, PumpStep};
 use crate::error::Result;
-use crate::event::{
-    ConnectResult, Flow, RelayClose, RelayConnect, RelayData, RelayError, RelayHalfClose,
-    RelayReset, Side, Traffic,
-};
-use crate::event_loop::{End, EventLoop};
+use crate::event::{ConnectResult, Flow, RelayConnect, RelayData, RelayHalfClose, Side, Traffic};
+use crate::event_loop::EventLoop;
 use crate::exhaust;
 use crate::net;
 use crate::reader::{MAX_READS, ReadMode};
@@ -127,6 +123,13 @@ pub(super) const WRITE: Interest = Interest {
     urgent: false,
 };
 
+/// What a client is asked for when its target has just connected.
+const CLIENT_NOW: Interest = Interest {
+    read: true,
+    write: false,
+    urgent: true,
+};
+
 impl Relay<'_> {
     pub(super) fn ready(
         &mut self,
@@ -160,8 +163,29 @@ impl Relay<'_> {
                 return self.close(lp, slot);
             }
             c.connected = true;
-            return self.pump(lp, slot, None);
+            // The client has often spoken (and half-closed) by now: one poll of it lets
+            // its bytes go on in this pass, not after another wait, and its RDHUP lets
+            // the end of file follow them at once (pump.rs, `drained`).
+            return match crate::probe::now(c.client.as_fd(), CLIENT_NOW) {
+                Ok(now) if !now.is_empty() => self.side_ready(lp, slot, Side::Client, now),
+                _ => self.pump(lp, slot, None),
+            };
         }
+        self.side_ready(lp, slot, side, cond)
+    }
+
+    /// A side of a connected pair is ready (`cond`): its urgent byte taken first if it
+    /// has one, then whatever can move, then its hang-up dealt with.
+    fn side_ready(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        side: Side,
+        cond: Conditions,
+    ) -> Result<()> {
+        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return Ok(());
+        };
         if cond.contains(Conditions::URGENT) {
             let (src, _, dir) = c.route(side);
             dir.take_early(src);
@@ -189,9 +213,17 @@ impl Relay<'_> {
             | Conditions::ERROR;
         if let Some((side, cond)) = ready
             && cond.intersects(readable)
-            && let Some(end) = self.forward(lp, slot, side)?
         {
-            return self.end(lp, slot, end);
+            // A reset reads as RDHUP too, with ERR: it is taken as a reset, not an end.
+            if cond.contains(Conditions::RDHUP)
+                && !cond.intersects(Conditions::URGENT | Conditions::ERROR)
+                && let Some(c) = self.conns[slot].as_mut()
+            {
+                c.route(side).2.fin_queued();
+            }
+            if let Some(end) = self.forward(lp, slot, side)? {
+                return self.end(lp, slot, end);
+            }
         }
         for side in [Side::Client, Side::Target] {
             let blocked = self.conns[slot]
@@ -221,10 +253,13 @@ impl Relay<'_> {
         self.update(lp, slot)
     }
 
-    /// Reads from `side` and writes on to the other side, chunk by chunk, reporting
-    /// data and urgent bytes in stream order; stops when the source has nothing more,
-    /// or when the receiver cannot take more (backpressure: the buffer stays full and
-    /// the source is not read until it drains).
+    /// Reads from `side` and writes on to the other side, reporting data and urgent
+    /// bytes in stream order; stops when the source has nothing more, or when the
+    /// receiver cannot take more (backpressure: the buffer stays full and the source is
+    /// not read until it drains). A short message that was all the source had is
+    /// written once the next read says what follows: bytes followed by the end of file
+    /// then go out with it, back to back (a receiver woken by the bytes would often
+    /// sleep again before the FIN, and waking an idle CPU is slow).
     pub(super) fn forward(
         &mut self,
         lp: &mut EventLoop<'_>,
@@ -232,6 +267,9 @@ impl Relay<'_> {
         side: Side,
     ) -> Result<Option<Ending>> {
         let mode = self.cfg.read;
+        // Set while a message waits for the next read (once: a source that keeps
+        // sending small pieces has them written every other read).
+        let mut held = false;
         for _ in 0..MAX_READS {
             let Some(c) = self.conns[slot].as_mut() else {
                 return Ok(None);
@@ -244,6 +282,10 @@ impl Relay<'_> {
                     lp.activity();
                     if mode != ReadMode::Count {
                         report_read(lp, (id, side), dir, range, mode)?;
+                    }
+                    if !held && dir.read_a_message() && dir.wants_read() {
+                        held = true;
+                        continue;
                     }
                 }
                 PumpStep::Urgent {
@@ -258,22 +300,36 @@ impl Relay<'_> {
                 PumpStep::Moved(_) => lp.activity(),
                 PumpStep::Again | PumpStep::Probe => continue,
                 PumpStep::Wait => {
-                    dir.idle(&mut self.pools);
-                    return Ok(None);
+                    let end = self.flush_from(lp, slot, side)?;
+                    if let Some(c) = self.conns[slot].as_mut() {
+                        c.route(side).2.idle(&mut self.pools);
+                    }
+                    return Ok(end);
                 }
                 PumpStep::Eof => {
                     self.flush_count(lp, slot, side)?;
                     // What is left goes out, then the end of file (SHUT_WR).
                     return self.flush_from(lp, slot, side);
                 }
-                PumpStep::Reset => return Ok(Some(Ending::Reset(side))),
+                // What was read before goes out first, in every case below.
+                PumpStep::Reset => {
+                    let end = self.flush_from(lp, slot, side)?;
+                    return Ok(end.or(Some(Ending::Reset(side))));
+                }
                 // Out of kernel memory for now: this direction rests (ends.rs).
                 PumpStep::Failed(call, e) if exhaust::is_exhaustion(e) => {
-                    self.back_off(slot, side, call, e);
-                    return Ok(None);
+                    let end = self.flush_from(lp, slot, side)?;
+                    if end.is_none() {
+                        self.back_off(slot, side, call, e);
+                    }
+                    return Ok(end);
                 }
-                PumpStep::Failed(call, e) => return Ok(Some(Ending::of(side, call, e))),
+                PumpStep::Failed(call, e) => {
+                    let end = self.flush_from(lp, slot, side)?;
+                    return Ok(end.or(Some(Ending::of(side, call, e))));
+                }
             }
+            held = false;
             if let Some(end) = self.flush_from(lp, slot, side)? {
                 return Ok(Some(end));
             }
@@ -281,7 +337,7 @@ impl Relay<'_> {
                 return Ok(None);
             }
         }
-        Ok(None)
+        self.flush_from(lp, slot, side)
     }
 
     /// Whether the direction fed by `side` still has bytes the receiver has not taken
@@ -321,95 +377,6 @@ impl Relay<'_> {
                 Ok(None)
             }
             Flush::Gone(call, e) => Ok(Some(Ending::of(to, call, e))),
-        }
-    }
-
-    /// A connection that cannot go on: a reset is passed on as a reset.
-    pub(super) fn end(&mut self, lp: &mut EventLoop<'_>, slot: usize, how: Ending) -> Result<()> {
-        self.unsent_urgent(lp, slot)?;
-        let Some(c) = self.conns[slot].as_ref() else {
-            return Ok(());
-        };
-        let id = c.id;
-        match how {
-            Ending::Reset(from) => {
-                lp.rep.emit(RelayReset {
-                    flow: Flow { conn: id, from },
-                })?;
-                let other = c.fd(from.other());
-                // SO_LINGER 0: close sends RST, as the peer did.
-                let _ = socket::setsockopt(
-                    &other,
-                    sockopt::Linger,
-                    &nix::libc::linger {
-                        l_onoff: 1,
-                        l_linger: 0,
-                    },
-                );
-            }
-            Ending::Failed(from, call, errno) => {
-                let message = format!("{call} failed");
-                lp.rep.emit(RelayError {
-                    flow: Flow {
-                        conn: id,
-                        from: Some(from),
-                    },
-                    errno,
-                    message: &message,
-                })?;
-            }
-        }
-        self.close(lp, slot)
-    }
-
-    /// Closes connection `slot` and reports its summary.
-    pub(super) fn close(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
-        for side in [Side::Client, Side::Target] {
-            self.flush_count(lp, slot, side)?;
-        }
-        self.drop_conn(lp, slot, true)
-    }
-
-    pub(super) fn drop_conn(
-        &mut self,
-        lp: &mut EventLoop<'_>,
-        slot: usize,
-        report: bool,
-    ) -> Result<()> {
-        let Some(c) = self.conns[slot].take() else {
-            return Ok(());
-        };
-        // Both sockets are the relay's own, closed below (when `c` drops).
-        let _ = lp.backend.delete_closing(c.client.as_raw_fd());
-        let _ = lp.backend.delete_closing(c.target.as_raw_fd());
-        self.free.push(slot);
-        self.forget(slot);
-        self.closed += 1;
-        // Two descriptors freed: what ran out may be had now.
-        if let Some(ep) = self.exhausted.as_mut() {
-            ep.freed(Instant::now());
-        }
-        let traffic = c.traffic();
-        self.total.add(&traffic);
-        let mut c = c;
-        c.c2t.recycle(&mut self.pools);
-        c.t2c.recycle(&mut self.pools);
-        if report {
-            lp.rep.emit(RelayClose {
-                conn: c.id,
-                traffic,
-                duration: c.started.elapsed(),
-            })?;
-        }
-        drop(c);
-        self.check_count(lp);
-        Ok(())
-    }
-
-    /// --count N: done once N connections were accepted and all of them closed.
-    pub(super) fn check_count(&mut self, lp: &mut EventLoop<'_>) {
-        if self.cfg.count.is_some_and(|n| self.closed >= n) {
-            lp.stop(End::Done);
         }
     }
 }

@@ -18,6 +18,7 @@
 //!   listeners closed (new clients are refused), and the connections already open
 //!   are served to their end; then the relay exits 0.
 
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -26,8 +27,10 @@ use nix::sys::socket::{self, sockopt};
 use super::Relay;
 use super::conn::{Ending, slot_of, token};
 use crate::error::Result;
-use crate::event::{Flow, RelayUrgent, Replaced, Side, UrgentByte};
-use crate::event_loop::EventLoop;
+use crate::event::{
+    Flow, RelayClose, RelayError, RelayReset, RelayUrgent, Replaced, Side, UrgentByte,
+};
+use crate::event_loop::{End, EventLoop};
 use crate::exhaust::Episode;
 use crate::probe;
 use crate::readiness::{Conditions, Interest};
@@ -235,5 +238,97 @@ impl Relay<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// How a connection ends: passed-on resets, failures, the close and its summary.
+impl Relay<'_> {
+    /// A connection that cannot go on: a reset is passed on as a reset.
+    pub(super) fn end(&mut self, lp: &mut EventLoop<'_>, slot: usize, how: Ending) -> Result<()> {
+        self.unsent_urgent(lp, slot)?;
+        let Some(c) = self.conns[slot].as_ref() else {
+            return Ok(());
+        };
+        let id = c.id;
+        match how {
+            Ending::Reset(from) => {
+                lp.rep.emit(RelayReset {
+                    flow: Flow { conn: id, from },
+                })?;
+                let other = c.fd(from.other());
+                // SO_LINGER 0: close sends RST, as the peer did.
+                let _ = socket::setsockopt(
+                    &other,
+                    sockopt::Linger,
+                    &nix::libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    },
+                );
+            }
+            Ending::Failed(from, call, errno) => {
+                let message = format!("{call} failed");
+                lp.rep.emit(RelayError {
+                    flow: Flow {
+                        conn: id,
+                        from: Some(from),
+                    },
+                    errno,
+                    message: &message,
+                })?;
+            }
+        }
+        self.close(lp, slot)
+    }
+
+    /// Closes connection `slot` and reports its summary.
+    pub(super) fn close(&mut self, lp: &mut EventLoop<'_>, slot: usize) -> Result<()> {
+        for side in [Side::Client, Side::Target] {
+            self.flush_count(lp, slot, side)?;
+        }
+        self.drop_conn(lp, slot, true)
+    }
+
+    pub(super) fn drop_conn(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        report: bool,
+    ) -> Result<()> {
+        let Some(c) = self.conns[slot].take() else {
+            return Ok(());
+        };
+        // Both sockets are the relay's own, closed below (when `c` drops).
+        let _ = lp.backend.delete_closing(c.client.as_raw_fd());
+        let _ = lp.backend.delete_closing(c.target.as_raw_fd());
+        self.free.push(slot);
+        self.forget(slot);
+        self.closed += 1;
+        // Two descriptors freed: what ran out may be had now.
+        if let Some(ep) = self.exhausted.as_mut() {
+            ep.freed(Instant::now());
+        }
+        let traffic = c.traffic();
+        self.total.add(&traffic);
+        let mut c = c;
+        c.c2t.recycle(&mut self.pools);
+        c.t2c.recycle(&mut self.pools);
+        if report {
+            lp.rep.emit(RelayClose {
+                conn: c.id,
+                traffic,
+                duration: c.started.elapsed(),
+            })?;
+        }
+        drop(c);
+        self.check_count(lp);
+        Ok(())
+    }
+
+    /// --count N: done once N connections were accepted and all of them closed.
+    pub(super) fn check_count(&mut self, lp: &mut EventLoop<'_>) {
+        if self.cfg.count.is_some_and(|n| self.closed >= n) {
+            lp.stop(End::Done);
+        }
     }
 }

@@ -110,6 +110,7 @@ struct Relay<'a> {
     resting: Vec<usize>,
 }
 
+#[inline(never)] // out of the one-shot start-up path (link/startup.ld)
 pub fn run(cfg: &Config, rep: Reporter<'_>) -> Result<u8> {
     let signals = event_loop::block_signals(&signals::TERMINATING, &[])?;
     let what = format!("relay LISTEN '{}'", cfg.listen_word);

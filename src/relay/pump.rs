@@ -31,6 +31,9 @@ use crate::urgent::{Next, Urgent};
 
 /// A direction copies this many bytes before it moves to splice.
 const SPLICE_AFTER: u64 = 256 << 10;
+/// Up to this many bytes read at once, and all the source had, are a message: the next
+/// read is made before they are written (`read_a_message`).
+const MESSAGE: usize = 16 << 10;
 /// What one read step of a direction did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PumpStep {
@@ -85,6 +88,18 @@ pub struct Dir {
     end: usize,
     /// End of file read from the source.
     pub eof: bool,
+    /// A wait saw the source's end of file queued (RDHUP) with no urgent byte (no PRI)
+    /// and no error (a reset also reads as RDHUP): every byte still to come is already
+    /// in its receive queue.
+    fin_queued: bool,
+    /// With `fin_queued`, a read took all that FIONREAD counted: the next read would
+    /// return 0, so it is not made. The end of file then goes on right after the last
+    /// bytes, not after three more calls (a peer woken by the bytes would otherwise
+    /// often sleep again before the FIN, and waking an idle CPU is slow).
+    drained: bool,
+    /// The last read took all that FIONREAD counted: the source has likely nothing
+    /// more, or only its end of file.
+    emptied: bool,
     /// SHUT_WR passed on to the receiver.
     pub shut: bool,
     /// Normal bytes read from the source.
@@ -112,6 +127,9 @@ impl Dir {
             start: 0,
             end: 0,
             eof: false,
+            fin_queued: false,
+            drained: false,
+            emptied: false,
             shut: false,
             bytes: 0,
             urgent: 0,
@@ -129,6 +147,13 @@ impl Dir {
 
     pub fn bytes_in(&self, r: std::ops::Range<usize>) -> &[u8] {
         &self.buf[r]
+    }
+
+    /// The last read was a message, small, and took all the source had queued (see
+    /// `emptied`): what follows it, maybe its end of file, is worth a look before it
+    /// goes. Bulk reads go at once (the transfer keeps flowing).
+    pub fn read_a_message(&self) -> bool {
+        self.emptied && self.end - self.start <= MESSAGE
     }
 
     /// Whether reading the source makes sense now (room, no urgent byte waiting).
@@ -191,10 +216,20 @@ impl Dir {
         std::iter::from_fn(|| self.oob.leftover()).collect()
     }
 
+    /// A readiness of the source with RDHUP and without PRI or ERR (see `fin_queued`).
+    /// Never undone: nothing arrives after a FIN, urgent data included.
+    pub fn fin_queued(&mut self) {
+        self.fin_queued = true;
+    }
+
     /// One bounded read (or splice) from `src`.
     pub fn read_step(&mut self, src: BorrowedFd<'_>, pools: &mut Pools) -> PumpStep {
         if self.eof || self.oob_out.is_some() || self.paused() {
             return PumpStep::Wait;
+        }
+        if self.drained {
+            self.eof = true;
+            return PumpStep::Eof;
         }
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
@@ -231,12 +266,14 @@ impl Dir {
             self.buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
         }
+        let mut counted = None;
         let bound = match at_mark {
             Some(n) => n.min(self.buf.len() - self.end),
             None => {
                 let (buf, end, max) = (&mut self.buf, self.end, self.max);
                 // Grow while a fast source has more queued than fits.
                 let next = self.oob.next(src, false, |queued| {
+                    counted = Some(queued);
                     if queued > buf.len() - end && buf.len() < max {
                         let grown = (buf.len() * 2).min(max);
                         buf.resize(grown, 0);
@@ -261,6 +298,8 @@ impl Dir {
                 PumpStep::Eof
             }
             Ok(n) => {
+                self.emptied = counted == Some(n);
+                self.drained = self.fin_queued && self.emptied && self.oob.quiet();
                 let at = self.end;
                 self.end += n;
                 self.bytes += n as u64;
@@ -357,6 +396,11 @@ impl Dir {
 
     /// Nothing before a mark: the end of the stream, or nothing yet.
     fn probe(&mut self, src: BorrowedFd<'_>) -> PumpStep {
+        // Nothing queued, the FIN behind it seen and no mark ahead: the end, no peek.
+        if self.fin_queued && self.oob.quiet() {
+            self.eof = true;
+            return PumpStep::Eof;
+        }
         let mut one = [0u8; 1];
         match socket::recv(
             src.as_raw_fd(),

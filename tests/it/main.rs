@@ -36,6 +36,7 @@ mod pipeline;
 mod props;
 mod readiness;
 mod relay;
+mod relay_fin;
 mod resets;
 mod scale;
 mod schema;

@@ -55,3 +55,101 @@ fn the_binary_needs_no_relocation_at_start() {
         assert_ne!(p_type, 3, "PT_INTERP: the binary is linked dynamically");
     }
 }
+
+/// The sections of an ELF file by name: (name, address, size).
+fn sections(elf: &[u8]) -> Vec<(String, u64, u64)> {
+    let u16_at = |at: usize| usize::from(u16::from_le_bytes([elf[at], elf[at + 1]]));
+    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().expect("u32")) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().expect("u64"));
+    let (shoff, shentsize, shnum) = (u64_at(40) as usize, u16_at(58), u16_at(60));
+    let header = |i: usize| shoff + i * shentsize;
+    let strtab = u64_at(header(u16_at(62)) + 24) as usize;
+    (0..shnum)
+        .map(|i| {
+            let h = header(i);
+            let name = &elf[strtab + u32_at(h)..];
+            let end = name.iter().position(|&b| b == 0).expect("a NUL-ended name");
+            let name = String::from_utf8_lossy(&name[..end]).into_owned();
+            (name, u64_at(h + 16), u64_at(h + 32))
+        })
+        .collect()
+}
+
+/// The binary's symbols with their addresses, as nm lists them.
+fn symbols() -> Vec<(u64, String)> {
+    let out = std::process::Command::new("nm")
+        .arg(env!("CARGO_BIN_EXE_fdwatch"))
+        .output()
+        .expect("nm (binutils, which the link itself needs)");
+    assert!(out.status.success(), "nm: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+            Some((addr, f.nth(1)?.to_owned()))
+        })
+        .collect()
+}
+
+/// Whether `name` matches a linker script pattern whose only wildcard is `*`.
+fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            name.starts_with(head)
+                && (0..=name.len() - head.len()).any(|i| {
+                    name.is_char_boundary(head.len() + i) && glob(rest, &name[head.len() + i..])
+                })
+        }
+    }
+}
+
+/// build.rs links with link/startup.ld: what a one-shot check runs at start-up sits
+/// together (a page fault maps the 64 KiB around it), here `main` and `fdwatch::run`.
+#[test]
+fn the_start_up_path_is_linked_together() {
+    let elf = std::fs::read(env!("CARGO_BIN_EXE_fdwatch")).expect("the binary");
+    let all = sections(&elf);
+    let (_, start, size) = all
+        .iter()
+        .find(|(name, ..)| name == ".text.start_path")
+        .unwrap_or_else(|| panic!("no .text.start_path section: {all:?}"));
+    let syms = symbols();
+    for wanted in ["main", "_ZN7fdwatch3run17h"] {
+        let (addr, name) = syms
+            .iter()
+            .find(|(_, name)| name == wanted || name.starts_with(wanted) && wanted.ends_with("17h"))
+            .unwrap_or_else(|| panic!("no symbol {wanted}"));
+        assert!(
+            (*start..start + size).contains(addr),
+            "{name} at {addr:#x} is not in .text.start_path"
+        );
+    }
+}
+
+/// link/startup.ld names fdwatch's own functions; renaming one without running
+/// bench/startup-order.sh again would quietly move it back among the rest.
+#[test]
+fn the_start_up_order_names_functions_that_exist() {
+    let script = include_str!("../../link/startup.ld");
+    let names: Vec<String> = symbols().into_iter().map(|(_, n)| n).collect();
+    let ours: Vec<&str> = script
+        .split(['(', ')', ' ', '\n'])
+        .filter_map(|w| w.strip_prefix(".text."))
+        .filter(|w| w.starts_with("_ZN7fdwatch"))
+        .collect();
+    assert!(
+        ours.len() >= 10,
+        "only {} of fdwatch's functions in link/startup.ld",
+        ours.len()
+    );
+    let stale: Vec<&&str> = ours
+        .iter()
+        .filter(|p| !names.iter().any(|n| glob(p, n)))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "no function matches {stale:?}: run bench/startup-order.sh"
+    );
+}

@@ -1,0 +1,151 @@
+//! A relayed connection's end of file follows its last bytes at once: a peer woken by
+//! the bytes would otherwise often sleep again before the FIN comes (and waking an idle
+//! CPU is slow), which is most of what a short connection costs on a loopback.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::common::*;
+
+/// The relay under strace (every call), listening; the test's child is strace.
+struct Traced {
+    child: std::process::Child,
+    _dog: Watchdog,
+    /// fdwatch's own pid (strace's child).
+    pid: u32,
+    evs: EventStream,
+    port: u16,
+}
+
+fn start(case: &str, backend: &str, target: &str, trace: &std::path::Path) -> Traced {
+    let ((mut child, dog, pid), port) = listen_on_free_port(
+        case,
+        |port| {
+            let listen = format!("tcp-listen:127.0.0.1:{port}");
+            let argv = ["relay", "-b", backend, "--format", "json", &listen, target];
+            let f = Fdwatch::new(argv).under_strace(trace, &[trace_filter("all")]);
+            let (mut child, dog) = spawn(case, f);
+            let pid = child_named(case, &mut child, "fdwatch");
+            (child, dog, pid)
+        },
+        |t| (&mut t.0, t.2),
+    );
+    let pid = pid.unwrap_or_else(|| panic!("{case}: fdwatch ended at once"));
+    let evs = EventStream::new(&mut child, case);
+    Traced {
+        child,
+        _dog: dog,
+        pid,
+        evs,
+        port,
+    }
+}
+
+/// Stops fdwatch (SIGSTOP) and returns once it is stopped.
+fn stop(case: &str, pid: u32) {
+    signal_pid(pid, Signal::SIGSTOP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !matches!(proc_state(pid), Some('T' | 't')) {
+        assert!(Instant::now() < deadline, "{case}: fdwatch did not stop");
+        std::thread::yield_now();
+    }
+}
+
+/// The calls of the trace, without strace's pid column.
+fn calls(trace: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(trace).expect("the trace");
+    text.lines()
+        .map(|l| match l.trim_start().split_once(' ') {
+            Some((pid, rest)) if pid.bytes().all(|b| b.is_ascii_digit()) => rest,
+            _ => l,
+        })
+        // strace aligns results in a column: one space between words.
+        .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The client sends "hello" and half-closes while the relay is stopped: `early`, before
+/// the relay looked at it at all (its target's connect then finds the bytes and the FIN
+/// queued), else once the relay reported the connection (a later wait finds them).
+fn on_backend(backend: &str, early: bool) {
+    let when = if early { "before" } else { "after" };
+    let case = &format!("relay -b {backend}, a client's bytes and end of file {when} the connect");
+    let dir = TempDir::new();
+    let trace = dir.0.join("trace");
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = format!("tcp:{}", server.local_addr().expect("addr"));
+    let mut relay = start(case, backend, &target, &trace);
+    let mut client = None;
+    if !early {
+        client = Some(TcpStream::connect(("127.0.0.1", relay.port)).expect("connect"));
+        relay.evs.until(case, |e| e["event"] == "connect");
+    }
+    // Stopped, the relay cannot look before the client's bytes and FIN are all queued
+    // (the kernel completes a client's connect meanwhile).
+    stop(case, relay.pid);
+    let mut client =
+        client.unwrap_or_else(|| TcpStream::connect(("127.0.0.1", relay.port)).expect("connect"));
+    client.write_all(b"hello").expect("send");
+    client.shutdown(Shutdown::Write).expect("SHUT_WR");
+    signal_pid(relay.pid, Signal::SIGCONT);
+    let (mut upstream, _) = server.accept().expect("the relay's connection");
+    let mut got = Vec::new();
+    upstream
+        .read_to_end(&mut got)
+        .expect("the bytes, then end of file");
+    assert_eq!(got, b"hello", "{case}");
+    drop(upstream);
+    relay.evs.until(case, |e| e["event"] == "close");
+    signal_pid(relay.pid, Signal::SIGTERM);
+    let _ = relay.child.wait();
+    let calls = calls(&trace);
+    let sent = calls
+        .iter()
+        .position(|c| c.starts_with("sendto(") && c.contains("\"hello\""))
+        .unwrap_or_else(|| panic!("{case}: no sendto of the bytes: {calls:#?}"));
+    let fd = calls[sent]["sendto(".len()..]
+        .split(',')
+        .next()
+        .expect("the fd")
+        .to_owned();
+    assert_eq!(
+        calls.get(sent + 1).map(String::as_str).unwrap_or(""),
+        format!("shutdown({fd}, SHUT_WR) = 0"),
+        "{case}: the end of file right after the bytes: {:#?}",
+        &calls[sent.saturating_sub(6)..(sent + 4).min(calls.len())]
+    );
+    // A readiness with RDHUP and without PRI (the wait's, or the poll at the connect)
+    // says the FIN is queued behind the bytes: no read of the client is made to learn
+    // of the end. select says no more than "readable": it takes a peek.
+    if !early && select_family(backend) {
+        return;
+    }
+    let read = calls
+        .iter()
+        .find(|c| c.starts_with("recvfrom(") && c.contains("\"hello\""))
+        .unwrap_or_else(|| panic!("{case}: no recvfrom of the bytes: {calls:#?}"));
+    let from = read["recvfrom(".len()..].split(',').next().expect("the fd");
+    let peeks: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with(&format!("recvfrom({from},")) && c.contains("MSG_PEEK"))
+        .collect();
+    assert!(
+        peeks.is_empty(),
+        "{case}: reads that only learn the end: {peeks:#?}"
+    );
+}
+
+#[test]
+fn the_end_of_file_follows_the_last_bytes_at_once() {
+    if !have("strace", "the_end_of_file_follows_the_last_bytes_at_once") {
+        return;
+    }
+    for b in ["epoll", "poll", "select"] {
+        for early in [true, false] {
+            on_backend(b, early);
+        }
+    }
+}
