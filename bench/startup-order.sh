@@ -3,102 +3,46 @@
 # one-shot check touches at start-up next to each other. A page fault maps the 64 KiB
 # around it, so code and constants spread over the whole binary cost a fault per 64 KiB
 # window touched; gathered, a handful. The script builds the release binary with a link
-# map, runs `fdwatch 0 0r 1w` under valgrind's lackey (every instruction and load
+# map, runs `fdwatch 0 0r 1w` under valgrind's lackey (every instruction and memory
 # address), finds the input section of each address in the map, and writes a patterns
-# file for the linker (hashes in symbol names become wildcards, so an edit elsewhere in
-# the code does not make it stale). Run it after changing what start-up runs; a stale
-# file only costs start-up time (tests/it/startup.rs checks that its patterns still
-# name functions of the binary). Needs valgrind and python3.
+# file for the linker (bench/startup-order.py; hashes in symbol names become wildcards,
+# so an edit elsewhere in the code does not make it stale). valgrind's CPU picks other
+# string functions than a real one (no AVX-512) and a run under it is slow enough to
+# format its times other ways, so where perf works the page faults of real runs add
+# what the traces missed, over ROUNDS builds (default 3: each fault shows one miss per
+# 64 KiB window). Run it after changing what start-up runs; a stale file only costs
+# start-up time (tests/it/startup.rs checks that its patterns still name functions of
+# the binary). Needs valgrind and python3 (and perf for the second part).
+#   bench/startup-order.sh          ROUNDS=3
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$ROOT/target/startup-order}
+ROUNDS=${ROUNDS:-3}
 mkdir -p "$WORK"
 export FDWATCH_LINK_MAP="$WORK/fdwatch.map"
-FDWATCH=$("$ROOT/bench/release-bin.sh")
-# Two runs: /dev/null (what bench/startup.sh times) and pipes (a shell pipeline).
+SECTIONS="$WORK/sections.txt"
+: >"$SECTIONS"
+resolve() { python3 "$ROOT/bench/startup-order.py" resolve "$FDWATCH_LINK_MAP" "$@" >>"$SECTIONS"; }
+# Two runs each: /dev/null (what bench/startup.sh times) and pipes (a shell pipeline).
 trace() { valgrind --tool=lackey --trace-mem=yes --log-file="$WORK/$1" "$FDWATCH" 0 0r 1w; }
-trace null.txt </dev/null >/dev/null
-echo data | trace pipe.txt | cat >/dev/null
-python3 - "$FDWATCH_LINK_MAP" "$WORK/null.txt" "$WORK/pipe.txt" >"$ROOT/link/startup.ld" <<'PY'
-import bisect, re, sys
-mapfile, traces = sys.argv[1], sys.argv[2:]
-# Input sections from the map: address, size, file, section name.
-secs = []
-for line in open(mapfile):
-    m = re.match(r'^\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+\s+(\S.*):\((\.[^)]*)\)$', line)
-    if m and int(m.group(2), 16):
-        secs.append((int(m.group(1), 16), int(m.group(2), 16), m.group(3), m.group(4)))
-secs.sort()
-starts = [s[0] for s in secs]
-order, seen = [], set()
-for line in (line for trace in traces for line in open(trace)):
-    m = re.match(r'^ ?([ILMS]) +([0-9a-f]+),', line)
-    if not m:
-        continue
-    addr = int(m.group(2), 16)
-    i = bisect.bisect_right(starts, addr) - 1
-    if i >= 0 and addr < secs[i][0] + secs[i][1] and i not in seen:
-        seen.add(i)
-        order.append(secs[i])
-
-def symbol(name):
-    """A section name with its hashes made wildcards, or None when it has no stable name."""
-    if '.L__unnamed' in name:
-        return None
-    if '.Lanon.' in name:  # a crate's constants, numbered: the same while that crate is
-        return name
-    name = re.sub(r'\.\d+$', '', name)                 # LTO's numbered local copies
-    name = re.sub(r'17h[0-9a-f]{16}E$', '17h*', name)  # legacy mangling's hash
-    if '._R' in name:                                  # v0 mangling: crate hashes
-        name = re.sub(r'Cs[0-9A-Za-z]+_', 'Cs*_', name) + '*'
-    return name
-
-isa = re.compile(r'^([a-z0-9_]+)-(avx512|avx2|avx|evex512|evex|sse2|sse4|ssse3)\b')
-text, rodata, data, bss = [], [], [], []
-def kind_of(name):
-    for prefix, kind in (('.text', text), ('.rodata', rodata), ('.data', data), ('.bss', bss)):
-        if (name == prefix or name.startswith(prefix + '.')) and not name.startswith('.data.rel.ro'):
-            return kind
-    return None
-for _, _, path, name in order:
-    kind = kind_of(name)
-    if kind is None or name.startswith('.rodata.cst'):
-        continue
-    m = re.match(r'^(.*/)?([^/(]+\.a)\(([^)]+)\)$', path)
-    if m:  # a C library's member: all of its section, and the same function for wider CPUs
-        archive, member = m.group(2), m.group(3)
-        if re.match(r'^lib(c|m-[0-9.]+|gcc|gcc_eh)\.a$', archive) is None:
-            continue
-        entry = f'*{archive}:{member}({name})'
-        v = isa.match(member)
-        if v and kind is text:
-            wide = f'*{archive}:{v.group(1)}-*.o(.text.evex .text.evex512)'
-            if wide not in kind:
-                kind.append(wide)
-    elif path.endswith('.o') and '/' in path and '.rcgu.o' not in path:
-        entry = f'*{path.rsplit("/", 1)[1]}({name})'  # crt1.o and friends
-    elif path == '<internal>':  # merged strings: the whole pool, which is small
-        if not name.startswith('.rodata.str'):
-            continue
-        entry = f'*({name})'
-    else:
-        s = symbol(name)
-        if s is None:
-            continue
-        entry = f'*({s})'
-    if entry not in kind:
-        kind.append(entry)
-
-print('/* Generated by bench/startup-order.sh: what `fdwatch 0 0r 1w` touches at start-up,')
-print('   in the order it first touches it, gathered before the rest (build.rs passes this')
-print('   to the linker; patterns that match nothing are ignored). */')
-for out, entries, before in (('.text.start_path', text, '.text'),
-                             ('.rodata.start_path', rodata, '.rodata'),
-                             ('.data.start_path', data, '.data'),
-                             ('.bss.start_path', bss, '.bss')):
-    print(f'SECTIONS\n{{\n  {out} :\n  {{')
-    for e in entries:
-        print(f'    {e}')
-    print(f'  }}\n}}\nINSERT BEFORE {before};')
-PY
-echo "wrote link/startup.ld ($(grep -c '^    ' "$ROOT/link/startup.ld") patterns)"
+faults() {
+  perf record -q -o "$WORK/faults.data" -e page-faults -c 1 -d "$FDWATCH" 0 0r 1w &&
+    perf script -i "$WORK/faults.data" -F addr | sed 's/^ */F /' >>"$WORK/faults.txt"
+}
+for ((round = 1; round <= ROUNDS; round++)); do
+  FDWATCH=$("$ROOT/bench/release-bin.sh")
+  if ((round == 1)); then
+    trace null.txt </dev/null >/dev/null
+    echo data | trace pipe.txt | cat >/dev/null
+    resolve "$WORK/null.txt" "$WORK/pipe.txt"
+  fi
+  : >"$WORK/faults.txt"
+  if { faults </dev/null >/dev/null && echo data | faults | cat >/dev/null; } 2>/dev/null; then
+    resolve "$WORK/faults.txt"
+  else
+    echo "startup-order.sh: perf record did not run; valgrind's traces alone" >&2
+    ROUNDS=1
+  fi
+  python3 "$ROOT/bench/startup-order.py" write "$SECTIONS" >"$ROOT/link/startup.ld"
+  echo "round $round: link/startup.ld has $(grep -c '^    ' "$ROOT/link/startup.ld") patterns"
+done

@@ -219,7 +219,8 @@ impl<'a> EventLoop<'a> {
 
     /// The loop itself: waits and dispatches until the run ends.
     fn turn(&mut self, client: &mut impl Client) -> Result<End> {
-        let mut ready: Vec<Readiness> = Vec::with_capacity(64);
+        // Grows to what a wait returns; a one-shot check of two fds needs two.
+        let mut ready: Vec<Readiness> = Vec::new();
         loop {
             self.before_wait(client)?;
             let now = Instant::now();
@@ -250,10 +251,12 @@ impl<'a> EventLoop<'a> {
                 Ok(_) => {}
             }
             self.dispatch(client, &mut ready)?;
-            self.flush_wait(before)?;
+            // A one-shot check that found its fds ends here: its events go out with the
+            // summary, a moment later, in one write.
             if !self.monitor() && !ready.is_empty() {
                 return Ok(End::Found);
             }
+            self.flush_wait(before)?;
         }
     }
 

@@ -53,6 +53,8 @@ pub struct Outlet {
     pub name: &'static str,
     fd: RawFd,
     how: How,
+    /// A terminal (colour and the width are asked of it).
+    terminal: bool,
     /// When a run-ending signal was first seen while waiting: the grace ends then.
     give_up_at: Option<Instant>,
     /// A write failed for good (ENOSPC, EPIPE): the run ends on that error, and what is
@@ -61,34 +63,41 @@ pub struct Outlet {
 }
 
 impl Outlet {
+    // By number: std's own stdout handle would make its buffer, unused here.
     pub fn stdout() -> Outlet {
-        Outlet::open(io::stdout().as_raw_fd(), "stdout")
+        Outlet::open(nix::libc::STDOUT_FILENO, "stdout")
     }
 
     pub fn stderr() -> Outlet {
-        Outlet::open(io::stderr().as_raw_fd(), "stderr")
+        Outlet::open(nix::libc::STDERR_FILENO, "stderr")
     }
 
     fn open(fd: RawFd, name: &'static str) -> Outlet {
-        let how = match fstat(borrow(fd))
-            .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT)
-        {
+        let kind =
+            fstat(borrow(fd)).map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT);
+        let terminal =
+            kind == Ok(SFlag::S_IFCHR) && nix::unistd::isatty(borrow(fd)).unwrap_or(false);
+        let how = match kind {
             Ok(SFlag::S_IFSOCK) => How::Socket,
             // Writing a pipe, FIFO or terminal could block (other character devices,
             // /dev/null say, never do).
             Ok(SFlag::S_IFIFO) => reopen(fd).map_or(How::Direct, How::Private),
-            Ok(SFlag::S_IFCHR) if nix::unistd::isatty(borrow(fd)).unwrap_or(false) => {
-                reopen(fd).map_or(How::Direct, How::Private)
-            }
+            _ if terminal => reopen(fd).map_or(How::Direct, How::Private),
             _ => How::Direct,
         };
         Outlet {
             name,
             fd,
             how,
+            terminal,
             give_up_at: None,
             broken: false,
         }
+    }
+
+    /// Whether this is a terminal.
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
     }
 
     /// The fd writes go to (for splice).

@@ -67,16 +67,18 @@ pub enum StdStream {
 /// is not used: it also colours a `TERM=dumb` terminal whenever `CI` is set.
 pub fn use_color(choice: ColorChoice, stream: StdStream) -> bool {
     use std::io::IsTerminal;
+    color_on(choice, || match stream {
+        StdStream::Stdout => io::stdout().is_terminal(),
+        StdStream::Stderr => io::stderr().is_terminal(),
+    })
+}
+
+/// `use_color` for a stream that is a terminal or not (`terminal`, asked only for auto).
+fn color_on(choice: ColorChoice, terminal: impl FnOnce() -> bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            let terminal = match stream {
-                StdStream::Stdout => io::stdout().is_terminal(),
-                StdStream::Stderr => io::stderr().is_terminal(),
-            };
-            Conventions::from_env().color(terminal)
-        }
+        ColorChoice::Auto => Conventions::from_env().color(terminal()),
     }
 }
 
@@ -118,12 +120,21 @@ impl Conventions {
 /// whether it is known (COLUMNS or a tty) rather than the default. Text lines are
 /// folded only to a known width, so a pipe gets whole lines for grep.
 pub fn columns(stream: StdStream) -> (usize, bool) {
+    columns_on(stream, true)
+}
+
+/// `columns` where the stream is known not to be a terminal unless `maybe_tty` (its
+/// size is then not asked).
+fn columns_on(stream: StdStream, maybe_tty: bool) -> (usize, bool) {
     if let Some(n) = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
     {
         return (n, true);
+    }
+    if !maybe_tty {
+        return (80, false);
     }
     let fd = match stream {
         StdStream::Stdout => nix::libc::STDOUT_FILENO,
@@ -204,13 +215,17 @@ impl Output {
         } else {
             (Outlet::stdout(), StdStream::Stdout)
         };
+        let terminal = sink.is_terminal();
         let sink = BufWriter::new(sink);
-        let color = use_color(self.color, stream);
         match (self.format, self.quiet) {
             (Format::Tlpi(book), false) => Box::new(Tlpi::new(sink, book)),
             (_, true) => Box::new(Quiet),
             (Format::Json, false) => Box::new(Json::new(sink)),
-            (Format::Text, false) => Box::new(Text::new(sink, self.time, color, columns(stream))),
+            (Format::Text, false) => {
+                let color = color_on(self.color, || terminal);
+                let width = columns_on(stream, terminal);
+                Box::new(Text::new(sink, self.time, color, width))
+            }
         }
     }
 }

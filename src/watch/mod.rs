@@ -121,13 +121,13 @@ pub fn run(cfg: &Config) -> Result<u8> {
     if cfg.output.format == Format::Tlpi(Book::EpollInput) {
         // As the book: the epoll instance first (its fd 3), then the paths, level-triggered.
         let main = backend::new(cfg.backend, Mode::default())?;
-        let mut slots = Slots::default();
+        let mut slots = Slots::with_room(cfg.specs.len());
         let set = WatchSet::open(&cfg.specs, &mut slots)?;
         let rep = cfg.reporter(start);
         let mut lp = EventLoop::new(main, cfg.backend, signals, true, rep, timing)?;
         return book::run(slots, set, &mut lp);
     }
-    let mut slots = Slots::default();
+    let mut slots = Slots::with_room(cfg.specs.len());
     let set = match WatchSet::open(&cfg.specs, &mut slots) {
         // Failed at once (a UNIX socket nobody listens on, or none at that path): one
         // line, and the status of a failed connect, as when the refusal comes later.

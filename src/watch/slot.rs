@@ -134,6 +134,14 @@ pub(super) struct Slots {
 }
 
 impl Slots {
+    /// Room for `n` fds (a spec's fds, most often one each).
+    pub fn with_room(n: usize) -> Slots {
+        Slots {
+            all: Vec::with_capacity(n),
+            ..Slots::default()
+        }
+    }
+
     /// Adds `w` in a free slot or at the end, with nothing remembered yet.
     pub fn insert(&mut self, mut w: Watched) -> Token {
         w.seq = self.next_seq;

@@ -62,7 +62,8 @@ impl<W: Write> Text<W> {
         self.out.write_all(b"\n")?;
         self.stamp_blank()?;
         self.fd_col(Some(f.fd))?;
-        write!(self.out, "{:<WHAT$} ", f.what)?;
+        self.left(&f.what, WHAT)?;
+        self.out.write_all(b" ")?;
         match (&f.ready, &f.error) {
             (Some(c), _) if !c.is_empty() => {
                 self.styled("ready now:", Tone::Strong)?;

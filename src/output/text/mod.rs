@@ -126,7 +126,13 @@ impl<W: Write> Text<W> {
 impl<W: Write> Text<W> {
     fn stamp(&mut self, t: Duration) -> io::Result<()> {
         let text = match self.time {
-            TimeStyle::Elapsed => format!("{:>11.6}  ", t.as_secs_f64()),
+            TimeStyle::Elapsed => {
+                let secs = format!("{:.6}", t.as_secs_f64());
+                let mut text = " ".repeat(11usize.saturating_sub(secs.len()));
+                text.push_str(&secs);
+                text.push_str("  ");
+                text
+            }
             TimeStyle::Delta => format!("+{:<10.6}  ", t.saturating_sub(self.last).as_secs_f64()),
             TimeStyle::Wall => format!("{}  ", wall_clock(SystemTime::now())),
             TimeStyle::None => return Ok(()),
@@ -138,7 +144,10 @@ impl<W: Write> Text<W> {
     /// `fd 3  ` or, when there is no fd, as much blank space.
     fn fd_col(&mut self, fd: Option<RawFd>) -> io::Result<()> {
         match fd {
-            Some(fd) => write!(self.out, "fd {fd:<5} "),
+            Some(fd) => {
+                write!(self.out, "fd {fd}")?;
+                self.spaces(5usize.saturating_sub(digits(fd.into())) + 1)
+            }
             None => self.blank_col(),
         }
     }
@@ -146,24 +155,52 @@ impl<W: Write> Text<W> {
     /// The fd and what it is: `fd 3     pipe:[123]                 `.
     fn subject<F: Into<Option<RawFd>> + Copy>(&mut self, at: &Subject<'_, F>) -> io::Result<()> {
         self.fd_col(at.fd.into())?;
-        write!(self.out, "{:<WHAT$} ", at.what)
+        self.left(at.what, WHAT)?;
+        self.out.write_all(b" ")
     }
 
     /// A relayed connection: `conn 3     `.
     fn conn_col(&mut self, conn: u64) -> io::Result<()> {
-        write!(self.out, "conn {conn:<5} ")
+        write!(self.out, "conn {conn}")?;
+        self.spaces(5usize.saturating_sub(digits(conn.try_into().unwrap_or(i64::MAX))) + 1)
     }
 
     /// No fd, no connection (the run itself, the relay itself).
     fn blank_col(&mut self) -> io::Result<()> {
-        write!(self.out, "{:9}", "")
+        self.spaces(9)
     }
 
     /// Blank space as wide as the time column, for continuation lines.
     fn stamp_blank(&mut self) -> io::Result<()> {
-        let width = indent(self.time).saturating_sub(9);
-        write!(self.out, "{:width$}", "")
+        self.spaces(indent(self.time).saturating_sub(9))
     }
+
+    /// `n` spaces in one write (fmt's own padding writes them one at a time).
+    fn spaces(&mut self, n: usize) -> io::Result<()> {
+        const SPACES: [u8; 64] = [b' '; 64];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(SPACES.len());
+            self.out.write_all(&SPACES[..k])?;
+            left -= k;
+        }
+        Ok(())
+    }
+
+    /// `text` left-aligned in `width` columns (counted in characters, as `{:<width$}`).
+    fn left(&mut self, text: &str, width: usize) -> io::Result<()> {
+        self.out.write_all(text.as_bytes())?;
+        self.spaces(width.saturating_sub(text.chars().count()))
+    }
+}
+
+/// How many characters `n` takes in decimal, its sign included.
+fn digits(n: i64) -> usize {
+    let sign = usize::from(n < 0);
+    sign + n
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |d| d as usize + 1)
 }
 
 impl<W: Write> Printer for Text<W> {

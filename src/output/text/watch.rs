@@ -49,9 +49,9 @@ impl<W: Write> Text<W> {
             self.styled(word, Tone::Cond(c))?;
             width += word.len();
         }
-        write!(self.out, "{:pad$} ", "", pad = COND.saturating_sub(width))?;
+        self.spaces(COND.saturating_sub(width) + 1)?;
         if e.fallback.is_some() || e.queued.is_some() || e.pipe_size.is_some() {
-            write!(self.out, "{:<RAW$}", e.raw.to_string())?;
+            self.left(&e.raw.to_string(), RAW)?;
         } else {
             write!(self.out, "{}", e.raw)?;
         }
