@@ -151,27 +151,43 @@ impl Relay<'_> {
                 }
                 return Ok(());
             }
-            let error = net::connect_result(c.target.as_fd(), cond, lp.caps().folds_hangup);
-            let id = c.id;
-            lp.rep.emit(RelayConnect {
-                conn: id,
-                target: &self.target,
-                addr: Some(&c.addr),
-                result: ConnectResult(error),
-            })?;
-            if error.is_some() {
-                return self.close(lp, slot);
-            }
-            c.connected = true;
-            // The client has often spoken (and half-closed) by now: one poll of it lets
-            // its bytes go on in this pass, not after another wait, and its RDHUP lets
-            // the end of file follow them at once (pump.rs, `drained`).
-            return match crate::probe::now(c.client.as_fd(), CLIENT_NOW) {
-                Ok(now) if !now.is_empty() => self.side_ready(lp, slot, Side::Client, now),
-                _ => self.pump(lp, slot, None),
-            };
+            let folded = lp.caps().folds_hangup;
+            return self.target_answered(lp, slot, cond, folded);
         }
         self.side_ready(lp, slot, side, cond)
+    }
+
+    /// The target's connect has an answer (`cond`, `folded` as `net::connect_result`
+    /// takes it): reported, and on success the client's bytes go on at once.
+    pub(super) fn target_answered(
+        &mut self,
+        lp: &mut EventLoop<'_>,
+        slot: usize,
+        cond: Conditions,
+        folded: bool,
+    ) -> Result<()> {
+        let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        let error = net::connect_result(c.target.as_fd(), cond, folded);
+        let id = c.id;
+        lp.rep.emit(RelayConnect {
+            conn: id,
+            target: &self.target,
+            addr: Some(&c.addr),
+            result: ConnectResult(error),
+        })?;
+        if error.is_some() {
+            return self.close(lp, slot);
+        }
+        c.connected = true;
+        // The client has often spoken (and half-closed) by now: one poll of it lets
+        // its bytes go on in this pass, not after another wait, and its RDHUP lets
+        // the end of file follow them at once (pump.rs, `drained`).
+        match crate::probe::now(c.client.as_fd(), CLIENT_NOW) {
+            Ok(now) if !now.is_empty() => self.side_ready(lp, slot, Side::Client, now),
+            _ => self.pump(lp, slot, None),
+        }
     }
 
     /// A side of a connected pair is ready (`cond`): its urgent byte taken first if it

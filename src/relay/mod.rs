@@ -27,6 +27,7 @@ use crate::exhaust::{self, Episode, Reserve};
 use crate::net;
 use crate::output::Output;
 use crate::reader::ReadMode;
+use crate::readiness::Conditions;
 use crate::report::Reporter;
 use crate::signals::{self, Caught};
 use crate::spec::{Interest, SocketSpec};
@@ -414,9 +415,22 @@ impl Relay<'_> {
                 errno: Errno::EMFILE,
                 message: &msg,
             })?;
-            self.drop_conn(lp, slot, false)?;
+            return self.drop_conn(lp, slot, false);
         }
-        Ok(())
+        // On a loopback the handshake is over by the time connect returns: its answer
+        // is taken now (one poll), not after a wait; one still under way comes as
+        // writability, as before.
+        let answer = self.conns[slot]
+            .as_ref()
+            .and_then(|c| crate::probe::now(c.target.as_fd(), conn::WRITE).ok());
+        match answer {
+            Some(now)
+                if now.intersects(Conditions::WRITE | Conditions::ERROR | Conditions::HANGUP) =>
+            {
+                self.target_answered(lp, slot, now, false)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Registers a new connection's sockets (both are in the wait at first).

@@ -36,7 +36,7 @@ mod pipeline;
 mod props;
 mod readiness;
 mod relay;
-mod relay_fin;
+mod relay_short;
 mod resets;
 mod scale;
 mod schema;

@@ -1,6 +1,7 @@
-//! A relayed connection's end of file follows its last bytes at once: a peer woken by
-//! the bytes would otherwise often sleep again before the FIN comes (and waking an idle
-//! CPU is slow), which is most of what a short connection costs on a loopback.
+//! A short relayed connection waits for nothing it need not: a loopback connect is
+//! answered without a wait, and the end of file follows the last bytes at once (a peer
+//! woken by the bytes would otherwise often sleep again before the FIN comes, and
+//! waking an idle CPU is slow): most of what a short connection costs on a loopback.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -67,25 +68,34 @@ fn calls(trace: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// What a short exchange left: the relay's calls, and its fds for the client and the
+/// target.
+struct Exchange {
+    case: String,
+    calls: Vec<String>,
+    client: String,
+    target: String,
+}
+
 /// The client sends "hello" and half-closes while the relay is stopped: `early`, before
 /// the relay looked at it at all (its target's connect then finds the bytes and the FIN
 /// queued), else once the relay reported the connection (a later wait finds them).
-fn on_backend(backend: &str, early: bool) {
+fn exchange(backend: &str, early: bool) -> Exchange {
     let when = if early { "before" } else { "after" };
-    let case = &format!("relay -b {backend}, a client's bytes and end of file {when} the connect");
+    let case = format!("relay -b {backend}, a client's bytes and end of file {when} the connect");
     let dir = TempDir::new();
     let trace = dir.0.join("trace");
     let server = TcpListener::bind("127.0.0.1:0").expect("bind");
     let target = format!("tcp:{}", server.local_addr().expect("addr"));
-    let mut relay = start(case, backend, &target, &trace);
+    let mut relay = start(&case, backend, &target, &trace);
     let mut client = None;
     if !early {
         client = Some(TcpStream::connect(("127.0.0.1", relay.port)).expect("connect"));
-        relay.evs.until(case, |e| e["event"] == "connect");
+        relay.evs.until(&case, |e| e["event"] == "connect");
     }
     // Stopped, the relay cannot look before the client's bytes and FIN are all queued
     // (the kernel completes a client's connect meanwhile).
-    stop(case, relay.pid);
+    stop(&case, relay.pid);
     let mut client =
         client.unwrap_or_else(|| TcpStream::connect(("127.0.0.1", relay.port)).expect("connect"));
     client.write_all(b"hello").expect("send");
@@ -98,22 +108,44 @@ fn on_backend(backend: &str, early: bool) {
         .expect("the bytes, then end of file");
     assert_eq!(got, b"hello", "{case}");
     drop(upstream);
-    relay.evs.until(case, |e| e["event"] == "close");
+    relay.evs.until(&case, |e| e["event"] == "close");
     signal_pid(relay.pid, Signal::SIGTERM);
     let _ = relay.child.wait();
     let calls = calls(&trace);
+    let fd_of = |call: &str| {
+        let c = calls
+            .iter()
+            .find(|c| c.starts_with(call) && c.contains("\"hello\""))
+            .unwrap_or_else(|| panic!("{case}: no {call}..) of the bytes: {calls:#?}"));
+        c[call.len()..]
+            .split(',')
+            .next()
+            .expect("the fd")
+            .to_owned()
+    };
+    let (client, target) = (fd_of("recvfrom("), fd_of("sendto("));
+    Exchange {
+        case,
+        calls,
+        client,
+        target,
+    }
+}
+
+fn fin_right_after_bytes(backend: &str, early: bool) {
+    let Exchange {
+        case,
+        calls,
+        client,
+        target,
+    } = exchange(backend, early);
     let sent = calls
         .iter()
-        .position(|c| c.starts_with("sendto(") && c.contains("\"hello\""))
-        .unwrap_or_else(|| panic!("{case}: no sendto of the bytes: {calls:#?}"));
-    let fd = calls[sent]["sendto(".len()..]
-        .split(',')
-        .next()
-        .expect("the fd")
-        .to_owned();
+        .position(|c| c.starts_with(&format!("sendto({target},")))
+        .expect("the sendto");
     assert_eq!(
         calls.get(sent + 1).map(String::as_str).unwrap_or(""),
-        format!("shutdown({fd}, SHUT_WR) = 0"),
+        format!("shutdown({target}, SHUT_WR) = 0"),
         "{case}: the end of file right after the bytes: {:#?}",
         &calls[sent.saturating_sub(6)..(sent + 4).min(calls.len())]
     );
@@ -123,14 +155,9 @@ fn on_backend(backend: &str, early: bool) {
     if !early && select_family(backend) {
         return;
     }
-    let read = calls
-        .iter()
-        .find(|c| c.starts_with("recvfrom(") && c.contains("\"hello\""))
-        .unwrap_or_else(|| panic!("{case}: no recvfrom of the bytes: {calls:#?}"));
-    let from = read["recvfrom(".len()..].split(',').next().expect("the fd");
     let peeks: Vec<&String> = calls
         .iter()
-        .filter(|c| c.starts_with(&format!("recvfrom({from},")) && c.contains("MSG_PEEK"))
+        .filter(|c| c.starts_with(&format!("recvfrom({client},")) && c.contains("MSG_PEEK"))
         .collect();
     assert!(
         peeks.is_empty(),
@@ -145,7 +172,54 @@ fn the_end_of_file_follows_the_last_bytes_at_once() {
     }
     for b in ["epoll", "poll", "select"] {
         for early in [true, false] {
-            on_backend(b, early);
+            fin_right_after_bytes(b, early);
         }
+    }
+}
+
+/// The target listens on the loopback: its connect is over by the time the call
+/// returns, so the relay takes the answer with a poll of its own (timeout 0) and moves
+/// the client's bytes on, where a wait would first have said "writable".
+#[test]
+fn a_loopback_connect_is_answered_without_a_wait() {
+    if !have("strace", "a_loopback_connect_is_answered_without_a_wait") {
+        return;
+    }
+    for b in ["epoll", "poll", "select"] {
+        let Exchange {
+            case,
+            calls,
+            target,
+            ..
+        } = exchange(b, true);
+        let connect = calls
+            .iter()
+            .position(|c| c.starts_with(&format!("connect({target},")))
+            .unwrap_or_else(|| panic!("{case}: no connect: {calls:#?}"));
+        let sent = calls
+            .iter()
+            .position(|c| c.starts_with(&format!("sendto({target},")))
+            .expect("the sendto");
+        // A wait: any of the backends' calls, or a poll that may block (the relay's
+        // own probes pass a timeout of 0).
+        let waits: Vec<&String> = calls[connect..sent]
+            .iter()
+            .filter(|c| {
+                [
+                    "epoll_pwait(",
+                    "epoll_wait(",
+                    "select(",
+                    "pselect6(",
+                    "ppoll(",
+                ]
+                .iter()
+                .any(|w| c.starts_with(w))
+                    || (c.starts_with("poll(") && !c.contains("], 1, 0)"))
+            })
+            .collect();
+        assert!(
+            waits.is_empty(),
+            "{case}: waits between the connect and the bytes: {waits:#?}"
+        );
     }
 }
