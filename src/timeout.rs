@@ -24,10 +24,16 @@ impl fmt::Display for Timeout {
 }
 
 /// A duration as plain seconds (`0.25s`), the way timeouts are shown.
+/// Rounded to the microsecond, half up; by integers (a float's formatting costs a
+/// one-shot check more than the rest of its summary line).
 pub fn seconds(d: Duration) -> String {
-    let s = format!("{:.6}", d.as_secs_f64());
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    format!("{s}s")
+    let micros = (d.as_nanos() + 500) / 1000;
+    let (whole, frac) = (micros / 1_000_000, micros % 1_000_000);
+    if frac == 0 {
+        return format!("{whole}s");
+    }
+    let frac = format!("{frac:06}");
+    format!("{whole}.{}s", frac.trim_end_matches('0'))
 }
 
 /// How every duration on the command line is written, said once (help, man pages,
@@ -282,5 +288,10 @@ mod tests {
         assert_eq!(seconds(Duration::from_millis(250)), "0.25s");
         assert_eq!(seconds(Duration::from_secs(2)), "2s");
         assert_eq!(seconds(Duration::ZERO), "0s");
+        assert_eq!(seconds(Duration::from_nanos(98_400)), "0.000098s");
+        assert_eq!(seconds(Duration::from_nanos(98_500)), "0.000099s");
+        assert_eq!(seconds(Duration::from_micros(1_500_020)), "1.50002s");
+        assert_eq!(seconds(Duration::from_nanos(999_999_999)), "1s");
+        assert_eq!(seconds(Duration::from_secs(3600)), "3600s");
     }
 }
