@@ -132,17 +132,26 @@ fn exchange(backend: &str, early: bool) -> Exchange {
     }
 }
 
+impl Exchange {
+    /// Where the first call `name` on the target's fd is in the calls.
+    fn on_target(&self, name: &str) -> usize {
+        let start = format!("{name}({},", self.target);
+        self.calls
+            .iter()
+            .position(|c| c.starts_with(&start))
+            .unwrap_or_else(|| panic!("{}: no {start}..): {:#?}", self.case, self.calls))
+    }
+}
+
 fn fin_right_after_bytes(backend: &str, early: bool) {
+    let ex = exchange(backend, early);
+    let sent = ex.on_target("sendto");
     let Exchange {
         case,
         calls,
         client,
         target,
-    } = exchange(backend, early);
-    let sent = calls
-        .iter()
-        .position(|c| c.starts_with(&format!("sendto({target},")))
-        .expect("the sendto");
+    } = ex;
     assert_eq!(
         calls.get(sent + 1).map(String::as_str).unwrap_or(""),
         format!("shutdown({target}, SHUT_WR) = 0"),
@@ -186,20 +195,9 @@ fn a_loopback_connect_is_answered_without_a_wait() {
         return;
     }
     for b in ["epoll", "poll", "select"] {
-        let Exchange {
-            case,
-            calls,
-            target,
-            ..
-        } = exchange(b, true);
-        let connect = calls
-            .iter()
-            .position(|c| c.starts_with(&format!("connect({target},")))
-            .unwrap_or_else(|| panic!("{case}: no connect: {calls:#?}"));
-        let sent = calls
-            .iter()
-            .position(|c| c.starts_with(&format!("sendto({target},")))
-            .expect("the sendto");
+        let ex = exchange(b, true);
+        let (connect, sent) = (ex.on_target("connect"), ex.on_target("sendto"));
+        let Exchange { case, calls, .. } = ex;
         // A wait: any of the backends' calls, or a poll that may block (the relay's
         // own probes pass a timeout of 0).
         let waits: Vec<&String> = calls[connect..sent]
