@@ -83,23 +83,6 @@ fn inject(sc: &str, errno: &str, when: &str) -> Vec<String> {
     vec![trace_filter(sc), inject_filter(sc, errno, Some(when))]
 }
 
-/// The recorded calls of a trace: each line without strace's pid prefix.
-fn trace_lines(trace: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(trace)
-        .unwrap_or_else(|e| panic!("reading the trace {}: {e}", trace.display()));
-    text.lines()
-        .map(|l| {
-            let l = l.trim_start();
-            match l.split_once(' ') {
-                Some((pid, rest)) if pid.bytes().all(|b| b.is_ascii_digit()) => {
-                    rest.trim_start().to_owned()
-                }
-                _ => l.to_owned(),
-            }
-        })
-        .collect()
-}
-
 /// The calls of syscall `sc` in a trace.
 fn calls_of(lines: &[String], sc: &str) -> Vec<String> {
     let open = format!("{sc}(");

@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
@@ -45,25 +44,11 @@ fn start(case: &str, backend: &str, target: &str, trace: &std::path::Path) -> Tr
     }
 }
 
-/// Stops fdwatch (SIGSTOP) and returns once it is stopped.
-fn stop(case: &str, pid: u32) {
-    signal_pid(pid, Signal::SIGSTOP);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !matches!(proc_state(pid), Some('T' | 't')) {
-        assert!(Instant::now() < deadline, "{case}: fdwatch did not stop");
-        std::thread::yield_now();
-    }
-}
-
-/// The calls of the trace, without strace's pid column.
+/// The calls of the trace, without strace's pid column, one space between words
+/// (strace aligns results in a column).
 fn calls(trace: &std::path::Path) -> Vec<String> {
-    let text = std::fs::read_to_string(trace).expect("the trace");
-    text.lines()
-        .map(|l| match l.trim_start().split_once(' ') {
-            Some((pid, rest)) if pid.bytes().all(|b| b.is_ascii_digit()) => rest,
-            _ => l,
-        })
-        // strace aligns results in a column: one space between words.
+    trace_lines(trace)
+        .iter()
         .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect()
 }
@@ -95,12 +80,12 @@ fn exchange(backend: &str, early: bool) -> Exchange {
     }
     // Stopped, the relay cannot look before the client's bytes and FIN are all queued
     // (the kernel completes a client's connect meanwhile).
-    stop(&case, relay.pid);
+    stop(relay.pid, &case);
     let mut client =
         client.unwrap_or_else(|| TcpStream::connect(("127.0.0.1", relay.port)).expect("connect"));
     client.write_all(b"hello").expect("send");
     client.shutdown(Shutdown::Write).expect("SHUT_WR");
-    signal_pid(relay.pid, Signal::SIGCONT);
+    resume(relay.pid);
     let (mut upstream, _) = server.accept().expect("the relay's connection");
     let mut got = Vec::new();
     upstream

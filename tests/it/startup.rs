@@ -41,38 +41,50 @@ fn a_one_shot_check_makes_only_the_calls_it_needs() {
 /// static-pie relocates its own pointers at every start.
 #[test]
 fn the_binary_needs_no_relocation_at_start() {
-    let elf = std::fs::read(env!("CARGO_BIN_EXE_fdwatch")).expect("the binary");
-    assert_eq!(&elf[..4], b"\x7fELF");
+    let bytes = std::fs::read(env!("CARGO_BIN_EXE_fdwatch")).expect("the binary");
+    let elf = Elf(&bytes);
+    assert_eq!(&bytes[..4], b"\x7fELF");
     // e_type: 2 is ET_EXEC (fixed addresses), 3 ET_DYN (a PIE, or a shared object).
-    assert_eq!(u16::from_le_bytes([elf[16], elf[17]]), 2, "e_type");
+    assert_eq!(elf.u16(16), 2, "e_type");
     // No PT_INTERP (a program header of type 3): nothing to load it.
-    let phoff = u64::from_le_bytes(elf[32..40].try_into().expect("e_phoff")) as usize;
-    let phentsize = usize::from(u16::from_le_bytes([elf[54], elf[55]]));
-    let phnum = usize::from(u16::from_le_bytes([elf[56], elf[57]]));
+    let (phoff, phentsize, phnum) = (elf.u64(32), elf.u16(54), elf.u16(56));
     for i in 0..phnum {
-        let at = phoff + i * phentsize;
-        let p_type = u32::from_le_bytes(elf[at..at + 4].try_into().expect("p_type"));
+        let p_type = elf.u32(phoff + i * phentsize);
         assert_ne!(p_type, 3, "PT_INTERP: the binary is linked dynamically");
     }
 }
 
-/// The sections of an ELF file by name: (name, address, size).
-fn sections(elf: &[u8]) -> Vec<(String, u64, u64)> {
-    let u16_at = |at: usize| usize::from(u16::from_le_bytes([elf[at], elf[at + 1]]));
-    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().expect("u32")) as usize;
-    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().expect("u64"));
-    let (shoff, shentsize, shnum) = (u64_at(40) as usize, u16_at(58), u16_at(60));
-    let header = |i: usize| shoff + i * shentsize;
-    let strtab = u64_at(header(u16_at(62)) + 24) as usize;
-    (0..shnum)
-        .map(|i| {
-            let h = header(i);
-            let name = &elf[strtab + u32_at(h)..];
-            let end = name.iter().position(|&b| b == 0).expect("a NUL-ended name");
-            let name = String::from_utf8_lossy(&name[..end]).into_owned();
-            (name, u64_at(h + 16), u64_at(h + 32))
-        })
-        .collect()
+/// A 64-bit little-endian ELF file's bytes, read as fields at their offsets.
+struct Elf<'a>(&'a [u8]);
+
+impl Elf<'_> {
+    fn u16(&self, at: usize) -> usize {
+        usize::from(u16::from_le_bytes([self.0[at], self.0[at + 1]]))
+    }
+
+    fn u32(&self, at: usize) -> usize {
+        u32::from_le_bytes(self.0[at..at + 4].try_into().expect("u32")) as usize
+    }
+
+    fn u64(&self, at: usize) -> usize {
+        u64::from_le_bytes(self.0[at..at + 8].try_into().expect("u64")) as usize
+    }
+
+    /// The sections by name: (name, address, size).
+    fn sections(&self) -> Vec<(String, u64, u64)> {
+        let (shoff, shentsize, shnum) = (self.u64(40), self.u16(58), self.u16(60));
+        let header = |i: usize| shoff + i * shentsize;
+        let strtab = self.u64(header(self.u16(62)) + 24);
+        (0..shnum)
+            .map(|i| {
+                let h = header(i);
+                let name = &self.0[strtab + self.u32(h)..];
+                let end = name.iter().position(|&b| b == 0).expect("a NUL-ended name");
+                let name = String::from_utf8_lossy(&name[..end]).into_owned();
+                (name, self.u64(h + 16) as u64, self.u64(h + 32) as u64)
+            })
+            .collect()
+    }
 }
 
 /// The binary's symbols with their addresses, as nm lists them.
@@ -109,8 +121,8 @@ fn glob(pattern: &str, name: &str) -> bool {
 /// together (a page fault maps the 64 KiB around it), here `main` and `fdwatch::run`.
 #[test]
 fn the_start_up_path_is_linked_together() {
-    let elf = std::fs::read(env!("CARGO_BIN_EXE_fdwatch")).expect("the binary");
-    let all = sections(&elf);
+    let bytes = std::fs::read(env!("CARGO_BIN_EXE_fdwatch")).expect("the binary");
+    let all = Elf(&bytes).sections();
     let (_, start, size) = all
         .iter()
         .find(|(name, ..)| name == ".text.start_path")

@@ -119,13 +119,13 @@ pub fn delivered(pid: u32, signo: i32, case: &str) {
     blocked(pid, case);
 }
 
-/// Waits until `pid` is in state `want` (R, S, T, Z...: /proc/PID/stat), 1 ms polls
-/// under 10 s.
-pub fn wait_state(case: &str, pid: u32, want: char) {
+/// Waits until `pid` is in one of the states `want` (R, S, T, Z...: /proc/PID/stat),
+/// 1 ms polls under 10 s.
+pub fn wait_state(case: &str, pid: u32, want: &[char]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let st = proc_state(pid);
-        if st == Some(want) {
+        if st.is_some_and(|c| want.contains(&c)) {
             return;
         }
         assert!(
@@ -136,9 +136,10 @@ pub fn wait_state(case: &str, pid: u32, want: char) {
     }
 }
 
-/// Waits until `pid` is stopped (state T, after SIGSTOP).
+/// Waits until `pid` is stopped after SIGSTOP: state T, or t for a process under strace
+/// (a stopped tracee).
 pub fn wait_stopped(pid: u32, case: &str) {
-    wait_state(case, pid, 'T');
+    wait_state(case, pid, &['T', 't']);
 }
 
 /// SIGSTOP to `pid`, returning once it is stopped: what the test does next happens

@@ -42,3 +42,20 @@ pub fn inject_filter(call: &str, errno: &str, when: Option<&str>) -> String {
         None => format!("inject={call}:error={errno}"),
     }
 }
+
+/// The recorded calls of a trace: each line without strace's pid prefix.
+pub fn trace_lines(trace: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(trace)
+        .unwrap_or_else(|e| panic!("reading the trace {}: {e}", trace.display()));
+    text.lines()
+        .map(|l| {
+            let l = l.trim_start();
+            match l.split_once(' ') {
+                Some((pid, rest)) if pid.bytes().all(|b| b.is_ascii_digit()) => {
+                    rest.trim_start().to_owned()
+                }
+                _ => l.to_owned(),
+            }
+        })
+        .collect()
+}
